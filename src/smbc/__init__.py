@@ -1,0 +1,3 @@
+"""SALESmanago for BigCommerce."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from smbc.cli import main
+
+main()

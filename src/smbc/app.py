@@ -1,0 +1,48 @@
+"""The FastAPI application: one factory, routers from each feature area."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from smbc.config import Settings, get_settings
+from smbc.runtime import close_runtime, init_runtime
+
+# Each feature area exposes `router` (a fastapi.APIRouter) in one of these modules.
+ROUTER_MODULES = [
+    "smbc.web.health",
+    "smbc.bigcommerce.oauth",
+    "smbc.bigcommerce.webhooks",
+    "smbc.salesmanago.callbacks",
+    "smbc.web.storefront",
+    "smbc.web.dashboard",
+]
+
+
+def create_app(settings: Settings | None = None, *, start_workers: bool | None = None) -> FastAPI:
+    """Build the app. Inline workers start with it when SMBC_WORKERS=inline (unless told otherwise)."""
+    settings = settings or get_settings()
+    run_workers = settings.workers == "inline" if start_workers is None else start_workers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from smbc import jobs
+
+        runtime = init_runtime(settings, migrate=settings.is_sqlite)
+        app.state.runtime = runtime
+        consumer = jobs.start_consumer(settings.inline_worker_threads) if run_workers else None
+        try:
+            yield
+        finally:
+            if consumer is not None:
+                jobs.stop_consumer(consumer)
+            close_runtime()
+
+    app = FastAPI(title="SALESmanago for BigCommerce", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    for name in ROUTER_MODULES:
+        app.include_router(importlib.import_module(name).router)
+    return app

@@ -1,0 +1,48 @@
+"""The `smbc` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from smbc.config import ConfigError, get_settings
+
+app = typer.Typer(help="SALESmanago for BigCommerce", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database commands", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _settings():  # noqa: ANN202
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the web app (and inline workers when SMBC_WORKERS=inline)."""
+    import uvicorn
+
+    from smbc.app import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations."""
+    from smbc.runtime import init_runtime
+
+    init_runtime(_settings(), migrate=True)
+    typer.echo("database is up to date")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)

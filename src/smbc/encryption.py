@@ -1,0 +1,45 @@
+"""Secrets at rest: Fernet with MultiFernet rotation (newest key encrypts, every key decrypts)."""
+
+from __future__ import annotations
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+
+class SecretBox:
+    def __init__(self, keys: list[str]) -> None:
+        if not keys:
+            raise ValueError("at least one encryption key is needed (SMBC_SECRET_KEY)")
+        try:
+            self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                "SMBC_SECRET_KEY must be comma-separated Fernet keys (32 url-safe base64 bytes each)"
+            ) from exc
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("cannot decrypt: no configured key matches (was SMBC_SECRET_KEY changed?)") from exc
+
+    def rotate(self, token: str) -> str:
+        """Re-encrypt under the newest key."""
+        return self._fernet.rotate(token.encode()).decode()
+
+
+_box: SecretBox | None = None
+
+
+def configure(keys: list[str]) -> SecretBox:
+    global _box
+    _box = SecretBox(keys)
+    return _box
+
+
+def get_box() -> SecretBox:
+    if _box is None:
+        raise RuntimeError("encryption is not configured: call smbc.encryption.configure() at start")
+    return _box

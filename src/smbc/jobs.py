@@ -1,0 +1,48 @@
+"""The Huey instance. Storage is chosen at start from SMBC_QUEUE_URL: SQLite (embedded) or Redis.
+
+The database is the source of truth for work; a queued task only says "work on row N now", so a
+lost queue message is recovered by the periodic sweeps, never by re-sending anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from huey import Huey
+from huey.consumer import Consumer
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+
+huey = Huey("smbc", storage_class=MemoryStorage, utc=True)
+
+
+def configure_queue(url: str, *, var_dir: Path | None = None) -> None:
+    """Point the module-level Huey at the storage the URL names."""
+    if url.startswith("memory:"):
+        huey.storage = MemoryStorage(name="smbc")
+    elif url.startswith("sqlite:"):
+        path = Path(url.split("///", 1)[-1] or str((var_dir or Path("var")) / "queue.db"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        huey.storage = SqliteStorage(name="smbc", filename=str(path))
+    elif url.startswith(("redis://", "rediss://")):
+        huey.storage = RedisStorage(name="smbc", url=url)
+    else:
+        raise ValueError(f"unsupported SMBC_QUEUE_URL {url!r}")
+
+
+def queue_reachable() -> bool:
+    try:
+        huey.pending_count()
+    except Exception:
+        return False
+    return True
+
+
+def start_consumer(workers: int = 4) -> Consumer:
+    """Worker threads and the periodic scheduler inside this process (SMBC_WORKERS=inline)."""
+    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True, check_worker_health=False)
+    consumer.start()
+    return consumer
+
+
+def stop_consumer(consumer: Consumer) -> None:
+    consumer.stop(graceful=True)
