@@ -17,7 +17,9 @@ from smbc.config import Settings, load_settings
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 OPENAPI_DIR = SHARED / "bigcommerce-openapi"
-POSTGRES_ADMIN_URL = os.environ.get("SMBC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SMBC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("SMBC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 

@@ -25,7 +25,12 @@ def main() -> None:
         cfg = alembic_config(engine)
         command.upgrade(cfg, "heads")
         command.revision(
-            cfg, message=message, autogenerate=True, rev_id=f"0002_{area}", head="0001", splice=True,
+            cfg,
+            message=message,
+            autogenerate=True,
+            rev_id=f"0002_{area}",
+            head="0001",
+            splice=True,
             branch_label=area,
         )
 

@@ -19,6 +19,7 @@ ROUTER_MODULES = [
     "smbc.salesmanago.callbacks",
     "smbc.web.storefront",
     "smbc.web.dashboard",
+    "smbc.web.settings_tabs",
 ]
 
 

@@ -13,7 +13,7 @@ db_app = typer.Typer(help="Database commands", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
-def _settings():  # noqa: ANN202
+def _settings():
     try:
         return get_settings()
     except ConfigError as exc:

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
 
     @field_validator("app_url", "bc_api_url", "bc_login_url", "sm_v3_url")
     @classmethod
-    def _urls(cls, value: str, info) -> str:  # noqa: ANN001
+    def _urls(cls, value: str, info) -> str:
         return _http_url(value, "SMBC_" + info.field_name.upper())
 
     @field_validator("sm_default_endpoint")

@@ -23,7 +23,9 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
-            raise ValueError("cannot decrypt: no configured key matches (was SMBC_SECRET_KEY changed?)") from exc
+            raise ValueError(
+                "cannot decrypt: no configured key matches (was SMBC_SECRET_KEY changed?)"
+            ) from exc
 
     def rotate(self, token: str) -> str:
         """Re-encrypt under the newest key."""

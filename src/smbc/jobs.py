@@ -37,9 +37,23 @@ def queue_reachable() -> bool:
     return True
 
 
+# Modules that define @huey.task / @huey.periodic_task; imported before a consumer starts.
+TASK_MODULES: list[str] = []
+
+
+def import_tasks() -> None:
+    import importlib
+
+    for name in TASK_MODULES:
+        importlib.import_module(name)
+
+
 def start_consumer(workers: int = 4) -> Consumer:
     """Worker threads and the periodic scheduler inside this process (SMBC_WORKERS=inline)."""
-    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=True, check_worker_health=False)
+    import_tasks()
+    consumer = huey.create_consumer(
+        workers=workers, worker_type="thread", periodic=True, check_worker_health=False
+    )
     consumer.start()
     return consumer
 

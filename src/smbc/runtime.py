@@ -34,7 +34,9 @@ def init_runtime(settings: Settings, *, migrate: bool = False) -> Runtime:
 
 def get_runtime() -> Runtime:
     if _runtime is None:
-        raise RuntimeError("runtime not initialised: smbc serve, smbc worker or a test must call init_runtime()")
+        raise RuntimeError(
+            "runtime not initialised: smbc serve, smbc worker or a test must call init_runtime()"
+        )
     return _runtime
 
 

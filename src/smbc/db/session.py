@@ -20,7 +20,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -53,7 +53,7 @@ class Database:
         self.engine.dispose()
 
 
-def alembic_config(engine: Engine):  # noqa: ANN201
+def alembic_config(engine: Engine):
     from alembic.config import Config
 
     cfg = Config()

@@ -1,0 +1,91 @@
+"""The dashboard's own session: a short-lived token minted after a verified load, bound to one store
+and one user, held in page memory and sent by the dashboard's JavaScript as `Authorization: Bearer`.
+
+No cookie is involved, so the app works in a cross-site iframe with third-party cookies blocked, and a
+forged cross-site form or request cannot carry the header (CSRF-safe by construction).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+import jwt
+from fastapi import HTTPException, Request
+
+from smbc.clock import get_clock
+
+SESSION_TTL = timedelta(hours=1)
+_AUDIENCE = "smbc-dashboard"
+
+
+@dataclass(frozen=True)
+class DashboardSession:
+    store_hash: str
+    user_id: int  # our users.id
+    bc_user_id: int
+    role: str  # owner | user
+    email: str
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == "owner"
+
+
+def _signing_key(secret_keys: list[str]) -> bytes:
+    # Derived, so the token key is not the encryption key itself.
+    return hashlib.sha256(b"smbc-session:" + secret_keys[0].encode()).digest()
+
+
+def mint_session_token(session: DashboardSession, secret_keys: list[str]) -> str:
+    now = get_clock().time()
+    claims = {
+        "aud": _AUDIENCE,
+        "sub": session.store_hash,
+        "uid": session.user_id,
+        "bcu": session.bc_user_id,
+        "role": session.role,
+        "email": session.email,
+        "iat": int(now),
+        "exp": int(now + SESSION_TTL.total_seconds()),
+    }
+    return jwt.encode(claims, _signing_key(secret_keys), algorithm="HS256")
+
+
+def read_session_token(token: str, secret_keys: list[str]) -> DashboardSession:
+    """Raise jwt.InvalidTokenError when the token is forged, expired or not ours."""
+    claims = _decode(token, secret_keys)
+    return DashboardSession(
+        store_hash=claims["sub"],
+        user_id=int(claims["uid"]),
+        bc_user_id=int(claims["bcu"]),
+        role=claims["role"],
+        email=claims.get("email", ""),
+    )
+
+
+def _decode(token: str, secret_keys: list[str]) -> dict:
+    # Expiry is checked against the process clock (not PyJWT's wall clock) so tests can move time.
+    claims = jwt.decode(
+        token,
+        _signing_key(secret_keys),
+        algorithms=["HS256"],
+        audience=_AUDIENCE,
+        options={"require": ["exp", "iat", "sub", "uid"], "verify_exp": False, "verify_iat": False},
+    )
+    if claims["exp"] <= get_clock().time():
+        raise jwt.ExpiredSignatureError("session expired: open the app again from the control panel")
+    return claims
+
+
+def current_session(request: Request) -> DashboardSession:
+    """FastAPI dependency for every dashboard route: 401 without a valid session header."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(status_code=401, detail="Open the app from your BigCommerce control panel.")
+    try:
+        return read_session_token(token, request.app.state.settings.secret_keys)
+    except jwt.InvalidTokenError as exc:
+        raise HTTPException(status_code=401, detail=f"Session not valid: {exc}") from None
