@@ -101,7 +101,7 @@ def stores(ctx: typer.Context) -> None:
     table = Table("store", "name", "status", "set up", "users", "sync", "installed", "uninstalled")
     with runtime.db.session() as db:
         members = dict(
-            db.execute(select(StoreUser.store_id, func.count()).group_by(StoreUser.store_id)).tuples().all()
+            db.execute(select(StoreUser.store_id, func.count()).group_by(StoreUser.store_id)).all()
         )
         rows = db.scalars(select(Store).order_by(Store.hash)).all()
         for store in rows:

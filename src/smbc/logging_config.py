@@ -112,5 +112,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> logging.Handle
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return handler
