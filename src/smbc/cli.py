@@ -18,6 +18,8 @@ app.add_typer(stores_app, name="stores")
 DEMO_VAR_DIR = Path("var/demo")
 DEMO_CLIENT_ID = "smbc-demo-client"
 DEMO_CLIENT_SECRET = "smbc-demo-client-secret"  # noqa: S105 (only valid against the local sandbox)
+DEMO_BC_PORT, DEMO_SM_PORT = 8100, 8200  # as `smbc sandbox`
+DEMO_CUSTOMERS, DEMO_ORDERS = 25, 60
 
 
 def _settings() -> Settings:
@@ -144,34 +146,44 @@ def stores_purge(
 
 
 @app.command()
-def demo(port: int = typer.Option(8000, help="port of the app (the sandbox uses its default ports)")) -> None:
-    """The whole product on this machine, with the sandbox store and SALESmanago account."""
+def demo(
+    port: int = typer.Option(8000, help="port of the app"),
+    bc_port: int = typer.Option(DEMO_BC_PORT, help="port of the fake BigCommerce (control panel)"),
+    sm_port: int = typer.Option(DEMO_SM_PORT, help="port of the fake SALESmanago"),
+) -> None:
+    """The whole product on this machine, with the sandbox store and SALESmanago account, seeded."""
     from smbc.sandbox import Sandbox  # only demo, `smbc sandbox` and tests start the sandbox
 
     app_url = f"http://127.0.0.1:{port}"
-    with Sandbox(app_url=app_url, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET) as sb:
+    sandbox = Sandbox(
+        app_url=app_url,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        bc_port=bc_port,
+        sm_port=sm_port,
+        customers=DEMO_CUSTOMERS,
+        orders=DEMO_ORDERS,
+    )
+    with sandbox as sb:
         try:
             settings = load_settings(
                 database_url=f"sqlite:///{DEMO_VAR_DIR / 'smbc.db'}",
                 queue_url=f"sqlite:///{DEMO_VAR_DIR / 'queue.db'}",
                 var_dir=DEMO_VAR_DIR,
                 workers="inline",
-                **{
-                    "bc_client_id": DEMO_CLIENT_ID,
-                    "bc_client_secret": DEMO_CLIENT_SECRET,
-                    **sb.app_settings(),
-                },
-                app_url=app_url,
+                **{**sb.app_settings(), "app_url": app_url},
             )
         except ConfigError as exc:
             typer.echo(str(exc), err=True)
             raise typer.Exit(2) from None
-        _logging(settings)
         typer.echo("")
         typer.echo(f"  Open the BigCommerce control panel:  {sb.control_panel_url}")
-        typer.echo(f"  (the app runs at {app_url}, fake SALESmanago at {sb.sm_url})")
+        typer.echo(f"  (the app runs at {app_url}; fake SALESmanago at {sb.sm_url}/sandbox)")
         typer.echo("  Press Ctrl-C to stop.")
         typer.echo("")
+        from smbc.logging_config import configure_logging
+
+        configure_logging("WARNING")  # keep the URLs above readable; problems still show
         _serve(settings, "127.0.0.1", port)
 
 
