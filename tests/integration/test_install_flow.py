@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("smbc.sandbox.runner", reason="the sandbox has not landed on this branch yet")
 
-from app_stack import CLIENT_SECRET, AppStack, wait_for  # noqa: E402
+from app_stack import CLIENT_SECRET, AppStack, wait_for
 from sqlalchemy import func, select
 
 from smbc.config import Settings
