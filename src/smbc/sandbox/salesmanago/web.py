@@ -150,7 +150,7 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
             events=sorted(fake.events(selected), key=lambda e: e["createdOn"], reverse=True),
             emails=fake.confirmation_emails(selected),
             callbacks_sent=fake.callbacks_sent(selected),
-            calls=fake.calls[-CALLS_ON_PAGE:][::-1],
+            calls=[c for c in fake.calls if c["clientId"] in (selected, None)][-CALLS_ON_PAGE:][::-1],
             faults=fake.faults.snapshot(),
             notice=request.query_params.get("notice", ""),
             error=request.query_params.get("error", ""),
