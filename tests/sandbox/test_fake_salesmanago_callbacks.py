@@ -205,3 +205,16 @@ def test_json_views(fake, session, http):
     opted = http.post(f"/sandbox/api/accounts/{cid}/contacts/j@example.com/opt-in").json()
     assert opted == {"contact": fake.contact(cid, "j@example.com"), "callback": None}
     assert opted["contact"]["optedIn"] is True
+
+
+def test_monitoring_scripts_are_served_and_counted(fake, http):
+    script = http.get("/static/sm.js", headers={"Referer": "https://store.example/"})
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("application/javascript")
+    assert "window.smSandbox" in script.text
+    popups = http.get(f"/dynamic/{fake.NORMAL.client_id}/popups.js")
+    assert popups.status_code == 200
+    assert [(m["path"], m["referer"]) for m in fake.monitoring_loads] == [
+        ("/static/sm.js", "https://store.example/"),
+        (f"/dynamic/{fake.NORMAL.client_id}/popups.js", None),
+    ]

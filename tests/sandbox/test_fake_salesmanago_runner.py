@@ -122,3 +122,61 @@ def test_cli_has_the_sandbox_command_with_its_options():
     assert result.exit_code == 0
     for option in ("--host", "--bc-port", "--sm-port", "--customers", "--orders", "--app-url", "--client-id"):
         assert option in result.output
+
+
+def test_an_account_on_its_own_server_is_reached_through_the_login_endpoint():
+    sm = FakeSalesmanago()
+    with BackgroundServer(sm.app) as login_server, BackgroundServer(sm.app) as account_server:
+        sm.bind(login_server.url)
+        sm.set_account_endpoint(sm.NORMAL.client_id, account_server.url)
+        result = plugin_login(login_server.url, sm.NORMAL.email, sm.NORMAL.password)
+        assert result["endpoint"] == account_server.url
+        assert result["owners"]["users"] == sm.NORMAL.owners
+        # A client that keeps calling the server it started at is refused there.
+        with httpx.Client(timeout=5) as client:
+            token = client.post(
+                f"{login_server.url}/api/authorization/token",
+                json={"username": sm.NORMAL.email, "password": sm.NORMAL.password},
+            ).json()["token"]
+            wrong = client.post(
+                f"{login_server.url}/api/account/integration", json={"token": token, "apiKey": "k"}
+            )
+            assert wrong.json() == {"success": False, "message": ["User not authenticated"]}
+            right = client.post(
+                f"{account_server.url}/api/account/integration", json={"token": token, "apiKey": "k"}
+            )
+            auth = {
+                "clientId": sm.NORMAL.client_id,
+                "apiKey": "k",
+                "sha": right.json()["sha1"],
+                "requestTime": 1,
+            }
+            owners = {**auth, "owner": sm.NORMAL.email}
+            assert (
+                client.post(f"{login_server.url}/api/user/listByClient", json=owners).json()["success"]
+                is False
+            )
+            assert (
+                client.post(f"{account_server.url}/api/user/listByClient", json=owners).json()["success"]
+                is True
+            )
+
+
+def test_sandbox_can_refuse_connections_and_come_back_with_its_state():
+    require_fake_bigcommerce()
+    from smbc.sandbox import Sandbox
+
+    with Sandbox() as sb:
+        sb.sm.add_contact(sb.sm.NORMAL.client_id, "kept@example.com")
+        sb.refuse_connections("sm")
+        with httpx.Client(timeout=2) as client:
+            try:
+                client.post(f"{sb.sm_url}/api/authorization/token", json={})
+                refused = False
+            except httpx.ConnectError:
+                refused = True
+        assert refused
+        assert port_open(sb.bc_url)
+        sb.accept_connections("sm")
+        contacts = httpx.get(f"{sb.sm_url}/sandbox/api/accounts/{sb.sm.NORMAL.client_id}/contacts").json()
+        assert [c["email"] for c in contacts] == ["kept@example.com"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from smbc.clock import Clock, get_clock
 from smbc.http_server import BackgroundServer
@@ -51,23 +51,25 @@ class Sandbox:
             client_id=client_id, client_secret=client_secret, app_url=self.app_url, clock=clock
         )
         self.sm = FakeSalesmanago(clock=clock)
-        self._bc_server = BackgroundServer(self.bc.app, host=host, port=bc_port)
-        self._sm_server = BackgroundServer(self.sm.app, host=host, port=sm_port)
+        self._servers = {
+            "bc": BackgroundServer(self.bc.app, host=host, port=bc_port),
+            "sm": BackgroundServer(self.sm.app, host=host, port=sm_port),
+        }
         reachable = _reachable_host(host)
-        self.bc_url = f"http://{reachable}:{self._bc_server.port}"
-        self.sm_url = f"http://{reachable}:{self._sm_server.port}"
+        self.bc_url = f"http://{reachable}:{self._servers['bc'].port}"
+        self.sm_url = f"http://{reachable}:{self._servers['sm'].port}"
         panel_host = OTHER_SITE.get(reachable, reachable)
-        self.control_panel_url = f"http://{panel_host}:{self._bc_server.port}/manage"
+        self.control_panel_url = f"http://{panel_host}:{self._servers['bc'].port}/manage"
         self.bc.bind(self.bc_url)
         self.sm.bind(self.sm_url)
         self._started = False
 
     def start(self) -> Sandbox:
-        self._bc_server.start()
+        self._servers["bc"].start()
         try:
-            self._sm_server.start()
+            self._servers["sm"].start()
         except Exception:
-            self._bc_server.stop()
+            self._servers["bc"].stop()
             raise
         self._started = True
         if self.customers or self.orders:
@@ -82,9 +84,20 @@ class Sandbox:
 
     def stop(self) -> None:
         if self._started:
-            self._sm_server.stop()
-            self._bc_server.stop()
+            for server in self._servers.values():
+                server.stop()
             self._started = False
+
+    def refuse_connections(self, service: Literal["bc", "sm"]) -> None:
+        """Stop one fake's server, so connecting to it is refused (the fake keeps its state)."""
+        server = self._servers[service]
+        server.stop()
+
+    def accept_connections(self, service: Literal["bc", "sm"]) -> None:
+        """Serve that fake again, on the same port."""
+        old = self._servers[service]
+        app = self.bc.app if service == "bc" else self.sm.app
+        self._servers[service] = BackgroundServer(app, host=self.host, port=old.port).start()
 
     def app_settings(self) -> dict[str, Any]:
         """Overrides for smbc.config.load_settings() that point the app at both fakes."""

@@ -51,8 +51,11 @@ class SalesmanagoApi:
     def __init__(self, state: SalesmanagoState) -> None:
         self.state = state
 
-    def handle(self, path: str, body: Any, headers: dict[str, str], base_url: str) -> Reply:
-        """Answer one API call; `base_url` is the fake's own address, returned as the login endpoint."""
+    def handle(
+        self, path: str, body: Any, headers: dict[str, str], base_url: str, reached_at: str | None = None
+    ) -> Reply:
+        """Answer one API call. `base_url` is the fake's public address (the login `endpoint`);
+        `reached_at` the address this request came to (for accounts on their own server)."""
         if path.startswith("/v3/"):
             handler = V3_METHODS.get(path)
             if handler is None:
@@ -64,11 +67,11 @@ class SalesmanagoApi:
             return refused("Specified json is not valid", status=400)
         public = PUBLIC_METHODS.get(path)
         if public is not None:
-            return public(self, body, base_url)
+            return public(self, body, base_url, reached_at or base_url)
         handler = AUTHED_METHODS.get(path)
         if handler is None:
             return refused(f"Unknown method {path}", status=404)
-        account, failure = self._authenticate(body)
+        account, failure = self._authenticate(body, reached_at or base_url)
         if failure is not None:
             return failure
         assert account is not None
@@ -81,7 +84,7 @@ class SalesmanagoApi:
 
     # -- authentication -----------------------------------------------------------------------------
 
-    def _authenticate(self, body: dict[str, Any]) -> tuple[Account | None, Reply | None]:
+    def _authenticate(self, body: dict[str, Any], reached_at: str) -> tuple[Account | None, Reply | None]:
         client_id, api_key, sha = body.get("clientId"), body.get("apiKey"), body.get("sha")
         account = self.state.accounts.get(client_id) if isinstance(client_id, str) else None
         cid = account.client_id if account else None
@@ -94,7 +97,9 @@ class SalesmanagoApi:
         valid = rules.same_secret(
             sha, rules.expected_sha(api_key, account.client_id, account.api_secret)
         ) or (issued is not None and rules.same_secret(sha, issued))
-        if not valid or account.revoked:
+        # An account lives on one app server: another server does not know it.
+        elsewhere = account.endpoint and account.endpoint != reached_at
+        if not valid or account.revoked or elsewhere:
             return None, refused(USER_NOT_AUTHENTICATED, client_id=cid)
         if not account.active:
             return None, refused(NOT_AUTHENTICATED, client_id=cid)
@@ -102,7 +107,7 @@ class SalesmanagoApi:
 
     # -- login (no auth block) ----------------------------------------------------------------------
 
-    def login_token(self, body: dict[str, Any], base_url: str) -> Reply:
+    def login_token(self, body: dict[str, Any], base_url: str, reached_at: str) -> Reply:
         username, password = body.get("username"), body.get("password")
         if not username or not password:
             return refused("username and password are required")
@@ -112,13 +117,13 @@ class SalesmanagoApi:
         if account.two_factor:
             return refused(TWO_FACTOR_REQUIRED, client_id=account.client_id)
         token = self.state.issue_login_token(account)
-        return ok(account.client_id, token=token, endpoint=base_url, smapp=account.smapp)
+        return ok(account.client_id, token=token, endpoint=account.endpoint or base_url, smapp=account.smapp)
 
-    def account_integration(self, body: dict[str, Any], base_url: str) -> Reply:
+    def account_integration(self, body: dict[str, Any], base_url: str, reached_at: str) -> Reply:
         token, api_key = body.get("token"), body.get("apiKey")
         client_id = self.state.login_tokens.get(token) if isinstance(token, str) else None
         account = self.state.accounts.get(client_id) if client_id else None
-        if account is None or account.revoked:
+        if account is None or account.revoked or (account.endpoint and account.endpoint != reached_at):
             return refused(USER_NOT_AUTHENTICATED, client_id=client_id)
         if not isinstance(api_key, str) or not api_key.strip():
             return refused("apiKey is required", client_id=client_id)
@@ -409,7 +414,7 @@ def basic_view(contact: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-PUBLIC_METHODS: dict[str, Callable[[SalesmanagoApi, dict[str, Any], str], Reply]] = {
+PUBLIC_METHODS: dict[str, Callable[[SalesmanagoApi, dict[str, Any], str, str], Reply]] = {
     "/api/authorization/token": SalesmanagoApi.login_token,
     "/api/account/integration": SalesmanagoApi.account_integration,
 }

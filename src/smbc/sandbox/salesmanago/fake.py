@@ -113,6 +113,12 @@ class FakeSalesmanago:
         with self.state.lock:
             return copy.deepcopy(self.state.calls)
 
+    @property
+    def monitoring_loads(self) -> list[dict[str, Any]]:
+        """Every load of /static/sm.js and /dynamic/<clientId>/popups.js (path, referer, time)."""
+        with self.state.lock:
+            return copy.deepcopy(self.state.monitoring_loads)
+
     def confirmation_emails(self, client_id: str) -> list[dict[str, Any]]:
         account = self.account(client_id)
         with self.state.lock:
@@ -196,6 +202,13 @@ class FakeSalesmanago:
         finally:
             with self.state.lock:
                 account.callbacks_sent.append(record)
+
+    def set_account_endpoint(self, client_id: str, base_url: str) -> None:
+        """Put the account on its own app server (another address serving this fake): logins started
+        anywhere answer that address as `endpoint`, and API calls reaching any other address are refused."""
+        account = self.account(client_id)
+        with self.state.lock:
+            account.endpoint = base_url.rstrip("/")
 
     def remove_owner(self, client_id: str, email: str) -> None:
         account = self.account(client_id)

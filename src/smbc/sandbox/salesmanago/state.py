@@ -40,6 +40,7 @@ class Account:
     two_factor: bool = False
     active: bool = True
     revoked: bool = False
+    endpoint: str = ""  # the account's own app server; empty = wherever the fake is reached
     callback_opt_in: str = ""
     callback_opt_out: str = ""
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by lower-case email
@@ -61,6 +62,7 @@ class Account:
             "twoFactor": self.two_factor,
             "active": self.active,
             "revoked": self.revoked,
+            "endpoint": self.endpoint,
             "callbackOptIn": self.callback_opt_in,
             "callbackOptOut": self.callback_opt_out,
         }
@@ -73,6 +75,7 @@ class SalesmanagoState:
         self.accounts: dict[str, Account] = {}
         self.login_tokens: dict[str, str] = {}  # token -> client id
         self.calls: list[dict[str, Any]] = []
+        self.monitoring_loads: list[dict[str, Any]] = []
 
     # -- time ---------------------------------------------------------------------------------------
 
@@ -282,3 +285,7 @@ class SalesmanagoState:
     def record_call(self, entry: dict[str, Any]) -> None:
         with self.lock:
             self.calls.append(entry)
+
+    def record_monitoring_load(self, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.monitoring_loads.append(entry)

@@ -29,6 +29,22 @@ TEMPLATES = jinja2.Environment(
     autoescape=True,
 )
 CALLS_ON_PAGE = 50
+# Stands in for {endpoint}/static/sm.js: tracks nothing, but shows what the monitoring code set.
+MONITORING_JS = """/* Sandbox SALESmanago {name}: notes what the monitoring code set, tracks nothing. */
+(function () {
+  var queue = window[window.SalesmanagoObject || "sm"];
+  var seen = window.smSandbox || {};
+  seen["{name}"] = true;
+  seen.smid = window._smid || null;
+  seen.smapp = window._smapp || null;
+  seen.smcustom = !!window._smcustom;
+  seen.smbanners = !!window._smbanners;
+  seen.smclt = window._smclt || null;
+  seen.smclientid = window._smclientid || null;
+  seen.queued = queue && queue.q ? queue.q.length : 0;
+  window.smSandbox = seen;
+})();
+"""
 
 
 def _json_default(value: Any) -> str:
@@ -56,8 +72,10 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
         if status is not None:
             reply = _fault_reply(path, status)
         else:
-            base_url = fake.base_url or str(request.base_url).rstrip("/")
-            reply = fake.api.handle(path, body, dict(request.headers), base_url)
+            reached_at = str(request.base_url).rstrip("/")
+            reply = fake.api.handle(
+                path, body, dict(request.headers), fake.base_url or reached_at, reached_at
+            )
         client_id = reply.client_id or (body.get("clientId") if isinstance(body, dict) else None)
         fake.state.record_call(
             {
@@ -203,6 +221,17 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
             back = {"account": client_id, "error": str(exc)}
         return RedirectResponse("/sandbox?" + urlencode(back), status_code=303)
 
+    async def monitoring_script(request: Request) -> Response:
+        fake.state.record_monitoring_load(
+            {
+                "path": request.url.path,
+                "referer": request.headers.get("referer"),
+                "time": fake.state.now(),
+            }
+        )
+        name = "popups.js" if request.url.path.endswith("popups.js") else "sm.js"
+        return Response(MONITORING_JS.replace("{name}", name), media_type="application/javascript")
+
     async def home(request: Request) -> Response:
         return RedirectResponse("/sandbox", status_code=307)
 
@@ -210,6 +239,8 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
         Route("/", home),
         Route("/api/{rest:path}", api_call, methods=["POST"]),
         Route("/v3/{rest:path}", api_call, methods=["POST"]),
+        Route("/static/sm.js", monitoring_script),
+        Route("/dynamic/{client_id}/popups.js", monitoring_script),
         Route("/sandbox", page),
         Route("/sandbox/actions/{action}", page_action, methods=["POST"]),
         Route("/sandbox/api/accounts", api_accounts),
