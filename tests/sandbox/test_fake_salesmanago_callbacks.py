@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from smbc.http_server import BackgroundServer
+from smbc.http_server import BackgroundServer, free_port
 
 
 class Receiver:
@@ -83,8 +83,6 @@ def test_failed_callbacks_are_recorded(fake, receiver):
     fake.add_contact(cid, "a@example.com", opted_in=False)
     fake.set_callback_urls(cid, opt_in=f"{url}/broken?e=$email$")
     assert fake.opt_in(cid, "a@example.com").status_code == 500
-    from smbc.http_server import free_port
-
     fake.set_callback_urls(cid, opt_out=f"http://127.0.0.1:{free_port()}/gone?e=$email$")
     with pytest.raises(httpx.ConnectError):
         fake.opt_out(cid, "a@example.com")
@@ -131,6 +129,12 @@ def test_page_buttons_opt_in_with_callback(fake, receiver, http):
     )
     assert forged.status_code == 403
     assert fake.contact(cid, "page@example.com")["optedIn"] is True
+
+    fake.set_callback_urls(cid, opt_out=f"http://127.0.0.1:{free_port()}/gone?e=$email$")
+    failed = http.post("/sandbox/actions/opt-out", data=form)
+    assert 'class="banner banner--warning"' in failed.text
+    assert "page@example.com opted out; the callback failed: ConnectError" in failed.text
+    assert fake.contact(cid, "page@example.com")["optedIn"] is False
 
 
 def test_page_forms_for_callbacks_faults_and_credentials(fake, http):

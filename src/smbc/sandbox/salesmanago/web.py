@@ -171,6 +171,7 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
             calls=[c for c in fake.calls if c["clientId"] in (selected, None)][-CALLS_ON_PAGE:][::-1],
             faults=fake.faults.snapshot(),
             notice=request.query_params.get("notice", ""),
+            warning=request.query_params.get("warning", ""),
             error=request.query_params.get("error", ""),
             page_token=fake.page_token,
             base_url=fake.base_url or str(request.base_url).rstrip("/"),
@@ -191,7 +192,9 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
         try:
             if action in ("opt-in", "opt-out", "confirm"):
                 outcome = await _run_opt_change(fake, client_id, email, action)
-                back["error" if outcome.get("error") else "notice"] = _opt_notice(email, action, outcome)
+                failed_callback = bool((outcome.get("callback") or {}).get("error"))
+                kind = "error" if outcome.get("error") else "warning" if failed_callback else "notice"
+                back[kind] = _opt_notice(email, action, outcome)
             elif action == "callbacks":
                 fake.set_callback_urls(
                     client_id, opt_in=str(form.get("opt_in", "")), opt_out=str(form.get("opt_out", ""))
