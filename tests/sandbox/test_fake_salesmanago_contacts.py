@@ -226,3 +226,13 @@ def test_accounts_do_not_share_contacts(session, fake, http):
     }
     assert http.post("/api/contact/basic", json=body).json()["contacts"] == []
     assert fake.contacts(other.client_id) == []
+
+
+def test_delete_contact(session, fake):
+    cid = fake.NORMAL.client_id
+    contact_id = session.upsert("gone@example.com")["contactId"]
+    assert session.call("/api/contact/delete", email="gone@example.com") == {"success": True, "message": []}
+    assert fake.contact(cid, "gone@example.com") is None
+    assert [c["contactId"] for c in fake.deleted_contacts(cid)] == [contact_id]
+    again = session.call("/api/contact/delete", email="gone@example.com")
+    assert again == {"success": False, "message": ["Contact not found: gone@example.com"]}

@@ -228,3 +228,13 @@ def test_events_filter_by_type(session, fake):
         assert session.add_event("t@example.com", contactExtEventType=kind)["success"] is True
     assert [e["type"] for e in fake.events(fake.NORMAL.client_id, type="RETURN")] == ["RETURN"]
     assert len(fake.events(fake.NORMAL.client_id)) == 4
+
+
+def test_v1_event_paths_take_the_same_bodies(session, fake):
+    session.upsert("v1@example.com")
+    added = session.call("/api/contact/addContactExtEvent", email="v1@example.com", contactEvent=CART)
+    updated = session.call(
+        "/api/contact/updateContactExtEvent", contactEvent={"eventId": added["eventId"], "value": 1.0}
+    )
+    assert updated["eventId"] == added["eventId"]
+    assert fake.event(fake.NORMAL.client_id, added["eventId"])["value"] == 1.0

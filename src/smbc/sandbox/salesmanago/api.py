@@ -206,6 +206,15 @@ class SalesmanagoApi:
         # UNCONFIRMED response shape (reference §12.8): give both `result` and `contactId`.
         return ok(result=contact is not None, contactId=contact["contactId"] if contact else None)
 
+    def contact_delete(self, account: Account, body: dict[str, Any], path: str) -> Reply:
+        _owner(account, body)
+        email = body.get("email")
+        if not rules.is_email(email):
+            raise SandboxError("email is required")
+        if not self.state.delete_contact(account, email):
+            raise SandboxError(f"Contact not found: {email}")
+        return ok()
+
     # -- events -------------------------------------------------------------------------------------
 
     def event_add(self, account: Account, body: dict[str, Any], path: str) -> Reply:
@@ -424,7 +433,11 @@ AUTHED_METHODS: dict[str, AuthedHandler] = {
     "/api/contact/batchupsertv2": SalesmanagoApi.contact_batch_upsert,
     "/api/contact/basic": SalesmanagoApi.contact_basic,
     "/api/contact/hasContact": SalesmanagoApi.contact_has,
+    "/api/contact/delete": SalesmanagoApi.contact_delete,
     "/api/integration/upsert": SalesmanagoApi.integration_upsert,
+    # v1 paths take the same bodies (reference §4.1).
+    "/api/contact/addContactExtEvent": SalesmanagoApi.event_add,
+    "/api/contact/updateContactExtEvent": SalesmanagoApi.event_update,
     "/api/v2/contact/addContactExtEvent": SalesmanagoApi.event_add,
     "/api/v2/contact/updateContactExtEvent": SalesmanagoApi.event_update,
     "/api/v2/contact/addBatchContactExtEvent": SalesmanagoApi.event_batch_add,

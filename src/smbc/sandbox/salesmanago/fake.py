@@ -97,6 +97,11 @@ class FakeSalesmanago:
         contact = self.state.find_contact(self.account(client_id), email=email)
         return copy.deepcopy(contact)
 
+    def deleted_contacts(self, client_id: str) -> list[dict[str, Any]]:
+        account = self.account(client_id)
+        with self.state.lock:
+            return copy.deepcopy(account.deleted_contacts)
+
     def events(self, client_id: str, type: str | None = None) -> list[dict[str, Any]]:
         account = self.account(client_id)
         with self.state.lock:

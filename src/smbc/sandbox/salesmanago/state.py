@@ -47,6 +47,7 @@ class Account:
     events: dict[str, dict[str, Any]] = field(default_factory=dict)  # by eventId
     issued_shas: dict[str, str] = field(default_factory=dict)  # apiKey -> sha from /api/account/integration
     v3_keys: dict[str, dict[str, Any]] = field(default_factory=dict)  # active keys
+    deleted_contacts: list[dict[str, Any]] = field(default_factory=list)
     confirmation_emails: list[dict[str, Any]] = field(default_factory=list)
     callbacks_sent: list[dict[str, Any]] = field(default_factory=list)
 
@@ -233,6 +234,15 @@ class SalesmanagoState:
                     if sent["email"].lower() == email.lower():
                         sent["confirmed"] = True
             return copy.deepcopy(contact)
+
+    def delete_contact(self, account: Account, email: str) -> bool:
+        """Remove the contact; its events stay, as history of a contact that is gone."""
+        with self.lock:
+            contact = account.contacts.pop(email.lower(), None)
+            if contact is not None:
+                contact["modifiedOn"] = self.now_ms()
+                account.deleted_contacts.append(contact)
+            return contact is not None
 
     def add_contact(self, account: Account, email: str, owner: str, **fields: Any) -> dict[str, Any]:
         with self.lock:
