@@ -19,6 +19,7 @@ from smbc.clock import Clock, get_clock
 
 CONTACT_TEXT_FIELDS = ("name", "phone", "fax", "company", "externalId", "state")
 CONTACT_TOP_LEVEL_FIELDS = ("birthday", "province", "lang", "loyaltyProgram")
+MAX_RECORDED_CALLS = 20_000  # a long `smbc sandbox` run keeps the newest calls only
 
 
 class SandboxError(ValueError):
@@ -295,6 +296,8 @@ class SalesmanagoState:
     def record_call(self, entry: dict[str, Any]) -> None:
         with self.lock:
             self.calls.append(entry)
+            if len(self.calls) > MAX_RECORDED_CALLS:
+                del self.calls[: len(self.calls) - MAX_RECORDED_CALLS]
 
     def record_monitoring_load(self, entry: dict[str, Any]) -> None:
         with self.lock:
