@@ -7,12 +7,9 @@ from collections.abc import Iterator
 
 import jwt
 import pytest
-
-pytest.importorskip("smbc.sandbox.runner", reason="the sandbox has not landed on this branch yet")
-
-from app_stack import CLIENT_SECRET, AppStack, wait_for
 from sqlalchemy import func, select
 
+from app_stack import CLIENT_SECRET, AppStack, wait_for
 from smbc.config import Settings
 from smbc.db.models import StoreUser
 from smbc.remote_calls import RemoteCall
