@@ -374,7 +374,7 @@ def save_store_settings(
     current = StoreSettings.model_validate(row.data or {}) if row is not None else StoreSettings()
     updated = apply_changes(current, changes, owners=owners, channel_ids=channel_ids)
     before, after = settings_to_keys(current), settings_to_keys(updated)
-    changed = [k for k in dict.fromkeys([*before, *after]) if before.get(k, "") != after.get(k, "")]
+    changed = [k for k in dict.fromkeys([*after, *before]) if before.get(k, "") != after.get(k, "")]
     if not changed:
         return updated
     if row is None:

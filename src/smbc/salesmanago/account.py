@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smbc.config import random_secret
@@ -62,12 +62,13 @@ def store_credentials(session: Session, store: Store) -> SalesmanagoCredentials:
 
 
 def wipe_credentials(session: Session, store: Store) -> SalesmanagoAccount | None:
-    """Forget every SALESmanago secret of the store (log out and uninstall). Returns the removed row
-    (detached) so a caller can still revoke its v3 key."""
+    """Forget every SALESmanago secret of the store (log out and uninstall). Returns the deleted row,
+    whose attributes stay readable, so a caller can still revoke its v3 key."""
     account = get_account(session, store.id)
-    session.execute(delete(SalesmanagoAccount).where(SalesmanagoAccount.store_id == store.id))
-    if account is not None:
-        session.expunge(account)
+    if account is None:
+        return None
+    session.delete(account)
+    session.flush()
     return account
 
 
