@@ -11,6 +11,10 @@ from smbc.config import ConfigError, get_settings
 app = typer.Typer(help="SALESmanago for BigCommerce", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database commands", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+from smbc.salesmanago.commands import settings_app, sm_app  # noqa: E402 - registered right below
+
+app.add_typer(sm_app, name="sm")
+app.add_typer(settings_app, name="settings")
 
 
 def _settings():
