@@ -142,6 +142,13 @@ def _messages(body: dict[str, Any]) -> str:
     return text
 
 
+def is_envelope(body: Any, api: str = "v2") -> bool:
+    """Does the answer look like SALESmanago's? v2 always has a boolean `success`; v3 is a JSON object."""
+    if not isinstance(body, dict):
+        return False
+    return api == "v3" or isinstance(body.get("success"), bool)
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     reset_ms = response.headers.get("x-rate-limit-time-reset-ms")
     if reset_ms and reset_ms.strip().isdigit():
@@ -305,7 +312,7 @@ class _Caller:
                     parsed = response.json()
                 except ValueError:
                     parsed = None
-                unexpected = not isinstance(parsed, dict)
+                unexpected = not is_envelope(parsed, api)
                 outcome, message = classify(status, parsed, expected, api=api)
             except httpx.TimeoutException:
                 outcome, message = Outcome.RETRY, f"{urlsplit(url).netloc} did not answer in time"
