@@ -448,7 +448,8 @@ class CallBuffer:
     """Collects attempt records during remote work; `flush(session)` writes them as RemoteCall rows in
     the same short transaction as the work's state (no database lock is held during network calls)."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: str = "") -> None:
+        self.context = context
         self.calls: list[dict[str, Any]] = []
 
     def __call__(self, fields: dict[str, Any]) -> None:

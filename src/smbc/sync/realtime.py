@@ -50,7 +50,8 @@ COALESCE_LIMIT = 50
 
 PAUSE_SM_CREDENTIALS = "credentials"
 PAUSE_BC_CREDENTIALS = "bigcommerce_credentials"
-RESUMABLE_PAUSES = (PAUSE_SM_CREDENTIALS, PAUSE_BC_CREDENTIALS)
+PAUSE_LOGGED_OUT = "logged_out"  # set by the SALESmanago-account area at logout
+RESUMABLE_PAUSES = (PAUSE_SM_CREDENTIALS, PAUSE_BC_CREDENTIALS, PAUSE_LOGGED_OUT)
 
 # Scopes read together: pending deliveries of one store in one group share one `id:in` read.
 COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -148,14 +149,30 @@ def load_settings_for(session: Session, store_id: int) -> StoreSettings:
     return loader(session, store_id)
 
 
-def _default_sm_factory(session: Session, store: Store) -> SalesmanagoPort:
-    from smbc.salesmanago.client import SalesmanagoClient  # type: ignore[import-not-found]
+def _default_sm_factory(session: Session, store: Store, calls: CallBuffer) -> SalesmanagoPort:
+    from smbc.salesmanago.client import SalesmanagoClient
 
-    return SalesmanagoClient.for_store(session, store)
+    def record(attempt: Any) -> None:  # CallAttempt -> the same buffer as the BigCommerce calls
+        calls(
+            {
+                "store_id": store.id,
+                "service": "salesmanago",
+                "method": attempt.method,
+                "endpoint": attempt.endpoint[:255],
+                "attempt": attempt.attempt,
+                "outcome": str(attempt.outcome),
+                "status": attempt.status,
+                "duration_ms": attempt.duration_ms,
+                "message": attempt.message[:1000],
+                "context": attempt.context[:64],
+            }
+        )
+
+    return SalesmanagoClient.for_store(session, store, recorder=record, context=calls.context)
 
 
-# Swappable for tests and benchmarks: (session, store) -> SalesmanagoPort.
-sm_factory: Callable[[Session, Store], SalesmanagoPort] = _default_sm_factory
+# Swappable for tests and benchmarks: (session, store, calls) -> SalesmanagoPort.
+sm_factory: Callable[[Session, Store, CallBuffer], SalesmanagoPort] = _default_sm_factory
 # (session, store_id, cart_id) -> SALESmanago contactId linked to the cart by the storefront script.
 cart_link_lookup: Callable[[Session, int, str], str | None] | None = None
 
@@ -246,13 +263,14 @@ def process_delivery(delivery_id: int, *, db: Database | None = None) -> list[tu
         paused = Result(DeliveryStatus.WAITING, f"sync paused: {store.sync_paused_reason}")
         return _finish(db, batch, {d.id: paused for d in batch}, None, now)
 
-    calls = CallBuffer()
+    calls = CallBuffer(context=f"delivery:{batch[0].id}")
     results: dict[int, Result] = {}
     sm_session = db.sessions()
     try:
         try:
-            bc = bc_for_store(store, recorder=calls, context=f"delivery:{batch[0].id}")
-            sm = sm_factory(sm_session, store)
+            bc = bc_for_store(store, recorder=calls, context=calls.context)
+            sm = sm_factory(sm_session, store, calls)
+            sm_session.rollback()  # credentials are read; hold no transaction during network calls
         except RemoteCallError as exc:
             failure = _from_error(exc)
             return _finish(db, batch, {d.id: failure for d in batch}, calls, now, store=store, error=exc)
@@ -281,7 +299,6 @@ def process_delivery(delivery_id: int, *, db: Database | None = None) -> list[tu
                 results[delivery.id] = Result.retry(f"internal error: {type(exc).__name__}: {exc}")
         for delivery in batch:
             results.setdefault(delivery.id, Result(DeliveryStatus.WAITING, "sync paused: credentials"))
-        sm_session.commit()
         return _finish(db, batch, results, calls, now, store=store, error=last_error)
     finally:
         sm_session.close()
@@ -988,6 +1005,15 @@ def due_delivery_ids(db: Database, now: datetime | None = None, limit: int = 100
     Rows held by a worker that died are first put back to pending."""
     now = now or utcnow()
     with db.session() as session:
+        unpaused = select(Store.id).where(Store.sync_paused_reason.is_(None), Store.status == "installed")
+        session.execute(  # the pause was lifted (e.g. by a login) without resume_store(): go on
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.status == DeliveryStatus.WAITING.value, WebhookDelivery.store_id.in_(unpaused)
+            )
+            .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now, reason="")
+            .execution_options(synchronize_session=False)
+        )
         session.execute(
             update(WebhookDelivery)
             .where(
