@@ -129,8 +129,14 @@ class ContactUpsert:
         return _clean(payload)
 
     def digest(self) -> str:
-        """Identifies the data sent, to skip re-sending an unchanged contact."""
-        body = json.dumps(self.to_payload(), sort_keys=True).encode()
+        """Identifies the contact's data (not tags or consent), to skip re-sending an unchanged contact."""
+        data = {
+            "contact": self.contact(),
+            "newEmail": self.new_email,
+            "province": self.province,
+            "lang": self.lang,
+        }
+        body = json.dumps(data, sort_keys=True).encode()
         return hashlib.sha256(body).hexdigest()
 
 
