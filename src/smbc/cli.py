@@ -40,6 +40,33 @@ def db_upgrade() -> None:
     typer.echo("database is up to date")
 
 
+@app.command()
+def sandbox(
+    host: str = "127.0.0.1",
+    bc_port: int = 8100,
+    sm_port: int = 8200,
+    customers: int = 25,
+    orders: int = 60,
+    app_url: str = "http://127.0.0.1:8000",
+    client_id: str = "sandbox-client-id",
+    client_secret: str = "sandbox-client-secret",  # noqa: S107 - the sandbox app's own
+) -> None:
+    """Run only the fake BigCommerce and fake SALESmanago servers, seeded, until Ctrl-C."""
+    from smbc.sandbox.runner import run_sandbox
+
+    run_sandbox(
+        echo=typer.echo,
+        host=host,
+        bc_port=bc_port,
+        sm_port=sm_port,
+        customers=customers,
+        orders=orders,
+        app_url=app_url,
+        client_id=client_id,
+        client_secret=client_secret,
+    )
+
+
 def main() -> None:
     try:
         app()
