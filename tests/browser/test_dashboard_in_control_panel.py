@@ -12,6 +12,7 @@ import pytest
 
 from app_stack import AppStack
 from smbc.config import Settings
+from support import require
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +26,8 @@ def stack(settings: Settings) -> Iterator[AppStack]:
 
 
 def install_from_control_panel(page, stack: AppStack):
-    page.goto(stack.sb.control_panel_url)
+    answer = page.goto(stack.sb.control_panel_url)
+    require(answer.status != 404, "the sandbox control panel page (/manage) has not landed yet")
     assert page.url.startswith("http://localhost:")
     page.get_by_role("button", name="Install app").click()
     frame = page.frame(name="app-frame")
