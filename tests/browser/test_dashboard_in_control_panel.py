@@ -33,6 +33,8 @@ def install_from_control_panel(page, stack: AppStack):
     frame = page.frame(name="app-frame")
     frame.wait_for_url(f"{stack.app_url}/bigcommerce/auth?*")
     frame.get_by_text("The app is installed").wait_for()
+    # The first tab has loaded: dashboard.js is running (clicks before that only move to an anchor).
+    frame.locator("#tab-content:not([aria-busy])").wait_for()
     return frame
 
 
@@ -53,7 +55,7 @@ def test_install_by_clicking_opens_the_dashboard_and_tabs_switch(browser_context
     # Whatever each tab answers, the dashboard shows something meaningful (never a blank panel).
     for name in ("Account Settings", "Platform Settings", "Monitoring Code"):
         frame.get_by_role("tab", name=name).click()
-        frame.wait_for_function("document.getElementById('tab-content').getAttribute('aria-busy') === null")
+        frame.locator("#tab-content:not([aria-busy])").wait_for()
         assert frame.locator("#tab-content").inner_text().strip()
 
     # The app never relies on cookies (they are blocked here anyway).
@@ -75,6 +77,32 @@ def test_revoked_session_tells_the_merchant_to_reopen_the_app(browser_context, s
     assert "open the app again from the control panel" in banner.inner_text()
 
 
+def test_a_settings_form_saves_and_shows_errors_next_to_fields(browser_context, stack: AppStack) -> None:
+    page = browser_context.new_page()
+    frame = install_from_control_panel(page, stack)
+    frame.get_by_role("tab", name="Platform Settings").click()
+    tags = frame.get_by_label("Registration tags")
+    tags.fill("vip, new customer")
+    frame.get_by_role("button", name="Save").click()
+    frame.get_by_text("Settings saved.").wait_for()
+
+    frame.get_by_label("Custom monitoring cookie lifetime").check()
+    frame.get_by_label("Monitoring cookie lifetime (days)").fill("0")
+    frame.get_by_role("button", name="Save").click()
+    days = frame.get_by_label("Monitoring cookie lifetime (days)")
+    frame.locator(".field-error").first.wait_for()
+    assert days.get_attribute("aria-invalid") == "true"
+
+    # What was saved is there after switching tabs (the refused change is not).
+    frame.get_by_role("tab", name="Activity").click()
+    frame.locator("#tab-content").get_by_role("heading", name="Activity").wait_for()
+    frame.get_by_role("tab", name="Platform Settings").click()
+    saved = frame.get_by_label("Registration tags")
+    saved.wait_for()
+    assert saved.input_value().replace(" ", "").upper() in ("VIP,NEW_CUSTOMER", "VIP,NEWCUSTOMER")
+    assert not frame.get_by_label("Custom monitoring cookie lifetime").is_checked()
+
+
 @pytest.mark.parametrize("width", [1024, 1440])
 def test_dashboard_fits_and_is_screenshotted(chromium, stack: AppStack, width: int) -> None:
     context = chromium.launch(block_third_party_cookies=True, width=width, height=900)
@@ -88,6 +116,7 @@ def test_dashboard_fits_and_is_screenshotted(chromium, stack: AppStack, width: i
     # The app on its own at this width (as BigCommerce's full-width app frame shows it).
     direct = context.new_page()
     direct.goto(stack.sb.bc.load_url(stack.store_hash))
+    direct.locator("#tab-content:not([aria-busy])").wait_for()
     direct.get_by_role("tab", name="Export Data").click()
     direct.locator("#tab-content").get_by_role("heading", name="Export Data").wait_for()
     direct.screenshot(path=str(SCREENSHOTS / f"dashboard-{width}.png"), full_page=True)
