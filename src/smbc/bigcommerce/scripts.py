@@ -50,7 +50,7 @@ MANAGED_FIELDS = (
 class ScriptsApi(Protocol):
     """The Scripts API calls this module needs (BigCommerceClient provides them)."""
 
-    def list_scripts(self) -> list[dict[str, Any]]: ...
+    def scripts(self) -> list[dict[str, Any]]: ...
 
     def create_script(self, body: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -89,6 +89,7 @@ class SyncResult:
     updated: int = 0
     deleted: int = 0
     error: str | None = None
+    failure: RemoteCallError | None = None
     live: list[dict[str, Any]] = field(default_factory=list)  # our scripts after the sync
 
     @property
@@ -208,9 +209,12 @@ def plan_scripts(wanted: dict[int, dict[str, Any]], live: Sequence[dict[str, Any
 
 def load_account(session: Session, store: Store) -> Account | None:
     """The connected SALESmanago account of the store, or None while not connected."""
-    from smbc.salesmanago.models import load_account_for_snippet
+    from smbc.salesmanago.account import get_account
 
-    return load_account_for_snippet(session, store)
+    row = get_account(session, store.id)
+    if row is None:
+        return None
+    return Account(client_id=row.client_id, endpoint=row.endpoint, smapp=row.smapp)
 
 
 def load_settings(session: Session, store: Store) -> StoreSettings:
@@ -248,7 +252,7 @@ def sync_monitoring_scripts(
     )
     result = SyncResult()
     try:
-        live = api.list_scripts()
+        live = api.scripts()
         check_script_cap(channel_ids, other_scripts=sum(1 for s in live if not is_ours(s)))
         plan = plan_scripts(wanted, live)
         rows = _rows_by_channel(session, store)
@@ -279,9 +283,10 @@ def sync_monitoring_scripts(
             if channel_id not in wanted:
                 session.delete(row)  # not wanted any more and not live: nothing left to track
         session.flush()
-        result.live = [s for s in api.list_scripts() if is_ours(s)]
+        result.live = [s for s in api.scripts() if is_ours(s)]
     except RemoteCallError as exc:
-        result.error = f"BigCommerce refused the change: {exc.message}"
+        result.error = f"BigCommerce did not take the change: {exc.message}"
+        result.failure = exc
         session.flush()
     return result
 
@@ -401,9 +406,45 @@ def monitoring_status(
         if account
         else {}
     )
-    return describe_status(store, wanted, api.list_scripts(), _rows_by_channel(session, store))
+    return describe_status(store, wanted, api.scripts(), _rows_by_channel(session, store))
 
 
 def monitoring_problems(session: Session, store: Store, api: ScriptsApi, *, app_url: str) -> list[str]:
     """For the health check: e.g. ["missing on channel 2"]; empty when all is as the merchant chose."""
     return monitoring_status(session, store, api, app_url=app_url).problems
+
+
+# --- entry points: the tab, restore, and channels created later ---------------------------------------
+
+
+class StorefrontsApi(ScriptsApi, Protocol):
+    def channels(self) -> list[dict[str, Any]]: ...
+
+    def sites(self) -> list[dict[str, Any]]: ...
+
+
+def refresh_storefronts(store: Store, api: StorefrontsApi) -> None:
+    """Re-read the store's channels and sites, so "all storefronts" and the cart-link origins are current.
+
+    Every store has channel 1, so an empty answer is not believed (the stored lists are kept)."""
+    channels = api.channels()
+    if channels:
+        store.channels = channels
+        sites = api.sites()
+        if sites:
+            store.sites = sites
+
+
+def add_channel_code(
+    session: Session, store: Store, channel_id: int, api: StorefrontsApi, *, app_url: str
+) -> None:
+    """`store/channel/created`: the new storefront gets the code when the merchant chose "all" (and
+    the channel is an active storefront; re-reading the channels tells). A retryable failure is
+    raised, so the delivery is tried again later."""
+    settings = load_settings(session, store)
+    if not settings.monitoring_enabled or settings.monitoring_channels != "all":
+        return
+    refresh_storefronts(store, api)
+    result = sync_monitoring_scripts(session, store, api, app_url=app_url, settings=settings)
+    if result.failure is not None and result.failure.outcome.retryable:
+        raise result.failure

@@ -11,7 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from smbc.db.models import Store
 
 # JSON is valid JavaScript, except that these would let a value end the <script> element or a line.
 _JS_UNSAFE = {
@@ -183,3 +189,20 @@ _CART_LINK_BODY = [
 def content_hash(html: str) -> str:
     """What we compare to tell whether a live script is the one we installed."""
     return hashlib.sha256(html.encode()).hexdigest()
+
+
+def on_channel_created(session: Session, store: Store, channel_id: int) -> None:
+    """Called by the realtime processing of `store/channel/created` (inside its unit of work).
+
+    When the merchant's choice is "all storefronts", the new storefront gets the monitoring code.
+    Raises RemoteCallError when BigCommerce should be asked again later (retryable outcome)."""
+    from smbc.bigcommerce.client import CallBuffer, for_store
+    from smbc.bigcommerce.scripts import add_channel_code
+    from smbc.runtime import get_runtime
+
+    calls = CallBuffer()
+    api = for_store(store, recorder=calls, context=f"channel-created:{channel_id}")
+    try:
+        add_channel_code(session, store, channel_id, api, app_url=get_runtime().settings.app_url)
+    finally:
+        calls.flush(session)
