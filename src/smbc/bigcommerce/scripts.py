@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from types import EllipsisType
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -230,15 +231,16 @@ def sync_monitoring_scripts(
     *,
     app_url: str,
     settings: StoreSettings | None = None,
-    account: Account | None = None,
+    account: Account | EllipsisType | None = ...,
     extra_channels: Iterable[int] = (),
 ) -> SyncResult:
     """Create, update or delete our scripts so BigCommerce matches the settings.
 
     TooManyScripts is raised before any call. A remote failure stops the sync and is returned in
-    `error`; the rows of the steps that succeeded are kept, so the next sync continues from there."""
+    `error`; the rows of the steps that succeeded are kept, so the next sync continues from there.
+    `settings` and `account` are read from the database unless given (`account=None`: not connected)."""
     settings = settings or load_settings(session, store)
-    account = account if account is not None else load_account(session, store)
+    account = load_account(session, store) if account is ... else account
     channel_ids = selected_channel_ids(store, settings)
     if settings.monitoring_enabled:
         channel_ids = sorted(set(channel_ids) | set(extra_channels))
@@ -391,11 +393,11 @@ def monitoring_status(
     *,
     app_url: str,
     settings: StoreSettings | None = None,
-    account: Account | None = None,
+    account: Account | EllipsisType | None = ...,
 ) -> MonitoringStatus:
     """What is live now (read back from BigCommerce) against the saved settings."""
     settings = settings or load_settings(session, store)
-    account = account if account is not None else load_account(session, store)
+    account = load_account(session, store) if account is ... else account
     channel_ids = selected_channel_ids(store, settings) if account else []
     try:
         check_script_cap(channel_ids)
