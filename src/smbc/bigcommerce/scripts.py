@@ -450,3 +450,24 @@ def add_channel_code(
     result = sync_monitoring_scripts(session, store, api, app_url=app_url, settings=settings)
     if result.failure is not None and result.failure.outcome.retryable:
         raise result.failure
+
+
+def check_monitoring(store_id: int) -> list[str]:
+    """For the health check: the monitoring-code problems of one store, read live from BigCommerce
+    (e.g. ["missing on channel 2"]). Records its calls; a BigCommerce failure is itself a problem."""
+    from smbc.bigcommerce.client import CallBuffer, for_store
+    from smbc.runtime import get_runtime
+
+    runtime = get_runtime()
+    calls = CallBuffer()
+    with runtime.db.session() as session:
+        store = session.get(Store, store_id)
+        if store is None or not store.installed:
+            return []
+        try:
+            api = for_store(store, recorder=calls, context="health")
+            problems = monitoring_problems(session, store, api, app_url=runtime.settings.app_url)
+        except RemoteCallError as exc:
+            problems = [f"could not be checked: {exc.message}"]
+        calls.flush(session)
+    return problems
