@@ -1,0 +1,161 @@
+"""A fake BigCommerce for tests, `smbc demo` and `smbc sandbox`: OAuth and control-panel callbacks,
+the REST API (shapes of BigCommerce's OpenAPI specs, including the awkward parts), rate limits,
+faults, webhooks with BigCommerce's retry ladder, storefront pages and a fast seeder.
+
+It imports nothing from the product (`smbc.bigcommerce`, `smbc.salesmanago`, `smbc.sync`, `smbc.web`).
+
+Starting it
+-----------
+    from smbc.http_server import BackgroundServer
+    from smbc.sandbox.bigcommerce import FakeBigCommerce
+
+    bc = FakeBigCommerce(client_id="...", client_secret="...", app_url="http://127.0.0.1:8000", clock=None)
+    with BackgroundServer(bc.app) as server:
+        bc.bind(server.url)            # its own URL: storefront/site URLs and links are built from it
+        ...                            # product settings: SMBC_BC_API_URL = SMBC_BC_LOGIN_URL = server.url
+    bc.close()                         # stops the webhook thread, releases hanging (timeout-fault) requests
+
+`clock`: dates on rows and webhook `created_at` come from this clock (default: `smbc.clock.get_clock()`,
+so a test's `FakeClock` applies); quota windows use it too when given, else real monotonic time.
+JWT `iat`/`exp` always use real time (apps verify them against the wall clock).
+
+Stores
+------
+    bc.default_store_hash          "sbx1demo": owner user 1001 owner@sandbox.test, staff user 1002
+                                   staff@sandbox.test, storefront channels 1 and 2 with sites 1000/1001 at
+                                   {base}/storefront/{hash}/{channel_id}, products 77-81 (SKUs MUG-01,
+                                   TEE-01, PST-01, HOOD-01, NOTE-01; variant ids 177-181), 15 order statuses
+    bc.add_store(store_hash=None, name=None, owner_email=None, staff_email=None) -> hash
+                                   same layout; each store has its own owner/staff user ids
+    bc.store(hash) -> StoreState   .customers/.subscribers/.orders/.refunds/.channels/.sites/.products
+                                   (dicts by id), .carts/.scripts (by uuid), .hooks (by id), .converted_carts,
+                                   .tokens, .installed, .app_token, .store_id (numeric, = webhook store_id)
+    bc.lock                        hold it while reading StoreState from another thread
+    bc.seed(hash, customers=N, orders=N, start=date, end=date, seed=1, subscribers=None) -> counts
+                                   deterministic; each customer gets an address and a subscriber record
+                                   (about 60 % with marketing_newsletter consent); orders ~20 % guests;
+                                   no webhooks; 100,000 of each in seconds
+
+OAuth and callbacks (server to server with httpx, as the browser / BigCommerce would)
+--------------------------------------------------------------------------------------
+    bc.install(hash, user_id=None) -> httpx.Response   user_id None = the store owner. Issues a one-time
+        code and GETs {app_url}/bigcommerce/auth?code&scope&context=stores/{hash}&account_uuid. The app then
+        POSTs {base}/oauth2/token (JSON or form) with client_id, client_secret, code, scope, context,
+        grant_type=authorization_code, redirect_uri={app_url}/bigcommerce/auth; answer: access_token, scope,
+        user{id,username,email}, owner{id,username,email}, context, account_uuid. Errors: 401
+        invalid_client; 400 invalid_grant (unknown/used/expired code, wrong redirect_uri or context);
+        400 unsupported_grant_type. The token is reused across re-installs while scopes are unchanged.
+    bc.load(hash, user_id=None, channel_id=None, url="/") -> httpx.Response   GET {app_url}/bigcommerce/load
+    bc.load_url(...) -> str        the same URL (for a browser)
+    bc.signed_payload(hash, user_id=None, **claim_overrides) -> str   HS256 with the client secret; claims
+        aud, iss="bc", iat, nbf=iat, exp=iat+24h, jti, sub="stores/{hash}", user{id,email,locale},
+        owner{id,email}, url, channel_id
+    bc.uninstall(hash, user_id=None) -> httpx.Response   token revoked, the app's hooks and auto_uninstall
+        scripts deleted, then GET {app_url}/bigcommerce/uninstall?signed_payload_jwt
+    bc.remove_user(hash, user_id=None) -> httpx.Response   (default: the staff user)
+        GET {app_url}/bigcommerce/remove-user?signed_payload_jwt
+    bc.access_token(hash) -> str | None     the app's currently valid token
+    bc.set_app_scopes([...])       changing scopes revokes every app token; the next install issues a new one
+    bc.app_scopes                  default DEFAULT_APP_SCOPES
+    bc.issue_token(hash, client_id, scopes) -> str   a token of another API account (scripts/hooks are
+                                   visible only to the client that created them)
+
+Shopper actions (each fires its webhooks; results are API-shaped dicts)
+-----------------------------------------------------------------------
+    sf = bc.storefront(hash, channel_id=1)
+    sf.register(email, first_name, last_name, newsletter=False, phone="", company="", address=None)
+        -> customer
+        customer/created (+ customer/address/created when `address` is a dict, {} = defaults;
+        + subscriber/created with consents [marketing_newsletter] when newsletter)
+    sf.update_customer(customer_id, **fields) -> customer           customer/updated
+    sf.add_address(customer_id, **fields) -> address                customer/address/created
+    sf.subscribe(email, first_name="", last_name="") -> subscriber  subscriber/created or /updated
+    sf.unsubscribe(email) -> subscriber | None                      consents [] (record kept),
+                                                                    subscriber/updated
+    sf.add_to_cart(cart_id=None, product_id=77, quantity=1, customer_id=None) -> cart (v3 `data`)
+        new cart: cart/created; new line: cart/lineItem/created; same product again: lineItem/updated;
+        always cart/updated. Plus channel-scoped store/channel/{id}/cart/... events
+        (data {cart_id[, cart_item_id]}).
+    sf.update_item(cart_id, item_id, quantity) / sf.remove_item(cart_id, item_id) (last item: cart/deleted,
+        returns None) / sf.set_cart_email(cart_id, email) / sf.get_cart(cart_id)
+    sf.checkout(cart_id, customer_id=None, guest_email=None, newsletter=False, billing=None) -> order (v2)
+        order/created, cart/converted {orderId} (the cart is gone: GET /v3/carts/{id} is 404),
+        order/statusUpdated 0 -> 11; status 11, shipping 5.00, is_email_opt_in=newsletter.
+        Like BigCommerce, the email gets a subscriber record even without the box ticked (consents []);
+        with the box: consents [marketing_newsletter] (created or updated, source "order", order_id).
+    Bad input raises ActionError (a ValueError) and changes nothing.
+
+Admin actions
+-------------
+    adm = bc.admin(hash)
+    adm.create_customer(email, first_name=..., last_name=..., channel_id=1, ...)
+    adm.update_customer(id, **fields)
+    adm.delete_customer(id) / adm.subscribe(email, channel_id=1) / adm.unsubscribe(email)
+    adm.set_order_status(order_id, status_id)   order/updated + order/statusUpdated
+    adm.refund(order_id, amount=None, reason="") -> refund   order/refund/created, status 4 (full) or 14
+    adm.archive_order(order_id)                  order/archived (then hidden from /v2/orders)
+    adm.create_channel(name, type="storefront", platform="bigcommerce", status="active") -> channel (+ a site)
+    adm.update_channel(channel_id, **fields)     channel/updated
+    adm.delete_script(uuid) / adm.set_script_consent(uuid, category)   Script Manager edits (no webhook)
+    adm.update_store_information(name)           information/updated
+
+REST (`{base}/stores/{hash}/v2|v3/...`, header X-Auth-Token; 401 without a valid token, 403 without the scope)
+---------------------------------------------------------------------------------------------------------------
+    v2: /store, /time, /orders (filters min_id, max_id, min_total, max_total, customer_id, email, status_id,
+        cart_id, channel_id, min/max_date_created, min/max_date_modified (RFC-2822 or ISO-8601), is_deleted,
+        sort field[:asc|:desc], page, limit <= 250, include=consignments[.line_items]; 204 with no body when
+        empty), /orders/count, /orders/{id}, /orders/{id}/products, /order_statuses[/{id}]
+    v3: /channels[/{id}[/site]], /sites[/{id}], /customers (id:in, email:in, name:in, name:like, company:in,
+        date_created[:min|:max], date_modified[:min|:max], include, sort, page/limit, after/before cursors,
+        documented meta), /customers/subscribers (GET filters, POST, DELETE needs a filter) and /{id}
+        (GET/PUT/DELETE), /orders/{id}/payment_actions/refunds, /orders/payment_actions/refunds[/{id}],
+        /carts/{id} (include=redirect_urls), /content/scripts[/{uuid}] (per client, at most 10 per app),
+        /hooks[/{id}], /hooks/admin (GET, PUT emails)
+    Errors: v2 `[{"status", "message"}]`, v3 `{"status", "title", "type", "errors"}`.
+
+Rate limits, faults, counters
+-----------------------------
+    bc.set_quota(hash, requests=450, window_s=30)   every API response carries X-Rate-Limit-Requests-Left,
+        -Requests-Quota, -Time-Window-Ms, -Time-Reset-Ms; over quota: 429 with X-Retry-After (seconds)
+    bc.faults.latency_ms, .error_rate (share of 500s), .rate_limit_without_headers (share of header-less
+        429s), .timeout_rate (share that hang for .timeout_s, default 30 s)
+    bc.requests_by_store[hash], bc.max_in_flight[hash], bc.in_flight[hash]
+
+Webhooks
+--------
+    Hooks registered through /v3/hooks get matching events (exact scope, or a `/*` prefix; `store/channel/*`
+    covers channel events only, not store/channel/{id}/...) as POST JSON {scope, store_id, data, hash,
+    created_at, producer} with the hook's custom headers, from a background thread. Real BigCommerce takes
+    only https on port 443; the fake also takes http://127.0.0.1 and http://localhost destinations.
+    bc.webhooks.retry_time_scale = 1.0   multiplies RETRY_LADDER_S (60 s ... 86400 s, about 48 h in all);
+                                         1e-5 runs the whole ladder in about 2 s
+    bc.webhooks.duplicates = True        every delivery is sent twice (same body and hash)
+    bc.webhooks.drop_next(n)             the next n deliveries (event x hook) are lost, kept in .dropped
+    bc.webhooks.flush(timeout=10) -> bool   wait until every queued delivery and scheduled retry was attempted
+    bc.webhooks.log / .attempts(scope=None, store_hash=None)   DeliveryAttempt(store_hash, hook_id, scope,
+                                         destination, status (None: no answer), time, attempt, payload,
+                                         headers, error)
+    A non-2xx (or no) answer is retried on the ladder; after the last retry the hook gets is_active=false
+    (status "deactivated" in /v3/hooks/admin). PUT is_active=true re-enables it.
+
+Pages (step 2 of the sandbox work)
+----------------------------------
+    {base}/manage                               control panel
+    {base}/storefront/{hash}/{channel_id}/      storefront with the channel's scripts rendered
+    {base}/api/storefront/carts                 the current cart (cookie on the storefront origin)
+"""
+
+from smbc.sandbox.bigcommerce.actions import ActionError, Admin, Storefront
+from smbc.sandbox.bigcommerce.fake import DEFAULT_APP_SCOPES, FakeBigCommerce, Faults
+from smbc.sandbox.bigcommerce.webhooks import RETRY_LADDER_S, DeliveryAttempt
+
+__all__ = [
+    "DEFAULT_APP_SCOPES",
+    "RETRY_LADDER_S",
+    "ActionError",
+    "Admin",
+    "DeliveryAttempt",
+    "FakeBigCommerce",
+    "Faults",
+    "Storefront",
+]

@@ -1,0 +1,353 @@
+"""In-memory state of the fake BigCommerce: one `StoreState` per store hash.
+
+Rows are plain dataclasses (slots, so the seeder can build 100,000 of them quickly). Every read and
+write goes through `FakeBigCommerce.lock`; nothing here is thread-safe on its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+# BigCommerce's fixed order statuses (reference §4.3): id -> (name, description).
+ORDER_STATUSES: dict[int, tuple[str, str]] = {
+    0: (
+        "Incomplete",
+        "An incomplete order happens when a shopper reached the payment page, "
+        "but did not complete the transaction.",
+    ),
+    1: ("Pending", "Customer started the checkout process, but did not complete it."),
+    2: ("Shipped", "Order has been shipped, but receipt has not been confirmed."),
+    3: ("Partially Shipped", "Only some items in the order have been shipped."),
+    4: ("Refunded", "Seller has used the Refund action."),
+    5: ("Cancelled", "Seller has cancelled an order, due to a stock inconsistency or other reasons."),
+    6: ("Declined", "Seller has marked the order as declined for lack of manual payment, or other reasons."),
+    7: ("Awaiting Payment", "Customer has completed checkout process, but payment has yet to be confirmed."),
+    8: (
+        "Awaiting Pickup",
+        "Order has been pulled, and is awaiting customer pickup from a seller-specified location.",
+    ),
+    9: (
+        "Awaiting Shipment",
+        "Order has been pulled and packaged, and is awaiting collection from a shipping provider.",
+    ),
+    10: (
+        "Completed",
+        "Client has paid for their digital product and their file(s) are available for download.",
+    ),
+    11: (
+        "Awaiting Fulfillment",
+        "Customer has completed the checkout process and payment has been confirmed.",
+    ),
+    12: ("Manual Verification Required", "Order on hold while some aspect needs to be manually confirmed."),
+    13: ("Disputed", "Customer has initiated a dispute resolution process for the PayPal transaction."),
+    14: ("Partially Refunded", "Seller has partially refunded the order."),
+}
+
+# The catalogue every store starts with: (id, name, sku, variant_id, price).
+DEFAULT_PRODUCTS: list[tuple[int, str, str, int, str]] = [
+    (77, "Sandbox Mug", "MUG-01", 177, "12.50"),
+    (78, "Sandbox T-Shirt", "TEE-01", 178, "24.00"),
+    (79, "Sandbox Poster", "PST-01", 179, "8.99"),
+    (80, "Sandbox Hoodie", "HOOD-01", 180, "49.90"),
+    (81, "Sandbox Notebook", "NOTE-01", 181, "5.25"),
+]
+
+
+@dataclass(slots=True)
+class User:
+    id: int
+    email: str
+    username: str
+    locale: str = "en-US"
+
+
+@dataclass(slots=True)
+class Channel:
+    id: int
+    name: str
+    date_created: datetime
+    date_modified: datetime
+    type: str = "storefront"
+    platform: str = "bigcommerce"
+    status: str = "active"
+    is_listable_from_ui: bool = True
+    is_visible: bool = True
+    external_id: str = ""
+
+
+@dataclass(slots=True)
+class Site:
+    id: int
+    channel_id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class Product:
+    id: int
+    name: str
+    sku: str
+    variant_id: int
+    price: Decimal
+
+
+@dataclass(slots=True)
+class Address:
+    id: int
+    customer_id: int
+    first_name: str
+    last_name: str
+    address1: str
+    city: str
+    postal_code: str
+    country_code: str = "US"
+    country: str = "United States"
+    state_or_province: str = ""
+    address2: str = ""
+    company: str = ""
+    phone: str = ""
+    address_type: str = "residential"
+
+
+@dataclass(slots=True)
+class Customer:
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    date_created: datetime
+    date_modified: datetime
+    origin_channel_id: int = 1
+    channel_ids: list[int] | None = None
+    company: str = ""
+    phone: str = ""
+    notes: str = ""
+    registration_ip_address: str = ""
+    customer_group_id: int = 0
+    accepts_product_review_abandoned_cart_emails: bool = False
+    addresses: list[Address] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Subscriber:
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    source: str
+    channel_id: int
+    consents: list[str]
+    date_created: datetime
+    date_modified: datetime
+    order_id: int | None = None
+
+
+@dataclass(slots=True)
+class LineItem:
+    id: str
+    product_id: int
+    variant_id: int
+    sku: str
+    name: str
+    quantity: int
+    price: Decimal
+
+
+@dataclass(slots=True)
+class Cart:
+    id: str
+    channel_id: int
+    customer_id: int
+    email: str
+    created_time: datetime
+    updated_time: datetime
+    line_items: list[LineItem] = field(default_factory=list)
+    version: int = 1
+    currency: str = "USD"
+
+
+@dataclass(slots=True)
+class OrderLine:
+    id: int
+    order_id: int
+    product_id: int
+    variant_id: int
+    sku: str
+    name: str
+    quantity: int
+    price: Decimal
+    quantity_refunded: int = 0
+
+
+@dataclass(slots=True)
+class Order:
+    id: int
+    customer_id: int
+    channel_id: int
+    status_id: int
+    date_created: datetime
+    date_modified: datetime
+    billing: dict[str, str]
+    lines: list[OrderLine]
+    subtotal: Decimal
+    shipping: Decimal
+    total: Decimal
+    cart_id: str = ""
+    is_email_opt_in: bool = False
+    refunded_amount: Decimal = Decimal("0")
+    currency_code: str = "USD"
+    payment_method: str = "Test Payment Gateway"
+    ip_address: str = "127.0.0.1"
+    is_deleted: bool = False
+    date_shipped: datetime | None = None
+    customer_message: str = ""
+    staff_notes: str = ""
+
+
+@dataclass(slots=True)
+class Refund:
+    id: int
+    order_id: int
+    amount: Decimal
+    created: datetime
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class Script:
+    uuid: str
+    client_id: str
+    name: str
+    date_created: datetime
+    date_modified: datetime
+    description: str = ""
+    html: str = ""
+    src: str = ""
+    auto_uninstall: bool = False
+    load_method: str = "default"
+    location: str = "footer"
+    visibility: str = "storefront"
+    kind: str = "src"
+    # UNCONFIRMED by the schema (its enum omits it), but the spec's text says omitted means `unknown`.
+    consent_category: str = "unknown"
+    enabled: bool = True
+    channel_id: int = 1
+    integrity_hashes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Hook:
+    id: int
+    client_id: str
+    scope: str
+    destination: str
+    headers: dict[str, str] | None
+    is_active: bool
+    created_at: int
+    updated_at: int
+    # True once the retry ladder ran out (`status: deactivated` in /v3/hooks/admin).
+    deactivated: bool = False
+
+
+@dataclass(slots=True)
+class Token:
+    value: str
+    client_id: str
+    scopes: frozenset[str]
+
+
+@dataclass(slots=True)
+class Grant:
+    """A one-time authorization code handed to the app's auth callback."""
+
+    code: str
+    store_hash: str
+    user_id: int
+    scopes: tuple[str, ...]
+    issued_at: float
+    used: bool = False
+
+
+@dataclass
+class Quota:
+    requests: int = 450
+    window_s: float = 30.0
+    window_started: float | None = None
+    used: int = 0
+
+
+@dataclass
+class StoreState:
+    """Everything one store holds. Dicts are keyed by id, in creation (= id) order."""
+
+    hash: str
+    store_id: int
+    name: str
+    owner: User
+    users: dict[int, User]
+    created: datetime
+    channels: dict[int, Channel] = field(default_factory=dict)
+    sites: dict[int, Site] = field(default_factory=dict)
+    products: dict[int, Product] = field(default_factory=dict)
+    customers: dict[int, Customer] = field(default_factory=dict)
+    subscribers: dict[int, Subscriber] = field(default_factory=dict)
+    orders: dict[int, Order] = field(default_factory=dict)
+    refunds: dict[int, Refund] = field(default_factory=dict)
+    carts: dict[str, Cart] = field(default_factory=dict)
+    scripts: dict[str, Script] = field(default_factory=dict)
+    hooks: dict[int, Hook] = field(default_factory=dict)
+    tokens: dict[str, Token] = field(default_factory=dict)
+    hook_admin_emails: list[str] = field(default_factory=list)
+    installed: bool = False
+    app_token: str | None = None
+    # Converted carts: cart id -> order id (the cart itself is gone, as on BigCommerce).
+    converted_carts: dict[str, int] = field(default_factory=dict)
+    quota: Quota = field(default_factory=Quota)
+    # Bumped on every change; list caches are keyed by it.
+    revision: int = 0
+    customer_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    address_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    subscriber_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    order_ids: itertools.count = field(default_factory=lambda: itertools.count(100))
+    order_line_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    refund_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    hook_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    channel_ids: itertools.count = field(default_factory=lambda: itertools.count(3))
+    site_ids: itertools.count = field(default_factory=lambda: itertools.count(1002))
+
+    def touch(self) -> None:
+        self.revision += 1
+
+    def customer_by_email(self, email: str, channel_id: int | None = None) -> Customer | None:
+        wanted = email.strip().lower()
+        for customer in self.customers.values():
+            if customer.email.lower() == wanted and (
+                channel_id is None or customer.channel_ids is None or channel_id in customer.channel_ids
+            ):
+                return customer
+        return None
+
+    def subscriber_by_email(self, email: str) -> Subscriber | None:
+        wanted = email.strip().lower()
+        for subscriber in self.subscribers.values():
+            if subscriber.email.lower() == wanted:
+                return subscriber
+        return None
+
+    def site_for_channel(self, channel_id: int) -> Site | None:
+        for site in self.sites.values():
+            if site.channel_id == channel_id:
+                return site
+        return None
+
+
+def money(value: Decimal | int | float | str) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+Json = dict[str, Any]

@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+from fake_bc_harness import Harness
+from openapi_schema_validator import OAS30Validator
+
+from smbc.sandbox.bigcommerce import RETRY_LADDER_S
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def received(h: Harness, scope: str) -> list[dict]:
+    return [body for _, _, body in h.app.webhooks if body["scope"] == scope]
+
+
+def test_shopper_actions_fire_documented_bodies_with_custom_headers(harness: Harness) -> None:
+    h = harness
+    token = h.install()
+    for scope in ("store/customer/*", "store/subscriber/*", "store/cart/*", "store/order/*"):
+        h.hook(token, scope, headers={"X-Secret": "s3cret"})
+    sf = h.bc.storefront(h.store_hash)
+    customer = sf.register("ann@shop.test", "Ann", "Lee", newsletter=True, address={"city": "Boston"})
+    cart = sf.add_to_cart(product_id=77, customer_id=customer["id"])
+    item_id = cart["line_items"]["physical_items"][0]["id"]
+    sf.update_item(cart["id"], item_id, 3)
+    order = sf.checkout(cart["id"])
+    h.bc.admin(h.store_hash).set_order_status(order["id"], 2)
+    assert h.bc.webhooks.flush(timeout=10)
+    scopes = [body["scope"] for _, _, body in h.app.webhooks]
+    for expected in (
+        "store/customer/created",
+        "store/customer/address/created",
+        "store/subscriber/created",
+        "store/cart/created",
+        "store/cart/lineItem/created",
+        "store/cart/lineItem/updated",
+        "store/cart/updated",
+        "store/order/created",
+        "store/cart/converted",
+        "store/order/statusUpdated",
+        "store/order/updated",
+    ):
+        assert expected in scopes, expected
+    _, headers, body = h.app.webhooks[0]
+    assert headers["x-secret"] == "s3cret" and headers["content-type"] == "application/json"
+    store = h.bc.store(h.store_hash)
+    assert body.keys() == {"scope", "store_id", "data", "hash", "created_at", "producer"}
+    assert body["store_id"] == str(store.store_id) and body["producer"] == f"stores/{h.store_hash}"
+    assert received(h, "store/customer/created")[0]["data"] == {"type": "customer", "id": customer["id"]}
+    address = received(h, "store/customer/address/created")[0]["data"]
+    assert address["address"] == {"customer_id": customer["id"]}
+    converted = received(h, "store/cart/converted")[0]["data"]
+    assert converted == {"type": "cart", "id": cart["id"], "orderId": order["id"]}
+    line = received(h, "store/cart/lineItem/created")[0]["data"]
+    assert line == {"type": "cart_line_item", "id": item_id, "cartId": cart["id"]}
+    updates = [b["data"]["status"] for b in received(h, "store/order/statusUpdated")]
+    assert updates == [
+        {"previous_status_id": 0, "new_status_id": 11},
+        {"previous_status_id": 11, "new_status_id": 2},
+    ]
+    assert len({b["hash"] for _, _, b in h.app.webhooks}) == len(h.app.webhooks)
+
+
+def test_payloads_match_the_webhook_schemas_of_the_spec(harness: Harness, openapi_dir: Path) -> None:
+    h = harness
+    spec = yaml.safe_load((openapi_dir / "webhooks.v3.yml").read_text())
+    token = h.install()
+    h.hook(token, "store/*")
+    sf = h.bc.storefront(h.store_hash)
+    customer = sf.register("bo@shop.test", "Bo", "Ek", newsletter=True, address={})
+    cart = sf.add_to_cart(product_id=78, customer_id=customer["id"])
+    sf.remove_item(cart["id"], cart["line_items"]["physical_items"][0]["id"])
+    cart = sf.add_to_cart(product_id=79)
+    order = sf.checkout(cart["id"], guest_email="guest@shop.test", newsletter=True)
+    adm = h.bc.admin(h.store_hash)
+    adm.refund(order["id"])
+    adm.update_customer(customer["id"], first_name="Bob")
+    adm.delete_customer(customer["id"])
+    adm.create_channel("Pop-up shop")
+    assert h.bc.webhooks.flush(timeout=10)
+    checked = set()
+    for _, _, body in h.app.webhooks:
+        name = body["scope"].replace("/", "_")
+        schema = spec["components"]["schemas"].get(name)
+        if schema is None:
+            continue
+        OAS30Validator({**schema, "components": spec["components"]}).validate(body)
+        checked.add(name)
+    assert {
+        "store_cart_converted",
+        "store_order_refund_created",
+        "store_customer_deleted",
+        "store_subscriber_created",
+        "store_cart_deleted",
+        "store_cart_lineItem_deleted",
+    } <= checked
+
+
+def test_channel_scoped_hooks_get_the_channel_payload_shape(harness: Harness) -> None:
+    h = harness
+    token = h.install()
+    h.hook(token, "store/channel/2/cart/*")
+    h.hook(token, "store/channel/*", name="channels")
+    h.bc.storefront(h.store_hash, channel_id=1).add_to_cart(product_id=77)
+    cart = h.bc.storefront(h.store_hash, channel_id=2).add_to_cart(product_id=77)
+    h.bc.admin(h.store_hash).create_channel("Third")
+    assert h.bc.webhooks.flush(timeout=10)
+    main = [b for n, _, b in h.app.webhooks if n == "main"]
+    assert {b["scope"] for b in main} == {
+        "store/channel/2/cart/created",
+        "store/channel/2/cart/updated",
+        "store/channel/2/cart/lineItem/created",
+    }
+    assert all(b["data"]["cart_id"] == cart["id"] for b in main)
+    channels = [b for n, _, b in h.app.webhooks if n == "channels"]
+    assert [b["scope"] for b in channels] == ["store/channel/created"]
+
+
+def test_failed_deliveries_climb_the_ladder_then_the_hook_is_deactivated(harness: Harness) -> None:
+    h = harness
+    token = h.install()
+    h.bc.webhooks.retry_time_scale = 0.00001  # the 48 h ladder in about 2 s
+    hook_id = h.hook(token, "store/customer/created", name="broken")
+    h.app.webhook_status["broken"] = 503
+    h.bc.storefront(h.store_hash).register("c@shop.test", "C", "D")
+    assert h.bc.webhooks.flush(timeout=20)
+    attempts = h.bc.webhooks.attempts("store/customer/created")
+    assert [a.attempt for a in attempts] == list(range(1, len(RETRY_LADDER_S) + 2))
+    assert all(a.status == 503 and a.destination.endswith("/webhooks/broken") for a in attempts)
+    assert len({a.payload["hash"] for a in attempts}) == 1
+    gaps = [b.time - a.time for a, b in zip(attempts[-3:], attempts[-2:], strict=False)]
+    assert gaps[-1] >= RETRY_LADDER_S[-1] * 0.00001 * 0.9
+    hook = h.bc.store(h.store_hash).hooks[hook_id]
+    assert hook.is_active is False
+    with h.api(token) as api:
+        status = api.get("/v3/hooks/admin").json()["data"]["hooks_list"][0]["status"]
+        assert status == "deactivated"
+        h.bc.storefront(h.store_hash).register("e@shop.test", "E", "F")
+        assert h.bc.webhooks.flush()
+        assert len(h.bc.webhooks.attempts("store/customer/created")) == len(attempts)  # nothing sent any more
+        again = api.put(f"/v3/hooks/{hook_id}", json={"is_active": True}).json()["data"]
+        assert again["is_active"] is True
+        assert api.get("/v3/hooks/admin").json()["data"]["hooks_list"][0]["status"] == "active"
+
+
+def test_a_recovered_destination_stops_the_retries(harness: Harness) -> None:
+    h = harness
+    token = h.install()
+    h.bc.webhooks.retry_time_scale = 0.0001
+    h.hook(token, "store/subscriber/*", name="flaky")
+    h.app.webhook_status["flaky"] = 500
+    h.bc.storefront(h.store_hash).subscribe("n@shop.test")
+    wait_for(lambda: len(h.bc.webhooks.log) >= 2)
+    h.app.webhook_status["flaky"] = 200
+    assert h.bc.webhooks.flush(timeout=10)
+    statuses = [a.status for a in h.bc.webhooks.log]
+    assert statuses[-1] == 200 and all(s == 500 for s in statuses[:-1])
+    assert h.bc.store(h.store_hash).hooks[1].is_active
+
+
+def test_duplicates_and_dropped_deliveries(harness: Harness) -> None:
+    h = harness
+    token = h.install()
+    h.hook(token, "store/customer/created")
+    sf = h.bc.storefront(h.store_hash)
+    h.bc.webhooks.duplicates = True
+    sf.register("dup@shop.test", "D", "Up")
+    assert h.bc.webhooks.flush()
+    dups = received(h, "store/customer/created")
+    assert len(dups) == 2 and dups[0] == dups[1]
+    h.bc.webhooks.duplicates = False
+    h.bc.webhooks.drop_next(1)
+    lost = sf.register("lost@shop.test", "Lo", "St")
+    kept = sf.register("kept@shop.test", "Ke", "Pt")
+    assert h.bc.webhooks.flush()
+    ids = [b["data"]["id"] for b in received(h, "store/customer/created")]
+    assert lost["id"] not in ids and kept["id"] in ids
+    assert h.bc.webhooks.dropped[0].payload["data"]["id"] == lost["id"]
+
+
+def test_deliveries_happen_on_a_background_thread_after_the_action_returns(harness: Harness) -> None:
+    h = harness
+    token = h.install()
+    h.hook(token, "store/customer/created", name="slow")
+    h.app.webhook_delay["slow"] = 1.0
+    started = time.monotonic()
+    h.bc.storefront(h.store_hash).register("bg@shop.test", "B", "G")
+    assert time.monotonic() - started < 0.5
+    assert h.app.webhooks == []
+    assert h.bc.webhooks.flush(timeout=10)
+    assert [b["scope"] for _, _, b in h.app.webhooks] == ["store/customer/created"]
