@@ -17,6 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.jobs import huey
 from smbc.remote_calls import RemoteCallError
 from smbc.salesmanago.monitoring import SnippetConfig, build_snippet, content_hash
 from smbc.salesmanago.monitoring_models import MonitoringScript
@@ -471,3 +473,45 @@ def check_monitoring(store_id: int) -> list[str]:
             problems = [f"could not be checked: {exc.message}"]
         calls.flush(session)
     return problems
+
+
+def sync_store(db: Database, store_id: int, *, app_url: str, refresh: bool = False) -> SyncResult:
+    """Make BigCommerce match the store's saved monitoring settings (save, restore, log in/out).
+
+    Each step has its own short transaction; the BigCommerce calls are recorded afterwards.
+    `refresh` re-reads the store's channels and sites first ("all storefronts" as they are now)."""
+    from smbc.bigcommerce.client import CallBuffer, for_store
+
+    calls = CallBuffer()
+    try:
+        if refresh:
+            with db.session() as session:
+                store = session.get(Store, store_id)
+                if store is None or not store.installed:
+                    return SyncResult(error="the app is not installed on this store")
+                refresh_storefronts(store, for_store(store, recorder=calls, context="monitoring"))
+        # Reads first; the rows it writes are flushed only after the last BigCommerce call.
+        with db.session() as session:
+            store = session.get(Store, store_id)
+            if store is None or not store.installed:
+                return SyncResult(error="the app is not installed on this store")
+            api = for_store(store, recorder=calls, context="monitoring")
+            return sync_monitoring_scripts(session, store, api, app_url=app_url)
+    except RemoteCallError as exc:
+        return SyncResult(error=f"BigCommerce did not take the change: {exc.message}", failure=exc)
+    finally:
+        if calls.calls:
+            with db.session() as session:
+                calls.flush(session)
+
+
+@huey.task()
+def monitoring_sync_task(store_id: int) -> bool:
+    """Queue a sync (e.g. after logging in to or out of SALESmanago): carries only the store's id."""
+    from smbc.runtime import get_runtime
+
+    runtime = get_runtime()
+    result = sync_store(runtime.db, store_id, app_url=runtime.settings.app_url, refresh=True)
+    if result.failure is not None and result.failure.outcome.retryable:
+        raise result.failure  # Huey records it; the merchant's next save or restore tries again
+    return result.ok

@@ -8,11 +8,10 @@ sees the result on the page); database work and BigCommerce calls never share a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import jinja2
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
@@ -24,10 +23,9 @@ from smbc.bigcommerce.scripts import (
     describe_status,
     load_account,
     load_settings,
-    refresh_storefronts,
     selected_channel_ids,
     storefront_channels,
-    sync_monitoring_scripts,
+    sync_store,
     wanted_scripts,
 )
 from smbc.db.models import Store
@@ -35,14 +33,10 @@ from smbc.remote_calls import RemoteCallError
 from smbc.salesmanago.monitoring_models import MonitoringScript
 from smbc.store_settings import StoreSettings
 from smbc.web.session import DashboardSession, current_session
+from smbc.web.templating import render
 
 router = APIRouter()
 
-_templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
 CONSENT_CATEGORIES = [
     ("essential", "Essential"),
     ("functional", "Functional"),
@@ -204,7 +198,7 @@ def _base_view(request: Request, store_hash: str, form: TabForm | None = None) -
     )
 
 
-def _render(view: TabView, status_code: int = 200) -> HTMLResponse:
+def _render(request: Request, view: TabView, status_code: int = 200) -> HTMLResponse:
     live = []
     if view.status is not None:
         for item in view.status.channels:
@@ -230,42 +224,25 @@ def _render(view: TabView, status_code: int = 200) -> HTMLResponse:
                 }
             )
     problems = view.status.problems if view.status is not None else []
-    html = _templates.get_template("monitoring_tab.html").render(
-        form=view.form,
-        channels=view.channels,
-        connected=view.connected,
-        errors=view.errors,
-        messages=view.messages,
-        consent_categories=CONSENT_CATEGORIES,
-        live=[item for item in live if item["html"] or item["state"] != "extra"],
-        live_error=view.live_error,
-        problems=problems,
-    )
-    return HTMLResponse(html, status_code=status_code)
+    context = {
+        "form": view.form,
+        "channels": view.channels,
+        "connected": view.connected,
+        "errors": view.errors,
+        "messages": view.messages,
+        "consent_categories": CONSENT_CATEGORIES,
+        "live": [item for item in live if item["html"] or item["state"] != "extra"],
+        "live_error": view.live_error,
+        "problems": problems,
+    }
+    return render(request, "monitoring_tab.html", context, status_code=status_code)
 
 
 def _sync(request: Request, store_hash: str, *, refresh: bool) -> SyncResult:
-    """Make BigCommerce match the saved settings, then record the calls."""
     db = request.app.state.runtime.db
-    calls = None
-    try:
-        if refresh:
-            with db.session() as session:
-                store = _store(session, store_hash)
-                api, calls = _client(store)
-                refresh_storefronts(store, api)
-        # Reads first; the rows it writes are flushed only after the last BigCommerce call.
-        with db.session() as session:
-            store = _store(session, store_hash)
-            if calls is None:
-                api, calls = _client(store)
-            return sync_monitoring_scripts(session, store, api, app_url=request.app.state.settings.app_url)
-    except RemoteCallError as exc:
-        return SyncResult(error=f"BigCommerce did not take the change: {exc.message}", failure=exc)
-    finally:
-        if calls is not None:
-            with db.session() as session:
-                calls.flush(session)
+    with db.session() as session:
+        store_id = _store(session, store_hash).id
+    return sync_store(db, store_id, app_url=request.app.state.settings.app_url, refresh=refresh)
 
 
 def _sync_message(result: SyncResult, enabled: bool) -> dict[str, str]:
@@ -282,7 +259,7 @@ def _sync_message(result: SyncResult, enabled: bool) -> dict[str, str]:
 def monitoring_tab(request: Request, session: DashboardSession = Depends(current_session)) -> HTMLResponse:
     view = _base_view(request, session.store_hash)
     _read_live(request, session.store_hash, view)
-    return _render(view)
+    return _render(request, view)
 
 
 @router.post("/app/tabs/monitoring", response_class=HTMLResponse)
@@ -290,7 +267,7 @@ async def save_monitoring(
     request: Request, session: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
     form = await request.form()
-    return _save(request, session, form)
+    return await run_in_threadpool(_save, request, session, form)
 
 
 def _save(request: Request, session: DashboardSession, form: Any) -> HTMLResponse:
@@ -310,12 +287,12 @@ def _save(request: Request, session: DashboardSession, form: Any) -> HTMLRespons
         view.errors = errors
         view.messages.append({"kind": "danger", "text": NOT_SAVED})
         _read_live(request, session.store_hash, view)
-        return _render(view, status_code=422)
+        return _render(request, view, status_code=422)
     result = _sync(request, session.store_hash, refresh=True)
     view = _base_view(request, session.store_hash)  # the storefront list may have been refreshed
     view.messages.append(_sync_message(result, shown.enabled))
     _read_live(request, session.store_hash, view)
-    return _render(view)
+    return _render(request, view)
 
 
 @router.post("/app/tabs/monitoring/restore", response_class=HTMLResponse)
@@ -329,4 +306,4 @@ def restore_monitoring(
     else:
         view.messages.append({"kind": "danger", "text": f"Not restored: {result.error}"})
     _read_live(request, session.store_hash, view)
-    return _render(view)
+    return _render(request, view)
