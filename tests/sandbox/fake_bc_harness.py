@@ -1,8 +1,8 @@
 """Test harness for the fake BigCommerce: the fake on a real port, plus a stand-in "app" that does
 what an app does at its callbacks (exchanges the code, records JWTs) and receives webhooks.
 
-Test modules import the `harness` fixture from here (a module, not a conftest, so other areas can
-keep their own tests/sandbox/conftest.py)."""
+Test modules import `harness_fixture` (the fixture named `harness`) from here: a plain module rather
+than a conftest, so `from conftest import require` keeps meaning tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -121,8 +121,8 @@ class Harness:
         return answer.json()["data"]["id"]
 
 
-@pytest.fixture
-def harness() -> Iterator[Harness]:
+@pytest.fixture(name="harness")
+def harness_fixture() -> Iterator[Harness]:
     stand_in = StandInApp()
     app_port = free_port()
     app_url = f"http://127.0.0.1:{app_port}"

@@ -138,11 +138,26 @@ Webhooks
     A non-2xx (or no) answer is retried on the ladder; after the last retry the hook gets is_active=false
     (status "deactivated" in /v3/hooks/admin). PUT is_active=true re-enables it.
 
-Pages (step 2 of the sandbox work)
-----------------------------------
-    {base}/manage                               control panel
-    {base}/storefront/{hash}/{channel_id}/      storefront with the channel's scripts rendered
-    {base}/api/storefront/carts                 the current cart (cookie on the storefront origin)
+Pages
+-----
+    {base}/manage[?store=HASH]      control panel: pick the store ("Store", "Switch store"), the acting user
+        ("Act as user": owner or staff) and "Open from" (Apps menu, or a storefront: channel_id claim);
+        buttons "Install app" (POST -> 303 to the app's auth callback with a fresh code, in the iframe named
+        "app-frame"), "Open app" (303 to the app's load URL with a fresh JWT, in the iframe), "Uninstall" and
+        "Revoke user access" (server-to-server callbacks, then back to the page); tables of storefronts,
+        scripts and hooks. Serve it as http://localhost:PORT/manage so the app (127.0.0.1) is cross-site.
+    {base}/storefront/{hash}/{channel_id}/   renders that channel's enabled scripts with visibility storefront
+        or all_pages (head or footer by `location`; src scripts as <script src>, script_tag html verbatim);
+        buttons: "Add <product> to cart", "Update <product>" (label "Quantity of <product>"), "Remove
+        <product>", "Place order" (label "Checkout email" for guests, checkbox "Subscribe to our newsletter"),
+        "Save guest email" ("Guest email"), "Create account" ("Registration email", "First name",
+        "Last name", "Sign up for the newsletter"), "Sign in" ("Login email"), "Sign out", "Subscribe" /
+        "Unsubscribe" ("Newsletter email"). They call the Python API above; the shopper's cart and login
+        live in cookies sbx_cart_{hash}_{channel} / sbx_customer_{hash}_{channel} on the fake's origin.
+    {base}/api/storefront/carts     Storefront API cart list (carts.sf.yml shape, camelCase) of the storefront
+        this browser visited last (cookie sbx_store); also per storefront at
+        {base}/storefront/{hash}/{channel_id}/api/storefront/carts
+    sf.log_in(email, cart_id=None) -> customer   sign-in; a guest cart is taken over (cart/updated)
 """
 
 from smbc.sandbox.bigcommerce.actions import ActionError, Admin, Storefront

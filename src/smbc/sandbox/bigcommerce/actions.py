@@ -225,6 +225,19 @@ class Storefront(_Actions):
         with self.fake.lock:
             return render.address_json(self._add_address(self._customer(customer_id), fields))
 
+    def log_in(self, email: str, cart_id: str | None = None) -> Json:
+        """The shopper signs in (no passwords in the fake); a guest cart is taken over (cart/updated)."""
+        with self.fake.lock:
+            customer = self.state.customer_by_email(email, self.channel_id)
+            if customer is None:
+                raise ActionError(f"no customer with email {email} on this storefront")
+            cart = self.state.carts.get(cart_id) if cart_id else None
+            if cart is not None and cart.customer_id != customer.id:
+                cart.customer_id = customer.id
+                cart.email = customer.email
+                self._cart_changed(cart)
+            return render.customer_json(customer, {"addresses"})
+
     def subscribe(self, email: str, first_name: str = "", last_name: str = "") -> Json:
         with self.fake.lock:
             sub = self._set_subscription(email, True, self.channel_id, "storefront", first_name, last_name)

@@ -447,6 +447,61 @@ def cart_json(cart: Cart, storefront_url: str, include: set[str] = frozenset()) 
     return out
 
 
+def storefront_cart_json(cart: Cart, storefront_url: str) -> Json:
+    """The Storefront API's cart (`GET /api/storefront/carts`, carts.sf.yml): camelCase, unlike REST."""
+    items = []
+    total = Decimal("0")
+    for item in cart.line_items:
+        extended = item.price * item.quantity
+        total += extended
+        price = v3_money(item.price)
+        items.append(
+            {
+                "id": item.id,
+                "parentId": None,
+                "variantId": item.variant_id,
+                "productId": item.product_id,
+                "sku": item.sku,
+                "name": item.name,
+                "url": f"{storefront_url}/products/{item.product_id}/",
+                "quantity": item.quantity,
+                "brand": "Sandbox",
+                "isTaxable": True,
+                "imageUrl": f"{storefront_url}/products/{item.product_id}/image.png",
+                "discounts": [],
+                "discountAmount": 0,
+                "couponAmount": 0,
+                "originalPrice": price,
+                "listPrice": price,
+                "salePrice": price,
+                "extendedListPrice": v3_money(extended),
+                "extendedSalePrice": v3_money(extended),
+                "type": "physical",
+                "isMutable": True,
+                "isShippingRequired": True,
+                "giftWrapping": None,
+                "options": [],
+            }
+        )
+    return {
+        "id": cart.id,
+        "customerId": cart.customer_id,
+        "email": cart.email,
+        "currency": {"code": cart.currency, "decimalPlaces": 2, "name": "US Dollar", "symbol": "$"},
+        "isTaxIncluded": False,
+        "baseAmount": v3_money(total),
+        "discountAmount": 0,
+        "cartAmount": v3_money(total),
+        "coupons": [],
+        "discounts": [],
+        "lineItems": {"physicalItems": items, "digitalItems": [], "giftCertificates": [], "customItems": []},
+        "createdTime": iso(cart.created_time),
+        "updatedTime": iso(cart.updated_time),
+        "locale": "en",
+        "version": cart.version,
+    }
+
+
 def script_json(script: Script) -> Json:
     return {
         "uuid": script.uuid,
