@@ -88,8 +88,10 @@ def customer_json(customer: Customer, include: set[str] = frozenset()) -> Json: 
         "authentication": {"force_password_reset": False},
         "accepts_product_review_abandoned_cart_emails": customer.accepts_product_review_abandoned_cart_emails,
         "origin_channel_id": customer.origin_channel_id,
-        "channel_ids": None if customer.channel_ids is None else list(customer.channel_ids),
     }
+    if customer.channel_ids is not None:
+        # Global customers (access to every channel) have no list; the schema does not allow null here.
+        out["channel_ids"] = list(customer.channel_ids)
     if "addresses" in include:
         out["addresses"] = [address_json(a) for a in customer.addresses[:10]]
     if "attributes" in include:
@@ -239,7 +241,7 @@ def order_json(order: Order, api_base: str, include: set[str] = frozenset()) -> 
         "items_total": items_total,
         "items_shipped": 0,
         "payment_method": order.payment_method,
-        "payment_provider_id": None,
+        "payment_provider_id": "",
         "payment_status": payment_status,
         "refunded_amount": v2_money(order.refunded_amount),
         "order_is_digital": False,
@@ -348,8 +350,11 @@ def order_status_json(status_id: int) -> Json:
     }
 
 
-def refund_json(refund: Refund) -> Json:
+def refund_json(refund: Refund, single: bool = False) -> Json:
+    """`single`: GET /orders/payment_actions/refunds/{id}, whose spec types `requested_amount` as a string
+    (the list endpoints type it as a number)."""
     amount = v3_money(refund.amount)
+    requested: float | str = f"{refund.amount:.2f}" if single else amount
     return {
         "id": refund.id,
         "order_id": refund.order_id,
@@ -364,7 +369,7 @@ def refund_json(refund: Refund) -> Json:
                 "item_type": "ORDER",
                 "item_id": refund.order_id,
                 "reason": refund.reason,
-                "requested_amount": amount,
+                "requested_amount": requested,
             }
         ],
         "payments": [
@@ -390,7 +395,6 @@ def cart_json(cart: Cart, storefront_url: str, include: set[str] = frozenset()) 
         items.append(
             {
                 "id": item.id,
-                "parent_id": None,
                 "variant_id": item.variant_id,
                 "product_id": item.product_id,
                 "sku": item.sku,
@@ -458,7 +462,6 @@ def storefront_cart_json(cart: Cart, storefront_url: str) -> Json:
         items.append(
             {
                 "id": item.id,
-                "parentId": None,
                 "variantId": item.variant_id,
                 "productId": item.product_id,
                 "sku": item.sku,

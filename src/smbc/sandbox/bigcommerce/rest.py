@@ -570,7 +570,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             refund = store.refunds.get(refund_id)
             if refund is None:
                 raise ApiError(404, f"Refund {refund_id} not found")
-            return _v3(render.refund_json(refund))
+            return _v3(render.refund_json(refund, single=True))
 
     # -- carts -----------------------------------------------------------------------------------------
 
