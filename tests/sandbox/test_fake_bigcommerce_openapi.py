@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from fake_bc_harness import Harness, harness_fixture  # noqa: F401
+from fake_bc_harness import Harness, fake_bc_servers, harness_fixture  # noqa: F401
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_core.validation.response.exceptions import MissingData

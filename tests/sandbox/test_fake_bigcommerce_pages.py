@@ -5,7 +5,7 @@ import re
 import httpx
 import jwt
 import pytest
-from fake_bc_harness import CLIENT_ID, CLIENT_SECRET, Harness, harness_fixture  # noqa: F401
+from fake_bc_harness import CLIENT_ID, CLIENT_SECRET, Harness, fake_bc_servers, harness_fixture  # noqa: F401
 
 from conftest import chromium_path, require
 

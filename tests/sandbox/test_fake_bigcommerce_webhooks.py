@@ -4,7 +4,7 @@ import time
 from pathlib import Path
 
 import yaml
-from fake_bc_harness import Harness, harness_fixture  # noqa: F401
+from fake_bc_harness import Harness, fake_bc_servers, harness_fixture  # noqa: F401
 from openapi_schema_validator import OAS30Validator
 
 from smbc.sandbox.bigcommerce import RETRY_LADDER_S
