@@ -6,6 +6,8 @@ change state under the fake's lock, render with `render`. Writes fire the webhoo
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import uuid
 from collections.abc import Callable
@@ -221,13 +223,20 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 and listing.in_range(c.date_modified, *modified)
             )
 
-        with fake.lock:
+        def matching() -> tuple[list[Customer], list[list[Any]]]:
             rows = [c for c in store.customers.values() if wanted(c)]
             if sort_field != "id" or descending:
                 rows.sort(key=key, reverse=descending)
+            return rows, [key(c) for c in rows]
+
+        filters = tuple(
+            sorted((k, v) for k, v in q.items() if k not in ("page", "limit", "after", "before", "include"))
+        )
+        with fake.lock:
+            rows, keys = store.cached(("customers", filters), matching)
             meta: Json = {}
             if after is not None or before is not None:
-                chunk = listing.cursor_page(rows, key, descending, after, before, limit)
+                chunk = listing.cursor_page(rows, key, descending, after, before, limit, keys)
                 more_after = bool(chunk) and chunk[-1] is not rows[-1]
                 has_before = bool(chunk) and chunk[0] is not rows[0]
                 meta["cursor_pagination"] = listing.cursor_meta(chunk, key, limit, more_after, has_before)
@@ -477,7 +486,10 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             raise QueryError(f"sort: {q.get('sort')!r} is not supported")
         with fake.lock:
             if sort_field == "id" and direction != "desc":
-                chunk = listing.first_matches(store.orders.values(), wanted, (page - 1) * limit, limit)
+                ids = store.cached(("order_ids",), lambda: list(store.orders))
+                start = bisect.bisect_left(ids, listing.parse_int(q.get("min_id"), "min_id") or 0)
+                candidates = (store.orders[i] for i in itertools.islice(ids, start, None))
+                chunk = listing.first_matches(candidates, wanted, (page - 1) * limit, limit)
             else:
                 rows = sorted(
                     (o for o in store.orders.values() if wanted(o)),
