@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 
 import httpx
 import jwt
 import pytest
 from fake_bc_harness import CLIENT_ID, CLIENT_SECRET, Harness, fake_bc_servers, harness_fixture  # noqa: F401
 
-from conftest import chromium_path, require
+from support import chromium_path, require
 
 
 def add_script(h: Harness, token: str, **fields: object) -> dict:
@@ -115,6 +117,25 @@ def test_control_panel_install_and_open_redirect_into_the_app(harness: Harness) 
         assert h.bc.access_token(h.store_hash) is None
 
 
+def in_own_thread(work: Callable[[], None]) -> None:
+    """Run Playwright's sync API on a thread of its own: a session-wide Playwright (tests/browser) keeps an
+    event loop on the main thread, where a second sync_playwright() refuses to start."""
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the test thread
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the browser did not finish"
+    if failures:
+        raise failures[0]
+
+
 @pytest.mark.browser
 def test_control_panel_frames_the_app_cross_site_in_chromium(harness: Harness) -> None:
     chromium = chromium_path()
@@ -123,36 +144,33 @@ def test_control_panel_frames_the_app_cross_site_in_chromium(harness: Harness) -
 
     h = harness
     panel = h.url.replace("127.0.0.1", "localhost")  # a different site from the app at 127.0.0.1
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(f"{panel}/manage")
-            page.get_by_label("Act as user").select_option("1002")
-            page.get_by_role("button", name="Install app").click()
-            frame = page.frame_locator("iframe[name=app-frame]")
-            frame.get_by_role("heading", name="Installed").wait_for()
-            assert h.app.tokens[-1]["user"]["email"] == "staff@sandbox.test"
-            page.get_by_label("Open from").select_option("1")
-            page.get_by_role("button", name="Open app").click()
-            frame.get_by_role("heading", name="load").wait_for()
-            claims = jwt.decode(h.app.calls[-1][1]["signed_payload_jwt"], CLIENT_SECRET, algorithms=["HS256"],
-                                audience=CLIENT_ID)  # fmt: skip
-            assert claims["channel_id"] == 1
-            page.goto(f"{panel}/storefront/{h.store_hash}/1/")
-            page.get_by_role("button", name="Add Sandbox Mug to cart").click()
-            page.get_by_label("Checkout email").fill("pw@shop.test")
-            page.get_by_label("Subscribe to our newsletter").check()
-            page.get_by_role("button", name="Place order").click()
-            page.get_by_text(re.compile(r"Order #\d+ was placed")).wait_for()
-        finally:
-            browser.close()
+    args = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+
+    def shop_and_install() -> None:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=args)
+            try:
+                page = browser.new_page()
+                page.goto(f"{panel}/manage")
+                page.get_by_label("Act as user").select_option("1002")
+                page.get_by_role("button", name="Install app").click()
+                frame = page.frame_locator("iframe[name=app-frame]")
+                frame.get_by_role("heading", name="Installed").wait_for()
+                assert h.app.tokens[-1]["user"]["email"] == "staff@sandbox.test"
+                page.get_by_label("Open from").select_option("1")
+                page.get_by_role("button", name="Open app").click()
+                frame.get_by_role("heading", name="load").wait_for()
+                token = h.app.calls[-1][1]["signed_payload_jwt"]
+                claims = jwt.decode(token, CLIENT_SECRET, algorithms=["HS256"], audience=CLIENT_ID)
+                assert claims["channel_id"] == 1
+                page.goto(f"{panel}/storefront/{h.store_hash}/1/")
+                page.get_by_role("button", name="Add Sandbox Mug to cart").click()
+                page.get_by_label("Checkout email").fill("pw@shop.test")
+                page.get_by_label("Subscribe to our newsletter").check()
+                page.get_by_role("button", name="Place order").click()
+                page.get_by_text(re.compile(r"Order #\d+ was placed")).wait_for()
+            finally:
+                browser.close()
+
+    in_own_thread(shop_and_install)
     assert h.bc.store(h.store_hash).subscriber_by_email("pw@shop.test").consents == ["marketing_newsletter"]
