@@ -125,8 +125,9 @@ Webhooks
 --------
     Hooks registered through /v3/hooks get matching events (exact scope, or a `/*` prefix; `store/channel/*`
     covers channel events only, not store/channel/{id}/...) as POST JSON {scope, store_id, data, hash,
-    created_at, producer} with the hook's custom headers, from a background thread. Real BigCommerce takes
-    only https on port 443; the fake also takes http://127.0.0.1 and http://localhost destinations.
+    created_at, producer} with the hook's custom headers, from a background thread (4 at a time, so order
+    is not guaranteed). Real BigCommerce takes only https on port 443; the fake also takes http:// to
+    127.0.0.1, localhost and the app's own URL.
     bc.webhooks.retry_time_scale = 1.0   multiplies RETRY_LADDER_S (60 s ... 86400 s, about 48 h in all);
                                          1e-5 runs the whole ladder in about 2 s
     bc.webhooks.duplicates = True        every delivery is sent twice (same body and hash)
@@ -137,6 +138,14 @@ Webhooks
                                          headers, error)
     A non-2xx (or no) answer is retried on the ladder; after the last retry the hook gets is_active=false
     (status "deactivated" in /v3/hooks/admin). PUT is_active=true re-enables it.
+    bc.webhooks.blocking = True          a domain (host:port) with < 90 % successes over the last 120 s (at
+                                         least 100 deliveries) is blocked for 180 s x retry_time_scale per
+                                         client: its deliveries wait; see /v3/hooks/admin blocked_domains
+    bc.webhooks.timeout_s = 5.0          delivery timeout (no answer in time = failure)
+    store/hook/deliveryException         hooks of the same client on another destination get
+                                         {type: "webhook", id, error_code, message}: 90001 failed, will retry
+                                         (at most once per 10 min x scale per destination), 90002 retries
+                                         exhausted (hook deactivated), 90003 domain blocked
 
 Pages
 -----

@@ -752,14 +752,15 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         if "destination" in body or existing is None:
             destination = body.get("destination")
             parts = urlsplit(destination) if isinstance(destination, str) else None
-            # BigCommerce accepts only https on port 443; the fake also accepts plain http to localhost so
-            # tests can receive deliveries without TLS.
+            # BigCommerce accepts only https on port 443; the fake also accepts plain http to localhost and
+            # to the app's own URL, so tests and the demo receive deliveries without TLS.
             local = (
                 parts is not None
                 and parts.hostname in ("127.0.0.1", "localhost")
                 and parts.scheme in ("http", "https")
             )
             secure = parts is not None and parts.scheme == "https" and parts.port in (None, 443)
+            local = local or (isinstance(destination, str) and destination.startswith(f"{fake.app_url}/"))
             if not (local or secure):
                 errors["destination"] = "destination must be an https URL on port 443"
             else:
@@ -850,7 +851,11 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 if h.client_id == token.client_id
                 and (active is None or h.is_active == (active.lower() == "true"))
             ]
-            data = {"emails": list(store.hook_admin_emails), "hooks_list": hooks, "blocked_domains": []}
+            data = {
+                "emails": list(store.hook_admin_emails),
+                "hooks_list": hooks,
+                "blocked_domains": fake.webhooks.blocked_domains(token.client_id),
+            }
         return _v3(data)
 
     @router.put("/stores/{store_hash}/v3/hooks/admin")
