@@ -20,6 +20,7 @@ def add_script(h: Harness, token: str, **fields: object) -> dict:
         "consent_category": "analytics",
         **fields,
     }
+    body = {k: v for k, v in body.items() if v is not None}  # None: leave the field out
     with h.api(token) as api:
         answer = api.post("/v3/content/scripts", json=body)
     assert answer.status_code == 200, answer.text
@@ -40,6 +41,27 @@ def test_storefront_renders_enabled_scripts_of_its_channel_by_location(harness: 
     assert "two.js" not in page and "off.js" not in page
     assert "https://cdn.test/two.js" in httpx.get(f"{h.url}/storefront/{h.store_hash}/2/").text
     assert httpx.get(f"{h.url}/storefront/{h.store_hash}/9/").status_code == 404
+
+
+def test_consent_banner_holds_back_scripts_until_the_shopper_accepts(harness: Harness) -> None:
+    h = harness
+    token = h.install()
+    add_script(h, token, name="tracker", src="https://cdn.test/track.js", consent_category="analytics")
+    add_script(h, token, name="needed", src="https://cdn.test/needed.js", consent_category="essential")
+    add_script(h, token, name="unsorted", src="https://cdn.test/unknown.js", consent_category=None)
+    base = f"/storefront/{h.store_hash}/1"
+    assert "track.js" in httpx.get(f"{h.url}{base}/").text  # no banner: everything runs
+    h.bc.admin(h.store_hash).set_consent_banner(True)
+    with h.api(token) as api:
+        assert api.get("/v2/store").json()["features"]["shopper_consent_tracking_enabled"] is True
+    with httpx.Client(base_url=h.url, follow_redirects=True) as browser:
+        first = browser.get(f"{base}/").text
+        assert "Accept all cookies" in first and "needed.js" in first
+        assert "track.js" not in first and "unknown.js" not in first
+        essential = browser.post(f"{base}/actions/consent", data={"choice": "essential"}).text
+        assert "Accept all cookies" not in essential and "track.js" not in essential
+        accepted = browser.post(f"{base}/actions/consent", data={"choice": "all"}).text
+        assert "track.js" in accepted and "needed.js" in accepted and "unknown.js" not in accepted
 
 
 def test_storefront_buttons_drive_the_python_api_and_the_cart_endpoint(harness: Harness) -> None:

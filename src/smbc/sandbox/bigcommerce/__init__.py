@@ -98,6 +98,9 @@ Admin actions
     adm.update_channel(channel_id, **fields)     channel/updated
     adm.delete_script(uuid) / adm.set_script_consent(uuid, category)   Script Manager edits (no webhook)
     adm.update_store_information(name)           information/updated
+    adm.set_consent_banner(enabled)              storefront cookie-consent banner ("Accept all cookies" /
+                                                 "Only essential cookies"); while the shopper has not
+                                                 accepted, only `essential` scripts run; `unknown` never
 
 REST (`{base}/stores/{hash}/v2|v3/...`, header X-Auth-Token; 401 without a valid token, 403 without the scope)
 ---------------------------------------------------------------------------------------------------------------
@@ -153,7 +156,8 @@ Pages
         ("Act as user": owner or staff) and "Open from" (Apps menu, or a storefront: channel_id claim);
         buttons "Install app" (POST -> 303 to the app's auth callback with a fresh code, in the iframe named
         "app-frame"), "Open app" (303 to the app's load URL with a fresh JWT, in the iframe), "Uninstall" and
-        "Revoke user access" (server-to-server callbacks, then back to the page); tables of storefronts,
+        "Revoke user access" (server-to-server callbacks, then back to the page; the fake keeps the revoked
+        user, so they can open the app again as a new user); tables of storefronts,
         scripts and hooks. Serve it as http://localhost:PORT/manage so the app (127.0.0.1) is cross-site.
     {base}/storefront/{hash}/{channel_id}/   renders that channel's enabled scripts with visibility storefront
         or all_pages (head or footer by `location`; src scripts as <script src>, script_tag html verbatim);

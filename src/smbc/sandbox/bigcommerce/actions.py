@@ -623,6 +623,12 @@ class Admin(_Actions):
             script.date_modified = self.fake.now()
             self.state.touch()
 
+    def set_consent_banner(self, enabled: bool) -> None:
+        """Turn the storefront cookie-consent banner on or off (Settings > Privacy)."""
+        with self.fake.lock:
+            self.state.consent_banner = enabled
+            self.state.touch()
+
     def update_store_information(self, name: str) -> None:
         with self.fake.lock:
             self.state.name = name

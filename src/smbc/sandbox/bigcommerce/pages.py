@@ -36,7 +36,18 @@ def customer_cookie(store_hash: str, channel_id: int) -> str:
     return f"sbx_customer_{store_hash}_{channel_id}"
 
 
-def scripts_for(store: StoreState, channel_id: int, location: str) -> list[Script]:
+CONSENT_CATEGORIES = ("functional", "analytics", "targeting")
+
+
+def consent_cookie(store_hash: str, channel_id: int) -> str:
+    return f"sbx_consent_{store_hash}_{channel_id}"
+
+
+def scripts_for(
+    store: StoreState, channel_id: int, location: str, consented: frozenset[str] | None
+) -> list[Script]:
+    """The scripts a Stencil page renders. With the consent banner on, only `essential` scripts and those in
+    categories the shopper accepted run; `unknown` ones never do (scripts.v3.yml)."""
     return [
         s
         for s in store.scripts.values()
@@ -44,6 +55,7 @@ def scripts_for(store: StoreState, channel_id: int, location: str) -> list[Scrip
         and s.channel_id == channel_id
         and s.location == location
         and s.visibility in SHOWN_VISIBILITIES
+        and (consented is None or s.consent_category == "essential" or s.consent_category in consented)
     ]
 
 
@@ -141,8 +153,10 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         if store_hash not in fake.stores or channel_id not in fake.store(store_hash).channels:
             return HTMLResponse("<h1>Storefront not found</h1>", status_code=404)
         cart_id, customer_id = shopper(request, store_hash, channel_id)
+        consent = request.cookies.get(consent_cookie(store_hash, channel_id))
         with fake.lock:
             store = fake.store(store_hash)
+            consented = frozenset((consent or "").split(",")) - {""} if store.consent_banner else None
             cart = store.carts.get(cart_id or "")
             customer = store.customers.get(customer_id or 0)
             html = page(
@@ -150,8 +164,9 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 store=store,
                 channel=store.channels[channel_id],
                 base=fake.storefront_url(store_hash, channel_id),
-                head_scripts=scripts_for(store, channel_id, "head"),
-                footer_scripts=scripts_for(store, channel_id, "footer"),
+                head_scripts=scripts_for(store, channel_id, "head", consented),
+                footer_scripts=scripts_for(store, channel_id, "footer", consented),
+                consent_banner=store.consent_banner and consent is None,
                 products=list(store.products.values()),
                 cart=render.cart_json(cart, fake.storefront_url(store_hash, channel_id)) if cart else None,
                 customer=customer,
@@ -174,12 +189,13 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         except (ActionError, KeyError, ValueError) as exc:
             return RedirectResponse(f"{base}?{urlencode({'error': str(exc)})}", status_code=303)
         response = RedirectResponse(f"{base}?{urlencode({'message': message})}", status_code=303)
+        names = {
+            "cart": cart_cookie(store_hash, channel_id),
+            "customer": customer_cookie(store_hash, channel_id),
+            "consent": consent_cookie(store_hash, channel_id),
+        }
         for name, value in cookies.items():
-            cookie = (
-                cart_cookie(store_hash, channel_id)
-                if name == "cart"
-                else customer_cookie(store_hash, channel_id)
-            )
+            cookie = names[name]
             if value is None:
                 response.delete_cookie(cookie, path="/")
             else:
@@ -225,6 +241,9 @@ def run_action(
     if action == "login":
         customer = sf.log_in(form.get("email", ""), cart_id)
         return {"customer": str(customer["id"])}, f"Signed in as {customer['email']}."
+    if action == "consent":
+        accepted = CONSENT_CATEGORIES if form.get("choice") == "all" else ()
+        return {"consent": ",".join(accepted)}, "Cookie preferences saved."
     if action == "logout":
         return {"customer": None, "cart": None}, "Signed out."
     if action == "subscribe":

@@ -640,7 +640,7 @@ def store_json(store: StoreState, base_url: str, account_uuid: str) -> Json:
             "checkout_type": "optimized",
             "wishlists_enabled": True,
             "graphql_storefront_api_enabled": True,
-            "shopper_consent_tracking_enabled": False,
+            "shopper_consent_tracking_enabled": store.consent_banner,
             "multi_storefront_enabled": True,
             "storefront_limits": {
                 "active": sum(1 for c in store.channels.values() if c.status == "active"),

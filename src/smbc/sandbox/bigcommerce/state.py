@@ -307,6 +307,8 @@ class StoreState:
     tokens: dict[str, Token] = field(default_factory=dict)
     hook_admin_emails: list[str] = field(default_factory=list)
     installed: bool = False
+    # Storefront cookie-consent banner: scripts then run only in categories the shopper accepted.
+    consent_banner: bool = False
     app_token: str | None = None
     # Converted carts: cart id -> order id (the cart itself is gone, as on BigCommerce).
     converted_carts: dict[str, int] = field(default_factory=dict)
