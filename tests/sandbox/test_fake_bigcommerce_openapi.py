@@ -140,6 +140,7 @@ def test_customers_and_subscribers_match_the_specs(walker: Walker) -> None:
     walker.call(spec, "GET", "/customers", params={"after": cursor, "limit": "10"})
     walker.call(spec, "GET", "/customers", params={"page": "2", "limit": "10", "sort": "date_modified:desc"})
     walker.call(spec, "GET", "/customers", params={"email:in": activity["customer"]["email"]})
+    walker.call(spec, "GET", "/customers", params={"date_created:min": "last week"}, expect=422)
 
     subs = "subscribers.v3.yml"
     walker.call(subs, "GET", "/customers/subscribers")
@@ -158,6 +159,8 @@ def test_customers_and_subscribers_match_the_specs(walker: Walker) -> None:
         },
     )["data"]
     walker.call(subs, "POST", "/customers/subscribers", body={"email": "new@shop.test"}, expect=409)
+    walker.call(subs, "POST", "/customers/subscribers", body={"email": "no-at-sign"}, expect=422)
+    walker.call(subs, "GET", "/customers/subscribers/9999", expect=404)
     walker.call(subs, "GET", f"/customers/subscribers/{created['id']}")
     walker.call(subs, "PUT", f"/customers/subscribers/{created['id']}", body={"consents": []})
     walker.call(subs, "PUT", "/customers/subscribers/9999", body={"consents": []}, expect=404)
@@ -183,6 +186,7 @@ def test_orders_refunds_and_carts_match_the_specs(walker: Walker) -> None:
     walker.call(spec, "GET", "/orders/count")
     walker.call(spec, "GET", "/order_statuses")
     walker.call(spec, "GET", "/order_statuses/11")
+    walker.call(spec, "GET", "/orders/999999", expect=404)
     # 204 with no body when nothing matches is not in the spec (it lists only 200): checked for emptiness.
     with walker.h.api(walker.token) as api:
         empty = api.get("/v2/orders", params={"min_id": "999999"})
@@ -219,6 +223,7 @@ def test_scripts_and_hooks_match_the_specs(walker: Walker) -> None:
         "auto_uninstall": True,
     }
     script = walker.call(spec, "POST", "/content/scripts", body=body)["data"]
+    walker.call(spec, "POST", "/content/scripts", body={**body, "location": "sidebar"}, expect=422)
     walker.call(
         spec,
         "POST",
@@ -250,6 +255,11 @@ def test_scripts_and_hooks_match_the_specs(walker: Walker) -> None:
         hooks, "POST", "/hooks", body={"scope": "store/cart/*", "destination": destination, "headers": None}
     )
     walker.call(hooks, "GET", "/hooks")
+    bad_destination = {"scope": "store/order/*", "destination": "ftp://x"}
+    walker.call(hooks, "POST", "/hooks", body=bad_destination, expect=422)
+    walker.token = "not-a-token"
+    walker.call(hooks, "POST", "/hooks", body={**bad_destination, "destination": destination}, expect=401)
+    walker.token = walker.h.bc.access_token(walker.h.store_hash) or ""
     walker.call(hooks, "GET", "/hooks", params={"is_active": "true", "scope": "store/order/*"})
     walker.call(hooks, "GET", f"/hooks/{hook['id']}")
     walker.call(hooks, "PUT", f"/hooks/{hook['id']}", body={"is_active": False})
