@@ -18,9 +18,7 @@ from smbc.config import Settings, get_settings
 from smbc.http_server import BackgroundServer
 from smbc.salesmanago.account import get_account
 from smbc.salesmanago.login import MSG_TWO_FACTOR, MSG_WRONG_LOGIN
-
-# TEMPORARY until the fake SALESmanago lands on main (then a plain import).
-FakeSalesmanago = pytest.importorskip("smbc.sandbox.salesmanago").FakeSalesmanago
+from smbc.sandbox.salesmanago import FakeSalesmanago
 
 
 @pytest.fixture

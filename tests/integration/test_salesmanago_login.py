@@ -29,10 +29,8 @@ from smbc.salesmanago.login import (
     refresh_owners,
 )
 from smbc.salesmanago.models import SalesmanagoAccount, SettingsChange
+from smbc.sandbox.salesmanago import FakeSalesmanago
 from smbc.store_settings import load_store_settings, save_store_settings
-
-# TEMPORARY until the fake SALESmanago lands on main (then a plain import).
-FakeSalesmanago = pytest.importorskip("smbc.sandbox.salesmanago").FakeSalesmanago
 
 
 @dataclass
