@@ -38,7 +38,7 @@ def queue_reachable() -> bool:
 
 
 # Modules that define @huey.task / @huey.periodic_task; imported before a consumer starts.
-TASK_MODULES: list[str] = []
+TASK_MODULES: list[str] = ["smbc.bigcommerce.setup"]
 
 
 def import_tasks() -> None:

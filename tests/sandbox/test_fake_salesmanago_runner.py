@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 import httpx
 from typer.testing import CliRunner
 
-from conftest import require
 from smbc.http_server import BackgroundServer
 from smbc.sandbox.salesmanago import FakeSalesmanago
+from support import require
 
 
 def require_fake_bigcommerce() -> None:
@@ -61,8 +61,8 @@ def test_fake_salesmanago_serves_the_login_flow_over_http():
 
 def test_sandbox_runs_both_fakes_and_points_the_app_at_them(tmp_path):
     require_fake_bigcommerce()
-    from conftest import make_settings
     from smbc.sandbox import Sandbox
+    from support import make_settings
 
     with Sandbox(
         app_url="http://127.0.0.1:8765", client_id="cid", client_secret="secret", customers=2, orders=3
