@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -44,10 +42,9 @@ from smbc.store_settings import (
     save_store_settings,
 )
 from smbc.web.session import DashboardSession, current_session
+from smbc.web.templating import render
 
 router = APIRouter()
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-_NO_STORE = {"Cache-Control": "no-store"}
 
 CART_WINDOWS = [
     ("always_new", "Always create a new event"),
@@ -106,9 +103,7 @@ def _unit_of_work(request: Request, dash: DashboardSession) -> Iterator[tuple[Se
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
-    response.headers.update(_NO_STORE)
-    return response
+    return render(request, name, context, status_code=status_code)
 
 
 def _actor(dash: DashboardSession) -> str:
@@ -176,8 +171,8 @@ def _account_context(
         "owner_options": [(o, o) for o in owners],
         "owner_fallback": fallback,
         "callbacks": [
-            ("callback_url_opt_in", "Opt-in callback URL", urls["opt_in"]),
-            ("callback_url_opt_out", "Opt-out callback URL", urls["opt_out"]),
+            ("callback_url_opt_in", "Opt-in callback URL", "opt-in", urls["opt_in"]),
+            ("callback_url_opt_out", "Opt-out callback URL", "opt-out", urls["opt_out"]),
         ],
         "values": current,
         "errors": errors or {},
