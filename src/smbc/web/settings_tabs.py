@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from smbc.db.models import Store
@@ -26,6 +27,7 @@ from smbc.salesmanago.account import (
 )
 from smbc.salesmanago.login import (
     LoginFailed,
+    after_login,
     login_with_api_credentials,
     login_with_password,
     logout,
@@ -205,6 +207,10 @@ def account_tab(
 @router.post("/app/account/login", response_class=HTMLResponse)
 async def account_login(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
     form = await request.form()
+    return await run_in_threadpool(_account_login, request, dash, form)
+
+
+def _account_login(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     change_endpoint = "change_endpoint" in form
     endpoint = str(form.get("endpoint", "")).strip()
     values = {
@@ -226,7 +232,9 @@ async def account_login(request: Request, dash: DashboardSession = Depends(curre
         except LoginFailed as exc:
             return _login_failed(request, "password", values, exc)
         notices = [("success", "Connected to SALESmanago.")] + [("warning", w) for w in result.warnings]
-        return _account_tab(request, session, store, notices=notices)
+        response = _account_tab(request, session, store, notices=notices)
+    after_login(result.account.store_id)
+    return response
 
 
 @router.post("/app/account/login-credentials", response_class=HTMLResponse)
@@ -234,6 +242,10 @@ async def account_login_credentials(
     request: Request, dash: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
     form = await request.form()
+    return await run_in_threadpool(_account_login_credentials, request, dash, form)
+
+
+def _account_login_credentials(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     values = {k: str(form.get(k, "")).strip() for k in ("endpoint", "client_id", "owner")}
     with _unit_of_work(request, dash) as (session, store):
         try:
@@ -250,7 +262,9 @@ async def account_login_credentials(
         except LoginFailed as exc:
             return _login_failed(request, "credentials", values, exc)
         notices = [("success", "Connected to SALESmanago.")] + [("warning", w) for w in result.warnings]
-        return _account_tab(request, session, store, notices=notices)
+        response = _account_tab(request, session, store, notices=notices)
+    after_login(result.account.store_id)
+    return response
 
 
 def _login_failed(request: Request, mode: str, values: dict[str, Any], exc: LoginFailed) -> HTMLResponse:
@@ -278,6 +292,10 @@ def account_form_changes(form: FormData, channel_ids: set[int]) -> dict[str, obj
 @router.post("/app/account/settings", response_class=HTMLResponse)
 async def account_save(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
     form = await request.form()
+    return await run_in_threadpool(_account_save, request, dash, form)
+
+
+def _account_save(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     with _unit_of_work(request, dash) as (session, store):
         account = get_account(session, store.id)
         if account is None:
@@ -400,6 +418,10 @@ def platform_tab(request: Request, dash: DashboardSession = Depends(current_sess
 @router.post("/app/platform/settings", response_class=HTMLResponse)
 async def platform_save(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
     form = await request.form()
+    return await run_in_threadpool(_platform_save, request, dash, form)
+
+
+def _platform_save(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     changes, errors = platform_form_changes(form)
     with _unit_of_work(request, dash) as (session, store):
         if not errors:
