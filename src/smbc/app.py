@@ -6,10 +6,14 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 
 from smbc.config import Settings, get_settings
+from smbc.metrics import HTTP_REQUESTS
 from smbc.runtime import close_runtime, init_runtime
+from smbc.web.dashboard import placeholder_router
+from smbc.web.templating import STATIC_DIR
 
 # Each feature area exposes `router` (a fastapi.APIRouter) in one of these modules.
 ROUTER_MODULES = [
@@ -44,6 +48,20 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
 
     app = FastAPI(title="SALESmanago for BigCommerce", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
+    # Last, so a feature's own /app/tabs/<slug> route wins over the "coming soon" placeholder.
+    app.include_router(placeholder_router)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next) -> Response:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # The route template (not the raw path) keeps the label set small.
+        HTTP_REQUESTS.labels(
+            method=request.method, route=getattr(route, "path", "unmatched"), status=str(response.status_code)
+        ).inc()
+        return response
+
     return app

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
-from smbc.config import ConfigError, get_settings
+from smbc.config import ConfigError, Settings, get_settings, load_settings
 
 app = typer.Typer(help="SALESmanago for BigCommerce", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database commands", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+stores_app = typer.Typer(help="Installed stores: list (no sub-command) or purge", invoke_without_command=True)
+app.add_typer(stores_app, name="stores")
+
+DEMO_VAR_DIR = Path("var/demo")
+DEMO_CLIENT_ID = "smbc-demo-client"
+DEMO_CLIENT_SECRET = "smbc-demo-client-secret"  # noqa: S105 (only valid against the local sandbox)
+DEMO_BC_PORT, DEMO_SM_PORT = 8100, 8200  # as `smbc sandbox`
+DEMO_CUSTOMERS, DEMO_ORDERS = 25, 60
 
 
-def _settings():
+def _settings() -> Settings:
     try:
         return get_settings()
     except ConfigError as exc:
@@ -21,14 +30,52 @@ def _settings():
         raise typer.Exit(2) from None
 
 
-@app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the web app (and inline workers when SMBC_WORKERS=inline)."""
+def _logging(settings: Settings) -> None:
+    from smbc.logging_config import configure_logging
+
+    configure_logging(settings.log_level)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from smbc.app import create_app
 
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+    # log_config=None: uvicorn's loggers go through our JSON-lines, redacting handler.
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the web app (and inline workers when SMBC_WORKERS=inline)."""
+    settings = _settings()
+    if not settings.bc_client_id or not settings.bc_client_secret:
+        typer.echo(
+            "SMBC_BC_CLIENT_ID and SMBC_BC_CLIENT_SECRET must be set (the app's credentials from the "
+            "BigCommerce Developer Portal); without them no request from BigCommerce can be verified.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    _logging(settings)
+    _serve(settings, host, port)
+
+
+@app.command()
+def worker(
+    threads: int = typer.Option(None, help="worker threads (default SMBC_INLINE_WORKER_THREADS)"),
+) -> None:
+    """Run a queue consumer and the periodic scheduler (for SMBC_WORKERS=external)."""
+    from smbc import jobs
+    from smbc.runtime import init_runtime
+
+    settings = _settings()
+    _logging(settings)
+    init_runtime(settings, migrate=False)
+    jobs.import_tasks()
+    consumer = jobs.huey.create_consumer(
+        workers=threads or settings.inline_worker_threads, worker_type="thread", periodic=True
+    )
+    consumer.run()  # until SIGINT/SIGTERM
 
 
 @db_app.command("upgrade")
@@ -65,6 +112,106 @@ def sandbox(
         client_id=client_id,
         client_secret=client_secret,
     )
+
+
+@stores_app.callback()
+def stores(ctx: typer.Context) -> None:
+    """List installed stores and their state."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import func, select
+
+    from smbc.db.models import Store, StoreUser
+    from smbc.runtime import init_runtime
+
+    runtime = init_runtime(_settings(), migrate=False)
+    table = Table("store", "name", "status", "set up", "users", "sync", "installed", "uninstalled")
+    with runtime.db.session() as db:
+        members = dict(
+            db.execute(select(StoreUser.store_id, func.count()).group_by(StoreUser.store_id)).all()
+        )
+        rows = db.scalars(select(Store).order_by(Store.hash)).all()
+        for store in rows:
+            table.add_row(
+                store.hash,
+                str((store.info or {}).get("name") or ""),
+                store.status,
+                "yes" if store.setup_completed_at else "no",
+                str(members.get(store.id, 0)),
+                f"paused: {store.sync_paused_reason}" if store.sync_paused_reason else "on",
+                store.installed_at.strftime("%Y-%m-%d %H:%M"),
+                store.uninstalled_at.strftime("%Y-%m-%d %H:%M") if store.uninstalled_at else "",
+            )
+    console = Console()
+    if not rows:
+        console.print("No stores yet: install the app from a BigCommerce control panel.")
+    else:
+        console.print(table)
+
+
+@stores_app.command("purge")
+def stores_purge(
+    store_hash: str = typer.Argument(..., metavar="HASH"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
+) -> None:
+    """Delete EVERYTHING of a store (settings, ledgers, history). Cannot be undone."""
+    from smbc.bigcommerce.installation import purge_store
+    from smbc.runtime import init_runtime
+
+    runtime = init_runtime(_settings(), migrate=False)
+    if not yes:
+        typer.confirm(f"Delete every record of store {store_hash}? This cannot be undone", abort=True)
+    with runtime.db.session() as db:
+        counts = purge_store(db, store_hash)
+    if counts is None:
+        typer.echo(f"no store {store_hash}", err=True)
+        raise typer.Exit(1)
+    deleted = ", ".join(f"{table}: {n}" for table, n in sorted(counts.items()) if n)
+    typer.echo(f"purged store {store_hash} ({deleted})")
+
+
+@app.command()
+def demo(
+    port: int = typer.Option(8000, help="port of the app"),
+    bc_port: int = typer.Option(DEMO_BC_PORT, help="port of the fake BigCommerce (control panel)"),
+    sm_port: int = typer.Option(DEMO_SM_PORT, help="port of the fake SALESmanago"),
+) -> None:
+    """The whole product on this machine, with the sandbox store and SALESmanago account, seeded."""
+    from smbc.sandbox import Sandbox  # only demo, `smbc sandbox` and tests start the sandbox
+
+    app_url = f"http://127.0.0.1:{port}"
+    sandbox = Sandbox(
+        app_url=app_url,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        bc_port=bc_port,
+        sm_port=sm_port,
+        customers=DEMO_CUSTOMERS,
+        orders=DEMO_ORDERS,
+    )
+    with sandbox as sb:
+        try:
+            settings = load_settings(
+                database_url=f"sqlite:///{DEMO_VAR_DIR / 'smbc.db'}",
+                queue_url=f"sqlite:///{DEMO_VAR_DIR / 'queue.db'}",
+                var_dir=DEMO_VAR_DIR,
+                workers="inline",
+                **{**sb.app_settings(), "app_url": app_url},
+            )
+        except ConfigError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+        typer.echo("")
+        typer.echo(f"  Open the BigCommerce control panel:  {sb.control_panel_url}")
+        typer.echo(f"  (the app runs at {app_url}; fake SALESmanago at {sb.sm_url}/sandbox)")
+        typer.echo("  Press Ctrl-C to stop.")
+        typer.echo("")
+        from smbc.logging_config import configure_logging
+
+        configure_logging("WARNING")  # keep the URLs above readable; problems still show
+        _serve(settings, "127.0.0.1", port)
 
 
 def main() -> None:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from smbc.clock import get_clock
 
@@ -38,6 +40,10 @@ def _signing_key(secret_keys: list[str]) -> bytes:
     return hashlib.sha256(b"smbc-session:" + secret_keys[0].encode()).digest()
 
 
+def session_expires_at(issued_at: float) -> int:
+    return int(issued_at + SESSION_TTL.total_seconds())
+
+
 def mint_session_token(session: DashboardSession, secret_keys: list[str]) -> str:
     now = get_clock().time()
     claims = {
@@ -48,7 +54,7 @@ def mint_session_token(session: DashboardSession, secret_keys: list[str]) -> str
         "role": session.role,
         "email": session.email,
         "iat": int(now),
-        "exp": int(now + SESSION_TTL.total_seconds()),
+        "exp": session_expires_at(now),
     }
     return jwt.encode(claims, _signing_key(secret_keys), algorithm="HS256")
 
@@ -80,12 +86,42 @@ def _decode(token: str, secret_keys: list[str]) -> dict:
 
 
 def current_session(request: Request) -> DashboardSession:
-    """FastAPI dependency for every dashboard route: 401 without a valid session header."""
+    """FastAPI dependency for every dashboard route: 401 without a valid session header, or when the
+    store was uninstalled or the user removed since the token was minted."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(status_code=401, detail="Open the app from your BigCommerce control panel.")
     try:
-        return read_session_token(token, request.app.state.settings.secret_keys)
+        session = read_session_token(token, request.app.state.settings.secret_keys)
     except jwt.InvalidTokenError as exc:
         raise HTTPException(status_code=401, detail=f"Session not valid: {exc}") from None
+    with request.app.state.runtime.db.session() as db:
+        if not still_allowed(db, session):
+            raise HTTPException(
+                status_code=401, detail="Your access to this store has ended: open the app again."
+            )
+    return session
+
+
+def still_allowed(db: Session, session: DashboardSession) -> bool:
+    """The store is still installed and the user still linked to it."""
+    from smbc.db.models import Store, StoreUser
+
+    found = db.scalar(
+        select(StoreUser.id)
+        .join(Store, Store.id == StoreUser.store_id)
+        .where(
+            Store.hash == session.store_hash,
+            Store.status == "installed",
+            StoreUser.user_id == session.user_id,
+        )
+    )
+    return found is not None
+
+
+def require_owner(session: DashboardSession = Depends(current_session)) -> DashboardSession:
+    """For actions only the store owner may take."""
+    if not session.is_owner:
+        raise HTTPException(status_code=403, detail="Only the store owner can do this.")
+    return session

@@ -1,0 +1,107 @@
+// The dashboard shell: every request carries the session token from page memory as a header.
+// No cookies are used, so the app works in a cross-site frame with third-party cookies blocked.
+(function () {
+  "use strict";
+  var meta = document.querySelector('meta[name="smbc-session"]');
+  var token = meta ? meta.getAttribute("content") : "";
+  var expiresAt = meta ? Number(meta.getAttribute("data-expires")) * 1000 : 0;
+  if (meta) meta.parentNode.removeChild(meta); // keep the token in memory only
+  var content = document.getElementById("tab-content");
+  var ended = document.getElementById("session-ended");
+  var sessionOver = false;
+
+  function endSession() {
+    sessionOver = true;
+    if (ended) ended.hidden = false;
+    document.querySelectorAll("#tab-content button, #tab-content input, #tab-content select, #tab-content textarea")
+      .forEach(function (el) { el.disabled = true; });
+  }
+  if (expiresAt) {
+    var remaining = expiresAt - Date.now();
+    if (remaining <= 0) endSession();
+    else window.setTimeout(endSession, Math.min(remaining, 2147483647));
+  }
+
+  function banner(kind, text) {
+    var div = document.createElement("div");
+    div.className = "banner banner--" + kind;
+    div.setAttribute("role", "alert");
+    div.textContent = text;
+    return div;
+  }
+
+  function showProblem(target, text) {
+    target.replaceChildren(banner("danger", text));
+    target.removeAttribute("aria-busy");
+  }
+
+  function request(method, url, body) {
+    var headers = { "Authorization": "Bearer " + token, "Accept": "text/html" };
+    if (body !== undefined) headers["Content-Type"] = "application/x-www-form-urlencoded";
+    return fetch(url, { method: method, headers: headers, body: body, credentials: "omit" });
+  }
+
+  // Fetch url and put the answer into target; 200 and 422 carry HTML to show.
+  function swap(target, method, url, body) {
+    if (sessionOver) { endSession(); return Promise.resolve(); }
+    target.setAttribute("aria-busy", "true");
+    return request(method, url, body).then(function (response) {
+      if (response.status === 401) { endSession(); target.removeAttribute("aria-busy"); return; }
+      return response.text().then(function (html) {
+        if (response.ok || response.status === 422) {
+          target.innerHTML = html;
+          target.removeAttribute("aria-busy");
+        } else if (response.status === 404) {
+          showProblem(target, "This section is not available yet in this version of the app.");
+        } else if (response.status === 403) {
+          showProblem(target, "Only the store owner can do this.");
+        } else {
+          showProblem(target, "Something went wrong (error " + response.status + "). Please try again.");
+        }
+      });
+    }).catch(function () {
+      showProblem(target, "The app could not be reached. Check your connection and try again.");
+    });
+  }
+
+  function selectTab(link) {
+    document.querySelectorAll("[data-tab]").forEach(function (el) {
+      var active = el === link;
+      el.classList.toggle("is-active", active);
+      el.setAttribute("aria-selected", active ? "true" : "false");
+    });
+    return swap(content, "GET", link.getAttribute("data-tab"));
+  }
+
+  function targetOf(el) {
+    var name = el.getAttribute("data-target");
+    return (name && document.querySelector(name)) || content;
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-tab]");
+    if (link) { event.preventDefault(); selectTab(link); return; }
+    var button = event.target.closest("[data-smbc-post]");
+    if (button) {
+      event.preventDefault();
+      button.disabled = true;
+      swap(targetOf(button), "POST", button.getAttribute("data-smbc-post"), "").then(function () {
+        button.disabled = false;
+      });
+    }
+  });
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("form[data-smbc-form]");
+    if (!form) return;
+    event.preventDefault();
+    var body = new URLSearchParams(new FormData(form)).toString();
+    var method = (form.getAttribute("method") || "post").toUpperCase();
+    if (method === "GET") swap(targetOf(form), "GET", form.getAttribute("action") + "?" + body);
+    else swap(targetOf(form), method, form.getAttribute("action"), body);
+  });
+
+  var first = content && content.getAttribute("data-initial-tab");
+  var firstLink = first && document.querySelector('[data-tab="' + first + '"]');
+  if (firstLink) selectTab(firstLink);
+})();

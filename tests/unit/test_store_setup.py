@@ -1,0 +1,113 @@
+"""The set-up job after install: reads store info, channels (all pages) and sites, keeps them,
+registers webhooks through the real-time area's hook, records every call; failures leave the store
+marked for the periodic sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+import smbc.bigcommerce.webhooks as webhooks
+from smbc.bigcommerce.setup import run_store_setup, stores_needing_setup
+from smbc.config import Settings
+from smbc.db.models import Store
+from smbc.remote_calls import RemoteCall
+from smbc.runtime import Runtime, close_runtime, init_runtime
+
+STORE_INFO = {
+    "id": "abc123",
+    "name": "Plants & Pots <Demo>",
+    "store_id": 1000123,
+    "timezone": {"name": "Europe/Warsaw", "raw_offset": 3600},
+    "secure_url": "https://plants.example.com",
+}
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    yield init_runtime(settings, migrate=True)
+    close_runtime()
+
+
+def add_store(runtime: Runtime, **fields) -> int:
+    with runtime.db.session() as s:
+        store = Store(hash="abc123", status="installed", access_token="tok-1", **fields)
+        s.add(store)
+        s.flush()
+        return store.id
+
+
+def bigcommerce(status: int = 200) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if status != 200:
+            return httpx.Response(status, json={"title": "nope"})
+        path, page = request.url.path, int(request.url.params.get("page", 1))
+        if path.endswith("/v2/store"):
+            return httpx.Response(200, json=STORE_INFO)
+        if path.endswith("/v3/channels"):
+            data = (
+                [{"id": 1, "name": "Main", "type": "storefront"}] if page == 1 else [{"id": 2, "name": "B2B"}]
+            )
+            return httpx.Response(200, json={"data": data, "meta": {"pagination": {"total_pages": 2}}})
+        if path.endswith("/v3/sites"):
+            sites = [{"id": 1000, "channel_id": 1, "url": "https://plants.example.com"}]
+            return httpx.Response(200, json={"data": sites, "meta": {"pagination": {"total_pages": 1}}})
+        return httpx.Response(404)
+
+    return httpx.MockTransport(handler), seen
+
+
+def test_setup_keeps_store_info_channels_sites_and_registers_webhooks(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registered: list[str] = []
+    monkeypatch.setattr(
+        webhooks, "register_webhooks", lambda s, store: registered.append(store.hash), raising=False
+    )
+    store_id = add_store(runtime)
+    transport, seen = bigcommerce()
+    assert run_store_setup(store_id, transport=transport) is True
+    assert {r.headers["X-Auth-Token"] for r in seen} == {"tok-1"}
+    assert str(seen[0].url).startswith(f"{runtime.settings.bc_api_url}/stores/abc123/v2/store")
+    with runtime.db.session() as s:
+        store = s.get(Store, store_id)
+        assert store.store_id == "1000123" and store.timezone == "Europe/Warsaw"
+        assert store.info["name"] == "Plants & Pots <Demo>"
+        assert [c["id"] for c in store.channels] == [1, 2]
+        assert store.sites[0]["id"] == 1000
+        assert store.setup_completed_at is not None
+        calls = s.scalars(select(RemoteCall).order_by(RemoteCall.id)).all()
+        assert [c.endpoint for c in calls] == ["/v2/store", "/v3/channels", "/v3/channels", "/v3/sites"]
+        assert {c.outcome for c in calls} == {"success"}
+        assert all("tok-1" not in (c.message + c.endpoint) for c in calls)
+        assert stores_needing_setup(s) == []
+    assert registered == ["abc123"]
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(500, "retry"), (401, "credentials")])
+def test_failed_setup_is_recorded_and_left_for_the_sweep(runtime: Runtime, status: int, outcome: str) -> None:
+    store_id = add_store(runtime)
+    transport, _ = bigcommerce(status)
+    assert run_store_setup(store_id, transport=transport) is False
+    with runtime.db.session() as s:
+        assert s.get(Store, store_id).setup_completed_at is None
+        assert stores_needing_setup(s) == [store_id]
+        call = s.scalars(select(RemoteCall)).one()
+        assert (call.outcome, call.status, call.context) == (outcome, status, "setup")
+
+
+def test_setup_of_an_uninstalled_store_does_nothing(runtime: Runtime) -> None:
+    store_id = add_store(runtime)
+    with runtime.db.session() as s:
+        s.get(Store, store_id).status = "uninstalled"
+    transport, seen = bigcommerce()
+    assert run_store_setup(store_id, transport=transport) is False
+    assert seen == []
+    with runtime.db.session() as s:
+        assert stores_needing_setup(s) == []
