@@ -21,6 +21,11 @@ DEMO_CLIENT_SECRET = "smbc-demo-client-secret"  # noqa: S105 (only valid against
 DEMO_BC_PORT, DEMO_SM_PORT = 8100, 8200  # as `smbc sandbox`
 DEMO_CUSTOMERS, DEMO_ORDERS = 25, 60
 
+from smbc.salesmanago.commands import settings_app, sm_app  # noqa: E402 - registered right below
+
+app.add_typer(sm_app, name="sm")
+app.add_typer(settings_app, name="settings")
+
 
 def _settings() -> Settings:
     try:

@@ -7,9 +7,14 @@ other area only reads `StoreSettings` through `load_store_settings()`.
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+import re
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 CartEventWindow = Literal["always_new", "15m", "1h", "4h", "12h", "7d", "always_update"]
 ProductIdentifier = Literal["id", "sku", "variant_id"]
@@ -53,3 +58,347 @@ class StoreSettings(BaseModel):
 
     def location_for(self, channel_id: int, primary_url: str) -> str:
         return self.locations.get(channel_id) or default_location(primary_url)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Keys (DESIGN.md), text form, validation, storage and the change log
+# ---------------------------------------------------------------------------------------------------
+
+# Plain keys in display order; `location.<channel_id>` keys come first, per storefront.
+SETTINGS_KEYS: tuple[str, ...] = (
+    "contact_owner",
+    "double_opt_in.enabled",
+    "double_opt_in.template_id",
+    "double_opt_in.account_id",
+    "double_opt_in.subject",
+    "opt_in_sync",
+    "tags.registration",
+    "tags.newsletter",
+    "tags.purchase",
+    "tags.guest_purchase",
+    "cart_event_window",
+    "monitoring_cookie_days",
+    "ignored_domains",
+    "product_identifier",
+    "purchase_statuses",
+    "delete_contact_on_customer_delete",
+    "newsletter_channel",
+    "monitoring.enabled",
+    "monitoring.custom_script",
+    "monitoring.banners",
+    "monitoring.popups",
+    "monitoring.channels",
+    "monitoring.consent_category",
+)
+LOCATION_PREFIX = "location."
+LOCATION_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]+$")
+LOCATION_MIN, LOCATION_MAX = 3, 36
+COOKIE_DAYS_MIN, COOKIE_DAYS_MAX = 1, 3652
+TAG_MAX = 255
+DOI_FIELD_MAX = 255
+# BigCommerce order status ids (1 Pending … 14 Partially Refunded); 0 (Incomplete) is never a purchase.
+ORDER_STATUS_IDS = range(1, 15)
+_DOMAIN_RE = re.compile(
+    r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$"
+)
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TRUE = {"true", "1", "yes", "on", "y"}
+_FALSE = {"false", "0", "no", "off", "n", ""}
+
+CART_EVENT_WINDOWS: tuple[str, ...] = get_args(CartEventWindow)
+PRODUCT_IDENTIFIERS: tuple[str, ...] = get_args(ProductIdentifier)
+CONSENT_CATEGORIES: tuple[str, ...] = get_args(ConsentCategory)
+_BOOL_FIELDS = {
+    "double_opt_in.enabled": "double_opt_in_enabled",
+    "opt_in_sync": "opt_in_sync",
+    "delete_contact_on_customer_delete": "delete_contact_on_customer_delete",
+    "monitoring.enabled": "monitoring_enabled",
+    "monitoring.custom_script": "monitoring_custom_script",
+    "monitoring.banners": "monitoring_banners",
+    "monitoring.popups": "monitoring_popups",
+}
+_DOI_TEXT_KEYS = ("double_opt_in.template_id", "double_opt_in.account_id", "double_opt_in.subject")
+_TAG_KEYS = ("tags.registration", "tags.newsletter", "tags.purchase", "tags.guest_purchase")
+
+
+class SettingsInvalid(ValueError):
+    """Some values were refused; `errors` maps each settings key to what is wrong with it."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{key}: {message}" for key, message in errors.items()))
+        self.errors = errors
+
+
+def field_name(key: str) -> str:
+    """The form field / model attribute for a key: dots become `_` (`location.1` -> `location_1`)."""
+    return key.replace(".", "_")
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple | set):
+        return ",".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def normalize_tags(value: object) -> list[str]:
+    """Comma-separated tags -> upper-case, spaces as `_`, empties and duplicates removed, order kept."""
+    tags: list[str] = []
+    for part in _text(value).split(","):
+        tag = "_".join(part.split()).upper()
+        if tag and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("Use true or false.")
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit():
+            raise ValueError(f"{part!r} is not a {what}: use numbers separated by commas.")
+        number = int(part)
+        if number not in out:
+            out.append(number)
+    return out
+
+
+def settings_to_keys(settings: StoreSettings, locations: dict[int, str] | None = None) -> dict[str, str]:
+    """Every key with its text value (as `smbc settings show` prints it and the change log stores it).
+
+    `locations` are the effective per-channel values (defaults filled in by the caller)."""
+    out: dict[str, str] = {}
+    for channel_id, location in sorted((locations or settings.locations).items()):
+        out[f"{LOCATION_PREFIX}{channel_id}"] = location
+    data = settings.model_dump()
+    for key in SETTINGS_KEYS:
+        out[key] = _text(data[field_name(key)])
+    return out
+
+
+def apply_changes(
+    current: StoreSettings,
+    changes: dict[str, object],
+    *,
+    owners: list[str] | None = None,
+    channel_ids: set[int] | None = None,
+) -> StoreSettings:
+    """`current` with `changes` ({key: value as text or typed}) applied, or SettingsInvalid.
+
+    Only the keys given change, so one tab's save never touches another tab's values.
+    `owners`: the account's owners list (the contact owner must be one of them when known).
+    `channel_ids`: the store's storefront channels (a location for another channel is refused)."""
+    errors: dict[str, str] = {}
+    update: dict[str, object] = {}
+    locations = dict(current.locations)
+    for key, raw in changes.items():
+        try:
+            if key.startswith(LOCATION_PREFIX):
+                channel_id, location = _parse_location(key, raw, channel_ids)
+                if location:
+                    locations[channel_id] = location
+                else:  # empty: back to the default (`sm_` + md5 of the storefront URL)
+                    locations.pop(channel_id, None)
+            elif key in _BOOL_FIELDS:
+                update[_BOOL_FIELDS[key]] = parse_bool(raw)
+            else:
+                update[field_name(key)] = _parse_value(key, raw, owners)
+        except KeyError:
+            errors[key] = f"Unknown setting {key!r}."
+        except ValueError as exc:
+            errors[key] = str(exc)
+    merged = current.model_copy(update={**update, "locations": locations})
+    # Double opt-in: the three e-mail fields are all empty (SALESmanago's own e-mail) or all set.
+    doi = {k: getattr(merged, field_name(k)) for k in _DOI_TEXT_KEYS}
+    if (
+        any(doi.values())
+        and not all(doi.values())
+        and any(k in changes for k in (*_DOI_TEXT_KEYS, "double_opt_in.enabled"))
+    ):
+        for key, value in doi.items():
+            if not value and key not in errors:
+                errors[key] = (
+                    "Fill in all three of email template ID, email account ID and email subject, "
+                    "or leave all three empty to use SALESmanago's own confirmation e-mail."
+                )
+    if errors:
+        raise SettingsInvalid(errors)
+    return StoreSettings.model_validate(merged.model_dump())
+
+
+def _parse_location(key: str, raw: object, channel_ids: set[int] | None) -> tuple[int, str]:
+    suffix = key[len(LOCATION_PREFIX) :]
+    if not suffix.isdigit():
+        raise KeyError(key)
+    channel_id = int(suffix)
+    if channel_ids is not None and channel_id not in channel_ids:
+        raise ValueError(f"This store has no storefront channel {channel_id}.")
+    location = _text(raw)
+    if not location:
+        return channel_id, ""
+    if not LOCATION_MIN <= len(location) <= LOCATION_MAX:
+        raise ValueError(f"The e-store ID must be {LOCATION_MIN} to {LOCATION_MAX} characters long.")
+    if not LOCATION_RE.match(location):
+        raise ValueError(
+            "The e-store ID may contain only letters, digits and _, and must not start with a digit."
+        )
+    return channel_id, location
+
+
+def _parse_value(key: str, raw: object, owners: list[str] | None) -> object:
+    text = _text(raw)
+    if key == "contact_owner":
+        owner = text.lower()
+        if owner and not _EMAIL_RE.match(owner):
+            raise ValueError("Enter the e-mail address of a SALESmanago user.")
+        if owner and owners and owner not in [o.lower() for o in owners]:
+            raise ValueError("Choose an owner from the list (refresh the list if someone is missing).")
+        return owner
+    if key in _DOI_TEXT_KEYS:
+        if len(text) > DOI_FIELD_MAX:
+            raise ValueError(f"At most {DOI_FIELD_MAX} characters.")
+        return text
+    if key in _TAG_KEYS:
+        tags = normalize_tags(text)
+        too_long = [t for t in tags if len(t) > TAG_MAX]
+        if too_long:
+            raise ValueError(f"A tag can be at most {TAG_MAX} characters long.")
+        return tags
+    if key == "cart_event_window":
+        return _choice(text, CART_EVENT_WINDOWS)
+    if key == "monitoring_cookie_days":
+        if not text:
+            return None
+        if not text.isdigit() or not COOKIE_DAYS_MIN <= int(text) <= COOKIE_DAYS_MAX:
+            raise ValueError(f"Enter a whole number of days from {COOKIE_DAYS_MIN} to {COOKIE_DAYS_MAX}.")
+        return int(text)
+    if key == "ignored_domains":
+        return _parse_domains(text)
+    if key == "product_identifier":
+        return _choice(text, PRODUCT_IDENTIFIERS)
+    if key == "purchase_statuses":
+        statuses = _int_list(text, "order status id")
+        if not statuses:
+            raise ValueError("Choose at least one order status that counts as a purchase.")
+        wrong = [s for s in statuses if s not in ORDER_STATUS_IDS]
+        if wrong:
+            raise ValueError(f"Unknown BigCommerce order status id {wrong[0]} (use 1 to 14).")
+        return sorted(statuses)
+    if key == "newsletter_channel":
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError("Enter a channel id (a whole number, 1 for the default storefront).")
+        return int(text)
+    if key == "monitoring.channels":
+        if text.lower() in ("all", ""):
+            return "all"
+        channels = _int_list(text, "channel id")
+        if not channels:
+            raise ValueError("Use all, or channel ids separated by commas.")
+        return sorted(channels)
+    if key == "monitoring.consent_category":
+        return _choice(text, CONSENT_CATEGORIES)
+    raise KeyError(key)
+
+
+def _choice(text: str, allowed: tuple[str, ...]) -> str:
+    if text not in allowed:
+        raise ValueError(f"Choose one of: {', '.join(allowed)}.")
+    return text
+
+
+def _parse_domains(text: str) -> list[str]:
+    domains: list[str] = []
+    bad: list[str] = []
+    for part in text.split(","):
+        domain = part.strip().lower().lstrip("@").rstrip(".")
+        if not domain:
+            continue
+        if not _DOMAIN_RE.match(domain):
+            bad.append(part.strip())
+        elif domain not in domains:
+            domains.append(domain)
+    if bad:
+        raise ValueError(
+            f"Not a domain name: {', '.join(bad)}. Use domains like temp-mail.com, separated by commas."
+        )
+    return domains
+
+
+# -- storage -------------------------------------------------------------------------------------------
+
+
+def load_store_settings(session: Session, store_id: int) -> StoreSettings:
+    """The store's saved settings, defaults for anything never saved."""
+    from smbc.salesmanago.models import StoreSettingsRow
+
+    row = session.scalar(select(StoreSettingsRow).where(StoreSettingsRow.store_id == store_id))
+    if row is None:
+        return StoreSettings()
+    return StoreSettings.model_validate(row.data or {})
+
+
+def save_store_settings(
+    session: Session,
+    store_id: int,
+    changes: dict[str, object],
+    actor: str,
+    *,
+    owners: list[str] | None = None,
+    channel_ids: set[int] | None = None,
+) -> StoreSettings:
+    """Validate and save `changes` ({key: value}); one `SettingsChange` row per key whose value changed.
+
+    Raises SettingsInvalid (nothing saved). The row is locked so two saves from two tabs cannot
+    overwrite each other's keys."""
+    from smbc.salesmanago.models import SettingsChange, StoreSettingsRow
+
+    row = session.scalar(
+        select(StoreSettingsRow).where(StoreSettingsRow.store_id == store_id).with_for_update()
+    )
+    current = StoreSettings.model_validate(row.data or {}) if row is not None else StoreSettings()
+    updated = apply_changes(current, changes, owners=owners, channel_ids=channel_ids)
+    before, after = settings_to_keys(current), settings_to_keys(updated)
+    changed = [k for k in dict.fromkeys([*after, *before]) if before.get(k, "") != after.get(k, "")]
+    if not changed:
+        return updated
+    if row is None:
+        row = StoreSettingsRow(store_id=store_id, data={})
+        session.add(row)
+    row.data = updated.model_dump(mode="json")
+    for key in changed:
+        session.add(
+            SettingsChange(
+                store_id=store_id,
+                actor=actor[:320],
+                key=key[:64],
+                old_value=before.get(key, ""),
+                new_value=after.get(key, ""),
+            )
+        )
+    session.flush()
+    return updated
+
+
+def record_change(session: Session, store_id: int, actor: str, key: str, old: str, new: str) -> None:
+    """Log an account-level change (log in, log out, token rotation) next to the settings changes."""
+    from smbc.salesmanago.models import SettingsChange
+
+    session.add(
+        SettingsChange(store_id=store_id, actor=actor[:320], key=key[:64], old_value=old, new_value=new)
+    )

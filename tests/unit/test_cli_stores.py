@@ -81,7 +81,11 @@ def test_purge_deletes_every_row_of_one_store(runtime: Runtime) -> None:
     assert result.exit_code == 0, result.output
     assert "purged store gone1" in result.output
     assert sum(rows_of(runtime, gone).values()) == 0
-    assert rows_of(runtime, kept) == {"stores": 1, "store_users": 1, "remote_calls": 1}
+    assert {t: n for t, n in rows_of(runtime, kept).items() if n} == {
+        "stores": 1,
+        "store_users": 1,
+        "remote_calls": 1,
+    }
     with runtime.db.session() as s:
         # The user only linked to the purged store is gone; the shared owner stays.
         assert s.scalars(select(User.bc_user_id)).all() == [1001]

@@ -85,4 +85,6 @@ def _import_feature_models() -> None:
 
 
 # Feature areas append their model modules here.
-FEATURE_MODEL_MODULES: list[str] = ["smbc.remote_calls", "smbc.sync.models"]
+FEATURE_MODEL_MODULES: list[str] = ["smbc.remote_calls"]
+FEATURE_MODEL_MODULES.append("smbc.salesmanago.models")
+FEATURE_MODEL_MODULES.append("smbc.sync.models")

@@ -135,18 +135,9 @@ class Context:
 
 
 def load_settings_for(session: Session, store_id: int) -> StoreSettings:
-    """The store's settings (storage lands with the SALESmanago-account area; defaults until then)."""
-    try:
-        from smbc import store_settings
+    from smbc.store_settings import load_store_settings
 
-        loader = getattr(store_settings, "load_store_settings", None)
-        if loader is None:
-            from smbc.salesmanago import settings_store  # type: ignore[attr-defined]
-
-            loader = settings_store.load_store_settings
-    except (ImportError, AttributeError):
-        return StoreSettings()
-    return loader(session, store_id)
+    return load_store_settings(session, store_id)
 
 
 def _default_sm_factory(session: Session, store: Store, calls: CallBuffer) -> SalesmanagoPort:

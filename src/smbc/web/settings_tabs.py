@@ -1,3 +1,431 @@
-from fastapi import APIRouter
+"""Account Settings (the SALESmanago login while not connected) and Platform Settings tabs.
+
+Thin handlers: read the form, call the account/settings services, render a fragment (200 saved,
+422 with every error next to its field and nothing saved)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from smbc.db.models import Store
+from smbc.salesmanago.account import (
+    callback_urls,
+    effective_locations,
+    get_account,
+    owner_fell_back,
+    rotate_callback_secret,
+    storefronts,
+)
+from smbc.salesmanago.login import (
+    LoginFailed,
+    login_with_api_credentials,
+    login_with_password,
+    logout,
+    refresh_owners,
+)
+from smbc.store_settings import (
+    COOKIE_DAYS_MAX,
+    COOKIE_DAYS_MIN,
+    SettingsInvalid,
+    default_location,
+    field_name,
+    load_store_settings,
+    record_change,
+    save_store_settings,
+)
+from smbc.web.session import DashboardSession, current_session
 
 router = APIRouter()
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+_NO_STORE = {"Cache-Control": "no-store"}
+
+CART_WINDOWS = [
+    ("always_new", "Always create a new event"),
+    ("15m", "15 minutes"),
+    ("1h", "1 hour"),
+    ("4h", "4 hours"),
+    ("12h", "12 hours"),
+    ("7d", "7 days"),
+    ("always_update", "Always update the same event"),
+]
+PRODUCT_IDENTIFIERS = [("id", "Product ID"), ("sku", "SKU"), ("variant_id", "Variant ID")]
+ORDER_STATUSES = [
+    (1, "Pending"),
+    (2, "Shipped"),
+    (3, "Partially Shipped"),
+    (4, "Refunded"),
+    (5, "Cancelled"),
+    (6, "Declined"),
+    (7, "Awaiting Payment"),
+    (8, "Awaiting Pickup"),
+    (9, "Awaiting Shipment"),
+    (10, "Completed"),
+    (11, "Awaiting Fulfillment"),
+    (12, "Manual Verification Required"),
+    (13, "Disputed"),
+    (14, "Partially Refunded"),
+]
+ACCOUNT_CHECKBOXES = ("double_opt_in.enabled", "opt_in_sync")
+ACCOUNT_TEXT_KEYS = (
+    "contact_owner",
+    "double_opt_in.template_id",
+    "double_opt_in.account_id",
+    "double_opt_in.subject",
+)
+PLATFORM_TEXT_KEYS = (
+    "tags.registration",
+    "tags.newsletter",
+    "tags.purchase",
+    "tags.guest_purchase",
+    "cart_event_window",
+    "ignored_domains",
+    "product_identifier",
+)
+
+
+# -- plumbing ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _unit_of_work(request: Request, dash: DashboardSession) -> Iterator[tuple[Session, Store]]:
+    with request.app.state.runtime.db.session() as session:
+        store = session.scalar(select(Store).where(Store.hash == dash.store_hash))
+        if store is None or not store.installed:
+            raise HTTPException(status_code=404, detail="This store is not installed.")
+        yield session, store
+
+
+def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers.update(_NO_STORE)
+    return response
+
+
+def _actor(dash: DashboardSession) -> str:
+    return dash.email or f"user:{dash.user_id}"
+
+
+def _errors_by_field(errors: dict[str, str]) -> dict[str, str]:
+    return {field_name(key): message for key, message in errors.items()}
+
+
+def _channel_ids(store: Store) -> set[int]:
+    return {shop.channel_id for shop in storefronts(store)}
+
+
+# -- Account Settings ------------------------------------------------------------------------------------
+
+
+def _login_context(request: Request, mode: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    default_endpoint = request.app.state.settings.sm_default_endpoint
+    base = {
+        "email": "",
+        "change_endpoint": False,
+        "endpoint": default_endpoint if mode != "credentials" else "",
+        "client_id": "",
+        "owner": "",
+    }
+    base.update(values or {})
+    return {"mode": mode, "values": base, "errors": {}, "notices": []}
+
+
+def _account_context(
+    request: Request,
+    session: Session,
+    store: Store,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    notices: list[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    account = get_account(session, store.id)
+    settings = load_store_settings(session, store.id)
+    locations = effective_locations(store, settings)
+    shops = [
+        {"channel_id": s.channel_id, "name": s.name, "url": s.url, "default": default_location(s.url)}
+        for s in storefronts(store)
+    ]
+    fallback = settings.contact_owner if account is not None and owner_fell_back(settings, account) else None
+    owners = list(account.owners or []) if account is not None else []
+    current = {
+        "contact_owner": (account.login_email if fallback else settings.contact_owner) if account else "",
+        "double_opt_in_enabled": settings.double_opt_in_enabled,
+        "double_opt_in_template_id": settings.double_opt_in_template_id,
+        "double_opt_in_account_id": settings.double_opt_in_account_id,
+        "double_opt_in_subject": settings.double_opt_in_subject,
+        "opt_in_sync": settings.opt_in_sync,
+        **{f"location_{channel_id}": location for channel_id, location in locations.items()},
+    }
+    current.update(values or {})
+    if current["contact_owner"] and current["contact_owner"] not in owners:
+        owners.append(current["contact_owner"])  # keep a saved value visible rather than silently changing it
+    urls = callback_urls(request.app.state.settings.app_url, store)
+    return {
+        "account": account,
+        "storefronts": shops,
+        "owner_options": [(o, o) for o in owners],
+        "owner_fallback": fallback,
+        "callbacks": [
+            ("callback_url_opt_in", "Opt-in callback URL", urls["opt_in"]),
+            ("callback_url_opt_out", "Opt-out callback URL", urls["opt_out"]),
+        ],
+        "values": current,
+        "errors": errors or {},
+        "notices": notices or [],
+    }
+
+
+def _account_tab(
+    request: Request, session: Session, store: Store, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    if get_account(session, store.id) is None:
+        login = _login_context(request, "password")
+        login["notices"] = context.get("notices") or []
+        return _render(request, "account_login.html", login, status_code)
+    return _render(
+        request, "account_settings.html", _account_context(request, session, store, **context), status_code
+    )
+
+
+@router.get("/app/tabs/account", response_class=HTMLResponse)
+def account_tab(
+    request: Request, mode: str = "", dash: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    with _unit_of_work(request, dash) as (session, store):
+        if get_account(session, store.id) is None:
+            return _render(request, "account_login.html", _login_context(request, mode or "password"))
+        return _account_tab(request, session, store)
+
+
+@router.post("/app/account/login", response_class=HTMLResponse)
+async def account_login(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    form = await request.form()
+    change_endpoint = "change_endpoint" in form
+    endpoint = str(form.get("endpoint", "")).strip()
+    values = {
+        "email": str(form.get("email", "")).strip(),
+        "change_endpoint": change_endpoint,
+        "endpoint": endpoint,
+    }
+    with _unit_of_work(request, dash) as (session, store):
+        try:
+            result = login_with_password(
+                session,
+                store,
+                email=values["email"],
+                password=str(form.get("password", "")),
+                endpoint=endpoint if change_endpoint else None,
+                settings=request.app.state.settings,
+                actor=_actor(dash),
+            )
+        except LoginFailed as exc:
+            return _login_failed(request, "password", values, exc)
+        notices = [("success", "Connected to SALESmanago.")] + [("warning", w) for w in result.warnings]
+        return _account_tab(request, session, store, notices=notices)
+
+
+@router.post("/app/account/login-credentials", response_class=HTMLResponse)
+async def account_login_credentials(
+    request: Request, dash: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    form = await request.form()
+    values = {k: str(form.get(k, "")).strip() for k in ("endpoint", "client_id", "owner")}
+    with _unit_of_work(request, dash) as (session, store):
+        try:
+            result = login_with_api_credentials(
+                session,
+                store,
+                endpoint=values["endpoint"],
+                client_id=values["client_id"],
+                api_secret=str(form.get("api_secret", "")),
+                owner=values["owner"],
+                settings=request.app.state.settings,
+                actor=_actor(dash),
+            )
+        except LoginFailed as exc:
+            return _login_failed(request, "credentials", values, exc)
+        notices = [("success", "Connected to SALESmanago.")] + [("warning", w) for w in result.warnings]
+        return _account_tab(request, session, store, notices=notices)
+
+
+def _login_failed(request: Request, mode: str, values: dict[str, Any], exc: LoginFailed) -> HTMLResponse:
+    context = _login_context(request, mode, values)
+    if exc.field:
+        context["errors"] = {exc.field: exc.message}
+        if exc.field == "endpoint":
+            context["values"]["change_endpoint"] = True  # show the field the message is about
+    else:
+        context["notices"] = [("danger", exc.message)]
+    return _render(request, "account_login.html", context, 422)
+
+
+def account_form_changes(form: FormData, channel_ids: set[int]) -> dict[str, object]:
+    """The Account Settings form as settings keys (an unticked checkbox is absent: false)."""
+    changes: dict[str, object] = {key: str(form.get(field_name(key), "")) for key in ACCOUNT_TEXT_KEYS}
+    changes.update({key: field_name(key) in form for key in ACCOUNT_CHECKBOXES})
+    for channel_id in sorted(channel_ids):
+        name = f"location_{channel_id}"
+        if name in form:
+            changes[f"location.{channel_id}"] = str(form.get(name, ""))
+    return changes
+
+
+@router.post("/app/account/settings", response_class=HTMLResponse)
+async def account_save(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    form = await request.form()
+    with _unit_of_work(request, dash) as (session, store):
+        account = get_account(session, store.id)
+        if account is None:
+            return _account_tab(
+                request, session, store, notices=[("warning", "Log in to SALESmanago first.")]
+            )
+        channel_ids = _channel_ids(store)
+        changes = account_form_changes(form, channel_ids)
+        try:
+            save_store_settings(
+                session, store.id, changes, _actor(dash), owners=account.owners, channel_ids=channel_ids
+            )
+        except SettingsInvalid as exc:
+            submitted = {field_name(k): v for k, v in changes.items()}
+            return _account_tab(
+                request,
+                session,
+                store,
+                status_code=422,
+                values=submitted,
+                errors=_errors_by_field(exc.errors),
+                notices=[("danger", "Nothing was saved: correct the fields marked below.")],
+            )
+        return _account_tab(request, session, store, notices=[("success", "Settings saved.")])
+
+
+@router.post("/app/account/owners/refresh", response_class=HTMLResponse)
+def account_refresh_owners(
+    request: Request, dash: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    with _unit_of_work(request, dash) as (session, store):
+        try:
+            refreshed = refresh_owners(session, store)
+        except LoginFailed as exc:
+            return _account_tab(request, session, store, notices=[("danger", exc.message)])
+        notices = [("success", f"Owners list refreshed: {len(refreshed.owners)} users.")]
+        return _account_tab(request, session, store, notices=notices)
+
+
+@router.post("/app/account/callback-token/rotate", response_class=HTMLResponse)
+def account_rotate_token(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    with _unit_of_work(request, dash) as (session, store):
+        rotate_callback_secret(store)
+        record_change(session, store.id, _actor(dash), "callback_token", "(previous)", "(rotated)")
+        notices = [
+            ("warning", "New callback URLs: paste both into SALESmanago, the old ones no longer work.")
+        ]
+        return _account_tab(request, session, store, notices=notices)
+
+
+@router.post("/app/account/logout", response_class=HTMLResponse)
+def account_logout(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    with _unit_of_work(request, dash) as (session, store):
+        result = logout(session, store, settings=request.app.state.settings, actor=_actor(dash))
+        notices = [("success", "Logged out of SALESmanago. Syncing is paused until you log in again.")]
+        notices += [("warning", w) for w in result.warnings]
+        return _account_tab(request, session, store, notices=notices)
+
+
+# -- Platform Settings -------------------------------------------------------------------------------------
+
+
+def platform_form_changes(form: FormData) -> tuple[dict[str, object], dict[str, str]]:
+    """The Platform Settings form as settings keys, plus errors only the form itself can have."""
+    changes: dict[str, object] = {key: str(form.get(field_name(key), "")) for key in PLATFORM_TEXT_KEYS}
+    changes["purchase_statuses"] = ",".join(str(v) for v in form.getlist("purchase_statuses"))
+    changes["delete_contact_on_customer_delete"] = "delete_contact_on_customer_delete" in form
+    errors: dict[str, str] = {}
+    days = str(form.get("monitoring_cookie_days", "")).strip()
+    if "monitoring_cookie_custom" in form:
+        if not days:
+            errors["monitoring_cookie_days"] = (
+                f"Enter a whole number of days from {COOKIE_DAYS_MIN} to {COOKIE_DAYS_MAX}."
+            )
+        changes["monitoring_cookie_days"] = days
+    else:
+        changes["monitoring_cookie_days"] = ""
+    return changes, errors
+
+
+def _platform_context(
+    session: Session,
+    store: Store,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    notices: list[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    settings = load_store_settings(session, store.id)
+    current: dict[str, Any] = {
+        "tags_registration": ", ".join(settings.tags_registration),
+        "tags_newsletter": ", ".join(settings.tags_newsletter),
+        "tags_purchase": ", ".join(settings.tags_purchase),
+        "tags_guest_purchase": ", ".join(settings.tags_guest_purchase),
+        "cart_event_window": settings.cart_event_window,
+        "monitoring_cookie_custom": settings.monitoring_cookie_days is not None,
+        "monitoring_cookie_days": settings.monitoring_cookie_days or COOKIE_DAYS_MAX,
+        "ignored_domains": ", ".join(settings.ignored_domains),
+        "product_identifier": settings.product_identifier,
+        "purchase_statuses": list(settings.purchase_statuses),
+        "delete_contact_on_customer_delete": settings.delete_contact_on_customer_delete,
+    }
+    current.update(values or {})
+    return {
+        "values": current,
+        "errors": errors or {},
+        "notices": notices or [],
+        "cart_windows": CART_WINDOWS,
+        "product_identifiers": PRODUCT_IDENTIFIERS,
+        "order_statuses": ORDER_STATUSES,
+    }
+
+
+@router.get("/app/tabs/platform", response_class=HTMLResponse)
+def platform_tab(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    with _unit_of_work(request, dash) as (session, store):
+        return _render(request, "platform_settings.html", _platform_context(session, store))
+
+
+@router.post("/app/platform/settings", response_class=HTMLResponse)
+async def platform_save(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    form = await request.form()
+    changes, errors = platform_form_changes(form)
+    with _unit_of_work(request, dash) as (session, store):
+        if not errors:
+            try:
+                save_store_settings(session, store.id, changes, _actor(dash))
+            except SettingsInvalid as exc:
+                errors = exc.errors
+        if errors:
+            submitted: dict[str, Any] = {field_name(k): v for k, v in changes.items()}
+            submitted["monitoring_cookie_custom"] = "monitoring_cookie_custom" in form
+            submitted["monitoring_cookie_days"] = str(form.get("monitoring_cookie_days", ""))
+            submitted["purchase_statuses"] = [
+                int(v) for v in form.getlist("purchase_statuses") if str(v).isdigit()
+            ]
+            context = _platform_context(
+                session,
+                store,
+                values=submitted,
+                errors=_errors_by_field(errors),
+                notices=[("danger", "Nothing was saved: correct the fields marked below.")],
+            )
+            return _render(request, "platform_settings.html", context, 422)
+        context = _platform_context(session, store, notices=[("success", "Settings saved.")])
+        return _render(request, "platform_settings.html", context)

@@ -1,0 +1,413 @@
+"""Connecting a store to SALESmanago (e-mail + password, or API credentials), refreshing the owners
+list and logging out. Every failure becomes a `LoginFailed` whose message says what to do next;
+nothing about the account is saved unless every required step succeeded."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy.orm import Session
+
+from smbc.clock import get_clock, utcnow
+from smbc.config import Settings
+from smbc.db.models import Store
+from smbc.remote_calls import BackoffPolicy, Outcome, RemoteCallError
+from smbc.salesmanago.account import (
+    LIFTED_BY_LOGIN,
+    PAUSED_LOGGED_OUT,
+    ensure_callback_secret,
+    get_account,
+    wipe_credentials,
+)
+from smbc.salesmanago.client import (
+    MSG_USER_NOT_AUTHENTICATED,
+    EndpointError,
+    SalesmanagoAccountApi,
+    SalesmanagoClient,
+    SalesmanagoCredentials,
+    UnexpectedAnswerError,
+    new_api_key,
+    normalize_endpoint,
+    record_calls_to,
+)
+from smbc.salesmanago.models import SalesmanagoAccount
+from smbc.store_settings import load_store_settings, record_change, save_store_settings
+
+log = logging.getLogger(__name__)
+
+LOGIN_POLICY = BackoffPolicy(attempts=2, base=0.3, cap=2.0)
+LOGIN_TIMEOUT = httpx.Timeout(15.0, connect=8.0)
+_TWO_FACTOR_HINTS = (
+    "two-factor",
+    "two factor",
+    "2fa",
+    "second factor",
+    "two-step",
+    "2-step",
+    "verification code",
+)
+
+MSG_WRONG_LOGIN = (
+    "SALESmanago did not accept this e-mail and password. Check both (the password is case-sensitive) "
+    "and try again."
+)
+MSG_INACTIVE = (
+    "This SALESmanago account is inactive. Contact SALESmanago Customer Success to reactivate it, "
+    "then log in again."
+)
+MSG_TWO_FACTOR = (
+    "This SALESmanago user has two-factor authentication, which an app cannot complete. Choose "
+    "“Use API credentials instead” and enter the endpoint, client ID and API secret shown in "
+    "SALESmanago under Settings → Integration → API."
+)
+MSG_UNREACHABLE = (
+    "The endpoint {host} does not resolve or does not answer. Check the endpoint shown in SALESmanago "
+    "under Settings → Integration → API, or untick “Change endpoint” to use the default one."
+)
+MSG_NOT_SALESMANAGO = (
+    "{host} answered, but not like a SALESmanago server does. Check the endpoint: it looks like "
+    "app3.salesmanago.com (SALESmanago → Settings → Integration → API)."
+)
+MSG_DOWN = "SALESmanago is not available right now ({detail}). Nothing was saved; try again in a few minutes."
+MSG_BAD_API_CREDENTIALS = (
+    "SALESmanago did not accept this client ID and API secret. Copy both again from SALESmanago "
+    "(Settings → Integration → API) and check that the endpoint is the one shown there."
+)
+MSG_CREDENTIALS_BROKEN = "SALESmanago no longer accepts this store's credentials: log out and log in again."
+MSG_OWNER_NOT_USER = "{owner} is not a user of this SALESmanago account. Use one of: {owners}."
+
+
+class LoginFailed(Exception):
+    """Log in (or an account action) failed; `message` is for the merchant, `field` is the form field
+    it belongs to (None: a page-level message)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass
+class LoginResult:
+    account: SalesmanagoAccount
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LogoutResult:
+    was_connected: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OwnersRefresh:
+    owners: list[str]
+    fell_back_from: str | None  # the saved owner that is no longer a user
+
+
+def _check_email(value: str, field_name: str, what: str = "e-mail address") -> str:
+    email = (value or "").strip()
+    if "@" not in email or " " in email or "." not in email.rsplit("@", 1)[-1]:
+        raise LoginFailed(f"Enter a valid {what}.", field_name)
+    return email
+
+
+def _endpoint(value: str | None, default: str) -> str:
+    try:
+        return normalize_endpoint(value if value and value.strip() else default)
+    except EndpointError as exc:
+        raise LoginFailed(str(exc), "endpoint") from None
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def _explain(
+    exc: RemoteCallError, endpoint: str, *, bad_credentials: str, credentials_field: str | None
+) -> LoginFailed:
+    """One place that turns a failed login step into the merchant's message."""
+    text = exc.message.lower()
+    if any(hint in text for hint in _TWO_FACTOR_HINTS):
+        return LoginFailed(MSG_TWO_FACTOR)
+    if exc.outcome is Outcome.RATE_LIMITED or (exc.status is not None and exc.status >= 500):
+        detail = f"HTTP {exc.status}" if exc.status else "too many requests"
+        return LoginFailed(MSG_DOWN.format(detail=detail))
+    if exc.status is None and exc.outcome is Outcome.RETRY:  # DNS failure, refused, timed out
+        return LoginFailed(MSG_UNREACHABLE.format(host=_host(endpoint)), "endpoint")
+    if isinstance(exc, UnexpectedAnswerError):
+        return LoginFailed(MSG_NOT_SALESMANAGO.format(host=_host(endpoint)), "endpoint")
+    if exc.outcome is Outcome.CREDENTIALS:
+        if MSG_USER_NOT_AUTHENTICATED in text or exc.status in (401, 403):
+            return LoginFailed(bad_credentials, credentials_field)
+        return LoginFailed(MSG_INACTIVE)  # "Not authenticated": SDK code 102, inactive account
+    return LoginFailed(f"SALESmanago refused the login: {exc.message or 'no reason given'}.")
+
+
+def _account_api(
+    settings: Settings,
+    session: Session,
+    store: Store,
+    http: httpx.Client | None,
+    hide: tuple[str, ...],
+    context: str = "login",
+) -> SalesmanagoAccountApi:
+    return SalesmanagoAccountApi(
+        v3_url=settings.sm_v3_url,
+        http=http,
+        recorder=record_calls_to(session, store.id),
+        policy=LOGIN_POLICY,
+        context=context,
+        timeout=LOGIN_TIMEOUT,
+        secrets_to_hide=hide,
+    )
+
+
+def login_with_password(
+    session: Session,
+    store: Store,
+    *,
+    email: str,
+    password: str,
+    endpoint: str | None,
+    settings: Settings,
+    actor: str,
+    http: httpx.Client | None = None,
+) -> LoginResult:
+    """The official plugins' flow: token → integration (fresh apiKey) → listByClient → v3 key."""
+    email = _check_email(email, "email")
+    if not password:
+        raise LoginFailed("Enter your SALESmanago password.", "password")
+    start = _endpoint(endpoint, settings.sm_default_endpoint)
+    api = _account_api(settings, session, store, http, (password,))
+    warnings: list[str] = []
+
+    try:
+        answer = api.token(start, email, password)
+    except RemoteCallError as exc:
+        raise _explain(exc, start, bad_credentials=MSG_WRONG_LOGIN, credentials_field="password") from None
+    token = str(answer["token"])
+    try:  # the account's real app host; every later call goes there
+        account_endpoint = normalize_endpoint(str(answer.get("endpoint") or start))
+    except EndpointError:
+        account_endpoint = start
+    smapp = answer.get("smapp")
+
+    api_key = new_api_key()
+    try:
+        client_id, sha = api.integration(account_endpoint, token, api_key)
+    except RemoteCallError as exc:
+        raise _explain(
+            exc, account_endpoint, bad_credentials=MSG_WRONG_LOGIN, credentials_field="password"
+        ) from None
+
+    credentials = SalesmanagoCredentials(account_endpoint, client_id, api_key, sha, owner=email)
+    owners = _list_owners(session, store, credentials, http, bad_credentials=MSG_INACTIVE, field_name=None)
+
+    v3_key: str | None = None
+    try:
+        v3_key = api.v3_create(email, password, account_endpoint, f"bigcommerce_{int(get_clock().time())}")
+    except RemoteCallError as exc:  # not fatal (reference §2.5): only the v3 features need it
+        log.info("SALESmanago v3 key not created for store %s: %s", store.hash, exc.outcome)
+        warnings.append(
+            "Connected, but SALESmanago did not create an API v3 key "
+            f"({exc.message or exc.outcome}). Contacts and events sync without it."
+        )
+
+    account = _save(
+        session,
+        store,
+        settings,
+        actor,
+        credentials=credentials,
+        token=token,
+        smapp=None if smapp in (None, "", 0, "0") else str(smapp),
+        login_email=email,
+        owners=owners,
+        v3_key=v3_key,
+        auth_mode="login",
+        http=http,
+    )
+    return LoginResult(account, warnings)
+
+
+def login_with_api_credentials(
+    session: Session,
+    store: Store,
+    *,
+    endpoint: str,
+    client_id: str,
+    api_secret: str,
+    owner: str,
+    settings: Settings,
+    actor: str,
+    http: httpx.Client | None = None,
+) -> LoginResult:
+    """For users with two-factor authentication: we compute `sha` and check it with listByClient."""
+    account_endpoint = _endpoint(endpoint, "")
+    client_id = (client_id or "").strip()
+    if not client_id or not client_id.replace("-", "").replace("_", "").isalnum():
+        raise LoginFailed(
+            "Enter the client ID shown in SALESmanago under Settings → Integration → API.", "client_id"
+        )
+    if not (api_secret or "").strip():
+        raise LoginFailed(
+            "Enter the API secret shown in SALESmanago under Settings → Integration → API.", "api_secret"
+        )
+    owner = _check_email(owner, "owner", "owner e-mail (a SALESmanago user)")
+    credentials = SalesmanagoCredentials.from_api_secret(account_endpoint, client_id, api_secret, owner)
+    owners = _list_owners(
+        session, store, credentials, http, bad_credentials=MSG_BAD_API_CREDENTIALS, field_name="api_secret"
+    )
+    if owner.lower() not in [o.lower() for o in owners]:
+        raise LoginFailed(MSG_OWNER_NOT_USER.format(owner=owner, owners=", ".join(owners)), "owner")
+    account = _save(
+        session,
+        store,
+        settings,
+        actor,
+        credentials=credentials,
+        token=None,
+        smapp=None,
+        login_email=owner,
+        owners=owners,
+        v3_key=None,
+        auth_mode="credentials",
+        http=http,
+    )
+    return LoginResult(account, [])
+
+
+def _list_owners(
+    session: Session,
+    store: Store,
+    credentials: SalesmanagoCredentials,
+    http: httpx.Client | None,
+    *,
+    bad_credentials: str,
+    field_name: str | None,
+) -> list[str]:
+    client = SalesmanagoClient(
+        credentials,
+        http=http,
+        recorder=record_calls_to(session, store.id),
+        policy=LOGIN_POLICY,
+        context="login",
+        timeout=LOGIN_TIMEOUT,
+    )
+    try:
+        return client.list_users()
+    except RemoteCallError as exc:
+        raise _explain(
+            exc, credentials.endpoint, bad_credentials=bad_credentials, credentials_field=field_name
+        ) from None
+
+
+def _save(
+    session: Session,
+    store: Store,
+    settings: Settings,
+    actor: str,
+    *,
+    credentials: SalesmanagoCredentials,
+    token: str | None,
+    smapp: str | None,
+    login_email: str,
+    owners: list[str],
+    v3_key: str | None,
+    auth_mode: str,
+    http: httpx.Client | None,
+) -> SalesmanagoAccount:
+    previous = wipe_credentials(session, store)
+    if previous is not None and previous.v3_key and previous.v3_key != v3_key:
+        _revoke_quietly(session, store, settings, previous.v3_key, http)
+    session.flush()
+    account = SalesmanagoAccount(
+        store_id=store.id,
+        endpoint=credentials.endpoint,
+        client_id=credentials.client_id,
+        api_key=credentials.api_key,
+        sha=credentials.sha,
+        token=token,
+        smapp=smapp,
+        login_email=login_email,
+        owners=owners,
+        v3_key=v3_key,
+        auth_mode=auth_mode,
+        connected_at=utcnow(),
+        owners_refreshed_at=utcnow(),
+    )
+    session.add(account)
+    # After login, an owner SALESmanago no longer lists is reset (as the official plugins do).
+    current = load_store_settings(session, store.id)
+    if not current.contact_owner or current.contact_owner.lower() not in [o.lower() for o in owners]:
+        save_store_settings(session, store.id, {"contact_owner": login_email.lower()}, actor)
+    ensure_callback_secret(store)
+    if store.sync_paused_reason in LIFTED_BY_LOGIN:
+        store.sync_paused_reason = None
+    record_change(
+        session, store.id, actor, "sm.connected", "false", f"true (client ID {credentials.client_id})"
+    )
+    session.flush()
+    return account
+
+
+def _revoke_quietly(
+    session: Session, store: Store, settings: Settings, v3_key: str, http: httpx.Client | None
+) -> str | None:
+    api = _account_api(settings, session, store, http, (v3_key,), context="logout")
+    try:
+        api.v3_revoke(v3_key)
+    except RemoteCallError as exc:
+        return exc.message or str(exc.outcome)
+    return None
+
+
+def logout(
+    session: Session, store: Store, *, settings: Settings, actor: str, http: httpx.Client | None = None
+) -> LogoutResult:
+    """Revoke the v3 key, wipe the credentials and pause syncing for the store."""
+    account = get_account(session, store.id)
+    if account is None:
+        return LogoutResult(was_connected=False)
+    warnings: list[str] = []
+    if account.v3_key:
+        problem = _revoke_quietly(session, store, settings, account.v3_key, http)
+        if problem:
+            warnings.append(
+                f"Logged out, but SALESmanago did not revoke the API v3 key ({problem}). "
+                "Remove it in SALESmanago under Settings → Integration → API v3."
+            )
+    client_id = account.client_id
+    wipe_credentials(session, store)
+    store.sync_paused_reason = PAUSED_LOGGED_OUT
+    record_change(session, store.id, actor, "sm.connected", f"true (client ID {client_id})", "false")
+    session.flush()
+    return LogoutResult(was_connected=True, warnings=warnings)
+
+
+def refresh_owners(session: Session, store: Store, *, http: httpx.Client | None = None) -> OwnersRefresh:
+    """Fetch the owners list again; a saved owner no longer listed falls back to the login e-mail."""
+    account = get_account(session, store.id)
+    if account is None:
+        raise LoginFailed("Log in to SALESmanago first.")
+    client = SalesmanagoClient.for_store(session, store, http=http, policy=LOGIN_POLICY, context="owners")
+    try:
+        owners = client.list_users()
+    except RemoteCallError as exc:
+        raise _explain(
+            exc,
+            account.endpoint,
+            bad_credentials=MSG_CREDENTIALS_BROKEN,
+            credentials_field=None,
+        ) from None
+    account.owners = owners
+    account.owners_refreshed_at = utcnow()
+    settings = load_store_settings(session, store.id)
+    saved = settings.contact_owner
+    gone = saved if saved and saved.lower() not in [o.lower() for o in owners] else None
+    session.flush()
+    return OwnersRefresh(owners=owners, fell_back_from=gone)

@@ -1,0 +1,76 @@
+"""SalesmanagoClient.for_store: stored (encrypted) credentials, the effective owner, call rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from smbc import encryption
+from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.remote_calls import Outcome, RemoteCall, RemoteCallError
+from smbc.salesmanago.client import SalesmanagoClient
+from smbc.salesmanago.models import SalesmanagoAccount
+from smbc.store_settings import save_store_settings
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    encryption.configure([Fernet.generate_key().decode()])
+    database = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    database.upgrade()
+    return database
+
+
+def test_for_store_not_connected_is_credentials(db: Database) -> None:
+    with db.session() as s:
+        store = Store(hash="abc")
+        s.add(store)
+        s.flush()
+        with pytest.raises(RemoteCallError) as info:
+            SalesmanagoClient.for_store(s, store)
+        assert info.value.outcome is Outcome.CREDENTIALS
+
+
+def test_for_store_uses_saved_owner_and_records_rows(db: Database, tmp_path: Path) -> None:
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        return httpx.Response(200, json={"success": True, "contactId": "c-1"})
+
+    with db.session() as s:
+        store = Store(hash="abc")
+        s.add(store)
+        s.flush()
+        s.add(
+            SalesmanagoAccount(
+                store_id=store.id,
+                endpoint="http://127.0.0.1:9",
+                client_id="cid",
+                api_key="secret-api-key",
+                sha="secret-sha",
+                login_email="login@x.com",
+                owners=["login@x.com", "second@x.com"],
+                auth_mode="login",
+            )
+        )
+        save_store_settings(s, store.id, {"contact_owner": "second@x.com"}, "tester")
+        http = httpx.Client(transport=httpx.MockTransport(handler))
+        client = SalesmanagoClient.for_store(s, store, http=http, context="delivery:1")
+        assert client.upsert_contact({"contact": {"email": "a@b.c"}}) == "c-1"
+    assert b'"owner": "second@x.com"' in bodies[0]
+    with db.session() as s:
+        row = s.scalars(select(RemoteCall)).one()
+        assert (row.service, row.endpoint, row.outcome, row.context) == (
+            "salesmanago",
+            "/api/contact/upsert",
+            "success",
+            "delivery:1",
+        )
+    raw = (tmp_path / "x.db").read_bytes() + (tmp_path / "x.db-wal").read_bytes()
+    assert b"secret-api-key" not in raw and b"secret-sha" not in raw
