@@ -253,9 +253,12 @@ def test_cart_window_update_then_new_event_after_window(world: World) -> None:
     world.bc.carts["c1"] = cart("c1", 3)
     world.clock.advance(16 * 60)
     world.process("store/cart/updated", {"type": "cart", "id": "c1"})
-    assert [n for n, _ in world.sm.calls] == ["add_event", "update_event", "add_event"]
+    assert [n for n, _ in world.sm.calls] == ["integration", "update_event", "integration"]
+    first = world.sm.named("integration")[0]
+    assert first["contact"]["contact"] == {"email": "shopper@example.com"}  # bare: no data, no consent
+    assert first["contact"]["forceOptIn"] is False and first["contact"]["forceOptOut"] is False
     update = world.sm.named("update_event")[0]["contactEvent"]
-    assert update["eventId"] == "add_event-1" and update["value"] == 20.0
+    assert update["eventId"] == "event-integration-1" and update["value"] == 20.0
 
 
 def test_purchase_closes_the_cart_window(world: World) -> None:
@@ -266,7 +269,9 @@ def test_purchase_closes_the_cart_window(world: World) -> None:
     world.process("store/order/created", {"type": "order", "id": 70})
     world.bc.carts["cart-70"] = cart("cart-70", 4)
     world.process("store/cart/updated", {"type": "cart", "id": "cart-70"})
-    assert [n for n, _ in world.sm.calls] == ["add_event", "integration", "add_event"]
+    assert [n for n, _ in world.sm.calls] == ["integration", "integration", "integration"]
+    kinds = [c["event"]["contactEvent"]["contactExtEventType"] for c in world.sm.named("integration")]
+    assert kinds == ["CART", "PURCHASE", "CART"]
 
 
 def test_cart_without_contact_is_skipped_with_reason(world: World) -> None:
@@ -286,7 +291,7 @@ def test_concurrent_cart_deliveries_make_one_event(world: World) -> None:
     for delivery_id in ids:
         world.clock.advance(60)
         realtime.process_delivery(delivery_id)
-    assert len(world.sm.named("add_event")) == 1 and world.sm.named("update_event") == []
+    assert len(world.sm.named("integration")) == 1 and world.sm.named("update_event") == []
     assert world.count(CartWindow) == 1
 
 

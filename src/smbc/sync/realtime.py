@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ STALE_LOCK = timedelta(minutes=10)  # a worker that died mid-delivery frees it a
 NEVER_TRIED_GRACE = timedelta(seconds=60)  # fresh rows are in the queue already
 CART_LEASE = timedelta(minutes=2)
 CART_BUSY_RETRY_S = 2.0
+CART_LEASE_WAIT_S = 5.0  # real seconds a worker waits for another one's send on the same cart
 COALESCE_LIMIT = 50
 
 PAUSE_SM_CREDENTIALS = "credentials"
@@ -92,6 +94,7 @@ class Result:
     reason: str = ""
     error: str = ""
     retry_after: float | None = None
+    exact: bool = False  # retry after exactly `retry_after` (a short wait for another worker)
 
     @classmethod
     def done(cls, reason: str = "") -> Result:
@@ -102,8 +105,8 @@ class Result:
         return cls(DeliveryStatus.SKIPPED, reason)
 
     @classmethod
-    def retry(cls, error: str, after: float | None = None) -> Result:
-        return cls(DeliveryStatus.PENDING, error=error, retry_after=after)
+    def retry(cls, error: str, after: float | None = None, *, exact: bool = False) -> Result:
+        return cls(DeliveryStatus.PENDING, error=error, retry_after=after, exact=exact)
 
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -392,7 +395,9 @@ def _finish(
                     result = Result(DeliveryStatus.FAILED, values["reason"], result.error)
                 else:
                     wait = retry_delay(attempts)
-                    if result.retry_after:
+                    if result.retry_after and result.exact:
+                        wait = timedelta(seconds=result.retry_after)
+                    elif result.retry_after:
                         wait = max(wait, timedelta(seconds=result.retry_after))
                     values["next_attempt_at"] = now + wait
             elif result.status is not DeliveryStatus.WAITING:
@@ -877,8 +882,12 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
     contact_key = email or f"id:{contact_id}"
     owner = f"delivery:{delivery.id}"
     window = _lease_window(ctx.db, ctx.store.id, cart_id, contact_key, owner, ctx.now)
+    deadline = time.monotonic() + CART_LEASE_WAIT_S
+    while window is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # another worker sends this cart's event right now: wait for it, briefly
+        window = _lease_window(ctx.db, ctx.store.id, cart_id, contact_key, owner, ctx.now)
     if window is None:
-        return Result.retry("another worker is sending this cart's event", CART_BUSY_RETRY_S)
+        return Result.retry("another worker is sending this cart's event", CART_BUSY_RETRY_S, exact=True)
     try:
         digest = mapping.cart_digest(cart)
         if window.event_id and not window.closed and window.content_hash == digest:
@@ -896,11 +905,19 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
             contact_id=contact_id,
             event_id=window.event_id if keep else None,
         )
+        contact_sm_id: str | None = None
         if keep:
             event_id = ctx.sm.update_event(event.to_payload()) or window.event_id
+        elif email:
+            # A new CART by e-mail goes with a bare contact upsert (all consent flags false), so the
+            # contact exists for the event; nothing about the contact itself changes.
+            bare = mapping.ContactUpsert(email=email, owner=ctx.owner)
+            contact_sm_id, event_id = ctx.sm.integration_upsert(bare.to_payload(), event.to_payload())
         else:
             event_id = ctx.sm.add_event(event.to_payload())
         with ctx.db.session() as session:
+            if contact_sm_id and email:
+                remember_contact(session, ctx.store.id, email, contact_id=contact_sm_id)
             session.execute(
                 update(CartWindow)
                 .where(CartWindow.id == window.id)
