@@ -22,6 +22,7 @@ ROUTER_MODULES = [
     "smbc.bigcommerce.webhooks",
     "smbc.salesmanago.callbacks",
     "smbc.web.storefront",
+    "smbc.web.monitoring_tab",
     "smbc.web.dashboard",
     "smbc.web.settings_tabs",
 ]

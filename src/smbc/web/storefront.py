@@ -1,3 +1,134 @@
-from fastapi import APIRouter
+"""`POST /storefront/cart-link`: the storefront script links a cart to the visitor's `smclient`.
+
+Public (called from shoppers' browsers), so it trusts nothing: a per-client rate limit first, then
+the JSON, the store (installed only), the `Origin` (one of that store's storefronts; CORS answers
+only those) and the ids. A refused request gets a 4xx with a JSON message and stores nothing.
+
+The rate limit is kept in this process's memory with the process clock: N web processes allow N
+times the limit, which still bounds a flood; behind a proxy run uvicorn with --forwarded-allow-ips so
+the client address is the shopper's.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict, deque
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from smbc.clock import get_clock
+from smbc.salesmanago.cart_links import (
+    STORE_HASH,
+    CartLinkError,
+    check_channel,
+    find_installed_store,
+    link_cart,
+    parse_cart_link,
+    storefront_origins,
+)
+from smbc.salesmanago.cart_links import linked_contact_id as linked_contact_id
 
 router = APIRouter()
+
+CART_LINK_LIMIT = 20  # requests per client (address + store) per window; a shopper needs a few
+CART_LINK_WINDOW = 60.0  # seconds
+MAX_BODY_BYTES = 2048
+_CORS_HEADERS = {
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type",
+    "Access-Control-Max-Age": "600",
+}
+
+
+class RateLimiter:
+    """At most `limit` hits per key in any `window` seconds (sliding), keys bounded in number."""
+
+    def __init__(self, limit: int, window: float, max_keys: int = 50_000) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_keys = max_keys
+        self._hits: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def allow(self, key: tuple[str, str]) -> tuple[bool, float]:
+        """(allowed, seconds until the next hit would be allowed)."""
+        now = get_clock().monotonic()
+        with self._lock:
+            hits = self._hits.pop(key, None) or deque()
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            self._hits[key] = hits  # most recently used last
+            while len(self._hits) > self.max_keys:
+                self._hits.popitem(last=False)
+            if len(hits) >= self.limit:
+                return False, max(0.0, hits[0] + self.window - now)
+            hits.append(now)
+            return True, 0.0
+
+
+def _limiter(request: Request) -> RateLimiter:
+    state = request.app.state
+    if getattr(state, "cart_link_limiter", None) is None:
+        state.cart_link_limiter = RateLimiter(CART_LINK_LIMIT, CART_LINK_WINDOW)
+    return state.cart_link_limiter
+
+
+def _refuse(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _allowed_origin(request: Request, store_hash: str | None) -> str | None:
+    """The request's Origin when it is a storefront origin of that installed store."""
+    origin = request.headers.get("origin", "").strip().lower()
+    if not origin or store_hash is None or not STORE_HASH.fullmatch(store_hash):
+        return None
+    with request.app.state.runtime.db.session() as session:
+        store = find_installed_store(session, store_hash)
+        if store is None or origin not in storefront_origins(store):
+            return None
+    return origin
+
+
+@router.options("/storefront/cart-link")
+def cart_link_preflight(request: Request) -> Response:
+    # The script names the store in the query string, so a preflight (which has no body) can be checked.
+    origin = _allowed_origin(request, request.query_params.get("store"))
+    if origin is None:
+        return Response(status_code=403)
+    return Response(
+        status_code=204, headers={"Access-Control-Allow-Origin": origin, "Vary": "Origin", **_CORS_HEADERS}
+    )
+
+
+@router.post("/storefront/cart-link")
+async def cart_link(request: Request) -> Response:
+    client = request.client.host if request.client else "unknown"
+    claimed_store = request.query_params.get("store", "")[:64]
+    allowed, retry_after = _limiter(request).allow((client, claimed_store))
+    if not allowed:
+        return _refuse(429, "Too many requests: try again later.", {"Retry-After": str(int(retry_after) + 1)})
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return _refuse(413, "The body is too large.")
+    try:
+        link = parse_cart_link(json.loads(body or b"null"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        message = exc.message if isinstance(exc, CartLinkError) else "The body must be JSON."
+        return _refuse(exc.status if isinstance(exc, CartLinkError) else 400, message)
+    if claimed_store and claimed_store != link.store:
+        return _refuse(400, "store: the body and the address name different stores.")
+    origin = request.headers.get("origin", "").strip().lower()
+    with request.app.state.runtime.db.session() as session:
+        store = find_installed_store(session, link.store)
+        if store is None:
+            return _refuse(404, "store: no store with this hash has the app installed.")
+        if not origin or origin not in storefront_origins(store):
+            return _refuse(403, "Origin: requests are accepted only from the store's storefronts.")
+        try:
+            check_channel(store, link.channel_id)
+        except CartLinkError as exc:
+            return _refuse(exc.status, exc.message)
+        link_cart(session, store, link)
+    return JSONResponse({"linked": True}, headers={"Access-Control-Allow-Origin": origin, "Vary": "Origin"})

@@ -1,0 +1,309 @@
+"""The Monitoring Code tab: settings [1] [2] [A] [B] [C], storefronts, consent category, and [3] the
+code live now, read back from BigCommerce (so it changes only after Save).
+
+Saving validates, saves the settings, then makes BigCommerce match at once (inline, so the merchant
+sees the result on the page); database work and BigCommerce calls never share a transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from smbc.bigcommerce.scripts import (
+    MAX_APP_SCRIPTS,
+    Account,
+    MonitoringStatus,
+    SyncResult,
+    describe_status,
+    load_account,
+    load_settings,
+    selected_channel_ids,
+    storefront_channels,
+    sync_store,
+    wanted_scripts,
+)
+from smbc.db.models import Store
+from smbc.remote_calls import RemoteCallError
+from smbc.salesmanago.monitoring_models import MonitoringScript
+from smbc.store_settings import StoreSettings
+from smbc.web.session import DashboardSession, current_session
+from smbc.web.templating import render
+
+router = APIRouter()
+
+CONSENT_CATEGORIES = [
+    ("essential", "Essential"),
+    ("functional", "Functional"),
+    ("analytics", "Analytics (recommended)"),
+    ("targeting", "Targeting"),
+]
+NOT_SAVED = "Nothing was saved: correct the fields marked below."
+STATE_TEXT = {
+    "missing": "Missing: deleted in Script Manager?",
+    "not_installed": "Not installed",
+    "outdated": "Changed outside the app",
+}
+
+
+@dataclass
+class TabForm:
+    enabled: bool
+    extras: bool
+    custom_script: bool
+    banners: bool
+    popups: bool
+    channels_mode: str
+    selected: list[int]
+    consent_category: str
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings) -> TabForm:
+        flags = (settings.monitoring_custom_script, settings.monitoring_banners, settings.monitoring_popups)
+        channels = settings.monitoring_channels
+        return cls(
+            enabled=settings.monitoring_enabled,
+            extras=any(flags),
+            custom_script=flags[0],
+            banners=flags[1],
+            popups=flags[2],
+            channels_mode="all" if channels == "all" else "selected",
+            selected=[] if channels == "all" else list(channels),
+            consent_category=settings.monitoring_consent_category,
+        )
+
+
+@dataclass
+class TabView:
+    form: TabForm
+    channels: list[dict[str, Any]]
+    connected: bool
+    status: MonitoringStatus | None = None
+    live_error: str | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    messages: list[dict[str, str]] = field(default_factory=list)
+
+
+def parse_form(form: Any, storefront_ids: list[int]) -> tuple[TabForm, dict[str, object], dict[str, str]]:
+    """The posted form -> (what to show again, settings changes by key, errors by field)."""
+
+    def ticked(name: str) -> bool:
+        return form.get(name) == "true"
+
+    extras = ticked("monitoring_extras")
+    errors: dict[str, str] = {}
+    selected: list[int] = []
+    for raw in form.getlist("monitoring_channel"):
+        if not raw.isdigit() or int(raw) not in storefront_ids:
+            errors["monitoring_channels"] = "Choose storefronts from the list."
+        elif int(raw) not in selected:
+            selected.append(int(raw))
+    mode = form.get("monitoring_channels_mode", "all")
+    if mode not in ("all", "selected"):
+        mode = "all"
+        errors["monitoring_channels"] = "Choose all active storefronts or the storefronts ticked below."
+    shown = TabForm(
+        enabled=ticked("monitoring_enabled"),
+        extras=extras,
+        custom_script=ticked("monitoring_custom_script"),
+        banners=ticked("monitoring_banners"),
+        popups=ticked("monitoring_popups"),
+        channels_mode=mode,
+        selected=sorted(selected),
+        consent_category=form.get("monitoring_consent_category", ""),
+    )
+    count = len(storefront_ids) if mode == "all" else len(selected)
+    if mode == "selected" and not selected and "monitoring_channels" not in errors:
+        errors["monitoring_channels"] = "Tick at least one storefront, or choose all active storefronts."
+    elif shown.enabled and count > MAX_APP_SCRIPTS and "monitoring_channels" not in errors:
+        errors["monitoring_channels"] = (
+            f"BigCommerce lets an app put its code on at most {MAX_APP_SCRIPTS} storefronts; "
+            f"{count} are chosen. Tick at most {MAX_APP_SCRIPTS} storefronts."
+        )
+    changes: dict[str, object] = {
+        "monitoring.enabled": shown.enabled,
+        "monitoring.custom_script": extras and shown.custom_script,
+        "monitoring.banners": extras and shown.banners,
+        "monitoring.popups": extras and shown.popups,
+        "monitoring.channels": "all" if mode == "all" else ",".join(map(str, shown.selected)),
+        "monitoring.consent_category": shown.consent_category,
+    }
+    return shown, changes, errors
+
+
+def _store(session: Any, store_hash: str) -> Store:
+    store = session.scalar(select(Store).where(Store.hash == store_hash))
+    if store is None or not store.installed:
+        raise HTTPException(status_code=404, detail="This store does not have the app installed.")
+    return store
+
+
+def _client(store: Store):  # -> (BigCommerceClient, CallBuffer)
+    from smbc.bigcommerce.client import CallBuffer, for_store
+
+    calls = CallBuffer()
+    return for_store(store, recorder=calls, context="monitoring"), calls
+
+
+def _read_live(request: Request, store_hash: str, view: TabView) -> None:
+    """Fill `view.status` from what BigCommerce lists now (one call, no transaction held)."""
+    db = request.app.state.runtime.db
+    app_url = request.app.state.settings.app_url
+    with db.session() as session:
+        store = _store(session, store_hash)
+        settings = load_settings(session, store)
+        account = load_account(session, store)
+        rows = {
+            r.channel_id: r
+            for r in session.scalars(select(MonitoringScript).where(MonitoringScript.store_id == store.id))
+        }
+    wanted = _wanted(store, settings, account, app_url)
+    calls = None
+    try:
+        api, calls = _client(store)
+        live = api.scripts()
+    except RemoteCallError as exc:
+        view.live_error = exc.message
+        live = None
+    if calls is not None:
+        with db.session() as session:
+            calls.flush(session)
+    if live is not None:
+        view.status = describe_status(store, wanted, live, rows)
+
+
+def _wanted(
+    store: Store, settings: StoreSettings, account: Account | None, app_url: str
+) -> dict[int, dict[str, Any]]:
+    if account is None:
+        return {}
+    channel_ids = selected_channel_ids(store, settings)[:MAX_APP_SCRIPTS]
+    return wanted_scripts(channel_ids, settings, account, store_hash=store.hash, app_url=app_url)
+
+
+def _base_view(request: Request, store_hash: str, form: TabForm | None = None) -> TabView:
+    with request.app.state.runtime.db.session() as session:
+        store = _store(session, store_hash)
+        settings = load_settings(session, store)
+        connected = load_account(session, store) is not None
+    return TabView(
+        form=form or TabForm.from_settings(settings),
+        channels=storefront_channels(store),
+        connected=connected,
+    )
+
+
+def _render(request: Request, view: TabView, status_code: int = 200) -> HTMLResponse:
+    live = []
+    if view.status is not None:
+        for item in view.status.channels:
+            live.append(
+                {
+                    "channel_id": item.channel_id,
+                    "channel_name": item.channel_name,
+                    "state": item.state,
+                    "state_text": STATE_TEXT.get(item.state, ""),
+                    "html": item.html,
+                    "consent_category": item.consent_category,
+                }
+            )
+        for script in view.status.extra:
+            live.append(
+                {
+                    "channel_id": script.get("channel_id"),
+                    "channel_name": f"Channel {script.get('channel_id')}",
+                    "state": "extra",
+                    "state_text": "Not selected: removed on the next save",
+                    "html": script.get("html", ""),
+                    "consent_category": script.get("consent_category", ""),
+                }
+            )
+    problems = view.status.problems if view.status is not None else []
+    context = {
+        "form": view.form,
+        "channels": view.channels,
+        "connected": view.connected,
+        "errors": view.errors,
+        "messages": view.messages,
+        "consent_categories": CONSENT_CATEGORIES,
+        "live": [item for item in live if item["html"] or item["state"] != "extra"],
+        "live_error": view.live_error,
+        "problems": problems,
+    }
+    return render(request, "monitoring_tab.html", context, status_code=status_code)
+
+
+def _sync(request: Request, store_hash: str, *, refresh: bool) -> SyncResult:
+    db = request.app.state.runtime.db
+    with db.session() as session:
+        store_id = _store(session, store_hash).id
+    return sync_store(db, store_id, app_url=request.app.state.settings.app_url, refresh=refresh)
+
+
+def _sync_message(result: SyncResult, enabled: bool) -> dict[str, str]:
+    if not result.ok:
+        return {"kind": "danger", "text": f"Saved, but {result.error}"}
+    count = len(result.live)
+    if not enabled or count == 0:
+        return {"kind": "success", "text": "Saved. The monitoring code is not on any storefront."}
+    noun = "storefront" if count == 1 else "storefronts"
+    return {"kind": "success", "text": f"Saved. The monitoring code is live on {count} {noun}."}
+
+
+@router.get("/app/tabs/monitoring", response_class=HTMLResponse)
+def monitoring_tab(request: Request, session: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    view = _base_view(request, session.store_hash)
+    _read_live(request, session.store_hash, view)
+    return _render(request, view)
+
+
+@router.post("/app/tabs/monitoring", response_class=HTMLResponse)
+async def save_monitoring(
+    request: Request, session: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    form = await request.form()
+    return await run_in_threadpool(_save, request, session, form)
+
+
+def _save(request: Request, session: DashboardSession, form: Any) -> HTMLResponse:
+    from smbc.store_settings import SettingsInvalid, save_store_settings
+
+    view = _base_view(request, session.store_hash)
+    shown, changes, errors = parse_form(form, [c["id"] for c in view.channels])
+    view.form = shown
+    if not errors:
+        try:
+            with request.app.state.runtime.db.session() as db_session:
+                store = _store(db_session, session.store_hash)
+                save_store_settings(db_session, store.id, changes, session.email or f"user:{session.user_id}")
+        except SettingsInvalid as exc:
+            errors = {key.replace(".", "_"): message for key, message in exc.errors.items()}
+    if errors:
+        view.errors = errors
+        view.messages.append({"kind": "danger", "text": NOT_SAVED})
+        _read_live(request, session.store_hash, view)
+        return _render(request, view, status_code=422)
+    result = _sync(request, session.store_hash, refresh=True)
+    view = _base_view(request, session.store_hash)  # the storefront list may have been refreshed
+    view.messages.append(_sync_message(result, shown.enabled))
+    _read_live(request, session.store_hash, view)
+    return _render(request, view)
+
+
+@router.post("/app/tabs/monitoring/restore", response_class=HTMLResponse)
+def restore_monitoring(
+    request: Request, session: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    result = _sync(request, session.store_hash, refresh=False)
+    view = _base_view(request, session.store_hash)
+    if result.ok:
+        view.messages.append({"kind": "success", "text": "The monitoring code was restored."})
+    else:
+        view.messages.append({"kind": "danger", "text": f"Not restored: {result.error}"})
+    _read_live(request, session.store_hash, view)
+    return _render(request, view)
