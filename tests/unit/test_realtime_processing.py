@@ -197,7 +197,8 @@ def test_cancel_after_purchase_and_not_before(world: World) -> None:
     world.bc.orders[53]["status_id"] = 5
     world.process("store/order/statusUpdated", {"type": "order", "id": 53})
     world.process("store/order/statusUpdated", {"type": "order", "id": 53})
-    [cancel] = world.sm.named("add_event")
+    purchase, cancel = (c["event"] for c in world.sm.named("integration"))
+    assert purchase["contactEvent"]["contactExtEventType"] == "PURCHASE"
     assert cancel["contactEvent"]["contactExtEventType"] == "CANCELLATION"
     assert cancel["contactEvent"]["externalId"] == "53"
 
@@ -212,7 +213,7 @@ def test_refund_sends_one_return_per_refund(world: World) -> None:
         world.process(
             "store/order/refund/created", {"type": "order", "id": 54, "refund": {"refund_id": refund_id}}
         )
-    returns = world.sm.named("add_event")
+    returns = [c["event"] for c in world.sm.named("integration")]
     assert [r["contactEvent"]["value"] for r in returns] == [5.0, 3.0]
     assert {r["contactEvent"]["contactExtEventType"] for r in returns} == {"RETURN"}
 

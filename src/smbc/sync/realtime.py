@@ -669,6 +669,14 @@ def _order_items(ctx: Context, order: dict[str, Any]) -> list[dict[str, Any]]:
     return items if items is not None else ctx.bc.order_products(int(order["id"]))
 
 
+def _send_with_bare_contact(ctx: Context, event: mapping.ExternalEvent) -> str:
+    """An event for an e-mail, with a bare contact upsert (no data, consent flags all false) so it
+    is accepted even when the contact does not exist (yet) in SALESmanago."""
+    bare = mapping.ContactUpsert(email=event.email or "", owner=ctx.owner)
+    _, event_id = ctx.sm.integration_upsert(bare.to_payload(), event.to_payload())
+    return event_id
+
+
 def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
     order_id = int(delivery.resource_id or 0)
     order = ctx.bc.order(order_id)
@@ -719,7 +727,7 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
             )
             contact_id, event_id = ctx.sm.integration_upsert(contact.to_payload(), event.to_payload())
         else:
-            event_id = ctx.sm.add_event(event.to_payload())
+            event_id = _send_with_bare_contact(ctx, event)
     except BaseException:
         release_event(ctx.db, ctx.store.id, kind, key, owner)
         raise
@@ -782,7 +790,7 @@ def send_return(ctx: Context, order: dict[str, Any], refund: dict[str, Any], *, 
             location=ctx.location(order.get("channel_id")),
             owner=ctx.owner,
         )
-        event_id = ctx.sm.add_event(event.to_payload())
+        event_id = _send_with_bare_contact(ctx, event)
     except BaseException:
         release_event(ctx.db, ctx.store.id, EventKind.RETURN, key, owner)
         raise
