@@ -508,8 +508,8 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
         previous_email=known_email,
     )
     digest = contact.digest()
-    if not registering and known_hash == digest:
-        return Result.done("contact unchanged")
+    if known_hash == digest and (not registering or delivery.source == "reconcile"):
+        return Result.done("contact unchanged")  # (a reconciled registration already sent too)
     contact_id = ctx.sm.upsert_contact(contact.to_payload())
     with ctx.db.session() as session:
         remember_contact(
@@ -569,7 +569,7 @@ def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
     contact = mapping.ContactUpsert(
         email=email,
         owner=ctx.owner,
-        name=mapping._join(subscriber.get("first_name"), subscriber.get("last_name")),
+        name=mapping.join_name(subscriber.get("first_name"), subscriber.get("last_name")),
         tags=tuple(ctx.settings.tags_newsletter) if flags.force_opt_in else (),
         lang=_store_lang(ctx),
         consent=flags,
