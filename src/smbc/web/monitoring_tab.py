@@ -255,8 +255,31 @@ def _sync_message(result: SyncResult, enabled: bool) -> dict[str, str]:
     return {"kind": "success", "text": f"Saved. The monitoring code is live on {count} {noun}."}
 
 
+def _refresh_storefronts(request: Request, store_hash: str) -> None:
+    """Re-read channels and sites, so the list of storefronts is as BigCommerce has it now."""
+    db = request.app.state.runtime.db
+    with db.session() as session:
+        store = _store(session, store_hash)
+    try:
+        api, calls = _client(store)
+    except RemoteCallError:
+        return  # shown by the scripts read that follows
+    try:
+        channels, sites = api.channels(), api.sites()
+    except RemoteCallError:
+        channels = sites = []  # keep what is stored; the scripts read reports the failure
+    with db.session() as session:
+        calls.flush(session)
+        if channels:  # every store has channel 1: an empty answer is not believed
+            store = _store(session, store_hash)
+            store.channels = channels
+            if sites:
+                store.sites = sites
+
+
 @router.get("/app/tabs/monitoring", response_class=HTMLResponse)
 def monitoring_tab(request: Request, session: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    _refresh_storefronts(request, session.store_hash)
     view = _base_view(request, session.store_hash)
     _read_live(request, session.store_hash, view)
     return _render(request, view)
