@@ -225,3 +225,45 @@ def main() -> None:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         sys.exit(2)
+
+
+@app.command()
+def reconcile(store: str = typer.Option(..., "--store", help="store hash")) -> None:
+    """Read changes missed by webhooks now, send them, and repair the store's hooks."""
+    import json
+
+    from sqlalchemy import select
+
+    from smbc.db.models import Store
+    from smbc.runtime import init_runtime
+    from smbc.sync.reconcile import reconcile_store
+
+    runtime = init_runtime(_settings(), migrate=_settings().is_sqlite)
+    with runtime.db.session() as session:
+        store_id = session.scalars(select(Store.id).where(Store.hash == store)).first()
+    if store_id is None:
+        typer.echo(f"no store with hash {store!r}", err=True)
+        raise typer.Exit(1)
+    report = reconcile_store(store_id, process_inline=True)
+    typer.echo(json.dumps(report.summary(), indent=2))
+    if report.error:
+        raise typer.Exit(1)
+
+
+@app.command()
+def activity(
+    store: str = typer.Option(..., "--store", help="store hash"),
+    failed: bool = typer.Option(False, "--failed", help="only failed or waiting deliveries and failed calls"),
+    limit: int = typer.Option(50, "--limit", min=1, max=1000),
+) -> None:
+    """Recent webhook deliveries and remote calls of a store."""
+    from smbc.runtime import init_runtime
+    from smbc.sync.activity import recent_activity, render_activity
+
+    runtime = init_runtime(_settings(), migrate=_settings().is_sqlite)
+    try:
+        deliveries, calls = recent_activity(runtime.db, store, failed_only=failed, limit=limit)
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    render_activity(deliveries, calls)

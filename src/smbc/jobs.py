@@ -38,7 +38,12 @@ def queue_reachable() -> bool:
 
 
 # Modules that define @huey.task / @huey.periodic_task; imported before a consumer starts.
-TASK_MODULES: list[str] = ["smbc.bigcommerce.setup", "smbc.bigcommerce.scripts"]
+TASK_MODULES: list[str] = [
+    "smbc.bigcommerce.setup",
+    "smbc.sync.realtime",
+    "smbc.sync.reconcile",
+    "smbc.bigcommerce.scripts",
+]
 
 
 def import_tasks() -> None:

@@ -85,6 +85,9 @@ def _import_feature_models() -> None:
 
 
 # Feature areas append their model modules here.
-FEATURE_MODEL_MODULES: list[str] = ["smbc.remote_calls"]
-FEATURE_MODEL_MODULES.append("smbc.salesmanago.models")
-FEATURE_MODEL_MODULES.append("smbc.salesmanago.monitoring_models")
+FEATURE_MODEL_MODULES: list[str] = [
+    "smbc.remote_calls",
+    "smbc.salesmanago.models",
+    "smbc.sync.models",
+    "smbc.salesmanago.monitoring_models",
+]

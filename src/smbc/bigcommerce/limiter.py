@@ -1,0 +1,249 @@
+"""Per-store limits on calls to BigCommerce, shared by every thread (and process, with Redis).
+
+Two rules (reference §7): at most 3 requests in flight per store, and stay within the store's quota
+(150 or 450 requests per 30 s, shared with every other app on the store). The quota is learnt from
+`X-Rate-Limit-Requests-Left` / `-Quota` / `-Time-Reset-Ms` on each answer; a caller waits for the
+window to reset once the requests left reach its reserve. Export work keeps a reserve free for
+real-time work (it waits when 30 % of the quota is left), real-time work waits only at 0.
+
+Choice of backend: with `SMBC_QUEUE_URL=redis://…` several worker processes share Redis counters
+(`RedisLimiter`); otherwise all workers are threads of one process and `LocalLimiter` is enough.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from smbc.clock import Clock, get_clock
+
+MAX_IN_FLIGHT = 3
+EXPORT_RESERVE = 0.3  # share of the quota export work leaves to real time
+RATE_LIMITED_DEFAULT_WAIT_S = 5.0
+SLOT_LEASE_MS = 60_000  # a crashed process frees its Redis slots after this
+
+
+class StoreLimiter(Protocol):
+    def slot(self, store_hash: str, priority: str) -> AbstractContextManager[None]: ...
+
+    def observe(self, store_hash: str, headers: Mapping[str, str], *, rate_limited: bool = False) -> None: ...
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    # Header names are case-insensitive (reference §7); httpx.Headers already is, a plain dict is not.
+    value = next((v for k, v in headers.items() if k.lower() == name), None)
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def reserve_for(priority: str, quota: int | None) -> int:
+    """Requests that must stay left before a caller of this priority may send one more."""
+    if priority == "export" and quota:
+        return max(1, math.ceil(quota * EXPORT_RESERVE))
+    return 0
+
+
+@dataclass
+class _StoreState:
+    in_flight: int = 0
+    left: int | None = None
+    quota: int | None = None
+    reset_at: float = 0.0  # clock.monotonic() when the quota window resets
+
+
+class LocalLimiter:
+    """Threads of one process: a condition variable per process, state per store."""
+
+    def __init__(self, max_in_flight: int = MAX_IN_FLIGHT, clock: Clock | None = None) -> None:
+        self.max_in_flight = max_in_flight
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._stores: dict[str, _StoreState] = {}
+        self.peak_in_flight: dict[str, int] = {}
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock or get_clock()
+
+    def _quota_wait(self, state: _StoreState, priority: str) -> float:
+        if state.left is None:
+            return 0.0
+        now = self.clock.monotonic()
+        if now >= state.reset_at:
+            state.left = None  # a new window: full quota until the next answer says otherwise
+            return 0.0
+        if state.left > reserve_for(priority, state.quota):
+            return 0.0
+        return state.reset_at - now
+
+    @contextmanager
+    def slot(self, store_hash: str, priority: str = "realtime") -> Iterator[None]:
+        self._acquire(store_hash, priority)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._stores[store_hash].in_flight -= 1
+                self._cond.notify_all()
+
+    def _acquire(self, store_hash: str, priority: str) -> None:
+        while True:
+            with self._cond:
+                state = self._stores.setdefault(store_hash, _StoreState())
+                wait = self._quota_wait(state, priority)
+                if wait <= 0:
+                    if state.in_flight < self.max_in_flight:
+                        state.in_flight += 1
+                        peak = self.peak_in_flight.get(store_hash, 0)
+                        self.peak_in_flight[store_hash] = max(peak, state.in_flight)
+                        if state.left is not None:
+                            state.left -= 1  # other threads see the request before its answer
+                        return
+                    self._cond.wait(timeout=1.0)  # another thread's request finishing frees a slot
+                    continue
+            self.clock.sleep(wait)
+
+    def observe(self, store_hash: str, headers: Mapping[str, str], *, rate_limited: bool = False) -> None:
+        left = _int_header(headers, "x-rate-limit-requests-left")
+        quota = _int_header(headers, "x-rate-limit-requests-quota")
+        reset_ms = _int_header(headers, "x-rate-limit-time-reset-ms")
+        with self._cond:
+            state = self._stores.setdefault(store_hash, _StoreState())
+            now = self.clock.monotonic()
+            if rate_limited:
+                state.left = 0
+                wait = reset_ms / 1000.0 if reset_ms is not None else RATE_LIMITED_DEFAULT_WAIT_S
+                state.reset_at = now + wait
+            elif left is not None:
+                state.left = left
+                state.reset_at = now + (reset_ms or 0) / 1000.0
+            if quota is not None:
+                state.quota = quota
+            self._cond.notify_all()
+
+    def state(self, store_hash: str) -> _StoreState:
+        with self._cond:
+            return self._stores.setdefault(store_hash, _StoreState())
+
+
+_ACQUIRE = """
+local slots, quota_key = KEYS[1], KEYS[2]
+local now, max_in_flight, token, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local priority_reserve_share = tonumber(ARGV[5])
+local left = tonumber(redis.call('HGET', quota_key, 'left') or '')
+local quota = tonumber(redis.call('HGET', quota_key, 'quota') or '')
+local reset_at = tonumber(redis.call('HGET', quota_key, 'reset_at') or '0')
+if left ~= nil and now < reset_at then
+  local reserve = 0
+  if priority_reserve_share > 0 and quota ~= nil then
+    reserve = math.max(1, math.ceil(quota * priority_reserve_share))
+  end
+  if left <= reserve then return -(reset_at - now) end
+elseif left ~= nil then
+  redis.call('HDEL', quota_key, 'left')
+  left = nil
+end
+redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
+if redis.call('ZCARD', slots) >= max_in_flight then return 0 end
+redis.call('ZADD', slots, now + lease, token)
+redis.call('PEXPIRE', slots, lease)
+if left ~= nil then redis.call('HSET', quota_key, 'left', left - 1) end
+return 1
+"""
+
+
+class RedisLimiter:
+    """Worker processes sharing one Redis: slots are leases in a sorted set, quota in a hash."""
+
+    def __init__(
+        self,
+        url: str,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        clock: Clock | None = None,
+        prefix: str = "smbc:bc",
+    ) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+        self._acquire_script = self._redis.register_script(_ACQUIRE)
+        self.max_in_flight = max_in_flight
+        self._clock = clock
+        self.prefix = prefix
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock or get_clock()
+
+    def _keys(self, store_hash: str) -> tuple[str, str]:
+        return f"{self.prefix}:{store_hash}:slots", f"{self.prefix}:{store_hash}:quota"
+
+    def _now_ms(self) -> int:
+        return int(self.clock.time() * 1000)
+
+    @contextmanager
+    def slot(self, store_hash: str, priority: str = "realtime") -> Iterator[None]:
+        slots, quota_key = self._keys(store_hash)
+        token = uuid.uuid4().hex
+        share = EXPORT_RESERVE if priority == "export" else 0.0
+        while True:
+            result = int(
+                self._acquire_script(
+                    keys=[slots, quota_key],
+                    args=[self._now_ms(), self.max_in_flight, token, SLOT_LEASE_MS, share],
+                )
+            )
+            if result == 1:
+                break
+            if result < 0:
+                self.clock.sleep(-result / 1000.0)
+            else:
+                time.sleep(0.01)  # another process holds the slots: wait for one to be freed
+        try:
+            yield
+        finally:
+            self._redis.zrem(slots, token)
+
+    def observe(self, store_hash: str, headers: Mapping[str, str], *, rate_limited: bool = False) -> None:
+        _, quota_key = self._keys(store_hash)
+        left = _int_header(headers, "x-rate-limit-requests-left")
+        quota = _int_header(headers, "x-rate-limit-requests-quota")
+        reset_ms = _int_header(headers, "x-rate-limit-time-reset-ms")
+        now = self._now_ms()
+        fields: dict[str, int] = {}
+        if rate_limited:
+            wait_ms = reset_ms if reset_ms is not None else int(RATE_LIMITED_DEFAULT_WAIT_S * 1000)
+            fields.update(left=0, reset_at=now + wait_ms)
+        elif left is not None:
+            fields.update(left=left, reset_at=now + (reset_ms or 0))
+        if quota is not None:
+            fields["quota"] = quota
+        if fields:
+            self._redis.hset(quota_key, mapping=fields)
+            self._redis.pexpire(quota_key, 120_000)
+
+
+_limiters: dict[str, StoreLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def get_limiter() -> StoreLimiter:
+    """The process-wide limiter for the configured queue: Redis-backed when the queue is Redis."""
+    try:
+        from smbc.runtime import get_runtime
+
+        queue_url = get_runtime().settings.queue_url
+    except RuntimeError:
+        queue_url = "local"
+    key = queue_url if queue_url.startswith(("redis://", "rediss://")) else "local"
+    with _limiters_lock:
+        if key not in _limiters:
+            _limiters[key] = RedisLimiter(key) if key != "local" else LocalLimiter()
+        return _limiters[key]

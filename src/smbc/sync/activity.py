@@ -1,0 +1,110 @@
+"""Recent deliveries and calls of a store, for `smbc activity` (and the Activity tab)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.remote_calls import RemoteCall
+from smbc.sync.models import DeliveryStatus, WebhookDelivery
+
+FAILED_STATUSES = (DeliveryStatus.FAILED.value, DeliveryStatus.WAITING.value)
+
+
+@dataclass(frozen=True)
+class DeliveryLine:
+    id: int
+    received_at: datetime
+    scope: str
+    resource: str
+    source: str
+    status: str
+    attempts: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class CallLine:
+    created_at: datetime
+    service: str
+    method: str
+    endpoint: str
+    outcome: str
+    status: int | None
+    duration_ms: int
+    message: str
+
+
+def recent_activity(
+    db: Database, store_hash: str, *, failed_only: bool = False, limit: int = 50
+) -> tuple[list[DeliveryLine], list[CallLine]]:
+    with db.session() as session:
+        store = session.scalars(select(Store).where(Store.hash == store_hash)).first()
+        if store is None:
+            raise LookupError(f"no store with hash {store_hash!r}")
+        query = select(WebhookDelivery).where(WebhookDelivery.store_id == store.id)
+        if failed_only:
+            query = query.where(WebhookDelivery.status.in_(FAILED_STATUSES))
+        deliveries = [
+            DeliveryLine(
+                d.id,
+                d.received_at,
+                d.scope,
+                d.resource_id,
+                d.source,
+                d.status,
+                d.attempts,
+                " — ".join(x for x in (d.reason, d.last_error) if x),
+            )
+            for d in session.scalars(query.order_by(WebhookDelivery.id.desc()).limit(limit))
+        ]
+        calls_query = select(RemoteCall).where(RemoteCall.store_id == store.id)
+        if failed_only:
+            calls_query = calls_query.where(RemoteCall.outcome != "success")
+        calls = [
+            CallLine(
+                c.created_at, c.service, c.method, c.endpoint, c.outcome, c.status, c.duration_ms, c.message
+            )
+            for c in session.scalars(calls_query.order_by(RemoteCall.id.desc()).limit(limit))
+        ]
+    return deliveries, calls
+
+
+def render_activity(deliveries: list[DeliveryLine], calls: list[CallLine]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Deliveries", show_lines=False)
+    for column in ("id", "received", "scope", "resource", "source", "status", "tries", "reason / error"):
+        table.add_column(column)
+    for d in deliveries:
+        table.add_row(
+            str(d.id),
+            f"{d.received_at:%Y-%m-%d %H:%M:%S}",
+            d.scope,
+            d.resource,
+            d.source,
+            d.status,
+            str(d.attempts),
+            d.detail,
+        )
+    console.print(table)
+    calls_table = Table(title="Calls")
+    for column in ("at", "service", "call", "outcome", "HTTP", "ms", "message"):
+        calls_table.add_column(column)
+    for c in calls:
+        calls_table.add_row(
+            f"{c.created_at:%Y-%m-%d %H:%M:%S}",
+            c.service,
+            f"{c.method} {c.endpoint}",
+            c.outcome,
+            "" if c.status is None else str(c.status),
+            str(c.duration_ms),
+            c.message,
+        )
+    console.print(calls_table)

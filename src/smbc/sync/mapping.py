@@ -1,0 +1,509 @@
+"""BigCommerce resources -> SALESmanago payloads. Pure: dicts in, typed dataclasses out, no I/O.
+
+Shared by real time, reconciliation, consent and export, so a customer or an order becomes the same
+contact and the same event whichever path sends it. Field choices follow how the official plugins
+fill them (SALESmanago reference §3.1, §4.2, §4.3, §9).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from smbc.store_settings import StoreSettings, default_location
+from smbc.sync.rules import (
+    NO_CONSENT_CHANGE,
+    ConsentFlags,
+    EventKind,
+    lang_code,
+    normalize_email,
+    normalize_tags,
+)
+
+# SDK trim limits per event field (reference §4.2).
+_LIMITS = {"products": 512, "description": 2048, "location": 255, "externalId": 255, "shopDomain": 255}
+_DETAIL_LIMIT = 255
+
+
+def _clean(value: Any) -> Any:
+    """Drop None, empty strings and empty containers (keep False and 0), trim strings."""
+    if isinstance(value, dict):
+        cleaned = {k: _clean(v) for k, v in value.items()}
+        return {k: v for k, v in cleaned.items() if v is not None and v != "" and v != [] and v != {}}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value if v is not None and v != ""]
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _join(*parts: Any) -> str | None:
+    return _text(" ".join(str(p).strip() for p in parts if p and str(p).strip()))
+
+
+@dataclass(frozen=True)
+class ContactAddress:
+    street: str | None = None
+    zip_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "streetAddress": self.street,
+                "zipCode": self.zip_code,
+                "city": self.city,
+                "country": self.country,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class DoubleOptIn:
+    email_id: str | None = None  # 36-char e-mail id of the confirmation message
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class ContactUpsert:
+    """`/api/contact/upsert` body (without the auth block), reference §3.1."""
+
+    email: str
+    owner: str = ""
+    name: str | None = None
+    phone: str | None = None
+    company: str | None = None
+    external_id: str | None = None
+    address: ContactAddress | None = None
+    province: str | None = None
+    lang: str | None = None
+    new_email: str | None = None
+    tags: tuple[str, ...] = ()
+    remove_tags: tuple[str, ...] = ()
+    consent: ConsentFlags = NO_CONSENT_CHANGE
+    double_opt_in: DoubleOptIn | None = None
+
+    def contact(self) -> dict[str, Any]:
+        return _clean(
+            {
+                "email": self.email,
+                "name": self.name,
+                "phone": self.phone,
+                "company": self.company,
+                "externalId": self.external_id,
+                "address": self.address.to_payload() if self.address else None,
+            }
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "owner": self.owner,
+            "contact": self.contact(),
+            "newEmail": self.new_email,
+            "forceOptIn": self.consent.force_opt_in,
+            "forceOptOut": self.consent.force_opt_out,
+            "forcePhoneOptIn": False,
+            "forcePhoneOptOut": False,
+            "tags": list(normalize_tags(self.tags)),
+            "removeTags": list(normalize_tags(self.remove_tags)),
+            "province": self.province,
+            "lang": self.lang,
+        }
+        if self.double_opt_in is not None and self.consent.force_opt_in:
+            payload["useApiDoubleOptIn"] = True
+            payload["doubleOptInEmailId"] = self.double_opt_in.email_id
+            payload["doubleOptInLanguage"] = self.double_opt_in.language
+        return _clean(payload)
+
+    def digest(self) -> str:
+        """Identifies the contact's data (not tags or consent), to skip re-sending an unchanged contact."""
+        data = {
+            "contact": self.contact(),
+            "newEmail": self.new_email,
+            "province": self.province,
+            "lang": self.lang,
+        }
+        body = json.dumps(data, sort_keys=True).encode()
+        return hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True)
+class ExternalEvent:
+    """`addContactExtEvent` body (without the auth block), reference §4.1–§4.2."""
+
+    kind: EventKind
+    date_ms: int
+    owner: str = ""
+    email: str | None = None
+    contact_id: str | None = None
+    products: str | None = None
+    value: float | None = None
+    description: str | None = None
+    location: str | None = None
+    external_id: str | None = None
+    shop_domain: str | None = None
+    event_id: str | None = None  # only when updating an existing event
+    details: tuple[str | None, ...] = field(default_factory=tuple)  # detail1..detailN
+
+    def contact_event(self) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "contactExtEventType": self.kind.value,
+            "date": self.date_ms,
+            "products": self.products,
+            "value": self.value,
+            "description": self.description,
+            "location": self.location,
+            "externalId": self.external_id,
+            "shopDomain": self.shop_domain,
+            "eventId": self.event_id,
+        }
+        for name, limit in _LIMITS.items():
+            if isinstance(event.get(name), str):
+                event[name] = event[name][:limit]
+        for index, detail in enumerate(self.details, start=1):
+            if detail:
+                event[f"detail{index}"] = str(detail)[:_DETAIL_LIMIT]
+        return _clean(event)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The contact is named by `contactId` when known, else by e-mail (the SDK drops e-mail
+        when both are present)."""
+        who = {"contactId": self.contact_id} if self.contact_id else {"email": self.email}
+        return _clean({"owner": self.owner, **who, "forceOptIn": False, "contactEvent": self.contact_event()})
+
+    def with_event_id(self, event_id: str | None) -> ExternalEvent:
+        return replace(self, event_id=event_id)
+
+
+# -- helpers on BigCommerce data ------------------------------------------------------------
+
+
+def parse_bc_date(value: str | None) -> datetime | None:
+    """RFC-2822 (v2: `Tue, 20 Nov 2012 00:00:00 +0000`) or ISO-8601 (v3)."""
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def epoch_ms(value: datetime | None) -> int:
+    return int(value.timestamp() * 1000) if value else 0
+
+
+def _money(value: Any) -> float | None:
+    try:
+        return round(float(value), 2)
+    except (TypeError, ValueError):
+        return None
+
+
+def channel_location(settings: StoreSettings, sites: Iterable[Mapping[str, Any]], channel_id: int) -> str:
+    """The e-store ID of a storefront: the setting, else `sm_` + md5 of the channel's site URL."""
+    if settings.locations.get(int(channel_id)):
+        return settings.locations[int(channel_id)]
+    url = next((str(s.get("url")) for s in sites if int(s.get("channel_id") or 0) == int(channel_id)), "")
+    return settings.location_for(int(channel_id), url) if url else default_location(f"channel-{channel_id}")
+
+
+def channel_url(sites: Iterable[Mapping[str, Any]], channel_id: int) -> str | None:
+    return next((str(s.get("url")) for s in sites if int(s.get("channel_id") or 0) == int(channel_id)), None)
+
+
+# -- customers -> contacts ------------------------------------------------------------------
+
+
+def contact_from_customer(
+    customer: Mapping[str, Any],
+    *,
+    owner: str,
+    tags: Sequence[str] = (),
+    lang: str | None = None,
+    previous_email: str | None = None,
+    consent: ConsentFlags = NO_CONSENT_CHANGE,
+) -> ContactUpsert:
+    """A registered customer as a contact: name, e-mail, phone, company, first address, externalId.
+
+    When the customer's e-mail changed since it was last sent, the contact is named by the old e-mail
+    and the new one goes in `newEmail` (reference §9)."""
+    email = normalize_email(customer.get("email"))
+    old = normalize_email(previous_email)
+    addresses = customer.get("addresses") or []
+    first = addresses[0] if addresses else {}
+    address = None
+    if first:
+        address = ContactAddress(
+            street=_join(first.get("address1"), first.get("address2")),
+            zip_code=_text(first.get("postal_code")),
+            city=_text(first.get("city")),
+            country=_text(first.get("country_code")),
+        )
+    phone = _text(customer.get("phone")) or _text(first.get("phone") if first else None)
+    return ContactUpsert(
+        email=old if old and old != email else email,
+        new_email=email if old and old != email else None,
+        owner=owner,
+        name=_join(customer.get("first_name"), customer.get("last_name")),
+        phone=phone,
+        company=_text(customer.get("company")) or _text(first.get("company") if first else None),
+        external_id=str(customer["id"]) if customer.get("id") else None,
+        address=address,
+        province=_text(first.get("state_or_province")) if first else None,
+        lang=lang,
+        tags=tuple(tags),
+        consent=consent,
+    )
+
+
+def contact_from_order(
+    order: Mapping[str, Any],
+    *,
+    owner: str,
+    settings: StoreSettings,
+    consent: ConsentFlags = NO_CONSENT_CHANGE,
+    extra_tags: Sequence[str] = (),
+) -> ContactUpsert:
+    """The buyer from the billing data; purchase tags for customers, guest-purchase tags for guests."""
+    billing = order.get("billing_address") or {}
+    customer_id = int(order.get("customer_id") or 0)
+    tags = settings.tags_purchase if customer_id else settings.tags_guest_purchase
+    return ContactUpsert(
+        email=normalize_email(billing.get("email")),
+        owner=owner,
+        name=_join(billing.get("first_name"), billing.get("last_name")),
+        phone=_text(billing.get("phone")),
+        company=_text(billing.get("company")),
+        external_id=str(customer_id) if customer_id else None,
+        address=ContactAddress(
+            street=_join(billing.get("street_1"), billing.get("street_2")),
+            zip_code=_text(billing.get("zip")),
+            city=_text(billing.get("city")),
+            country=_text(billing.get("country_iso2")),
+        ),
+        province=_text(billing.get("state")),
+        lang=lang_code(order.get("customer_locale")),
+        tags=(*tags, *extra_tags),
+        consent=consent,
+    )
+
+
+# -- orders -> events -----------------------------------------------------------------------
+
+
+def order_email(order: Mapping[str, Any]) -> str:
+    return normalize_email((order.get("billing_address") or {}).get("email"))
+
+
+def _consignment_groups(consignments: Any) -> Iterable[Mapping[str, Any]]:
+    for block in consignments if isinstance(consignments, list) else [consignments]:
+        if not isinstance(block, Mapping):
+            continue
+        for key in ("shipping", "pickups", "downloads"):
+            yield from (c for c in block.get(key) or [] if isinstance(c, Mapping))
+        email = block.get("email") or {}
+        if isinstance(email, Mapping):
+            yield from (c for c in email.get("gift_certificates") or [] if isinstance(c, Mapping))
+
+
+def order_line_items(order: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """Line items from `include=consignments.line_items`; None when the answer has only links (the
+    caller then reads `/v2/orders/{id}/products`)."""
+    consignments = order.get("consignments")
+    if not consignments:
+        return None
+    items: dict[Any, dict[str, Any]] = {}
+    for group in _consignment_groups(consignments):
+        line_items = group.get("line_items") or []
+        if isinstance(line_items, Mapping):
+            line_items = [line_items]
+        for item in line_items:
+            if not isinstance(item, Mapping) or "product_id" not in item:
+                return None  # a {url, resource} link: not expanded
+            items.setdefault(item.get("id"), dict(item))
+    return list(items.values()) or None
+
+
+def shipping_methods(order: Mapping[str, Any]) -> list[str]:
+    methods: list[str] = []
+    for group in _consignment_groups(order.get("consignments") or []):
+        name = group.get("shipping_method") or group.get("pickup_method_display_name")
+        if name and name not in methods:
+            methods.append(str(name))
+    return methods
+
+
+_IDENTIFIER_FIELDS = {"id": "product_id", "sku": "sku", "variant_id": "variant_id"}
+
+
+def product_identifiers(items: Sequence[Mapping[str, Any]], identifier: str) -> tuple[str, str, str]:
+    """(products, detail6, detail7): the chosen identifier, then the two others (reference §4.3)."""
+    order = [identifier, *[k for k in ("id", "sku", "variant_id") if k != identifier]]
+
+    def column(kind: str) -> str:
+        values = [str(item.get(_IDENTIFIER_FIELDS[kind]) or "") for item in items]
+        return ",".join(v for v in values if v and v != "0")
+
+    return column(order[0]), column(order[1]), column(order[2])
+
+
+def _products_of(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [i for i in items if not i.get("parent_order_product_id") and not i.get("is_bundled_product")]
+
+
+def order_event(
+    order: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]],
+    *,
+    kind: EventKind,
+    settings: StoreSettings,
+    location: str,
+    owner: str,
+    date: datetime | None = None,
+    contact_id: str | None = None,
+) -> ExternalEvent:
+    """PURCHASE / CANCELLATION for an order: products by the chosen identifier, value = order total,
+    externalId = order id, date = order creation (ms) unless given, description = payment method,
+    details: names, quantities, customer note, shipping methods, other identifiers, language, currency."""
+    products = _products_of(items)
+    chosen, other1, other2 = product_identifiers(products, settings.product_identifier)
+    when = date or parse_bc_date(order.get("date_created"))
+    locale = lang_code(order.get("customer_locale"))
+    return ExternalEvent(
+        kind=kind,
+        date_ms=epoch_ms(when),
+        owner=owner,
+        email=order_email(order),
+        contact_id=contact_id,
+        products=chosen or None,
+        # UNCONFIRMED which currency totals use on multi-currency orders: sent with currency_code.
+        value=_money(order.get("total_inc_tax")),
+        description=_text(order.get("payment_method")),
+        location=location,
+        external_id=str(order.get("id")),
+        details=(
+            ", ".join(str(i.get("name") or "") for i in products) or None,  # detail1 names
+            None,  # detail2: the WooCommerce order key has no BigCommerce equivalent
+            "/".join(str(int(i.get("quantity") or 0)) for i in products) or None,  # detail3
+            _text(order.get("customer_message")),  # detail4
+            ", ".join(shipping_methods(order)) or None,  # detail5
+            other1 or None,  # detail6
+            other2 or None,  # detail7
+            locale.lower() if locale else None,  # detail8
+            _text(order.get("currency_code")),  # detail9
+        ),
+    )
+
+
+def return_event(
+    order: Mapping[str, Any],
+    refund: Mapping[str, Any],
+    items: Sequence[Mapping[str, Any]],
+    *,
+    settings: StoreSettings,
+    location: str,
+    owner: str,
+) -> ExternalEvent:
+    """RETURN for one refund: the refunded products (all of the order's when the refund names none),
+    value = refunded amount, date = refund time, detail2 = refund id."""
+    refunded_ids = {
+        int(i.get("item_id") or 0)
+        for i in refund.get("items") or []
+        if str(i.get("item_type", "PRODUCT")).upper() == "PRODUCT"
+    }
+    chosen_items = [i for i in items if int(i.get("id") or 0) in refunded_ids] or list(items)
+    base = order_event(
+        order,
+        chosen_items,
+        kind=EventKind.RETURN,
+        settings=settings,
+        location=location,
+        owner=owner,
+        date=parse_bc_date(refund.get("created")) or parse_bc_date(order.get("date_modified")),
+    )
+    details = list(base.details)
+    details[1] = str(refund.get("id"))
+    return replace(base, value=_money(refund.get("total_amount")), details=tuple(details))
+
+
+# -- carts -> CART events -------------------------------------------------------------------
+
+
+def cart_items(cart: Mapping[str, Any]) -> list[dict[str, Any]]:
+    line_items = cart.get("line_items") or {}
+    items: list[dict[str, Any]] = []
+    for key in ("physical_items", "digital_items", "custom_items"):
+        items.extend(dict(i) for i in line_items.get(key) or [] if not i.get("parent_id"))
+    return items
+
+
+def cart_digest(cart: Mapping[str, Any]) -> str:
+    """What a CART event shows: items, quantities and amount. Equal digests need no new send."""
+    snapshot = [
+        (str(i.get("product_id")), str(i.get("variant_id")), str(i.get("sku")), int(i.get("quantity") or 0))
+        for i in cart_items(cart)
+    ]
+    body = json.dumps([sorted(snapshot), str(cart.get("cart_amount"))]).encode()
+    return hashlib.sha256(body).hexdigest()
+
+
+def cart_event(
+    cart: Mapping[str, Any],
+    *,
+    settings: StoreSettings,
+    location: str,
+    owner: str,
+    now: datetime,
+    email: str | None = None,
+    contact_id: str | None = None,
+    event_id: str | None = None,
+) -> ExternalEvent:
+    """CART: products, value, product names, quantities, the cart's URL as description."""
+    items = cart_items(cart)
+    chosen, other1, other2 = product_identifiers(items, settings.product_identifier)
+    amount = cart.get("cart_amount")
+    if amount is None:
+        amount = cart.get("base_amount")
+    locale = lang_code(cart.get("locale"))
+    redirect = cart.get("redirect_urls") or {}
+    return ExternalEvent(
+        kind=EventKind.CART,
+        date_ms=epoch_ms(now),
+        owner=owner,
+        email=normalize_email(email) or None,
+        contact_id=contact_id,
+        products=chosen or None,
+        value=_money(amount),
+        description=_text(redirect.get("cart_url")),
+        location=location,
+        external_id=_text(cart.get("id")),
+        event_id=event_id,
+        details=(
+            ", ".join(str(i.get("name") or "") for i in items) or None,
+            None,
+            "/".join(str(int(i.get("quantity") or 0)) for i in items) or None,
+            None,
+            None,
+            other1 or None,
+            other2 or None,
+            locale.lower() if locale else None,
+            _text((cart.get("currency") or {}).get("code")),
+        ),
+    )

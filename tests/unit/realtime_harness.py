@@ -1,0 +1,135 @@
+"""A small in-memory BigCommerce (httpx.MockTransport) and a SALESmanago port for processing tests.
+
+Only what the processing reads; the end-to-end suites use the real sandbox instead."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from smbc.remote_calls import Outcome, RemoteCallError
+
+
+@dataclass
+class MiniBigCommerce:
+    customers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    subscribers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    carts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+    hooks: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[httpx.Request] = field(default_factory=list)
+    fail_next: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def paths(self) -> list[str]:
+        return [r.url.path.split("/stores/", 1)[1].split("/", 1)[1] for r in self.requests]
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.requests.append(request)
+            if self.fail_next:
+                return httpx.Response(self.fail_next.pop(0), json={"title": "injected"})
+        path = "/" + request.url.path.split("/stores/", 1)[1].split("/", 1)[1]
+        params = request.url.params
+        if path == "/v3/customers":
+            ids = [int(i) for i in params.get("id:in", "").split(",") if i]
+            data = (
+                [self.customers[i] for i in ids if i in self.customers]
+                if ids
+                else list(self.customers.values())
+            )
+            return httpx.Response(
+                200, json={"data": data, "meta": {"pagination": {"current_page": 1, "total_pages": 1}}}
+            )
+        if path == "/v3/customers/subscribers":
+            ids = [int(i) for i in params.get("id:in", "").split(",") if i]
+            data = (
+                [self.subscribers[i] for i in ids if i in self.subscribers]
+                if ids
+                else list(self.subscribers.values())
+            )
+            return httpx.Response(
+                200, json={"data": data, "meta": {"pagination": {"current_page": 1, "total_pages": 1}}}
+            )
+        if path.startswith("/v2/orders/") and path.endswith("/products"):
+            order = self.orders.get(int(path.split("/")[3]))
+            return httpx.Response(200, json=order["_products"]) if order else httpx.Response(404)
+        if path.startswith("/v2/orders/"):
+            order = self.orders.get(int(path.split("/")[3]))
+            if order is None:
+                return httpx.Response(404, json=[{"status": 404, "message": "not found"}])
+            return httpx.Response(200, json={k: v for k, v in order.items() if not k.startswith("_")})
+        if path == "/v2/orders":
+            start = int(params.get("min_id", 0))
+            rows = [
+                {k: v for k, v in o.items() if not k.startswith("_")}
+                for i, o in sorted(self.orders.items())
+                if i >= start
+            ][: int(params.get("limit", 50))]
+            return httpx.Response(200, json=rows) if rows else httpx.Response(204)
+        if path == "/v3/orders/payment_actions/refunds":
+            order_ids = {int(i) for i in params.get("order_id:in", "").split(",") if i}
+            data = [r for r in self.refunds if not order_ids or r["order_id"] in order_ids]
+            return httpx.Response(200, json={"data": data, "meta": {}})
+        if path.startswith("/v3/carts/"):
+            cart = self.carts.get(path.split("/")[3])
+            return (
+                httpx.Response(200, json={"data": cart})
+                if cart
+                else httpx.Response(404, json={"title": "gone"})
+            )
+        if path == "/v3/hooks" and request.method == "GET":
+            return httpx.Response(200, json={"data": self.hooks, "meta": {}})
+        if path == "/v3/hooks" and request.method == "POST":
+            hook = {"id": len(self.hooks) + 1, **json.loads(request.content)}
+            self.hooks.append(hook)
+            return httpx.Response(200, json={"data": hook})
+        if path.startswith("/v3/hooks/") and request.method == "PUT":
+            hook = next(h for h in self.hooks if h["id"] == int(path.split("/")[3]))
+            hook.update(json.loads(request.content))
+            return httpx.Response(200, json={"data": hook})
+        return httpx.Response(404, json={"title": f"no route {path}"})
+
+
+@dataclass
+class FakeSalesmanagoPort:
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    failures: list[RemoteCallError] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    def _call(self, name: str, payload: dict[str, Any]) -> str:
+        with self.lock:
+            if self.failures:
+                raise self.failures.pop(0)
+            self.calls.append((name, payload))
+            return f"{name}-{next(self._ids)}"
+
+    def upsert_contact(self, payload: dict[str, Any]) -> str:
+        return self._call("upsert", payload)
+
+    def integration_upsert(self, contact_payload: dict[str, Any], event: dict[str, Any]) -> tuple[str, str]:
+        ident = self._call("integration", {"contact": contact_payload, "event": event})
+        return f"contact-{ident}", f"event-{ident}"
+
+    def add_event(self, event: dict[str, Any]) -> str:
+        return self._call("add_event", event)
+
+    def update_event(self, event: dict[str, Any]) -> str:
+        self._call("update_event", event)
+        return event["contactEvent"]["eventId"]
+
+    def delete_contact(self, email: str) -> None:
+        self._call("delete", {"email": email})
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [p for n, p in self.calls if n == name]
+
+    def fail(self, outcome: Outcome, message: str = "injected", times: int = 1) -> None:
+        self.failures.extend(RemoteCallError(outcome, message) for _ in range(times))
