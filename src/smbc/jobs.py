@@ -40,6 +40,7 @@ def queue_reachable() -> bool:
 # Modules that define @huey.task / @huey.periodic_task; imported before a consumer starts.
 TASK_MODULES: list[str] = [
     "smbc.bigcommerce.setup",
+    "smbc.bigcommerce.scripts",
     "smbc.sync.realtime",
     "smbc.sync.reconcile",
     "smbc.bigcommerce.scripts",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -109,7 +110,8 @@ def test_fault_knobs(harness: Harness) -> None:
 def test_latency_and_most_requests_in_flight(harness: Harness) -> None:
     h = harness
     token = h.install()
-    h.bc.faults.latency_ms = 300
+    h.bc.faults.latency_ms = 20
+    h.bc.faults.hold = True
 
     def call() -> None:
         with h.api(token) as api:
@@ -118,6 +120,10 @@ def test_latency_and_most_requests_in_flight(harness: Harness) -> None:
     threads = [threading.Thread(target=call) for _ in range(5)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 10
+    while h.bc.in_flight[h.store_hash] < 5 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    h.bc.faults.hold = False
     for t in threads:
         t.join()
     assert h.bc.max_in_flight[h.store_hash] == 5

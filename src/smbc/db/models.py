@@ -88,6 +88,7 @@ def _import_feature_models() -> None:
 FEATURE_MODEL_MODULES: list[str] = [
     "smbc.remote_calls",
     "smbc.salesmanago.models",
+    "smbc.salesmanago.monitoring_models",
     "smbc.sync.models",
     "smbc.salesmanago.monitoring_models",
 ]

@@ -54,6 +54,8 @@ class Faults:
     rate_limit_without_headers: float = 0.0  # share answered 429 without any X-Rate-Limit-* header
     timeout_rate: float = 0.0  # share that hang for `timeout_s` (longer than any sane client timeout)
     timeout_s: float = 30.0
+    # While true, REST requests wait at the door, counted as in flight (tests observe concurrency).
+    hold: bool = False
 
 
 class OAuthError(Exception):
