@@ -4,7 +4,9 @@ connected to the fake SALESmanago's NORMAL account, and a dashboard session for 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -110,13 +112,46 @@ def monitoring_env(
         )
         if not settings.is_sqlite:
             Database(settings.database_url).upgrade()
-        app = create_app(settings, start_workers=workers)
-        with BackgroundServer(app, host=host, port=app_port):
+        # Huey's own consumer installs signal handlers, which only the main thread may do: with
+        # `workers`, a plain thread runs what the app queues instead.
+        app = create_app(settings, start_workers=False)
+        with BackgroundServer(app, host=host, port=app_port), QueueWorker(enabled=workers):
             store_hash = sb.bc.default_store_hash
             installed = sb.bc.install(store_hash)
             assert installed.status_code == 200, installed.text
             store_id, token = _set_up(app, sb, store_hash)
             yield MonitoringEnv(sb, app, app_url, store_hash, store_id, token)
+
+
+class QueueWorker:
+    """Runs the tasks the app puts on the queue, one at a time, on a background thread."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-queue-worker", daemon=True)
+
+    def _run(self) -> None:
+        from smbc import jobs
+
+        jobs.import_tasks()
+        while not self._stop.is_set():
+            task = jobs.huey.dequeue()
+            if task is None:
+                self._stop.wait(0.05)
+                continue
+            with contextlib.suppress(Exception):  # a failing task is the app's business (recorded)
+                jobs.huey.execute(task)
+
+    def __enter__(self) -> QueueWorker:
+        if self.enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._stop.set()
+            self._thread.join(timeout=10)
 
 
 def _set_up(app: FastAPI, sb: Sandbox, store_hash: str) -> tuple[int, str]:
