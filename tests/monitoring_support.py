@@ -156,7 +156,6 @@ class QueueWorker:
 
 def _set_up(app: FastAPI, sb: Sandbox, store_hash: str) -> tuple[int, str]:
     from smbc.bigcommerce.setup import run_store_setup
-    from smbc.salesmanago.models import SalesmanagoAccount
 
     db = app.state.runtime.db
     with db.session() as s:
@@ -164,8 +163,26 @@ def _set_up(app: FastAPI, sb: Sandbox, store_hash: str) -> tuple[int, str]:
         assert store is not None
         store_id = store.id
     assert run_store_setup(store_id), "store set-up against the fake failed"
-    account = sb.sm.NORMAL
+    connect_account(app, sb, store_id)
     with db.session() as s:
+        owner = s.scalar(select(StoreUser).where(StoreUser.store_id == store_id, StoreUser.role == "owner"))
+        assert owner is not None
+        session = DashboardSession(
+            store_hash=store_hash,
+            user_id=owner.user_id,
+            bc_user_id=owner.user.bc_user_id,
+            role="owner",
+            email=owner.user.email,
+        )
+    return store_id, mint_session_token(session, app.state.settings.secret_keys)
+
+
+def connect_account(app: FastAPI, sb: Sandbox, store_id: int) -> None:
+    """The store connected to the fake SALESmanago's NORMAL account, as a login leaves it."""
+    from smbc.salesmanago.models import SalesmanagoAccount
+
+    account = sb.sm.NORMAL
+    with app.state.runtime.db.session() as s:
         s.add(
             SalesmanagoAccount(
                 store_id=store_id,
@@ -181,13 +198,3 @@ def _set_up(app: FastAPI, sb: Sandbox, store_hash: str) -> tuple[int, str]:
                 auth_mode="login",
             )
         )
-        owner = s.scalar(select(StoreUser).where(StoreUser.store_id == store_id, StoreUser.role == "owner"))
-        assert owner is not None
-        session = DashboardSession(
-            store_hash=store_hash,
-            user_id=owner.user_id,
-            bc_user_id=owner.user.bc_user_id,
-            role="owner",
-            email=owner.user.email,
-        )
-    return store_id, mint_session_token(session, app.state.settings.secret_keys)

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 from markupsafe import escape
-from monitoring_support import TAB, MonitoringEnv, defaults, monitoring_env
 from sqlalchemy import select
 
+from monitoring_support import TAB, MonitoringEnv, connect_account, defaults, monitoring_env
 from smbc.config import Settings
 from smbc.db.models import Store
 from smbc.remote_calls import RemoteCall
@@ -147,6 +147,18 @@ def test_a_script_deleted_in_script_manager_is_reported_and_restored(env_any_bac
     assert sorted(env.scripts()) == [1, 2]
     assert "missing on channel" not in env.tab().text
     assert check_monitoring(env.store_id) == []
+
+
+def test_after_a_reinstall_the_code_is_not_reported_as_deleted_by_the_merchant(env: MonitoringEnv) -> None:
+    env.save(**defaults())
+    assert env.sb.bc.uninstall(env.store_hash).status_code == 200
+    assert env.scripts() == {}  # BigCommerce removed them with the app (auto_uninstall)
+    assert env.sb.bc.install(env.store_hash).status_code == 200
+    connect_account(env.app, env.sb, env.store_id)  # logging in again
+    page = env.tab()
+    assert "not installed on channel 1" in page.text and "missing on channel" not in page.text
+    env.restore()
+    assert sorted(env.scripts()) == [1, 2]
 
 
 def test_a_consent_category_changed_in_script_manager_is_reported_and_put_back(env: MonitoringEnv) -> None:

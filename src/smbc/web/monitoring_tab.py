@@ -21,6 +21,7 @@ from smbc.bigcommerce.scripts import (
     MonitoringStatus,
     SyncResult,
     describe_status,
+    installed_rows,
     load_account,
     load_settings,
     selected_channel_ids,
@@ -30,7 +31,6 @@ from smbc.bigcommerce.scripts import (
 )
 from smbc.db.models import Store
 from smbc.remote_calls import RemoteCallError
-from smbc.salesmanago.monitoring_models import MonitoringScript
 from smbc.store_settings import StoreSettings
 from smbc.web.session import DashboardSession, current_session
 from smbc.web.templating import render
@@ -158,10 +158,7 @@ def _read_live(request: Request, store_hash: str, view: TabView) -> None:
         store = _store(session, store_hash)
         settings = load_settings(session, store)
         account = load_account(session, store)
-        rows = {
-            r.channel_id: r
-            for r in session.scalars(select(MonitoringScript).where(MonitoringScript.store_id == store.id))
-        }
+        rows = installed_rows(session, store)
     wanted = _wanted(store, settings, account, app_url)
     calls = None
     try:
