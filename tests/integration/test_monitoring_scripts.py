@@ -221,3 +221,17 @@ def test_values_are_escaped_in_the_code_and_on_the_page(env: MonitoringEnv) -> N
     live = env.scripts()[1].html
     assert hostile not in live and '"\\u003c/script\\u003e\\u003cb\\u003ex\\u003c/b\\u003e"' in live
     assert "<b>x</b>" not in page.text
+
+
+def test_a_bad_consent_category_is_refused_at_its_field_and_nothing_changes(env: MonitoringEnv) -> None:
+    env.save(**defaults())
+    before = {c: (s.uuid, s.consent_category) for c, s in env.scripts().items()}
+    response = env.save(**{**defaults(), "monitoring_consent_category": "<script>x</script>"})
+    assert response.status_code == 422
+    assert 'id="monitoring_consent_category-error"' in response.text
+    assert 'aria-invalid="true"' in response.text and "<script>x</script>" not in response.text
+    assert {c: (s.uuid, s.consent_category) for c, s in env.scripts().items()} == before
+    from smbc.store_settings import load_store_settings
+
+    with env.app.state.runtime.db.session() as s:
+        assert load_store_settings(s, env.store_id).monitoring_consent_category == "analytics"
