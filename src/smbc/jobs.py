@@ -43,6 +43,7 @@ TASK_MODULES: list[str] = [
     "smbc.bigcommerce.scripts",
     "smbc.sync.realtime",
     "smbc.sync.reconcile",
+    "smbc.sync.export",
 ]
 
 
