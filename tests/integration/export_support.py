@@ -47,7 +47,7 @@ class World:
             s.expunge(row)
             return row
 
-    def set(self, **changes: object) -> None:
+    def set(self, changes: dict[str, object]) -> None:
         with self.db.session() as s:
             save_store_settings(s, self.store_id, changes, "tests")
 

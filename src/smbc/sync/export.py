@@ -30,7 +30,7 @@ import math
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -442,20 +442,31 @@ def _finish(session: Session, row: Export, status: ExportStatus, now: datetime, 
 
 
 def _commit(job: Job, result: BatchResult, *, extra: Callable[[Session], None] | None = None) -> Export:
-    """Record a batch: counts, cursor, heartbeat, remote calls (and `extra` ledger work), together."""
-    with job.db.session() as session:
-        row = _locked_row(session, job)
-        if extra is not None:
-            extra(session)
-        _add_counts(row, result)
-        row.cursor = dict(job.cursor)
-        row.batches = job.batches
-        row.heartbeat_at = utcnow()
-        row.attempts = 0
-        row.failing_since = None
-        job.calls.flush(session)
-        session.flush()
-        session.expunge(row)
+    """Record a batch: counts, cursor, heartbeat, remote calls (and `extra` ledger work), together.
+
+    Tried again when another worker inserted the same contact-ledger row at the same moment (real
+    time, or the other kind of export): the second try finds the row and updates it."""
+    for attempt in range(3):
+        pending = list(job.calls.calls)
+        try:
+            with job.db.session() as session:
+                row = _locked_row(session, job)
+                if extra is not None:
+                    extra(session)
+                _add_counts(row, result)
+                row.cursor = dict(job.cursor)
+                row.batches = job.batches
+                row.heartbeat_at = utcnow()
+                row.attempts = 0
+                row.failing_since = None
+                job.calls.flush(session)
+                session.flush()
+                session.expunge(row)
+            break
+        except IntegrityError:
+            job.calls.calls = pending + job.calls.calls
+            if attempt == 2:
+                raise
     if job.on_batch is not None:
         job.on_batch(row)
     return row
@@ -1081,27 +1092,27 @@ def _order_plans(job: Job) -> Iterator[OrderPlan]:
         yield from _plan_page(job, page)
 
 
+def plan_batches(plans: Iterable[OrderPlan], batch_size: int) -> Iterator[list[OrderPlan]]:
+    """Whole orders per batch, at most `batch_size` events each (an order with more events than that
+    goes alone); orders that send nothing ride along, so the cursor moves past them too."""
+    batch: list[OrderPlan] = []
+    count = 0
+    for plan in plans:
+        if batch and count + len(plan.events) > batch_size:
+            yield batch
+            batch, count = [], 0
+        batch.append(plan)
+        count += len(plan.events)
+        if count >= batch_size:
+            yield batch
+            batch, count = [], 0
+    if batch:
+        yield batch
+
+
 def _event_batches(job: Job) -> Iterator[Export]:
     _orders_total(job)
-    plans = _order_plans(job)
-    held: OrderPlan | None = None
-    while True:
-        batch: list[OrderPlan] = []
-        count = 0
-        while True:
-            plan = held if held is not None else next(plans, None)
-            held = None
-            if plan is None:
-                break
-            if batch and count + len(plan.events) > job.batch_size:
-                held = plan  # whole orders per batch: this one starts the next
-                break
-            batch.append(plan)
-            count += len(plan.events)
-            if count >= job.batch_size:
-                break
-        if not batch:
-            return
+    for batch in plan_batches(_order_plans(job), job.batch_size):
         yield _send_events(job, batch)
 
 
