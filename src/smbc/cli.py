@@ -82,7 +82,7 @@ def worker(
     init_runtime(settings, migrate=False)
     jobs.import_tasks()
     consumer = jobs.huey.create_consumer(
-        workers=threads or settings.inline_worker_threads, worker_type="thread", periodic=True
+        workers=threads or settings.inline_worker_threads, worker_type="thread", periodic=True, **jobs.POLLING
     )
     consumer.run()  # until SIGINT/SIGTERM
 

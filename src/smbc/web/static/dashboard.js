@@ -104,7 +104,25 @@
     return (name && document.querySelector(name)) || content;
   }
 
+  // <button data-copy="#input-id">: copy that input's value (Account Settings' callback URLs).
+  function copyField(button) {
+    var field = document.querySelector(button.getAttribute("data-copy"));
+    if (!field) return;
+    function done() {
+      button.textContent = "Copied";
+      window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    }
+    function fallback() { field.select(); try { document.execCommand("copy"); done(); } catch (e) {} }
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(field.value).then(done, fallback);
+    } else {
+      fallback();
+    }
+  }
+
   document.addEventListener("click", function (event) {
+    var copy = event.target.closest("[data-copy]");
+    if (copy) { event.preventDefault(); copyField(copy); return; }
     var link = event.target.closest("[data-tab]");
     if (link) { event.preventDefault(); selectTab(link); return; }
     var button = event.target.closest("[data-smbc-post]");
