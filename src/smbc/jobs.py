@@ -44,6 +44,7 @@ TASK_MODULES: list[str] = [
     "smbc.sync.realtime",
     "smbc.sync.reconcile",
     "smbc.bigcommerce.scripts",
+    "smbc.sync.export",
 ]
 
 
