@@ -26,6 +26,10 @@ from smbc.salesmanago.commands import settings_app, sm_app  # noqa: E402 - regis
 app.add_typer(sm_app, name="sm")
 app.add_typer(settings_app, name="settings")
 
+from smbc.sync.export_command import export_command  # noqa: E402 - registered right below
+
+app.command("export")(export_command)
+
 
 def _settings() -> Settings:
     try:

@@ -31,7 +31,7 @@ def run_store_setup(store_id: int, *, http: httpx.Client | None = None) -> bool:
     """Returns True when the store is set up (False: not installed, or BigCommerce failed: the
     sweep tries again). Network calls happen outside database transactions."""
     runtime = get_runtime()
-    calls = CallBuffer()
+    calls = CallBuffer(context="setup")
     with runtime.db.session() as session:
         store = session.get(Store, store_id)
         if store is None or not store.installed or not store.access_token:
