@@ -63,9 +63,15 @@ class AppStack:
 
     def __exit__(self, *exc: object) -> None:
         self.http.close()
-        if self.server is not None:
-            self.server.stop()
-        self.sb.stop()
+        try:
+            if self.server is not None:
+                self.server.stop()
+        finally:
+            # Never leave inline workers behind: they would follow the next test's queue and database.
+            consumer = getattr(self.server.app.state, "consumer", None) if self.server else None
+            if consumer is not None and not consumer.stop_flag.is_set():
+                consumer.stop()
+            self.sb.stop()
 
     @property
     def store_hash(self) -> str:
@@ -102,7 +108,7 @@ class AppStack:
         return match.group(1)
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     """Poll (another thread or server is doing the work) until `condition()` is truthy."""
     deadline = time.monotonic() + timeout
     while True:

@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
         runtime = init_runtime(settings, migrate=settings.is_sqlite)
         app.state.runtime = runtime
         consumer = jobs.start_consumer(settings.inline_worker_threads) if run_workers else None
+        app.state.consumer = consumer
         try:
             yield
         finally:

@@ -20,6 +20,7 @@ class BackgroundServer:
     """`with BackgroundServer(app) as srv: srv.url` serves the app until the block ends."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None, **uvicorn_options: Any):
+        self.app = app
         self.host = host
         self.port = port or free_port(host)
         options = {"log_level": "warning", "access_log": False, "lifespan": "on", **uvicorn_options}
@@ -39,9 +40,12 @@ class BackgroundServer:
             time.sleep(0.01)
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        """Graceful: the app's lifespan shutdown runs (it stops inline workers)."""
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=timeout)
+        if self._thread.is_alive():
+            raise RuntimeError(f"server on {self.url} did not stop within {timeout:.0f} s")
 
     def __enter__(self) -> BackgroundServer:
         return self.start()

@@ -58,6 +58,7 @@ def import_tasks() -> None:
 # Workers poll an idle SQLite queue at most every half second (Huey's default backs off to 10 s,
 # which would delay a webhook's processing by as much). Redis storage blocks on the list instead.
 POLLING = {"initial_delay": 0.05, "backoff": 1.15, "max_delay": 0.5}
+SHUTDOWN_TIMEOUT = 15.0
 
 
 class InlineConsumer(Consumer):
@@ -79,4 +80,5 @@ def start_consumer(workers: int = 4) -> Consumer:
 
 
 def stop_consumer(consumer: Consumer) -> None:
+    """Let running tasks finish (at most SHUTDOWN_TIMEOUT); no new task starts once this is called."""
     consumer.stop(graceful=True)

@@ -50,5 +50,6 @@ def test_worker_runs_queued_tasks_until_ctrl_c(settings: Settings, tmp_path: Pat
         output = worker.stdout.read()
         assert worker.returncode == 0, output
         assert '"level"' in output  # JSON-lines logs
+        assert "Executing smbc.bigcommerce.setup.store_setup_task" in output  # this worker ran it
     finally:
         close_runtime()
