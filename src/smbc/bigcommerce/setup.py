@@ -9,6 +9,7 @@ outage only delays it.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 import httpx
@@ -27,9 +28,25 @@ from smbc.runtime import get_runtime
 log = logging.getLogger(__name__)
 
 
+_locks: dict[int, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _store_lock(store_id: int) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(store_id, threading.Lock())
+
+
 def run_store_setup(store_id: int, *, http: httpx.Client | None = None) -> bool:
     """Returns True when the store is set up (False: not installed, or BigCommerce failed: the
     sweep tries again). Network calls happen outside database transactions."""
+    # One set-up per store at a time in this process (the queued job and a sweep or a direct call
+    # would otherwise race to create the same webhooks).
+    with _store_lock(store_id):
+        return _run_store_setup(store_id, http)
+
+
+def _run_store_setup(store_id: int, http: httpx.Client | None) -> bool:
     runtime = get_runtime()
     calls = CallBuffer(context="setup")
     with runtime.db.session() as session:
