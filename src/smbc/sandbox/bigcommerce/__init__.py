@@ -121,7 +121,8 @@ Rate limits, faults, counters
     bc.set_quota(hash, requests=450, window_s=30)   every API response carries X-Rate-Limit-Requests-Left,
         -Requests-Quota, -Time-Window-Ms, -Time-Reset-Ms; over quota: 429 with X-Retry-After (seconds)
     bc.faults.latency_ms, .error_rate (share of 500s), .rate_limit_without_headers (share of header-less
-        429s), .timeout_rate (share that hang for .timeout_s, default 30 s)
+        429s), .timeout_rate (share that hang for .timeout_s, default 30 s), .hold (while True, REST
+        requests wait at the door, counted as in flight: tests observe concurrency without racing)
     bc.requests_by_store[hash], bc.max_in_flight[hash], bc.in_flight[hash]
 
 Webhooks
