@@ -111,7 +111,8 @@ REST (`{base}/stores/{hash}/v2|v3/...`, header X-Auth-Token; 401 without a valid
     v3: /channels[/{id}[/site]], /sites[/{id}], /customers (id:in, email:in, name:in, name:like, company:in,
         date_created[:min|:max], date_modified[:min|:max], include, sort, page/limit, after/before cursors,
         documented meta), /customers/subscribers (GET filters, POST, DELETE needs a filter) and /{id}
-        (GET/PUT/DELETE), /orders/{id}/payment_actions/refunds, /orders/payment_actions/refunds[/{id}],
+        (GET/PUT/DELETE), /orders/{id}/payment_actions/refunds (GET; POST refunds the sum of `payments`
+        amounts, needs store_v2_orders or store_v2_transactions), /orders/payment_actions/refunds[/{id}],
         /carts/{id} (include=redirect_urls), /content/scripts[/{uuid}] (per client, at most 10 per app),
         /hooks[/{id}], /hooks/admin (GET, PUT emails)
     Errors: v2 `[{"status", "message"}]`, v3 `{"status", "title", "type", "errors"}`.

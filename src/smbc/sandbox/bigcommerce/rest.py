@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from smbc.sandbox.bigcommerce import listing, render
+from smbc.sandbox.bigcommerce.actions import ActionError
 from smbc.sandbox.bigcommerce.api import ApiError
 from smbc.sandbox.bigcommerce.listing import QueryError
 from smbc.sandbox.bigcommerce.state import (
@@ -562,6 +563,32 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 raise ApiError(404, f"Order {order_id} not found")
             data = [render.refund_json(r) for r in store.refunds.values() if r.order_id == order_id]
         return _v3(data)
+
+    @router.post("/stores/{store_hash}/v3/orders/{order_id}/payment_actions/refunds")
+    async def create_refund(request: Request, store_hash: str, order_id: int) -> JSONResponse:
+        """Refund what `payments` add up to (status 4 or 14, order/refund/created), as the merchant would."""
+        auth(request, store_hash, "orders", "transactions", write=True)
+        body = await body_of(request)
+        items, payments = body.get("items"), body.get("payments")
+        errors: dict[str, str] = {}
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            errors["items"] = "items must list what is refunded"
+        amounts = (
+            [p.get("amount") for p in payments or [] if isinstance(p, dict)]
+            if isinstance(payments, list)
+            else []
+        )
+        if not amounts or not all(isinstance(a, int | float) and a > 0 for a in amounts):
+            errors["payments"] = "payments must list the amounts refunded per provider"
+        if errors:
+            raise ApiError(422, "The refund request is not valid", errors)
+        try:
+            refund = fake.admin(store_hash).refund(
+                order_id, amount=Decimal(str(sum(amounts))), reason=body.get("reason", "")
+            )
+        except ActionError as exc:
+            raise ApiError(422, str(exc)) from None
+        return JSONResponse({"data": refund, "meta": {}}, status_code=201)
 
     @router.get("/stores/{store_hash}/v3/orders/payment_actions/refunds")
     async def all_refunds(request: Request, store_hash: str) -> JSONResponse:
