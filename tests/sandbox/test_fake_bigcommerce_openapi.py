@@ -213,6 +213,9 @@ def test_orders_refunds_and_carts_match_the_specs(walker: Walker) -> None:
     walker.call(carts, "GET", f"/carts/{activity['open_cart']['id']}")
     walker.call(carts, "GET", f"/carts/{activity['open_cart']['id']}", params={"include": "redirect_urls"})
     walker.call(carts, "GET", f"/carts/{activity['order']['cart_id']}", expect=404)
+    token = walker.h.bc.storefront(walker.h.store_hash).abandon(activity["open_cart"]["id"])
+    found = walker.call("abandoned_carts.v3.yml", "GET", f"/abandoned-carts/{token}")
+    assert found["data"]["cart_id"] == activity["open_cart"]["id"]
 
     with httpx.Client(base_url=walker.h.url, follow_redirects=True) as browser:
         browser.post(f"/storefront/{walker.h.store_hash}/1/actions/add", data={"product_id": "81"})

@@ -78,6 +78,8 @@ Shopper actions (each fires its webhooks; results are API-shaped dicts)
         (data {cart_id[, cart_item_id]}).
     sf.update_item(cart_id, item_id, quantity) / sf.remove_item(cart_id, item_id) (last item: cart/deleted,
         returns None) / sf.set_cart_email(cart_id, email) / sf.get_cart(cart_id)
+    sf.abandon(cart_id) -> token   cart/abandoned {type, id, token} (as after an hour without changes);
+        GET /v3/abandoned-carts/{token} -> {data: {cart_id}}
     sf.checkout(cart_id, customer_id=None, guest_email=None, newsletter=False, billing=None) -> order (v2)
         order/created, cart/converted {orderId} (the cart is gone: GET /v3/carts/{id} is 404),
         order/statusUpdated 0 -> 11; status 11, shipping 5.00, is_email_opt_in=newsletter.
@@ -113,7 +115,8 @@ REST (`{base}/stores/{hash}/v2|v3/...`, header X-Auth-Token; 401 without a valid
         documented meta), /customers/subscribers (GET filters, POST, DELETE needs a filter) and /{id}
         (GET/PUT/DELETE), /orders/{id}/payment_actions/refunds (GET; POST refunds the sum of `payments`
         amounts, needs store_v2_orders or store_v2_transactions), /orders/payment_actions/refunds[/{id}],
-        /carts/{id} (include=redirect_urls), /content/scripts[/{uuid}] (per client, at most 10 per app),
+        /carts/{id} (include=redirect_urls), /abandoned-carts/{token},
+        /content/scripts[/{uuid}] (per client, at most 10 per app),
         /hooks[/{id}], /hooks/admin (GET, PUT emails)
     Errors: v2 `[{"status", "message"}]`, v3 `{"status", "title", "type", "errors"}`.
 

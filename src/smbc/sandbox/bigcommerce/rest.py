@@ -624,6 +624,15 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 raise ApiError(404, f"Cart {cart_id} not found")
             return _v3(render.cart_json(cart, fake.storefront_url(store.hash, cart.channel_id), include))
 
+    @router.get("/stores/{store_hash}/v3/abandoned-carts/{token}")
+    async def abandoned_cart(request: Request, store_hash: str, token: str) -> JSONResponse:
+        store, _ = auth(request, store_hash, "information")  # abandoned_carts.v3.yml's scope
+        with fake.lock:
+            cart_id = store.abandoned_carts.get(token)
+        if cart_id is None:
+            raise ApiError(404, "Abandoned cart not found")
+        return _v3({"cart_id": cart_id})
+
     # -- scripts ---------------------------------------------------------------------------------------
 
     def validate_script(body: Json, existing: Script | None, store: StoreState, token: Token) -> Json:
