@@ -175,6 +175,10 @@ Pages
     {base}/api/storefront/carts     Storefront API cart list (carts.sf.yml shape, camelCase) of the storefront
         this browser visited last (cookie sbx_store); also per storefront at
         {base}/storefront/{hash}/{channel_id}/api/storefront/carts
+    {base}/customer/current.jwt?app_client_id=ID   Current Customer API: the bare JWT (HS512, client secret;
+        claims customer{id,email,group_id}, iss "bc/apps", aud/application_id, store_hash, operation,
+        channel_id) of the shopper signed in on the storefront last visited; 404 for guests, 403 for
+        another client id; also per storefront at {base}/storefront/{hash}/{channel_id}/customer/current.jwt
     sf.log_in(email, cart_id=None) -> customer   sign-in; a guest cart is taken over (cart/updated)
 """
 
