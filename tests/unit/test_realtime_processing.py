@@ -197,7 +197,8 @@ def test_cancel_after_purchase_and_not_before(world: World) -> None:
     world.bc.orders[53]["status_id"] = 5
     world.process("store/order/statusUpdated", {"type": "order", "id": 53})
     world.process("store/order/statusUpdated", {"type": "order", "id": 53})
-    [cancel] = world.sm.named("add_event")
+    purchase, cancel = (c["event"] for c in world.sm.named("integration"))
+    assert purchase["contactEvent"]["contactExtEventType"] == "PURCHASE"
     assert cancel["contactEvent"]["contactExtEventType"] == "CANCELLATION"
     assert cancel["contactEvent"]["externalId"] == "53"
 
@@ -212,7 +213,7 @@ def test_refund_sends_one_return_per_refund(world: World) -> None:
         world.process(
             "store/order/refund/created", {"type": "order", "id": 54, "refund": {"refund_id": refund_id}}
         )
-    returns = world.sm.named("add_event")
+    returns = [c["event"] for c in world.sm.named("integration")]
     assert [r["contactEvent"]["value"] for r in returns] == [5.0, 3.0]
     assert {r["contactEvent"]["contactExtEventType"] for r in returns} == {"RETURN"}
 
@@ -253,9 +254,12 @@ def test_cart_window_update_then_new_event_after_window(world: World) -> None:
     world.bc.carts["c1"] = cart("c1", 3)
     world.clock.advance(16 * 60)
     world.process("store/cart/updated", {"type": "cart", "id": "c1"})
-    assert [n for n, _ in world.sm.calls] == ["add_event", "update_event", "add_event"]
+    assert [n for n, _ in world.sm.calls] == ["integration", "update_event", "integration"]
+    first = world.sm.named("integration")[0]
+    assert first["contact"]["contact"] == {"email": "shopper@example.com"}  # bare: no data, no consent
+    assert first["contact"]["forceOptIn"] is False and first["contact"]["forceOptOut"] is False
     update = world.sm.named("update_event")[0]["contactEvent"]
-    assert update["eventId"] == "add_event-1" and update["value"] == 20.0
+    assert update["eventId"] == "event-integration-1" and update["value"] == 20.0
 
 
 def test_purchase_closes_the_cart_window(world: World) -> None:
@@ -266,7 +270,9 @@ def test_purchase_closes_the_cart_window(world: World) -> None:
     world.process("store/order/created", {"type": "order", "id": 70})
     world.bc.carts["cart-70"] = cart("cart-70", 4)
     world.process("store/cart/updated", {"type": "cart", "id": "cart-70"})
-    assert [n for n, _ in world.sm.calls] == ["add_event", "integration", "add_event"]
+    assert [n for n, _ in world.sm.calls] == ["integration", "integration", "integration"]
+    kinds = [c["event"]["contactEvent"]["contactExtEventType"] for c in world.sm.named("integration")]
+    assert kinds == ["CART", "PURCHASE", "CART"]
 
 
 def test_cart_without_contact_is_skipped_with_reason(world: World) -> None:
@@ -286,7 +292,7 @@ def test_concurrent_cart_deliveries_make_one_event(world: World) -> None:
     for delivery_id in ids:
         world.clock.advance(60)
         realtime.process_delivery(delivery_id)
-    assert len(world.sm.named("add_event")) == 1 and world.sm.named("update_event") == []
+    assert len(world.sm.named("integration")) == 1 and world.sm.named("update_event") == []
     assert world.count(CartWindow) == 1
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +47,7 @@ STALE_LOCK = timedelta(minutes=10)  # a worker that died mid-delivery frees it a
 NEVER_TRIED_GRACE = timedelta(seconds=60)  # fresh rows are in the queue already
 CART_LEASE = timedelta(minutes=2)
 CART_BUSY_RETRY_S = 2.0
+CART_LEASE_WAIT_S = 5.0  # real seconds a worker waits for another one's send on the same cart
 COALESCE_LIMIT = 50
 
 PAUSE_SM_CREDENTIALS = "credentials"
@@ -92,6 +94,7 @@ class Result:
     reason: str = ""
     error: str = ""
     retry_after: float | None = None
+    exact: bool = False  # retry after exactly `retry_after` (a short wait for another worker)
 
     @classmethod
     def done(cls, reason: str = "") -> Result:
@@ -102,8 +105,8 @@ class Result:
         return cls(DeliveryStatus.SKIPPED, reason)
 
     @classmethod
-    def retry(cls, error: str, after: float | None = None) -> Result:
-        return cls(DeliveryStatus.PENDING, error=error, retry_after=after)
+    def retry(cls, error: str, after: float | None = None, *, exact: bool = False) -> Result:
+        return cls(DeliveryStatus.PENDING, error=error, retry_after=after, exact=exact)
 
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -135,18 +138,9 @@ class Context:
 
 
 def load_settings_for(session: Session, store_id: int) -> StoreSettings:
-    """The store's settings (storage lands with the SALESmanago-account area; defaults until then)."""
-    try:
-        from smbc import store_settings
+    from smbc.store_settings import load_store_settings
 
-        loader = getattr(store_settings, "load_store_settings", None)
-        if loader is None:
-            from smbc.salesmanago import settings_store  # type: ignore[attr-defined]
-
-            loader = settings_store.load_store_settings
-    except (ImportError, AttributeError):
-        return StoreSettings()
-    return loader(session, store_id)
+    return load_store_settings(session, store_id)
 
 
 def _default_sm_factory(session: Session, store: Store, calls: CallBuffer) -> SalesmanagoPort:
@@ -401,7 +395,9 @@ def _finish(
                     result = Result(DeliveryStatus.FAILED, values["reason"], result.error)
                 else:
                     wait = retry_delay(attempts)
-                    if result.retry_after:
+                    if result.retry_after and result.exact:
+                        wait = timedelta(seconds=result.retry_after)
+                    elif result.retry_after:
                         wait = max(wait, timedelta(seconds=result.retry_after))
                     values["next_attempt_at"] = now + wait
             elif result.status is not DeliveryStatus.WAITING:
@@ -512,8 +508,8 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
         previous_email=known_email,
     )
     digest = contact.digest()
-    if not registering and known_hash == digest:
-        return Result.done("contact unchanged")
+    if known_hash == digest and (not registering or delivery.source == "reconcile"):
+        return Result.done("contact unchanged")  # (a reconciled registration already sent too)
     contact_id = ctx.sm.upsert_contact(contact.to_payload())
     with ctx.db.session() as session:
         remember_contact(
@@ -573,7 +569,7 @@ def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
     contact = mapping.ContactUpsert(
         email=email,
         owner=ctx.owner,
-        name=mapping._join(subscriber.get("first_name"), subscriber.get("last_name")),
+        name=mapping.join_name(subscriber.get("first_name"), subscriber.get("last_name")),
         tags=tuple(ctx.settings.tags_newsletter) if flags.force_opt_in else (),
         lang=_store_lang(ctx),
         consent=flags,
@@ -673,6 +669,14 @@ def _order_items(ctx: Context, order: dict[str, Any]) -> list[dict[str, Any]]:
     return items if items is not None else ctx.bc.order_products(int(order["id"]))
 
 
+def _send_with_bare_contact(ctx: Context, event: mapping.ExternalEvent) -> str:
+    """An event for an e-mail, with a bare contact upsert (no data, consent flags all false) so it
+    is accepted even when the contact does not exist (yet) in SALESmanago."""
+    bare = mapping.ContactUpsert(email=event.email or "", owner=ctx.owner)
+    _, event_id = ctx.sm.integration_upsert(bare.to_payload(), event.to_payload())
+    return event_id
+
+
 def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
     order_id = int(delivery.resource_id or 0)
     order = ctx.bc.order(order_id)
@@ -723,7 +727,7 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
             )
             contact_id, event_id = ctx.sm.integration_upsert(contact.to_payload(), event.to_payload())
         else:
-            event_id = ctx.sm.add_event(event.to_payload())
+            event_id = _send_with_bare_contact(ctx, event)
     except BaseException:
         release_event(ctx.db, ctx.store.id, kind, key, owner)
         raise
@@ -786,7 +790,7 @@ def send_return(ctx: Context, order: dict[str, Any], refund: dict[str, Any], *, 
             location=ctx.location(order.get("channel_id")),
             owner=ctx.owner,
         )
-        event_id = ctx.sm.add_event(event.to_payload())
+        event_id = _send_with_bare_contact(ctx, event)
     except BaseException:
         release_event(ctx.db, ctx.store.id, EventKind.RETURN, key, owner)
         raise
@@ -886,8 +890,12 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
     contact_key = email or f"id:{contact_id}"
     owner = f"delivery:{delivery.id}"
     window = _lease_window(ctx.db, ctx.store.id, cart_id, contact_key, owner, ctx.now)
+    deadline = time.monotonic() + CART_LEASE_WAIT_S
+    while window is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # another worker sends this cart's event right now: wait for it, briefly
+        window = _lease_window(ctx.db, ctx.store.id, cart_id, contact_key, owner, ctx.now)
     if window is None:
-        return Result.retry("another worker is sending this cart's event", CART_BUSY_RETRY_S)
+        return Result.retry("another worker is sending this cart's event", CART_BUSY_RETRY_S, exact=True)
     try:
         digest = mapping.cart_digest(cart)
         if window.event_id and not window.closed and window.content_hash == digest:
@@ -905,11 +913,19 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
             contact_id=contact_id,
             event_id=window.event_id if keep else None,
         )
+        contact_sm_id: str | None = None
         if keep:
             event_id = ctx.sm.update_event(event.to_payload()) or window.event_id
+        elif email:
+            # A new CART by e-mail goes with a bare contact upsert (all consent flags false), so the
+            # contact exists for the event; nothing about the contact itself changes.
+            bare = mapping.ContactUpsert(email=email, owner=ctx.owner)
+            contact_sm_id, event_id = ctx.sm.integration_upsert(bare.to_payload(), event.to_payload())
         else:
             event_id = ctx.sm.add_event(event.to_payload())
         with ctx.db.session() as session:
+            if contact_sm_id and email:
+                remember_contact(session, ctx.store.id, email, contact_id=contact_sm_id)
             session.execute(
                 update(CartWindow)
                 .where(CartWindow.id == window.id)
