@@ -31,6 +31,7 @@ def run_store_setup(store_id: int, *, transport: httpx.BaseTransport | None = No
     """Returns True when the store is set up (False: not installed any more, nothing done)."""
     from smbc.bigcommerce.client import CallBuffer, for_store
     from smbc.bigcommerce.webhooks import register_webhooks
+    from smbc.sync.realtime import PAUSE_BC_CREDENTIALS, resume_store
 
     runtime = get_runtime()
     with runtime.db.session() as session:
@@ -67,6 +68,9 @@ def run_store_setup(store_id: int, *, transport: httpx.BaseTransport | None = No
             log.warning("webhook registration failed", extra={"store_id": store_id, "reason": exc.message})
             return False
         store.setup_completed_at = utcnow()
+        token_was_refused = store.sync_paused_reason == PAUSE_BC_CREDENTIALS
+    if token_was_refused:  # the token works again (re-install / re-auth): what waited goes on
+        resume_store(store_id, reasons=(PAUSE_BC_CREDENTIALS,))
     log.info("store set up", extra={"store_id": store_id})
     return True
 

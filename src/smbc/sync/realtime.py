@@ -1073,8 +1073,11 @@ def sweep_due_task() -> None:
     sweep_due()
 
 
-def resume_store(store_id: int, *, db: Database | None = None) -> int:
-    """Called after the merchant logs in again: lift a credentials pause and re-queue what waited."""
+def resume_store(
+    store_id: int, *, db: Database | None = None, reasons: Sequence[str] = RESUMABLE_PAUSES
+) -> int:
+    """Called after the merchant logs in again (or the store's token works again): lift a pause for
+    one of `reasons` and re-queue what waited. Returns how many deliveries were re-queued."""
     from smbc.runtime import get_runtime
 
     db = db or get_runtime().db
@@ -1083,7 +1086,7 @@ def resume_store(store_id: int, *, db: Database | None = None) -> int:
         store = session.get(Store, store_id)
         if store is None:
             return 0
-        if store.sync_paused_reason in RESUMABLE_PAUSES:
+        if store.sync_paused_reason in reasons:
             store.sync_paused_reason = None
         if store.sync_paused_reason:
             return 0  # paused for another reason (logged out, uninstalled): not ours to lift
