@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from huey import crontab
+from prometheus_client import Counter
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -67,6 +68,11 @@ COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
     "subscriber": ("store/subscriber/created", "store/subscriber/updated"),
 }
 _GROUP_OF = {scope: group for group, scopes in COALESCE_GROUPS.items() for scope in scopes}
+
+
+PROCESSED = Counter(
+    "smbc_deliveries_processed_total", "Inbox rows worked on, by resulting status", ["status"]
+)
 
 
 class SalesmanagoPort(Protocol):
@@ -404,6 +410,8 @@ def _finish(
                 values["processed_at"] = now
             session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(**values))
             out.append((delivery.id, result))
+    for _, result in out:
+        PROCESSED.labels(result.status.value).inc()
     return out
 
 
