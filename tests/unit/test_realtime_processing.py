@@ -439,3 +439,24 @@ def test_refused_bigcommerce_token_waits_until_the_set_up_works_again(
     assert world.row(first).status == "pending"
     realtime.process_delivery(first)
     assert world.row(first).status == "done" and len(world.sm.named("integration")) == 1
+
+
+def test_two_workers_meeting_one_email_keep_one_contact_row(world: World) -> None:
+    errors: list[Exception] = []
+    barrier = threading.Barrier(6)
+
+    def remember(n: int) -> None:
+        barrier.wait(5)
+        try:
+            with world.db.session() as s:
+                realtime.remember_contact(s, world.store_id, "Same@Example.com", contact_id=f"c{n}")
+        except Exception as exc:  # the race this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=remember, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert world.count(SyncedContact, SyncedContact.email == "same@example.com") == 1

@@ -442,6 +442,18 @@ def _contact_by(session: Session, store_id: int, *, email: str | None = None, cu
     return None
 
 
+def _insert_if_missing(session: Session, store_id: int, email: str) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL): two workers may meet one e-mail."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(SyncedContact).values(
+        store_id=store_id, email=email, payload_hash="", deleted=False, updated_at=utcnow()
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["store_id", "email"]))
+
+
 def remember_contact(
     session: Session,
     store_id: int,
@@ -453,12 +465,13 @@ def remember_contact(
     opted_in: bool | None = None,
     payload_hash: str | None = None,
 ) -> SyncedContact:
-    """Update the contact ledger (an e-mail change moves the row to the new e-mail)."""
+    """Update the contact ledger (an e-mail change moves what was known to the new e-mail)."""
     email = rules.normalize_email(email)
+    _insert_if_missing(session, store_id, email)
     row = session.scalars(
         select(SyncedContact).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
-    ).first()
-    if previous_email and previous_email != email:
+    ).one()
+    if previous_email and rules.normalize_email(previous_email) != email:
         old = session.scalars(
             select(SyncedContact).where(
                 SyncedContact.store_id == store_id,
@@ -466,14 +479,10 @@ def remember_contact(
             )
         ).first()
         if old is not None:
-            if row is None:
-                old.email = email
-                row = old
-            else:
-                session.delete(old)
-    if row is None:
-        row = SyncedContact(store_id=store_id, email=email)
-        session.add(row)
+            row.contact_id = row.contact_id or old.contact_id
+            row.customer_id = row.customer_id or old.customer_id
+            row.opted_in = row.opted_in if row.opted_in is not None else old.opted_in
+            session.execute(delete(SyncedContact).where(SyncedContact.id == old.id))
     if contact_id:
         row.contact_id = contact_id
     if customer_id:
@@ -750,6 +759,8 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
             email=email,
             now=ctx.now,
         )
+    # Apart: the once-ever record above is committed whatever happens to the bookkeeping below.
+    with ctx.db.session() as session:
         if kind is EventKind.PURCHASE:
             customer_id = int(order.get("customer_id") or 0) or None
             remember_contact(
@@ -932,8 +943,6 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
         else:
             event_id = ctx.sm.add_event(event.to_payload())
         with ctx.db.session() as session:
-            if contact_sm_id and email:
-                remember_contact(session, ctx.store.id, email, contact_id=contact_sm_id)
             session.execute(
                 update(CartWindow)
                 .where(CartWindow.id == window.id)
@@ -949,6 +958,9 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
                     lease_until=None,
                 )
             )
+        if contact_sm_id and email:
+            with ctx.db.session() as session:
+                remember_contact(session, ctx.store.id, email, contact_id=contact_sm_id)
         return Result.done(f"CART event {'updated' if keep else 'created'} ({event_id})")
     finally:
         with ctx.db.session() as session:
