@@ -23,6 +23,7 @@ ROUTER_MODULES = [
     "smbc.salesmanago.callbacks",
     "smbc.web.storefront",
     "smbc.web.monitoring_tab",
+    "smbc.web.export_tab",
     "smbc.web.dashboard",
     "smbc.web.settings_tabs",
 ]

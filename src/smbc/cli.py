@@ -26,6 +26,10 @@ from smbc.salesmanago.commands import settings_app, sm_app  # noqa: E402 - regis
 app.add_typer(sm_app, name="sm")
 app.add_typer(settings_app, name="settings")
 
+from smbc.sync.export_command import export_command  # noqa: E402 - registered right below
+
+app.command("export")(export_command)
+
 
 def _settings() -> Settings:
     try:
@@ -78,7 +82,7 @@ def worker(
     init_runtime(settings, migrate=False)
     jobs.import_tasks()
     consumer = jobs.huey.create_consumer(
-        workers=threads or settings.inline_worker_threads, worker_type="thread", periodic=True
+        workers=threads or settings.inline_worker_threads, worker_type="thread", periodic=True, **jobs.POLLING
     )
     consumer.run()  # until SIGINT/SIGTERM
 

@@ -43,6 +43,8 @@ TASK_MODULES: list[str] = [
     "smbc.bigcommerce.scripts",
     "smbc.sync.realtime",
     "smbc.sync.reconcile",
+    "smbc.bigcommerce.scripts",
+    "smbc.sync.export",
 ]
 
 
@@ -53,11 +55,24 @@ def import_tasks() -> None:
         importlib.import_module(name)
 
 
+# Workers poll an idle SQLite queue at most every half second (Huey's default backs off to 10 s,
+# which would delay a webhook's processing by as much). Redis storage blocks on the list instead.
+POLLING = {"initial_delay": 0.05, "backoff": 1.15, "max_delay": 0.5}
+
+
+class InlineConsumer(Consumer):
+    """A consumer inside the web process: the web server owns SIGINT/SIGTERM (and may run us off the
+    main thread, where installing signal handlers fails)."""
+
+    def _set_signal_handlers(self) -> None:
+        pass
+
+
 def start_consumer(workers: int = 4) -> Consumer:
     """Worker threads and the periodic scheduler inside this process (SMBC_WORKERS=inline)."""
     import_tasks()
-    consumer = huey.create_consumer(
-        workers=workers, worker_type="thread", periodic=True, check_worker_health=False
+    consumer = InlineConsumer(
+        huey, workers=workers, worker_type="thread", periodic=True, check_worker_health=False
     )
     consumer.start()
     return consumer

@@ -11,27 +11,23 @@ A missing Chromium or Playwright skips locally and fails under CI=true.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from browser_support import ChromiumLauncher
 
-
-def _root_conftest(config: pytest.Config):
-    return config.pluginmanager.get_plugin(str(Path(__file__).resolve().parents[1] / "conftest.py"))
+from support import chromium_path, require
 
 
 @pytest.fixture(scope="session")
 def chromium(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ChromiumLauncher]:
-    root = _root_conftest(request.config)
-    executable = root.chromium_path()
-    root.require(executable is not None, "Chromium is not installed at /usr/bin/chromium")
+    executable = chromium_path()
+    require(executable is not None, "Chromium is not installed at /usr/bin/chromium")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        root.require(False, "Playwright for Python is not installed")
+        require(False, "Playwright for Python is not installed")
         raise
     with sync_playwright() as playwright:
         launcher = ChromiumLauncher(playwright, executable, tmp_path_factory.mktemp("chromium"))

@@ -15,12 +15,11 @@ from typer.testing import CliRunner
 
 from smbc.cli import app as cli_app
 from smbc.config import Settings, get_settings
+from smbc.db.models import Store
 from smbc.http_server import BackgroundServer
 from smbc.salesmanago.account import get_account
 from smbc.salesmanago.login import MSG_TWO_FACTOR, MSG_WRONG_LOGIN
-
-# TEMPORARY until the fake SALESmanago lands on main (then a plain import).
-FakeSalesmanago = pytest.importorskip("smbc.sandbox.salesmanago").FakeSalesmanago
+from smbc.sandbox.salesmanago import FakeSalesmanago
 
 
 @pytest.fixture
@@ -199,3 +198,27 @@ def test_cli_login_show_logout(client: TestClient, fake_sm, settings: Settings, 
         account = get_account(s, store_row(client.app).id)
         assert account is not None and account.auth_mode == "credentials"
         assert s.scalar(select(type(account).client_id)) == sm.TWO_FACTOR.client_id
+
+
+def test_login_resumes_deliveries_that_waited_while_logged_out(client: TestClient, fake_sm) -> None:
+    from smbc.sync.models import WebhookDelivery
+
+    sm, _ = fake_sm
+    token = add_store(client.app)
+    with client.app.state.runtime.db.session() as s:
+        store = s.scalar(select(Store).where(Store.hash == "abc123"))
+        store.sync_paused_reason = "logged_out"
+        s.add(
+            WebhookDelivery(
+                store_id=store.id, scope="store/customer/created", hash="h1", created_at=1, status="waiting"
+            )
+        )
+    response = client.post(
+        "/app/account/login",
+        headers=bearer(token),
+        data={"email": sm.NORMAL.email, "password": FakeSalesmanago.PASSWORD},
+    )
+    assert response.status_code == 200
+    assert store_row(client.app).sync_paused_reason is None
+    with client.app.state.runtime.db.session() as s:
+        assert s.scalar(select(WebhookDelivery.status)) == "pending"

@@ -16,6 +16,7 @@ from smbc.db.models import Store
 from smbc.http_server import BackgroundServer
 from smbc.runtime import Runtime
 from smbc.salesmanago.monitoring_models import CartLink
+from smbc.sync.models import WebhookDelivery
 from smbc.web.storefront import CART_LINK_LIMIT, linked_contact_id
 
 SHOP = "https://shop.example.com"
@@ -28,6 +29,12 @@ class Running:
     url: str
     runtime: Runtime
     store_id: int
+
+    def rechecks(self) -> list[str]:
+        """Carts the real-time processing was asked to look at again (inbox rows of ours)."""
+        with self.runtime.db.session() as s:
+            rows = s.scalars(select(WebhookDelivery).where(WebhookDelivery.source == "cart-link"))
+            return [row.resource_id for row in rows]
 
     def links(self) -> int:
         with self.runtime.db.session() as s:
@@ -87,6 +94,11 @@ def test_a_storefront_links_its_cart_and_the_realtime_side_can_read_it(app_serve
     response = post(app_server, body())
     assert response.status_code == 200, response.text
     assert response.headers["access-control-allow-origin"] == SHOP
+    # The real-time side is asked to look at the cart again (its webhook may have come first) ...
+    assert app_server.rechecks() == [CART]
+    # ... once: the same link posted again (another tab) changes nothing.
+    assert post(app_server, body()).status_code == 200
+    assert app_server.rechecks() == [CART]
     with app_server.runtime.db.session() as s:
         assert linked_contact_id(s, app_server.store_id, CART) == CONTACT
         assert linked_contact_id(s, app_server.store_id, CART.upper()) == CONTACT
@@ -99,6 +111,7 @@ def test_a_storefront_links_its_cart_and_the_realtime_side_can_read_it(app_serve
     with app_server.runtime.db.session() as s:
         assert linked_contact_id(s, app_server.store_id, CART) == other
     assert app_server.links() == 1
+    assert app_server.rechecks() == [CART, CART]
 
 
 def test_preflight_is_answered_only_for_the_store_s_origins(app_server: Running) -> None:
@@ -150,7 +163,7 @@ def test_bad_requests_are_refused_with_a_message_and_store_nothing(app_server: R
         assert response.status_code == status, (kwargs, response.text)
         assert message in response.json()["error"], kwargs
         assert "access-control-allow-origin" not in response.headers
-    assert app_server.links() == 0
+    assert app_server.links() == 0 and app_server.rechecks() == []
 
 
 def test_a_flood_is_cut_off_and_stores_nothing_more(app_server: Running) -> None:

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
+from smbc.clock import FakeClock, set_clock
 from smbc.config import Settings
 from smbc.db.models import Store
 from smbc.db.session import Database
@@ -29,10 +30,8 @@ from smbc.salesmanago.login import (
     refresh_owners,
 )
 from smbc.salesmanago.models import SalesmanagoAccount, SettingsChange
+from smbc.sandbox.salesmanago import FakeSalesmanago
 from smbc.store_settings import load_store_settings, save_store_settings
-
-# TEMPORARY until the fake SALESmanago lands on main (then a plain import).
-FakeSalesmanago = pytest.importorskip("smbc.sandbox.salesmanago").FakeSalesmanago
 
 
 @dataclass
@@ -49,16 +48,21 @@ class World:
 
 @pytest.fixture
 def fake_sm() -> Iterator[tuple[FakeSalesmanago, str]]:
-    sm = FakeSalesmanago()
-    with BackgroundServer(sm.app) as server:
-        sm.bind(server.url)
-        yield sm, server.url
+    # One fake clock for the app and the fake: retry waits pass instantly, request times still agree.
+    clock = FakeClock()
+    previous = set_clock(clock)
+    sm = FakeSalesmanago(clock=clock)
+    try:
+        with BackgroundServer(sm.app) as server:
+            sm.bind(server.url)
+            yield sm, server.url
+    finally:
+        set_clock(previous)
 
 
-@pytest.fixture
-def w(fake_sm: tuple[FakeSalesmanago, str], backend_settings: Settings) -> Iterator[World]:
+def _world(fake_sm: tuple[FakeSalesmanago, str], base: Settings) -> Iterator[World]:
     sm, url = fake_sm
-    settings = backend_settings.model_copy(update={"sm_default_endpoint": url, "sm_v3_url": url})
+    settings = base.model_copy(update={"sm_default_endpoint": url, "sm_v3_url": url})
     configure(settings.secret_keys)
     db = Database(settings.database_url)
     db.upgrade()
@@ -69,6 +73,18 @@ def w(fake_sm: tuple[FakeSalesmanago, str], backend_settings: Settings) -> Itera
         store_id = store.id
     yield World(sm, url, db, settings, store_id)
     db.dispose()
+
+
+@pytest.fixture
+def w(fake_sm: tuple[FakeSalesmanago, str], settings: Settings) -> Iterator[World]:
+    """SQLite only: for the remote-call behaviour."""
+    yield from _world(fake_sm, settings)
+
+
+@pytest.fixture
+def wb(fake_sm: tuple[FakeSalesmanago, str], backend_settings: Settings) -> Iterator[World]:
+    """SQLite and PostgreSQL: for what is stored."""
+    yield from _world(fake_sm, backend_settings)
 
 
 def password_login(w: World, email: str | None = None, password: str = FakeSalesmanago.PASSWORD, **kw):
@@ -101,7 +117,8 @@ def assert_nothing_saved(w: World) -> None:
 # -- e-mail and password ---------------------------------------------------------------------------------
 
 
-def test_password_login_saves_the_account_and_the_client_works(w: World) -> None:
+def test_password_login_saves_the_account_and_the_client_works(wb: World) -> None:
+    w = wb
     result = password_login(w)
     assert result.warnings == []
     normal = w.sm.NORMAL
@@ -143,7 +160,8 @@ def test_custom_endpoint_is_used(w: World) -> None:
         assert get_account(s, w.store_id).endpoint == w.sm_url
 
 
-def test_wrong_password(w: World) -> None:
+def test_wrong_password(wb: World) -> None:
+    w = wb
     error = failed_login(w, password="wrong-password")
     assert (error.field, error.message) == ("password", sm_login.MSG_WRONG_LOGIN)
     error = failed_login(w, email="nobody@sandbox.test")
@@ -242,7 +260,8 @@ def credentials_login(w: World, **overrides: str):
         )
 
 
-def test_credentials_login_for_two_factor_accounts(w: World) -> None:
+def test_credentials_login_for_two_factor_accounts(wb: World) -> None:
+    w = wb
     credentials_login(w, owner="Team@sandbox.test")
     account = w.sm.TWO_FACTOR
     with w.db.session() as s:
@@ -283,7 +302,8 @@ def test_credentials_login_failures(w: World) -> None:
 # -- owners and logout ------------------------------------------------------------------------------------
 
 
-def test_refresh_owners_and_fallback_when_the_owner_disappears(w: World) -> None:
+def test_refresh_owners_and_fallback_when_the_owner_disappears(wb: World) -> None:
+    w = wb
     password_login(w)
     normal = w.sm.NORMAL
     with w.db.session() as s:
@@ -308,7 +328,8 @@ def test_refresh_owners_with_broken_credentials(w: World) -> None:
     assert info.value.message == sm_login.MSG_CREDENTIALS_BROKEN
 
 
-def test_logout_revokes_the_key_wipes_and_pauses(w: World) -> None:
+def test_logout_revokes_the_key_wipes_and_pauses(wb: World) -> None:
+    w = wb
     password_login(w)
     normal = w.sm.NORMAL
     assert len(w.sm.v3_keys(normal.client_id)) == 1

@@ -21,7 +21,18 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def cli_env(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """SQLite only."""
+    yield from _cli_env(settings, monkeypatch)
+
+
+@pytest.fixture
+def cli_env_b(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """SQLite and PostgreSQL: for what is stored."""
+    yield from _cli_env(backend_settings, monkeypatch)
+
+
+def _cli_env(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
     for name, value in {
         "SMBC_DATABASE_URL": backend_settings.database_url,
         "SMBC_QUEUE_URL": backend_settings.queue_url,
@@ -63,7 +74,8 @@ def test_show_lists_every_key_and_the_read_only_ones(cli_env: Database) -> None:
     assert text.exit_code == 0 and "cart_event_window" in text.output and "12h" in text.output
 
 
-def test_show_connected_account(cli_env: Database) -> None:
+def test_show_connected_account(cli_env_b: Database) -> None:
+    cli_env = cli_env_b
     with cli_env.session() as s:
         store = s.scalar(select(Store))
         s.add(
@@ -89,7 +101,8 @@ def test_show_connected_account(cli_env: Database) -> None:
     assert result.exit_code == 1 and "from the list" in result.output
 
 
-def test_set_validates_normalises_and_logs(cli_env: Database) -> None:
+def test_set_validates_normalises_and_logs(cli_env_b: Database) -> None:
+    cli_env = cli_env_b
     result = runner.invoke(
         app,
         [
@@ -115,7 +128,7 @@ def test_set_validates_normalises_and_logs(cli_env: Database) -> None:
     assert len(actors) == 1 and next(iter(actors)).startswith("cli")
 
 
-def test_set_refuses_bad_values_and_saves_nothing(cli_env: Database) -> None:
+def test_set_refuses_bad_values_and_saves_nothing(cli_env_b: Database) -> None:
     result = runner.invoke(
         app,
         [

@@ -40,9 +40,16 @@ PLATFORM_FORM = {
 
 
 @pytest.fixture
-def client(backend_settings: Settings) -> Iterator[TestClient]:
-    app = make_app(backend_settings)
-    with TestClient(app) as test_client:
+def client(settings: Settings) -> Iterator[TestClient]:
+    """SQLite only."""
+    with TestClient(make_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def client_b(backend_settings: Settings) -> Iterator[TestClient]:
+    """SQLite and PostgreSQL: for what is stored."""
+    with TestClient(make_app(backend_settings)) as test_client:
         yield test_client
 
 
@@ -117,7 +124,8 @@ def test_account_tab_when_connected(client: TestClient) -> None:
     assert 'data-copy="#callback_url_opt_in"' in html
 
 
-def test_account_save_then_reload(client: TestClient) -> None:
+def test_account_save_then_reload(client_b: TestClient) -> None:
+    client = client_b
     token = add_store(client.app)
     connect_account(client.app)
     response = client.post("/app/account/settings", headers=bearer(token), data=ACCOUNT_FORM)
@@ -136,7 +144,8 @@ def test_account_save_then_reload(client: TestClient) -> None:
     assert keys["location.1"] == "merchant@shop.test" and keys["opt_in_sync"] == "merchant@shop.test"
 
 
-def test_account_save_422_shows_each_error_and_saves_nothing(client: TestClient) -> None:
+def test_account_save_422_shows_each_error_and_saves_nothing(client_b: TestClient) -> None:
+    client = client_b
     token = add_store(client.app)
     connect_account(client.app)
     bad = {
@@ -156,7 +165,8 @@ def test_account_save_422_shows_each_error_and_saves_nothing(client: TestClient)
         assert s.scalars(select(SettingsChange)).all() == []
 
 
-def test_platform_save_then_reload_and_other_tab_kept(client: TestClient) -> None:
+def test_platform_save_then_reload_and_other_tab_kept(client_b: TestClient) -> None:
+    client = client_b
     token = add_store(client.app)
     connect_account(client.app)
     assert client.post("/app/account/settings", headers=bearer(token), data=ACCOUNT_FORM).status_code == 200
@@ -232,7 +242,8 @@ def test_owner_fallback_message(client: TestClient) -> None:
     assert "Contacts go to merchant@sandbox.test" in html
 
 
-def test_logout_without_v3_key_pauses_and_shows_login(client: TestClient) -> None:
+def test_logout_without_v3_key_pauses_and_shows_login(client_b: TestClient) -> None:
+    client = client_b
     token = add_store(client.app)
     connect_account(client.app)
     html = client.post("/app/account/logout", headers=bearer(token)).text

@@ -1,8 +1,8 @@
 """Test harness for the fake BigCommerce: the fake on a real port, plus a stand-in "app" that does
 what an app does at its callbacks (exchanges the code, records JWTs) and receives webhooks.
 
-Test modules import the `harness` fixture from here (a module, not a conftest, so other areas can
-keep their own tests/sandbox/conftest.py)."""
+Test modules import `harness_fixture` (the fixture named `harness`) from here: a plain module rather
+than a conftest, so `from conftest import require` keeps meaning tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from smbc.http_server import BackgroundServer, free_port
+from smbc.http_server import BackgroundServer
 from smbc.sandbox.bigcommerce import FakeBigCommerce
 
 CLIENT_ID = "test-client-id"
@@ -121,16 +121,46 @@ class Harness:
         return answer.json()["data"]["id"]
 
 
-@pytest.fixture
-def harness() -> Iterator[Harness]:
-    stand_in = StandInApp()
-    app_port = free_port()
-    app_url = f"http://127.0.0.1:{app_port}"
-    bc = FakeBigCommerce(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, app_url=app_url)
-    with BackgroundServer(bc.app) as server, BackgroundServer(stand_in.build(), port=app_port):
-        bc.bind(server.url)
-        stand_in.fake_url = server.url
-        try:
-            yield Harness(bc, server.url, stand_in, app_url)
-        finally:
-            bc.close()
+class Switch:
+    """An ASGI app forwarding to whichever fake the current test made, so the servers start once."""
+
+    def __init__(self) -> None:
+        self.target: Any = None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await self.target(scope, receive, send)
+
+
+@dataclass
+class Servers:
+    fake_url: str
+    app_url: str
+    switch: Switch
+    stand_in: Switch
+
+
+@pytest.fixture(scope="session")
+def fake_bc_servers() -> Iterator[Servers]:
+    fake_switch, app_switch = Switch(), Switch()
+    with BackgroundServer(fake_switch) as fake_server, BackgroundServer(app_switch) as app_server:
+        yield Servers(fake_server.url, app_server.url, fake_switch, app_switch)
+
+
+@pytest.fixture(name="harness")
+def harness_fixture(fake_bc_servers: Servers) -> Iterator[Harness]:
+    """A fresh fake (and stand-in app) for each test, behind servers shared by the session."""
+    servers = fake_bc_servers
+    stand_in = StandInApp(fake_url=servers.fake_url)
+    bc = FakeBigCommerce(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, app_url=servers.app_url)
+    bc.bind(servers.fake_url)
+    servers.switch.target = bc.app
+    servers.stand_in.target = stand_in.build()
+    try:
+        yield Harness(bc, servers.fake_url, stand_in, servers.app_url)
+    finally:
+        bc.close()

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from fake_bc_harness import Harness
+from fake_bc_harness import Harness, fake_bc_servers, harness_fixture  # noqa: F401
 
 from smbc.clock import FakeClock
 from smbc.http_server import BackgroundServer

@@ -5,7 +5,7 @@ import time
 import httpx
 import jwt
 import pytest
-from fake_bc_harness import CLIENT_ID, CLIENT_SECRET, Harness
+from fake_bc_harness import CLIENT_ID, CLIENT_SECRET, Harness, fake_bc_servers, harness_fixture  # noqa: F401
 
 from smbc.sandbox.bigcommerce import FakeBigCommerce
 

@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 
 import pytest
-from fake_bc_harness import Harness
+from fake_bc_harness import Harness, fake_bc_servers, harness_fixture  # noqa: F401
 
 from smbc.sandbox.bigcommerce import ActionError
 

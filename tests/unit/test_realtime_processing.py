@@ -423,7 +423,7 @@ def test_register_webhooks_is_idempotent_and_repairs(world: World, monkeypatch: 
 def test_refused_bigcommerce_token_waits_until_the_set_up_works_again(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smbc.bigcommerce import setup, webhooks
+    from smbc.bigcommerce import setup
 
     world.bc.orders[95] = order(95)
     world.bc.fail_next = [401]
@@ -432,8 +432,9 @@ def test_refused_bigcommerce_token_waits_until_the_set_up_works_again(
     assert world.row(first).status == "waiting"
     with world.db.session() as s:
         assert s.get(Store, world.store_id).sync_paused_reason == "bigcommerce_credentials"
-    monkeypatch.setattr(webhooks, "register_webhooks", lambda session, store: None)
-    assert setup.run_store_setup(world.store_id, transport=httpx.MockTransport(world.bc.handler)) is True
+    monkeypatch.setattr(setup, "register_webhooks", lambda session, store, client=None: None)
+    http = httpx.Client(transport=httpx.MockTransport(world.bc.handler))
+    assert setup.run_store_setup(world.store_id, http=http) is True
     with world.db.session() as s:
         assert s.get(Store, world.store_id).sync_paused_reason is None
     assert world.row(first).status == "pending"

@@ -74,3 +74,15 @@ def test_for_store_uses_saved_owner_and_records_rows(db: Database, tmp_path: Pat
         )
     raw = (tmp_path / "x.db").read_bytes() + (tmp_path / "x.db-wal").read_bytes()
     assert b"secret-api-key" not in raw and b"secret-sha" not in raw
+
+
+def test_effective_owner_spelling_and_fallback() -> None:
+    from smbc.salesmanago.account import effective_owner, owner_fell_back
+    from smbc.store_settings import StoreSettings
+
+    account = SalesmanagoAccount(owners=["Boss@Shop.test", "login@x.com"], login_email="login@x.com")
+    assert effective_owner(StoreSettings(contact_owner="boss@shop.test"), account) == "Boss@Shop.test"
+    assert not owner_fell_back(StoreSettings(contact_owner="boss@shop.test"), account)
+    assert effective_owner(StoreSettings(), account) == "login@x.com"
+    gone = StoreSettings(contact_owner="left@x.com")
+    assert effective_owner(gone, account) == "login@x.com" and owner_fell_back(gone, account)

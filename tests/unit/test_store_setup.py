@@ -10,8 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-import smbc.bigcommerce.webhooks as webhooks
+import smbc.bigcommerce.setup as setup
 from smbc.bigcommerce.setup import run_store_setup, stores_needing_setup
+from smbc.clock import FakeClock, set_clock
 from smbc.config import Settings
 from smbc.db.models import Store
 from smbc.remote_calls import RemoteCall
@@ -28,8 +29,18 @@ STORE_INFO = {
 
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
+    previous = set_clock(FakeClock())  # retries back off on the fake clock, instantly
     yield init_runtime(settings, migrate=True)
     close_runtime()
+    set_clock(previous)
+
+
+@pytest.fixture
+def no_hooks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Webhook registration is the real-time area's (tested there); here only that it is called."""
+    registered: list[str] = []
+    monkeypatch.setattr(setup, "register_webhooks", lambda s, store, client: registered.append(store.hash))
+    return registered
 
 
 def add_store(runtime: Runtime, **fields) -> int:
@@ -40,7 +51,7 @@ def add_store(runtime: Runtime, **fields) -> int:
         return store.id
 
 
-def bigcommerce(status: int = 200) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+def bigcommerce(status: int = 200) -> tuple[httpx.Client, list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -60,19 +71,13 @@ def bigcommerce(status: int = 200) -> tuple[httpx.MockTransport, list[httpx.Requ
             return httpx.Response(200, json={"data": sites, "meta": {"pagination": {"total_pages": 1}}})
         return httpx.Response(404)
 
-    return httpx.MockTransport(handler), seen
+    return httpx.Client(transport=httpx.MockTransport(handler)), seen
 
 
-def test_setup_keeps_store_info_channels_sites_and_registers_webhooks(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    registered: list[str] = []
-    monkeypatch.setattr(
-        webhooks, "register_webhooks", lambda s, store: registered.append(store.hash), raising=False
-    )
+def test_setup_keeps_store_info_channels_sites_and_registers_webhooks(runtime: Runtime, no_hooks) -> None:
     store_id = add_store(runtime)
-    transport, seen = bigcommerce()
-    assert run_store_setup(store_id, transport=transport) is True
+    http, seen = bigcommerce()
+    assert run_store_setup(store_id, http=http) is True
     assert {r.headers["X-Auth-Token"] for r in seen} == {"tok-1"}
     assert str(seen[0].url).startswith(f"{runtime.settings.bc_api_url}/stores/abc123/v2/store")
     with runtime.db.session() as s:
@@ -87,27 +92,32 @@ def test_setup_keeps_store_info_channels_sites_and_registers_webhooks(
         assert {c.outcome for c in calls} == {"success"}
         assert all("tok-1" not in (c.message + c.endpoint) for c in calls)
         assert stores_needing_setup(s) == []
-    assert registered == ["abc123"]
+    assert no_hooks == ["abc123"]
 
 
-@pytest.mark.parametrize(("status", "outcome"), [(500, "retry"), (401, "credentials")])
-def test_failed_setup_is_recorded_and_left_for_the_sweep(runtime: Runtime, status: int, outcome: str) -> None:
+@pytest.mark.parametrize(("status", "outcome", "attempts"), [(500, "retry", 3), (401, "credentials", 1)])
+def test_failed_setup_is_recorded_and_left_for_the_sweep(
+    runtime: Runtime, no_hooks, status: int, outcome: str, attempts: int
+) -> None:
     store_id = add_store(runtime)
-    transport, _ = bigcommerce(status)
-    assert run_store_setup(store_id, transport=transport) is False
+    http, _ = bigcommerce(status)
+    assert run_store_setup(store_id, http=http) is False
     with runtime.db.session() as s:
         assert s.get(Store, store_id).setup_completed_at is None
         assert stores_needing_setup(s) == [store_id]
-        call = s.scalars(select(RemoteCall)).one()
-        assert (call.outcome, call.status, call.context) == (outcome, status, "setup")
+        calls = s.scalars(select(RemoteCall)).all()
+        assert [(c.endpoint, c.outcome, c.status) for c in calls] == [
+            ("/v2/store", outcome, status)
+        ] * attempts
+    assert no_hooks == []
 
 
-def test_setup_of_an_uninstalled_store_does_nothing(runtime: Runtime) -> None:
+def test_setup_of_an_uninstalled_store_does_nothing(runtime: Runtime, no_hooks) -> None:
     store_id = add_store(runtime)
     with runtime.db.session() as s:
         s.get(Store, store_id).status = "uninstalled"
-    transport, seen = bigcommerce()
-    assert run_store_setup(store_id, transport=transport) is False
+    http, seen = bigcommerce()
+    assert run_store_setup(store_id, http=http) is False
     assert seen == []
     with runtime.db.session() as s:
         assert stores_needing_setup(s) == []

@@ -295,6 +295,16 @@ def sync_monitoring_scripts(
     return result
 
 
+def installed_rows(session: Session, store: Store) -> dict[int, MonitoringScript]:
+    """Our scripts since the app was last installed: BigCommerce removed older ones with the app
+    (`auto_uninstall`), so their absence is not the merchant's doing."""
+    return {
+        channel_id: row
+        for channel_id, row in _rows_by_channel(session, store).items()
+        if row.updated_at is None or store.installed_at is None or row.updated_at >= store.installed_at
+    }
+
+
 def _rows_by_channel(session: Session, store: Store) -> dict[int, MonitoringScript]:
     rows = session.scalars(select(MonitoringScript).where(MonitoringScript.store_id == store.id))
     return {row.channel_id: row for row in rows}
@@ -410,7 +420,7 @@ def monitoring_status(
         if account
         else {}
     )
-    return describe_status(store, wanted, api.scripts(), _rows_by_channel(session, store))
+    return describe_status(store, wanted, api.scripts(), installed_rows(session, store))
 
 
 def monitoring_problems(session: Session, store: Store, api: ScriptsApi, *, app_url: str) -> list[str]:

@@ -1,5 +1,5 @@
 """The store's set-up job, run after every install/re-auth: read the store, its channels and sites,
-keep them on the Store row, then register the app's webhooks.
+register the app's webhooks (idempotent), then keep what was read on the Store row.
 
 A plain function (`run_store_setup`) plus a Huey task carrying only the store's row id. A periodic
 sweep re-enqueues stores whose set-up has not completed, so a lost queue message or a BigCommerce
@@ -16,57 +16,47 @@ from huey import crontab
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smbc.bigcommerce.client import CallBuffer, for_store
+from smbc.bigcommerce.webhooks import register_webhooks
 from smbc.clock import utcnow
 from smbc.db.models import Store
 from smbc.jobs import huey
-from smbc.remote_calls import BackoffPolicy, RemoteCallError
+from smbc.remote_calls import RemoteCallError
 from smbc.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 
-SETUP_TIMEOUT = 20.0
 
-
-def run_store_setup(store_id: int, *, transport: httpx.BaseTransport | None = None) -> bool:
-    """Returns True when the store is set up (False: not installed any more, nothing done)."""
-    from smbc.bigcommerce.client import CallBuffer, for_store
-    from smbc.bigcommerce.webhooks import register_webhooks
+def run_store_setup(store_id: int, *, http: httpx.Client | None = None) -> bool:
+    """Returns True when the store is set up (False: not installed, or BigCommerce failed: the
+    sweep tries again). Network calls happen outside database transactions."""
     from smbc.sync.realtime import PAUSE_BC_CREDENTIALS, resume_store
 
     runtime = get_runtime()
+    calls = CallBuffer(context="setup")
     with runtime.db.session() as session:
         store = session.get(Store, store_id)
         if store is None or not store.installed or not store.access_token:
             return False
-        session.expunge(store)
-    calls = CallBuffer(context="setup")
-    http = httpx.Client(transport=transport, timeout=SETUP_TIMEOUT) if transport is not None else None
-    # One attempt per call: a failed set-up is retried as a whole by the periodic sweep.
-    client = for_store(store, recorder=calls, context="setup", http=http)
-    client.policy = BackoffPolicy(attempts=1)
+        client = for_store(store, recorder=calls, context="setup", http=http)
     try:
-        info = client.store_info()
-        channels = client.channels()
-        sites = client.sites()
+        info, channels, sites = client.store_info(), client.channels(), client.sites()
+        with runtime.db.session() as session:
+            store = session.get(Store, store_id)
+            if store is None or not store.installed:
+                return False
+            register_webhooks(session, store, client)
     except RemoteCallError as exc:
         with runtime.db.session() as session:
             calls.flush(session)
         log.warning("store set-up failed", extra={"store_id": store_id, "reason": exc.message})
         return False
-    finally:
-        if http is not None:
-            http.close()
     with runtime.db.session() as session:
         calls.flush(session)
         store = session.get(Store, store_id)
         if store is None or not store.installed:
             return False
         apply_store_info(store, info, channels, sites)
-        try:
-            register_webhooks(session, store)
-        except RemoteCallError as exc:  # info kept; the sweep runs the set-up again later
-            log.warning("webhook registration failed", extra={"store_id": store_id, "reason": exc.message})
-            return False
         store.setup_completed_at = utcnow()
         token_was_refused = store.sync_paused_reason == PAUSE_BC_CREDENTIALS
     if token_was_refused:  # the token works again (re-install / re-auth): what waited goes on

@@ -29,19 +29,21 @@ def get_account(session: Session, store_id: int) -> SalesmanagoAccount | None:
 
 
 def effective_owner(settings: StoreSettings, account: SalesmanagoAccount) -> str:
-    """The saved contact owner while SALESmanago still lists it, otherwise the login e-mail."""
-    owners = [o.lower() for o in account.owners or []]
-    owner = settings.contact_owner.lower()
-    if owner and (not owners or owner in owners):
+    """The saved contact owner while SALESmanago still lists it (spelled as SALESmanago lists it),
+    otherwise the login e-mail."""
+    owners = list(account.owners or [])
+    owner = settings.contact_owner.strip()
+    if not owner:
+        return account.login_email
+    if not owners:
         return owner
-    return account.login_email
+    return next((o for o in owners if o.lower() == owner.lower()), account.login_email)
 
 
 def owner_fell_back(settings: StoreSettings, account: SalesmanagoAccount) -> bool:
     """True when a saved owner is no longer a user of the account (the page says so)."""
-    return (
-        bool(settings.contact_owner) and effective_owner(settings, account) != settings.contact_owner.lower()
-    )
+    saved = settings.contact_owner.strip().lower()
+    return bool(saved) and effective_owner(settings, account).lower() != saved
 
 
 def store_credentials(session: Session, store: Store) -> SalesmanagoCredentials:

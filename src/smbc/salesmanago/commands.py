@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import typer
@@ -39,7 +39,10 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 @contextmanager
-def _store_session(store_hash: str) -> Iterator[tuple[Session, Store, object]]:
+def _store_session(
+    store_hash: str, after_commit: list[Callable[[], None]] | None = None
+) -> Iterator[tuple[Session, Store, object]]:
+    """One unit of work on an installed store; `after_commit` callables run once it is committed."""
     from smbc.cli import _settings
     from smbc.runtime import close_runtime, init_runtime
 
@@ -51,6 +54,8 @@ def _store_session(store_hash: str) -> Iterator[tuple[Session, Store, object]]:
             if store is None or not store.installed:
                 raise _fail(f"No installed store with hash {store_hash!r} (see `smbc stores`).")
             yield session, store, settings
+        for hook in after_commit or []:
+            hook()
     finally:
         close_runtime()
 
@@ -71,7 +76,11 @@ def sm_login(
     owner: str | None = typer.Option(None, "--owner", help="API credentials: owner e-mail"),
 ) -> None:
     """Connect a store: e-mail and password, or --endpoint --client-id --api-secret --owner."""
-    from smbc.salesmanago.login import LoginFailed, login_with_api_credentials, login_with_password
+    from smbc.salesmanago.login import (
+        LoginFailed,
+        login_with_api_credentials,
+        login_with_password,
+    )
 
     use_credentials = any(v is not None for v in (client_id, api_secret, owner))
     if use_credentials and email is not None:
@@ -82,7 +91,8 @@ def sm_login(
         raise _fail("Give --email (and --password), or API credentials with --client-id.", 2)
     if not use_credentials and password is None:
         password = typer.prompt("SALESmanago password", hide_input=True)
-    with _store_session(store) as (session, store_row, settings):
+    after_commit: list[Callable[[], None]] = []
+    with _store_session(store, after_commit) as (session, store_row, settings):
         try:
             if use_credentials:
                 result = login_with_api_credentials(

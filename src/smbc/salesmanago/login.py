@@ -281,6 +281,19 @@ def login_with_api_credentials(
     return LoginResult(account, [])
 
 
+def after_login(store_id: int) -> None:
+    """Once the login is committed: re-queue the deliveries that waited while logged out or while
+    the credentials were broken (the real-time sweep would also find them within a minute)."""
+    try:
+        from smbc.sync.realtime import resume_store
+    except ImportError:  # the real-time area is optional here
+        return
+    try:
+        resume_store(store_id)
+    except Exception:  # the login itself succeeded; the periodic sweep catches up
+        log.warning("could not resume syncing for store %s after login", store_id, exc_info=True)
+
+
 def _list_owners(
     session: Session,
     store: Store,

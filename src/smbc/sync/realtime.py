@@ -630,7 +630,8 @@ def claim_event(
             return "claimed and released by another worker; retry"
         if row.state == "sent":
             return f"{kind.value} already sent for {key} (event {row.event_id})"
-        if row.claimed_by == owner or now - row.claimed_at > STALE_LOCK:
+        stale = now - row.claimed_at > STALE_LOCK and row.claimed_by.startswith("delivery:")
+        if row.claimed_by == owner or stale:  # an export's claim is its own to resume or release
             row.claimed_by, row.claimed_at = owner, now  # our own earlier attempt, or a dead worker's
             return None
         return f"{kind.value} for {key} is being sent by {row.claimed_by}"

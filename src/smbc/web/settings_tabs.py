@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from smbc.db.models import Store
@@ -28,6 +27,7 @@ from smbc.salesmanago.account import (
 )
 from smbc.salesmanago.login import (
     LoginFailed,
+    after_login,
     login_with_api_credentials,
     login_with_password,
     logout,
@@ -44,10 +44,9 @@ from smbc.store_settings import (
     save_store_settings,
 )
 from smbc.web.session import DashboardSession, current_session
+from smbc.web.templating import render
 
 router = APIRouter()
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-_NO_STORE = {"Cache-Control": "no-store"}
 
 CART_WINDOWS = [
     ("always_new", "Always create a new event"),
@@ -106,9 +105,7 @@ def _unit_of_work(request: Request, dash: DashboardSession) -> Iterator[tuple[Se
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
-    response.headers.update(_NO_STORE)
-    return response
+    return render(request, name, context, status_code=status_code)
 
 
 def _actor(dash: DashboardSession) -> str:
@@ -176,8 +173,8 @@ def _account_context(
         "owner_options": [(o, o) for o in owners],
         "owner_fallback": fallback,
         "callbacks": [
-            ("callback_url_opt_in", "Opt-in callback URL", urls["opt_in"]),
-            ("callback_url_opt_out", "Opt-out callback URL", urls["opt_out"]),
+            ("callback_url_opt_in", "Opt-in callback URL", "opt-in", urls["opt_in"]),
+            ("callback_url_opt_out", "Opt-out callback URL", "opt-out", urls["opt_out"]),
         ],
         "values": current,
         "errors": errors or {},
@@ -210,6 +207,10 @@ def account_tab(
 @router.post("/app/account/login", response_class=HTMLResponse)
 async def account_login(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
     form = await request.form()
+    return await run_in_threadpool(_account_login, request, dash, form)
+
+
+def _account_login(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     change_endpoint = "change_endpoint" in form
     endpoint = str(form.get("endpoint", "")).strip()
     values = {
@@ -231,7 +232,9 @@ async def account_login(request: Request, dash: DashboardSession = Depends(curre
         except LoginFailed as exc:
             return _login_failed(request, "password", values, exc)
         notices = [("success", "Connected to SALESmanago.")] + [("warning", w) for w in result.warnings]
-        return _account_tab(request, session, store, notices=notices)
+        response = _account_tab(request, session, store, notices=notices)
+    after_login(result.account.store_id)
+    return response
 
 
 @router.post("/app/account/login-credentials", response_class=HTMLResponse)
@@ -239,6 +242,10 @@ async def account_login_credentials(
     request: Request, dash: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
     form = await request.form()
+    return await run_in_threadpool(_account_login_credentials, request, dash, form)
+
+
+def _account_login_credentials(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     values = {k: str(form.get(k, "")).strip() for k in ("endpoint", "client_id", "owner")}
     with _unit_of_work(request, dash) as (session, store):
         try:
@@ -255,7 +262,9 @@ async def account_login_credentials(
         except LoginFailed as exc:
             return _login_failed(request, "credentials", values, exc)
         notices = [("success", "Connected to SALESmanago.")] + [("warning", w) for w in result.warnings]
-        return _account_tab(request, session, store, notices=notices)
+        response = _account_tab(request, session, store, notices=notices)
+    after_login(result.account.store_id)
+    return response
 
 
 def _login_failed(request: Request, mode: str, values: dict[str, Any], exc: LoginFailed) -> HTMLResponse:
@@ -283,6 +292,10 @@ def account_form_changes(form: FormData, channel_ids: set[int]) -> dict[str, obj
 @router.post("/app/account/settings", response_class=HTMLResponse)
 async def account_save(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
     form = await request.form()
+    return await run_in_threadpool(_account_save, request, dash, form)
+
+
+def _account_save(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     with _unit_of_work(request, dash) as (session, store):
         account = get_account(session, store.id)
         if account is None:
@@ -405,6 +418,10 @@ def platform_tab(request: Request, dash: DashboardSession = Depends(current_sess
 @router.post("/app/platform/settings", response_class=HTMLResponse)
 async def platform_save(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
     form = await request.form()
+    return await run_in_threadpool(_platform_save, request, dash, form)
+
+
+def _platform_save(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     changes, errors = platform_form_changes(form)
     with _unit_of_work(request, dash) as (session, store):
         if not errors:

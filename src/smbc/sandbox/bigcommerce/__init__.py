@@ -98,6 +98,9 @@ Admin actions
     adm.update_channel(channel_id, **fields)     channel/updated
     adm.delete_script(uuid) / adm.set_script_consent(uuid, category)   Script Manager edits (no webhook)
     adm.update_store_information(name)           information/updated
+    adm.set_consent_banner(enabled)              storefront cookie-consent banner ("Accept all cookies" /
+                                                 "Only essential cookies"); while the shopper has not
+                                                 accepted, only `essential` scripts run; `unknown` never
 
 REST (`{base}/stores/{hash}/v2|v3/...`, header X-Auth-Token; 401 without a valid token, 403 without the scope)
 ---------------------------------------------------------------------------------------------------------------
@@ -125,8 +128,9 @@ Webhooks
 --------
     Hooks registered through /v3/hooks get matching events (exact scope, or a `/*` prefix; `store/channel/*`
     covers channel events only, not store/channel/{id}/...) as POST JSON {scope, store_id, data, hash,
-    created_at, producer} with the hook's custom headers, from a background thread. Real BigCommerce takes
-    only https on port 443; the fake also takes http://127.0.0.1 and http://localhost destinations.
+    created_at, producer} with the hook's custom headers, from a background thread (4 at a time, so order
+    is not guaranteed). Real BigCommerce takes only https on port 443; the fake also takes http:// to
+    127.0.0.1, localhost and the app's own URL.
     bc.webhooks.retry_time_scale = 1.0   multiplies RETRY_LADDER_S (60 s ... 86400 s, about 48 h in all);
                                          1e-5 runs the whole ladder in about 2 s
     bc.webhooks.duplicates = True        every delivery is sent twice (same body and hash)
@@ -137,12 +141,36 @@ Webhooks
                                          headers, error)
     A non-2xx (or no) answer is retried on the ladder; after the last retry the hook gets is_active=false
     (status "deactivated" in /v3/hooks/admin). PUT is_active=true re-enables it.
+    bc.webhooks.blocking = True          a domain (host:port) with < 90 % successes over the last 120 s (at
+                                         least 100 deliveries) is blocked for 180 s x retry_time_scale per
+                                         client: its deliveries wait; see /v3/hooks/admin blocked_domains
+    bc.webhooks.timeout_s = 5.0          delivery timeout (no answer in time = failure)
+    store/hook/deliveryException         hooks of the same client on another destination get
+                                         {type: "webhook", id, error_code, message}: 90001 failed, will retry
+                                         (at most once per 10 min x scale per destination), 90002 retries
+                                         exhausted (hook deactivated), 90003 domain blocked
 
-Pages (step 2 of the sandbox work)
-----------------------------------
-    {base}/manage                               control panel
-    {base}/storefront/{hash}/{channel_id}/      storefront with the channel's scripts rendered
-    {base}/api/storefront/carts                 the current cart (cookie on the storefront origin)
+Pages
+-----
+    {base}/manage[?store=HASH]      control panel: pick the store ("Store", "Switch store"), the acting user
+        ("Act as user": owner or staff) and "Open from" (Apps menu, or a storefront: channel_id claim);
+        buttons "Install app" (POST -> 303 to the app's auth callback with a fresh code, in the iframe named
+        "app-frame"), "Open app" (303 to the app's load URL with a fresh JWT, in the iframe), "Uninstall" and
+        "Revoke user access" (server-to-server callbacks, then back to the page; the fake keeps the revoked
+        user, so they can open the app again as a new user); tables of storefronts,
+        scripts and hooks. Serve it as http://localhost:PORT/manage so the app (127.0.0.1) is cross-site.
+    {base}/storefront/{hash}/{channel_id}/   renders that channel's enabled scripts with visibility storefront
+        or all_pages (head or footer by `location`; src scripts as <script src>, script_tag html verbatim);
+        buttons: "Add <product> to cart", "Update <product>" (label "Quantity of <product>"), "Remove
+        <product>", "Place order" (label "Checkout email" for guests, checkbox "Subscribe to our newsletter"),
+        "Save guest email" ("Guest email"), "Create account" ("Registration email", "First name",
+        "Last name", "Sign up for the newsletter"), "Sign in" ("Login email"), "Sign out", "Subscribe" /
+        "Unsubscribe" ("Newsletter email"). They call the Python API above; the shopper's cart and login
+        live in cookies sbx_cart_{hash}_{channel} / sbx_customer_{hash}_{channel} on the fake's origin.
+    {base}/api/storefront/carts     Storefront API cart list (carts.sf.yml shape, camelCase) of the storefront
+        this browser visited last (cookie sbx_store); also per storefront at
+        {base}/storefront/{hash}/{channel_id}/api/storefront/carts
+    sf.log_in(email, cart_id=None) -> customer   sign-in; a guest cart is taken over (cart/updated)
 """
 
 from smbc.sandbox.bigcommerce.actions import ActionError, Admin, Storefront

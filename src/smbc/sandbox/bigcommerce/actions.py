@@ -225,6 +225,19 @@ class Storefront(_Actions):
         with self.fake.lock:
             return render.address_json(self._add_address(self._customer(customer_id), fields))
 
+    def log_in(self, email: str, cart_id: str | None = None) -> Json:
+        """The shopper signs in (no passwords in the fake); a guest cart is taken over (cart/updated)."""
+        with self.fake.lock:
+            customer = self.state.customer_by_email(email, self.channel_id)
+            if customer is None:
+                raise ActionError(f"no customer with email {email} on this storefront")
+            cart = self.state.carts.get(cart_id) if cart_id else None
+            if cart is not None and cart.customer_id != customer.id:
+                cart.customer_id = customer.id
+                cart.email = customer.email
+                self._cart_changed(cart)
+            return render.customer_json(customer, {"addresses"})
+
     def subscribe(self, email: str, first_name: str = "", last_name: str = "") -> Json:
         with self.fake.lock:
             sub = self._set_subscription(email, True, self.channel_id, "storefront", first_name, last_name)
@@ -608,6 +621,12 @@ class Admin(_Actions):
                 raise ActionError(f"no script {script_uuid}")
             script.consent_category = consent_category
             script.date_modified = self.fake.now()
+            self.state.touch()
+
+    def set_consent_banner(self, enabled: bool) -> None:
+        """Turn the storefront cookie-consent banner on or off (Settings > Privacy)."""
+        with self.fake.lock:
+            self.state.consent_banner = enabled
             self.state.touch()
 
     def update_store_information(self, name: str) -> None:

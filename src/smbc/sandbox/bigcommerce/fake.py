@@ -28,7 +28,7 @@ from smbc.sandbox.bigcommerce.state import (
     Token,
     User,
 )
-from smbc.sandbox.bigcommerce.webhooks import Event, WebhookDispatcher, payload_hash
+from smbc.sandbox.bigcommerce.webhooks import Delivery, Event, Target, WebhookDispatcher, payload_hash
 
 # Scopes the fake's app profile grants unless `set_app_scopes` says otherwise (reference §1.8).
 DEFAULT_APP_SCOPES: tuple[str, ...] = (
@@ -105,7 +105,11 @@ class FakeBigCommerce:
         self.requests_by_store: Counter[str] = Counter()
         self.max_in_flight: Counter[str] = Counter()
         self.in_flight: Counter[str] = Counter()
-        self.webhooks = WebhookDispatcher(self._hooks_for, self._hook_active, self._deactivate_hook)
+        self.webhooks = WebhookDispatcher(
+            self._hooks_for, self._hook_active, self._deactivate_hook, self._delivery_failed
+        )
+        # (store, destination) -> when the last store/hook/deliveryException 90001 went out (monotonic).
+        self._exceptions_sent: dict[tuple[str, str], float] = {}
         self._store_numbers = iter(range(1_000_001, 10_000_000))
         self._user_ids = iter(range(1001, 10_000_000))
         self.default_store_hash = self.add_store("sbx1demo", name="Sandbox Demo Store")
@@ -389,8 +393,10 @@ class FakeBigCommerce:
 
     # -- events ----------------------------------------------------------------------------------------
 
-    def emit(self, store: StoreState, scope: str, data: dict[str, Any]) -> None:
-        """Fire one webhook event (delivered on the background thread after the caller returns)."""
+    def emit(self, store: StoreState, scope: str, data: dict[str, Any], client_id: str | None = None) -> None:
+        """Fire one webhook event (delivered on the background thread after the caller returns).
+
+        `client_id` limits it to that API client's hooks (delivery exceptions are per client)."""
         payload = {
             "scope": scope,
             "store_id": str(store.store_id),
@@ -399,18 +405,46 @@ class FakeBigCommerce:
             "created_at": int(self.now().timestamp()),
             "producer": f"stores/{store.hash}",
         }
-        self.webhooks.publish(Event(store.hash, scope, payload))
+        self.webhooks.publish(Event(store.hash, scope, payload, client_id))
 
-    def _hooks_for(self, event: Event) -> list[tuple[int, str, dict[str, str]]]:
+    def _hooks_for(self, event: Event) -> list[Target]:
         with self.lock:
             store = self.stores.get(event.store_hash)
             if store is None:
                 return []
             return [
-                (h.id, h.destination, dict(h.headers or {}))
+                Target(h.id, h.client_id, h.destination, dict(h.headers or {}))
                 for h in store.hooks.values()
-                if h.is_active and scope_matches(h.scope, event.scope)
+                if h.is_active
+                and scope_matches(h.scope, event.scope)
+                and (event.client_id is None or h.client_id == event.client_id)
             ]
+
+    def _delivery_failed(self, delivery: Delivery, message: str, error_code: int) -> None:
+        """`store/hook/deliveryException` to the client's exception hooks on other destinations: 90001 at
+        most once per 10 minutes per destination, 90002 when retries ran out, 90003 when blocked."""
+        if delivery.payload["scope"] == "store/hook/deliveryException":
+            return
+        key = (delivery.store_hash, delivery.destination)
+        now = time.monotonic()
+        with self.lock:
+            if error_code == 90001:
+                last = self._exceptions_sent.get(key)
+                if last is not None and now - last < 600 * self.webhooks.retry_time_scale:
+                    return
+                self._exceptions_sent[key] = now
+            store = self.stores.get(delivery.store_hash)
+            listening = store is not None and any(
+                h.scope == "store/hook/deliveryException"
+                and h.client_id == delivery.target.client_id
+                and h.destination != delivery.destination
+                for h in store.hooks.values()
+            )
+            if not listening:
+                return
+            data = {"type": "webhook", "id": delivery.hook_id, "error_code": error_code, "message": message}
+            assert store is not None
+            self.emit(store, "store/hook/deliveryException", data, client_id=delivery.target.client_id)
 
     def _hook_active(self, store_hash: str, hook_id: int) -> bool:
         with self.lock:

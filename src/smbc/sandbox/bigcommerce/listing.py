@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -139,8 +140,18 @@ def cursor_page(
     after: str | None,
     before: str | None,
     limit: int,
+    keys: Sequence[list[Any]] | None = None,
 ) -> list[T]:
-    """The page after (or before) a cursor in a list already sorted by `key` (ascending or descending)."""
+    """The page after (or before) a cursor in a list already sorted by `key` (ascending or descending).
+
+    With `keys` (= [key(i) for i in items]) an ascending list is cut by bisection instead of a scan."""
+    if keys is not None and not descending:
+        if after is not None:
+            start = bisect.bisect_right(keys, decode_cursor(after, "after"))
+            return list(items[start : start + limit])
+        assert before is not None
+        end = bisect.bisect_left(keys, decode_cursor(before, "before"))
+        return list(items[max(0, end - limit) : end])
 
     def past(item_key: list[Any], mark: list[Any]) -> bool:
         return item_key < mark if descending else item_key > mark

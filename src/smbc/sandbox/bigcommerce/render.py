@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import format_datetime
 from typing import Any
 
 from smbc.sandbox.bigcommerce.state import (
@@ -36,10 +35,16 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def rfc2822(dt: datetime | None) -> str:
+    """`Wed, 10 Jan 2018 21:05:30 +0000` (what email.utils.format_datetime gives, 5x faster: pages of 250)."""
     if dt is None:
         return ""
-    return format_datetime(dt.astimezone(UTC))
+    u = dt.astimezone(UTC)
+    return f"{DAYS[u.weekday()]}, {u.day:02d} {MONTHS[u.month - 1]} {u.year} {u:%H:%M:%S} +0000"
 
 
 def v2_money(value: Decimal) -> str:
@@ -88,8 +93,10 @@ def customer_json(customer: Customer, include: set[str] = frozenset()) -> Json: 
         "authentication": {"force_password_reset": False},
         "accepts_product_review_abandoned_cart_emails": customer.accepts_product_review_abandoned_cart_emails,
         "origin_channel_id": customer.origin_channel_id,
-        "channel_ids": None if customer.channel_ids is None else list(customer.channel_ids),
     }
+    if customer.channel_ids is not None:
+        # Global customers (access to every channel) have no list; the schema does not allow null here.
+        out["channel_ids"] = list(customer.channel_ids)
     if "addresses" in include:
         out["addresses"] = [address_json(a) for a in customer.addresses[:10]]
     if "attributes" in include:
@@ -239,7 +246,7 @@ def order_json(order: Order, api_base: str, include: set[str] = frozenset()) -> 
         "items_total": items_total,
         "items_shipped": 0,
         "payment_method": order.payment_method,
-        "payment_provider_id": None,
+        "payment_provider_id": "",
         "payment_status": payment_status,
         "refunded_amount": v2_money(order.refunded_amount),
         "order_is_digital": False,
@@ -348,8 +355,11 @@ def order_status_json(status_id: int) -> Json:
     }
 
 
-def refund_json(refund: Refund) -> Json:
+def refund_json(refund: Refund, single: bool = False) -> Json:
+    """`single`: GET /orders/payment_actions/refunds/{id}, whose spec types `requested_amount` as a string
+    (the list endpoints type it as a number)."""
     amount = v3_money(refund.amount)
+    requested: float | str = f"{refund.amount:.2f}" if single else amount
     return {
         "id": refund.id,
         "order_id": refund.order_id,
@@ -364,7 +374,7 @@ def refund_json(refund: Refund) -> Json:
                 "item_type": "ORDER",
                 "item_id": refund.order_id,
                 "reason": refund.reason,
-                "requested_amount": amount,
+                "requested_amount": requested,
             }
         ],
         "payments": [
@@ -390,7 +400,6 @@ def cart_json(cart: Cart, storefront_url: str, include: set[str] = frozenset()) 
         items.append(
             {
                 "id": item.id,
-                "parent_id": None,
                 "variant_id": item.variant_id,
                 "product_id": item.product_id,
                 "sku": item.sku,
@@ -445,6 +454,60 @@ def cart_json(cart: Cart, storefront_url: str, include: set[str] = frozenset()) 
             "embedded_checkout_url": f"{base}?embedded=1&action=loadInCheckout&id={cart.id}",
         }
     return out
+
+
+def storefront_cart_json(cart: Cart, storefront_url: str) -> Json:
+    """The Storefront API's cart (`GET /api/storefront/carts`, carts.sf.yml): camelCase, unlike REST."""
+    items = []
+    total = Decimal("0")
+    for item in cart.line_items:
+        extended = item.price * item.quantity
+        total += extended
+        price = v3_money(item.price)
+        items.append(
+            {
+                "id": item.id,
+                "variantId": item.variant_id,
+                "productId": item.product_id,
+                "sku": item.sku,
+                "name": item.name,
+                "url": f"{storefront_url}/products/{item.product_id}/",
+                "quantity": item.quantity,
+                "brand": "Sandbox",
+                "isTaxable": True,
+                "imageUrl": f"{storefront_url}/products/{item.product_id}/image.png",
+                "discounts": [],
+                "discountAmount": 0,
+                "couponAmount": 0,
+                "originalPrice": price,
+                "listPrice": price,
+                "salePrice": price,
+                "extendedListPrice": v3_money(extended),
+                "extendedSalePrice": v3_money(extended),
+                "type": "physical",
+                "isMutable": True,
+                "isShippingRequired": True,
+                "giftWrapping": None,
+                "options": [],
+            }
+        )
+    return {
+        "id": cart.id,
+        "customerId": cart.customer_id,
+        "email": cart.email,
+        "currency": {"code": cart.currency, "decimalPlaces": 2, "name": "US Dollar", "symbol": "$"},
+        "isTaxIncluded": False,
+        "baseAmount": v3_money(total),
+        "discountAmount": 0,
+        "cartAmount": v3_money(total),
+        "coupons": [],
+        "discounts": [],
+        "lineItems": {"physicalItems": items, "digitalItems": [], "giftCertificates": [], "customItems": []},
+        "createdTime": iso(cart.created_time),
+        "updatedTime": iso(cart.updated_time),
+        "locale": "en",
+        "version": cart.version,
+    }
 
 
 def script_json(script: Script) -> Json:
@@ -577,7 +640,7 @@ def store_json(store: StoreState, base_url: str, account_uuid: str) -> Json:
             "checkout_type": "optimized",
             "wishlists_enabled": True,
             "graphql_storefront_api_enabled": True,
-            "shopper_consent_tracking_enabled": False,
+            "shopper_consent_tracking_enabled": store.consent_banner,
             "multi_storefront_enabled": True,
             "storefront_limits": {
                 "active": sum(1 for c in store.channels.values() if c.status == "active"),

@@ -6,6 +6,8 @@ change state under the fake's lock, render with `render`. Writes fire the webhoo
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import uuid
 from collections.abc import Callable
@@ -221,13 +223,20 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 and listing.in_range(c.date_modified, *modified)
             )
 
-        with fake.lock:
+        def matching() -> tuple[list[Customer], list[list[Any]]]:
             rows = [c for c in store.customers.values() if wanted(c)]
             if sort_field != "id" or descending:
                 rows.sort(key=key, reverse=descending)
+            return rows, [key(c) for c in rows]
+
+        filters = tuple(
+            sorted((k, v) for k, v in q.items() if k not in ("page", "limit", "after", "before", "include"))
+        )
+        with fake.lock:
+            rows, keys = store.cached(("customers", filters), matching)
             meta: Json = {}
             if after is not None or before is not None:
-                chunk = listing.cursor_page(rows, key, descending, after, before, limit)
+                chunk = listing.cursor_page(rows, key, descending, after, before, limit, keys)
                 more_after = bool(chunk) and chunk[-1] is not rows[-1]
                 has_before = bool(chunk) and chunk[0] is not rows[0]
                 meta["cursor_pagination"] = listing.cursor_meta(chunk, key, limit, more_after, has_before)
@@ -477,7 +486,10 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             raise QueryError(f"sort: {q.get('sort')!r} is not supported")
         with fake.lock:
             if sort_field == "id" and direction != "desc":
-                chunk = listing.first_matches(store.orders.values(), wanted, (page - 1) * limit, limit)
+                ids = store.cached(("order_ids",), lambda: list(store.orders))
+                start = bisect.bisect_left(ids, listing.parse_int(q.get("min_id"), "min_id") or 0)
+                candidates = (store.orders[i] for i in itertools.islice(ids, start, None))
+                chunk = listing.first_matches(candidates, wanted, (page - 1) * limit, limit)
             else:
                 rows = sorted(
                     (o for o in store.orders.values() if wanted(o)),
@@ -570,7 +582,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             refund = store.refunds.get(refund_id)
             if refund is None:
                 raise ApiError(404, f"Refund {refund_id} not found")
-            return _v3(render.refund_json(refund))
+            return _v3(render.refund_json(refund, single=True))
 
     # -- carts -----------------------------------------------------------------------------------------
 
@@ -740,14 +752,15 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         if "destination" in body or existing is None:
             destination = body.get("destination")
             parts = urlsplit(destination) if isinstance(destination, str) else None
-            # BigCommerce accepts only https on port 443; the fake also accepts plain http to localhost so
-            # tests can receive deliveries without TLS.
+            # BigCommerce accepts only https on port 443; the fake also accepts plain http to localhost and
+            # to the app's own URL, so tests and the demo receive deliveries without TLS.
             local = (
                 parts is not None
                 and parts.hostname in ("127.0.0.1", "localhost")
                 and parts.scheme in ("http", "https")
             )
             secure = parts is not None and parts.scheme == "https" and parts.port in (None, 443)
+            local = local or (isinstance(destination, str) and destination.startswith(f"{fake.app_url}/"))
             if not (local or secure):
                 errors["destination"] = "destination must be an https URL on port 443"
             else:
@@ -838,7 +851,11 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 if h.client_id == token.client_id
                 and (active is None or h.is_active == (active.lower() == "true"))
             ]
-            data = {"emails": list(store.hook_admin_emails), "hooks_list": hooks, "blocked_domains": []}
+            data = {
+                "emails": list(store.hook_admin_emails),
+                "hooks_list": hooks,
+                "blocked_domains": fake.webhooks.blocked_domains(token.client_id),
+            }
         return _v3(data)
 
     @router.put("/stores/{store_hash}/v3/hooks/admin")

@@ -7,10 +7,13 @@ write goes through `FakeBigCommerce.lock`; nothing here is thread-safe on its ow
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # BigCommerce's fixed order statuses (reference §4.3): id -> (name, description).
 ORDER_STATUSES: dict[int, tuple[str, str]] = {
@@ -304,12 +307,16 @@ class StoreState:
     tokens: dict[str, Token] = field(default_factory=dict)
     hook_admin_emails: list[str] = field(default_factory=list)
     installed: bool = False
+    # Storefront cookie-consent banner: scripts then run only in categories the shopper accepted.
+    consent_banner: bool = False
     app_token: str | None = None
     # Converted carts: cart id -> order id (the cart itself is gone, as on BigCommerce).
     converted_carts: dict[str, int] = field(default_factory=dict)
     quota: Quota = field(default_factory=Quota)
-    # Bumped on every change; list caches are keyed by it.
+    # Bumped on every change; `list_cache` (filtered, sorted lists for paging) is only valid for one revision.
     revision: int = 0
+    list_cache: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    cache_revision: int = -1
     customer_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     address_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     subscriber_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -322,6 +329,15 @@ class StoreState:
 
     def touch(self) -> None:
         self.revision += 1
+
+    def cached(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
+        """`build()` once per revision and key (an export pages through the same filtered list 400 times)."""
+        if self.cache_revision != self.revision or len(self.list_cache) > 64:
+            self.list_cache.clear()
+            self.cache_revision = self.revision
+        if key not in self.list_cache:
+            self.list_cache[key] = build()
+        return self.list_cache[key]
 
     def customer_by_email(self, email: str, channel_id: int | None = None) -> Customer | None:
         wanted = email.strip().lower()

@@ -51,6 +51,7 @@
         if (response.ok || response.status === 422) {
           target.innerHTML = html;
           target.removeAttribute("aria-busy");
+          scheduleRefresh(target);
         } else if (response.status === 404) {
           showProblem(target, "This section is not available yet in this version of the app.");
         } else if (response.status === 403) {
@@ -61,6 +62,31 @@
       });
     }).catch(function () {
       showProblem(target, "The app could not be reached. Check your connection and try again.");
+    });
+  }
+
+  // <div data-refresh="2000" data-refresh-url="/app/..."> reloads itself (outerHTML) every 2 s while it
+  // is on the page; the fresh copy decides whether to go on (e.g. only while an export runs).
+  function scheduleRefresh(root) {
+    root.querySelectorAll("[data-refresh][data-refresh-url]").forEach(function (el) {
+      if (el.smbcRefresh) return;
+      el.smbcRefresh = window.setTimeout(function () {
+        if (sessionOver || !document.body.contains(el)) return;
+        request("GET", el.getAttribute("data-refresh-url")).then(function (response) {
+          if (response.status === 401) { endSession(); return; }
+          if (!response.ok) { el.smbcRefresh = null; scheduleRefresh(el.parentNode || document); return; }
+          return response.text().then(function (html) {
+            if (!document.body.contains(el)) return;
+            var holder = document.createElement("div");
+            holder.innerHTML = html;
+            var fresh = holder.firstElementChild;
+            if (!fresh) return;
+            var parent = el.parentNode;
+            el.replaceWith(fresh);
+            scheduleRefresh(parent);
+          });
+        }).catch(function () { el.smbcRefresh = null; });
+      }, Number(el.getAttribute("data-refresh")) || 2000);
     });
   }
 
@@ -78,7 +104,25 @@
     return (name && document.querySelector(name)) || content;
   }
 
+  // <button data-copy="#input-id">: copy that input's value (Account Settings' callback URLs).
+  function copyField(button) {
+    var field = document.querySelector(button.getAttribute("data-copy"));
+    if (!field) return;
+    function done() {
+      button.textContent = "Copied";
+      window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    }
+    function fallback() { field.select(); try { document.execCommand("copy"); done(); } catch (e) {} }
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(field.value).then(done, fallback);
+    } else {
+      fallback();
+    }
+  }
+
   document.addEventListener("click", function (event) {
+    var copy = event.target.closest("[data-copy]");
+    if (copy) { event.preventDefault(); copyField(copy); return; }
     var link = event.target.closest("[data-tab]");
     if (link) { event.preventDefault(); selectTab(link); return; }
     var button = event.target.closest("[data-smbc-post]");

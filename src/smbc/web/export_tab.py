@@ -1,0 +1,169 @@
+"""The Export Data tab: [1] customers as contacts, [2] orders as external events, the running exports
+with their progress (the fragment refreshes itself while one runs) and the past exports' counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from smbc.clock import utcnow
+from smbc.db.models import Store
+from smbc.salesmanago.account import get_account
+from smbc.sync import export as service
+from smbc.sync.export_models import Export, ExportKind
+from smbc.web.session import DashboardSession, current_session
+from smbc.web.templating import render
+
+router = APIRouter()
+REFRESH_MS = 2000
+NOT_STARTED = "The export was not started: correct the fields marked below."
+
+
+@dataclass
+class TabView:
+    store: Store
+    connected: bool
+    today: str
+    form: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    messages: list[dict[str, str]] = field(default_factory=list)
+
+
+def _store(session: Any, store_hash: str) -> Store:
+    store = session.scalar(select(Store).where(Store.hash == store_hash))
+    if store is None or not store.installed:
+        raise HTTPException(status_code=404, detail="This store does not have the app installed.")
+    return store
+
+
+def _view(request: Request, store_hash: str) -> TabView:
+    with request.app.state.runtime.db.session() as session:
+        store = _store(session, store_hash)
+        connected = get_account(session, store.id) is not None
+        session.expunge(store)
+    return TabView(store=store, connected=connected, today=service.store_today(store).isoformat())
+
+
+def _describe(row: Export) -> dict[str, Any]:
+    view = service.progress(row, utcnow())
+    left = None
+    if view.seconds_left is not None:
+        minutes, seconds = divmod(view.seconds_left, 60)
+        left = f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+    return {
+        "row": row,
+        "kind_label": "Contacts" if row.kind == ExportKind.CONTACTS else "Events",
+        "progress": view,
+        "rate": f"{view.rate_per_min:.0f}" if view.rate_per_min is not None else None,
+        "time_left": left,
+        "skipped_total": sum((row.skipped or {}).values()),
+        "failed_total": sum((row.failed or {}).values()),
+    }
+
+
+def _status_context(request: Request, store_id: int) -> dict[str, Any]:
+    with request.app.state.runtime.db.session() as session:
+        rows = service.recent_exports(session, store_id)
+        session.expunge_all()
+    running = [_describe(r) for r in rows if r.active]
+    return {
+        "running": running,
+        "past": [_describe(r) for r in rows if not r.active],
+        "refresh_ms": REFRESH_MS if running else None,
+    }
+
+
+def _render(request: Request, view: TabView, status_code: int = 200) -> HTMLResponse:
+    context = {
+        "connected": view.connected,
+        "today": view.today,
+        "timezone": view.store.timezone or "UTC",
+        "form": view.form,
+        "errors": view.errors,
+        "messages": view.messages,
+        **_status_context(request, view.store.id),
+    }
+    return render(request, "export_tab.html", context, status_code=status_code)
+
+
+@router.get("/app/tabs/export", response_class=HTMLResponse)
+def export_tab(request: Request, session: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    return _render(request, _view(request, session.store_hash))
+
+
+@router.get("/app/export/status", response_class=HTMLResponse)
+def export_status(request: Request, session: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    """The running and past exports only (what the page polls while an export runs)."""
+    view = _view(request, session.store_hash)
+    return render(request, "export_status.html", _status_context(request, view.store.id))
+
+
+def _start(request: Request, session: DashboardSession, kind: ExportKind, form: Any) -> HTMLResponse:
+    view = _view(request, session.store_hash)
+    prefix = kind.value
+    texts = {name: str(form.get(name, "")) for name in ("date_from", "date_to", "tags")}
+    view.form = {f"{prefix}_{name}": value for name, value in texts.items()}
+    try:
+        date_from, date_to, tags = service.parse_request(
+            texts["date_from"],
+            texts["date_to"],
+            texts["tags"] if kind is ExportKind.CONTACTS else "",
+            today=service.store_today(view.store),
+        )
+        export_id = service.start_export(
+            request.app.state.runtime.db,
+            view.store.id,
+            kind,
+            date_from,
+            date_to,
+            tags=tags,
+            actor=session.email or f"user:{session.user_id}",
+        )
+    except service.ExportInvalid as exc:
+        view.errors = {f"{prefix}_{name}": message for name, message in exc.errors.items()}
+        view.messages.append({"kind": "danger", "text": exc.errors.get("form") or NOT_STARTED})
+        return _render(request, view, status_code=422)
+    except service.ExportAlreadyRunning as exc:
+        view.messages.append({"kind": "warning", "text": str(exc)})
+        return _render(request, view, status_code=422)  # the page shows 422 answers
+    label = "Contacts" if kind is ExportKind.CONTACTS else "Events"
+    view.form = {}
+    view.messages.append(
+        {"kind": "success", "text": f"{label} export #{export_id} started ({date_from} to {date_to})."}
+    )
+    return _render(request, view)
+
+
+@router.post("/app/export/contacts", response_class=HTMLResponse)
+async def start_contacts(
+    request: Request, session: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    form = await request.form()
+    return await run_in_threadpool(_start, request, session, ExportKind.CONTACTS, form)
+
+
+@router.post("/app/export/events", response_class=HTMLResponse)
+async def start_events(
+    request: Request, session: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    form = await request.form()
+    return await run_in_threadpool(_start, request, session, ExportKind.EVENTS, form)
+
+
+@router.post("/app/export/{export_id}/cancel", response_class=HTMLResponse)
+def cancel(
+    export_id: int, request: Request, session: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    view = _view(request, session.store_hash)
+    if service.cancel_export(request.app.state.runtime.db, view.store.id, export_id):
+        view.messages.append(
+            {"kind": "success", "text": f"Export #{export_id} is stopping after the batch in hand."}
+        )
+    else:
+        view.messages.append({"kind": "warning", "text": f"Export #{export_id} is not running."})
+    return _render(request, view)

@@ -1,0 +1,114 @@
+"""The real app (create_app in a BackgroundServer) wired to the sandbox (fake BigCommerce and fake
+SALESmanago), as a context manager other integration suites can reuse:
+
+    with AppStack(backend_settings) as stack:
+        stack.sb.bc.install(stack.store_hash)
+        stack.get("/app/tabs/account", token=stack.session_token(response.text))
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from smbc.app import create_app
+from smbc.config import Settings
+from smbc.db.base import Base
+from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.http_server import BackgroundServer
+from smbc.runtime import Runtime, get_runtime
+from smbc.sandbox import Sandbox
+
+CLIENT_ID = "integration-client-id"
+CLIENT_SECRET = "integration-client-secret-0123456789abcdef"  # long enough for HS256
+
+
+class AppStack:
+    def __init__(self, settings: Settings, **sandbox_options: Any) -> None:
+        # Hold the app's port while the sandbox picks its own, so they cannot collide.
+        self._reservation = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._reservation.bind(("127.0.0.1", 0))
+        self.port = self._reservation.getsockname()[1]
+        self.app_url = f"http://127.0.0.1:{self.port}"
+        self.sb = Sandbox(
+            app_url=self.app_url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, **sandbox_options
+        )
+        self._base_settings = settings
+        self.server: BackgroundServer | None = None
+        self.http = httpx.Client(base_url=self.app_url, timeout=30)
+
+    def __enter__(self) -> AppStack:
+        self.sb.start()
+        self._reservation.close()
+        try:
+            self.settings = self._base_settings.model_copy(
+                update={**self.sb.app_settings(), "app_url": self.app_url}
+            )
+            if not self.settings.is_sqlite:  # as `smbc db upgrade` before `smbc serve` in production
+                database = Database(self.settings.database_url)
+                database.upgrade()
+                database.dispose()
+            self.server = BackgroundServer(create_app(self.settings), port=self.port).start()
+        except Exception:
+            self.sb.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+        if self.server is not None:
+            self.server.stop()
+        self.sb.stop()
+
+    @property
+    def store_hash(self) -> str:
+        return self.sb.bc.default_store_hash
+
+    @property
+    def runtime(self) -> Runtime:
+        return get_runtime()
+
+    def store(self, store_hash: str | None = None) -> Store | None:
+        with self.runtime.db.session() as s:
+            return s.scalar(select(Store).where(Store.hash == (store_hash or self.store_hash)))
+
+    def snapshot(self) -> dict[str, list[tuple]]:
+        """Every row of every table, to prove a refused request changed nothing."""
+        with self.runtime.db.session() as s:
+            return {
+                t.name: sorted(map(tuple, s.execute(select(t)).all()), key=repr)
+                for t in Base.metadata.sorted_tables
+            }
+
+    def get(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.http.get(path, headers=headers, **kw)
+
+    def post(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.http.post(path, headers=headers, **kw)
+
+    @staticmethod
+    def session_token(html: str) -> str:
+        match = re.search(r'<meta name="smbc-session" content="([^"]+)"', html)
+        assert match, "the page carries no session token"
+        return match.group(1)
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    """Poll (another thread or server is doing the work) until `condition()` is truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

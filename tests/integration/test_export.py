@@ -1,0 +1,355 @@
+"""Archival export against both fakes (SQLite and PostgreSQL+Redis): date edges in a store time zone
+that is not UTC, tags, ignored domains, guests, consent, running twice, cancel, SALESmanago failing
+for a while, the in-flight batch after a crash, and the per-store concurrency rule."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pytest
+from export_support import World, export_world, utc
+from sqlalchemy import select
+
+from smbc.bigcommerce.client import for_store
+from smbc.clock import FakeClock, set_clock, utcnow
+from smbc.config import Settings
+from smbc.db.models import Store
+from smbc.remote_calls import Outcome, RemoteCallError
+from smbc.salesmanago.client import SalesmanagoClient
+from smbc.sync import export as service
+from smbc.sync.export_models import Export
+from smbc.sync.models import SentEvent, SyncedContact
+
+NY = "America/New_York"  # UTC-5 in February
+FEB = (date(2026, 2, 1), date(2026, 2, 28))
+
+
+@pytest.fixture
+def w(backend_settings: Settings) -> Iterator[World]:
+    with export_world(backend_settings, timezone=NY) as world:
+        yield world
+
+
+def run_to_end(w: World, export_id: int, limit: int = 20) -> Export:
+    for _ in range(limit):
+        service.run_export(export_id, db=w.db, time_slice=None, force=True)
+        row = w.export(export_id)
+        if not row.active:
+            return row
+    raise AssertionError(f"export {export_id} did not end: {w.export(export_id).status}")
+
+
+def seed_edges(w: World) -> dict[str, int]:
+    """Customers/orders in January-March, then some moved to the edges of February in New York."""
+    w.sb.bc.seed(w.store_hash, customers=12, orders=24, start=date(2026, 1, 1), end=date(2026, 3, 31))
+    store = w.bc_store()
+    with w.sb.bc.lock:
+        customers = list(store.customers.values())
+        orders = list(store.orders.values())
+        # 1 Feb 00:00 in New York is 05:00 UTC; 28 Feb 23:59:59 there is 1 Mar 04:59:59 UTC.
+        edges = {
+            "first_in": utc(2026, 2, 1, 5, 0, 0),
+            "last_in": utc(2026, 3, 1, 4, 59, 59),
+            "just_before": utc(2026, 2, 1, 4, 59, 59),
+            "just_after": utc(2026, 3, 1, 5, 0, 0),
+        }
+        ids: dict[str, int] = {}
+        for (name, when), customer, order in zip(edges.items(), customers, orders, strict=False):
+            customer.date_created = when
+            order.date_created = when
+            order.status_id = 10  # Completed: a purchase
+            ids[f"customer_{name}"] = customer.id
+            ids[f"order_{name}"] = order.id
+    return ids
+
+
+def in_february(when) -> bool:
+    return utc(2026, 2, 1, 5) <= when <= utc(2026, 3, 1, 4, 59, 59)
+
+
+# -- contacts ---------------------------------------------------------------------------------------
+
+
+def test_contacts_export_whole_days_in_the_store_zone_tags_consent_and_ignored_domains(w: World) -> None:
+    ids = seed_edges(w)
+    store = w.bc_store()
+    with w.sb.bc.lock:
+        february = [c for c in store.customers.values() if in_february(c.date_created)]
+        ignored = february[-1]
+        ignored.email = "someone@temp-mail.test"
+        subscribers = {s.email: s for s in store.subscribers.values()}
+        expected = {c.email.lower() for c in february if c is not ignored}
+        subscribed = {e for e in expected if "marketing_newsletter" in subscribers[e].consents}
+    assert ids["customer_first_in"] in {c.id for c in february}
+    w.set({"ignored_domains": "temp-mail.test", "tags.newsletter": "NEWS"})
+    export_id = service.start_export(
+        w.db,
+        w.store_id,
+        "contacts",
+        *FEB,
+        tags=["BC EXPORT", "vip"],
+        batch_size=3,
+        page_size=2,
+        enqueue=False,
+    )
+    row = run_to_end(w, export_id)
+
+    contacts = {c["email"]: c for c in w.contacts()}
+    assert set(contacts) == expected  # both edge days in, the seconds either side out, ignored left out
+    assert row.status == "done" and row.sent == len(expected) and row.done == row.total == len(expected) + 1
+    assert row.skipped == {"ignored e-mail domain": 1} and row.failed == {}
+    for email, contact in contacts.items():
+        assert {"BC_EXPORT", "VIP"} <= set(contact["tags"])
+        assert contact["optedIn"] == (email in subscribed)  # never opted in without a subscription
+        assert ("NEWS" in contact["tags"]) == (email in subscribed)
+    assert subscribed and subscribed != expected  # the seed has both kinds
+
+    # Exporting again updates the contacts (a name changed in BigCommerce since).
+    first = next(c for c in store.customers.values() if c.id == ids["customer_first_in"])
+    with w.sb.bc.lock:
+        first.first_name = "Renamed"
+    again = run_to_end(w, service.start_export(w.db, w.store_id, "contacts", *FEB, enqueue=False))
+    assert again.sent == len(expected)
+    assert contacts[first.email.lower()]["name"] != w.sb.sm.contact(w.cid, first.email)["name"]
+    assert w.sb.sm.contact(w.cid, first.email)["name"].startswith("Renamed")
+
+
+# -- events -----------------------------------------------------------------------------------------
+
+
+def test_events_export_maps_like_real_time_and_the_second_run_sends_nothing(w: World) -> None:
+    ids = seed_edges(w)
+    w.set({"ignored_domains": "temp-mail.test", "tags.guest_purchase": "GUEST", "tags.purchase": "BUYER"})
+    store = w.bc_store()
+    with w.sb.bc.lock:
+        february = [o for o in store.orders.values() if in_february(o.date_created)]
+        for order in february[2:]:
+            order.status_id = 11  # Awaiting Fulfillment: a purchase
+        guest, ignored, cancelled = february[2], february[3], february[4]
+        guest.customer_id = 0
+        guest.billing = {**guest.billing, "email": "guest.buyer@shop.test"}
+        ignored.billing = {**ignored.billing, "email": "nobody@temp-mail.test"}
+        cancelled.status_id = 5
+        already = february[5]
+    with w.db.session() as s:  # real time sent this one's PURCHASE already
+        s.add(
+            SentEvent(
+                store_id=w.store_id, kind="PURCHASE", key=str(already.id), order_id=already.id, state="sent"
+            )
+        )
+    purchases = {o.id for o in february} - {ignored.id, cancelled.id, already.id}
+
+    export_id = service.start_export(
+        w.db, w.store_id, "events", *FEB, batch_size=3, page_size=4, enqueue=False
+    )
+    row = run_to_end(w, export_id)
+
+    events = w.events("PURCHASE")
+    assert sorted(int(e["externalId"]) for e in events) == sorted(purchases)  # each exactly once
+    assert ids["order_first_in"] in purchases and ids["order_last_in"] in purchases
+    assert not {ids["order_just_before"], ids["order_just_after"]} & {int(e["externalId"]) for e in events}
+    assert row.sent == len(purchases) and row.done == len(february) and row.failed == {}
+    assert row.skipped == {
+        "ignored e-mail domain": 1,
+        "cancelled before any PURCHASE was sent": 1,
+        "already sent": 1,
+    }
+    guest_contact = w.sb.sm.contact(w.cid, "guest.buyer@shop.test")
+    assert guest_contact is not None and "GUEST" in guest_contact["tags"]  # buyers upserted first
+    assert w.sb.sm.contact(w.cid, "nobody@temp-mail.test") is None
+    with w.db.session() as s:
+        states = Counter(s.scalars(select(SentEvent.state).where(SentEvent.store_id == w.store_id)))
+    assert states == {"sent": len(purchases) + 1}
+
+    calls_before = len(w.sb.sm.calls)
+    second = run_to_end(w, service.start_export(w.db, w.store_id, "events", *FEB, enqueue=False))
+    assert second.status == "done" and second.sent == 0
+    assert second.skipped["already sent"] == len(purchases) + 1
+    assert len(w.sb.sm.calls) == calls_before  # not even the buyers were sent again
+    assert len(w.events("PURCHASE")) == len(purchases)
+
+
+def test_refunded_order_sends_one_return_per_refund_and_a_cancellation_follows_a_purchase(w: World) -> None:
+    w.sb.bc.seed(w.store_hash, customers=3, orders=3, start=date(2026, 2, 10), end=date(2026, 2, 11))
+    store = w.bc_store()
+    with w.sb.bc.lock:
+        first, second, third = store.orders.values()
+        first.status_id = second.status_id = third.status_id = 10
+    admin = w.sb.bc.admin(w.store_hash)
+    admin.refund(first.id, amount="5.00")
+    admin.refund(first.id, amount="1.00")
+    with w.db.session() as s:  # real time sent the PURCHASE of the third, then it was cancelled
+        s.add(
+            SentEvent(
+                store_id=w.store_id, kind="PURCHASE", key=str(third.id), order_id=third.id, state="sent"
+            )
+        )
+    with w.sb.bc.lock:
+        third.status_id = 5
+    row = run_to_end(w, service.start_export(w.db, w.store_id, "events", *FEB, enqueue=False))
+    assert sorted(int(e["externalId"]) for e in w.events("RETURN")) == [first.id, first.id]
+    assert [int(e["externalId"]) for e in w.events("CANCELLATION")] == [third.id]
+    # The refunds left the first in Partially Refunded (14), not a purchase status: as in real time,
+    # its state now sends no PURCHASE, only its RETURNs.
+    assert [int(e["externalId"]) for e in w.events("PURCHASE")] == [second.id]
+    assert row.sent == len(w.events()) == 2 + 1 + 1
+
+
+# -- running, cancelling, failing -------------------------------------------------------------------
+
+
+def test_one_running_export_per_store_and_kind(w: World) -> None:
+    first = service.start_export(w.db, w.store_id, "events", *FEB, enqueue=False)
+    with pytest.raises(service.ExportAlreadyRunning) as info:
+        service.start_export(w.db, w.store_id, "events", *FEB, enqueue=False)
+    assert f"#{first}" in str(info.value) and "still queued" in str(info.value)
+    other_kind = service.start_export(w.db, w.store_id, "contacts", *FEB, enqueue=False)
+    assert service.cancel_export(w.db, w.store_id, first)  # nobody runs it: cancelled at once
+    assert w.export(first).status == "cancelled" and w.export(other_kind).status == "queued"
+    service.start_export(w.db, w.store_id, "events", *FEB, enqueue=False)  # the slot is free again
+
+
+def test_cancel_stops_after_the_batch_in_hand(w: World) -> None:
+    w.sb.bc.seed(w.store_hash, customers=0, orders=20, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    with w.sb.bc.lock:
+        for order in w.bc_store().orders.values():
+            order.status_id = 10
+    export_id = service.start_export(
+        w.db, w.store_id, "events", *FEB, batch_size=3, page_size=5, enqueue=False
+    )
+
+    def cancel_after_two(row: Export) -> None:
+        if row.batches == 2:
+            assert service.cancel_export(w.db, w.store_id, export_id)
+
+    assert service.run_export(export_id, db=w.db, time_slice=None, on_batch=cancel_after_two) == "cancelled"
+    row = w.export(export_id)
+    assert row.status == "cancelled" and row.sent == len(w.events()) == 6 and row.active_slot is None
+    with w.db.session() as s:
+        assert set(s.scalars(select(SentEvent.state))) == {"sent"}
+    assert not service.cancel_export(w.db, w.store_id, export_id)  # over already
+
+
+def test_salesmanago_failing_for_a_while_is_retried_later_and_nothing_is_skipped(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w.sb.bc.seed(w.store_hash, customers=0, orders=12, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    with w.sb.bc.lock:
+        for order in w.bc_store().orders.values():
+            order.status_id = 10
+    export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=4, enqueue=False)
+    w.sb.sm.fail_next(6, 503)  # two runs' worth: each call is tried 3 times before the job waits
+    assert service.run_export(export_id, db=w.db, time_slice=None) == "running"
+    row = w.export(export_id)
+    assert row.next_attempt_at is not None and row.next_attempt_at > utcnow() and row.attempts == 1
+    assert row.lease_owner is None and w.events() == [] and row.last_error
+    assert service.run_export(export_id, db=w.db, time_slice=None) is None  # not due yet: no tight loop
+    assert export_id not in service.due_export_ids(w.db)
+    assert export_id in service.due_export_ids(w.db, now=row.next_attempt_at + timedelta(seconds=1))
+    assert service.run_export(export_id, db=w.db, time_slice=None, force=True) == "running"
+    assert w.export(export_id).attempts == 2 and w.events() == []
+
+    # The events call itself fails once with an answer: its claims are released, it is planned again.
+    real_send = SalesmanagoClient.add_batch_events
+
+    def refuse_once(self, events):
+        monkeypatch.setattr(SalesmanagoClient, "add_batch_events", real_send)
+        raise RemoteCallError(Outcome.RETRY, "SALESmanago answered HTTP 502", status=502)
+
+    monkeypatch.setattr(SalesmanagoClient, "add_batch_events", refuse_once)
+    assert service.run_export(export_id, db=w.db, time_slice=None, force=True) == "running"
+    with w.db.session() as s:
+        assert s.scalars(select(SentEvent)).all() == []  # nothing reached SALESmanago: nothing claimed
+    row = run_to_end(w, export_id)
+    assert row.status == "done" and row.sent == 12 and row.failed == {} and row.skipped == {}
+    assert row.attempts == 0 and row.unconfirmed == 0
+    assert sorted(Counter(e["externalId"] for e in w.events("PURCHASE")).values()) == [1] * 12
+
+
+def test_a_batch_in_flight_when_the_worker_died_is_not_sent_again(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w.sb.bc.seed(w.store_hash, customers=0, orders=9, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    with w.sb.bc.lock:
+        for order in w.bc_store().orders.values():
+            order.status_id = 10
+    export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=3, enqueue=False)
+    real_send = SalesmanagoClient.add_batch_events
+    sends = 0
+
+    def die_after_the_second_answer(self, events):  # SALESmanago got it; the worker dies before commit
+        nonlocal sends
+        answer = real_send(self, events)
+        sends += 1
+        if sends == 2:
+            raise SystemExit("killed")
+        return answer
+
+    monkeypatch.setattr(SalesmanagoClient, "add_batch_events", die_after_the_second_answer)
+    with pytest.raises(SystemExit):
+        service.run_export(export_id, db=w.db, time_slice=None)
+    monkeypatch.setattr(SalesmanagoClient, "add_batch_events", real_send)
+    row = w.export(export_id)
+    assert row.cursor["inflight"]["batch"] == 2 and row.lease_owner is not None
+    assert service.run_export(export_id, db=w.db) is None  # its lease has not gone stale yet
+
+    clock = FakeClock(utcnow() + service.LEASE_STALE + timedelta(seconds=1))
+    previous = set_clock(clock)
+    try:
+        assert export_id in service.due_export_ids(w.db)
+        row = run_to_end(w, export_id)
+    finally:
+        set_clock(previous)
+    assert row.status == "done" and row.sent == 9 and row.unconfirmed == 3
+    assert any("not sent again" in m for m in row.messages)
+    assert sorted(Counter(e["externalId"] for e in w.events("PURCHASE")).values()) == [1] * 9
+
+
+def test_exports_and_real_time_stay_within_three_requests_in_flight(w: World) -> None:
+    w.sb.bc.seed(w.store_hash, customers=30, orders=30, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    w.sb.bc.faults.latency_ms = 15
+    contacts = service.start_export(
+        w.db, w.store_id, "contacts", *FEB, batch_size=5, page_size=5, enqueue=False
+    )
+    events = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=5, page_size=5, enqueue=False)
+    with w.db.session() as s:
+        store = s.scalar(select(Store).where(Store.id == w.store_id))
+        s.expunge(store)
+    stop = threading.Event()
+    errors: list[Exception] = []
+
+    def real_time_reads() -> None:
+        client = for_store(store, priority="realtime", base_url=w.settings.bc_api_url)
+        while not stop.wait(0.002):
+            try:
+                client.store_info()
+            except RemoteCallError as exc:
+                errors.append(exc)
+
+    readers = [threading.Thread(target=real_time_reads) for _ in range(3)]
+    runners = [
+        threading.Thread(target=service.run_export, args=(i,), kwargs={"db": w.db, "time_slice": None})
+        for i in (contacts, events)
+    ]
+    for thread in readers + runners:
+        thread.start()
+    for thread in runners:
+        thread.join(timeout=120)
+    stop.set()
+    for thread in readers:
+        thread.join(timeout=30)
+    assert w.export(contacts).status == w.export(events).status == "done" and errors == []
+    assert w.sb.bc.max_in_flight[w.store_hash] <= 3
+    assert w.sb.bc.max_in_flight[w.store_hash] == 3  # the limit was reached, so it was what held
+
+
+def test_synced_contacts_remember_what_the_export_sent(w: World) -> None:
+    w.sb.bc.seed(w.store_hash, customers=4, orders=0, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    run_to_end(w, service.start_export(w.db, w.store_id, "contacts", *FEB, enqueue=False))
+    with w.db.session() as s:
+        rows = {r.email: r for r in s.scalars(select(SyncedContact))}
+    assert len(rows) == 4 and all(r.contact_id and r.customer_id for r in rows.values())
+    assert {r.contact_id for r in rows.values()} == {c["contactId"] for c in w.contacts()}

@@ -1,0 +1,99 @@
+"""`kill -9` of the process running an export, in the middle: another worker takes it over once its
+heartbeat is stale, resumes from the saved cursor, and the fake SALESmanago ends with every event
+exactly once (SQLite and PostgreSQL+Redis)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+from export_support import World, export_world
+
+from smbc.clock import FakeClock, set_clock, utcnow
+from smbc.config import Settings
+from smbc.sync import export as service
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+WORKER = (
+    "import sys\n"
+    "from smbc.config import load_settings\n"
+    "from smbc.runtime import init_runtime\n"
+    "from smbc.sync.export import run_export\n"
+    "init_runtime(load_settings())\n"
+    "run_export(int(sys.argv[1]), time_slice=None)\n"
+)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)  # polling another process, not waiting for time to pass
+
+
+def worker_env(w: World) -> dict[str, str]:
+    s = w.settings
+    return {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "SMBC_DATABASE_URL": s.database_url,
+        "SMBC_QUEUE_URL": s.queue_url,
+        "SMBC_SECRET_KEY": s.secret_key,
+        "SMBC_VAR_DIR": str(s.var_dir),
+        "SMBC_BC_API_URL": s.bc_api_url,
+        "SMBC_BC_CLIENT_ID": s.bc_client_id,
+        "SMBC_BC_CLIENT_SECRET": s.bc_client_secret,
+    }
+
+
+def test_a_killed_worker_resumes_and_each_event_is_sent_exactly_once(backend_settings: Settings) -> None:
+    with export_world(backend_settings) as w:
+        w.sb.bc.seed(w.store_hash, customers=10, orders=40, start=date(2026, 2, 2), end=date(2026, 2, 20))
+        with w.sb.bc.lock:
+            for order in w.bc_store().orders.values():
+                order.status_id = 10
+        first, last = date(2026, 2, 1), date(2026, 2, 28)
+        export_id = service.start_export(
+            w.db, w.store_id, "events", first, last, batch_size=3, page_size=5, enqueue=False
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(export_id)],
+            env=worker_env(w),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_for(lambda: w.export(export_id).batches >= 4, "four batches")
+            # Catch the worker waiting for its next BigCommerce page, then kill it there.
+            w.sb.bc.faults.hold = True
+            wait_for(lambda: w.sb.bc.in_flight[w.store_hash] > 0, "the worker to ask BigCommerce")
+            os.kill(worker.pid, signal.SIGKILL)
+            assert worker.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            w.sb.bc.faults.hold = False
+            if worker.poll() is None:
+                worker.kill()
+        stopped = w.export(export_id)
+        sent_before = len(w.events("PURCHASE"))
+        assert stopped.status == "running" and stopped.lease_owner is not None
+        assert 0 < stopped.sent == sent_before < 40
+        assert service.run_export(export_id, db=w.db) is None  # its heartbeat is still fresh
+
+        previous = set_clock(FakeClock(utcnow() + service.LEASE_STALE + timedelta(seconds=1)))
+        try:
+            assert service.due_export_ids(w.db) == [export_id]  # the sweep would queue it
+            assert service.run_export(export_id, db=w.db, time_slice=None) == "done"
+        finally:
+            set_clock(previous)
+        row = w.export(export_id)
+        counts = Counter(e["externalId"] for e in w.events("PURCHASE"))
+        assert len(counts) == 40 and set(counts.values()) == {1}
+        assert row.sent == 40 and row.done == 40 and row.unconfirmed == 0 and row.failed == {}
