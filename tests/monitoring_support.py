@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,12 +115,16 @@ def monitoring_env(
         # Huey's own consumer installs signal handlers, which only the main thread may do: with
         # `workers`, a plain thread runs what the app queues instead.
         app = create_app(settings, start_workers=False)
-        with BackgroundServer(app, host=host, port=app_port), QueueWorker(enabled=workers):
+        with BackgroundServer(app, host=host, port=app_port):
             store_hash = sb.bc.default_store_hash
             installed = sb.bc.install(store_hash)
             assert installed.status_code == 200, installed.text
-            store_id, token = _set_up(app, sb, store_hash, queued=workers)
-            yield MonitoringEnv(sb, app, app_url, store_hash, store_id, token)
+            store_id, token = _set_up(app, sb, store_hash)
+            from smbc import jobs
+
+            jobs.huey.flush()  # the set-up the install queued has just been run here
+            with QueueWorker(enabled=workers):
+                yield MonitoringEnv(sb, app, app_url, store_hash, store_id, token)
 
 
 class QueueWorker:
@@ -155,8 +158,7 @@ class QueueWorker:
             self._thread.join(timeout=10)
 
 
-def _set_up(app: FastAPI, sb: Sandbox, store_hash: str, *, queued: bool) -> tuple[int, str]:
-    """The install queued the store's set-up: with a worker, wait for it; without, run it here."""
+def _set_up(app: FastAPI, sb: Sandbox, store_hash: str) -> tuple[int, str]:
     from smbc.bigcommerce.setup import run_store_setup
 
     db = app.state.runtime.db
@@ -164,16 +166,7 @@ def _set_up(app: FastAPI, sb: Sandbox, store_hash: str, *, queued: bool) -> tupl
         store = s.scalar(select(Store).where(Store.hash == store_hash))
         assert store is not None
         store_id = store.id
-    if queued:
-        deadline = time.monotonic() + 30
-        while True:
-            with db.session() as s:
-                if s.get(Store, store_id).setup_completed_at is not None:
-                    break
-            assert time.monotonic() < deadline, "the queued store set-up did not finish"
-            time.sleep(0.05)
-    else:
-        assert run_store_setup(store_id), "store set-up against the fake failed"
+    assert run_store_setup(store_id), "store set-up against the fake failed"
     connect_account(app, sb, store_id)
     with db.session() as s:
         owner = s.scalar(select(StoreUser).where(StoreUser.store_id == store_id, StoreUser.role == "owner"))
