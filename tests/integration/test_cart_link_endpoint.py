@@ -131,6 +131,20 @@ def test_preflight_is_answered_only_for_the_store_s_origins(app_server: Running)
     assert ok.headers["access-control-allow-origin"] == SHOP
     assert "POST" in ok.headers["access-control-allow-methods"]
     assert "content-type" in ok.headers["access-control-allow-headers"].lower()
+    # Without the store in the address, any installed store's storefront origin passes the preflight
+    # (the POST's body names the store and is checked against that store's origins).
+    anonymous = httpx.options(
+        f"{app_server.url}/storefront/cart-link",
+        headers={"Origin": SHOP, "Access-Control-Request-Method": "POST"},
+    )
+    assert anonymous.status_code == 204 and anonymous.headers["access-control-allow-origin"] == SHOP
+    elsewhere = httpx.options(
+        f"{app_server.url}/storefront/cart-link",
+        headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"},
+    )
+    assert elsewhere.status_code == 403
+    assert post(app_server, body(), store=None).status_code == 200  # the contract's plain route
+    assert app_server.links() == 1
     for refused in (
         preflight("https://evil.example.com"),
         preflight(SHOP, store="gone1"),
