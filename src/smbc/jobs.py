@@ -45,6 +45,7 @@ TASK_MODULES: list[str] = [
     "smbc.sync.reconcile",
     "smbc.bigcommerce.scripts",
     "smbc.sync.export",
+    "smbc.sync.consent",
 ]
 
 

@@ -92,4 +92,5 @@ FEATURE_MODEL_MODULES: list[str] = [
     "smbc.sync.models",
     "smbc.salesmanago.monitoring_models",
     "smbc.sync.export_models",
+    "smbc.sync.consent_models",
 ]
