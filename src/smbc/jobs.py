@@ -44,6 +44,7 @@ TASK_MODULES: list[str] = [
     "smbc.sync.realtime",
     "smbc.sync.reconcile",
     "smbc.sync.export",
+    "smbc.sync.consent",
 ]
 
 
