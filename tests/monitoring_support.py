@@ -115,12 +115,16 @@ def monitoring_env(
         # Huey's own consumer installs signal handlers, which only the main thread may do: with
         # `workers`, a plain thread runs what the app queues instead.
         app = create_app(settings, start_workers=False)
-        with BackgroundServer(app, host=host, port=app_port), QueueWorker(enabled=workers):
+        with BackgroundServer(app, host=host, port=app_port):
             store_hash = sb.bc.default_store_hash
             installed = sb.bc.install(store_hash)
             assert installed.status_code == 200, installed.text
             store_id, token = _set_up(app, sb, store_hash)
-            yield MonitoringEnv(sb, app, app_url, store_hash, store_id, token)
+            from smbc import jobs
+
+            jobs.huey.flush()  # the set-up the install queued has just been run here
+            with QueueWorker(enabled=workers):
+                yield MonitoringEnv(sb, app, app_url, store_hash, store_id, token)
 
 
 class QueueWorker:

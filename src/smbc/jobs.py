@@ -43,7 +43,6 @@ TASK_MODULES: list[str] = [
     "smbc.bigcommerce.scripts",
     "smbc.sync.realtime",
     "smbc.sync.reconcile",
-    "smbc.bigcommerce.scripts",
     "smbc.sync.export",
     "smbc.sync.consent",
 ]

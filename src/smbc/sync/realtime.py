@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from huey import crontab
+from prometheus_client import Counter
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -67,6 +68,11 @@ COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
     "subscriber": ("store/subscriber/created", "store/subscriber/updated"),
 }
 _GROUP_OF = {scope: group for group, scopes in COALESCE_GROUPS.items() for scope in scopes}
+
+
+PROCESSED = Counter(
+    "smbc_deliveries_processed_total", "Inbox rows worked on, by resulting status", ["status"]
+)
 
 
 class SalesmanagoPort(Protocol):
@@ -406,6 +412,8 @@ def _finish(
                 values["processed_at"] = now
             session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(**values))
             out.append((delivery.id, result))
+    for _, result in out:
+        PROCESSED.labels(result.status.value).inc()
     return out
 
 
@@ -436,6 +444,18 @@ def _contact_by(session: Session, store_id: int, *, email: str | None = None, cu
     return None
 
 
+def _insert_if_missing(session: Session, store_id: int, email: str) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL): two workers may meet one e-mail."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(SyncedContact).values(
+        store_id=store_id, email=email, payload_hash="", deleted=False, updated_at=utcnow()
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["store_id", "email"]))
+
+
 def remember_contact(
     session: Session,
     store_id: int,
@@ -447,12 +467,13 @@ def remember_contact(
     opted_in: bool | None = None,
     payload_hash: str | None = None,
 ) -> SyncedContact:
-    """Update the contact ledger (an e-mail change moves the row to the new e-mail)."""
+    """Update the contact ledger (an e-mail change moves what was known to the new e-mail)."""
     email = rules.normalize_email(email)
+    _insert_if_missing(session, store_id, email)
     row = session.scalars(
         select(SyncedContact).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
-    ).first()
-    if previous_email and previous_email != email:
+    ).one()
+    if previous_email and rules.normalize_email(previous_email) != email:
         old = session.scalars(
             select(SyncedContact).where(
                 SyncedContact.store_id == store_id,
@@ -460,14 +481,10 @@ def remember_contact(
             )
         ).first()
         if old is not None:
-            if row is None:
-                old.email = email
-                row = old
-            else:
-                session.delete(old)
-    if row is None:
-        row = SyncedContact(store_id=store_id, email=email)
-        session.add(row)
+            row.contact_id = row.contact_id or old.contact_id
+            row.customer_id = row.customer_id or old.customer_id
+            row.opted_in = row.opted_in if row.opted_in is not None else old.opted_in
+            session.execute(delete(SyncedContact).where(SyncedContact.id == old.id))
     if contact_id:
         row.contact_id = contact_id
     if customer_id:
@@ -592,7 +609,8 @@ def claim_event(
             return "claimed and released by another worker; retry"
         if row.state == "sent":
             return f"{kind.value} already sent for {key} (event {row.event_id})"
-        if row.claimed_by == owner or now - row.claimed_at > STALE_LOCK:
+        stale = now - row.claimed_at > STALE_LOCK and row.claimed_by.startswith("delivery:")
+        if row.claimed_by == owner or stale:  # an export's claim is its own to resume or release
             row.claimed_by, row.claimed_at = owner, now  # our own earlier attempt, or a dead worker's
             return None
         return f"{kind.value} for {key} is being sent by {row.claimed_by}"
@@ -716,6 +734,8 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
             email=email,
             now=ctx.now,
         )
+    # Apart: the once-ever record above is committed whatever happens to the bookkeeping below.
+    with ctx.db.session() as session:
         if kind is EventKind.PURCHASE:
             customer_id = int(order.get("customer_id") or 0) or None
             remember_contact(
@@ -898,8 +918,6 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
         else:
             event_id = ctx.sm.add_event(event.to_payload())
         with ctx.db.session() as session:
-            if contact_sm_id and email:
-                remember_contact(session, ctx.store.id, email, contact_id=contact_sm_id)
             session.execute(
                 update(CartWindow)
                 .where(CartWindow.id == window.id)
@@ -915,6 +933,9 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
                     lease_until=None,
                 )
             )
+        if contact_sm_id and email:
+            with ctx.db.session() as session:
+                remember_contact(session, ctx.store.id, email, contact_id=contact_sm_id)
         return Result.done(f"CART event {'updated' if keep else 'created'} ({event_id})")
     finally:
         with ctx.db.session() as session:
@@ -1048,8 +1069,11 @@ def sweep_due_task() -> None:
     sweep_due()
 
 
-def resume_store(store_id: int, *, db: Database | None = None) -> int:
-    """Called after the merchant logs in again: lift a credentials pause and re-queue what waited."""
+def resume_store(
+    store_id: int, *, db: Database | None = None, reasons: Sequence[str] = RESUMABLE_PAUSES
+) -> int:
+    """Called after the merchant logs in again (or the store's token works again): lift a pause for
+    one of `reasons` and re-queue what waited. Returns how many deliveries were re-queued."""
     from smbc.runtime import get_runtime
 
     db = db or get_runtime().db
@@ -1058,7 +1082,7 @@ def resume_store(store_id: int, *, db: Database | None = None) -> int:
         store = session.get(Store, store_id)
         if store is None:
             return 0
-        if store.sync_paused_reason in RESUMABLE_PAUSES:
+        if store.sync_paused_reason in reasons:
             store.sync_paused_reason = None
         if store.sync_paused_reason:
             return 0  # paused for another reason (logged out, uninstalled): not ours to lift
