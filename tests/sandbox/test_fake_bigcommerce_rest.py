@@ -31,6 +31,10 @@ def test_missing_scope_is_403(harness: Harness) -> None:
         assert "store_v2_customers" in denied.json()["title"]
         assert api.get("/v2/orders").status_code == 403
         assert api.get("/v3/content/scripts").status_code == 403
+    orders_read_only = h.bc.issue_token(h.store_hash, "other-client", ["store_v2_orders_read_only"])
+    with h.api(orders_read_only) as api:
+        refund = {"items": [{"item_type": "ORDER", "item_id": 100}], "payments": [{"amount": 1}]}
+        assert api.post("/v3/orders/100/payment_actions/refunds", json=refund).status_code == 403
     assert h.bc.store(h.store_hash).subscribers == {}
 
 

@@ -197,7 +197,8 @@ def test_cancel_after_purchase_and_not_before(world: World) -> None:
     world.bc.orders[53]["status_id"] = 5
     world.process("store/order/statusUpdated", {"type": "order", "id": 53})
     world.process("store/order/statusUpdated", {"type": "order", "id": 53})
-    [cancel] = world.sm.named("add_event")
+    purchase, cancel = (c["event"] for c in world.sm.named("integration"))
+    assert purchase["contactEvent"]["contactExtEventType"] == "PURCHASE"
     assert cancel["contactEvent"]["contactExtEventType"] == "CANCELLATION"
     assert cancel["contactEvent"]["externalId"] == "53"
 
@@ -212,7 +213,7 @@ def test_refund_sends_one_return_per_refund(world: World) -> None:
         world.process(
             "store/order/refund/created", {"type": "order", "id": 54, "refund": {"refund_id": refund_id}}
         )
-    returns = world.sm.named("add_event")
+    returns = [c["event"] for c in world.sm.named("integration")]
     assert [r["contactEvent"]["value"] for r in returns] == [5.0, 3.0]
     assert {r["contactEvent"]["contactExtEventType"] for r in returns} == {"RETURN"}
 
@@ -253,9 +254,12 @@ def test_cart_window_update_then_new_event_after_window(world: World) -> None:
     world.bc.carts["c1"] = cart("c1", 3)
     world.clock.advance(16 * 60)
     world.process("store/cart/updated", {"type": "cart", "id": "c1"})
-    assert [n for n, _ in world.sm.calls] == ["add_event", "update_event", "add_event"]
+    assert [n for n, _ in world.sm.calls] == ["integration", "update_event", "integration"]
+    first = world.sm.named("integration")[0]
+    assert first["contact"]["contact"] == {"email": "shopper@example.com"}  # bare: no data, no consent
+    assert first["contact"]["forceOptIn"] is False and first["contact"]["forceOptOut"] is False
     update = world.sm.named("update_event")[0]["contactEvent"]
-    assert update["eventId"] == "add_event-1" and update["value"] == 20.0
+    assert update["eventId"] == "event-integration-1" and update["value"] == 20.0
 
 
 def test_purchase_closes_the_cart_window(world: World) -> None:
@@ -266,7 +270,9 @@ def test_purchase_closes_the_cart_window(world: World) -> None:
     world.process("store/order/created", {"type": "order", "id": 70})
     world.bc.carts["cart-70"] = cart("cart-70", 4)
     world.process("store/cart/updated", {"type": "cart", "id": "cart-70"})
-    assert [n for n, _ in world.sm.calls] == ["add_event", "integration", "add_event"]
+    assert [n for n, _ in world.sm.calls] == ["integration", "integration", "integration"]
+    kinds = [c["event"]["contactEvent"]["contactExtEventType"] for c in world.sm.named("integration")]
+    assert kinds == ["CART", "PURCHASE", "CART"]
 
 
 def test_cart_without_contact_is_skipped_with_reason(world: World) -> None:
@@ -286,7 +292,7 @@ def test_concurrent_cart_deliveries_make_one_event(world: World) -> None:
     for delivery_id in ids:
         world.clock.advance(60)
         realtime.process_delivery(delivery_id)
-    assert len(world.sm.named("add_event")) == 1 and world.sm.named("update_event") == []
+    assert len(world.sm.named("integration")) == 1 and world.sm.named("update_event") == []
     assert world.count(CartWindow) == 1
 
 
@@ -412,3 +418,46 @@ def test_register_webhooks_is_idempotent_and_repairs(world: World, monkeypatch: 
         repaired = webhooks.register_webhooks(s, s.get(Store, world.store_id), client=client)
     assert (len(repaired.reenabled), len(repaired.updated), len(repaired.created)) == (1, 1, 1)
     assert copy.deepcopy(world.bc.hooks) and all(h["is_active"] for h in world.bc.hooks)
+
+
+def test_refused_bigcommerce_token_waits_until_the_set_up_works_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smbc.bigcommerce import setup
+
+    world.bc.orders[95] = order(95)
+    world.bc.fail_next = [401]
+    first = world.deliver("store/order/created", {"type": "order", "id": 95})
+    realtime.process_delivery(first)
+    assert world.row(first).status == "waiting"
+    with world.db.session() as s:
+        assert s.get(Store, world.store_id).sync_paused_reason == "bigcommerce_credentials"
+    monkeypatch.setattr(setup, "register_webhooks", lambda session, store, client=None: None)
+    http = httpx.Client(transport=httpx.MockTransport(world.bc.handler))
+    assert setup.run_store_setup(world.store_id, http=http) is True
+    with world.db.session() as s:
+        assert s.get(Store, world.store_id).sync_paused_reason is None
+    assert world.row(first).status == "pending"
+    realtime.process_delivery(first)
+    assert world.row(first).status == "done" and len(world.sm.named("integration")) == 1
+
+
+def test_two_workers_meeting_one_email_keep_one_contact_row(world: World) -> None:
+    errors: list[Exception] = []
+    barrier = threading.Barrier(6)
+
+    def remember(n: int) -> None:
+        barrier.wait(5)
+        try:
+            with world.db.session() as s:
+                realtime.remember_contact(s, world.store_id, "Same@Example.com", contact_id=f"c{n}")
+        except Exception as exc:  # the race this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=remember, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert world.count(SyncedContact, SyncedContact.email == "same@example.com") == 1

@@ -234,7 +234,6 @@ def sync_monitoring_scripts(
     app_url: str,
     settings: StoreSettings | None = None,
     account: Account | EllipsisType | None = ...,
-    extra_channels: Iterable[int] = (),
 ) -> SyncResult:
     """Create, update or delete our scripts so BigCommerce matches the settings.
 
@@ -244,8 +243,6 @@ def sync_monitoring_scripts(
     settings = settings or load_settings(session, store)
     account = load_account(session, store) if account is ... else account
     channel_ids = selected_channel_ids(store, settings)
-    if settings.monitoring_enabled:
-        channel_ids = sorted(set(channel_ids) | set(extra_channels))
     if account is None:
         channel_ids = []  # nothing to install without a SALESmanago client id; remove what is there
     check_script_cap(channel_ids)
@@ -293,6 +290,16 @@ def sync_monitoring_scripts(
         result.failure = exc
         session.flush()
     return result
+
+
+def installed_rows(session: Session, store: Store) -> dict[int, MonitoringScript]:
+    """Our scripts since the app was last installed: BigCommerce removed older ones with the app
+    (`auto_uninstall`), so their absence is not the merchant's doing."""
+    return {
+        channel_id: row
+        for channel_id, row in _rows_by_channel(session, store).items()
+        if row.updated_at is None or store.installed_at is None or row.updated_at >= store.installed_at
+    }
 
 
 def _rows_by_channel(session: Session, store: Store) -> dict[int, MonitoringScript]:
@@ -410,7 +417,7 @@ def monitoring_status(
         if account
         else {}
     )
-    return describe_status(store, wanted, api.scripts(), _rows_by_channel(session, store))
+    return describe_status(store, wanted, api.scripts(), installed_rows(session, store))
 
 
 def monitoring_problems(session: Session, store: Store, api: ScriptsApi, *, app_url: str) -> list[str]:

@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 def run_store_setup(store_id: int, *, http: httpx.Client | None = None) -> bool:
     """Returns True when the store is set up (False: not installed, or BigCommerce failed: the
     sweep tries again). Network calls happen outside database transactions."""
+    from smbc.sync.realtime import PAUSE_BC_CREDENTIALS, resume_store
+
     runtime = get_runtime()
-    calls = CallBuffer()
+    calls = CallBuffer(context="setup")
     with runtime.db.session() as session:
         store = session.get(Store, store_id)
         if store is None or not store.installed or not store.access_token:
@@ -56,6 +58,9 @@ def run_store_setup(store_id: int, *, http: httpx.Client | None = None) -> bool:
             return False
         apply_store_info(store, info, channels, sites)
         store.setup_completed_at = utcnow()
+        token_was_refused = store.sync_paused_reason == PAUSE_BC_CREDENTIALS
+    if token_was_refused:  # the token works again (re-install / re-auth): what waited goes on
+        resume_store(store_id, reasons=(PAUSE_BC_CREDENTIALS,))
     log.info("store set up", extra={"store_id": store_id})
     return True
 

@@ -233,33 +233,43 @@ def accept_delivery(db: Database, body: bytes, secret: str | None) -> Accepted:
         envelope = parse_delivery(body)
     except InvalidDelivery as exc:
         return Accepted(400, "invalid", str(exc))
-    with db.session() as session:
-        store = session.scalars(select(Store).where(Store.hash == envelope.store_hash)).first()
-        if store is None:
-            return Accepted(200, "dropped_unknown_store")
-        expected = store.webhook_secret or ""
-        if store.installed and not (expected and hmac.compare_digest(expected, secret or "")):
-            return Accepted(401, "unauthorized", "missing or wrong webhook secret")
-        if not store.installed:
-            return Accepted(200, "dropped_uninstalled")
-        store_pk = store.id
-    row = WebhookDelivery(
-        store_id=store_pk,
-        scope=envelope.scope,
-        hash=envelope.hash,
-        created_at=envelope.created_at,
-        resource_id=resource_id(envelope.scope, envelope.data),
-        payload=envelope.model_dump(),
-        source="webhook",
-    )
     try:
-        with db.session() as session:
+        with db.session() as session:  # one short transaction: look the store up, insert the row
+            found = session.execute(
+                select(Store.id, Store.status, Store.webhook_secret).where(Store.hash == envelope.store_hash)
+            ).first()
+            if found is None:
+                return Accepted(200, "dropped_unknown_store")
+            store_pk, status, expected = found.id, found.status, found.webhook_secret or ""
+            installed = status == "installed"
+            if installed and not (expected and hmac.compare_digest(expected, secret or "")):
+                return Accepted(401, "unauthorized", "missing or wrong webhook secret")
+            if not installed:
+                return Accepted(200, "dropped_uninstalled")
+            row = WebhookDelivery(
+                store_id=store_pk,
+                scope=envelope.scope,
+                hash=envelope.hash,
+                created_at=envelope.created_at,
+                resource_id=resource_id(envelope.scope, envelope.data),
+                payload=envelope.model_dump(),
+                source="webhook",
+            )
             session.add(row)
             session.flush()
             delivery_id = row.id
     except IntegrityError:
         return Accepted(200, "duplicate")
     return Accepted(200, "accepted", delivery_id=delivery_id)
+
+
+def accept_and_enqueue(db: Database, body: bytes, secret: str | None) -> Accepted:
+    from smbc.sync.realtime import enqueue_delivery
+
+    outcome = accept_delivery(db, body, secret)
+    if outcome.delivery_id is not None:
+        enqueue_delivery(outcome.delivery_id)
+    return outcome
 
 
 async def _read_limited(request: Request) -> bytes | None:
@@ -284,12 +294,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
         DELIVERIES.labels("too_large").inc()
         return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
     db: Database = request.app.state.runtime.db
-    outcome = await run_in_threadpool(accept_delivery, db, body, request.headers.get(SECRET_HEADER))
+    outcome = await run_in_threadpool(accept_and_enqueue, db, body, request.headers.get(SECRET_HEADER))
     DELIVERIES.labels(outcome.result).inc()
-    if outcome.delivery_id is not None:
-        from smbc.sync.realtime import enqueue_delivery
-
-        await run_in_threadpool(enqueue_delivery, outcome.delivery_id)
     if outcome.status >= 400:
         return JSONResponse({"error": outcome.message}, status_code=outcome.status)
     return JSONResponse({"result": outcome.result}, status_code=outcome.status)

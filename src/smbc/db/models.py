@@ -91,4 +91,5 @@ FEATURE_MODEL_MODULES: list[str] = [
     "smbc.salesmanago.monitoring_models",
     "smbc.sync.models",
     "smbc.sync.export_models",
+    "smbc.sync.consent_models",
 ]

@@ -107,18 +107,20 @@ def check_channel(store: Store, channel_id: int) -> None:
         raise CartLinkError(422, "channel_id: not a channel of this store.")
 
 
-def link_cart(session: Session, store: Store, request: CartLinkRequest) -> CartLink:
-    """Store (or move) the link of the cart to the visitor's contact id."""
+def link_cart(session: Session, store: Store, request: CartLinkRequest) -> bool:
+    """Store (or move) the link of the cart to the visitor's contact id; True when it is new or moved."""
     link = session.scalar(
         select(CartLink).where(CartLink.store_id == store.id, CartLink.cart_id == request.cart_id)
     )
+    if link is not None and link.contact_id == request.smclient and link.channel_id == request.channel_id:
+        return False
     if link is None:
         link = CartLink(store_id=store.id, cart_id=request.cart_id)
         session.add(link)
     link.channel_id = request.channel_id
     link.contact_id = request.smclient
     session.flush()
-    return link
+    return True
 
 
 def linked_contact_id(session: Session, store_id: int, cart_id: str) -> str | None:

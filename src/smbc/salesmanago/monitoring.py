@@ -96,22 +96,22 @@ def build_snippet(config: SnippetConfig) -> str:
         lines.append("var _smbanners = true;")
     if config.cookie_days is not None:
         lines.append(f"var _smclt = {js_value(int(config.cookie_days))};")
-    lines.append(
-        "(function (w, d, s, src) {"
-        " w.SalesmanagoObject = 'sm';"
-        " w.sm = w.sm || function () { (w.sm.q = w.sm.q || []).push(arguments); };"
-        " var js = d.createElement(s), first = d.getElementsByTagName(s)[0];"
-        " js.async = 1; js.src = src; first.parentNode.insertBefore(js, first);"
-        f"}})(window, document, 'script', {js_value(endpoint + '/static/sm.js')});"
-    )
+    lines += [
+        "(function (w, d, s, src) {",
+        "  w.SalesmanagoObject = 'sm';",
+        "  w.sm = w.sm || function () { (w.sm.q = w.sm.q || []).push(arguments); };",
+        "  var js = d.createElement(s), first = d.getElementsByTagName(s)[0];",
+        "  js.async = 1; js.src = src; first.parentNode.insertBefore(js, first);",
+        f"}})(window, document, 'script', {js_value(endpoint + '/static/sm.js')});",
+    ]
     if config.popups:
         popups = f"{endpoint}/dynamic/{quote(config.client_id, safe='')}/popups.js"
-        lines.append(
-            "(function (d, src) {"
-            " var p = d.createElement('script'); p.async = true; p.src = src;"
-            " (d.body || d.head || d.documentElement).appendChild(p);"
-            f"}})(document, {js_value(popups)});"
-        )
+        lines += [
+            "(function (d, src) {",
+            "  var p = d.createElement('script'); p.async = true; p.src = src;",
+            "  (d.body || d.head || d.documentElement).appendChild(p);",
+            f"}})(document, {js_value(popups)});",
+        ]
     lines.append(cart_link_script(config.app_url, config.store_hash, config.channel_id))
     lines.append("</script>")
     return "\n".join(lines)

@@ -79,6 +79,8 @@ def render_activity(deliveries: list[DeliveryLine], calls: list[CallLine]) -> No
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console = Console(width=220)
     table = Table(title="Deliveries", show_lines=False)
     for column in ("id", "received", "scope", "resource", "source", "status", "tries", "reason / error"):
         table.add_column(column)

@@ -49,7 +49,8 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _join(*parts: Any) -> str | None:
+def join_name(*parts: Any) -> str | None:
+    """Non-empty parts joined by spaces (first + last name, street 1 + street 2), or None."""
     return _text(" ".join(str(p).strip() for p in parts if p and str(p).strip()))
 
 
@@ -75,6 +76,10 @@ class ContactAddress:
 class DoubleOptIn:
     email_id: str | None = None  # 36-char e-mail id of the confirmation message
     language: str | None = None
+    # Account Settings [A]-[C]: the confirmation e-mail's template, sending account and subject.
+    template_id: str | None = None
+    account_id: str | None = None
+    subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,11 @@ class ContactUpsert:
             payload["useApiDoubleOptIn"] = True
             payload["doubleOptInEmailId"] = self.double_opt_in.email_id
             payload["doubleOptInLanguage"] = self.double_opt_in.language
+            # The older API's names for the settings' three fields (reference §3.1); UNCONFIRMED that
+            # today's API still honours them (SDK 3.1.13 dropped them). Sent only when filled in.
+            payload["apiDoubleOptInEmailTemplateId"] = self.double_opt_in.template_id
+            payload["apiDoubleOptInEmailAccountId"] = self.double_opt_in.account_id
+            payload["apiDoubleOptInEmailSubject"] = self.double_opt_in.subject
         return _clean(payload)
 
     def digest(self) -> str:
@@ -251,7 +261,7 @@ def contact_from_customer(
     address = None
     if first:
         address = ContactAddress(
-            street=_join(first.get("address1"), first.get("address2")),
+            street=join_name(first.get("address1"), first.get("address2")),
             zip_code=_text(first.get("postal_code")),
             city=_text(first.get("city")),
             country=_text(first.get("country_code")),
@@ -261,7 +271,7 @@ def contact_from_customer(
         email=old if old and old != email else email,
         new_email=email if old and old != email else None,
         owner=owner,
-        name=_join(customer.get("first_name"), customer.get("last_name")),
+        name=join_name(customer.get("first_name"), customer.get("last_name")),
         phone=phone,
         company=_text(customer.get("company")) or _text(first.get("company") if first else None),
         external_id=str(customer["id"]) if customer.get("id") else None,
@@ -288,12 +298,12 @@ def contact_from_order(
     return ContactUpsert(
         email=normalize_email(billing.get("email")),
         owner=owner,
-        name=_join(billing.get("first_name"), billing.get("last_name")),
+        name=join_name(billing.get("first_name"), billing.get("last_name")),
         phone=_text(billing.get("phone")),
         company=_text(billing.get("company")),
         external_id=str(customer_id) if customer_id else None,
         address=ContactAddress(
-            street=_join(billing.get("street_1"), billing.get("street_2")),
+            street=join_name(billing.get("street_1"), billing.get("street_2")),
             zip_code=_text(billing.get("zip")),
             city=_text(billing.get("city")),
             country=_text(billing.get("country_iso2")),

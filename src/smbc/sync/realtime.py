@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from huey import crontab
+from prometheus_client import Counter
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -46,6 +48,7 @@ STALE_LOCK = timedelta(minutes=10)  # a worker that died mid-delivery frees it a
 NEVER_TRIED_GRACE = timedelta(seconds=60)  # fresh rows are in the queue already
 CART_LEASE = timedelta(minutes=2)
 CART_BUSY_RETRY_S = 2.0
+CART_LEASE_WAIT_S = 5.0  # real seconds a worker waits for another one's send on the same cart
 COALESCE_LIMIT = 50
 
 PAUSE_SM_CREDENTIALS = "credentials"
@@ -67,6 +70,11 @@ COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
 _GROUP_OF = {scope: group for group, scopes in COALESCE_GROUPS.items() for scope in scopes}
 
 
+PROCESSED = Counter(
+    "smbc_deliveries_processed_total", "Inbox rows worked on, by resulting status", ["status"]
+)
+
+
 class SalesmanagoPort(Protocol):
     """What real time needs from `smbc.salesmanago.client.SalesmanagoClient`."""
 
@@ -82,6 +90,8 @@ class SalesmanagoPort(Protocol):
 
     def delete_contact(self, email: str) -> Any: ...
 
+    def contact_basic(self, emails: list[str]) -> list[dict[str, Any]]: ...
+
 
 # -- results ---------------------------------------------------------------------------------
 
@@ -92,6 +102,7 @@ class Result:
     reason: str = ""
     error: str = ""
     retry_after: float | None = None
+    exact: bool = False  # retry after exactly `retry_after` (a short wait for another worker)
 
     @classmethod
     def done(cls, reason: str = "") -> Result:
@@ -102,8 +113,8 @@ class Result:
         return cls(DeliveryStatus.SKIPPED, reason)
 
     @classmethod
-    def retry(cls, error: str, after: float | None = None) -> Result:
-        return cls(DeliveryStatus.PENDING, error=error, retry_after=after)
+    def retry(cls, error: str, after: float | None = None, *, exact: bool = False) -> Result:
+        return cls(DeliveryStatus.PENDING, error=error, retry_after=after, exact=exact)
 
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> timedelta:
@@ -135,18 +146,9 @@ class Context:
 
 
 def load_settings_for(session: Session, store_id: int) -> StoreSettings:
-    """The store's settings (storage lands with the SALESmanago-account area; defaults until then)."""
-    try:
-        from smbc import store_settings
+    from smbc.store_settings import load_store_settings
 
-        loader = getattr(store_settings, "load_store_settings", None)
-        if loader is None:
-            from smbc.salesmanago import settings_store  # type: ignore[attr-defined]
-
-            loader = settings_store.load_store_settings
-    except (ImportError, AttributeError):
-        return StoreSettings()
-    return loader(session, store_id)
+    return load_store_settings(session, store_id)
 
 
 def _default_sm_factory(session: Session, store: Store, calls: CallBuffer) -> SalesmanagoPort:
@@ -401,13 +403,17 @@ def _finish(
                     result = Result(DeliveryStatus.FAILED, values["reason"], result.error)
                 else:
                     wait = retry_delay(attempts)
-                    if result.retry_after:
+                    if result.retry_after and result.exact:
+                        wait = timedelta(seconds=result.retry_after)
+                    elif result.retry_after:
                         wait = max(wait, timedelta(seconds=result.retry_after))
                     values["next_attempt_at"] = now + wait
             elif result.status is not DeliveryStatus.WAITING:
                 values["processed_at"] = now
             session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(**values))
             out.append((delivery.id, result))
+    for _, result in out:
+        PROCESSED.labels(result.status.value).inc()
     return out
 
 
@@ -438,6 +444,18 @@ def _contact_by(session: Session, store_id: int, *, email: str | None = None, cu
     return None
 
 
+def _insert_if_missing(session: Session, store_id: int, email: str) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL): two workers may meet one e-mail."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(SyncedContact).values(
+        store_id=store_id, email=email, payload_hash="", deleted=False, updated_at=utcnow()
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["store_id", "email"]))
+
+
 def remember_contact(
     session: Session,
     store_id: int,
@@ -449,12 +467,13 @@ def remember_contact(
     opted_in: bool | None = None,
     payload_hash: str | None = None,
 ) -> SyncedContact:
-    """Update the contact ledger (an e-mail change moves the row to the new e-mail)."""
+    """Update the contact ledger (an e-mail change moves what was known to the new e-mail)."""
     email = rules.normalize_email(email)
+    _insert_if_missing(session, store_id, email)
     row = session.scalars(
         select(SyncedContact).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
-    ).first()
-    if previous_email and previous_email != email:
+    ).one()
+    if previous_email and rules.normalize_email(previous_email) != email:
         old = session.scalars(
             select(SyncedContact).where(
                 SyncedContact.store_id == store_id,
@@ -462,14 +481,10 @@ def remember_contact(
             )
         ).first()
         if old is not None:
-            if row is None:
-                old.email = email
-                row = old
-            else:
-                session.delete(old)
-    if row is None:
-        row = SyncedContact(store_id=store_id, email=email)
-        session.add(row)
+            row.contact_id = row.contact_id or old.contact_id
+            row.customer_id = row.customer_id or old.customer_id
+            row.opted_in = row.opted_in if row.opted_in is not None else old.opted_in
+            session.execute(delete(SyncedContact).where(SyncedContact.id == old.id))
     if contact_id:
         row.contact_id = contact_id
     if customer_id:
@@ -512,9 +527,12 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
         previous_email=known_email,
     )
     digest = contact.digest()
-    if not registering and known_hash == digest:
-        return Result.done("contact unchanged")
-    contact_id = ctx.sm.upsert_contact(contact.to_payload())
+    if known_hash == digest and (not registering or delivery.source == "reconcile"):
+        return Result.done("contact unchanged")  # (a reconciled registration already sent too)
+    from smbc.sync import consent
+
+    plan = consent.plan_registration(ctx, customer, registering=registering)  # opt-in synchronization
+    contact_id = consent.send_planned(ctx, contact, plan, ctx.sm.upsert_contact)
     with ctx.db.session() as session:
         remember_contact(
             session,
@@ -523,6 +541,7 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
             contact_id=contact_id,
             customer_id=customer_id,
             previous_email=known_email,
+            opted_in=plan.opted_in,
             payload_hash=digest,
         )
     if contact.new_email:
@@ -546,43 +565,16 @@ def handle_customer_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
 
 
 def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
-    """Newsletter consent in its simplest correct form (the consent area builds on it): opt in only on
-    an explicit `marketing_newsletter`, opt out only a contact this app opted in."""
-    subscriber_id = int(delivery.resource_id or 0)
-    subscriber = ctx.prefetched.get("subscriber", {}).get(subscriber_id)
-    if subscriber is None and "subscriber" not in ctx.prefetched:
-        subscriber = ctx.bc.subscriber(subscriber_id)
-    if subscriber is None:
-        return Result.skipped("subscriber no longer exists in BigCommerce")
-    email = rules.normalize_email(subscriber.get("email"))
-    problem = rules.email_problem(email, ctx.settings.ignored_domains)
-    if problem:
-        return Result.skipped(problem)
-    subscribed = "marketing_newsletter" in (subscriber.get("consents") or [])
-    with ctx.db.session() as session:
-        known = _contact_by(session, ctx.store.id, email=email)
-        last = known.opted_in if known is not None else None
-    flags = rules.consent_flags(subscribed, last)
-    if not flags.changes:
-        return Result.done("newsletter consent unchanged")
-    double_opt_in = None
-    if flags.force_opt_in and ctx.settings.double_opt_in_enabled:
-        double_opt_in = mapping.DoubleOptIn(
-            email_id=ctx.settings.double_opt_in_template_id or None, language=_store_lang(ctx)
-        )
-    contact = mapping.ContactUpsert(
-        email=email,
-        owner=ctx.owner,
-        name=mapping._join(subscriber.get("first_name"), subscriber.get("last_name")),
-        tags=tuple(ctx.settings.tags_newsletter) if flags.force_opt_in else (),
-        lang=_store_lang(ctx),
-        consent=flags,
-        double_opt_in=double_opt_in,
-    )
-    contact_id = ctx.sm.upsert_contact(contact.to_payload())
-    with ctx.db.session() as session:
-        remember_contact(session, ctx.store.id, email, contact_id=contact_id, opted_in=subscribed)
-    return Result.done("opted in" if flags.force_opt_in else "opted out")
+    """Newsletter consent: the rules, double opt-in and echo suppression live in `sync.consent`."""
+    from smbc.sync import consent
+
+    return consent.handle_subscriber(ctx, delivery)
+
+
+def handle_subscriber_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
+    from smbc.sync import consent
+
+    return consent.handle_subscriber_deleted(ctx, delivery)
 
 
 # -- the once-ever ledger --------------------------------------------------------------------
@@ -617,7 +609,8 @@ def claim_event(
             return "claimed and released by another worker; retry"
         if row.state == "sent":
             return f"{kind.value} already sent for {key} (event {row.event_id})"
-        if row.claimed_by == owner or now - row.claimed_at > STALE_LOCK:
+        stale = now - row.claimed_at > STALE_LOCK and row.claimed_by.startswith("delivery:")
+        if row.claimed_by == owner or stale:  # an export's claim is its own to resume or release
             row.claimed_by, row.claimed_at = owner, now  # our own earlier attempt, or a dead worker's
             return None
         return f"{kind.value} for {key} is being sent by {row.claimed_by}"
@@ -673,6 +666,14 @@ def _order_items(ctx: Context, order: dict[str, Any]) -> list[dict[str, Any]]:
     return items if items is not None else ctx.bc.order_products(int(order["id"]))
 
 
+def _send_with_bare_contact(ctx: Context, event: mapping.ExternalEvent) -> str:
+    """An event for an e-mail, with a bare contact upsert (no data, consent flags all false) so it
+    is accepted even when the contact does not exist (yet) in SALESmanago."""
+    bare = mapping.ContactUpsert(email=event.email or "", owner=ctx.owner)
+    _, event_id = ctx.sm.integration_upsert(bare.to_payload(), event.to_payload())
+    return event_id
+
+
 def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
     order_id = int(delivery.resource_id or 0)
     order = ctx.bc.order(order_id)
@@ -709,21 +710,17 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
         contact_id: str | None = None
         subscribed: bool | None = None
         if kind is EventKind.PURCHASE:
-            with ctx.db.session() as session:
-                known = _contact_by(session, ctx.store.id, email=email)
-                last = known.opted_in if known is not None else None
+            from smbc.sync import consent
+
             subscribed = True if order.get("is_email_opt_in") else None  # unticked box says nothing
-            flags = rules.consent_flags(subscribed, last)
-            contact = mapping.contact_from_order(
-                order,
-                owner=ctx.owner,
-                settings=ctx.settings,
-                consent=flags,
-                extra_tags=ctx.settings.tags_newsletter if flags.force_opt_in else (),
+            contact = mapping.contact_from_order(order, owner=ctx.owner, settings=ctx.settings)
+            plan = consent.plan_consent(ctx, email, subscribed, owner=owner)
+            contact_id, event_id = consent.send_planned(
+                ctx, contact, plan, lambda payload: ctx.sm.integration_upsert(payload, event.to_payload())
             )
-            contact_id, event_id = ctx.sm.integration_upsert(contact.to_payload(), event.to_payload())
+            subscribed = plan.opted_in  # what was sent (a lost double opt-in claim sent no opt-in)
         else:
-            event_id = ctx.sm.add_event(event.to_payload())
+            event_id = _send_with_bare_contact(ctx, event)
     except BaseException:
         release_event(ctx.db, ctx.store.id, kind, key, owner)
         raise
@@ -738,6 +735,8 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
             email=email,
             now=ctx.now,
         )
+    # Apart: the once-ever record above is committed whatever happens to the bookkeeping below.
+    with ctx.db.session() as session:
         if kind is EventKind.PURCHASE:
             customer_id = int(order.get("customer_id") or 0) or None
             remember_contact(
@@ -786,7 +785,7 @@ def send_return(ctx: Context, order: dict[str, Any], refund: dict[str, Any], *, 
             location=ctx.location(order.get("channel_id")),
             owner=ctx.owner,
         )
-        event_id = ctx.sm.add_event(event.to_payload())
+        event_id = _send_with_bare_contact(ctx, event)
     except BaseException:
         release_event(ctx.db, ctx.store.id, EventKind.RETURN, key, owner)
         raise
@@ -886,8 +885,12 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
     contact_key = email or f"id:{contact_id}"
     owner = f"delivery:{delivery.id}"
     window = _lease_window(ctx.db, ctx.store.id, cart_id, contact_key, owner, ctx.now)
+    deadline = time.monotonic() + CART_LEASE_WAIT_S
+    while window is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # another worker sends this cart's event right now: wait for it, briefly
+        window = _lease_window(ctx.db, ctx.store.id, cart_id, contact_key, owner, ctx.now)
     if window is None:
-        return Result.retry("another worker is sending this cart's event", CART_BUSY_RETRY_S)
+        return Result.retry("another worker is sending this cart's event", CART_BUSY_RETRY_S, exact=True)
     try:
         digest = mapping.cart_digest(cart)
         if window.event_id and not window.closed and window.content_hash == digest:
@@ -905,8 +908,14 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
             contact_id=contact_id,
             event_id=window.event_id if keep else None,
         )
+        contact_sm_id: str | None = None
         if keep:
             event_id = ctx.sm.update_event(event.to_payload()) or window.event_id
+        elif email:
+            # A new CART by e-mail goes with a bare contact upsert (all consent flags false), so the
+            # contact exists for the event; nothing about the contact itself changes.
+            bare = mapping.ContactUpsert(email=email, owner=ctx.owner)
+            contact_sm_id, event_id = ctx.sm.integration_upsert(bare.to_payload(), event.to_payload())
         else:
             event_id = ctx.sm.add_event(event.to_payload())
         with ctx.db.session() as session:
@@ -925,6 +934,9 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
                     lease_until=None,
                 )
             )
+        if contact_sm_id and email:
+            with ctx.db.session() as session:
+                remember_contact(session, ctx.store.id, email, contact_id=contact_sm_id)
         return Result.done(f"CART event {'updated' if keep else 'created'} ({event_id})")
     finally:
         with ctx.db.session() as session:
@@ -969,6 +981,7 @@ HANDLERS: dict[str, Callable[[Context, WebhookDelivery], Result]] = {
     "store/customer/deleted": handle_customer_deleted,
     "store/subscriber/created": handle_subscriber,
     "store/subscriber/updated": handle_subscriber,
+    "store/subscriber/deleted": handle_subscriber_deleted,
     "store/order/created": handle_order,
     "store/order/updated": handle_order,
     "store/order/statusUpdated": handle_order,
@@ -1057,8 +1070,11 @@ def sweep_due_task() -> None:
     sweep_due()
 
 
-def resume_store(store_id: int, *, db: Database | None = None) -> int:
-    """Called after the merchant logs in again: lift a credentials pause and re-queue what waited."""
+def resume_store(
+    store_id: int, *, db: Database | None = None, reasons: Sequence[str] = RESUMABLE_PAUSES
+) -> int:
+    """Called after the merchant logs in again (or the store's token works again): lift a pause for
+    one of `reasons` and re-queue what waited. Returns how many deliveries were re-queued."""
     from smbc.runtime import get_runtime
 
     db = db or get_runtime().db
@@ -1067,7 +1083,7 @@ def resume_store(store_id: int, *, db: Database | None = None) -> int:
         store = session.get(Store, store_id)
         if store is None:
             return 0
-        if store.sync_paused_reason in RESUMABLE_PAUSES:
+        if store.sync_paused_reason in reasons:
             store.sync_paused_reason = None
         if store.sync_paused_reason:
             return 0  # paused for another reason (logged out, uninstalled): not ours to lift

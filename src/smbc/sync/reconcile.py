@@ -98,11 +98,11 @@ def collect_changes(
     customer_filters = {"date_modified:min": _v3_date(since), "sort": "date_modified:asc"}
     for customer in bc.customers(**customer_filters).items():
         report.customers += 1
-        add(
-            "store/customer/updated",
-            {"type": "customer", "id": int(customer["id"])},
-            _ts(customer.get("date_modified"), now),
-        )
+        created = mapping.parse_bc_date(customer.get("date_created"))
+        # A customer created since the last run whose `created` webhook was lost still gets the
+        # registration tags; an older one is an update.
+        scope = "store/customer/created" if created and created >= since else "store/customer/updated"
+        add(scope, {"type": "customer", "id": int(customer["id"])}, _ts(customer.get("date_modified"), now))
 
     for subscriber in bc.subscribers(**{"date_modified:min": _v3_date(since)}).items():
         report.subscribers += 1

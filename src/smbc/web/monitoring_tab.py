@@ -21,6 +21,7 @@ from smbc.bigcommerce.scripts import (
     MonitoringStatus,
     SyncResult,
     describe_status,
+    installed_rows,
     load_account,
     load_settings,
     selected_channel_ids,
@@ -30,7 +31,6 @@ from smbc.bigcommerce.scripts import (
 )
 from smbc.db.models import Store
 from smbc.remote_calls import RemoteCallError
-from smbc.salesmanago.monitoring_models import MonitoringScript
 from smbc.store_settings import StoreSettings
 from smbc.web.session import DashboardSession, current_session
 from smbc.web.templating import render
@@ -158,10 +158,7 @@ def _read_live(request: Request, store_hash: str, view: TabView) -> None:
         store = _store(session, store_hash)
         settings = load_settings(session, store)
         account = load_account(session, store)
-        rows = {
-            r.channel_id: r
-            for r in session.scalars(select(MonitoringScript).where(MonitoringScript.store_id == store.id))
-        }
+        rows = installed_rows(session, store)
     wanted = _wanted(store, settings, account, app_url)
     calls = None
     try:
@@ -255,8 +252,31 @@ def _sync_message(result: SyncResult, enabled: bool) -> dict[str, str]:
     return {"kind": "success", "text": f"Saved. The monitoring code is live on {count} {noun}."}
 
 
+def _refresh_storefronts(request: Request, store_hash: str) -> None:
+    """Re-read channels and sites, so the list of storefronts is as BigCommerce has it now."""
+    db = request.app.state.runtime.db
+    with db.session() as session:
+        store = _store(session, store_hash)
+    try:
+        api, calls = _client(store)
+    except RemoteCallError:
+        return  # shown by the scripts read that follows
+    try:
+        channels, sites = api.channels(), api.sites()
+    except RemoteCallError:
+        channels = sites = []  # keep what is stored; the scripts read reports the failure
+    with db.session() as session:
+        calls.flush(session)
+        if channels:  # every store has channel 1: an empty answer is not believed
+            store = _store(session, store_hash)
+            store.channels = channels
+            if sites:
+                store.sites = sites
+
+
 @router.get("/app/tabs/monitoring", response_class=HTMLResponse)
 def monitoring_tab(request: Request, session: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    _refresh_storefronts(request, session.store_hash)
     view = _base_view(request, session.store_hash)
     _read_live(request, session.store_hash, view)
     return _render(request, view)

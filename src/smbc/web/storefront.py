@@ -16,12 +16,17 @@ import threading
 from collections import OrderedDict, deque
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
 
 from smbc.clock import get_clock
+from smbc.db.models import Store
+from smbc.db.session import Database
 from smbc.salesmanago.cart_links import (
     STORE_HASH,
     CartLinkError,
+    CartLinkRequest,
     check_channel,
     find_installed_store,
     link_cart,
@@ -80,11 +85,15 @@ def _refuse(status: int, message: str, headers: dict[str, str] | None = None) ->
 
 
 def _allowed_origin(request: Request, store_hash: str | None) -> str | None:
-    """The request's Origin when it is a storefront origin of that installed store."""
+    """The request's Origin when it is a storefront origin of that installed store (of any installed
+    store when the address does not name one: the body, which names it, is checked on the POST)."""
     origin = request.headers.get("origin", "").strip().lower()
-    if not origin or store_hash is None or not STORE_HASH.fullmatch(store_hash):
+    if not origin or (store_hash is not None and not STORE_HASH.fullmatch(store_hash)):
         return None
     with request.app.state.runtime.db.session() as session:
+        if store_hash is None:
+            stores = session.scalars(select(Store).where(Store.status == "installed"))
+            return origin if any(origin in storefront_origins(s) for s in stores) else None
         store = find_installed_store(session, store_hash)
         if store is None or origin not in storefront_origins(store):
             return None
@@ -94,12 +103,29 @@ def _allowed_origin(request: Request, store_hash: str | None) -> str | None:
 @router.options("/storefront/cart-link")
 def cart_link_preflight(request: Request) -> Response:
     # The script names the store in the query string, so a preflight (which has no body) can be checked.
-    origin = _allowed_origin(request, request.query_params.get("store"))
+    client = request.client.host if request.client else "unknown"
+    claimed_store = request.query_params.get("store")
+    if not _limiter(request).allow((client, (claimed_store or "")[:64]))[0]:
+        return Response(status_code=429)
+    origin = _allowed_origin(request, claimed_store)
     if origin is None:
         return Response(status_code=403)
     return Response(
         status_code=204, headers={"Access-Control-Allow-Origin": origin, "Vary": "Origin", **_CORS_HEADERS}
     )
+
+
+async def _read_limited(request: Request) -> bytes | None:
+    """The body, or None once it passes MAX_BODY_BYTES (whatever Content-Length claims)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    return body
 
 
 @router.post("/storefront/cart-link")
@@ -109,8 +135,8 @@ async def cart_link(request: Request) -> Response:
     allowed, retry_after = _limiter(request).allow((client, claimed_store))
     if not allowed:
         return _refuse(429, "Too many requests: try again later.", {"Retry-After": str(int(retry_after) + 1)})
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+    body = await _read_limited(request)
+    if body is None:
         return _refuse(413, "The body is too large.")
     try:
         link = parse_cart_link(json.loads(body or b"null"))
@@ -120,7 +146,11 @@ async def cart_link(request: Request) -> Response:
     if claimed_store and claimed_store != link.store:
         return _refuse(400, "store: the body and the address name different stores.")
     origin = request.headers.get("origin", "").strip().lower()
-    with request.app.state.runtime.db.session() as session:
+    return await run_in_threadpool(_store_link, request.app.state.runtime.db, link, origin)
+
+
+def _store_link(db: Database, link: CartLinkRequest, origin: str) -> Response:
+    with db.session() as session:
         store = find_installed_store(session, link.store)
         if store is None:
             return _refuse(404, "store: no store with this hash has the app installed.")
@@ -130,5 +160,23 @@ async def cart_link(request: Request) -> Response:
             check_channel(store, link.channel_id)
         except CartLinkError as exc:
             return _refuse(exc.status, exc.message)
-        link_cart(session, store, link)
+        changed = link_cart(session, store, link)
+        store_id = store.id
+    if changed:
+        recheck_cart(db, store_id, link.cart_id, link.smclient)
     return JSONResponse({"linked": True}, headers={"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
+
+
+def recheck_cart(db: Database, store_id: int, cart_id: str, contact_id: str) -> None:
+    """A cart just got (or changed) its contact: have the real-time processing look at it again, so
+    a CART event skipped for want of a contact (the webhook came first) is sent now. Recorded as an
+    inbox row like a delivery; no remote call here."""
+    from smbc.sync.realtime import enqueue_delivery, record_synthetic
+
+    data = {"type": "cart", "id": cart_id, "contact_id": contact_id}  # a new contact: a new row
+    now = int(get_clock().time())
+    delivery_id = record_synthetic(
+        db, store_id, "store/cart/updated", data, created_at=now, source="cart-link"
+    )
+    if delivery_id is not None:
+        enqueue_delivery(delivery_id)

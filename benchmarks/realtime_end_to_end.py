@@ -1,0 +1,201 @@
+"""End-to-end real-time benchmark: mixed shopper activity on many sandbox stores, both fakes with
+added latency; how long until SALESmanago has everything, and how many calls each delivery costs.
+
+    python benchmarks/realtime_end_to_end.py [--deliveries 10000] [--stores 20] [--latency-ms 50]
+        [--workers 16] [--database-url postgresql+psycopg://...] [--queue-url redis://...]
+
+Prints JSON. Activity per store, in rounds: a registration, a guest cart that gets an e-mail and
+two changes, a checkout, and a status change of an earlier order. The clock is real; the webhook
+deliveries are real HTTP posts from the fake BigCommerce to the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select
+
+from smbc import jobs
+from smbc.app import create_app
+from smbc.config import load_settings
+from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.http_server import BackgroundServer, free_port
+from smbc.remote_calls import RemoteCall
+from smbc.runtime import get_runtime
+from smbc.sandbox.runner import Sandbox
+from smbc.sync.models import WebhookDelivery
+
+UNFINISHED = ("pending", "processing")
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def install(sb: Sandbox, db: Database, store_hash: str, settings: Any) -> None:
+    from smbc.salesmanago.login import login_with_password
+
+    answer = sb.bc.install(store_hash)
+    if answer.status_code >= 400:
+        raise SystemExit(f"install of {store_hash} failed: {answer.status_code}")
+
+    def set_up() -> bool:
+        with db.session() as s:
+            store = s.scalars(select(Store).where(Store.hash == store_hash)).first()
+            return bool(store and store.setup_completed_at)
+
+    wait_for(set_up, 60, f"set-up of {store_hash}")
+    with db.session() as s:
+        store = s.scalars(select(Store).where(Store.hash == store_hash)).one()
+        login_with_password(
+            s,
+            store,
+            email=sb.sm.NORMAL.email,
+            password=sb.sm.PASSWORD,
+            endpoint=sb.sm_url,
+            settings=settings,
+            actor="benchmark",
+        )
+
+
+def activity_round(sb: Sandbox, store_hash: str, n: int, orders: list[int]) -> None:
+    """One round of shopper and admin actions on one store (about 10 deliveries)."""
+    storefront = sb.bc.storefront(store_hash, channel_id=1 + n % 2)
+    customer = storefront.register(f"c{n}@bench.example.com", "Bench", f"Customer {n}")
+    cart = storefront.add_to_cart(product_id=77, quantity=1)
+    storefront.set_cart_email(cart["id"], f"g{n}@bench.example.com")
+    item = cart["line_items"]["physical_items"][0]["id"]
+    storefront.update_item(cart["id"], item, 2)
+    order = storefront.checkout(cart["id"], guest_email=f"g{n}@bench.example.com")
+    orders.append(order["id"])
+    other = storefront.add_to_cart(product_id=77, quantity=1, customer_id=customer["id"])
+    storefront.update_item(other["id"], other["line_items"]["physical_items"][0]["id"], 3)
+    if len(orders) > 1:
+        sb.bc.admin(store_hash).set_order_status(orders[-2], 2)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deliveries", type=int, default=10_000)
+    parser.add_argument("--stores", type=int, default=20)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--queue-url", default="")
+    parser.add_argument("--timeout", type=float, default=3600.0)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        app_url = f"http://127.0.0.1:{port}"
+        with Sandbox(app_url=app_url) as sb:
+            settings = load_settings(
+                database_url=args.database_url or f"sqlite:///{Path(tmp) / 'smbc.db'}",
+                queue_url=args.queue_url or f"sqlite:///{Path(tmp) / 'queue.db'}",
+                secret_key=Fernet.generate_key().decode(),
+                var_dir=Path(tmp),
+                workers="external",
+                app_url=app_url,
+                **sb.app_settings(),
+            )
+            if not settings.is_sqlite:
+                Database(settings.database_url).upgrade()
+            with BackgroundServer(create_app(settings, start_workers=False), port=port):
+                db = get_runtime().db
+                jobs.huey.flush()
+                jobs.import_tasks()
+                consumer = jobs.huey.create_consumer(
+                    workers=args.workers,
+                    worker_type="thread",
+                    periodic=False,
+                    initial_delay=0.01,
+                    backoff=1.0,
+                    max_delay=0.05,
+                    check_worker_health=False,
+                )
+                consumer.start()
+                try:
+                    hashes = [sb.bc.default_store_hash] + [
+                        sb.bc.add_store() for _ in range(max(args.stores - 1, 0))
+                    ]
+                    for store_hash in hashes:
+                        install(sb, db, store_hash, settings)
+                    sb.bc.faults.latency_ms = args.latency_ms
+                    sb.sm.faults.latency_ms = int(args.latency_ms)
+                    result = run(sb, db, hashes, args)
+                finally:
+                    consumer.stop(graceful=False)
+            sb.bc.webhooks.close()
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return result
+
+
+def run(sb: Sandbox, db: Database, hashes: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    def count(*where: Any) -> int:
+        with db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(WebhookDelivery).where(*where)) or 0)
+
+    def calls(service: str) -> int:
+        with db.session() as s:
+            return int(
+                s.scalar(
+                    select(func.count())
+                    .select_from(RemoteCall)
+                    .where(RemoteCall.service == service, RemoteCall.context.like("delivery:%"))
+                )
+                or 0
+            )
+
+    before = {"bc": calls("bigcommerce"), "sm": calls("salesmanago"), "deliveries": count()}
+    orders: dict[str, list[int]] = {h: [] for h in hashes}
+    started = time.monotonic()
+    n = 0
+    fired = 0
+    while fired < args.deliveries:
+        for store_hash in hashes:
+            activity_round(sb, store_hash, n, orders[store_hash])
+            n += 1
+        fired = len(sb.bc.webhooks.log) + sb.bc.webhooks.pending
+    generated_in = time.monotonic() - started
+    sb.bc.webhooks.flush(args.timeout)
+    wait_for(lambda: count(WebhookDelivery.status.in_(UNFINISHED)) == 0, args.timeout, "deliveries")
+    finished_in = time.monotonic() - started
+    deliveries = count() - before["deliveries"]
+    bc_calls = calls("bigcommerce") - before["bc"]
+    sm_calls = calls("salesmanago") - before["sm"]
+    with db.session() as s:
+        statuses = dict(
+            s.execute(select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)).all()
+        )
+    return {
+        "benchmark": "realtime_end_to_end",
+        "stores": len(hashes),
+        "latency_ms": args.latency_ms,
+        "workers": args.workers,
+        "deliveries": deliveries,
+        "statuses": statuses,
+        "activity_generated_s": round(generated_in, 2),
+        "until_salesmanago_has_everything_s": round(finished_in, 2),
+        "deliveries_per_s": round(deliveries / finished_in, 1),
+        "bigcommerce_calls_per_delivery": round(bc_calls / max(deliveries, 1), 3),
+        "salesmanago_calls_per_delivery": round(sm_calls / max(deliveries, 1), 3),
+        "salesmanago_events": len(sb.sm.events(sb.sm.NORMAL.client_id)),
+        "salesmanago_contacts": len(sb.sm.contacts(sb.sm.NORMAL.client_id)),
+    }
+
+
+if __name__ == "__main__":
+    main()
