@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -41,14 +42,23 @@ from smbc.sync.export_models import Export
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 CHILD = """
-import json, resource, sys
+import json, os, sys
 from smbc.config import load_settings
 from smbc.runtime import init_runtime
 from smbc.sync.export import run_export
+samples = []
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def on_batch(row):
+    samples.append(rss_mb())
 init_runtime(load_settings())
-status = run_export(int(sys.argv[1]), time_slice=None, force=True)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"status": status, "peak_rss_mb": peak}))
+status = run_export(int(sys.argv[1]), time_slice=None, force=True, on_batch=on_batch)
+# VmHWM, not ru_maxrss: the latter keeps the RSS the process had before exec (a fork of this
+# benchmark, which holds the whole fake store) and would measure the fakes, not the export.
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+print(json.dumps({"status": status, "peak_rss_mb": peak, "samples": samples}))
 """
 FIRST, LAST = date(2025, 1, 1), date(2025, 12, 31)
 
@@ -93,10 +103,13 @@ def run_one(settings: Any, store_id: int, kind: str, args: argparse.Namespace) -
         "SMBC_LOG_LEVEL": "WARNING",
     }
     started = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = subprocess.run(
         [sys.executable, "-c", CHILD, str(export_id)], env=env, capture_output=True, text=True, check=False
     )
     wall = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    export_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     if child.returncode != 0:
         raise SystemExit(f"{kind} export failed:\n{child.stderr[-3000:]}")
     outcome = json.loads(child.stdout.strip().splitlines()[-1])
@@ -120,6 +133,7 @@ def run_one(settings: Any, store_id: int, kind: str, args: argparse.Namespace) -
             "skipped": row.skipped,
             "failed": row.failed,
             "wall_s": round(wall, 1),
+            "export_process_cpu_s": round(export_cpu, 1),  # the rest is waiting: quota, latency, fakes
             "quota_alone_s": round(bc_requests / quota * window, 1),
             "quota_export_share_s": round(bc_requests / (quota * (1 - EXPORT_RESERVE)) * window, 1),
             "bigcommerce_requests": bc_requests,
@@ -127,8 +141,14 @@ def run_one(settings: Any, store_id: int, kind: str, args: argparse.Namespace) -
             "salesmanago_requests": sm_requests,
             "salesmanago_requests_per_1000": round(sm_requests * 1000 / max(records, 1), 2),
             "peak_rss_mb": round(outcome["peak_rss_mb"], 1),
+            # RSS after the 5th batch, halfway and after the last: flat memory keeps these close.
+            "rss_mb_by_progress": [round(outcome["samples"][i], 1) for i in _marks(len(outcome["samples"]))],
         }
     return result
+
+
+def _marks(count: int) -> list[int]:
+    return sorted({min(4, count - 1), count // 2, count - 1}) if count else []
 
 
 def main() -> None:
