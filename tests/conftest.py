@@ -71,3 +71,14 @@ def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings
     pg = request.getfixturevalue("postgres_url")
     rd = request.getfixturevalue("redis_url")
     return make_settings(tmp_path, database_url=pg, queue_url=rd)
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_clock() -> Iterator[None]:
+    """A test whose set-up fails half-way (after `set_clock`) must not leave its FakeClock to the tests
+    that follow: signed payloads and tokens would all look expired or not yet valid."""
+    from smbc.clock import get_clock, set_clock
+
+    previous = get_clock()
+    yield
+    set_clock(previous)
