@@ -718,6 +718,7 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
             contact_id, event_id = consent.send_planned(
                 ctx, contact, plan, lambda payload: ctx.sm.integration_upsert(payload, event.to_payload())
             )
+            subscribed = plan.opted_in  # what was sent (a lost double opt-in claim sent no opt-in)
         else:
             event_id = _send_with_bare_contact(ctx, event)
     except BaseException:
