@@ -80,6 +80,7 @@ _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
     "message",
     "asctime",
     "taskName",
+    "color_message",  # uvicorn: the same message with terminal colours
 }
 
 

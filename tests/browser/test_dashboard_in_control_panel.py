@@ -117,6 +117,7 @@ def test_dashboard_fits_and_is_screenshotted(chromium, stack: AppStack, width: i
     direct = context.new_page()
     direct.goto(stack.sb.bc.load_url(stack.store_hash))
     direct.locator("#tab-content:not([aria-busy])").wait_for()
+    direct.screenshot(path=str(SCREENSHOTS / f"dashboard-account-{width}.png"), full_page=True)
     direct.get_by_role("tab", name="Export Data").click()
     direct.locator("#tab-content").get_by_role("heading", name="Export Data").wait_for()
     direct.screenshot(path=str(SCREENSHOTS / f"dashboard-{width}.png"), full_page=True)

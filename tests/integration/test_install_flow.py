@@ -13,6 +13,7 @@ from app_stack import CLIENT_SECRET, AppStack, wait_for
 from smbc.config import Settings
 from smbc.db.models import StoreUser
 from smbc.remote_calls import RemoteCall
+from smbc.salesmanago.models import SalesmanagoAccount
 
 OWNER_ID, STAFF_ID = 1001, 1002
 
@@ -30,6 +31,11 @@ def set_up(stack: AppStack) -> None:
 def links(stack: AppStack) -> dict[int, str]:
     with stack.runtime.db.session() as s:
         return {link.user.bc_user_id: link.role for link in s.scalars(select(StoreUser))}
+
+
+def sm_account(stack: AppStack) -> SalesmanagoAccount | None:
+    with stack.runtime.db.session() as s:
+        return s.scalar(select(SalesmanagoAccount))
 
 
 def call_count(stack: AppStack) -> int:
@@ -59,8 +65,14 @@ def test_install_load_uninstall_reinstall(stack: AppStack) -> None:
     assert stack.get("/app/tabs/activity", token=token).status_code == 200
     assert stack.get("/app/tabs/activity").status_code == 401
 
+    sm = stack.sb.sm.NORMAL
+    login = stack.post("/app/account/login", token=token, data={"email": sm.email, "password": sm.password})
+    assert login.status_code == 200 and "Connected to SALESmanago" in login.text
+    assert sm_account(stack) is not None
+
     old_token = store.access_token
     assert bc.uninstall(store_hash).status_code == 200
+    assert sm_account(stack) is None  # SALESmanago credentials are gone too
     gone = stack.store()
     assert gone.status == "uninstalled" and gone.uninstalled_at is not None
     assert (gone.access_token, gone.webhook_secret, gone.callback_secret) == (None, None, None)

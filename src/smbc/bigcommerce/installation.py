@@ -4,7 +4,6 @@ uninstall, remove a user, and purge a store. No HTTP handling here; `oauth.py` c
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from smbc.clock import utcnow
 from smbc.config import Settings, random_secret
 from smbc.db.base import Base
 from smbc.db.models import Store, StoreUser, User
+from smbc.salesmanago.account import wipe_credentials
 from smbc.web.session import DashboardSession
 
 log = logging.getLogger(__name__)
@@ -296,22 +296,9 @@ def uninstall_store(session: Session, store_hash: str) -> bool:
     store.status = "uninstalled"
     store.uninstalled_at = utcnow()
     store.sync_paused_reason = SYNC_PAUSED_UNINSTALLED
-    wipe = _optional_hook("smbc.salesmanago.account", "wipe_credentials")
-    if wipe is not None:
-        wipe(session, store)
+    wipe_credentials(session, store)
     session.flush()
     return True
-
-
-def _optional_hook(module: str, name: str):
-    """A function another area provides, or None while that area has not landed."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return None
-    return getattr(mod, name, None)
 
 
 def remove_store_user(session: Session, store_hash: str, bc_user_id: int) -> bool:

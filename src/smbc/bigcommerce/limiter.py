@@ -252,11 +252,15 @@ def get_limiter() -> StoreLimiter:
     try:
         from smbc.runtime import get_runtime
 
-        queue_url = get_runtime().settings.queue_url
+        settings = get_runtime().settings
+        queue_url, queue_name = settings.queue_url, settings.queue_name
     except RuntimeError:
-        queue_url = "local"
-    key = queue_url if queue_url.startswith(("redis://", "rediss://")) else "local"
+        queue_url, queue_name = "local", ""
+    distributed = queue_url.startswith(("redis://", "rediss://"))
+    key = f"{queue_url}#{queue_name}" if distributed else "local"
     with _limiters_lock:
         if key not in _limiters:
-            _limiters[key] = RedisLimiter(key) if key != "local" else LocalLimiter()
+            _limiters[key] = (
+                RedisLimiter(queue_url, prefix=f"{queue_name}:bc") if distributed else LocalLimiter()
+            )
         return _limiters[key]

@@ -90,6 +90,8 @@ class SalesmanagoPort(Protocol):
 
     def delete_contact(self, email: str) -> Any: ...
 
+    def contact_basic(self, emails: list[str]) -> list[dict[str, Any]]: ...
+
 
 # -- results ---------------------------------------------------------------------------------
 
@@ -527,7 +529,10 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
     digest = contact.digest()
     if known_hash == digest and (not registering or delivery.source == "reconcile"):
         return Result.done("contact unchanged")  # (a reconciled registration already sent too)
-    contact_id = ctx.sm.upsert_contact(contact.to_payload())
+    from smbc.sync import consent
+
+    plan = consent.plan_registration(ctx, customer, registering=registering)  # opt-in synchronization
+    contact_id = consent.send_planned(ctx, contact, plan, ctx.sm.upsert_contact)
     with ctx.db.session() as session:
         remember_contact(
             session,
@@ -536,6 +541,7 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
             contact_id=contact_id,
             customer_id=customer_id,
             previous_email=known_email,
+            opted_in=plan.opted_in,
             payload_hash=digest,
         )
     if contact.new_email:
@@ -559,43 +565,16 @@ def handle_customer_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
 
 
 def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
-    """Newsletter consent in its simplest correct form (the consent area builds on it): opt in only on
-    an explicit `marketing_newsletter`, opt out only a contact this app opted in."""
-    subscriber_id = int(delivery.resource_id or 0)
-    subscriber = ctx.prefetched.get("subscriber", {}).get(subscriber_id)
-    if subscriber is None and "subscriber" not in ctx.prefetched:
-        subscriber = ctx.bc.subscriber(subscriber_id)
-    if subscriber is None:
-        return Result.skipped("subscriber no longer exists in BigCommerce")
-    email = rules.normalize_email(subscriber.get("email"))
-    problem = rules.email_problem(email, ctx.settings.ignored_domains)
-    if problem:
-        return Result.skipped(problem)
-    subscribed = "marketing_newsletter" in (subscriber.get("consents") or [])
-    with ctx.db.session() as session:
-        known = _contact_by(session, ctx.store.id, email=email)
-        last = known.opted_in if known is not None else None
-    flags = rules.consent_flags(subscribed, last)
-    if not flags.changes:
-        return Result.done("newsletter consent unchanged")
-    double_opt_in = None
-    if flags.force_opt_in and ctx.settings.double_opt_in_enabled:
-        double_opt_in = mapping.DoubleOptIn(
-            email_id=ctx.settings.double_opt_in_template_id or None, language=_store_lang(ctx)
-        )
-    contact = mapping.ContactUpsert(
-        email=email,
-        owner=ctx.owner,
-        name=mapping.join_name(subscriber.get("first_name"), subscriber.get("last_name")),
-        tags=tuple(ctx.settings.tags_newsletter) if flags.force_opt_in else (),
-        lang=_store_lang(ctx),
-        consent=flags,
-        double_opt_in=double_opt_in,
-    )
-    contact_id = ctx.sm.upsert_contact(contact.to_payload())
-    with ctx.db.session() as session:
-        remember_contact(session, ctx.store.id, email, contact_id=contact_id, opted_in=subscribed)
-    return Result.done("opted in" if flags.force_opt_in else "opted out")
+    """Newsletter consent: the rules, double opt-in and echo suppression live in `sync.consent`."""
+    from smbc.sync import consent
+
+    return consent.handle_subscriber(ctx, delivery)
+
+
+def handle_subscriber_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
+    from smbc.sync import consent
+
+    return consent.handle_subscriber_deleted(ctx, delivery)
 
 
 # -- the once-ever ledger --------------------------------------------------------------------
@@ -731,19 +710,15 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
         contact_id: str | None = None
         subscribed: bool | None = None
         if kind is EventKind.PURCHASE:
-            with ctx.db.session() as session:
-                known = _contact_by(session, ctx.store.id, email=email)
-                last = known.opted_in if known is not None else None
+            from smbc.sync import consent
+
             subscribed = True if order.get("is_email_opt_in") else None  # unticked box says nothing
-            flags = rules.consent_flags(subscribed, last)
-            contact = mapping.contact_from_order(
-                order,
-                owner=ctx.owner,
-                settings=ctx.settings,
-                consent=flags,
-                extra_tags=ctx.settings.tags_newsletter if flags.force_opt_in else (),
+            contact = mapping.contact_from_order(order, owner=ctx.owner, settings=ctx.settings)
+            plan = consent.plan_consent(ctx, email, subscribed, owner=owner)
+            contact_id, event_id = consent.send_planned(
+                ctx, contact, plan, lambda payload: ctx.sm.integration_upsert(payload, event.to_payload())
             )
-            contact_id, event_id = ctx.sm.integration_upsert(contact.to_payload(), event.to_payload())
+            subscribed = plan.opted_in  # what was sent (a lost double opt-in claim sent no opt-in)
         else:
             event_id = _send_with_bare_contact(ctx, event)
     except BaseException:
@@ -1006,6 +981,7 @@ HANDLERS: dict[str, Callable[[Context, WebhookDelivery], Result]] = {
     "store/customer/deleted": handle_customer_deleted,
     "store/subscriber/created": handle_subscriber,
     "store/subscriber/updated": handle_subscriber,
+    "store/subscriber/deleted": handle_subscriber_deleted,
     "store/order/created": handle_order,
     "store/order/updated": handle_order,
     "store/order/statusUpdated": handle_order,
