@@ -57,10 +57,9 @@ def redis_url() -> Iterator[str]:
     require(redis_available(), "Redis is not reachable on 127.0.0.1:6379")
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()
+    # No FLUSHDB: other test processes may share this Redis; each test has its own queue_name.
+    redis.Redis.from_url(REDIS_URL).ping()
     yield REDIS_URL
-    client.flushdb()
 
 
 @pytest.fixture(params=["sqlite", "postgres+redis"])
@@ -70,4 +69,26 @@ def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings
         return make_settings(tmp_path)
     pg = request.getfixturevalue("postgres_url")
     rd = request.getfixturevalue("redis_url")
-    return make_settings(tmp_path, database_url=pg, queue_url=rd)
+    name = f"smbctest{uuid.uuid4().hex[:12]}"
+    request.addfinalizer(lambda: _drop_redis_keys(rd, name))
+    return make_settings(tmp_path, database_url=pg, queue_url=rd, queue_name=name)
+
+
+def _drop_redis_keys(url: str, name: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(f"*{name}*"))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_clock() -> Iterator[None]:
+    """A test whose set-up fails half-way (after `set_clock`) must not leave its FakeClock to the tests
+    that follow: signed payloads and tokens would all look expired or not yet valid."""
+    from smbc.clock import get_clock, set_clock
+
+    previous = get_clock()
+    yield
+    set_clock(previous)

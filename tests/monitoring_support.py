@@ -115,12 +115,16 @@ def monitoring_env(
         # Huey's own consumer installs signal handlers, which only the main thread may do: with
         # `workers`, a plain thread runs what the app queues instead.
         app = create_app(settings, start_workers=False)
-        with BackgroundServer(app, host=host, port=app_port), QueueWorker(enabled=workers):
+        with BackgroundServer(app, host=host, port=app_port):
             store_hash = sb.bc.default_store_hash
             installed = sb.bc.install(store_hash)
             assert installed.status_code == 200, installed.text
             store_id, token = _set_up(app, sb, store_hash)
-            yield MonitoringEnv(sb, app, app_url, store_hash, store_id, token)
+            from smbc import jobs
+
+            jobs.huey.flush()  # the set-up the install queued has just been run here
+            with QueueWorker(enabled=workers):
+                yield MonitoringEnv(sb, app, app_url, store_hash, store_id, token)
 
 
 class QueueWorker:
@@ -135,7 +139,9 @@ class QueueWorker:
         from smbc import jobs
 
         jobs.import_tasks()
-        while not self._stop.is_set():
+        storage = jobs.huey.storage
+        # Only this test's queue: the next test points the process-wide Huey at its own storage.
+        while not self._stop.is_set() and jobs.huey.storage is storage:
             task = jobs.huey.dequeue()
             if task is None:
                 self._stop.wait(0.05)
@@ -151,7 +157,8 @@ class QueueWorker:
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
             self._stop.set()
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=60)
+            assert not self._thread.is_alive(), "a queued task did not finish within 60 s"
 
 
 def _set_up(app: FastAPI, sb: Sandbox, store_hash: str) -> tuple[int, str]:

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///var/smbc.db"
     queue_url: str = "sqlite:///var/queue.db"
+    # Namespace of the queue's (and the Redis limiter's) keys: deployments sharing one Redis differ here.
+    queue_name: str = Field(default="smbc", pattern=r"^[a-zA-Z0-9_-]{1,64}$")
     app_url: str = "http://127.0.0.1:8000"
     bc_client_id: str = ""
     bc_client_secret: str = ""

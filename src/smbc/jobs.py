@@ -15,16 +15,16 @@ from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 huey = Huey("smbc", storage_class=MemoryStorage, utc=True)
 
 
-def configure_queue(url: str, *, var_dir: Path | None = None) -> None:
+def configure_queue(url: str, *, var_dir: Path | None = None, name: str = "smbc") -> None:
     """Point the module-level Huey at the storage the URL names."""
     if url.startswith("memory:"):
-        huey.storage = MemoryStorage(name="smbc")
+        huey.storage = MemoryStorage(name=name)
     elif url.startswith("sqlite:"):
         path = Path(url.split("///", 1)[-1] or str((var_dir or Path("var")) / "queue.db"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        huey.storage = SqliteStorage(name="smbc", filename=str(path))
+        huey.storage = SqliteStorage(name=name, filename=str(path))
     elif url.startswith(("redis://", "rediss://")):
-        huey.storage = RedisStorage(name="smbc", url=url)
+        huey.storage = RedisStorage(name=name, url=url)
     else:
         raise ValueError(f"unsupported SMBC_QUEUE_URL {url!r}")
 
@@ -43,8 +43,8 @@ TASK_MODULES: list[str] = [
     "smbc.bigcommerce.scripts",
     "smbc.sync.realtime",
     "smbc.sync.reconcile",
-    "smbc.bigcommerce.scripts",
     "smbc.sync.export",
+    "smbc.sync.consent",
 ]
 
 

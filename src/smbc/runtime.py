@@ -27,7 +27,7 @@ def init_runtime(settings: Settings, *, migrate: bool = False) -> Runtime:
     db = Database(settings.database_url)
     if migrate:
         db.upgrade()
-    jobs.configure_queue(settings.queue_url, var_dir=settings.var_dir)
+    jobs.configure_queue(settings.queue_url, var_dir=settings.var_dir, name=settings.queue_name)
     _runtime = Runtime(settings=settings, db=db)
     return _runtime
 

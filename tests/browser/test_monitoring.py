@@ -181,3 +181,30 @@ def test_a_known_visitor_s_cart_reaches_salesmanago_under_their_contact_id(
     event = events[-1]
     assert event["email"] == "known.visitor@example.test"  # the contact SALESmanago already had
     assert "77" in str(event.get("products")) and float(event["value"]) == 12.5
+
+
+def test_a_page_on_another_origin_cannot_link_a_cart(browser_context, env: MonitoringEnv) -> None:
+    """CORS in a real browser: the preflight from a site that is not the store's storefront is refused,
+    so the POST is never sent and nothing is stored."""
+    from sqlalchemy import func, select
+
+    from smbc.salesmanago.monitoring_models import CartLink
+
+    page = browser_context.new_page()
+    page.goto(env.sb.sm_url + "/sandbox")  # any page that is not one of the store's storefronts
+    outcome = page.evaluate(
+        """async ([url, store]) => {
+          try {
+            const r = await fetch(url + '/storefront/cart-link?store=' + store, {
+              method: 'POST', mode: 'cors', headers: {'Content-Type': 'application/json'},
+              body: JSON.stringify({store: store, channel_id: 1,
+                cart_id: '3f2504e0-4f89-41d3-9a0c-0305e82c3301',
+                smclient: '7c9e6679-7425-40de-944b-e07fc1f90ae7'})});
+            return 'answered ' + r.status;
+          } catch (e) { return 'blocked'; }
+        }""",
+        [env.url, env.store_hash],
+    )
+    assert outcome == "blocked"
+    with env.app.state.runtime.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(CartLink)) == 0

@@ -1,6 +1,6 @@
-"""Account and Platform Settings in Chromium, with the app in a cross-site frame of a control panel
-(third-party cookies blocked) against the sandbox: log in, change every field of both tabs, save,
-open the app again and see the values; each validation error appears at its field."""
+"""Account and Platform Settings in Chromium, inside the sandbox control panel (the app in its
+cross-site frame, third-party cookies blocked): log in, change every field of both tabs, save, open
+the app again and see the values; each validation error appears at its field."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from smbc.app import create_app
@@ -32,7 +31,6 @@ class Running:
     sb: Sandbox
     app: FastAPI
     app_url: str
-    panel_url: str
     store_hash: str
 
     def store_settings(self):
@@ -43,8 +41,7 @@ class Running:
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
-    """Sandbox + the app (installed on the sandbox store, set up) + a control-panel page on another
-    site that frames the app the way BigCommerce does."""
+    """The sandbox and the app, installed on the sandbox store and set up (channels and sites)."""
     port = free_port()
     app_url = f"http://127.0.0.1:{port}"
     with Sandbox(app_url=app_url) as sb:
@@ -55,22 +52,8 @@ def running(tmp_path: Path) -> Iterator[Running]:
             assert sb.bc.install(store_hash).status_code == 200
             with app.state.runtime.db.session() as s:
                 store_id = s.scalar(select(Store.id).where(Store.hash == store_hash))
-            assert run_store_setup(store_id)  # channels and sites, as the set-up job reads them
-
-            panel = FastAPI()
-
-            @panel.get("/manage/app", response_class=HTMLResponse)
-            def control_panel() -> str:
-                # A fresh signed payload on every open, as the control panel does.
-                src = sb.bc.load_url(store_hash)
-                return (
-                    "<!doctype html><title>Control panel</title><h1>Apps</h1>"
-                    f'<iframe id="app" name="app" src="{src}" width="1300" height="2400"></iframe>'
-                )
-
-            with BackgroundServer(panel, host="127.0.0.1") as panel_server:
-                panel_url = panel_server.url.replace("127.0.0.1", "localhost") + "/manage/app"
-                yield Running(sb, app, app_url, panel_url, store_hash)
+            assert run_store_setup(store_id)  # what the queued set-up job does
+            yield Running(sb, app, app_url, store_hash)
 
 
 @pytest.fixture
@@ -82,9 +65,12 @@ def page(browser_context, running: Running):
 
 
 def open_app(page, running: Running):
-    page.goto(running.panel_url)
-    frame = page.frame_locator("iframe#app")
-    frame.locator("#tab-content[aria-busy]").wait_for(state="detached")
+    """Open the app from the sandbox control panel (another site), inside its frame."""
+    page.goto(running.sb.control_panel_url)
+    page.get_by_role("button", name="Open app").click()
+    frame = page.frame_locator("iframe[name='app-frame']")
+    frame.locator("#tab-content:not([aria-busy])").wait_for()
+    frame.locator("#tab-content h2").first.wait_for()
     return frame
 
 
@@ -101,11 +87,14 @@ def save_and_wait(frame) -> None:
 
 
 def expect_error(frame, field: str, fragment: str) -> None:
-    error = frame.locator(f"#{field}-error")
-    error.wait_for()
-    assert fragment in error.inner_text()
-    assert frame.locator(f"#{field}").get_attribute("aria-invalid") == "true"
-    assert f"{field}-error" in (frame.locator(f"#{field}").get_attribute("aria-describedby") or "")
+    """The message appears under the field (waiting for the new answer, not a previous one)."""
+    from playwright.sync_api import expect
+
+    expect(frame.locator(f"#{field}-error")).to_contain_text(fragment, timeout=TIMEOUT_MS)
+    expect(frame.locator(f"#{field}")).to_have_attribute("aria-invalid", "true")
+    expect(frame.locator(f"#{field}")).to_have_attribute(
+        "aria-describedby", re.compile(rf"\b{field}-error\b")
+    )
 
 
 def test_login_change_every_field_save_reopen(page, running: Running) -> None:
@@ -250,8 +239,9 @@ def test_each_validation_error_at_its_field(page, running: Running) -> None:
     expect_error(frame, "tags_registration", "at most 255 characters")
     expect_error(frame, "monitoring_cookie_days", "1 to 3652")
     expect_error(frame, "ignored_domains", "Not a domain name: not a domain")
-    error = frame.locator("#purchase_statuses-error")
-    assert "at least one" in error.inner_text()
+    from playwright.sync_api import expect
+
+    expect(frame.locator("#purchase_statuses-error")).to_contain_text("at least one")
 
     saved = running.store_settings()  # nothing of the refused saves was stored
     assert saved.tags_registration == [] and saved.monitoring_cookie_days is None

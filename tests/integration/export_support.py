@@ -3,6 +3,7 @@ installed (a row with the fake's token) and connected to the fake SALESmanago's 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,7 +70,8 @@ def export_world(settings: Settings, *, timezone: str = "UTC", quota: int = 100_
     with Sandbox() as sb:
         app_settings = settings.model_copy(update=sb.app_settings())
         runtime = init_runtime(app_settings, migrate=True)
-        store_hash = sb.bc.default_store_hash
+        # A store of its own: the per-store limiter keys in a shared Redis never meet another suite's.
+        store_hash = sb.bc.add_store(f"exp{uuid.uuid4().hex[:8]}")
         sb.bc.set_quota(store_hash, requests=quota, window_s=30)
         token = sb.bc.issue_token(store_hash, app_settings.bc_client_id, DEFAULT_APP_SCOPES)
         normal = sb.sm.NORMAL

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from smbc.app import create_app
+from smbc.clock import FakeClock, set_clock
 from smbc.config import Settings
 from smbc.db.models import Store
 from smbc.http_server import BackgroundServer
 from smbc.runtime import Runtime
 from smbc.salesmanago.monitoring_models import CartLink
 from smbc.sync.models import WebhookDelivery
-from smbc.web.storefront import CART_LINK_LIMIT, linked_contact_id
+from smbc.web.storefront import CART_LINK_LIMIT, CART_LINK_WINDOW, linked_contact_id
 
 SHOP = "https://shop.example.com"
 CART = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
@@ -29,12 +32,16 @@ class Running:
     url: str
     runtime: Runtime
     store_id: int
+    app: FastAPI
 
     def rechecks(self) -> list[str]:
         """Carts the real-time processing was asked to look at again (inbox rows of ours)."""
         with self.runtime.db.session() as s:
             rows = s.scalars(select(WebhookDelivery).where(WebhookDelivery.source == "cart-link"))
             return [row.resource_id for row in rows]
+
+    def limiter(self):
+        return self.app.state.cart_link_limiter
 
     def links(self) -> int:
         with self.runtime.db.session() as s:
@@ -67,7 +74,7 @@ def app_server(backend_settings: Settings) -> Iterator[Running]:
             s.add_all([store, gone])
             s.flush()
             store_id = store.id
-        yield Running(server.url, runtime, store_id)
+        yield Running(server.url, runtime, store_id, app)
 
 
 def post(
@@ -131,6 +138,20 @@ def test_preflight_is_answered_only_for_the_store_s_origins(app_server: Running)
     assert ok.headers["access-control-allow-origin"] == SHOP
     assert "POST" in ok.headers["access-control-allow-methods"]
     assert "content-type" in ok.headers["access-control-allow-headers"].lower()
+    # Without the store in the address, any installed store's storefront origin passes the preflight
+    # (the POST's body names the store and is checked against that store's origins).
+    anonymous = httpx.options(
+        f"{app_server.url}/storefront/cart-link",
+        headers={"Origin": SHOP, "Access-Control-Request-Method": "POST"},
+    )
+    assert anonymous.status_code == 204 and anonymous.headers["access-control-allow-origin"] == SHOP
+    elsewhere = httpx.options(
+        f"{app_server.url}/storefront/cart-link",
+        headers={"Origin": "https://evil.example.com", "Access-Control-Request-Method": "POST"},
+    )
+    assert elsewhere.status_code == 403
+    assert post(app_server, body(), store=None).status_code == 200  # the contract's plain route
+    assert app_server.links() == 1
     for refused in (
         preflight("https://evil.example.com"),
         preflight(SHOP, store="gone1"),
@@ -167,11 +188,23 @@ def test_bad_requests_are_refused_with_a_message_and_store_nothing(app_server: R
 
 
 def test_a_flood_is_cut_off_and_stores_nothing_more(app_server: Running) -> None:
-    carts = [f"3f2504e0-4f89-41d3-9a0c-{i:012d}" for i in range(CART_LINK_LIMIT + 5)]
-    statuses = [post(app_server, body(cart_id=cart)).status_code for cart in carts]
-    assert statuses[:CART_LINK_LIMIT] == [200] * CART_LINK_LIMIT
-    assert set(statuses[CART_LINK_LIMIT:]) == {429}
-    assert app_server.links() == CART_LINK_LIMIT
-    limited = post(app_server, body(cart_id=carts[-1]))
-    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
-    assert "Too many" in limited.json()["error"]
+    clock = FakeClock(datetime.now(UTC))  # the window moves only when the test says so
+    previous = set_clock(clock)
+    try:
+        carts = [f"3f2504e0-4f89-41d3-9a0c-{i:012d}" for i in range(CART_LINK_LIMIT + 5)]
+        statuses = [post(app_server, body(cart_id=cart)).status_code for cart in carts]
+        assert statuses[:CART_LINK_LIMIT] == [200] * CART_LINK_LIMIT
+        assert set(statuses[CART_LINK_LIMIT:]) == {429}
+        assert app_server.links() == CART_LINK_LIMIT
+        limited = post(app_server, body(cart_id=carts[-1]))
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        assert "Too many" in limited.json()["error"]
+        # Another shopper (address) is not affected ... (the test client is always 127.0.0.1, so the
+        # limiter is asked directly for a second address).
+        assert app_server.limiter().allow(("203.0.113.9", "abc123"))[0]
+        # ... and the same one may post again once the window has passed.
+        clock.advance(CART_LINK_WINDOW + 1)
+        assert post(app_server, body(cart_id=carts[-1])).status_code == 200
+        assert app_server.links() == CART_LINK_LIMIT + 1
+    finally:
+        set_clock(previous)

@@ -193,6 +193,18 @@ def test_orders_refunds_and_carts_match_the_specs(walker: Walker) -> None:
     assert empty.status_code == 204 and empty.content == b""
 
     refunds = "orders.v3.yml"
+    walker.token = walker.h.bc.issue_token(walker.h.store_hash, "refunder", ["store_v2_orders"])
+    refund_body = {
+        "items": [{"item_type": "ORDER", "item_id": order_id, "amount": 3.5}],
+        "payments": [{"provider_id": "testgateway", "amount": 3.5, "offline": False}],
+    }
+    created = walker.call(
+        refunds, "POST", f"/orders/{order_id}/payment_actions/refunds", body=refund_body, expect=201
+    )
+    assert created["data"]["total_amount"] == 3.5
+    too_much = {**refund_body, "payments": [{"provider_id": "testgateway", "amount": 9999, "offline": False}]}
+    walker.call(refunds, "POST", f"/orders/{order_id}/payment_actions/refunds", body=too_much, expect=422)
+    walker.token = walker.h.bc.access_token(walker.h.store_hash) or ""
     walker.call(refunds, "GET", f"/orders/{activity['refund']['order_id']}/payment_actions/refunds")
     walker.call(refunds, "GET", "/orders/payment_actions/refunds")
     walker.call(refunds, "GET", f"/orders/payment_actions/refunds/{activity['refund']['id']}")
@@ -201,6 +213,9 @@ def test_orders_refunds_and_carts_match_the_specs(walker: Walker) -> None:
     walker.call(carts, "GET", f"/carts/{activity['open_cart']['id']}")
     walker.call(carts, "GET", f"/carts/{activity['open_cart']['id']}", params={"include": "redirect_urls"})
     walker.call(carts, "GET", f"/carts/{activity['order']['cart_id']}", expect=404)
+    token = walker.h.bc.storefront(walker.h.store_hash).abandon(activity["open_cart"]["id"])
+    found = walker.call("abandoned_carts.v3.yml", "GET", f"/abandoned-carts/{token}")
+    assert found["data"]["cart_id"] == activity["open_cart"]["id"]
 
     with httpx.Client(base_url=walker.h.url, follow_redirects=True) as browser:
         browser.post(f"/storefront/{walker.h.store_hash}/1/actions/add", data={"product_id": "81"})

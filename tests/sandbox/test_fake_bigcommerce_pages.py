@@ -95,6 +95,22 @@ def test_storefront_buttons_drive_the_python_api_and_the_cart_endpoint(harness: 
         assert "already exists" in bad.text
 
 
+def test_current_customer_jwt_names_the_signed_in_shopper(harness: Harness) -> None:
+    h = harness
+    base = f"/storefront/{h.store_hash}/2"
+    customer = h.bc.storefront(h.store_hash, channel_id=2).register("me@shop.test", "Me", "Myself")
+    with httpx.Client(base_url=h.url, follow_redirects=True) as browser:
+        browser.get(f"{base}/")
+        assert browser.get("/customer/current.jwt", params={"app_client_id": CLIENT_ID}).status_code == 404
+        browser.post(f"{base}/actions/login", data={"email": "me@shop.test"})
+        answer = browser.get("/customer/current.jwt", params={"app_client_id": CLIENT_ID})
+        assert browser.get("/customer/current.jwt", params={"app_client_id": "other"}).status_code == 403
+    claims = jwt.decode(answer.text, CLIENT_SECRET, algorithms=["HS512"], audience=CLIENT_ID)
+    assert claims["customer"]["id"] == customer["id"] and claims["customer"]["email"] == "me@shop.test"
+    assert claims["store_hash"] == h.store_hash and claims["operation"] == "current_customer"
+    assert claims["channel_id"] == 2
+
+
 def test_guest_checkout_with_newsletter_box(harness: Harness) -> None:
     h = harness
     base = f"/storefront/{h.store_hash}/2"

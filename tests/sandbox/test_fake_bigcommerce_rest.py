@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from email.utils import parsedate_to_datetime
 
 import pytest
@@ -31,6 +31,10 @@ def test_missing_scope_is_403(harness: Harness) -> None:
         assert "store_v2_customers" in denied.json()["title"]
         assert api.get("/v2/orders").status_code == 403
         assert api.get("/v3/content/scripts").status_code == 403
+    orders_read_only = h.bc.issue_token(h.store_hash, "other-client", ["store_v2_orders_read_only"])
+    with h.api(orders_read_only) as api:
+        refund = {"items": [{"item_type": "ORDER", "item_id": 100}], "payments": [{"amount": 1}]}
+        assert api.post("/v3/orders/100/payment_actions/refunds", json=refund).status_code == 403
     assert h.bc.store(h.store_hash).subscribers == {}
 
 
@@ -46,7 +50,7 @@ def test_store_time_channels_and_sites(harness: Harness) -> None:
         store = api.get("/v2/store").json()
         assert store["store_id"] == h.bc.store(h.store_hash).store_id
         assert store["default_channel_id"] == 1
-        assert abs(api.get("/v2/time").json()["time"] - datetime.now(UTC).timestamp()) < 5
+        assert abs(api.get("/v2/time").json()["time"] - h.bc.now().timestamp()) < 5  # the fake's clock
         channels = api.get("/v3/channels").json()["data"]
         assert [c["id"] for c in channels] == [1, 2]
         assert all(c["type"] == "storefront" for c in channels)

@@ -80,6 +80,7 @@ def test_payloads_match_the_webhook_schemas_of_the_spec(harness: Harness, openap
     cart = sf.add_to_cart(product_id=78, customer_id=customer["id"])
     sf.remove_item(cart["id"], cart["line_items"]["physical_items"][0]["id"])
     cart = sf.add_to_cart(product_id=79)
+    sf.abandon(cart["id"])
     order = sf.checkout(cart["id"], guest_email="guest@shop.test", newsletter=True)
     adm = h.bc.admin(h.store_hash)
     adm.refund(order["id"])
@@ -102,6 +103,7 @@ def test_payloads_match_the_webhook_schemas_of_the_spec(harness: Harness, openap
         "store_subscriber_created",
         "store_cart_deleted",
         "store_cart_lineItem_deleted",
+        "store_cart_abandoned",
     } <= checked
 
 
@@ -184,7 +186,9 @@ def test_duplicates_and_dropped_deliveries(harness: Harness) -> None:
     assert h.bc.webhooks.flush()
     ids = [b["data"]["id"] for b in received(h, "store/customer/created")]
     assert lost["id"] not in ids and kept["id"] in ids
-    assert h.bc.webhooks.dropped[0].payload["data"]["id"] == lost["id"]
+    dropped = h.bc.webhooks.dropped[0]
+    assert dropped.payload["data"]["id"] == lost["id"]
+    assert dropped.headers == {"X-Secret": "s3cret"} and dropped.destination.endswith("/webhooks/main")
 
 
 def test_deliveries_happen_on_a_background_thread_after_the_action_returns(harness: Harness) -> None:

@@ -184,3 +184,59 @@ def test_without_a_salesmanago_account_nothing_is_installed(db: Database, store:
             s, s.get(Store, store.id), api, app_url=APP_URL, settings=StoreSettings(), account=None
         )
     assert result.deleted == 3 and api.items == {}
+
+
+class MemoryStore(MemoryScripts):
+    """Scripts plus the store's channels and sites, as `store/channel/created` needs them."""
+
+    def __init__(self, channel_ids: list[int], fail_reads: bool = False) -> None:
+        super().__init__()
+        self.channel_list = channels(*channel_ids)
+        self.fail_reads = fail_reads
+
+    def channels(self) -> list[dict[str, Any]]:
+        self._call("channels")
+        if self.fail_reads:
+            raise RemoteCallError(Outcome.RETRY, "BigCommerce GET /v3/channels: 503", status=503)
+        return self.channel_list
+
+    def sites(self) -> list[dict[str, Any]]:
+        self._call("sites")
+        return [
+            {"id": 999 + c["id"], "channel_id": c["id"], "url": f"https://s{c['id']}.example"}
+            for c in self.channel_list
+        ]
+
+
+def add_channel(db: Database, store: Store, api: MemoryStore, channel_id: int, **settings: Any) -> None:
+    from unittest import mock
+
+    from smbc.bigcommerce import scripts
+
+    with (
+        db.session() as s,
+        mock.patch.object(scripts, "load_account", return_value=ACCOUNT),
+        mock.patch.object(scripts, "load_settings", return_value=StoreSettings(**settings)),
+    ):
+        scripts.add_channel_code(s, s.get(Store, store.id), channel_id, api, app_url=APP_URL)
+
+
+def test_a_new_storefront_gets_the_code_only_when_all_are_chosen(db: Database, store: Store) -> None:
+    api = MemoryStore([1, 2, 3, 4])
+    sync(db, store, api)
+    add_channel(db, store, api, 4)
+    assert sorted(api.by_channel()) == [1, 2, 3, 4]
+    with db.session() as s:  # the store row learnt the new channel and its site (cart-link origins)
+        assert [c["id"] for c in s.get(Store, store.id).channels] == [1, 2, 3, 4]
+        assert any(site["url"] == "https://s4.example" for site in s.get(Store, store.id).sites)
+    api.channel_list = channels(1, 2, 3, 4, 5)
+    api.calls.clear()
+    add_channel(db, store, api, 5, monitoring_channels=[1])
+    assert api.calls == [] and 5 not in api.by_channel()
+
+
+def test_a_new_storefront_is_tried_again_when_bigcommerce_is_down(db: Database, store: Store) -> None:
+    api = MemoryStore([1, 2, 3], fail_reads=True)
+    with pytest.raises(RemoteCallError) as err:
+        add_channel(db, store, api, 3)
+    assert err.value.outcome.retryable

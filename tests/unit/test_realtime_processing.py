@@ -144,12 +144,20 @@ def test_coalesced_customer_deliveries_share_one_read(world: World) -> None:
     for i in range(1, 6):
         world.bc.customers[i] = {**CUSTOMER, "id": i, "email": f"c{i}@example.com"}
     ids = [world.deliver("store/customer/updated", {"type": "customer", "id": i}) for i in range(1, 6)]
+    ids.append(
+        world.deliver(
+            "store/customer/address/created", {"type": "customer", "id": 9, "address": {"customer_id": 3}}
+        )
+    )
     ids.append(world.deliver("store/customer/created", {"type": "customer", "id": 3}))
     results = dict(realtime.process_delivery(ids[0]))
     assert set(results) == set(ids)
     assert world.bc.paths() == ["v3/customers"]
     assert len(world.sm.named("upsert")) == 5
-    assert results[ids[2]].reason == f"coalesced with delivery {ids[5]}"  # the `created` one wins
+    created = ids[6]  # the registration wins over the update and the address of customer 3
+    assert results[ids[2]].reason == results[ids[5]].reason == f"coalesced with delivery {created}"
+    tagged = [p["contact"]["email"] for p in world.sm.named("upsert") if p.get("tags") == ["REG"]]
+    assert tagged == ["c3@example.com"]
 
 
 def test_ignored_domain_sends_nothing_and_says_why(world: World) -> None:
@@ -418,3 +426,46 @@ def test_register_webhooks_is_idempotent_and_repairs(world: World, monkeypatch: 
         repaired = webhooks.register_webhooks(s, s.get(Store, world.store_id), client=client)
     assert (len(repaired.reenabled), len(repaired.updated), len(repaired.created)) == (1, 1, 1)
     assert copy.deepcopy(world.bc.hooks) and all(h["is_active"] for h in world.bc.hooks)
+
+
+def test_refused_bigcommerce_token_waits_until_the_set_up_works_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smbc.bigcommerce import setup
+
+    world.bc.orders[95] = order(95)
+    world.bc.fail_next = [401]
+    first = world.deliver("store/order/created", {"type": "order", "id": 95})
+    realtime.process_delivery(first)
+    assert world.row(first).status == "waiting"
+    with world.db.session() as s:
+        assert s.get(Store, world.store_id).sync_paused_reason == "bigcommerce_credentials"
+    monkeypatch.setattr(setup, "register_webhooks", lambda session, store, client=None: None)
+    http = httpx.Client(transport=httpx.MockTransport(world.bc.handler))
+    assert setup.run_store_setup(world.store_id, http=http) is True
+    with world.db.session() as s:
+        assert s.get(Store, world.store_id).sync_paused_reason is None
+    assert world.row(first).status == "pending"
+    realtime.process_delivery(first)
+    assert world.row(first).status == "done" and len(world.sm.named("integration")) == 1
+
+
+def test_two_workers_meeting_one_email_keep_one_contact_row(world: World) -> None:
+    errors: list[Exception] = []
+    barrier = threading.Barrier(6)
+
+    def remember(n: int) -> None:
+        barrier.wait(5)
+        try:
+            with world.db.session() as s:
+                realtime.remember_contact(s, world.store_id, "Same@Example.com", contact_id=f"c{n}")
+        except Exception as exc:  # the race this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=remember, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert world.count(SyncedContact, SyncedContact.email == "same@example.com") == 1

@@ -234,7 +234,6 @@ def sync_monitoring_scripts(
     app_url: str,
     settings: StoreSettings | None = None,
     account: Account | EllipsisType | None = ...,
-    extra_channels: Iterable[int] = (),
 ) -> SyncResult:
     """Create, update or delete our scripts so BigCommerce matches the settings.
 
@@ -244,8 +243,6 @@ def sync_monitoring_scripts(
     settings = settings or load_settings(session, store)
     account = load_account(session, store) if account is ... else account
     channel_ids = selected_channel_ids(store, settings)
-    if settings.monitoring_enabled:
-        channel_ids = sorted(set(channel_ids) | set(extra_channels))
     if account is None:
         channel_ids = []  # nothing to install without a SALESmanago client id; remove what is there
     check_script_cap(channel_ids)

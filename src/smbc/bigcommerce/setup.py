@@ -47,6 +47,8 @@ def run_store_setup(store_id: int, *, http: httpx.Client | None = None) -> bool:
 
 
 def _run_store_setup(store_id: int, http: httpx.Client | None) -> bool:
+    from smbc.sync.realtime import PAUSE_BC_CREDENTIALS, resume_store
+
     runtime = get_runtime()
     calls = CallBuffer(context="setup")
     with runtime.db.session() as session:
@@ -73,6 +75,9 @@ def _run_store_setup(store_id: int, http: httpx.Client | None) -> bool:
             return False
         apply_store_info(store, info, channels, sites)
         store.setup_completed_at = utcnow()
+        token_was_refused = store.sync_paused_reason == PAUSE_BC_CREDENTIALS
+    if token_was_refused:  # the token works again (re-install / re-auth): what waited goes on
+        resume_store(store_id, reasons=(PAUSE_BC_CREDENTIALS,))
     log.info("store set up", extra={"store_id": store_id})
     return True
 

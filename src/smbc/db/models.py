@@ -90,6 +90,6 @@ FEATURE_MODEL_MODULES: list[str] = [
     "smbc.salesmanago.models",
     "smbc.salesmanago.monitoring_models",
     "smbc.sync.models",
-    "smbc.salesmanago.monitoring_models",
     "smbc.sync.export_models",
+    "smbc.sync.consent_models",
 ]

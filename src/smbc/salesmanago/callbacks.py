@@ -1,3 +1,113 @@
-from fastapi import APIRouter
+"""SALESmanago's opt-in / opt-out callbacks (reference §7.1): `GET` (or `POST`)
+`/callbacks/salesmanago/opt-in|opt-out?email=$email$&store=<hash>&token=<store's callback secret>`.
+
+Answered quickly: the token is checked in constant time, the e-mail validated, and a write-back row
+recorded and queued; the worker applies it to BigCommerce (`smbc.sync.consent`)."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.sync import consent, rules
 
 router = APIRouter()
+
+CALLBACK_PATH = "/callbacks/salesmanago"
+MAX_FIELD = 1024
+FORBIDDEN_MESSAGE = "unknown store or wrong token"
+# Compared against when the store is unknown or has no secret, so the timing says nothing.
+_PLACEHOLDER = secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class CallbackAnswer:
+    status: int
+    message: str
+    write_back_id: int | None = None
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"success": self.status < 400, "message": self.message}, status_code=self.status)
+
+
+def token_matches(expected: str | None, given: str | None) -> bool:
+    """Constant-time comparison; a store without a secret matches nothing."""
+    same = hmac.compare_digest((expected or _PLACEHOLDER).encode(), (given or "").encode())
+    return same and bool(expected)
+
+
+def accept_callback(db: Database, action: str, store_hash: str, token: str, email: str) -> CallbackAnswer:
+    """Check, record the write-back and return what to answer (enqueueing is the caller's job)."""
+    with db.session() as session:
+        found = session.execute(
+            select(Store.id, Store.status, Store.callback_secret).where(Store.hash == store_hash[:64])
+        ).first()
+        expected = found.callback_secret if found is not None and found.status == "installed" else None
+        if not token_matches(expected, token):
+            return CallbackAnswer(403, FORBIDDEN_MESSAGE)  # the same answer for an unknown store
+        address = rules.normalize_email(email)
+        if rules.email_problem(address, ()) is not None:
+            return CallbackAnswer(400, f"malformed e-mail address {email[:100]!r}: nothing was changed")
+        row = consent.record_write_back(session, found.id, address, action, source=consent.SOURCE_CALLBACK)
+        row_id = row.id
+    verb = "opt-in" if action == consent.OPT_IN else "opt-out"
+    return CallbackAnswer(200, f"{verb} of {address} recorded", row_id)
+
+
+def accept_and_enqueue(db: Database, action: str, store_hash: str, token: str, email: str) -> CallbackAnswer:
+    answer = accept_callback(db, action, store_hash, token, email)
+    if answer.write_back_id is not None:
+        consent.enqueue_write_back(answer.write_back_id)
+    return answer
+
+
+async def _fields(request: Request) -> dict[str, str]:
+    """Query parameters; for a POST, form or JSON fields fill in what the query lacks."""
+    fields = {k: v for k, v in request.query_params.items() if k in ("email", "store", "token")}
+    if request.method == "POST" and len(fields) < 3:
+        content_type = request.headers.get("content-type", "")
+        body: dict[str, object] = {}
+        try:
+            if content_type.startswith("application/json"):
+                parsed = await request.json()
+                body = parsed if isinstance(parsed, dict) else {}
+            elif content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+                body = dict(await request.form())
+        except ValueError:
+            body = {}
+        for key in ("email", "store", "token"):
+            if key not in fields and isinstance(body.get(key), str):
+                fields[key] = str(body[key])
+    return {k: v[:MAX_FIELD] for k, v in fields.items()}
+
+
+async def _answer(request: Request, action: str) -> JSONResponse:
+    fields = await _fields(request)
+    db: Database = request.app.state.runtime.db
+    answer = await run_in_threadpool(
+        accept_and_enqueue,
+        db,
+        action,
+        fields.get("store", ""),
+        fields.get("token", ""),
+        fields.get("email", ""),
+    )
+    return answer.response()
+
+
+@router.api_route(CALLBACK_PATH + "/opt-in", methods=["GET", "POST"])
+async def opt_in_callback(request: Request) -> JSONResponse:
+    return await _answer(request, consent.OPT_IN)
+
+
+@router.api_route(CALLBACK_PATH + "/opt-out", methods=["GET", "POST"])
+async def opt_out_callback(request: Request) -> JSONResponse:
+    return await _answer(request, consent.OPT_OUT)

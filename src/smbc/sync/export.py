@@ -59,7 +59,7 @@ from smbc.sync.export_models import (
     ExportSubscriber,
 )
 from smbc.sync.models import SentEvent, SyncedContact
-from smbc.sync.realtime import load_settings_for, remember_contact
+from smbc.sync.realtime import load_settings_for
 from smbc.sync.rules import EventKind
 
 log = logging.getLogger(__name__)
@@ -643,8 +643,8 @@ def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, Any]]) -> 
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    statement = insert(SentEvent).values(rows)
-    session.execute(statement.on_conflict_do_nothing(index_elements=["store_id", "kind", "key"]))
+    statement = insert(SentEvent).on_conflict_do_nothing(index_elements=["store_id", "kind", "key"])
+    session.execute(statement, rows)  # executemany: one compiled statement for the whole batch
 
 
 def _resolve_inflight(job: Job) -> None:
@@ -900,18 +900,54 @@ def _send_contacts(job: Job, chunk: list[tuple[dict[str, Any], str | None, int]]
     def remember(session: Session) -> None:
         if not upserts:
             return
-        for email, customer_id, subscribed, digest in remembered:
-            remember_contact(
-                session,
-                job.store.id,
-                email,
-                contact_id=contact_ids.get(email),
-                customer_id=customer_id or None,
-                opted_in=subscribed,
-                payload_hash=digest,
-            )
+        sent = [
+            ContactSent(email, contact_ids.get(email), customer_id or None, subscribed, digest)
+            for email, customer_id, subscribed, digest in remembered
+        ]
+        remember_contacts(session, job.store.id, sent)
 
     return _commit(job, result, extra=remember)
+
+
+@dataclass(frozen=True)
+class ContactSent:
+    email: str
+    contact_id: str | None
+    customer_id: int | None
+    opted_in: bool | None
+    payload_hash: str | None = None
+
+
+def remember_contacts(session: Session, store_id: int, sent: Sequence[ContactSent]) -> None:
+    """Real time's contact ledger (`SyncedContact`, as `realtime.remember_contact` keeps it) for a
+    whole batch: one read and one flush instead of one of each per contact."""
+    if not sent:
+        return
+    rows = {
+        r.email: r
+        for r in session.scalars(
+            select(SyncedContact).where(
+                SyncedContact.store_id == store_id, SyncedContact.email.in_([c.email for c in sent])
+            )
+        )
+    }
+    now = utcnow()
+    for contact in sent:
+        row = rows.get(contact.email)
+        if row is None:
+            row = rows[contact.email] = SyncedContact(store_id=store_id, email=contact.email)
+            session.add(row)
+        if contact.contact_id:
+            row.contact_id = contact.contact_id
+        if contact.customer_id:
+            row.customer_id = contact.customer_id
+        if contact.opted_in is not None:
+            row.opted_in = contact.opted_in
+        if contact.payload_hash is not None:
+            row.payload_hash = contact.payload_hash
+        row.deleted = False
+        row.updated_at = now
+    session.flush()
 
 
 def _reason(problem: str) -> str:
@@ -1203,26 +1239,36 @@ def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
 
     def mark_sent(session: Session) -> None:
         sent_at = utcnow()
-        for event, event_id in zip(sending, event_ids, strict=True):
-            session.execute(
-                update(SentEvent)
-                .where(
-                    SentEvent.store_id == job.store.id,
-                    SentEvent.kind == event.kind.value,
-                    SentEvent.key == event.key,
-                    SentEvent.claimed_by == owner,
-                )
-                .values(
-                    state="sent",
-                    event_id=str(event_id) if event_id else None,
-                    contact_id=contact_ids.get(event.email),
-                    sent_at=sent_at,
+        ids = {
+            (kind, key): row_id
+            for row_id, kind, key in session.execute(
+                select(SentEvent.id, SentEvent.kind, SentEvent.key).where(
+                    SentEvent.store_id == job.store.id, SentEvent.claimed_by == owner
                 )
             )
-        for email, (_, subscribed) in contacts.items():
-            remember_contact(
-                session, job.store.id, email, contact_id=contact_ids.get(email), opted_in=subscribed
-            )
+        }
+        session.execute(  # one executemany by primary key, not one statement per event
+            update(SentEvent),
+            [
+                {
+                    "id": ids[(event.kind.value, event.key)],
+                    "state": "sent",
+                    "event_id": str(event_id) if event_id else None,
+                    "contact_id": contact_ids.get(event.email),
+                    "sent_at": sent_at,
+                }
+                for event, event_id in zip(sending, event_ids, strict=True)
+                if (event.kind.value, event.key) in ids
+            ],
+        )
+        remember_contacts(
+            session,
+            job.store.id,
+            [
+                ContactSent(email, contact_ids.get(email), None, subscribed)
+                for email, (_, subscribed) in contacts.items()
+            ],
+        )
 
     return _commit(job, result, extra=mark_sent)
 

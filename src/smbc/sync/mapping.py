@@ -76,6 +76,10 @@ class ContactAddress:
 class DoubleOptIn:
     email_id: str | None = None  # 36-char e-mail id of the confirmation message
     language: str | None = None
+    # Account Settings [A]-[C]: the confirmation e-mail's template, sending account and subject.
+    template_id: str | None = None
+    account_id: str | None = None
+    subject: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,11 @@ class ContactUpsert:
             payload["useApiDoubleOptIn"] = True
             payload["doubleOptInEmailId"] = self.double_opt_in.email_id
             payload["doubleOptInLanguage"] = self.double_opt_in.language
+            # The older API's names for the settings' three fields (reference §3.1); UNCONFIRMED that
+            # today's API still honours them (SDK 3.1.13 dropped them). Sent only when filled in.
+            payload["apiDoubleOptInEmailTemplateId"] = self.double_opt_in.template_id
+            payload["apiDoubleOptInEmailAccountId"] = self.double_opt_in.account_id
+            payload["apiDoubleOptInEmailSubject"] = self.double_opt_in.subject
         return _clean(payload)
 
     def digest(self) -> str:

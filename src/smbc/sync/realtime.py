@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from huey import crontab
+from prometheus_client import Counter
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -67,6 +68,14 @@ COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
     "subscriber": ("store/subscriber/created", "store/subscriber/updated"),
 }
 _GROUP_OF = {scope: group for group, scopes in COALESCE_GROUPS.items() for scope in scopes}
+# When deliveries about one resource are coalesced, these win (a registration keeps its tags);
+# note `store/customer/address/created` is not one of them.
+_CREATED_SCOPES = frozenset({"store/customer/created", "store/subscriber/created"})
+
+
+PROCESSED = Counter(
+    "smbc_deliveries_processed_total", "Inbox rows worked on, by resulting status", ["status"]
+)
 
 
 class SalesmanagoPort(Protocol):
@@ -83,6 +92,8 @@ class SalesmanagoPort(Protocol):
     def update_event(self, event: dict[str, Any]) -> str: ...
 
     def delete_contact(self, email: str) -> Any: ...
+
+    def contact_basic(self, emails: list[str]) -> list[dict[str, Any]]: ...
 
 
 # -- results ---------------------------------------------------------------------------------
@@ -310,9 +321,7 @@ def _coalesce_same_resource(
             continue
         key = (group, delivery.resource_id)
         current = chosen.get(key)
-        if current is None or (
-            delivery.scope.endswith("/created") and not current.scope.endswith("/created")
-        ):
+        if current is None or (delivery.scope in _CREATED_SCOPES and current.scope not in _CREATED_SCOPES):
             chosen[key] = delivery
     primary = list(chosen.values())
     kept = {d.id for d in primary}
@@ -404,6 +413,8 @@ def _finish(
                 values["processed_at"] = now
             session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(**values))
             out.append((delivery.id, result))
+    for _, result in out:
+        PROCESSED.labels(result.status.value).inc()
     return out
 
 
@@ -434,6 +445,18 @@ def _contact_by(session: Session, store_id: int, *, email: str | None = None, cu
     return None
 
 
+def _insert_if_missing(session: Session, store_id: int, email: str) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL): two workers may meet one e-mail."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(SyncedContact).values(
+        store_id=store_id, email=email, payload_hash="", deleted=False, updated_at=utcnow()
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["store_id", "email"]))
+
+
 def remember_contact(
     session: Session,
     store_id: int,
@@ -445,12 +468,13 @@ def remember_contact(
     opted_in: bool | None = None,
     payload_hash: str | None = None,
 ) -> SyncedContact:
-    """Update the contact ledger (an e-mail change moves the row to the new e-mail)."""
+    """Update the contact ledger (an e-mail change moves what was known to the new e-mail)."""
     email = rules.normalize_email(email)
+    _insert_if_missing(session, store_id, email)
     row = session.scalars(
         select(SyncedContact).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
-    ).first()
-    if previous_email and previous_email != email:
+    ).one()
+    if previous_email and rules.normalize_email(previous_email) != email:
         old = session.scalars(
             select(SyncedContact).where(
                 SyncedContact.store_id == store_id,
@@ -458,14 +482,10 @@ def remember_contact(
             )
         ).first()
         if old is not None:
-            if row is None:
-                old.email = email
-                row = old
-            else:
-                session.delete(old)
-    if row is None:
-        row = SyncedContact(store_id=store_id, email=email)
-        session.add(row)
+            row.contact_id = row.contact_id or old.contact_id
+            row.customer_id = row.customer_id or old.customer_id
+            row.opted_in = row.opted_in if row.opted_in is not None else old.opted_in
+            session.execute(delete(SyncedContact).where(SyncedContact.id == old.id))
     if contact_id:
         row.contact_id = contact_id
     if customer_id:
@@ -510,7 +530,10 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
     digest = contact.digest()
     if known_hash == digest and (not registering or delivery.source == "reconcile"):
         return Result.done("contact unchanged")  # (a reconciled registration already sent too)
-    contact_id = ctx.sm.upsert_contact(contact.to_payload())
+    from smbc.sync import consent
+
+    plan = consent.plan_registration(ctx, customer, registering=registering)  # opt-in synchronization
+    contact_id = consent.send_planned(ctx, contact, plan, ctx.sm.upsert_contact)
     with ctx.db.session() as session:
         remember_contact(
             session,
@@ -519,6 +542,7 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
             contact_id=contact_id,
             customer_id=customer_id,
             previous_email=known_email,
+            opted_in=plan.opted_in,
             payload_hash=digest,
         )
     if contact.new_email:
@@ -542,43 +566,16 @@ def handle_customer_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
 
 
 def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
-    """Newsletter consent in its simplest correct form (the consent area builds on it): opt in only on
-    an explicit `marketing_newsletter`, opt out only a contact this app opted in."""
-    subscriber_id = int(delivery.resource_id or 0)
-    subscriber = ctx.prefetched.get("subscriber", {}).get(subscriber_id)
-    if subscriber is None and "subscriber" not in ctx.prefetched:
-        subscriber = ctx.bc.subscriber(subscriber_id)
-    if subscriber is None:
-        return Result.skipped("subscriber no longer exists in BigCommerce")
-    email = rules.normalize_email(subscriber.get("email"))
-    problem = rules.email_problem(email, ctx.settings.ignored_domains)
-    if problem:
-        return Result.skipped(problem)
-    subscribed = "marketing_newsletter" in (subscriber.get("consents") or [])
-    with ctx.db.session() as session:
-        known = _contact_by(session, ctx.store.id, email=email)
-        last = known.opted_in if known is not None else None
-    flags = rules.consent_flags(subscribed, last)
-    if not flags.changes:
-        return Result.done("newsletter consent unchanged")
-    double_opt_in = None
-    if flags.force_opt_in and ctx.settings.double_opt_in_enabled:
-        double_opt_in = mapping.DoubleOptIn(
-            email_id=ctx.settings.double_opt_in_template_id or None, language=_store_lang(ctx)
-        )
-    contact = mapping.ContactUpsert(
-        email=email,
-        owner=ctx.owner,
-        name=mapping.join_name(subscriber.get("first_name"), subscriber.get("last_name")),
-        tags=tuple(ctx.settings.tags_newsletter) if flags.force_opt_in else (),
-        lang=_store_lang(ctx),
-        consent=flags,
-        double_opt_in=double_opt_in,
-    )
-    contact_id = ctx.sm.upsert_contact(contact.to_payload())
-    with ctx.db.session() as session:
-        remember_contact(session, ctx.store.id, email, contact_id=contact_id, opted_in=subscribed)
-    return Result.done("opted in" if flags.force_opt_in else "opted out")
+    """Newsletter consent: the rules, double opt-in and echo suppression live in `sync.consent`."""
+    from smbc.sync import consent
+
+    return consent.handle_subscriber(ctx, delivery)
+
+
+def handle_subscriber_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
+    from smbc.sync import consent
+
+    return consent.handle_subscriber_deleted(ctx, delivery)
 
 
 # -- the once-ever ledger --------------------------------------------------------------------
@@ -613,7 +610,8 @@ def claim_event(
             return "claimed and released by another worker; retry"
         if row.state == "sent":
             return f"{kind.value} already sent for {key} (event {row.event_id})"
-        if row.claimed_by == owner or now - row.claimed_at > STALE_LOCK:
+        stale = now - row.claimed_at > STALE_LOCK and row.claimed_by.startswith("delivery:")
+        if row.claimed_by == owner or stale:  # an export's claim is its own to resume or release
             row.claimed_by, row.claimed_at = owner, now  # our own earlier attempt, or a dead worker's
             return None
         return f"{kind.value} for {key} is being sent by {row.claimed_by}"
@@ -713,19 +711,15 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
         contact_id: str | None = None
         subscribed: bool | None = None
         if kind is EventKind.PURCHASE:
-            with ctx.db.session() as session:
-                known = _contact_by(session, ctx.store.id, email=email)
-                last = known.opted_in if known is not None else None
+            from smbc.sync import consent
+
             subscribed = True if order.get("is_email_opt_in") else None  # unticked box says nothing
-            flags = rules.consent_flags(subscribed, last)
-            contact = mapping.contact_from_order(
-                order,
-                owner=ctx.owner,
-                settings=ctx.settings,
-                consent=flags,
-                extra_tags=ctx.settings.tags_newsletter if flags.force_opt_in else (),
+            contact = mapping.contact_from_order(order, owner=ctx.owner, settings=ctx.settings)
+            plan = consent.plan_consent(ctx, email, subscribed, owner=owner)
+            contact_id, event_id = consent.send_planned(
+                ctx, contact, plan, lambda payload: ctx.sm.integration_upsert(payload, event.to_payload())
             )
-            contact_id, event_id = ctx.sm.integration_upsert(contact.to_payload(), event.to_payload())
+            subscribed = plan.opted_in  # what was sent (a lost double opt-in claim sent no opt-in)
         else:
             event_id = _send_with_bare_contact(ctx, event)
     except BaseException:
@@ -742,6 +736,8 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
             email=email,
             now=ctx.now,
         )
+    # Apart: the once-ever record above is committed whatever happens to the bookkeeping below.
+    with ctx.db.session() as session:
         if kind is EventKind.PURCHASE:
             customer_id = int(order.get("customer_id") or 0) or None
             remember_contact(
@@ -924,8 +920,6 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
         else:
             event_id = ctx.sm.add_event(event.to_payload())
         with ctx.db.session() as session:
-            if contact_sm_id and email:
-                remember_contact(session, ctx.store.id, email, contact_id=contact_sm_id)
             session.execute(
                 update(CartWindow)
                 .where(CartWindow.id == window.id)
@@ -941,6 +935,9 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
                     lease_until=None,
                 )
             )
+        if contact_sm_id and email:
+            with ctx.db.session() as session:
+                remember_contact(session, ctx.store.id, email, contact_id=contact_sm_id)
         return Result.done(f"CART event {'updated' if keep else 'created'} ({event_id})")
     finally:
         with ctx.db.session() as session:
@@ -985,6 +982,7 @@ HANDLERS: dict[str, Callable[[Context, WebhookDelivery], Result]] = {
     "store/customer/deleted": handle_customer_deleted,
     "store/subscriber/created": handle_subscriber,
     "store/subscriber/updated": handle_subscriber,
+    "store/subscriber/deleted": handle_subscriber_deleted,
     "store/order/created": handle_order,
     "store/order/updated": handle_order,
     "store/order/statusUpdated": handle_order,
@@ -1073,8 +1071,11 @@ def sweep_due_task() -> None:
     sweep_due()
 
 
-def resume_store(store_id: int, *, db: Database | None = None) -> int:
-    """Called after the merchant logs in again: lift a credentials pause and re-queue what waited."""
+def resume_store(
+    store_id: int, *, db: Database | None = None, reasons: Sequence[str] = RESUMABLE_PAUSES
+) -> int:
+    """Called after the merchant logs in again (or the store's token works again): lift a pause for
+    one of `reasons` and re-queue what waited. Returns how many deliveries were re-queued."""
     from smbc.runtime import get_runtime
 
     db = db or get_runtime().db
@@ -1083,7 +1084,7 @@ def resume_store(store_id: int, *, db: Database | None = None) -> int:
         store = session.get(Store, store_id)
         if store is None:
             return 0
-        if store.sync_paused_reason in RESUMABLE_PAUSES:
+        if store.sync_paused_reason in reasons:
             store.sync_paused_reason = None
         if store.sync_paused_reason:
             return 0  # paused for another reason (logged out, uninstalled): not ours to lift

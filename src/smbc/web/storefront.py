@@ -18,8 +18,10 @@ from collections import OrderedDict, deque
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
 
 from smbc.clock import get_clock
+from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.salesmanago.cart_links import (
     STORE_HASH,
@@ -83,11 +85,15 @@ def _refuse(status: int, message: str, headers: dict[str, str] | None = None) ->
 
 
 def _allowed_origin(request: Request, store_hash: str | None) -> str | None:
-    """The request's Origin when it is a storefront origin of that installed store."""
+    """The request's Origin when it is a storefront origin of that installed store (of any installed
+    store when the address does not name one: the body, which names it, is checked on the POST)."""
     origin = request.headers.get("origin", "").strip().lower()
-    if not origin or store_hash is None or not STORE_HASH.fullmatch(store_hash):
+    if not origin or (store_hash is not None and not STORE_HASH.fullmatch(store_hash)):
         return None
     with request.app.state.runtime.db.session() as session:
+        if store_hash is None:
+            stores = session.scalars(select(Store).where(Store.status == "installed"))
+            return origin if any(origin in storefront_origins(s) for s in stores) else None
         store = find_installed_store(session, store_hash)
         if store is None or origin not in storefront_origins(store):
             return None
@@ -97,7 +103,11 @@ def _allowed_origin(request: Request, store_hash: str | None) -> str | None:
 @router.options("/storefront/cart-link")
 def cart_link_preflight(request: Request) -> Response:
     # The script names the store in the query string, so a preflight (which has no body) can be checked.
-    origin = _allowed_origin(request, request.query_params.get("store"))
+    client = request.client.host if request.client else "unknown"
+    claimed_store = request.query_params.get("store")
+    if not _limiter(request).allow((client, (claimed_store or "")[:64]))[0]:
+        return Response(status_code=429)
+    origin = _allowed_origin(request, claimed_store)
     if origin is None:
         return Response(status_code=403)
     return Response(

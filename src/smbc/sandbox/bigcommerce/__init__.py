@@ -78,6 +78,8 @@ Shopper actions (each fires its webhooks; results are API-shaped dicts)
         (data {cart_id[, cart_item_id]}).
     sf.update_item(cart_id, item_id, quantity) / sf.remove_item(cart_id, item_id) (last item: cart/deleted,
         returns None) / sf.set_cart_email(cart_id, email) / sf.get_cart(cart_id)
+    sf.abandon(cart_id) -> token   cart/abandoned {type, id, token} (as after an hour without changes);
+        GET /v3/abandoned-carts/{token} -> {data: {cart_id}}
     sf.checkout(cart_id, customer_id=None, guest_email=None, newsletter=False, billing=None) -> order (v2)
         order/created, cart/converted {orderId} (the cart is gone: GET /v3/carts/{id} is 404),
         order/statusUpdated 0 -> 11; status 11, shipping 5.00, is_email_opt_in=newsletter.
@@ -111,8 +113,10 @@ REST (`{base}/stores/{hash}/v2|v3/...`, header X-Auth-Token; 401 without a valid
     v3: /channels[/{id}[/site]], /sites[/{id}], /customers (id:in, email:in, name:in, name:like, company:in,
         date_created[:min|:max], date_modified[:min|:max], include, sort, page/limit, after/before cursors,
         documented meta), /customers/subscribers (GET filters, POST, DELETE needs a filter) and /{id}
-        (GET/PUT/DELETE), /orders/{id}/payment_actions/refunds, /orders/payment_actions/refunds[/{id}],
-        /carts/{id} (include=redirect_urls), /content/scripts[/{uuid}] (per client, at most 10 per app),
+        (GET/PUT/DELETE), /orders/{id}/payment_actions/refunds (GET; POST refunds the sum of `payments`
+        amounts, needs store_v2_orders or store_v2_transactions), /orders/payment_actions/refunds[/{id}],
+        /carts/{id} (include=redirect_urls), /abandoned-carts/{token},
+        /content/scripts[/{uuid}] (per client, at most 10 per app),
         /hooks[/{id}], /hooks/admin (GET, PUT emails)
     Errors: v2 `[{"status", "message"}]`, v3 `{"status", "title", "type", "errors"}`.
 
@@ -121,7 +125,8 @@ Rate limits, faults, counters
     bc.set_quota(hash, requests=450, window_s=30)   every API response carries X-Rate-Limit-Requests-Left,
         -Requests-Quota, -Time-Window-Ms, -Time-Reset-Ms; over quota: 429 with X-Retry-After (seconds)
     bc.faults.latency_ms, .error_rate (share of 500s), .rate_limit_without_headers (share of header-less
-        429s), .timeout_rate (share that hang for .timeout_s, default 30 s)
+        429s), .timeout_rate (share that hang for .timeout_s, default 30 s), .hold (while True, REST
+        requests wait at the door, counted as in flight: tests observe concurrency without racing)
     bc.requests_by_store[hash], bc.max_in_flight[hash], bc.in_flight[hash]
 
 Webhooks
@@ -134,7 +139,8 @@ Webhooks
     bc.webhooks.retry_time_scale = 1.0   multiplies RETRY_LADDER_S (60 s ... 86400 s, about 48 h in all);
                                          1e-5 runs the whole ladder in about 2 s
     bc.webhooks.duplicates = True        every delivery is sent twice (same body and hash)
-    bc.webhooks.drop_next(n)             the next n deliveries (event x hook) are lost, kept in .dropped
+    bc.webhooks.drop_next(n)             the next n deliveries (event x hook) are lost, kept in .dropped as
+                                         Delivery(payload, destination, headers, hook_id, store_hash, attempt)
     bc.webhooks.flush(timeout=10) -> bool   wait until every queued delivery and scheduled retry was attempted
     bc.webhooks.log / .attempts(scope=None, store_hash=None)   DeliveryAttempt(store_hash, hook_id, scope,
                                          destination, status (None: no answer), time, attempt, payload,
@@ -170,6 +176,10 @@ Pages
     {base}/api/storefront/carts     Storefront API cart list (carts.sf.yml shape, camelCase) of the storefront
         this browser visited last (cookie sbx_store); also per storefront at
         {base}/storefront/{hash}/{channel_id}/api/storefront/carts
+    {base}/customer/current.jwt?app_client_id=ID   Current Customer API: the bare JWT (HS512, client secret;
+        claims customer{id,email,group_id}, iss "bc/apps", aud/application_id, store_hash, operation,
+        channel_id) of the shopper signed in on the storefront last visited; 404 for guests, 403 for
+        another client id; also per storefront at {base}/storefront/{hash}/{channel_id}/customer/current.jwt
     sf.log_in(email, cart_id=None) -> customer   sign-in; a guest cart is taken over (cart/updated)
 """
 

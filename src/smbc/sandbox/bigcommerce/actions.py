@@ -362,6 +362,17 @@ class Storefront(_Actions):
             self._cart_changed(cart)
             return self._cart_json(cart)
 
+    def abandon(self, cart_id: str) -> str:
+        """What BigCommerce does to a cart left alone for an hour: `store/cart/abandoned` with a token
+        (GET /v3/abandoned-carts/{token} gives the cart id back). Returns the token."""
+        with self.fake.lock:
+            cart = self._cart(cart_id)
+            token = uuid.uuid4().hex
+            self.state.abandoned_carts[token] = cart.id
+            self._emit("store/cart/abandoned", {"type": "cart", "id": cart.id, "token": token})
+            self._emit_channel(cart.channel_id, "cart/abandoned", {"cart_id": cart.id})
+            return token
+
     def get_cart(self, cart_id: str) -> Json | None:
         with self.fake.lock:
             cart = self.state.carts.get(cart_id)

@@ -17,6 +17,8 @@ import httpx
 import jwt
 
 from smbc.clock import Clock, get_clock
+from smbc.sandbox.bigcommerce.actions import Admin, Storefront
+from smbc.sandbox.bigcommerce.seeder import seed_store
 from smbc.sandbox.bigcommerce.state import (
     DEFAULT_PRODUCTS,
     Channel,
@@ -366,14 +368,10 @@ class FakeBigCommerce:
 
     # -- shopper, admin, seeding -----------------------------------------------------------------------
 
-    def storefront(self, store_hash: str, channel_id: int = 1) -> Any:
-        from smbc.sandbox.bigcommerce.actions import Storefront
-
+    def storefront(self, store_hash: str, channel_id: int = 1) -> Storefront:
         return Storefront(self, store_hash, channel_id)
 
-    def admin(self, store_hash: str) -> Any:
-        from smbc.sandbox.bigcommerce.actions import Admin
-
+    def admin(self, store_hash: str) -> Admin:
         return Admin(self, store_hash)
 
     def seed(
@@ -386,8 +384,6 @@ class FakeBigCommerce:
         seed: int = 1,
         subscribers: int | None = None,
     ) -> dict[str, int]:
-        from smbc.sandbox.bigcommerce.seeder import seed_store
-
         with self.lock:
             return seed_store(self.store(store_hash), customers, orders, start, end, seed, subscribers)
 

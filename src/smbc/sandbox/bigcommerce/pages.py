@@ -8,12 +8,15 @@ to server. Storefront buttons call the same Python API as tests (`bc.storefront(
 
 from __future__ import annotations
 
+import hmac
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+import jwt
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from smbc.sandbox.bigcommerce import render
@@ -218,6 +221,53 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         if not channel.isdigit():
             return JSONResponse([])
         return JSONResponse(current_cart(request, store_hash, int(channel)))
+
+    def current_customer_jwt(
+        request: Request, store_hash: str, channel_id: int, app_client_id: str
+    ) -> Response:
+        """The Current Customer API: a JWT (HS512, the app's client secret) naming the signed-in shopper."""
+        if not hmac.compare_digest(app_client_id.encode(), fake.client_id.encode()):
+            return PlainTextResponse("Unknown app_client_id", status_code=403)
+        _, customer_id = shopper(request, store_hash, channel_id)
+        with fake.lock:
+            store = fake.stores.get(store_hash)
+            customer = store.customers.get(customer_id or 0) if store else None
+            if customer is None:
+                # UNCONFIRMED what BigCommerce answers for a guest; the fake says "nobody" with a 404.
+                return PlainTextResponse("No customer is signed in", status_code=404)
+            now = int(time.time())
+            claims = {
+                "customer": {
+                    "id": customer.id,
+                    "email": customer.email,
+                    "group_id": str(customer.customer_group_id),
+                },
+                "iss": "bc/apps",
+                "sub": store_hash,
+                "iat": now,
+                "exp": now + 900,
+                "version": 1,
+                "aud": fake.client_id,
+                "application_id": fake.client_id,
+                "store_hash": store_hash,
+                "operation": "current_customer",
+                "channel_id": channel_id,
+            }
+        # The body is the bare token, as BigCommerce's own example reads it (responseText).
+        return PlainTextResponse(jwt.encode(claims, fake.client_secret, algorithm="HS512"))
+
+    @router.get("/customer/current.jwt")
+    def current_customer(request: Request, app_client_id: str = "") -> Response:
+        store_hash, _, channel = request.cookies.get(STORE_COOKIE, "").partition(".")
+        if not channel.isdigit():
+            return PlainTextResponse("No customer is signed in", status_code=404)
+        return current_customer_jwt(request, store_hash, int(channel), app_client_id)
+
+    @router.get("/storefront/{store_hash}/{channel_id}/customer/current.jwt")
+    def current_customer_scoped(
+        request: Request, store_hash: str, channel_id: int, app_client_id: str = ""
+    ) -> Response:
+        return current_customer_jwt(request, store_hash, channel_id, app_client_id)
 
     @router.get("/storefront/{store_hash}/{channel_id}/api/storefront/carts")
     def storefront_carts_scoped(request: Request, store_hash: str, channel_id: int) -> JSONResponse:

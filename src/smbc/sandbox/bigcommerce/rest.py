@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from smbc.sandbox.bigcommerce import listing, render
+from smbc.sandbox.bigcommerce.actions import ActionError
 from smbc.sandbox.bigcommerce.api import ApiError
 from smbc.sandbox.bigcommerce.listing import QueryError
 from smbc.sandbox.bigcommerce.state import (
@@ -563,6 +564,32 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             data = [render.refund_json(r) for r in store.refunds.values() if r.order_id == order_id]
         return _v3(data)
 
+    @router.post("/stores/{store_hash}/v3/orders/{order_id}/payment_actions/refunds")
+    async def create_refund(request: Request, store_hash: str, order_id: int) -> JSONResponse:
+        """Refund what `payments` add up to (status 4 or 14, order/refund/created), as the merchant would."""
+        auth(request, store_hash, "orders", "transactions", write=True)
+        body = await body_of(request)
+        items, payments = body.get("items"), body.get("payments")
+        errors: dict[str, str] = {}
+        if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):
+            errors["items"] = "items must list what is refunded"
+        amounts = (
+            [p.get("amount") for p in payments or [] if isinstance(p, dict)]
+            if isinstance(payments, list)
+            else []
+        )
+        if not amounts or not all(isinstance(a, int | float) and a > 0 for a in amounts):
+            errors["payments"] = "payments must list the amounts refunded per provider"
+        if errors:
+            raise ApiError(422, "The refund request is not valid", errors)
+        try:
+            refund = fake.admin(store_hash).refund(
+                order_id, amount=Decimal(str(sum(amounts))), reason=body.get("reason", "")
+            )
+        except ActionError as exc:
+            raise ApiError(422, str(exc)) from None
+        return JSONResponse({"data": refund, "meta": {}}, status_code=201)
+
     @router.get("/stores/{store_hash}/v3/orders/payment_actions/refunds")
     async def all_refunds(request: Request, store_hash: str) -> JSONResponse:
         store, _ = auth(request, store_hash, "orders", "transactions")
@@ -596,6 +623,15 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 # Converted carts are deleted on BigCommerce too.
                 raise ApiError(404, f"Cart {cart_id} not found")
             return _v3(render.cart_json(cart, fake.storefront_url(store.hash, cart.channel_id), include))
+
+    @router.get("/stores/{store_hash}/v3/abandoned-carts/{token}")
+    async def abandoned_cart(request: Request, store_hash: str, token: str) -> JSONResponse:
+        store, _ = auth(request, store_hash, "information")  # abandoned_carts.v3.yml's scope
+        with fake.lock:
+            cart_id = store.abandoned_carts.get(token)
+        if cart_id is None:
+            raise ApiError(404, "Abandoned cart not found")
+        return _v3({"cart_id": cart_id})
 
     # -- scripts ---------------------------------------------------------------------------------------
 

@@ -312,6 +312,8 @@ class StoreState:
     app_token: str | None = None
     # Converted carts: cart id -> order id (the cart itself is gone, as on BigCommerce).
     converted_carts: dict[str, int] = field(default_factory=dict)
+    # Abandoned-cart tokens (store/cart/abandoned): token -> cart id.
+    abandoned_carts: dict[str, str] = field(default_factory=dict)
     quota: Quota = field(default_factory=Quota)
     # Bumped on every change; `list_cache` (filtered, sorted lists for paging) is only valid for one revision.
     revision: int = 0

@@ -1,0 +1,199 @@
+"""Archival export benchmark: customers as contacts and orders as events from a seeded sandbox store,
+with BigCommerce's Pro quota (450 requests / 30 s) and 50 ms of latency on every BigCommerce call.
+
+    python benchmarks/export_benchmark.py [--customers 100000] [--orders 100000] [--latency-ms 50]
+        [--quota 450] [--window-s 30] [--batch-size 400] [--database-url postgresql+psycopg://...]
+
+Prints JSON: for each export, the wall time against the time the quota alone allows (all of it, and
+the 70 % an export may use, the rest being kept for real time), BigCommerce and SALESmanago requests
+per 1,000 records (from the app's own RemoteCall rows), and the peak RSS of the process that ran the
+export. Each export runs in a child process (`run_export` with no time slice), so its memory is
+measured apart from the fakes, which hold the whole store in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select
+
+from smbc.bigcommerce.limiter import EXPORT_RESERVE
+from smbc.config import load_settings
+from smbc.db.models import Store
+from smbc.remote_calls import RemoteCall
+from smbc.runtime import init_runtime
+from smbc.salesmanago.client import compute_sha
+from smbc.salesmanago.models import SalesmanagoAccount
+from smbc.sandbox import Sandbox
+from smbc.sandbox.bigcommerce import DEFAULT_APP_SCOPES
+from smbc.sync import export as service
+from smbc.sync.export_models import Export
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+CHILD = """
+import json, os, sys
+from smbc.config import load_settings
+from smbc.runtime import init_runtime
+from smbc.sync.export import run_export
+samples = []
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def on_batch(row):
+    samples.append(rss_mb())
+init_runtime(load_settings())
+status = run_export(int(sys.argv[1]), time_slice=None, force=True, on_batch=on_batch)
+# VmHWM, not ru_maxrss: the latter keeps the RSS the process had before exec (a fork of this
+# benchmark, which holds the whole fake store) and would measure the fakes, not the export.
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+print(json.dumps({"status": status, "peak_rss_mb": peak, "samples": samples}))
+"""
+FIRST, LAST = date(2025, 1, 1), date(2025, 12, 31)
+
+
+def set_up(sb: Sandbox, settings: Any, store_hash: str, quota: int, window: float) -> int:
+    runtime = init_runtime(settings, migrate=True)
+    sb.bc.set_quota(store_hash, requests=quota, window_s=window)
+    token = sb.bc.issue_token(store_hash, settings.bc_client_id, DEFAULT_APP_SCOPES)
+    normal = sb.sm.NORMAL
+    with runtime.db.session() as s:
+        store = Store(hash=store_hash, status="installed", access_token=token, timezone="UTC", info={})
+        s.add(store)
+        s.flush()
+        s.add(
+            SalesmanagoAccount(
+                store_id=store.id,
+                endpoint=sb.sm_url,
+                client_id=normal.client_id,
+                api_key="benchmark-api-key",
+                sha=compute_sha("benchmark-api-key", normal.client_id, normal.api_secret),
+                login_email=normal.email,
+                owners=list(normal.owners),
+                auth_mode="credentials",
+            )
+        )
+        return store.id
+
+
+def run_one(settings: Any, store_id: int, kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    db = init_runtime(settings).db
+    export_id = service.start_export(
+        db, store_id, kind, FIRST, LAST, batch_size=args.batch_size, enqueue=False
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "SMBC_DATABASE_URL": settings.database_url,
+        "SMBC_QUEUE_URL": settings.queue_url,
+        "SMBC_SECRET_KEY": settings.secret_key,
+        "SMBC_VAR_DIR": str(settings.var_dir),
+        "SMBC_BC_API_URL": settings.bc_api_url,
+        "SMBC_LOG_LEVEL": "WARNING",
+    }
+    started = time.monotonic()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(export_id)], env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    export_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    if child.returncode != 0:
+        raise SystemExit(f"{kind} export failed:\n{child.stderr[-3000:]}")
+    outcome = json.loads(child.stdout.strip().splitlines()[-1])
+    with db.session() as s:
+        row = s.get(Export, export_id)
+        calls = dict(
+            s.execute(
+                select(RemoteCall.service, func.count())
+                .where(RemoteCall.context == f"export:{export_id}")
+                .group_by(RemoteCall.service)
+            ).all()
+        )
+        records = row.done
+        bc_requests = calls.get("bigcommerce", 0)
+        sm_requests = calls.get("salesmanago", 0)
+        window, quota = args.window_s, args.quota
+        result = {
+            "status": row.status,
+            "records": records,
+            "sent": row.sent,
+            "skipped": row.skipped,
+            "failed": row.failed,
+            "wall_s": round(wall, 1),
+            "export_process_cpu_s": round(export_cpu, 1),  # the rest is waiting: quota, latency, fakes
+            "quota_alone_s": round(bc_requests / quota * window, 1),
+            "quota_export_share_s": round(bc_requests / (quota * (1 - EXPORT_RESERVE)) * window, 1),
+            "bigcommerce_requests": bc_requests,
+            "bigcommerce_requests_per_1000": round(bc_requests * 1000 / max(records, 1), 2),
+            "salesmanago_requests": sm_requests,
+            "salesmanago_requests_per_1000": round(sm_requests * 1000 / max(records, 1), 2),
+            "peak_rss_mb": round(outcome["peak_rss_mb"], 1),
+            # RSS after the 5th batch, halfway and after the last: flat memory keeps these close.
+            "rss_mb_by_progress": [round(outcome["samples"][i], 1) for i in _marks(len(outcome["samples"]))],
+        }
+    return result
+
+
+def _marks(count: int) -> list[int]:
+    return sorted({min(4, count - 1), count // 2, count - 1}) if count else []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--quota", type=int, default=450)
+    parser.add_argument("--window-s", type=float, default=30)
+    parser.add_argument("--batch-size", type=int, default=service.BATCH_SIZE)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="smbc-export-bench-"))
+    with Sandbox() as sb:
+        settings = load_settings(
+            database_url=args.database_url or f"sqlite:///{tmp / 'smbc.db'}",
+            queue_url=f"sqlite:///{tmp / 'queue.db'}",
+            secret_key=Fernet.generate_key().decode(),
+            var_dir=tmp,
+            **sb.app_settings(),
+        )
+        store_hash = sb.bc.default_store_hash
+        seeded_at = time.monotonic()
+        sb.bc.seed(store_hash, customers=args.customers, orders=args.orders, start=FIRST, end=LAST)
+        seed_s = time.monotonic() - seeded_at
+        store_id = set_up(sb, settings, store_hash, args.quota, args.window_s)
+        sb.bc.faults.latency_ms = args.latency_ms
+        report: dict[str, Any] = {
+            "customers": args.customers,
+            "orders": args.orders,
+            "bigcommerce_latency_ms": args.latency_ms,
+            "quota": f"{args.quota}/{args.window_s:g}s",
+            "export_share_of_quota": 1 - EXPORT_RESERVE,
+            "batch_size": args.batch_size,
+            "database": "postgresql" if settings.database_url.startswith("postgresql") else "sqlite",
+            "seed_s": round(seed_s, 1),
+        }
+        for kind in ("contacts", "events"):
+            report[kind] = run_one(settings, store_id, kind, args)
+            print(f"{kind}: {json.dumps(report[kind])}", file=sys.stderr)
+        report["salesmanago_contacts"] = len(sb.sm.contacts(sb.sm.NORMAL.client_id))
+        report["salesmanago_events"] = len(sb.sm.events(sb.sm.NORMAL.client_id))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
