@@ -81,3 +81,14 @@ def _drop_redis_keys(url: str, name: str) -> None:
     keys = list(client.scan_iter(f"*{name}*"))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_clock() -> Iterator[None]:
+    """A test whose set-up fails half-way (after `set_clock`) must not leave its FakeClock to the tests
+    that follow: signed payloads and tokens would all look expired or not yet valid."""
+    from smbc.clock import get_clock, set_clock
+
+    previous = get_clock()
+    yield
+    set_clock(previous)

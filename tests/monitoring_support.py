@@ -139,7 +139,9 @@ class QueueWorker:
         from smbc import jobs
 
         jobs.import_tasks()
-        while not self._stop.is_set():
+        storage = jobs.huey.storage
+        # Only this test's queue: the next test points the process-wide Huey at its own storage.
+        while not self._stop.is_set() and jobs.huey.storage is storage:
             task = jobs.huey.dequeue()
             if task is None:
                 self._stop.wait(0.05)
@@ -155,7 +157,8 @@ class QueueWorker:
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
             self._stop.set()
-            self._thread.join(timeout=10)
+            self._thread.join(timeout=60)
+            assert not self._thread.is_alive(), "a queued task did not finish within 60 s"
 
 
 def _set_up(app: FastAPI, sb: Sandbox, store_hash: str) -> tuple[int, str]:

@@ -87,11 +87,14 @@ def save_and_wait(frame) -> None:
 
 
 def expect_error(frame, field: str, fragment: str) -> None:
-    error = frame.locator(f"#{field}-error")
-    error.wait_for()
-    assert fragment in error.inner_text()
-    assert frame.locator(f"#{field}").get_attribute("aria-invalid") == "true"
-    assert f"{field}-error" in (frame.locator(f"#{field}").get_attribute("aria-describedby") or "")
+    """The message appears under the field (waiting for the new answer, not a previous one)."""
+    from playwright.sync_api import expect
+
+    expect(frame.locator(f"#{field}-error")).to_contain_text(fragment, timeout=TIMEOUT_MS)
+    expect(frame.locator(f"#{field}")).to_have_attribute("aria-invalid", "true")
+    expect(frame.locator(f"#{field}")).to_have_attribute(
+        "aria-describedby", re.compile(rf"\b{field}-error\b")
+    )
 
 
 def test_login_change_every_field_save_reopen(page, running: Running) -> None:
@@ -236,8 +239,9 @@ def test_each_validation_error_at_its_field(page, running: Running) -> None:
     expect_error(frame, "tags_registration", "at most 255 characters")
     expect_error(frame, "monitoring_cookie_days", "1 to 3652")
     expect_error(frame, "ignored_domains", "Not a domain name: not a domain")
-    error = frame.locator("#purchase_statuses-error")
-    assert "at least one" in error.inner_text()
+    from playwright.sync_api import expect
+
+    expect(frame.locator("#purchase_statuses-error")).to_contain_text("at least one")
 
     saved = running.store_settings()  # nothing of the refused saves was stored
     assert saved.tags_registration == [] and saved.monitoring_cookie_days is None

@@ -7,13 +7,17 @@ and the store logs in to the fake SALESmanago like a merchant would."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from huey.consumer import Consumer
+from huey.storage import RedisStorage
 from sqlalchemy import or_, select
 
 from smbc import jobs
 from smbc.app import create_app
+from smbc.bigcommerce.setup import run_store_setup
 from smbc.clock import Clock, FakeClock, set_clock
 from smbc.config import Settings
 from smbc.db.models import Store
@@ -48,6 +52,17 @@ class RealtimeEnv:
 
     def __enter__(self) -> RealtimeEnv:
         self._previous_clock = set_clock(self.clock)
+        self.consumer: Consumer | None = None
+        self.server: BackgroundServer | None = None
+        self.sb: Sandbox | None = None
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__()  # nothing may keep running (a stray consumer would eat other tests' tasks)
+            raise
+        return self
+
+    def _start(self) -> None:
         port = free_port()
         self.app_url = f"http://127.0.0.1:{port}"
         self.sb = Sandbox(app_url=self.app_url).start()
@@ -63,6 +78,11 @@ class RealtimeEnv:
             migrator.dispose()
         self.server = BackgroundServer(create_app(self.settings, start_workers=False), port=port).start()
         self.db = get_runtime().db
+        if self.settings.queue_url.startswith("redis"):
+            # A queue of our own: other test processes on this Redis must not take our tasks.
+            jobs.huey.storage = RedisStorage(
+                name=f"smbc-test-{uuid.uuid4().hex[:8]}", url=self.settings.queue_url
+            )
         jobs.huey.flush()
         jobs.import_tasks()
         self.consumer = jobs.huey.create_consumer(
@@ -77,22 +97,28 @@ class RealtimeEnv:
         self.consumer.start()
         self.store_hash = self.bc.default_store_hash
         self.install()
-        return self
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self.consumer.stop(graceful=False)
+            if self.consumer is not None:
+                self.consumer.stop(graceful=True)
         finally:
-            self.server.stop()
-            self.sb.stop()
-            self.bc.webhooks.close()
+            if self.server is not None:
+                self.server.stop()
+            if self.sb is not None:
+                self.sb.stop()
+                self.sb.bc.webhooks.close()
             if self._previous_clock is not None:
                 set_clock(self._previous_clock)
 
     def install(self) -> None:
         answer = self.bc.install(self.store_hash)
         assert answer.status_code < 400, answer.text
-        wait_for(self._set_up, what="store set-up and webhook registration")
+        try:
+            wait_for(self._set_up, timeout=10, what="store set-up and webhook registration")
+        except AssertionError:  # the set-up task was lost: what the periodic set-up sweep does
+            run_store_setup(self.store_id)
+            wait_for(self._set_up, timeout=20, what="store set-up and webhook registration")
         self.login()
 
     def _set_up(self) -> bool:

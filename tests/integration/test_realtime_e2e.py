@@ -136,7 +136,7 @@ def test_status_update_arriving_before_created(env: RealtimeEnv) -> None:
     for scope in ("store/order/statusUpdated", "store/order/created"):
         delivery = dropped[scope]
         answer = httpx.post(
-            f"{env.app_url}/webhooks/bigcommerce", json=delivery.payload, headers=delivery.headers
+            f"{env.app_url}/webhooks/bigcommerce", json=delivery.payload, headers=delivery.target.headers
         )
         assert answer.status_code == 200
         env.settle()

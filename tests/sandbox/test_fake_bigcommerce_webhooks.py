@@ -186,7 +186,9 @@ def test_duplicates_and_dropped_deliveries(harness: Harness) -> None:
     assert h.bc.webhooks.flush()
     ids = [b["data"]["id"] for b in received(h, "store/customer/created")]
     assert lost["id"] not in ids and kept["id"] in ids
-    assert h.bc.webhooks.dropped[0].payload["data"]["id"] == lost["id"]
+    dropped = h.bc.webhooks.dropped[0]
+    assert dropped.payload["data"]["id"] == lost["id"]
+    assert dropped.headers == {"X-Secret": "s3cret"} and dropped.destination.endswith("/webhooks/main")
 
 
 def test_deliveries_happen_on_a_background_thread_after_the_action_returns(harness: Harness) -> None:

@@ -324,3 +324,30 @@ def test_redis_limiter_shares_slots_between_instances(redis_url: str) -> None:
     with b.slot("s1", "export"):
         pass
     assert clock.time() - start == pytest.approx(7.0, abs=0.01)
+    a.close()
+    b.close()
+
+
+def test_redis_slots_do_not_expire_when_the_clock_is_moved(redis_url: str) -> None:
+    from smbc.bigcommerce.limiter import RedisLimiter
+
+    clock = FakeClock()
+    limiter = RedisLimiter(redis_url, clock=clock, prefix="test:bc2")
+    held = [limiter.slot("s2", "realtime") for _ in range(3)]
+    for cm in held:
+        cm.__enter__()
+    clock.advance(3600)  # a test (or a quota wait) moving time must not free slots still in use
+    got = threading.Event()
+
+    def fourth() -> None:
+        with limiter.slot("s2", "realtime"):
+            got.set()
+
+    t = threading.Thread(target=fourth)
+    t.start()
+    assert not got.wait(0.2)
+    for cm in held:
+        cm.__exit__(None, None, None)
+    assert got.wait(5)
+    t.join(5)
+    limiter.close()

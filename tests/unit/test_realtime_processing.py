@@ -144,12 +144,20 @@ def test_coalesced_customer_deliveries_share_one_read(world: World) -> None:
     for i in range(1, 6):
         world.bc.customers[i] = {**CUSTOMER, "id": i, "email": f"c{i}@example.com"}
     ids = [world.deliver("store/customer/updated", {"type": "customer", "id": i}) for i in range(1, 6)]
+    ids.append(
+        world.deliver(
+            "store/customer/address/created", {"type": "customer", "id": 9, "address": {"customer_id": 3}}
+        )
+    )
     ids.append(world.deliver("store/customer/created", {"type": "customer", "id": 3}))
     results = dict(realtime.process_delivery(ids[0]))
     assert set(results) == set(ids)
     assert world.bc.paths() == ["v3/customers"]
     assert len(world.sm.named("upsert")) == 5
-    assert results[ids[2]].reason == f"coalesced with delivery {ids[5]}"  # the `created` one wins
+    created = ids[6]  # the registration wins over the update and the address of customer 3
+    assert results[ids[2]].reason == results[ids[5]].reason == f"coalesced with delivery {created}"
+    tagged = [p["contact"]["email"] for p in world.sm.named("upsert") if p.get("tags") == ["REG"]]
+    assert tagged == ["c3@example.com"]
 
 
 def test_ignored_domain_sends_nothing_and_says_why(world: World) -> None:

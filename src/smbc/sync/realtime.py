@@ -68,6 +68,9 @@ COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
     "subscriber": ("store/subscriber/created", "store/subscriber/updated"),
 }
 _GROUP_OF = {scope: group for group, scopes in COALESCE_GROUPS.items() for scope in scopes}
+# When deliveries about one resource are coalesced, these win (a registration keeps its tags);
+# note `store/customer/address/created` is not one of them.
+_CREATED_SCOPES = frozenset({"store/customer/created", "store/subscriber/created"})
 
 
 PROCESSED = Counter(
@@ -318,9 +321,7 @@ def _coalesce_same_resource(
             continue
         key = (group, delivery.resource_id)
         current = chosen.get(key)
-        if current is None or (
-            delivery.scope.endswith("/created") and not current.scope.endswith("/created")
-        ):
+        if current is None or (delivery.scope in _CREATED_SCOPES and current.scope not in _CREATED_SCOPES):
             chosen[key] = delivery
     primary = list(chosen.values())
     kept = {d.id for d in primary}

@@ -139,7 +139,8 @@ Webhooks
     bc.webhooks.retry_time_scale = 1.0   multiplies RETRY_LADDER_S (60 s ... 86400 s, about 48 h in all);
                                          1e-5 runs the whole ladder in about 2 s
     bc.webhooks.duplicates = True        every delivery is sent twice (same body and hash)
-    bc.webhooks.drop_next(n)             the next n deliveries (event x hook) are lost, kept in .dropped
+    bc.webhooks.drop_next(n)             the next n deliveries (event x hook) are lost, kept in .dropped as
+                                         Delivery(payload, destination, headers, hook_id, store_hash, attempt)
     bc.webhooks.flush(timeout=10) -> bool   wait until every queued delivery and scheduled retry was attempted
     bc.webhooks.log / .attempts(scope=None, store_hash=None)   DeliveryAttempt(store_hash, hook_id, scope,
                                          destination, status (None: no answer), time, attempt, payload,

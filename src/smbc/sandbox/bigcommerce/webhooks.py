@@ -62,6 +62,11 @@ class Delivery:
     def destination(self) -> str:
         return self.target.destination
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The hook's custom headers (what a test replaying a dropped delivery must send along)."""
+        return self.target.headers
+
 
 @dataclass(frozen=True)
 class DeliveryAttempt:
