@@ -97,6 +97,7 @@ def run_one(settings: Any, store_id: int, kind: str, args: argparse.Namespace) -
         "PYTHONPATH": str(SRC),
         "SMBC_DATABASE_URL": settings.database_url,
         "SMBC_QUEUE_URL": settings.queue_url,
+        "SMBC_QUEUE_NAME": settings.queue_name,
         "SMBC_SECRET_KEY": settings.secret_key,
         "SMBC_VAR_DIR": str(settings.var_dir),
         "SMBC_BC_API_URL": settings.bc_api_url,

@@ -5,7 +5,6 @@ for a while, the in-flight batch after a crash, and the per-store concurrency ru
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -14,9 +13,7 @@ import pytest
 from export_support import World, export_world, utc
 from sqlalchemy import select
 
-from smbc.bigcommerce import limiter as limiter_module
 from smbc.bigcommerce.client import for_store
-from smbc.bigcommerce.limiter import RedisLimiter
 from smbc.clock import FakeClock, set_clock, utcnow
 from smbc.config import Settings
 from smbc.db.models import Store
@@ -326,14 +323,7 @@ def test_a_batch_in_flight_when_the_worker_died_is_not_sent_again(
     assert sorted(Counter(e["externalId"] for e in w.events("PURCHASE")).values()) == [1] * 9
 
 
-def test_exports_and_real_time_stay_within_three_requests_in_flight(
-    w: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if w.settings.queue_url.startswith("redis"):
-        # Other suites sharing this Redis flush its test database between their tests, which would
-        # wipe the slots under our feet: the Redis limiter gets a database and prefix of its own.
-        private = RedisLimiter(w.settings.queue_url.rsplit("/", 1)[0] + "/11", prefix=f"t{uuid.uuid4().hex}")
-        monkeypatch.setitem(limiter_module._limiters, w.settings.queue_url, private)
+def test_exports_and_real_time_stay_within_three_requests_in_flight(w: World) -> None:
     w.sb.bc.seed(w.store_hash, customers=30, orders=30, start=date(2026, 2, 2), end=date(2026, 2, 20))
     w.sb.bc.faults.latency_ms = 15
     contacts = service.start_export(

@@ -23,6 +23,7 @@ def w(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[W
         for name, value in {
             "SMBC_DATABASE_URL": s.database_url,
             "SMBC_QUEUE_URL": s.queue_url,
+            "SMBC_QUEUE_NAME": s.queue_name,
             "SMBC_SECRET_KEY": s.secret_key,
             "SMBC_VAR_DIR": str(s.var_dir),
             "SMBC_BC_API_URL": s.bc_api_url,

@@ -46,6 +46,7 @@ def worker_env(w: World) -> dict[str, str]:
         "PYTHONPATH": str(SRC),
         "SMBC_DATABASE_URL": s.database_url,
         "SMBC_QUEUE_URL": s.queue_url,
+        "SMBC_QUEUE_NAME": s.queue_name,
         "SMBC_SECRET_KEY": s.secret_key,
         "SMBC_VAR_DIR": str(s.var_dir),
         "SMBC_BC_API_URL": s.bc_api_url,

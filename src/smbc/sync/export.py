@@ -87,12 +87,16 @@ class ExportInvalid(ValueError):
 
 
 class ExportAlreadyRunning(Exception):
-    def __init__(self, existing: Export) -> None:
-        kind = "Contacts" if existing.kind == ExportKind.CONTACTS else "Events"
-        super().__init__(
-            f"{kind} export #{existing.id} ({existing.date_from} to {existing.date_to}) is still "
-            f"{existing.status}: wait for it to finish or cancel it before starting another."
-        )
+    def __init__(self, existing: Export | None) -> None:
+        if existing is None:
+            text = "Another export of this kind is running: wait for it to finish or cancel it."
+        else:
+            kind = "Contacts" if existing.kind == ExportKind.CONTACTS else "Events"
+            text = (
+                f"{kind} export #{existing.id} ({existing.date_from} to {existing.date_to}) is still "
+                f"{existing.status}: wait for it to finish or cancel it before starting another."
+            )
+        super().__init__(text)
         self.existing = existing
 
 
@@ -198,15 +202,17 @@ def start_export(
             failed={},
             messages=[],
         )
-        try:
-            with session.begin_nested():
-                session.add(row)
-                session.flush()
-        except IntegrityError:
-            existing = active_export(session, store_id, kind.value)
-            if existing is None:  # it ended between the insert and the read: one more try is fair
-                raise ExportAlreadyRunning(row) from None
-            raise ExportAlreadyRunning(existing) from None
+        for attempt in range(2):
+            try:
+                with session.begin_nested():
+                    session.add(row)
+                    session.flush()
+                break
+            except IntegrityError:
+                existing = active_export(session, store_id, kind.value)
+                if existing is not None or attempt:
+                    raise ExportAlreadyRunning(existing) from None
+                # The running one ended between our insert and this read: the slot is free now.
         export_id = row.id
     if enqueue:
         enqueue_export(export_id)
