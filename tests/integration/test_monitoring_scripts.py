@@ -237,11 +237,6 @@ def test_a_bad_consent_category_is_refused_at_its_field_and_nothing_changes(env:
         assert load_store_settings(s, env.store_id).monitoring_consent_category == "analytics"
 
 
-@pytest.mark.xfail(
-    reason="needs the real-time area's store/channel/created handler to call "
-    "smbc.salesmanago.monitoring.on_channel_created (not wired yet); remove this mark once it is",
-    strict=False,
-)
 def test_a_storefront_created_later_gets_the_code_through_the_webhook(
     settings: Settings, tmp_path: Path
 ) -> None:

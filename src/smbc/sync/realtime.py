@@ -966,6 +966,11 @@ def handle_store_changed(ctx: Context, delivery: WebhookDelivery) -> Result:
             store.info = info or store.info
             store.channels = channels
             store.sites = sites
+            if delivery.scope == "store/channel/created" and delivery.resource_id:
+                from smbc.salesmanago.monitoring import on_channel_created
+
+                # A new storefront gets the monitoring code when the merchant chose "all storefronts".
+                on_channel_created(session, store, int(delivery.resource_id))
     return Result.done("store details refreshed")
 
 
