@@ -1,0 +1,77 @@
+"""The Activity tab: the store's recent webhook deliveries and remote calls, with Retry on failed ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from smbc.db.models import Store
+from smbc.sync import realtime
+from smbc.sync.activity import recent_activity
+from smbc.sync.models import DeliveryStatus, WebhookDelivery
+from smbc.web.session import DashboardSession, current_session
+from smbc.web.templating import render
+
+router = APIRouter()
+RETRYABLE = (DeliveryStatus.FAILED.value, DeliveryStatus.SKIPPED.value)
+
+
+def _context(request: Request, store_hash: str, failed_only: bool) -> dict[str, Any]:
+    db = request.app.state.runtime.db
+    with db.session() as session:
+        store = session.scalar(select(Store).where(Store.hash == store_hash))
+        if store is None or not store.installed:
+            raise HTTPException(status_code=404, detail="This store does not have the app installed.")
+        paused_reason = store.sync_paused_reason
+    deliveries, calls = recent_activity(db, store_hash, failed_only=failed_only)
+    return {
+        "deliveries": deliveries,
+        "calls": calls,
+        "failed_only": failed_only,
+        "paused_reason": paused_reason,
+        "retryable": RETRYABLE,
+        "messages": [],
+    }
+
+
+@router.get("/app/tabs/activity", response_class=HTMLResponse)
+async def activity_tab(
+    request: Request, failed: bool = False, dash: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    context = await run_in_threadpool(_context, request, dash.store_hash, failed)
+    return render(request, "activity.html", context)
+
+
+def _retry(request: Request, store_hash: str, delivery_id: int) -> bool:
+    db = request.app.state.runtime.db
+    with db.session() as session:
+        owned = session.scalar(
+            select(WebhookDelivery.id)
+            .join(Store, Store.id == WebhookDelivery.store_id)
+            .where(WebhookDelivery.id == delivery_id, Store.hash == store_hash)
+        )
+    if owned is None:  # another store's id answers exactly like a missing one
+        raise HTTPException(status_code=404, detail="No such delivery in this store.")
+    return realtime.retry_delivery(delivery_id, db=db)
+
+
+@router.post("/app/activity/deliveries/{delivery_id}/retry", response_class=HTMLResponse)
+async def retry(
+    request: Request, delivery_id: int, dash: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    queued = await run_in_threadpool(_retry, request, dash.store_hash, delivery_id)
+    context = await run_in_threadpool(_context, request, dash.store_hash, False)
+    if queued:
+        context["messages"] = [{"kind": "success", "text": f"Delivery {delivery_id} was queued again."}]
+    else:
+        context["messages"] = [
+            {
+                "kind": "warning",
+                "text": f"Delivery {delivery_id} is not failed or skipped, so it was not retried.",
+            }
+        ]
+    return render(request, "activity.html", context)
