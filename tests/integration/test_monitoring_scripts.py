@@ -257,3 +257,40 @@ def test_a_storefront_created_later_gets_the_code_through_the_webhook(
             assert time.monotonic() < deadline, "store/channel/created was not processed"
             time.sleep(0.05)
         assert sorted(env.scripts()) == [1, 2, channel["id"]]
+
+
+def test_logging_out_takes_the_code_off_and_logging_in_puts_it_back(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import time
+
+    from smbc.salesmanago.login import login_with_password
+
+    def wait_for_channels(expected: list[int]) -> None:
+        deadline = time.monotonic() + 20
+        while sorted(env.scripts()) != expected:
+            assert time.monotonic() < deadline, f"storefront scripts {sorted(env.scripts())} != {expected}"
+            time.sleep(0.05)
+
+    with monitoring_env(settings, tmp_path, workers=True) as env:
+        assert env.save(**defaults()).status_code == 200
+        wait_for_channels([1, 2])
+        out = httpx.post(env.url + "/app/account/logout", headers=env.headers, timeout=30)
+        assert out.status_code == 200
+        wait_for_channels([])  # no account: no monitoring code left on any storefront
+        db = env.app.state.runtime.db
+        with db.session() as s:
+            store = s.get(Store, env.store_id)
+            login_with_password(
+                s,
+                store,
+                email=env.sb.sm.NORMAL.email,
+                password=env.sb.sm.PASSWORD,
+                endpoint=env.sb.sm_url,
+                settings=env.app.state.settings,
+                actor="test",
+            )
+        from smbc.salesmanago.login import after_login
+
+        after_login(env.store_id)
+        wait_for_channels([1, 2])  # on by default: the code is back without visiting the tab

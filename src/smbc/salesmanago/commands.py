@@ -130,16 +130,18 @@ def sm_login(
 @sm_app.command("logout")
 def sm_logout(store: str = typer.Option(..., "--store", help="Store hash")) -> None:
     """Revoke the v3 key, forget the credentials and pause syncing for the store."""
-    from smbc.salesmanago.login import logout
+    from smbc.salesmanago.login import logout, queue_monitoring_sync
 
     with _store_session(store) as (session, store_row, settings):
         result = logout(session, store_row, settings=settings, actor=_actor())  # type: ignore[arg-type]
-        if not result.was_connected:
-            typer.echo(f"Store {store} was not connected to SALESmanago.")
-            return
-        typer.echo(f"Logged out store {store}; syncing is paused until the next login.")
-        for warning in result.warnings:
-            typer.echo(f"Warning: {warning}", err=True)
+        store_id = store_row.id
+    if not result.was_connected:
+        typer.echo(f"Store {store} was not connected to SALESmanago.")
+        return
+    queue_monitoring_sync(store_id)
+    typer.echo(f"Logged out store {store}; syncing is paused until the next login.")
+    for warning in result.warnings:
+        typer.echo(f"Warning: {warning}", err=True)
 
 
 # -- smbc settings -------------------------------------------------------------------------------------------
@@ -223,5 +225,9 @@ def settings_set(
     changed = [k for k in after if before.get(k, "") != after[k]] + [k for k in before if k not in after]
     if not changed:
         typer.echo("No change.")
+    if any(k.startswith("monitoring") for k in changed):
+        from smbc.salesmanago.login import queue_monitoring_sync
+
+        queue_monitoring_sync(store_row.id)  # the live storefront code follows the saved settings
     for key in changed:
         typer.echo(f"{key}: {before.get(key, '')!r} -> {after.get(key, '')!r}")

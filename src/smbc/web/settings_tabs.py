@@ -31,6 +31,7 @@ from smbc.salesmanago.login import (
     login_with_api_credentials,
     login_with_password,
     logout,
+    queue_monitoring_sync,
     refresh_owners,
 )
 from smbc.store_settings import (
@@ -352,7 +353,10 @@ def account_logout(request: Request, dash: DashboardSession = Depends(current_se
         result = logout(session, store, settings=request.app.state.settings, actor=_actor(dash))
         notices = [("success", "Logged out of SALESmanago. Syncing is paused until you log in again.")]
         notices += [("warning", w) for w in result.warnings]
-        return _account_tab(request, session, store, notices=notices)
+        response = _account_tab(request, session, store, notices=notices)
+        store_id = store.id
+    queue_monitoring_sync(store_id)  # committed: the monitoring code comes off the storefronts
+    return response
 
 
 # -- Platform Settings -------------------------------------------------------------------------------------
