@@ -141,6 +141,9 @@ def test_a_script_deleted_in_script_manager_is_reported_and_restored(env_any_bac
     from smbc.bigcommerce.scripts import check_monitoring
 
     assert check_monitoring(env.store_id) == ["missing on channel 1"]
+    health = httpx.get(env.url + "/app/tabs/activity", headers=env.headers, timeout=30)
+    assert "Monitoring code: missing on channel 1." in health.text
+    assert 'data-smbc-post="/app/tabs/monitoring/restore"' in health.text
 
     restored = env.restore()
     assert restored.status_code == 200 and "was restored" in restored.text

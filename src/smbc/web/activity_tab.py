@@ -9,7 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from smbc.bigcommerce.scripts import check_monitoring
 from smbc.db.models import Store
+from smbc.salesmanago.account import get_account
 from smbc.sync import realtime
 from smbc.sync.activity import recent_activity
 from smbc.sync.models import DeliveryStatus, WebhookDelivery
@@ -27,8 +29,14 @@ def _context(request: Request, store_hash: str, failed_only: bool) -> dict[str, 
         if store is None or not store.installed:
             raise HTTPException(status_code=404, detail="This store does not have the app installed.")
         paused_reason = store.sync_paused_reason
+        store_id = store.id
+        connected = get_account(session, store_id) is not None
+    # Read live from BigCommerce, so a script deleted in Script Manager shows here with Restore.
+    monitoring_problems = check_monitoring(store_id) if connected else []
     deliveries, calls = recent_activity(db, store_hash, failed_only=failed_only)
     return {
+        "monitoring_problems": monitoring_problems,
+        "connected": connected,
         "deliveries": deliveries,
         "calls": calls,
         "failed_only": failed_only,
