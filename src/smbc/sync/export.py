@@ -348,22 +348,9 @@ def _sm_clients(
 ) -> tuple[Any, Any, ConnectTracker, httpx.Client]:
     from smbc.salesmanago.account import store_credentials
     from smbc.salesmanago.client import SalesmanagoClient
+    from smbc.sync.realtime import salesmanago_recorder
 
-    def record(attempt: Any) -> None:
-        calls(
-            {
-                "store_id": store.id,
-                "service": "salesmanago",
-                "method": attempt.method,
-                "endpoint": attempt.endpoint[:255],
-                "attempt": attempt.attempt,
-                "outcome": str(attempt.outcome),
-                "status": attempt.status,
-                "duration_ms": attempt.duration_ms,
-                "message": attempt.message[:1000],
-                "context": attempt.context[:64],
-            }
-        )
+    record = salesmanago_recorder(store.id, calls)
 
     credentials = store_credentials(session, store)
     tracker = ConnectTracker()

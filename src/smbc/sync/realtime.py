@@ -154,13 +154,13 @@ def load_settings_for(session: Session, store_id: int) -> StoreSettings:
     return load_store_settings(session, store_id)
 
 
-def _default_sm_factory(session: Session, store: Store, calls: CallBuffer) -> SalesmanagoPort:
-    from smbc.salesmanago.client import SalesmanagoClient
+def salesmanago_recorder(store_id: int, calls: CallBuffer) -> Callable[[Any], None]:
+    """SALESmanago call attempts into the same buffer as the BigCommerce calls (RemoteCall rows)."""
 
-    def record(attempt: Any) -> None:  # CallAttempt -> the same buffer as the BigCommerce calls
+    def record(attempt: Any) -> None:
         calls(
             {
-                "store_id": store.id,
+                "store_id": store_id,
                 "service": "salesmanago",
                 "method": attempt.method,
                 "endpoint": attempt.endpoint[:255],
@@ -173,7 +173,14 @@ def _default_sm_factory(session: Session, store: Store, calls: CallBuffer) -> Sa
             }
         )
 
-    return SalesmanagoClient.for_store(session, store, recorder=record, context=calls.context)
+    return record
+
+
+def _default_sm_factory(session: Session, store: Store, calls: CallBuffer) -> SalesmanagoPort:
+    from smbc.salesmanago.client import SalesmanagoClient
+
+    recorder = salesmanago_recorder(store.id, calls)
+    return SalesmanagoClient.for_store(session, store, recorder=recorder, context=calls.context)
 
 
 # Swappable for tests and benchmarks: (session, store, calls) -> SalesmanagoPort.
