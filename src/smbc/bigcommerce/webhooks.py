@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from smbc.config import random_secret
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.remote_calls import Outcome, RemoteCallError
 from smbc.sync.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -338,9 +339,17 @@ def sync_hooks(client: Any, destination: str, secret: str) -> RegistrationResult
         hook = next((h for h in candidates if h.get("destination") == destination), None)
         hook = hook or (candidates[0] if candidates else None)
         if hook is None:
-            client.create_hook(
-                {"scope": scope, "destination": destination, "is_active": True, "headers": headers}
-            )
+            try:
+                client.create_hook(
+                    {"scope": scope, "destination": destination, "is_active": True, "headers": headers}
+                )
+            except RemoteCallError as exc:
+                # One hook per scope and destination: a concurrent set-up may have created it first.
+                hook = _created_meanwhile(client, exc, scope, destination)
+                if (hook.get("headers") or {}) != headers or not hook.get("is_active", False):
+                    client.update_hook(hook["id"], {"headers": headers, "is_active": True})
+                result.unchanged.append(scope)
+                continue
             result.created.append(scope)
             continue
         wrong_target = hook.get("destination") != destination or (hook.get("headers") or {}) != headers
@@ -354,6 +363,16 @@ def sync_hooks(client: Any, destination: str, secret: str) -> RegistrationResult
         else:
             result.unchanged.append(scope)
     return result
+
+
+def _created_meanwhile(client: Any, error: RemoteCallError, scope: str, destination: str) -> dict[str, Any]:
+    """The hook another worker created for (scope, destination); re-raise when there is none."""
+    if error.outcome is not Outcome.INVALID:
+        raise error
+    for hook in client.hooks():
+        if hook.get("scope") == scope and hook.get("destination") == destination:
+            return hook
+    raise error
 
 
 def register_webhooks(session: Session, store: Store, client: Any = None) -> RegistrationResult:
