@@ -642,40 +642,7 @@ def due_write_back_ids(db: Database, now: datetime | None = None, limit: int = 1
                 Store.sync_paused_reason.is_(None), Store.sync_paused_reason != realtime.PAUSE_BC_CREDENTIALS
             ),
         )
-        session.execute(
-            update(ConsentWriteBack)
-            .where(
-                ConsentWriteBack.status == DeliveryStatus.WAITING.value,
-                ConsentWriteBack.store_id.in_(not_paused),
-            )
-            .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now, reason="")
-            .execution_options(synchronize_session=False)
-        )
-        session.execute(
-            update(ConsentWriteBack)
-            .where(
-                ConsentWriteBack.status == DeliveryStatus.PROCESSING.value,
-                ConsentWriteBack.locked_at < now - realtime.STALE_LOCK,
-            )
-            .values(status=DeliveryStatus.PENDING.value, locked_at=None, next_attempt_at=now)
-        )
-        return list(
-            session.scalars(
-                select(ConsentWriteBack.id)
-                .where(
-                    ConsentWriteBack.status == DeliveryStatus.PENDING.value,
-                    or_(
-                        ConsentWriteBack.next_attempt_at <= now,
-                        and_(
-                            ConsentWriteBack.next_attempt_at.is_(None),
-                            ConsentWriteBack.received_at <= now - realtime.NEVER_TRIED_GRACE,
-                        ),
-                    ),
-                )
-                .order_by(ConsentWriteBack.id)
-                .limit(limit)
-            ).all()
-        )
+        return realtime.due_row_ids(session, ConsentWriteBack, now, limit, resumable_stores=not_paused)
 
 
 def sweep_write_backs(db: Database | None = None, now: datetime | None = None) -> int:

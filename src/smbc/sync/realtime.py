@@ -1026,46 +1026,52 @@ def enqueue_delivery(delivery_id: int) -> None:
         log.warning("could not enqueue delivery %s; the sweep will pick it up", delivery_id, exc_info=True)
 
 
+def due_row_ids(
+    session: Session,
+    model: Any,
+    now: datetime,
+    limit: int,
+    *,
+    resumable_stores: Any,
+    runnable_stores: Any = None,
+) -> list[int]:
+    """The outbox sweep shared by every table of queued work (deliveries, consent write-backs).
+
+    Waiting rows of `resumable_stores` go back to pending (a pause lifted without resume_store()),
+    rows held by a worker that died are freed, and pending rows that are due (or whose queue message
+    was lost) are returned, oldest first; `runnable_stores` narrows those to stores allowed to run."""
+    session.execute(
+        update(model)
+        .where(model.status == DeliveryStatus.WAITING.value, model.store_id.in_(resumable_stores))
+        .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now, reason="")
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(model)
+        .where(model.status == DeliveryStatus.PROCESSING.value, model.locked_at < now - STALE_LOCK)
+        .values(status=DeliveryStatus.PENDING.value, locked_at=None, next_attempt_at=now)
+    )
+    due = select(model.id).where(
+        model.status == DeliveryStatus.PENDING.value,
+        or_(
+            model.next_attempt_at <= now,
+            and_(model.next_attempt_at.is_(None), model.received_at <= now - NEVER_TRIED_GRACE),
+        ),
+    )
+    if runnable_stores is not None:
+        due = due.where(model.store_id.in_(runnable_stores))
+    return list(session.scalars(due.order_by(model.id).limit(limit)).all())
+
+
 def due_delivery_ids(db: Database, now: datetime | None = None, limit: int = 1000) -> list[int]:
     """Rows a worker should pick up now: retries that are due, and rows whose queue message was lost.
     Rows held by a worker that died are first put back to pending."""
     now = now or utcnow()
     with db.session() as session:
         unpaused = select(Store.id).where(Store.sync_paused_reason.is_(None), Store.status == "installed")
-        session.execute(  # the pause was lifted (e.g. by a login) without resume_store(): go on
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.status == DeliveryStatus.WAITING.value, WebhookDelivery.store_id.in_(unpaused)
-            )
-            .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now, reason="")
-            .execution_options(synchronize_session=False)
-        )
-        session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.status == DeliveryStatus.PROCESSING.value,
-                WebhookDelivery.locked_at < now - STALE_LOCK,
-            )
-            .values(status=DeliveryStatus.PENDING.value, locked_at=None, next_attempt_at=now)
-        )
-        return list(
-            session.scalars(
-                select(WebhookDelivery.id)
-                .join(Store, Store.id == WebhookDelivery.store_id)
-                .where(
-                    WebhookDelivery.status == DeliveryStatus.PENDING.value,
-                    Store.sync_paused_reason.is_(None),
-                    or_(
-                        WebhookDelivery.next_attempt_at <= now,
-                        and_(
-                            WebhookDelivery.next_attempt_at.is_(None),
-                            WebhookDelivery.received_at <= now - NEVER_TRIED_GRACE,
-                        ),
-                    ),
-                )
-                .order_by(WebhookDelivery.id)
-                .limit(limit)
-            ).all()
+        running = select(Store.id).where(Store.sync_paused_reason.is_(None))
+        return due_row_ids(
+            session, WebhookDelivery, now, limit, resumable_stores=unpaused, runnable_stores=running
         )
 
 
