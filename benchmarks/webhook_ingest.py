@@ -2,10 +2,13 @@
 measured in the same run on the same machine. Prints JSON; the ratio is the figure.
 
     python benchmarks/webhook_ingest.py [--rate 200] [--seconds 10] [--concurrency 32]
+        [--database-url postgresql+psycopg://...] [--queue-url redis://...]
 
-The app runs as in production on one process (SQLite database and queue, no workers: only the
-receiver is measured). Each request is a distinct `store/cart/updated` delivery (new hash), so every
-one is verified, validated, recorded as an inbox row and enqueued.
+Each server runs alone in a child process (one uvicorn process, as one production web process), so
+the load generator here does not share its interpreter: the app (SQLite database and queue unless
+told otherwise, no workers: only the receiver is measured), then a bare endpoint that only reads and
+parses the body. Each request is a distinct `store/cart/updated` delivery (new hash), so every one is
+verified, validated, recorded as an inbox row and enqueued.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -101,36 +105,66 @@ def offer(url: str, headers: dict[str, str], rate: float, seconds: float, concur
     }
 
 
+def serve(kind: str, workdir: Path, database_url: str, queue_url: str) -> None:
+    """Child process: start one server, print its URL, serve until stdin closes."""
+    if kind == "bare":
+        server = BackgroundServer(bare_app())
+    else:
+        settings = load_settings(
+            database_url=database_url or f"sqlite:///{workdir / 'smbc.db'}",
+            queue_url=queue_url or f"sqlite:///{workdir / 'queue.db'}",
+            queue_name=f"bench{workdir.name[-8:]}",
+            secret_key=Fernet.generate_key().decode(),
+            var_dir=workdir,
+            workers="external",
+        )
+        server = BackgroundServer(create_app(settings, start_workers=False))
+    with server:
+        if kind == "app":
+            with get_runtime().db.session() as s:
+                s.query(Store).filter(Store.hash == "bench1").delete()
+                s.add(Store(hash="bench1", store_id="1000001", access_token="t", webhook_secret=SECRET))  # noqa: S106
+        print(server.url, flush=True)
+        sys.stdin.read()
+
+
+def measure(
+    kind: str, path: str, headers: dict[str, str], args: argparse.Namespace, workdir: Path
+) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--serve", kind, "--workdir", str(workdir)]
+    command += ["--database-url", args.database_url, "--queue-url", args.queue_url]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout is not None and child.stdin is not None
+        url = child.stdout.readline().strip()
+        if not url:
+            raise SystemExit(f"the {kind} server did not start")
+        try:
+            return offer(url + path, headers, args.rate, args.seconds, args.concurrency)
+        finally:
+            child.stdin.close()
+            child.wait(timeout=60)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="offered requests per second")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--database-url", default="", help="default: SQLite in a temporary folder")
+    parser.add_argument("--queue-url", default="", help="default: SQLite in a temporary folder")
+    parser.add_argument("--serve", choices=("app", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.workdir, args.database_url, args.queue_url)
+        return {}
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            database_url=f"sqlite:///{Path(tmp) / 'smbc.db'}",
-            queue_url=f"sqlite:///{Path(tmp) / 'queue.db'}",
-            secret_key=Fernet.generate_key().decode(),
-            var_dir=Path(tmp),
-            workers="external",
-        )
-        with (
-            BackgroundServer(create_app(settings, start_workers=False)) as app_server,
-            BackgroundServer(bare_app()) as bare_server,
-        ):
-            with get_runtime().db.session() as s:
-                s.add(Store(hash="bench1", store_id="1000001", access_token="t", webhook_secret=SECRET))  # noqa: S106
-            bare = offer(f"{bare_server.url}/bare", {}, args.rate, args.seconds, args.concurrency)
-            ingest = offer(
-                f"{app_server.url}/webhooks/bigcommerce",
-                {SECRET_HEADER: SECRET},
-                args.rate,
-                args.seconds,
-                args.concurrency,
-            )
+        bare = measure("bare", "/bare", {}, args, Path(tmp))
+        ingest = measure("app", "/webhooks/bigcommerce", {SECRET_HEADER: SECRET}, args, Path(tmp))
     result = {
         "benchmark": "webhook_ingest",
+        "database": "postgresql" if args.database_url.startswith("postgresql") else "sqlite",
+        "queue": "redis" if args.queue_url.startswith("redis") else "sqlite",
         "ingest": ingest,
         "bare": bare,
         "p50_ratio": round(ingest["p50_ms"] / bare["p50_ms"], 2),

@@ -7,11 +7,12 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pytest
 from export_support import World, export_world, utc
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from smbc.bigcommerce.client import for_store
 from smbc.clock import FakeClock, set_clock, utcnow
@@ -321,6 +322,70 @@ def test_a_batch_in_flight_when_the_worker_died_is_not_sent_again(
     assert row.status == "done" and row.sent == 9 and row.unconfirmed == 3
     assert any("not sent again" in m for m in row.messages)
     assert sorted(Counter(e["externalId"] for e in w.events("PURCHASE")).values()) == [1] * 9
+
+
+def test_unconfirmed_events_that_never_arrived_are_sent_again_when_the_merchant_asks(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w.sb.bc.seed(w.store_hash, customers=0, orders=9, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    with w.sb.bc.lock:
+        for order in w.bc_store().orders.values():
+            order.status_id = 10
+    export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=3, enqueue=False)
+    real_send = SalesmanagoClient.add_batch_events
+    sends = 0
+
+    def die_before_the_second_request_leaves(self, events):
+        nonlocal sends
+        sends += 1
+        if sends == 2:
+            raise SystemExit("killed")
+        return real_send(self, events)
+
+    monkeypatch.setattr(SalesmanagoClient, "add_batch_events", die_before_the_second_request_leaves)
+    with pytest.raises(SystemExit):
+        service.run_export(export_id, db=w.db, time_slice=None)
+    monkeypatch.setattr(SalesmanagoClient, "add_batch_events", real_send)
+    with service_clock_past_the_lease():
+        row = run_to_end(w, export_id)
+    assert row.status == "done" and row.unconfirmed == 3
+    assert len(w.events("PURCHASE")) == 6  # the batch in flight never arrived, and was not re-sent
+
+    again = service.resend_unconfirmed(w.db, w.store_id, export_id, actor="merchant", enqueue=False)
+    row = run_to_end(w, again)
+    assert row.status == "done" and row.sent == 3 and row.skipped == {"already sent": 6}
+    assert sorted(Counter(e["externalId"] for e in w.events("PURCHASE")).values()) == [1] * 9
+    first = w.export(export_id)
+    assert first.unconfirmed == 0 and f"sent again by export #{again}" in first.messages[-1]
+    with pytest.raises(service.ExportInvalid, match="no unconfirmed events"):
+        service.resend_unconfirmed(w.db, w.store_id, export_id, enqueue=False)
+    with w.db.session() as s:
+        assert {e.state for e in s.scalars(select(SentEvent))} == {"sent"}
+
+
+def test_only_a_finished_events_export_with_unconfirmed_events_can_be_sent_again(w: World) -> None:
+    w.sb.bc.seed(w.store_hash, customers=3, orders=3, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    contacts = service.start_export(w.db, w.store_id, "contacts", *FEB, enqueue=False)
+    with pytest.raises(service.ExportInvalid, match="not an events export"):
+        service.resend_unconfirmed(w.db, w.store_id, contacts, enqueue=False)
+    events = service.start_export(w.db, w.store_id, "events", *FEB, enqueue=False)
+    with pytest.raises(service.ExportInvalid, match="still running"):
+        service.resend_unconfirmed(w.db, w.store_id, events, enqueue=False)
+    run_to_end(w, events)
+    with pytest.raises(service.ExportInvalid, match="no unconfirmed events"):
+        service.resend_unconfirmed(w.db, w.store_id, events, enqueue=False)
+    with w.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Export)) == 2  # nothing was recorded
+
+
+@contextmanager
+def service_clock_past_the_lease() -> Iterator[None]:
+    """A dead worker's lease goes stale after LEASE_STALE: move the clock past it."""
+    previous = set_clock(FakeClock(utcnow() + service.LEASE_STALE + timedelta(seconds=1)))
+    try:
+        yield
+    finally:
+        set_clock(previous)
 
 
 def test_exports_and_real_time_stay_within_three_requests_in_flight(w: World) -> None:

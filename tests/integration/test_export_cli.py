@@ -7,11 +7,14 @@ from datetime import date
 
 import pytest
 from export_support import World, export_world
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from smbc.cli import app
 from smbc.config import Settings, get_settings
 from smbc.sync import export as service
+from smbc.sync.export_models import Export
+from smbc.sync.models import SentEvent
 
 runner = CliRunner()
 
@@ -81,3 +84,30 @@ def test_refusals_are_clear(w: World) -> None:
     assert tags.exit_code == 2 and "--tags applies to contacts exports only" in tags.output
     unknown = export("events", "--store", "nope", "--from", "2026-02-01", "--to", "2026-02-01")
     assert unknown.exit_code == 1 and "no installed store with hash 'nope'" in unknown.output
+    no_dates = export("events", "--store", w.store_hash)
+    assert no_dates.exit_code == 2 and "--from:" in no_dates.output
+    mixed = export("events", "--store", w.store_hash, "--from", "2026-02-01", "--resend-unconfirmed", "1")
+    assert mixed.exit_code == 2 and "no --from/--to" in mixed.output
+    nothing = export("events", "--store", w.store_hash, "--resend-unconfirmed", str(running))
+    assert nothing.exit_code == 2 and "is not an events export" in nothing.output
+
+
+def test_resend_unconfirmed_sends_only_those_events_again(w: World) -> None:
+    w.sb.bc.seed(w.store_hash, customers=0, orders=3, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    with w.sb.bc.lock:
+        for order in w.bc_store().orders.values():
+            order.status_id = 10
+    first = export("events", "--store", w.store_hash, "--from", "2026-02-01", "--to", "2026-02-28")
+    assert first.exit_code == 0, first.output
+    with w.db.session() as s:  # as if the worker had died with the last order's event in flight
+        last = s.scalars(select(SentEvent).order_by(SentEvent.order_id.desc())).first()
+        last.state = "unconfirmed"
+        s.get(Export, 1).unconfirmed = 1
+        unconfirmed_order = str(last.order_id)
+
+    again = export("events", "--store", w.store_hash, "--resend-unconfirmed", "1")
+    assert again.exit_code == 0, again.output
+    assert "Events export #2: 2026-02-01 to 2026-02-28" in again.output
+    assert "done: 3 done, 1 sent" in again.output and "already sent: 2" in again.output
+    sent = [e["externalId"] for e in w.events("PURCHASE")]
+    assert len(sent) == 4 and sent[-1] == unconfirmed_order

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from smbc.clock import utcnow
 from smbc.config import Settings
 from smbc.sync.export_models import Export
+from smbc.sync.models import SentEvent
 
 TODAY = utcnow().date().isoformat()
 
@@ -45,6 +46,7 @@ def test_every_route_needs_a_session(client: TestClient) -> None:
         ("POST", "/app/export/contacts"),
         ("POST", "/app/export/events"),
         ("POST", "/app/export/1/cancel"),
+        ("POST", "/app/export/1/resend-unconfirmed"),
     ]:
         assert client.request(method, path).status_code == 401, path
 
@@ -155,6 +157,55 @@ def test_past_exports_show_counts_and_why(client: TestClient) -> None:
     html = client.get("/app/tabs/export", headers=bearer(token)).text
     assert "already sent: 2" in html and "refused by SALESmanago: 1" in html
     assert "7 (2 unconfirmed)" in html and "bad &lt;date&gt;" in html
+
+
+def test_unconfirmed_events_can_be_sent_again_from_the_past_exports(client: TestClient) -> None:
+    token = add_store(client.app)
+    connect_account(client.app)
+    store_id = store_row(client.app).id
+    with client.app.state.runtime.db.session() as s:
+        row = Export(
+            store_id=store_id,
+            kind="events",
+            status="done",
+            date_from=date(2026, 1, 1),
+            date_to=date(2026, 1, 31),
+            from_utc=utcnow(),
+            to_utc=utcnow(),
+            done=5,
+            sent=5,
+            unconfirmed=2,
+            finished_at=utcnow(),
+        )
+        s.add(row)
+        s.flush()
+        old_id = row.id
+        for order_id in (101, 102):
+            s.add(
+                SentEvent(
+                    store_id=store_id,
+                    kind="PURCHASE",
+                    key=str(order_id),
+                    order_id=order_id,
+                    state="unconfirmed",
+                    claimed_by=f"export:{old_id}:2",
+                )
+            )
+    html = client.get("/app/tabs/export", headers=bearer(token)).text
+    assert f'data-smbc-post="/app/export/{old_id}/resend-unconfirmed"' in html
+
+    answer = client.post(f"/app/export/{old_id}/resend-unconfirmed", headers=bearer(token))
+    assert answer.status_code == 200
+    new = exports(client)[-1]
+    assert new.id != old_id and new.kind == "events" and new.status == "queued"
+    assert (new.date_from, new.date_to) == (date(2026, 1, 1), date(2026, 1, 31))
+    assert f"Export #{new.id} sends the unconfirmed events of export #{old_id} again." in answer.text
+    with client.app.state.runtime.db.session() as s:
+        assert s.scalars(select(SentEvent)).all() == []  # released: the new export sends them
+
+    again = client.post(f"/app/export/{old_id}/resend-unconfirmed", headers=bearer(token))
+    assert again.status_code == 422 and "has no unconfirmed events" in again.text
+    assert len(exports(client)) == 2
 
 
 def test_not_connected_and_other_stores(client: TestClient) -> None:

@@ -58,7 +58,7 @@ from smbc.sync.export_models import (
     ExportStatus,
     ExportSubscriber,
 )
-from smbc.sync.models import SentEvent, SyncedContact
+from smbc.sync.models import SENT_STATES, SentEvent, SyncedContact
 from smbc.sync.realtime import load_settings_for
 from smbc.sync.rules import EventKind
 
@@ -169,8 +169,11 @@ def start_export(
     batch_size: int = BATCH_SIZE,
     page_size: int = PAGE_LIMIT,
     enqueue: bool = True,
+    resend_of: int | None = None,
 ) -> int:
-    """Record a queued export (and queue it). ExportAlreadyRunning when one of this kind is active."""
+    """Record a queued export (and queue it). ExportAlreadyRunning when one of this kind is active.
+
+    `resend_of`: release that export's unconfirmed events in the same transaction (resend_unconfirmed)."""
     kind = ExportKind(kind)
     if not 1 <= batch_size <= 1000 or not 1 <= page_size <= PAGE_LIMIT:
         raise ValueError("batch_size must be 1..1000 and page_size 1..250")
@@ -213,10 +216,63 @@ def start_export(
                 if existing is not None or attempt:
                     raise ExportAlreadyRunning(existing) from None
                 # The running one ended between our insert and this read: the slot is free now.
+        if resend_of is not None:
+            _release_unconfirmed(session, store_id, resend_of, row.id)
         export_id = row.id
     if enqueue:
         enqueue_export(export_id)
     return export_id
+
+
+UNCONFIRMED_HINT = "If SALESmanago does not show them, use “Send unconfirmed again” on this export."
+
+
+def resend_unconfirmed(
+    db: Database, store_id: int, export_id: int, *, actor: str = "", enqueue: bool = True
+) -> int:
+    """A new events export over the same range that sends the unconfirmed events of `export_id` again.
+
+    For the merchant who checked that SALESmanago lacks them: their ledger rows are released in the
+    transaction that records the new export, which then finds every other order of the range already
+    sent and skips it. ExportInvalid when there is nothing to send again."""
+    with db.session() as session:
+        old = session.get(Export, export_id)
+        if old is None or old.store_id != store_id or old.kind != ExportKind.EVENTS.value:
+            raise ExportInvalid({"form": f"Export #{export_id} is not an events export of this store."})
+        if old.active:
+            raise ExportInvalid({"form": f"Export #{export_id} is still running: wait for it to finish."})
+        if not old.unconfirmed:
+            raise ExportInvalid({"form": f"Export #{export_id} has no unconfirmed events."})
+        dates, sizes = (old.date_from, old.date_to), (old.batch_size, old.page_size)
+    return start_export(
+        db,
+        store_id,
+        ExportKind.EVENTS,
+        *dates,
+        actor=actor,
+        batch_size=sizes[0],
+        page_size=sizes[1],
+        enqueue=enqueue,
+        resend_of=export_id,
+    )
+
+
+def _release_unconfirmed(session: Session, store_id: int, old_id: int, new_id: int) -> None:
+    released = session.execute(
+        delete(SentEvent).where(
+            SentEvent.store_id == store_id,
+            SentEvent.claimed_by.startswith(f"export:{old_id}:", autoescape=True),
+            SentEvent.state == "unconfirmed",
+        )
+    ).rowcount
+    old = session.get(Export, old_id)
+    if not released or old is None:
+        raise ExportInvalid({"form": f"Export #{old_id} has no unconfirmed events left to send again."})
+    old.unconfirmed = 0
+    old.messages = [
+        *(old.messages or []),
+        f"{released} unconfirmed events are sent again by export #{new_id}.",
+    ][-MESSAGES_KEPT:]
 
 
 def cancel_export(db: Database, store_id: int, export_id: int) -> bool:
@@ -428,7 +484,7 @@ def _finish(session: Session, row: Export, status: ExportStatus, now: datetime, 
             .where(
                 SentEvent.claimed_by == f"export:{row.id}:{inflight['batch']}", SentEvent.state == "claimed"
             )
-            .values(state="sent", sent_at=now)
+            .values(state="unconfirmed", sent_at=now)
         )
     row.cursor = cursor
     session.execute(delete(ExportSubscriber).where(ExportSubscriber.export_id == row.id))
@@ -656,7 +712,7 @@ def _resolve_inflight(job: Job) -> None:
                 SentEvent.claimed_by == owner,
                 SentEvent.state == "claimed",
             )
-            .values(state="sent", sent_at=now)
+            .values(state="unconfirmed", sent_at=now)
         )
 
     job.cursor.pop("inflight")
@@ -664,7 +720,8 @@ def _resolve_inflight(job: Job) -> None:
     count = int(inflight.get("events", 0))
     message = (
         f"Batch {inflight['batch']}: the worker stopped while SALESmanago was receiving {count} events; "
-        "they were not sent again, so nothing is duplicated (SALESmanago most likely has them)."
+        "they were not sent again, so nothing is duplicated (SALESmanago most likely has them). "
+        + UNCONFIRMED_HINT
     )
     result = BatchResult(
         done=int(inflight.get("orders", 0)), sent=count, unconfirmed=count, messages=[message]
@@ -1061,7 +1118,7 @@ def _plan_order(
     if kind is EventKind.PURCHASE:
         wanted.append((kind, str(order_id), None))
     elif kind is EventKind.CANCELLATION:
-        if ledger.get((EventKind.PURCHASE.value, str(order_id))) == "sent":
+        if ledger.get((EventKind.PURCHASE.value, str(order_id))) in SENT_STATES:
             wanted.append((kind, str(order_id), None))
         else:
             plan.skipped["cancelled before any PURCHASE was sent"] += 1
@@ -1286,14 +1343,14 @@ def _events_failed(
         result.unconfirmed += len(sending)
         result.messages.append(
             f"Batch {batch_no}: no answer from SALESmanago ({exc.message}); the {len(sending)} events "
-            "were not sent again, so nothing is duplicated."
+            "were not sent again, so nothing is duplicated. " + UNCONFIRMED_HINT
         )
 
         def mark(session: Session) -> None:
             session.execute(
                 update(SentEvent)
                 .where(SentEvent.claimed_by == owner, SentEvent.state == "claimed")
-                .values(state="sent", sent_at=utcnow())
+                .values(state="unconfirmed", sent_at=utcnow())
             )
 
         return _commit(job, result, extra=mark)

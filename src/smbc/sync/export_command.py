@@ -1,5 +1,6 @@
 """`smbc export contacts|events --store HASH --from YYYY-MM-DD --to YYYY-MM-DD [--tags A,B]`: the same
-export job as the dashboard's, run in the foreground with a terminal progress bar."""
+export job as the dashboard's, run in the foreground with a terminal progress bar.
+`smbc export events --store HASH --resend-unconfirmed N` sends export N's unconfirmed events again."""
 
 from __future__ import annotations
 
@@ -16,9 +17,15 @@ from smbc.sync.export_models import Export, ExportKind, ExportStatus
 def export_command(
     kind: ExportKind = typer.Argument(..., help="contacts (customers) or events (orders)"),
     store: str = typer.Option(..., "--store", help="store hash"),
-    date_from: str = typer.Option(..., "--from", help="first day, YYYY-MM-DD (store time zone)"),
-    date_to: str = typer.Option(..., "--to", help="last day, YYYY-MM-DD (included)"),
+    date_from: str = typer.Option("", "--from", help="first day, YYYY-MM-DD (store time zone)"),
+    date_to: str = typer.Option("", "--to", help="last day, YYYY-MM-DD (included)"),
     tags: str = typer.Option("", "--tags", help="contacts only: comma-separated tags to add"),
+    resend_unconfirmed: int | None = typer.Option(
+        None,
+        "--resend-unconfirmed",
+        metavar="EXPORT_ID",
+        help="events only: send that export's unconfirmed events again (its range; no --from/--to)",
+    ),
 ) -> None:
     """Export customers as contacts or orders as external events, by creation date."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -40,13 +47,25 @@ def export_command(
     if kind is ExportKind.EVENTS and tags.strip():
         typer.echo("--tags applies to contacts exports only", err=True)
         raise typer.Exit(2)
+    if resend_unconfirmed is not None and (kind is not ExportKind.EVENTS or date_from or date_to):
+        typer.echo(
+            "--resend-unconfirmed goes with `events` and no --from/--to (it reuses the range)", err=True
+        )
+        raise typer.Exit(2)
     try:
-        first, last, tag_list = service.parse_request(
-            date_from, date_to, tags, today=service.store_today(row)
-        )
-        export_id = service.start_export(
-            runtime.db, row.id, kind, first, last, tags=tag_list, actor="cli", enqueue=False
-        )
+        if resend_unconfirmed is not None:
+            export_id = service.resend_unconfirmed(
+                runtime.db, row.id, resend_unconfirmed, actor="cli", enqueue=False
+            )
+        else:
+            first, last, tag_list = service.parse_request(
+                date_from, date_to, tags, today=service.store_today(row)
+            )
+            export_id = service.start_export(
+                runtime.db, row.id, kind, first, last, tags=tag_list, actor="cli", enqueue=False
+            )
+        queued = _row(runtime, export_id)
+        first, last = queued.date_from, queued.date_to
     except service.ExportInvalid as exc:
         for field, message in exc.errors.items():
             typer.echo(f"{field.replace('date_', '--')}: {message}" if field != "form" else message, err=True)

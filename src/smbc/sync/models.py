@@ -66,6 +66,12 @@ class WebhookDelivery(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+# "unconfirmed": the request went out and no answer came back (a kill -9, a read timeout). SALESmanago
+# offers no way to read events back, so it counts as sent (never sent twice by itself) until the
+# merchant asks for it again from the Export Data tab (`export.resend_unconfirmed`).
+SENT_STATES = ("sent", "unconfirmed")
+
+
 class SentEvent(Base):
     """An external event sent (or being sent) to SALESmanago: PURCHASE / CANCELLATION per order,
     RETURN per refund. Inserted before the send; unique, so one worker wins."""
@@ -78,7 +84,7 @@ class SentEvent(Base):
     kind: Mapped[str] = mapped_column(String(24))  # PURCHASE | CANCELLATION | RETURN
     key: Mapped[str] = mapped_column(String(64))  # order id, or refund id for RETURN
     order_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    state: Mapped[str] = mapped_column(String(16), default="claimed")  # claimed | sent
+    state: Mapped[str] = mapped_column(String(16), default="claimed")  # claimed | one of SENT_STATES
     claimed_by: Mapped[str] = mapped_column(String(64), default="")  # "delivery:42", "export:3"
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     event_id: Mapped[str | None] = mapped_column(String(64))

@@ -36,7 +36,14 @@ from smbc.jobs import huey
 from smbc.remote_calls import Outcome, RemoteCallError
 from smbc.store_settings import StoreSettings
 from smbc.sync import mapping, rules
-from smbc.sync.models import CartWindow, DeliveryStatus, SentEvent, SyncedContact, WebhookDelivery
+from smbc.sync.models import (
+    SENT_STATES,
+    CartWindow,
+    DeliveryStatus,
+    SentEvent,
+    SyncedContact,
+    WebhookDelivery,
+)
 from smbc.sync.rules import EventKind
 
 log = logging.getLogger(__name__)
@@ -615,7 +622,7 @@ def claim_event(
         ).first()
         if row is None:
             return "claimed and released by another worker; retry"
-        if row.state == "sent":
+        if row.state in SENT_STATES:
             return f"{kind.value} already sent for {key} (event {row.event_id})"
         stale = now - row.claimed_at > STALE_LOCK and row.claimed_by.startswith("delivery:")
         if row.claimed_by == owner or stale:  # an export's claim is its own to resume or release
@@ -662,7 +669,7 @@ def event_sent(session: Session, store_id: int, kind: EventKind, key: str) -> bo
                 SentEvent.store_id == store_id,
                 SentEvent.kind == kind.value,
                 SentEvent.key == key,
-                SentEvent.state == "sent",
+                SentEvent.state.in_(SENT_STATES),
             )
         ).first()
         is not None

@@ -155,6 +155,33 @@ async def start_events(
     return await run_in_threadpool(_start, request, session, ExportKind.EVENTS, form)
 
 
+@router.post("/app/export/{export_id}/resend-unconfirmed", response_class=HTMLResponse)
+def resend_unconfirmed(
+    export_id: int, request: Request, session: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    view = _view(request, session.store_hash)
+    try:
+        new_id = service.resend_unconfirmed(
+            request.app.state.runtime.db,
+            view.store.id,
+            export_id,
+            actor=session.email or f"user:{session.user_id}",
+        )
+    except service.ExportInvalid as exc:
+        view.messages.append({"kind": "warning", "text": exc.errors["form"]})
+        return _render(request, view, status_code=422)
+    except service.ExportAlreadyRunning as exc:
+        view.messages.append({"kind": "warning", "text": str(exc)})
+        return _render(request, view, status_code=422)
+    view.messages.append(
+        {
+            "kind": "success",
+            "text": f"Export #{new_id} sends the unconfirmed events of export #{export_id} again.",
+        }
+    )
+    return _render(request, view)
+
+
 @router.post("/app/export/{export_id}/cancel", response_class=HTMLResponse)
 def cancel(
     export_id: int, request: Request, session: DashboardSession = Depends(current_session)
