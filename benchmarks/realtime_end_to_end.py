@@ -7,12 +7,17 @@ added latency; how long until SALESmanago has everything, and how many calls eac
 Prints JSON. Activity per store, in rounds: a registration, a guest cart that gets an e-mail and
 two changes, a checkout, and a status change of an earlier order. The clock is real; the webhook
 deliveries are real HTTP posts from the fake BigCommerce to the app.
+
+The app runs as in production, apart from the fakes (which stay in this process): one `smbc serve`
+process and one `smbc worker` process with `--workers` threads, configured by environment variables.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,14 +27,12 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from smbc import jobs
-from smbc.app import create_app
-from smbc.config import load_settings
+from smbc.config import Settings, load_settings
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.http_server import BackgroundServer, free_port
+from smbc.http_server import free_port
 from smbc.remote_calls import RemoteCall
-from smbc.runtime import get_runtime
+from smbc.runtime import init_runtime
 from smbc.sandbox.runner import Sandbox
 from smbc.sync.models import WebhookDelivery
 
@@ -104,43 +107,61 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             settings = load_settings(
                 database_url=args.database_url or f"sqlite:///{Path(tmp) / 'smbc.db'}",
                 queue_url=args.queue_url or f"sqlite:///{Path(tmp) / 'queue.db'}",
+                queue_name=f"bench{port}",
                 secret_key=Fernet.generate_key().decode(),
                 var_dir=Path(tmp),
                 workers="external",
                 app_url=app_url,
                 **sb.app_settings(),
             )
-            if not settings.is_sqlite:
-                Database(settings.database_url).upgrade()
-            with BackgroundServer(create_app(settings, start_workers=False), port=port):
-                db = get_runtime().db
-                jobs.huey.flush()
-                jobs.import_tasks()
-                consumer = jobs.huey.create_consumer(
-                    workers=args.workers,
-                    worker_type="thread",
-                    periodic=False,
-                    initial_delay=0.01,
-                    backoff=1.0,
-                    max_delay=0.05,
-                    check_worker_health=False,
-                )
-                consumer.start()
-                try:
-                    hashes = [sb.bc.default_store_hash] + [
-                        sb.bc.add_store() for _ in range(max(args.stores - 1, 0))
-                    ]
-                    for store_hash in hashes:
-                        install(sb, db, store_hash, settings)
-                    sb.bc.faults.latency_ms = args.latency_ms
-                    sb.sm.faults.latency_ms = int(args.latency_ms)
-                    result = run(sb, db, hashes, args)
-                finally:
-                    consumer.stop(graceful=False)
-            sb.bc.webhooks.close()
+            db = init_runtime(settings, migrate=True).db
+            env = {**os.environ, **app_environment(settings), "SMBC_LOG_LEVEL": "WARNING"}
+            smbc = [sys.executable, "-m", "smbc.cli"]
+            processes = [
+                subprocess.Popen([*smbc, "serve", "--port", str(port)], env=env),
+                subprocess.Popen([*smbc, "worker", "--threads", str(args.workers)], env=env),
+            ]
+            try:
+                wait_for(lambda: answers(app_url), 60, "the app to start")
+                hashes = [sb.bc.default_store_hash] + [
+                    sb.bc.add_store() for _ in range(max(args.stores - 1, 0))
+                ]
+                for store_hash in hashes:
+                    install(sb, db, store_hash, settings)
+                sb.bc.faults.latency_ms = args.latency_ms
+                sb.sm.faults.latency_ms = int(args.latency_ms)
+                result = run(sb, db, hashes, args)
+            finally:
+                for process in processes:
+                    process.terminate()
+                for process in processes:
+                    process.wait(timeout=60)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return result
+
+
+def app_environment(settings: Settings) -> dict[str, str]:
+    """The SMBC_* variables that give the child processes the same settings."""
+    names = ("database_url", "queue_url", "queue_name", "secret_key", "var_dir", "workers", "app_url")
+    names += (
+        "bc_api_url",
+        "bc_login_url",
+        "bc_client_id",
+        "bc_client_secret",
+        "sm_default_endpoint",
+        "sm_v3_url",
+    )
+    return {f"SMBC_{name.upper()}": str(getattr(settings, name)) for name in names}
+
+
+def answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1).status_code < 500
+    except httpx.HTTPError:
+        return False
 
 
 def run(sb: Sandbox, db: Database, hashes: list[str], args: argparse.Namespace) -> dict[str, Any]:

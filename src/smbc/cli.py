@@ -271,3 +271,7 @@ def activity(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     render_activity(deliveries, calls)
+
+
+if __name__ == "__main__":
+    app()

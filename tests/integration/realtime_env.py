@@ -107,7 +107,6 @@ class RealtimeEnv:
                 self.server.stop()
             if self.sb is not None:
                 self.sb.stop()
-                self.sb.bc.webhooks.close()
             if self._previous_clock is not None:
                 set_clock(self._previous_clock)
 

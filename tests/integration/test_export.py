@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import pytest
 from export_support import World, export_world, utc
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from smbc.bigcommerce.client import for_store
 from smbc.clock import FakeClock, set_clock, utcnow
@@ -386,6 +387,55 @@ def service_clock_past_the_lease() -> Iterator[None]:
         yield
     finally:
         set_clock(previous)
+
+
+def fail_once(monkeypatch: pytest.MonkeyPatch, name: str, on_call: int) -> None:
+    """service.<name> raises as PostgreSQL does when it ends a transaction (deadlock, failover)."""
+    real = getattr(service, name)
+    calls = 0
+
+    def flaky(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == on_call:
+            raise OperationalError(name, {}, Exception("server closed the connection unexpectedly"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, name, flaky)
+
+
+def test_a_database_error_recording_a_sent_batch_leaves_no_event_unaccounted(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w.sb.bc.seed(w.store_hash, customers=0, orders=9, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    with w.sb.bc.lock:
+        for order in w.bc_store().orders.values():
+            order.status_id = 10
+    export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=3, enqueue=False)
+    fail_once(monkeypatch, "remember_contacts", on_call=2)  # batch 2 reached SALESmanago; its commit fails
+    assert service.run_export(export_id, db=w.db, time_slice=None) == "running"  # retried later
+    assert "OperationalError" in w.export(export_id).last_error
+    row = run_to_end(w, export_id)
+    assert row.status == "done" and row.sent == 9 and row.unconfirmed == 3  # its answer was never recorded
+    assert sorted(Counter(e["externalId"] for e in w.events("PURCHASE")).values()) == [1] * 9
+    with w.db.session() as s:  # no claim left behind, which would block real time for those orders
+        assert sorted(e.state for e in s.scalars(select(SentEvent))) == ["sent"] * 6 + ["unconfirmed"] * 3
+
+
+def test_a_database_error_recording_a_contacts_batch_sends_it_again(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w.sb.bc.seed(w.store_hash, customers=9, orders=0, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    export_id = service.start_export(
+        w.db, w.store_id, "contacts", *FEB, batch_size=3, page_size=3, enqueue=False
+    )
+    fail_once(monkeypatch, "remember_contacts", on_call=2)
+    assert service.run_export(export_id, db=w.db, time_slice=None) == "running"
+    row = run_to_end(w, export_id)
+    assert row.status == "done" and row.sent == 9 and row.done == 9
+    assert len(w.contacts()) == 9
+    with w.db.session() as s:  # the ledger real time relies on has every contact
+        assert s.scalar(select(func.count()).select_from(SyncedContact)) == 9
 
 
 def test_exports_and_real_time_stay_within_three_requests_in_flight(w: World) -> None:

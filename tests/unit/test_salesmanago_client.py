@@ -19,10 +19,10 @@ from smbc.salesmanago.client import (
     SalesmanagoCredentials,
     UnexpectedAnswerError,
     classify,
-    clean_payload,
     compute_sha,
     normalize_endpoint,
 )
+from smbc.salesmanago.payload import clean_payload
 
 API_SECRET = "the-api-secret-xyz"
 CREDS = SalesmanagoCredentials.from_api_secret(
@@ -89,6 +89,8 @@ def test_clean_payload_keeps_false_and_zero_drops_empty() -> None:
         {"a": None, "b": "", "c": [], "d": False, "e": 0, "f": " x ", "g": {"h": None, "i": [None, "", "y"]}}
     )
     assert cleaned == {"d": False, "e": 0, "f": "x", "g": {"i": ["y"]}}
+    nested = clean_payload({"gone": {"x": None, "y": ("  ", [])}, "t": (" a ", 0, {}), "s": "   "})
+    assert nested == {"t": ["a", 0]}
 
 
 def test_upsert_sends_auth_block_and_cleaned_payload(clock: FakeClock) -> None:

@@ -239,13 +239,15 @@ def accept_delivery(db: Database, body: bytes, secret: str | None) -> Accepted:
             found = session.execute(
                 select(Store.id, Store.status, Store.webhook_secret).where(Store.hash == envelope.store_hash)
             ).first()
-            if found is None:
+            if found is None:  # counted (smbc_webhook_deliveries_total) and logged: no store to file it under
+                log.info("webhook %s for unknown store %s dropped", envelope.scope, envelope.store_hash)
                 return Accepted(200, "dropped_unknown_store")
             store_pk, status, expected = found.id, found.status, found.webhook_secret or ""
             installed = status == "installed"
             if installed and not (expected and hmac.compare_digest(expected, secret or "")):
                 return Accepted(401, "unauthorized", "missing or wrong webhook secret")
             if not installed:
+                log.info("webhook %s for uninstalled store %s dropped", envelope.scope, envelope.store_hash)
                 return Accepted(200, "dropped_uninstalled")
             row = WebhookDelivery(
                 store_id=store_pk,

@@ -21,6 +21,7 @@ import httpx
 
 from smbc.clock import get_clock
 from smbc.remote_calls import BackoffPolicy, Outcome, RemoteCall, RemoteCallError
+from smbc.salesmanago.payload import clean_payload
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -96,24 +97,6 @@ class SalesmanagoCredentials:
             sha=compute_sha(key, client_id.strip(), api_secret.strip()),
             owner=owner.strip(),
         )
-
-
-def clean_payload(value: Any) -> Any:
-    """Drop None, empty strings and empty lists/dicts, keep False and 0, trim strings (SDK DataHelper)."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            cleaned = clean_payload(item)
-            if cleaned is None or cleaned == "" or cleaned == [] or cleaned == {}:
-                continue
-            out[key] = cleaned
-        return out
-    if isinstance(value, list | tuple):
-        items = [clean_payload(v) for v in value]
-        return [v for v in items if not (v is None or v == "" or v == [] or v == {})]
-    if isinstance(value, str):
-        return value.strip()
-    return value
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -434,14 +417,9 @@ class SalesmanagoClient:
 
     def integration_upsert(self, contact_payload: dict[str, Any], event: dict[str, Any]) -> tuple[str, str]:
         """Contact and event in one call (what the official plugins use for PURCHASE)."""
-        auth = self.auth_block()
-        contact_request = {
-            **clean_payload(contact_payload),
-            "clientId": auth["clientId"],
-            "owner": auth["owner"],
-        }
-        event_request = clean_payload(event)
-        event_request.update({"clientId": auth["clientId"], "owner": auth["owner"]})
+        auth = self.auth_block()  # `call` cleans the whole body once
+        contact_request = {**contact_payload, "clientId": auth["clientId"], "owner": auth["owner"]}
+        event_request = {**event, "clientId": auth["clientId"], "owner": auth["owner"]}
         event_request.setdefault("forceOptIn", False)
         if event_request.get("contactId"):  # the SDK drops email when both are present
             event_request.pop("email", None)
@@ -451,7 +429,7 @@ class SalesmanagoClient:
 
     def batch_upsert(self, upserts: list[dict[str, Any]]) -> dict[str, Any]:
         owner = self.credentials.owner
-        details = [{"owner": owner, **clean_payload(item)} for item in upserts]
+        details = [{"owner": owner, **item} for item in upserts]
         body = {"upsertDetails": details, "useApiDoubleOptIn": False, "internalIntegration": True}
         return self.call("/api/contact/batchupsertv2", body)
 

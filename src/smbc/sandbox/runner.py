@@ -84,6 +84,7 @@ class Sandbox:
 
     def stop(self) -> None:
         if self._started:
+            self.bc.close()  # first: its webhook thread and held requests would keep the server busy
             for server in self._servers.values():
                 server.stop()
             self._started = False

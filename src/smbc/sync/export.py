@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from huey import crontab
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -654,12 +654,14 @@ def retry_delay(attempts: int) -> float:
 
 
 def _on_error(job: Job, exc: RemoteCallError) -> str:
-    """Retryable: wait (backoff) and go on from the cursor; otherwise the export fails with the reason."""
+    """Retryable: wait (backoff) and go on from the cursor; otherwise the export fails with the reason.
+
+    The row keeps the cursor of the last committed batch: `job.cursor` may already point past work
+    whose transaction failed (a claim, a ledger write), and saving it would skip that work."""
     now = utcnow()
     with job.db.session() as session:
         row = _locked_row(session, job)
         job.calls.flush(session)
-        row.cursor = dict(job.cursor)
         if exc.outcome.retryable:
             row.attempts += 1
             row.failing_since = row.failing_since or now
@@ -790,19 +792,28 @@ def _subscribers_prefetch(job: Job) -> None:
             if not states:
                 return
             existing = {
-                s.email: s
-                for s in session.scalars(
-                    select(ExportSubscriber).where(
+                email: opted_in
+                for email, opted_in in session.execute(
+                    select(ExportSubscriber.email, ExportSubscriber.opted_in).where(
                         ExportSubscriber.export_id == job.export_id,
                         ExportSubscriber.email.in_(list(states)),
                     )
                 )
             }
-            for email, opted_in in states.items():
-                if email in existing:
-                    existing[email].opted_in = existing[email].opted_in or opted_in
-                else:
-                    session.add(ExportSubscriber(export_id=job.export_id, email=email, opted_in=opted_in))
+            new = [
+                {"export_id": job.export_id, "email": email, "opted_in": opted_in}
+                for email, opted_in in states.items()
+                if email not in existing
+            ]
+            now_subscribed = [  # seen on an earlier page without consent, with it on this one
+                {"export_id": job.export_id, "email": email, "opted_in": True}
+                for email, opted_in in states.items()
+                if opted_in and email in existing and not existing[email]
+            ]
+            if new:
+                session.execute(insert(ExportSubscriber), new)
+            if now_subscribed:
+                session.execute(update(ExportSubscriber), now_subscribed)
 
         _commit(job, BatchResult(), extra=store_states)
         if last:
@@ -970,34 +981,50 @@ class ContactSent:
 
 def remember_contacts(session: Session, store_id: int, sent: Sequence[ContactSent]) -> None:
     """Real time's contact ledger (`SyncedContact`, as `realtime.remember_contact` keeps it) for a
-    whole batch: one read and one flush instead of one of each per contact."""
+    whole batch: one read, one executemany insert and one executemany update (no ORM objects: this
+    runs for every record of an export)."""
     if not sent:
         return
-    rows = {
-        r.email: r
-        for r in session.scalars(
-            select(SyncedContact).where(
-                SyncedContact.store_id == store_id, SyncedContact.email.in_([c.email for c in sent])
-            )
+    columns = ("contact_id", "customer_id", "opted_in", "payload_hash")
+    current = {
+        row.email: row
+        for row in session.execute(
+            select(
+                SyncedContact.id, SyncedContact.email, *(getattr(SyncedContact, c) for c in columns)
+            ).where(SyncedContact.store_id == store_id, SyncedContact.email.in_([c.email for c in sent]))
         )
     }
     now = utcnow()
-    for contact in sent:
-        row = rows.get(contact.email)
-        if row is None:
-            row = rows[contact.email] = SyncedContact(store_id=store_id, email=contact.email)
-            session.add(row)
+    merged: dict[str, dict[str, Any]] = {}
+    for contact in sent:  # a value this batch does not know keeps what the ledger had
+        before = merged.get(contact.email)
+        if before is None:
+            row = current.get(contact.email)
+            before = merged[contact.email] = {
+                "id": row.id if row is not None else None,
+                **{c: (getattr(row, c) if row is not None else None) for c in columns},
+            }
         if contact.contact_id:
-            row.contact_id = contact.contact_id
+            before["contact_id"] = contact.contact_id
         if contact.customer_id:
-            row.customer_id = contact.customer_id
+            before["customer_id"] = contact.customer_id
         if contact.opted_in is not None:
-            row.opted_in = contact.opted_in
+            before["opted_in"] = contact.opted_in
         if contact.payload_hash is not None:
-            row.payload_hash = contact.payload_hash
-        row.deleted = False
-        row.updated_at = now
-    session.flush()
+            before["payload_hash"] = contact.payload_hash
+    inserts, updates = [], []
+    for email, values in merged.items():
+        values = {**values, "deleted": False, "updated_at": now}
+        if values["id"] is None:
+            del values["id"]
+            values.update(store_id=store_id, email=email, payload_hash=values["payload_hash"] or "")
+            inserts.append(values)
+        else:
+            updates.append(values)
+    if inserts:
+        session.execute(insert(SyncedContact), inserts)
+    if updates:
+        session.execute(update(SyncedContact), updates)  # by primary key, one executemany
 
 
 def _reason(problem: str) -> str:

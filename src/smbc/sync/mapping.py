@@ -15,6 +15,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from smbc.salesmanago.payload import clean_payload
 from smbc.store_settings import StoreSettings, default_location
 from smbc.sync.rules import (
     NO_CONSENT_CHANGE,
@@ -28,18 +29,6 @@ from smbc.sync.rules import (
 # SDK trim limits per event field (reference §4.2).
 _LIMITS = {"products": 512, "description": 2048, "location": 255, "externalId": 255, "shopDomain": 255}
 _DETAIL_LIMIT = 255
-
-
-def _clean(value: Any) -> Any:
-    """Drop None, empty strings and empty containers (keep False and 0), trim strings."""
-    if isinstance(value, dict):
-        cleaned = {k: _clean(v) for k, v in value.items()}
-        return {k: v for k, v in cleaned.items() if v is not None and v != "" and v != [] and v != {}}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value if v is not None and v != ""]
-    if isinstance(value, str):
-        return value.strip()
-    return value
 
 
 def _text(value: Any) -> str | None:
@@ -62,7 +51,7 @@ class ContactAddress:
     country: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        return _clean(
+        return clean_payload(
             {
                 "streetAddress": self.street,
                 "zipCode": self.zip_code,
@@ -102,7 +91,7 @@ class ContactUpsert:
     double_opt_in: DoubleOptIn | None = None
 
     def contact(self) -> dict[str, Any]:
-        return _clean(
+        return clean_payload(
             {
                 "email": self.email,
                 "name": self.name,
@@ -136,7 +125,7 @@ class ContactUpsert:
             payload["apiDoubleOptInEmailTemplateId"] = self.double_opt_in.template_id
             payload["apiDoubleOptInEmailAccountId"] = self.double_opt_in.account_id
             payload["apiDoubleOptInEmailSubject"] = self.double_opt_in.subject
-        return _clean(payload)
+        return clean_payload(payload)
 
     def digest(self) -> str:
         """Identifies the contact's data (not tags or consent), to skip re-sending an unchanged contact."""
@@ -186,13 +175,15 @@ class ExternalEvent:
         for index, detail in enumerate(self.details, start=1):
             if detail:
                 event[f"detail{index}"] = str(detail)[:_DETAIL_LIMIT]
-        return _clean(event)
+        return clean_payload(event)
 
     def to_payload(self) -> dict[str, Any]:
         """The contact is named by `contactId` when known, else by e-mail (the SDK drops e-mail
         when both are present)."""
         who = {"contactId": self.contact_id} if self.contact_id else {"email": self.email}
-        return _clean({"owner": self.owner, **who, "forceOptIn": False, "contactEvent": self.contact_event()})
+        return clean_payload(
+            {"owner": self.owner, **who, "forceOptIn": False, "contactEvent": self.contact_event()}
+        )
 
     def with_event_id(self, event_id: str | None) -> ExternalEvent:
         return replace(self, event_id=event_id)

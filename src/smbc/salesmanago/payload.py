@@ -1,0 +1,47 @@
+"""What SALESmanago's SDK does to every payload before sending it (its DataHelper), in one place:
+the mapping builds payloads with it and the client applies it once more to whatever it is given."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def clean_payload(value: Any) -> Any:
+    """Drop None, empty strings and empty lists/dicts, keep False and 0, trim strings.
+
+    Written as loops with the common cases first: it runs on every field of every contact and
+    event an export sends (millions of values for a large store)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            kept = _cleaned_item(item)
+            if kept is not _DROP:
+                out[key] = kept
+        return out
+    if isinstance(value, list | tuple):
+        items = []
+        for item in value:
+            kept = _cleaned_item(item)
+            if kept is not _DROP:
+                items.append(kept)
+        return items
+    return value
+
+
+_DROP = object()
+
+
+def _cleaned_item(item: Any) -> Any:
+    if item is None:
+        return _DROP
+    if item.__class__ is str:
+        item = item.strip()
+        return item if item else _DROP
+    if isinstance(item, _CONTAINERS):
+        item = clean_payload(item)
+        return item if item else _DROP
+    return item
