@@ -6,8 +6,9 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smbc.config import Settings, get_settings
 from smbc.metrics import HTTP_REQUESTS
@@ -58,14 +59,31 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
     # Last, so a feature's own /app/tabs/<slug> route wins over the "coming soon" placeholder.
     app.include_router(placeholder_router)
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next) -> Response:
-        response = await call_next(request)
-        route = request.scope.get("route")
-        # The route template (not the raw path) keeps the label set small.
-        HTTP_REQUESTS.labels(
-            method=request.method, route=getattr(route, "path", "unmatched"), status=str(response.status_code)
-        ).inc()
-        return response
-
+    app.add_middleware(RequestCounter)
     return app
+
+
+class RequestCounter:
+    """Counts requests by method, route template (not the raw path: a small label set) and status.
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware cost as much as the webhook receiver."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")  # set by the router on this scope
+            HTTP_REQUESTS.labels(method=scope["method"], route=route, status=str(status)).inc()
