@@ -5,8 +5,10 @@ added latency; how long until SALESmanago has everything, and how many calls eac
         [--workers 16] [--database-url postgresql+psycopg://...] [--queue-url redis://...]
 
 Prints JSON. Activity per store, in rounds: a registration, a guest cart that gets an e-mail and
-two changes, a checkout, and a status change of an earlier order. The clock is real; the webhook
-deliveries are real HTTP posts from the fake BigCommerce to the app.
+two changes, a checkout, and a status change of an earlier order. The activity comes as one burst,
+so most guest carts are converted before a worker reads them: their deliveries are skipped ("cart no
+longer exists") and the order's PURCHASE carries the sale, as it would after a real burst. The clock
+is real; the webhook deliveries are real HTTP posts from the fake BigCommerce to the app.
 
 The app runs as in production, apart from the fakes (which stay in this process): one `smbc serve`
 process and one `smbc worker` process with `--workers` threads, configured by environment variables.
@@ -201,6 +203,21 @@ def run(sb: Sandbox, db: Database, hashes: list[str], args: argparse.Namespace) 
         statuses = dict(
             s.execute(select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)).all()
         )
+        waits = sorted(
+            (done - received).total_seconds()
+            for received, done in s.execute(
+                select(WebhookDelivery.received_at, WebhookDelivery.processed_at).where(
+                    WebhookDelivery.status == "done", WebhookDelivery.processed_at.is_not(None)
+                )
+            )
+        )
+        skipped = dict(
+            s.execute(
+                select(WebhookDelivery.scope + ": " + WebhookDelivery.reason, func.count())
+                .where(WebhookDelivery.status == "skipped")
+                .group_by(WebhookDelivery.scope, WebhookDelivery.reason)
+            ).all()
+        )
     return {
         "benchmark": "realtime_end_to_end",
         "stores": len(hashes),
@@ -208,9 +225,13 @@ def run(sb: Sandbox, db: Database, hashes: list[str], args: argparse.Namespace) 
         "workers": args.workers,
         "deliveries": deliveries,
         "statuses": statuses,
+        "skipped_why": skipped,
         "activity_generated_s": round(generated_in, 2),
         "until_salesmanago_has_everything_s": round(finished_in, 2),
         "deliveries_per_s": round(deliveries / finished_in, 1),
+        # From the webhook's arrival to its processing being done (sent to SALESmanago), in a burst.
+        "received_to_done_p50_s": round(waits[len(waits) // 2], 2) if waits else None,
+        "received_to_done_p99_s": round(waits[int(len(waits) * 0.99) - 1], 2) if waits else None,
         "bigcommerce_calls_per_delivery": round(bc_calls / max(deliveries, 1), 3),
         "salesmanago_calls_per_delivery": round(sm_calls / max(deliveries, 1), 3),
         "salesmanago_events": len(sb.sm.events(sb.sm.NORMAL.client_id)),

@@ -8,6 +8,7 @@ Redis, every worker process) within 3 requests in flight and the store's quota.
 
 from __future__ import annotations
 
+import threading
 import time as _time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import httpx
 
 from smbc.bigcommerce.limiter import StoreLimiter, get_limiter
 from smbc.clock import Clock, get_clock
+from smbc.http_clients import shared_client
 from smbc.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 
 Priority = Literal["realtime", "export"]
@@ -446,23 +448,31 @@ class BigCommerceClient:
 
 class CallBuffer:
     """Collects attempt records during remote work; `flush(session)` writes them as RemoteCall rows in
-    the same short transaction as the work's state (no database lock is held during network calls)."""
+    the same short transaction as the work's state (no database lock is held during network calls).
+    Thread-safe: an export's page reader records into the same buffer as its sender."""
 
     def __init__(self, context: str = "") -> None:
         self.context = context
         self.calls: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
 
     def __call__(self, fields: dict[str, Any]) -> None:
-        self.calls.append(fields)
+        with self._lock:
+            self.calls.append(fields)
 
-    def flush(self, session: Any) -> int:
+    def flush(self, session: Any) -> list[dict[str, Any]]:
+        """Write and forget the records; returns them, for `put_back` if the transaction fails."""
         from smbc.remote_calls import record_call
 
-        count = len(self.calls)
-        for fields in self.calls:
+        with self._lock:
+            taken, self.calls = self.calls, []
+        for fields in taken:
             record_call(session, **fields)
-        self.calls = []
-        return count
+        return taken
+
+    def put_back(self, taken: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self.calls = taken + self.calls
 
 
 def for_store(
@@ -493,14 +503,11 @@ def for_store(
     )
 
 
-_shared_http: httpx.Client | None = None
-
-
 def shared_http() -> httpx.Client:
     """One connection pool for the process (keep-alive to api.bigcommerce.com)."""
-    global _shared_http
-    if _shared_http is None:
-        _shared_http = httpx.Client(
+    return shared_client(
+        SERVICE,
+        lambda: httpx.Client(
             timeout=DEFAULT_TIMEOUT, limits=httpx.Limits(max_connections=100, max_keepalive_connections=40)
-        )
-    return _shared_http
+        ),
+    )

@@ -17,7 +17,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        in_memory = not path or path == ":memory:"  # one connection (SingletonThreadPool): no sizes
+        pool = {} if in_memory else {"pool_size": 24, "max_overflow": 16}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -31,7 +33,9 @@ def make_engine(url: str) -> Engine:
         return engine
     # A bounded connect time, so /readyz answers 503 instead of hanging when the server is gone.
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
+    # pool_size above a worker's threads (16 at most by default): connections past it are closed on
+    # return, and opening one per checkout cost a worker more than its queries.
+    return create_engine(url, pool_pre_ping=True, pool_size=24, max_overflow=16, connect_args=connect_args)
 
 
 class Database:

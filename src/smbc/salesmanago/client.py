@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from smbc.clock import get_clock
+from smbc.http_clients import shared_client
 from smbc.remote_calls import BackoffPolicy, Outcome, RemoteCall, RemoteCallError
 from smbc.salesmanago.payload import clean_payload
 
@@ -320,10 +321,8 @@ class _Caller:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, method: str, url: str, content: bytes | None, headers: dict[str, str]) -> httpx.Response:
-        if self._http is not None:
-            return self._http.request(method, url, content=content, headers=headers, timeout=self._timeout)
-        with httpx.Client(timeout=self._timeout, follow_redirects=True) as http:
-            return http.request(method, url, content=content, headers=headers)
+        http = self._http or shared_client(SERVICE, lambda: httpx.Client(follow_redirects=True))
+        return http.request(method, url, content=content, headers=headers, timeout=self._timeout)
 
     def _record(self, attempt: CallAttempt) -> None:
         if self._recorder is None:

@@ -59,6 +59,7 @@ from smbc.sync.export_models import (
     ExportSubscriber,
 )
 from smbc.sync.models import SENT_STATES, SentEvent, SyncedContact
+from smbc.sync.read_ahead import ReadAhead
 from smbc.sync.realtime import load_settings_for
 from smbc.sync.rules import EventKind
 
@@ -496,7 +497,7 @@ def _commit(job: Job, result: BatchResult, *, extra: Callable[[Session], None] |
     Tried again when another worker inserted the same contact-ledger row at the same moment (real
     time, or the other kind of export): the second try finds the row and updates it."""
     for attempt in range(3):
-        pending = list(job.calls.calls)
+        recorded: list[dict[str, Any]] = []
         try:
             with job.db.session() as session:
                 row = _locked_row(session, job)
@@ -508,12 +509,12 @@ def _commit(job: Job, result: BatchResult, *, extra: Callable[[Session], None] |
                 row.heartbeat_at = utcnow()
                 row.attempts = 0
                 row.failing_since = None
-                job.calls.flush(session)
+                recorded = job.calls.flush(session)
                 session.flush()
                 session.expunge(row)
             break
         except IntegrityError:
-            job.calls.calls = pending + job.calls.calls
+            job.calls.put_back(recorded)  # rolled back with the batch: written by the next try
             if attempt == 2:
                 raise
     if job.on_batch is not None:
@@ -772,18 +773,12 @@ def _customers_page(job: Job, after: str | None) -> tuple[list[dict[str, Any]], 
 
 def _subscribers_prefetch(job: Job) -> None:
     """Read every subscriber page into `export_subscribers` (one page a transaction, resumable)."""
-    page = int(job.cursor.get("subscriber_page") or 1)
-    while True:
-        body = job.bc.get("/v3/customers/subscribers", {"page": page, "limit": PAGE_LIMIT}) or {}
-        data = body.get("data") or []
-        pagination = (body.get("meta") or {}).get("pagination") or {}
+    for page, data, last in ReadAhead(_subscriber_pages(job, int(job.cursor.get("subscriber_page") or 1))):
         states: dict[str, bool] = {}
         for item in data:
             email = rules.normalize_email(item.get("email"))
             if email:  # one e-mail on several channels: subscribed on any counts
                 states[email] = states.get(email, False) or NEWSLETTER in (item.get("consents") or [])
-        total_pages = int(pagination.get("total_pages") or 0)
-        last = not data or page >= total_pages
         job.cursor["subscriber_page"] = page + 1
         if last:
             job.cursor["subscribers"] = "loaded"
@@ -816,6 +811,16 @@ def _subscribers_prefetch(job: Job) -> None:
                 session.execute(update(ExportSubscriber), now_subscribed)
 
         _commit(job, BatchResult(), extra=store_states)
+
+
+def _subscriber_pages(job: Job, page: int) -> Iterator[tuple[int, list[dict[str, Any]], bool]]:
+    """(page number, subscribers, is it the last page), from `page` on."""
+    while True:
+        body = job.bc.get("/v3/customers/subscribers", {"page": page, "limit": PAGE_LIMIT}) or {}
+        data = body.get("data") or []
+        total_pages = int(((body.get("meta") or {}).get("pagination") or {}).get("total_pages") or 0)
+        last = not data or page >= total_pages
+        yield page, data, last
         if last:
             return
         page += 1
@@ -874,16 +879,22 @@ def _count_customers(job: Job) -> int | None:
 
 def _customer_stream(job: Job) -> Iterator[tuple[dict[str, Any], str | None, int]]:
     """(customer, the `after` of its page, its index in the page), from the saved position on."""
-    after = job.cursor.get("after")
     skip = int(job.cursor.get("skip") or 0)
-    while True:
-        customers, next_after, _ = _customers_page(job, after)
+    for customers, after in ReadAhead(_customer_pages(job, job.cursor.get("after"))):
         for index, customer in enumerate(customers):
             if index >= skip:
                 yield customer, after, index
+        skip = 0
+
+
+def _customer_pages(job: Job, after: str | None) -> Iterator[tuple[list[dict[str, Any]], str | None]]:
+    """(customers, the `after` that reads this page again), from `after` on."""
+    while True:
+        customers, next_after, _ = _customers_page(job, after)
+        yield customers, after
         if next_after is None:
             return
-        after, skip = next_after, 0
+        after = next_after
 
 
 def _contact_batches(job: Job) -> Iterator[Export]:
@@ -1201,7 +1212,7 @@ def _plan_order(
 
 
 def _order_plans(job: Job) -> Iterator[OrderPlan]:
-    for page in _order_pages(job):
+    for page in ReadAhead(_order_pages(job)):
         yield from _plan_page(job, page)
 
 

@@ -229,17 +229,19 @@ def _claim_one(session: Session, delivery_id: int, now: datetime) -> bool:
 
 
 def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[WebhookDelivery]:
-    """Claim the row, plus due rows of the same store and coalescing group (one read for all)."""
+    """Claim the row, plus due rows of the same store and coalescing group (one read for all).
+
+    One transaction and one UPDATE for the siblings; on PostgreSQL rows another worker is claiming
+    are skipped (SKIP LOCKED), not waited for: that worker takes them."""
     with db.session() as session:
         if not _claim_one(session, delivery_id, now):
             return []
-    with db.session() as session:
         first = session.get(WebhookDelivery, delivery_id)
         assert first is not None
         claimed = [first]
         group = _GROUP_OF.get(first.scope)
         if group is not None:
-            siblings = session.scalars(
+            due_siblings = (
                 select(WebhookDelivery.id)
                 .where(
                     WebhookDelivery.store_id == first.store_id,
@@ -249,12 +251,25 @@ def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[WebhookDe
                 )
                 .order_by(WebhookDelivery.id)
                 .limit(COALESCE_LIMIT - 1)
+                .with_for_update(skip_locked=True)  # nothing on SQLite, which has one writer anyway
+            )
+            sibling_ids = session.scalars(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(due_siblings.scalar_subquery()), _due(now))
+                .values(
+                    status=DeliveryStatus.PROCESSING.value,
+                    locked_at=now,
+                    attempts=WebhookDelivery.attempts + 1,
+                )
+                .returning(WebhookDelivery.id)
+                .execution_options(synchronize_session=False)
             ).all()
-            for sibling_id in siblings:
-                if _claim_one(session, sibling_id, now):
-                    row = session.get(WebhookDelivery, sibling_id)
-                    if row is not None:
-                        claimed.append(row)
+            if sibling_ids:
+                claimed += session.scalars(
+                    select(WebhookDelivery)
+                    .where(WebhookDelivery.id.in_(sibling_ids))
+                    .order_by(WebhookDelivery.id)
+                ).all()
         session.expunge_all()
     return claimed
 

@@ -1,0 +1,48 @@
+"""Every benchmark in benchmarks/ still runs and its figures add up, at a size that takes seconds.
+(The figures themselves are measured by running the scripts at full size, never asserted here.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def run(script: str, *args: str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(BENCHMARKS.parent / "src")}
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_ingest_benchmark_measures_the_receiver_and_a_bare_endpoint() -> None:
+    figures = run("webhook_ingest.py", "--rate", "40", "--seconds", "1", "--concurrency", "4")
+    assert figures["ingest"]["statuses"] == {"200": 40} and figures["bare"]["statuses"] == {"200": 40}
+    assert figures["p50_ratio"] > 0 and figures["throughput_ratio"] > 0
+
+
+def test_real_time_benchmark_ends_with_every_delivery_processed() -> None:
+    figures = run(
+        "realtime_end_to_end.py", "--deliveries", "40", "--stores", "2", "--latency-ms", "0", "--workers", "4"
+    )
+    assert figures["deliveries"] >= 40 and set(figures["statuses"]) <= {"done", "skipped"}
+    assert figures["salesmanago_events"] > 0 and figures["bigcommerce_calls_per_delivery"] > 0
+
+
+def test_export_benchmark_exports_every_record() -> None:
+    figures = run("export_benchmark.py", "--customers", "300", "--orders", "300", "--latency-ms", "0")
+    assert figures["contacts"]["records"] == 300 and figures["events"]["records"] == 300
+    assert figures["contacts"]["status"] == figures["events"]["status"] == "done"
+    assert figures["salesmanago_events"] == figures["events"]["sent"] > 0
