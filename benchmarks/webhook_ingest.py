@@ -34,6 +34,7 @@ from smbc.app import create_app
 from smbc.bigcommerce.webhooks import SECRET_HEADER
 from smbc.config import load_settings
 from smbc.db.models import Store
+from smbc.db.session import Database
 from smbc.http_server import BackgroundServer
 from smbc.runtime import get_runtime
 
@@ -118,6 +119,7 @@ def serve(kind: str, workdir: Path, database_url: str, queue_url: str) -> None:
             var_dir=workdir,
             workers="external",
         )
+        Database(settings.database_url).upgrade()  # the app migrates SQLite only, as in production
         server = BackgroundServer(create_app(settings, start_workers=False))
     with server:
         if kind == "app":

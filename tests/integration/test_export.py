@@ -230,10 +230,7 @@ def test_one_running_export_per_store_and_kind(w: World) -> None:
 
 
 def test_cancel_stops_after_the_batch_in_hand(w: World) -> None:
-    w.sb.bc.seed(w.store_hash, customers=0, orders=20, start=date(2026, 2, 2), end=date(2026, 2, 20))
-    with w.sb.bc.lock:
-        for order in w.bc_store().orders.values():
-            order.status_id = 10
+    w.seed_completed_orders(20)
     export_id = service.start_export(
         w.db, w.store_id, "events", *FEB, batch_size=3, page_size=5, enqueue=False
     )
@@ -253,10 +250,7 @@ def test_cancel_stops_after_the_batch_in_hand(w: World) -> None:
 def test_salesmanago_failing_for_a_while_is_retried_later_and_nothing_is_skipped(
     w: World, monkeypatch: pytest.MonkeyPatch, fake_clock: FakeClock
 ) -> None:
-    w.sb.bc.seed(w.store_hash, customers=0, orders=12, start=date(2026, 2, 2), end=date(2026, 2, 20))
-    with w.sb.bc.lock:
-        for order in w.bc_store().orders.values():
-            order.status_id = 10
+    w.seed_completed_orders(12)
     export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=4, enqueue=False)
     w.sb.sm.fail_next(6, 503)  # two runs' worth: each call is tried 3 times before the job waits
     assert service.run_export(export_id, db=w.db, time_slice=None) == "running"
@@ -286,40 +280,43 @@ def test_salesmanago_failing_for_a_while_is_retried_later_and_nothing_is_skipped
     assert sorted(Counter(e["externalId"] for e in w.events("PURCHASE")).values()) == [1] * 12
 
 
-def test_a_batch_in_flight_when_the_worker_died_is_not_sent_again(
-    w: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    w.sb.bc.seed(w.store_hash, customers=0, orders=9, start=date(2026, 2, 2), end=date(2026, 2, 20))
-    with w.sb.bc.lock:
-        for order in w.bc_store().orders.values():
-            order.status_id = 10
+def killed_events_export(w: World, monkeypatch: pytest.MonkeyPatch, *, answered: bool) -> int:
+    """An events export of 9 purchases in batches of 3 whose worker died in the second send: after
+    SALESmanago answered (`answered`: it has the events, the commit never happened) or before the
+    request left."""
+    w.seed_completed_orders(9)
     export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=3, enqueue=False)
     real_send = SalesmanagoClient.add_batch_events
     sends = 0
 
-    def die_after_the_second_answer(self, events):  # SALESmanago got it; the worker dies before commit
+    def send_then_die(self, events):
         nonlocal sends
-        answer = real_send(self, events)
         sends += 1
+        if sends == 2 and not answered:
+            raise SystemExit("killed")
+        answer = real_send(self, events)
         if sends == 2:
             raise SystemExit("killed")
         return answer
 
-    monkeypatch.setattr(SalesmanagoClient, "add_batch_events", die_after_the_second_answer)
+    monkeypatch.setattr(SalesmanagoClient, "add_batch_events", send_then_die)
     with pytest.raises(SystemExit):
         service.run_export(export_id, db=w.db, time_slice=None)
     monkeypatch.setattr(SalesmanagoClient, "add_batch_events", real_send)
+    return export_id
+
+
+def test_a_batch_in_flight_when_the_worker_died_is_not_sent_again(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export_id = killed_events_export(w, monkeypatch, answered=True)
     row = w.export(export_id)
     assert row.cursor["inflight"]["batch"] == 2 and row.lease_owner is not None
     assert service.run_export(export_id, db=w.db) is None  # its lease has not gone stale yet
 
-    clock = FakeClock(utcnow() + service.LEASE_STALE + timedelta(seconds=1))
-    previous = set_clock(clock)
-    try:
+    with service_clock_past_the_lease():
         assert export_id in service.due_export_ids(w.db)
         row = run_to_end(w, export_id)
-    finally:
-        set_clock(previous)
     assert row.status == "done" and row.sent == 9 and row.unconfirmed == 3
     assert any("not sent again" in m for m in row.messages)
     assert sorted(Counter(e["externalId"] for e in w.events("PURCHASE")).values()) == [1] * 9
@@ -328,25 +325,7 @@ def test_a_batch_in_flight_when_the_worker_died_is_not_sent_again(
 def test_unconfirmed_events_that_never_arrived_are_sent_again_when_the_merchant_asks(
     w: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    w.sb.bc.seed(w.store_hash, customers=0, orders=9, start=date(2026, 2, 2), end=date(2026, 2, 20))
-    with w.sb.bc.lock:
-        for order in w.bc_store().orders.values():
-            order.status_id = 10
-    export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=3, enqueue=False)
-    real_send = SalesmanagoClient.add_batch_events
-    sends = 0
-
-    def die_before_the_second_request_leaves(self, events):
-        nonlocal sends
-        sends += 1
-        if sends == 2:
-            raise SystemExit("killed")
-        return real_send(self, events)
-
-    monkeypatch.setattr(SalesmanagoClient, "add_batch_events", die_before_the_second_request_leaves)
-    with pytest.raises(SystemExit):
-        service.run_export(export_id, db=w.db, time_slice=None)
-    monkeypatch.setattr(SalesmanagoClient, "add_batch_events", real_send)
+    export_id = killed_events_export(w, monkeypatch, answered=False)
     with service_clock_past_the_lease():
         row = run_to_end(w, export_id)
     assert row.status == "done" and row.unconfirmed == 3
@@ -407,10 +386,7 @@ def fail_once(monkeypatch: pytest.MonkeyPatch, name: str, on_call: int) -> None:
 def test_a_database_error_recording_a_sent_batch_leaves_no_event_unaccounted(
     w: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    w.sb.bc.seed(w.store_hash, customers=0, orders=9, start=date(2026, 2, 2), end=date(2026, 2, 20))
-    with w.sb.bc.lock:
-        for order in w.bc_store().orders.values():
-            order.status_id = 10
+    w.seed_completed_orders(9)
     export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=3, enqueue=False)
     fail_once(monkeypatch, "remember_contacts", on_call=2)  # batch 2 reached SALESmanago; its commit fails
     assert service.run_export(export_id, db=w.db, time_slice=None) == "running"  # retried later

@@ -42,10 +42,7 @@ def export(*args: str):
 
 
 def test_export_events_and_contacts_in_the_foreground(w: World) -> None:
-    w.sb.bc.seed(w.store_hash, customers=6, orders=8, start=date(2026, 2, 2), end=date(2026, 2, 20))
-    with w.sb.bc.lock:
-        for order in w.bc_store().orders.values():
-            order.status_id = 10
+    w.seed_completed_orders(8, customers=6)
     result = export("events", "--store", w.store_hash, "--from", "2026-02-01", "--to", "2026-02-28")
     assert result.exit_code == 0, result.output
     assert "Events export #1: 2026-02-01 to 2026-02-28 (UTC)" in result.output
@@ -93,10 +90,7 @@ def test_refusals_are_clear(w: World) -> None:
 
 
 def test_resend_unconfirmed_sends_only_those_events_again(w: World) -> None:
-    w.sb.bc.seed(w.store_hash, customers=0, orders=3, start=date(2026, 2, 2), end=date(2026, 2, 20))
-    with w.sb.bc.lock:
-        for order in w.bc_store().orders.values():
-            order.status_id = 10
+    w.seed_completed_orders(3)
     first = export("events", "--store", w.store_hash, "--from", "2026-02-01", "--to", "2026-02-28")
     assert first.exit_code == 0, first.output
     with w.db.session() as s:  # as if the worker had died with the last order's event in flight

@@ -130,20 +130,29 @@ def test_start_shows_progress_refreshes_and_a_second_start_explains(client: Test
     assert "not running" in client.post(f"/app/export/{row.id}/cancel", headers=bearer(token)).text
 
 
+def finished_january_events(store_id: int, **counts: object) -> Export:
+    """A past events export of January 2026 with these counts."""
+    return Export(
+        store_id=store_id,
+        kind="events",
+        status="done",
+        date_from=date(2026, 1, 1),
+        date_to=date(2026, 1, 31),
+        from_utc=utcnow(),
+        to_utc=utcnow(),
+        finished_at=utcnow(),
+        **counts,
+    )
+
+
 def test_past_exports_show_counts_and_why(client: TestClient) -> None:
     token = add_store(client.app)
     connect_account(client.app)
     store_id = store_row(client.app).id
     with client.app.state.runtime.db.session() as s:
         s.add(
-            Export(
-                store_id=store_id,
-                kind="events",
-                status="done",
-                date_from=date(2026, 1, 1),
-                date_to=date(2026, 1, 31),
-                from_utc=utcnow(),
-                to_utc=utcnow(),
+            finished_january_events(
+                store_id,
                 done=10,
                 total=10,
                 sent=7,
@@ -151,7 +160,6 @@ def test_past_exports_show_counts_and_why(client: TestClient) -> None:
                 skipped={"already sent": 2},
                 failed={"refused by SALESmanago": 1},
                 messages=["Batch 3: SALESmanago refused it: bad <date>"],
-                finished_at=utcnow(),
             )
         )
     html = client.get("/app/tabs/export", headers=bearer(token)).text
@@ -164,19 +172,7 @@ def test_unconfirmed_events_can_be_sent_again_from_the_past_exports(client: Test
     connect_account(client.app)
     store_id = store_row(client.app).id
     with client.app.state.runtime.db.session() as s:
-        row = Export(
-            store_id=store_id,
-            kind="events",
-            status="done",
-            date_from=date(2026, 1, 1),
-            date_to=date(2026, 1, 31),
-            from_utc=utcnow(),
-            to_utc=utcnow(),
-            done=5,
-            sent=5,
-            unconfirmed=2,
-            finished_at=utcnow(),
-        )
+        row = finished_january_events(store_id, done=5, sent=5, unconfirmed=2)
         s.add(row)
         s.flush()
         old_id = row.id

@@ -806,7 +806,7 @@ def _subscribers_prefetch(job: Job) -> None:
                 if opted_in and email in existing and not existing[email]
             ]
             if new:
-                session.execute(insert(ExportSubscriber), new)
+                session.execute(insert(ExportSubscriber.__table__), new)
             if now_subscribed:
                 session.execute(update(ExportSubscriber), now_subscribed)
 
@@ -1032,8 +1032,8 @@ def remember_contacts(session: Session, store_id: int, sent: Sequence[ContactSen
             inserts.append(values)
         else:
             updates.append(values)
-    if inserts:
-        session.execute(insert(SyncedContact), inserts)
+    if inserts:  # Core, not the ORM's bulk insert, which splits the rows by which values are None
+        session.execute(insert(SyncedContact.__table__), inserts)
     if updates:
         session.execute(update(SyncedContact), updates)  # by primary key, one executemany
 
@@ -1113,9 +1113,9 @@ def _plan_page(job: Job, orders: list[dict[str, Any]]) -> list[OrderPlan]:
         }
         emails = {mapping.order_email(o) for o in orders}
         known = {
-            c.email: c.opted_in
-            for c in session.scalars(
-                select(SyncedContact).where(
+            email: opted_in
+            for email, opted_in in session.execute(
+                select(SyncedContact.email, SyncedContact.opted_in).where(
                     SyncedContact.store_id == job.store.id, SyncedContact.email.in_(list(emails))
                 )
             )

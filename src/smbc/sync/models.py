@@ -77,13 +77,19 @@ class SentEvent(Base):
     RETURN per refund. Inserted before the send; unique, so one worker wins."""
 
     __tablename__ = "sent_events"
-    __table_args__ = (UniqueConstraint("store_id", "kind", "key"),)
+    # Ledger reads go by (store, order) and a batch finds its own claims by (store, claimed_by):
+    # with the store's index alone, each read scanned every event the store ever sent.
+    __table_args__ = (
+        UniqueConstraint("store_id", "kind", "key"),
+        Index("ix_sent_events_store_order", "store_id", "order_id"),
+        Index("ix_sent_events_store_claimed_by", "store_id", "claimed_by"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(24))  # PURCHASE | CANCELLATION | RETURN
     key: Mapped[str] = mapped_column(String(64))  # order id, or refund id for RETURN
-    order_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(16), default="claimed")  # claimed | one of SENT_STATES
     claimed_by: Mapped[str] = mapped_column(String(64), default="")  # "delivery:42", "export:3"
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -67,8 +67,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('store_id', 'kind', 'key', name=op.f('uq_sent_events_store_id_kind_key'))
     )
     with op.batch_alter_table('sent_events', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_sent_events_order_id'), ['order_id'], unique=False)
+        batch_op.create_index('ix_sent_events_store_claimed_by', ['store_id', 'claimed_by'], unique=False)
         batch_op.create_index(batch_op.f('ix_sent_events_store_id'), ['store_id'], unique=False)
+        batch_op.create_index('ix_sent_events_store_order', ['store_id', 'order_id'], unique=False)
 
     op.create_table('synced_contacts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -131,8 +132,9 @@ def downgrade() -> None:
 
     op.drop_table('synced_contacts')
     with op.batch_alter_table('sent_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_sent_events_store_order')
         batch_op.drop_index(batch_op.f('ix_sent_events_store_id'))
-        batch_op.drop_index(batch_op.f('ix_sent_events_order_id'))
+        batch_op.drop_index('ix_sent_events_store_claimed_by')
 
     op.drop_table('sent_events')
     op.drop_table('reconcile_states')
