@@ -25,7 +25,10 @@ from support import (  # noqa: F401  (re-exported for older imports)
 
 @pytest.fixture
 def openapi_dir() -> Path:
-    require(OPENAPI_DIR.is_dir(), f"BigCommerce OpenAPI specs not found at {OPENAPI_DIR}")
+    # Not `require`: the specs live beside the repository (../shared), never in it, and a clone
+    # without them skips these checks even under CI=true (the developers' guide says so).
+    if not OPENAPI_DIR.is_dir():
+        pytest.skip(f"BigCommerce OpenAPI specs not found at {OPENAPI_DIR} (../shared is absent)")
     return OPENAPI_DIR
 
 
