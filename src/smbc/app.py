@@ -65,7 +65,8 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
 
 class RequestCounter:
     """Counts requests by method, route template (not the raw path: a small label set) and status.
-    A plain ASGI middleware: Starlette's BaseHTTPMiddleware cost as much as the webhook receiver."""
+    A plain ASGI middleware: with Starlette's BaseHTTPMiddleware one process could not keep up with
+    200 webhooks a second on PostgreSQL (benchmarks/webhook_ingest.py)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

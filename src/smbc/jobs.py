@@ -17,7 +17,7 @@ huey = Huey("smbc", storage_class=MemoryStorage, utc=True)
 
 class EmbeddedQueueStorage(SqliteStorage):
     """Huey's SQLite storage with `synchronous=NORMAL` (the app database's setting) instead of FULL,
-    whose fsync per enqueue was half of the webhook receiver's time. A task lost to a power cut is
+    whose fsync per enqueue was a quarter of the receiver's profile samples. A task lost to a power cut is
     found again by the sweeps (see above), so the queue needs no stronger durability."""
 
     def _create_connection(self):  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ from smbc.bigcommerce.client import for_store
 from smbc.clock import FakeClock, set_clock, utcnow
 from smbc.config import Settings
 from smbc.db.models import Store
-from smbc.remote_calls import Outcome, RemoteCallError
+from smbc.remote_calls import Outcome, RemoteCall, RemoteCallError
 from smbc.salesmanago.client import SalesmanagoClient
 from smbc.sync import export as service
 from smbc.sync.export_models import Export
@@ -412,6 +412,12 @@ def test_a_database_error_recording_a_contacts_batch_sends_it_again(
     assert len(w.contacts()) == 9
     with w.db.session() as s:  # the ledger real time relies on has every contact
         assert s.scalar(select(func.count()).select_from(SyncedContact)) == 9
+        recorded = s.scalar(  # every attempt is a row, the one whose batch was rolled back too
+            select(func.count())
+            .select_from(RemoteCall)
+            .where(RemoteCall.context == f"export:{export_id}", RemoteCall.endpoint.like("%batchupsertv2"))
+        )
+    assert recorded == len(w.sm_calls("/api/contact/batchupsertv2")) == 4  # 3 batches, the 2nd twice
 
 
 def test_exports_and_real_time_stay_within_three_requests_in_flight(w: World) -> None:

@@ -480,13 +480,7 @@ def _finish(session: Session, row: Export, status: ExportStatus, now: datetime, 
     cursor = dict(row.cursor or {})
     inflight = cursor.pop("inflight", None)
     if inflight:  # never resolved by a run: the same rule as _resolve_inflight (not sent again)
-        session.execute(
-            update(SentEvent)
-            .where(
-                SentEvent.claimed_by == f"export:{row.id}:{inflight['batch']}", SentEvent.state == "claimed"
-            )
-            .values(state="unconfirmed", sent_at=now)
-        )
+        _mark_unconfirmed(session, row.store_id, f"export:{row.id}:{inflight['batch']}", now)
     row.cursor = cursor
     session.execute(delete(ExportSubscriber).where(ExportSubscriber.export_id == row.id))
 
@@ -501,6 +495,7 @@ def _commit(job: Job, result: BatchResult, *, extra: Callable[[Session], None] |
         try:
             with job.db.session() as session:
                 row = _locked_row(session, job)
+                recorded = job.calls.flush(session)
                 if extra is not None:
                     extra(session)
                 _add_counts(row, result)
@@ -509,13 +504,12 @@ def _commit(job: Job, result: BatchResult, *, extra: Callable[[Session], None] |
                 row.heartbeat_at = utcnow()
                 row.attempts = 0
                 row.failing_since = None
-                recorded = job.calls.flush(session)
                 session.flush()
                 session.expunge(row)
             break
-        except IntegrityError:
-            job.calls.put_back(recorded)  # rolled back with the batch: written by the next try
-            if attempt == 2:
+        except Exception as exc:
+            job.calls.put_back(recorded)  # rolled back with the batch: the next try or _on_error writes them
+            if not isinstance(exc, IntegrityError) or attempt == 2:
                 raise
     if job.on_batch is not None:
         job.on_batch(row)
@@ -699,6 +693,15 @@ def _insert_ignoring_conflicts(session: Session, rows: list[dict[str, Any]]) -> 
     session.execute(statement, rows)  # executemany: one compiled statement for the whole batch
 
 
+def _mark_unconfirmed(session: Session, store_id: int, owner: str, now: datetime) -> None:
+    """A batch's claims whose send may have arrived: sent for every purpose, never re-sent by itself."""
+    session.execute(
+        update(SentEvent)
+        .where(SentEvent.store_id == store_id, SentEvent.claimed_by == owner, SentEvent.state == "claimed")
+        .values(state="unconfirmed", sent_at=now)
+    )
+
+
 def _resolve_inflight(job: Job) -> None:
     """A batch left in flight by a dead worker: SALESmanago may have it. It is not sent again."""
     inflight = job.cursor.get("inflight")
@@ -708,15 +711,7 @@ def _resolve_inflight(job: Job) -> None:
     now = utcnow()
 
     def mark(session: Session) -> None:
-        session.execute(
-            update(SentEvent)
-            .where(
-                SentEvent.store_id == job.store.id,
-                SentEvent.claimed_by == owner,
-                SentEvent.state == "claimed",
-            )
-            .values(state="unconfirmed", sent_at=now)
-        )
+        _mark_unconfirmed(session, job.store.id, owner, now)
 
     job.cursor.pop("inflight")
     job.cursor["after_id"] = inflight["after_id"]
@@ -1385,11 +1380,7 @@ def _events_failed(
         )
 
         def mark(session: Session) -> None:
-            session.execute(
-                update(SentEvent)
-                .where(SentEvent.claimed_by == owner, SentEvent.state == "claimed")
-                .values(state="unconfirmed", sent_at=utcnow())
-            )
+            _mark_unconfirmed(session, job.store.id, owner, utcnow())
 
         return _commit(job, result, extra=mark)
 

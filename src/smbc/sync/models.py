@@ -86,7 +86,8 @@ class SentEvent(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    # No index of its own: the three above start with it.
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(24))  # PURCHASE | CANCELLATION | RETURN
     key: Mapped[str] = mapped_column(String(64))  # order id, or refund id for RETURN
     order_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -68,7 +68,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('sent_events', schema=None) as batch_op:
         batch_op.create_index('ix_sent_events_store_claimed_by', ['store_id', 'claimed_by'], unique=False)
-        batch_op.create_index(batch_op.f('ix_sent_events_store_id'), ['store_id'], unique=False)
         batch_op.create_index('ix_sent_events_store_order', ['store_id', 'order_id'], unique=False)
 
     op.create_table('synced_contacts',
@@ -133,7 +132,6 @@ def downgrade() -> None:
     op.drop_table('synced_contacts')
     with op.batch_alter_table('sent_events', schema=None) as batch_op:
         batch_op.drop_index('ix_sent_events_store_order')
-        batch_op.drop_index(batch_op.f('ix_sent_events_store_id'))
         batch_op.drop_index('ix_sent_events_store_claimed_by')
 
     op.drop_table('sent_events')
