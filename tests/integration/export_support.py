@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -56,13 +57,13 @@ class World:
         return self.sb.bc.store(self.store_hash)
 
     def seed_completed_orders(self, orders: int, customers: int = 0) -> None:
-        """Orders created 2 to 20 February 2026, all Completed (each one a PURCHASE)."""
+        """Orders created 2 to 20 February 2026, all Completed and none refunded (one PURCHASE each)."""
         self.sb.bc.seed(
             self.store_hash, customers=customers, orders=orders, start=date(2026, 2, 2), end=date(2026, 2, 20)
         )
         with self.sb.bc.lock:
             for order in self.bc_store().orders.values():
-                order.status_id = 10
+                order.status_id, order.refunded_amount = 10, Decimal("0")
 
     def events(self, type: str | None = None) -> list[dict[str, Any]]:
         return self.sb.sm.events(self.cid, type=type)

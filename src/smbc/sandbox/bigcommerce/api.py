@@ -72,8 +72,13 @@ def create_app(fake: FakeBigCommerce) -> FastAPI:
 
     async def _gated(request: Request, call_next: Any, store_hash: str) -> Response:
         faults = fake.faults
-        while faults.hold and not fake.closing:
-            await asyncio.sleep(0.005)
+        if faults.hold:
+            fake.held.append(str(request.url))
+            try:
+                while faults.hold and not fake.closing:
+                    await asyncio.sleep(0.005)
+            finally:
+                fake.held.remove(str(request.url))
         if faults.latency_ms > 0:
             await asyncio.sleep(faults.latency_ms / 1000)
         if faults.timeout_rate > 0 and chance.random() < faults.timeout_rate:

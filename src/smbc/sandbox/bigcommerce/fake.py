@@ -107,6 +107,7 @@ class FakeBigCommerce:
         self.requests_by_store: Counter[str] = Counter()
         self.max_in_flight: Counter[str] = Counter()
         self.in_flight: Counter[str] = Counter()
+        self.held: list[str] = []  # URLs of the requests waiting at the door while faults.hold
         self.webhooks = WebhookDispatcher(
             self._hooks_for, self._hook_active, self._deactivate_hook, self._delivery_failed
         )
