@@ -29,10 +29,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
 from smbc.bigcommerce.limiter import EXPORT_RESERVE
-from smbc.config import load_settings
+from smbc.core.config import load_settings
+from smbc.core.remote_calls import RemoteCall
+from smbc.core.runtime import init_runtime
 from smbc.db.models import Store
-from smbc.remote_calls import RemoteCall
-from smbc.runtime import init_runtime
 from smbc.salesmanago.client import compute_sha
 from smbc.salesmanago.models import SalesmanagoAccount
 from smbc.sandbox import Sandbox
@@ -43,8 +43,8 @@ from smbc.sync.export_models import Export
 SRC = Path(__file__).resolve().parents[1] / "src"
 CHILD = """
 import json, os, sys
-from smbc.config import load_settings
-from smbc.runtime import init_runtime
+from smbc.core.config import load_settings
+from smbc.core.runtime import init_runtime
 from smbc.sync.export import run_export
 samples = []
 def rss_mb():

@@ -14,7 +14,7 @@ from datetime import date
 
 import httpx
 
-from smbc.http_server import BackgroundServer
+from smbc.core.http_server import BackgroundServer
 from smbc.sandbox.bigcommerce import FakeBigCommerce
 
 

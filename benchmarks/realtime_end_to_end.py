@@ -29,12 +29,12 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
-from smbc.config import Settings, load_settings
+from smbc.core.config import Settings, load_settings
+from smbc.core.http_server import free_port
+from smbc.core.remote_calls import RemoteCall
+from smbc.core.runtime import init_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.http_server import free_port
-from smbc.remote_calls import RemoteCall
-from smbc.runtime import init_runtime
 from smbc.sandbox.runner import Sandbox
 from smbc.sync.models import WebhookDelivery
 

@@ -32,11 +32,11 @@ from fastapi.responses import JSONResponse
 
 from smbc.app import create_app
 from smbc.bigcommerce.webhooks import SECRET_HEADER
-from smbc.config import load_settings
+from smbc.core.config import load_settings
+from smbc.core.http_server import BackgroundServer
+from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.http_server import BackgroundServer
-from smbc.runtime import get_runtime
 
 SECRET = "bench-secret"  # noqa: S105 (a benchmark store)
 

@@ -18,13 +18,13 @@ import httpx
 from sqlalchemy import select
 
 from smbc.app import create_app
-from smbc.config import Settings
+from smbc.core.config import Settings
+from smbc.core.http_server import BackgroundServer
+from smbc.core.remote_calls import RemoteCall
+from smbc.core.runtime import Runtime, get_runtime
 from smbc.db.base import Base
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.http_server import BackgroundServer
-from smbc.remote_calls import RemoteCall
-from smbc.runtime import Runtime, get_runtime
 from smbc.sandbox import Sandbox
 from smbc.sync.models import ReconcileState
 

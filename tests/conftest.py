@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from smbc.config import Settings
+from smbc.core.config import Settings
 from support import (  # noqa: F401  (re-exported for older imports)
     IN_CI,
     OPENAPI_DIR,
@@ -90,7 +90,7 @@ def _drop_redis_keys(url: str, name: str) -> None:
 def _restore_process_clock() -> Iterator[None]:
     """A test whose set-up fails half-way (after `set_clock`) must not leave its FakeClock to the tests
     that follow: signed payloads and tokens would all look expired or not yet valid."""
-    from smbc.clock import get_clock, set_clock
+    from smbc.core.clock import get_clock, set_clock
 
     previous = get_clock()
     yield

@@ -18,10 +18,10 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from smbc.app import create_app
-from smbc.config import Settings
+from smbc.core.config import Settings
+from smbc.core.http_server import BackgroundServer, free_port
 from smbc.db.models import Store, StoreUser
 from smbc.db.session import Database
-from smbc.http_server import BackgroundServer, free_port
 from smbc.sandbox import Sandbox
 from smbc.web.session import DashboardSession, mint_session_token
 from support import make_settings
@@ -120,7 +120,7 @@ def monitoring_env(
             installed = sb.bc.install(store_hash)
             assert installed.status_code == 200, installed.text
             store_id, token = _set_up(app, sb, store_hash)
-            from smbc import jobs
+            from smbc.core import jobs
 
             jobs.huey.flush()  # the set-up the install queued has just been run here
             with QueueWorker(enabled=workers):
@@ -136,7 +136,7 @@ class QueueWorker:
         self._thread = threading.Thread(target=self._run, name="test-queue-worker", daemon=True)
 
     def _run(self) -> None:
-        from smbc import jobs
+        from smbc.core import jobs
 
         jobs.import_tasks()
         storage = jobs.huey.storage

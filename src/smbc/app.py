@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smbc.config import Settings, get_settings
-from smbc.metrics import HTTP_REQUESTS
-from smbc.runtime import close_runtime, init_runtime
+from smbc.core.config import Settings, get_settings
+from smbc.core.metrics import HTTP_REQUESTS
+from smbc.core.runtime import close_runtime, init_runtime
 from smbc.web.dashboard import placeholder_router
 from smbc.web.templating import STATIC_DIR
 
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from smbc import jobs
+        from smbc.core import jobs
 
         runtime = init_runtime(settings, migrate=settings.is_sqlite)
         app.state.runtime = runtime

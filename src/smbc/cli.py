@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from smbc.config import ConfigError, Settings, get_settings, load_settings
+from smbc.core.config import ConfigError, Settings, get_settings, load_settings
 
 app = typer.Typer(help="SALESmanago for BigCommerce", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database commands", no_args_is_help=True)
@@ -40,7 +40,7 @@ def _settings() -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    from smbc.logging_config import configure_logging
+    from smbc.core.logging_config import configure_logging
 
     configure_logging(settings.log_level)
 
@@ -74,8 +74,8 @@ def worker(
     threads: int = typer.Option(None, help="worker threads (default SMBC_INLINE_WORKER_THREADS)"),
 ) -> None:
     """Run a queue consumer and the periodic scheduler (for SMBC_WORKERS=external)."""
-    from smbc import jobs
-    from smbc.runtime import init_runtime
+    from smbc.core import jobs
+    from smbc.core.runtime import init_runtime
 
     settings = _settings()
     _logging(settings)
@@ -90,7 +90,7 @@ def worker(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations."""
-    from smbc.runtime import init_runtime
+    from smbc.core.runtime import init_runtime
 
     init_runtime(_settings(), migrate=True)
     typer.echo("database is up to date")
@@ -132,8 +132,8 @@ def stores(ctx: typer.Context) -> None:
     from rich.table import Table
     from sqlalchemy import func, select
 
+    from smbc.core.runtime import init_runtime
     from smbc.db.models import Store, StoreUser
-    from smbc.runtime import init_runtime
 
     runtime = init_runtime(_settings(), migrate=False)
     table = Table("store", "name", "status", "set up", "users", "sync", "installed", "uninstalled")
@@ -167,7 +167,7 @@ def stores_purge(
 ) -> None:
     """Delete EVERYTHING of a store (settings, ledgers, history). Cannot be undone."""
     from smbc.bigcommerce.installation import purge_store
-    from smbc.runtime import init_runtime
+    from smbc.core.runtime import init_runtime
 
     runtime = init_runtime(_settings(), migrate=False)
     if not yes:
@@ -217,7 +217,7 @@ def demo(
         typer.echo(f"  (the app runs at {app_url}; fake SALESmanago at {sb.sm_url}/sandbox)")
         typer.echo("  Press Ctrl-C to stop.")
         typer.echo("")
-        from smbc.logging_config import configure_logging
+        from smbc.core.logging_config import configure_logging
 
         configure_logging("WARNING")  # keep the URLs above readable; problems still show
         _serve(settings, "127.0.0.1", port)
@@ -238,8 +238,8 @@ def reconcile(store: str = typer.Option(..., "--store", help="store hash")) -> N
 
     from sqlalchemy import select
 
+    from smbc.core.runtime import init_runtime
     from smbc.db.models import Store
-    from smbc.runtime import init_runtime
     from smbc.sync.reconcile import reconcile_store
 
     runtime = init_runtime(_settings(), migrate=_settings().is_sqlite)
@@ -261,7 +261,7 @@ def activity(
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
 ) -> None:
     """Recent webhook deliveries and remote calls of a store."""
-    from smbc.runtime import init_runtime
+    from smbc.core.runtime import init_runtime
     from smbc.sync.activity import recent_activity, render_activity
 
     runtime = init_runtime(_settings(), migrate=_settings().is_sqlite)

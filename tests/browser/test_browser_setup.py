@@ -11,7 +11,7 @@ from browser_support import PARTITIONING, browser_command_line
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
-from smbc.http_server import BackgroundServer
+from smbc.core.http_server import BackgroundServer
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app_stack import AppStack
-from smbc.config import Settings
+from smbc.core.config import Settings
 from support import require
 
 pytestmark = pytest.mark.browser

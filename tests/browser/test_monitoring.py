@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from monitoring_support import MonitoringEnv, defaults, monitoring_env
-from smbc.config import Settings
+from smbc.core.config import Settings
 from support import require
 
 pytestmark = pytest.mark.browser

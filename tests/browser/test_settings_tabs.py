@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from smbc.app import create_app
 from smbc.bigcommerce.setup import run_store_setup
+from smbc.core.http_server import BackgroundServer, free_port
 from smbc.db.models import Store
-from smbc.http_server import BackgroundServer, free_port
 from smbc.sandbox import Sandbox
 from smbc.store_settings import load_store_settings
 from support import make_settings

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from smbc.config import Settings
+from smbc.core.config import Settings
+from smbc.core.runtime import Runtime, close_runtime, init_runtime
 from smbc.db.models import Store
-from smbc.runtime import Runtime, close_runtime, init_runtime
 from smbc.salesmanago.client import compute_sha
 from smbc.salesmanago.models import SalesmanagoAccount
 from smbc.sandbox import Sandbox

@@ -15,15 +15,15 @@ from huey.consumer import Consumer
 from huey.storage import RedisStorage
 from sqlalchemy import or_, select
 
-from smbc import jobs
 from smbc.app import create_app
 from smbc.bigcommerce.setup import run_store_setup
-from smbc.clock import Clock, FakeClock, set_clock
-from smbc.config import Settings
+from smbc.core import jobs
+from smbc.core.clock import Clock, FakeClock, set_clock
+from smbc.core.config import Settings
+from smbc.core.http_server import BackgroundServer, free_port
+from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.http_server import BackgroundServer, free_port
-from smbc.runtime import get_runtime
 from smbc.sandbox.runner import Sandbox
 from smbc.sync import realtime
 from smbc.sync.models import DeliveryStatus, WebhookDelivery

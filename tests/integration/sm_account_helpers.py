@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from smbc.app import create_app
-from smbc.config import Settings
+from smbc.core.config import Settings
 from smbc.db.models import Store, StoreUser, User
 from smbc.db.session import Database
 from smbc.salesmanago.models import SalesmanagoAccount

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from smbc.cli import app as cli_app
-from smbc.config import Settings, get_settings
+from smbc.core.config import Settings, get_settings
+from smbc.core.http_server import BackgroundServer
 from smbc.db.models import Store
-from smbc.http_server import BackgroundServer
 from smbc.salesmanago.account import get_account
 from smbc.salesmanago.login import MSG_TWO_FACTOR, MSG_WRONG_LOGIN
 from smbc.sandbox.salesmanago import FakeSalesmanago

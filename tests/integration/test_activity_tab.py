@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sm_account_helpers import add_store, bearer, make_app
 from sqlalchemy import select
 
-from smbc.config import Settings
+from smbc.core.config import Settings
+from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
-from smbc.remote_calls import RemoteCall
 from smbc.sync.models import WebhookDelivery
 
 

@@ -14,11 +14,11 @@ import pytest
 from realtime_env import RealtimeEnv, wait_for
 from sqlalchemy import func, select
 
-from smbc import jobs
 from smbc.bigcommerce.webhooks import SECRET_HEADER
-from smbc.config import Settings
+from smbc.core import jobs
+from smbc.core.config import Settings
+from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
-from smbc.remote_calls import RemoteCall
 from smbc.salesmanago.account import callback_urls
 from smbc.sync import consent
 from smbc.sync.consent_models import ConsentWriteBack

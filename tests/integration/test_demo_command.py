@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from smbc.http_server import free_port
+from smbc.core.http_server import free_port
 
 
 def test_demo_serves_the_app_and_the_control_panel_until_ctrl_c(tmp_path: Path) -> None:

@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from smbc.bigcommerce.client import for_store
-from smbc.clock import FakeClock, set_clock, utcnow
-from smbc.config import Settings
+from smbc.core.clock import FakeClock, set_clock, utcnow
+from smbc.core.config import Settings
+from smbc.core.remote_calls import Outcome, RemoteCall, RemoteCallError
 from smbc.db.models import Store
-from smbc.remote_calls import Outcome, RemoteCall, RemoteCallError
 from smbc.salesmanago.client import SalesmanagoClient
 from smbc.sync import export as service
 from smbc.sync.export_models import Export

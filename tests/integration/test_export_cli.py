@@ -11,7 +11,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from smbc.cli import app
-from smbc.config import Settings, get_settings
+from smbc.core.config import Settings, get_settings
 from smbc.sync import export as service
 from smbc.sync.export_models import Export
 from smbc.sync.models import SentEvent

@@ -17,15 +17,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from export_support import World, export_world
 
-from smbc.clock import FakeClock, set_clock, utcnow
-from smbc.config import Settings
+from smbc.core.clock import FakeClock, set_clock, utcnow
+from smbc.core.config import Settings
 from smbc.sync import export as service
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 WORKER = (
     "import sys\n"
-    "from smbc.config import load_settings\n"
-    "from smbc.runtime import init_runtime\n"
+    "from smbc.core.config import load_settings\n"
+    "from smbc.core.runtime import init_runtime\n"
     "from smbc.sync.export import run_export\n"
     "init_runtime(load_settings())\n"
     "run_export(int(sys.argv[1]), time_slice=None)\n"

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sm_account_helpers import add_store, bearer, connect_account, make_app, store_row
 from sqlalchemy import func, select
 
-from smbc.clock import utcnow
-from smbc.config import Settings
+from smbc.core.clock import utcnow
+from smbc.core.config import Settings
 from smbc.sync.export_models import Export
 from smbc.sync.models import SentEvent
 

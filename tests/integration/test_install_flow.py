@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app_stack import CLIENT_SECRET, AppStack, wait_for
-from smbc.config import Settings
+from smbc.core.config import Settings
+from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import StoreUser
-from smbc.remote_calls import RemoteCall
 from smbc.salesmanago.models import SalesmanagoAccount
 
 OWNER_ID, STAFF_ID = 1001, 1002

@@ -14,9 +14,9 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from monitoring_support import TAB, MonitoringEnv, connect_account, defaults, monitoring_env
-from smbc.config import Settings
+from smbc.core.config import Settings
+from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
-from smbc.remote_calls import RemoteCall
 from smbc.salesmanago.monitoring_models import MonitoringScript
 
 # The BigCommerce client comes with the real-time area; until it is merged these tests cannot run.

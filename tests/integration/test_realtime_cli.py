@@ -10,7 +10,7 @@ from realtime_env import RealtimeEnv
 from typer.testing import CliRunner
 
 from smbc.cli import app
-from smbc.config import Settings, get_settings
+from smbc.core.config import Settings, get_settings
 
 runner = CliRunner()
 

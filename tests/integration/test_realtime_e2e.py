@@ -11,7 +11,7 @@ import pytest
 from realtime_env import RealtimeEnv, wait_for
 
 from smbc.bigcommerce.webhooks import SECRET_HEADER
-from smbc.config import Settings
+from smbc.core.config import Settings
 from smbc.store_settings import default_location
 from smbc.sync import realtime
 from smbc.sync.reconcile import reconcile_store

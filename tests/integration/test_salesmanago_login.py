@@ -12,13 +12,13 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from smbc.clock import FakeClock, set_clock
-from smbc.config import Settings
+from smbc.core.clock import FakeClock, set_clock
+from smbc.core.config import Settings
+from smbc.core.encryption import configure
+from smbc.core.http_server import BackgroundServer, free_port
+from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.encryption import configure
-from smbc.http_server import BackgroundServer, free_port
-from smbc.remote_calls import RemoteCall
 from smbc.salesmanago import login as sm_login
 from smbc.salesmanago.account import get_account
 from smbc.salesmanago.client import SalesmanagoClient
@@ -342,7 +342,7 @@ def test_logout_revokes_the_key_wipes_and_pauses(wb: World) -> None:
         assert w.store(s).sync_paused_reason == "logged_out"
         last = s.scalars(select(SettingsChange).order_by(SettingsChange.id.desc())).first()
         assert (last.key, last.new_value, last.actor) == ("sm.connected", "false", "merchant@shop.test")
-        from smbc.remote_calls import RemoteCallError
+        from smbc.core.remote_calls import RemoteCallError
 
         with pytest.raises(RemoteCallError):
             SalesmanagoClient.for_store(s, w.store(s))

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from smbc.cli import app
-from smbc.config import Settings, get_settings
+from smbc.core.config import Settings, get_settings
+from smbc.core.encryption import configure
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.encryption import configure
 from smbc.salesmanago.models import SalesmanagoAccount, SettingsChange
 from smbc.store_settings import SETTINGS_KEYS, default_location
 

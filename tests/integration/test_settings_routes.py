@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sm_account_helpers import add_store, bearer, connect_account, make_app, store_row
 from sqlalchemy import select
 
-from smbc.config import Settings
+from smbc.core.config import Settings
 from smbc.salesmanago.models import SettingsChange
 from smbc.store_settings import default_location, load_store_settings
 

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from smbc.bigcommerce.setup import store_setup_task
-from smbc.config import Settings
+from smbc.core.config import Settings
+from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
-from smbc.runtime import close_runtime, init_runtime
 
 
 def test_worker_runs_queued_tasks_until_ctrl_c(settings: Settings, tmp_path: Path) -> None:

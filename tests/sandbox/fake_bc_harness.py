@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from smbc.http_server import BackgroundServer
+from smbc.core.http_server import BackgroundServer
 from smbc.sandbox.bigcommerce import FakeBigCommerce
 
 CLIENT_ID = "test-client-id"

@@ -16,7 +16,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from starlette.testclient import TestClient
 
-from smbc.clock import FakeClock
+from smbc.core.clock import FakeClock
 from smbc.sandbox.salesmanago import FakeSalesmanago
 
 __all__ = ["clock", "fake", "http", "session"]  # the fixtures, for `from sm_helpers import *`

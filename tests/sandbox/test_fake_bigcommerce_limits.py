@@ -8,8 +8,8 @@ import httpx
 import pytest
 from fake_bc_harness import Harness, fake_bc_servers, harness_fixture  # noqa: F401
 
-from smbc.clock import FakeClock
-from smbc.http_server import BackgroundServer
+from smbc.core.clock import FakeClock
+from smbc.core.http_server import BackgroundServer
 from smbc.sandbox.bigcommerce import FakeBigCommerce
 
 RATE_HEADERS = (

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from smbc.http_server import BackgroundServer, free_port
+from smbc.core.http_server import BackgroundServer, free_port
 
 
 class Receiver:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 from typer.testing import CliRunner
 
-from smbc.http_server import BackgroundServer
+from smbc.core.http_server import BackgroundServer
 from smbc.sandbox.salesmanago import FakeSalesmanago
 from support import require
 
@@ -87,7 +87,7 @@ def test_sandbox_runs_both_fakes_and_points_the_app_at_them(tmp_path):
 
 def test_run_sandbox_prints_where_everything_is_and_stops():
     require_fake_bigcommerce()
-    from smbc.http_server import free_port
+    from smbc.core.http_server import free_port
     from smbc.sandbox.runner import run_sandbox
 
     lines: list[str] = []

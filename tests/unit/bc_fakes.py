@@ -11,7 +11,7 @@ import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from smbc.clock import get_clock
+from smbc.core.clock import get_clock
 
 CLIENT_ID = "test-client-id"
 CLIENT_SECRET = "test-client-secret"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from bc_fakes import LoginServer, bc_claims, login_app, sign
 
-from smbc.http_server import BackgroundServer
+from smbc.core.http_server import BackgroundServer
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from smbc.remote_calls import Outcome, RemoteCallError
+from smbc.core.remote_calls import Outcome, RemoteCallError
 
 
 @dataclass

@@ -13,8 +13,8 @@ from smbc.bigcommerce.client import (
     classify_status,
 )
 from smbc.bigcommerce.limiter import LocalLimiter
-from smbc.clock import FakeClock
-from smbc.remote_calls import BackoffPolicy, Outcome, RemoteCallError
+from smbc.core.clock import FakeClock
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 
 BASE = "https://api.example.test"
 

@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from smbc.app import create_app
-from smbc.config import Settings
+from smbc.core.config import Settings
+from smbc.core.remote_calls import record_call
 from smbc.db.base import Base
 from smbc.db.models import Store, StoreUser, User
-from smbc.remote_calls import record_call
 
 INSTALL = "/bigcommerce/auth"
 
@@ -140,7 +140,7 @@ def test_grant_for_another_store_is_refused(client: TestClient, login_server: Lo
 
 
 def test_token_endpoint_down_is_a_clear_502(settings: Settings) -> None:
-    from smbc.http_server import free_port
+    from smbc.core.http_server import free_port
 
     settings = settings.model_copy(update={"bc_login_url": f"http://127.0.0.1:{free_port()}"})
     with TestClient(create_app(settings, start_workers=False)) as client:

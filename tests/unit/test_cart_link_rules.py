@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from smbc.clock import FakeClock, set_clock
+from smbc.core.clock import FakeClock, set_clock
 from smbc.db.models import Store
 from smbc.salesmanago.cart_links import CartLinkError, origin_of, parse_cart_link, storefront_origins
 from smbc.web.storefront import RateLimiter

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from smbc.cli import app
-from smbc.config import Settings, get_settings
+from smbc.core.config import Settings, get_settings
+from smbc.core.remote_calls import RemoteCall, record_call
+from smbc.core.runtime import Runtime, close_runtime, init_runtime
 from smbc.db.base import Base
 from smbc.db.models import Store, StoreUser, User
-from smbc.remote_calls import RemoteCall, record_call
-from smbc.runtime import Runtime, close_runtime, init_runtime
 
 runner = CliRunner()
 

@@ -14,10 +14,10 @@ from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce
 from sqlalchemy import select
 
 from smbc.bigcommerce import client as bc_client
-from smbc.clock import FakeClock, set_clock
-from smbc.config import Settings
+from smbc.core.clock import FakeClock, set_clock
+from smbc.core.config import Settings
+from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
-from smbc.runtime import close_runtime, init_runtime
 from smbc.store_settings import StoreSettings
 from smbc.sync import consent, realtime
 from smbc.sync.models import SyncedContact

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from smbc.clock import FakeClock, set_clock
-from smbc.config import Settings
+from smbc.core.clock import FakeClock, set_clock
+from smbc.core.config import Settings
+from smbc.core.runtime import Runtime, close_runtime, init_runtime
 from smbc.db.models import Store
-from smbc.runtime import Runtime, close_runtime, init_runtime
 from smbc.salesmanago import callbacks
 from smbc.store_settings import StoreSettings
 from smbc.sync import consent, mapping, realtime

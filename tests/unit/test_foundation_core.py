@@ -6,11 +6,11 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 
-from smbc import encryption
-from smbc.config import ConfigError, load_settings
+from smbc.core import encryption
+from smbc.core.config import ConfigError, load_settings
+from smbc.core.encryption import SecretBox
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.encryption import SecretBox
 
 
 def test_wrong_database_url_names_the_variable(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ import re
 from fastapi.testclient import TestClient
 
 from smbc.app import create_app
-from smbc.config import Settings
+from smbc.core.config import Settings
+from smbc.core.http_server import free_port
 from smbc.db.session import Database
-from smbc.http_server import free_port
 
 
 def metric(text: str, name: str, **labels: str) -> float:

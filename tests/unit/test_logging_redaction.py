@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from smbc.logging_config import REDACTED, configure_logging, redact_text
+from smbc.core.logging_config import REDACTED, configure_logging, redact_text
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzdG9yZXMvYWJjIn0.c2lnbmF0dXJl"
 SECRETS = ["c0de-XYZ", JWT, "tok_123", "hunter2"]

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from smbc import encryption
 from smbc.bigcommerce.scripts import (
     SCRIPT_NAME,
     Account,
@@ -19,9 +18,10 @@ from smbc.bigcommerce.scripts import (
     monitoring_status,
     sync_monitoring_scripts,
 )
+from smbc.core import encryption
+from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.remote_calls import Outcome, RemoteCallError
 from smbc.salesmanago.monitoring_models import MonitoringScript
 from smbc.store_settings import StoreSettings
 

@@ -14,11 +14,11 @@ from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce
 from sqlalchemy import func, select
 
 from smbc.bigcommerce import client as bc_client
-from smbc.clock import FakeClock, set_clock
-from smbc.config import Settings
+from smbc.core.clock import FakeClock, set_clock
+from smbc.core.config import Settings
+from smbc.core.remote_calls import Outcome, RemoteCall
+from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
-from smbc.remote_calls import Outcome, RemoteCall
-from smbc.runtime import close_runtime, init_runtime
 from smbc.store_settings import StoreSettings
 from smbc.sync import realtime
 from smbc.sync.models import CartWindow, SentEvent, SyncedContact, WebhookDelivery

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from smbc.clock import FakeClock, set_clock
-from smbc.remote_calls import BackoffPolicy, Outcome, RemoteCallError
+from smbc.core.clock import FakeClock, set_clock
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 from smbc.salesmanago.client import (
     CallAttempt,
     EndpointError,

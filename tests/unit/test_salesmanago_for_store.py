@@ -9,10 +9,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from smbc import encryption
+from smbc.core import encryption
+from smbc.core.remote_calls import Outcome, RemoteCall, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.remote_calls import Outcome, RemoteCall, RemoteCallError
 from smbc.salesmanago.client import SalesmanagoClient
 from smbc.salesmanago.models import SalesmanagoAccount
 from smbc.store_settings import save_store_settings

@@ -12,10 +12,10 @@ from cryptography.fernet import Fernet
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from smbc.clock import FakeClock, set_clock
-from smbc.config import Settings
+from smbc.core.clock import FakeClock, set_clock
+from smbc.core.config import Settings
+from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store, StoreUser, User
-from smbc.runtime import close_runtime, init_runtime
 from smbc.web.session import (
     SESSION_TTL,
     DashboardSession,
@@ -123,7 +123,7 @@ def test_session_for_an_unlinked_user_or_uninstalled_store_is_refused(guarded) -
     assert client.get("/app/any", headers=bearer(stranger, settings)).status_code == 401
     other_store = DashboardSession(store_hash="zzz999", user_id=1, bc_user_id=1001, role="owner", email="o")
     assert client.get("/app/any", headers=bearer(other_store, settings)).status_code == 401
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     with get_runtime().db.session() as s:
         s.query(Store).one().status = "uninstalled"

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from smbc.cli import app
-from smbc.config import ConfigError, get_settings, load_settings
+from smbc.core.config import ConfigError, get_settings, load_settings
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from smbc.bigcommerce.signed_payload import (
     safe_deep_link,
     verify_signed_payload,
 )
-from smbc.clock import FakeClock, set_clock
+from smbc.core.clock import FakeClock, set_clock
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from smbc import encryption
+from smbc.core import encryption
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.salesmanago.models import SettingsChange

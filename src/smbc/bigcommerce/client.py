@@ -17,9 +17,9 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from smbc.bigcommerce.limiter import StoreLimiter, get_limiter
-from smbc.clock import Clock, get_clock
-from smbc.http_clients import shared_client
-from smbc.remote_calls import BackoffPolicy, Outcome, RemoteCallError
+from smbc.core.clock import Clock, get_clock
+from smbc.core.http_clients import shared_client
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 
 Priority = Literal["realtime", "export"]
 Recorder = Callable[[dict[str, Any]], None]
@@ -462,7 +462,7 @@ class CallBuffer:
 
     def flush(self, session: Any) -> list[dict[str, Any]]:
         """Write and forget the records; returns them, for `put_back` if the transaction fails."""
-        from smbc.remote_calls import record_call
+        from smbc.core.remote_calls import record_call
 
         with self._lock:
             taken, self.calls = self.calls, []
@@ -488,7 +488,7 @@ def for_store(
     if not store.access_token:
         raise RemoteCallError(Outcome.CREDENTIALS, f"store {store.hash} has no BigCommerce access token")
     if base_url is None:
-        from smbc.runtime import get_runtime
+        from smbc.core.runtime import get_runtime
 
         base_url = get_runtime().settings.bc_api_url
     return BigCommerceClient(

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.scopes import missing_scopes, parse_scopes
 from smbc.bigcommerce.signed_payload import BcUser, SignedPayload
-from smbc.clock import utcnow
-from smbc.config import Settings, random_secret
+from smbc.core.clock import utcnow
+from smbc.core.config import Settings, random_secret
 from smbc.db.base import Base
 from smbc.db.models import Store, StoreUser, User
 from smbc.salesmanago.account import wipe_credentials

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from smbc.clock import Clock, get_clock
+from smbc.core.clock import Clock, get_clock
 
 MAX_IN_FLIGHT = 3
 EXPORT_RESERVE = 0.3  # share of the quota export work leaves to real time
@@ -250,7 +250,7 @@ _limiters_lock = threading.Lock()
 def get_limiter() -> StoreLimiter:
     """The process-wide limiter for the configured queue: Redis-backed when the queue is Redis."""
     try:
-        from smbc.runtime import get_runtime
+        from smbc.core.runtime import get_runtime
 
         settings = get_runtime().settings
         queue_url, queue_name = settings.queue_url, settings.queue_name

@@ -25,7 +25,7 @@ from smbc.bigcommerce.signed_payload import (
     safe_deep_link,
     verify_signed_payload,
 )
-from smbc.metrics import APP_LOADS, INSTALLS, UNINSTALLS, USERS_REMOVED
+from smbc.core.metrics import APP_LOADS, INSTALLS, UNINSTALLS, USERS_REMOVED
 from smbc.web.dashboard import render_dashboard
 from smbc.web.templating import error_page, render
 

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smbc.core.jobs import huey
+from smbc.core.remote_calls import RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.jobs import huey
-from smbc.remote_calls import RemoteCallError
 from smbc.salesmanago.monitoring import SnippetConfig, build_snippet, content_hash
 from smbc.salesmanago.monitoring_models import MonitoringScript
 from smbc.store_settings import StoreSettings
@@ -465,7 +465,7 @@ def check_monitoring(store_id: int) -> list[str]:
     """For the health check: the monitoring-code problems of one store, read live from BigCommerce
     (e.g. ["missing on channel 2"]). Records its calls; a BigCommerce failure is itself a problem."""
     from smbc.bigcommerce.client import CallBuffer, for_store
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     runtime = get_runtime()
     calls = CallBuffer()
@@ -515,7 +515,7 @@ def sync_store(db: Database, store_id: int, *, app_url: str, refresh: bool = Fal
 @huey.task()
 def monitoring_sync_task(store_id: int) -> bool:
     """Queue a sync (e.g. after logging in to or out of SALESmanago): carries only the store's id."""
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     runtime = get_runtime()
     result = sync_store(runtime.db, store_id, app_url=runtime.settings.app_url, refresh=True)

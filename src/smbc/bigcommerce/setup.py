@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import CallBuffer, for_store
 from smbc.bigcommerce.webhooks import register_webhooks
-from smbc.clock import utcnow
+from smbc.core.clock import utcnow
+from smbc.core.jobs import huey
+from smbc.core.remote_calls import RemoteCallError
+from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
-from smbc.jobs import huey
-from smbc.remote_calls import RemoteCallError
-from smbc.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Verification of BigCommerce's `signed_payload_jwt` (load, uninstall, remove-user callbacks).
 
 HS256 only, keyed by the app's client secret, `aud` = client id, `iss` = "bc", `sub` = stores/{hash},
-`exp` required. Time comes from `smbc.clock` so tests move it; `nbf`/`iat` get 30 s of leeway because
+`exp` required. Time comes from `smbc.core.clock` so tests move it; `nbf`/`iat` get 30 s of leeway because
 BigCommerce sets `nbf == iat` and any clock skew would otherwise reject a fresh token.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from smbc.clock import get_clock
+from smbc.core.clock import get_clock
 
 ALGORITHM = "HS256"
 ISSUER = "bc"
@@ -90,7 +90,7 @@ def _decode(token: str, *, client_id: str, client_secret: str) -> dict:
             algorithms=[ALGORITHM],
             audience=client_id,
             issuer=ISSUER,
-            # Times are checked in _check_times against smbc.clock, not PyJWT's wall clock.
+            # Times are checked in _check_times against smbc.core.clock, not PyJWT's wall clock.
             options={
                 "require": ["exp", "aud", "iss", "sub"],
                 "verify_exp": False,

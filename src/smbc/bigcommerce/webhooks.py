@@ -23,10 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from smbc.config import random_secret
+from smbc.core.config import random_secret
+from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.remote_calls import Outcome, RemoteCallError
 from smbc.sync.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -382,7 +382,7 @@ def register_webhooks(session: Session, store: Store, client: Any = None) -> Reg
 
     Called by the set-up job and by reconciliation; the attempts are recorded as RemoteCall rows."""
     from smbc.bigcommerce.client import CallBuffer, for_store
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     settings = get_runtime().settings
     secret = ensure_webhook_secret(store)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from smbc.clock import utcnow
+from smbc.core.clock import utcnow
 from smbc.db.base import Base
 from smbc.db.types import EncryptedText, UTCDateTime
 
@@ -86,7 +86,7 @@ def _import_feature_models() -> None:
 
 # Feature areas append their model modules here.
 FEATURE_MODEL_MODULES: list[str] = [
-    "smbc.remote_calls",
+    "smbc.core.remote_calls",
     "smbc.salesmanago.models",
     "smbc.salesmanago.monitoring_models",
     "smbc.sync.models",

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import DateTime, Text
 from sqlalchemy.types import TypeDecorator
 
-from smbc import encryption
+from smbc.core import encryption
 
 
 class EncryptedText(TypeDecorator[str]):

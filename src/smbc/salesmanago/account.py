@@ -10,9 +10,9 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smbc.config import random_secret
+from smbc.core.config import random_secret
+from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
-from smbc.remote_calls import Outcome, RemoteCallError
 from smbc.salesmanago.client import SalesmanagoCredentials
 from smbc.salesmanago.models import SalesmanagoAccount
 from smbc.store_settings import StoreSettings, default_location, load_store_settings

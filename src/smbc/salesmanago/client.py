@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from smbc.clock import get_clock
-from smbc.http_clients import shared_client
-from smbc.remote_calls import BackoffPolicy, Outcome, RemoteCall, RemoteCallError
+from smbc.core.clock import get_clock
+from smbc.core.http_clients import shared_client
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCall, RemoteCallError
 from smbc.salesmanago.payload import clean_payload
 
 if TYPE_CHECKING:

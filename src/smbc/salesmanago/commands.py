@@ -44,7 +44,7 @@ def _store_session(
 ) -> Iterator[tuple[Session, Store, object]]:
     """One unit of work on an installed store; `after_commit` callables run once it is committed."""
     from smbc.cli import _settings
-    from smbc.runtime import close_runtime, init_runtime
+    from smbc.core.runtime import close_runtime, init_runtime
 
     settings = _settings()
     runtime = init_runtime(settings, migrate=settings.is_sqlite)

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.orm import Session
 
-from smbc.clock import get_clock, utcnow
-from smbc.config import Settings
+from smbc.core.clock import get_clock, utcnow
+from smbc.core.config import Settings
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 from smbc.db.models import Store
-from smbc.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 from smbc.salesmanago.account import (
     LIFTED_BY_LOGIN,
     PAUSED_LOGGED_OUT,

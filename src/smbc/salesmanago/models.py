@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smbc.clock import utcnow
+from smbc.core.clock import utcnow
 from smbc.db.base import Base
 from smbc.db.types import EncryptedText, UTCDateTime
 

@@ -198,7 +198,7 @@ def on_channel_created(session: Session, store: Store, channel_id: int) -> None:
     Raises RemoteCallError when BigCommerce should be asked again later (retryable outcome)."""
     from smbc.bigcommerce.client import CallBuffer, for_store
     from smbc.bigcommerce.scripts import add_channel_code
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     calls = CallBuffer()
     api = for_store(store, recorder=calls, context=f"channel-created:{channel_id}")

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smbc.clock import utcnow
+from smbc.core.clock import utcnow
 from smbc.db.base import Base
 from smbc.db.types import UTCDateTime
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from smbc.clock import Clock, get_clock
-from smbc.http_server import BackgroundServer
+from smbc.core.clock import Clock, get_clock
+from smbc.core.http_server import BackgroundServer
 from smbc.sandbox.salesmanago import FakeSalesmanago
 
 SEED_DAYS = 90  # seeded orders are spread over the last 90 days
@@ -101,7 +101,7 @@ class Sandbox:
         self._servers[service] = BackgroundServer(app, host=self.host, port=old.port).start()
 
     def app_settings(self) -> dict[str, Any]:
-        """Overrides for smbc.config.load_settings() that point the app at both fakes."""
+        """Overrides for smbc.core.config.load_settings() that point the app at both fakes."""
         return {
             "bc_api_url": self.bc_url,
             "bc_login_url": self.bc_url,

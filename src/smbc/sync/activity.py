@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.remote_calls import RemoteCall
 from smbc.sync.models import DeliveryStatus, WebhookDelivery
 
 FAILED_STATUSES = (DeliveryStatus.FAILED.value, DeliveryStatus.WAITING.value)

@@ -33,11 +33,11 @@ from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
 from smbc.bigcommerce.client import for_store as bc_for_store
-from smbc.clock import utcnow
+from smbc.core.clock import utcnow
+from smbc.core.jobs import huey
+from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.jobs import huey
-from smbc.remote_calls import Outcome, RemoteCallError
 from smbc.store_settings import StoreSettings, load_store_settings
 from smbc.sync import mapping, realtime, rules
 from smbc.sync.consent_models import ConsentWriteBack, DoubleOptInClaim, KnownSubscriber
@@ -484,7 +484,7 @@ class _Work:
 
 def apply_write_back(write_back_id: int, *, db: Database | None = None) -> Result | None:
     """Apply one write-back row to BigCommerce (None: not due, or another worker has it)."""
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     db = db or get_runtime().db
     now = utcnow()
@@ -646,7 +646,7 @@ def due_write_back_ids(db: Database, now: datetime | None = None, limit: int = 1
 
 
 def sweep_write_backs(db: Database | None = None, now: datetime | None = None) -> int:
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     ids = due_write_back_ids(db or get_runtime().db, now)
     for write_back_id in ids:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smbc.clock import utcnow
+from smbc.core.clock import utcnow
 from smbc.db.base import Base
 from smbc.db.types import UTCDateTime
 

@@ -44,11 +44,11 @@ from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import PAGE_LIMIT, BigCommerceClient, CallBuffer, V2Pages
 from smbc.bigcommerce.client import for_store as bc_for_store
-from smbc.clock import get_clock, utcnow
+from smbc.core.clock import get_clock, utcnow
+from smbc.core.jobs import huey
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.jobs import huey
-from smbc.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 from smbc.store_settings import StoreSettings, normalize_tags
 from smbc.sync import mapping, rules
 from smbc.sync.export_models import (
@@ -527,7 +527,7 @@ def run_export(
     """Run an export's batches until it ends, is cancelled, must wait for a retry, or its time slice
     is used up (then it is queued again). Returns the status left, or None when another worker holds
     it (or it is not due). `force` ignores a scheduled retry time (the CLI runs it now)."""
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     db = db or get_runtime().db
     token = uuid.uuid4().hex
@@ -1444,7 +1444,7 @@ def due_export_ids(db: Database, now: datetime | None = None) -> list[int]:
 
 
 def sweep_exports(db: Database | None = None, now: datetime | None = None) -> int:
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     ids = due_export_ids(db or get_runtime().db, now)
     for export_id in ids:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import typer
 from sqlalchemy import select
 
-from smbc.clock import get_clock, utcnow
-from smbc.config import ConfigError, get_settings
+from smbc.core.clock import get_clock, utcnow
+from smbc.core.config import ConfigError, get_settings
 from smbc.db.models import Store
 from smbc.sync import export as service
 from smbc.sync.export_models import Export, ExportKind, ExportStatus
@@ -30,7 +30,7 @@ def export_command(
     """Export customers as contacts or orders as external events, by creation date."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from smbc.runtime import init_runtime
+    from smbc.core.runtime import init_runtime
 
     try:
         settings = get_settings()

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smbc.clock import utcnow
+from smbc.core.clock import utcnow
 from smbc.db.base import Base
 from smbc.db.types import UTCDateTime
 

@@ -29,11 +29,11 @@ from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
 from smbc.bigcommerce.client import for_store as bc_for_store
-from smbc.clock import utcnow
+from smbc.core.clock import utcnow
+from smbc.core.jobs import huey
+from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.jobs import huey
-from smbc.remote_calls import Outcome, RemoteCallError
 from smbc.store_settings import StoreSettings
 from smbc.sync import mapping, rules
 from smbc.sync.models import (
@@ -279,7 +279,7 @@ def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[WebhookDe
 
 def process_delivery(delivery_id: int, *, db: Database | None = None) -> list[tuple[int, Result]]:
     """Work on one inbox row (and the siblings it coalesces with). Returns what happened to each."""
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     db = db or get_runtime().db
     now = utcnow()
@@ -1098,7 +1098,7 @@ def due_delivery_ids(db: Database, now: datetime | None = None, limit: int = 100
 
 
 def sweep_due(db: Database | None = None, now: datetime | None = None) -> int:
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     ids = due_delivery_ids(db or get_runtime().db, now)
     for delivery_id in ids:
@@ -1116,7 +1116,7 @@ def resume_store(
 ) -> int:
     """Called after the merchant logs in again (or the store's token works again): lift a pause for
     one of `reasons` and re-queue what waited. Returns how many deliveries were re-queued."""
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     db = db or get_runtime().db
     now = utcnow()
@@ -1149,7 +1149,7 @@ def resume_store(
 
 def retry_delivery(delivery_id: int, *, db: Database | None = None) -> bool:
     """A failed or skipped delivery tried again (the Activity tab's Retry)."""
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     db = db or get_runtime().db
     with db.session() as session:

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
 from smbc.bigcommerce.client import for_store as bc_for_store
 from smbc.bigcommerce.webhooks import ensure_webhook_secret, sync_hooks, webhook_destination
-from smbc.clock import utcnow
+from smbc.core.clock import utcnow
+from smbc.core.jobs import huey
+from smbc.core.remote_calls import RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.jobs import huey
-from smbc.remote_calls import RemoteCallError
 from smbc.sync import mapping, rules
 from smbc.sync.models import ReconcileState
 from smbc.sync.realtime import (
@@ -148,7 +148,7 @@ def reconcile_store(
     store_id: int, *, db: Database | None = None, process_inline: bool = False
 ) -> ReconcileReport:
     """Read what changed since the watermark, queue it, repair hooks, move the watermark."""
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     runtime = get_runtime()
     db = db or runtime.db
@@ -220,7 +220,7 @@ def reconcile_store_task(store_id: int) -> None:
 
 @huey.periodic_task(crontab(minute="*"))
 def reconcile_due_task() -> None:
-    from smbc.runtime import get_runtime
+    from smbc.core.runtime import get_runtime
 
     for store_id in stores_due(get_runtime().db):
         reconcile_store_task(store_id)

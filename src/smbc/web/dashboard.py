@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
-from smbc.clock import get_clock
+from smbc.core.clock import get_clock
 from smbc.web.session import DashboardSession, current_session, mint_session_token, session_expires_at
 from smbc.web.templating import render
 

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from smbc.clock import utcnow
+from smbc.core.clock import utcnow
 from smbc.db.models import Store
 from smbc.salesmanago.account import get_account
 from smbc.sync import export as service

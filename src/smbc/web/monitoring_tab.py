@@ -29,8 +29,8 @@ from smbc.bigcommerce.scripts import (
     sync_store,
     wanted_scripts,
 )
+from smbc.core.remote_calls import RemoteCallError
 from smbc.db.models import Store
-from smbc.remote_calls import RemoteCallError
 from smbc.store_settings import StoreSettings
 from smbc.web.session import DashboardSession, current_session
 from smbc.web.templating import render

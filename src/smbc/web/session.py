@@ -16,7 +16,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from smbc.clock import get_clock
+from smbc.core.clock import get_clock
 
 SESSION_TTL = timedelta(hours=1)
 _AUDIENCE = "smbc-dashboard"

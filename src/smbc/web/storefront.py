@@ -20,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
-from smbc.clock import get_clock
+from smbc.core.clock import get_clock
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.salesmanago.cart_links import (

@@ -6,7 +6,7 @@ It imports nothing from the product (`smbc.bigcommerce`, `smbc.salesmanago`, `sm
 
 Starting it
 -----------
-    from smbc.http_server import BackgroundServer
+    from smbc.core.http_server import BackgroundServer
     from smbc.sandbox.bigcommerce import FakeBigCommerce
 
     bc = FakeBigCommerce(client_id="...", client_secret="...", app_url="http://127.0.0.1:8000", clock=None)
@@ -15,7 +15,7 @@ Starting it
         ...                            # product settings: SMBC_BC_API_URL = SMBC_BC_LOGIN_URL = server.url
     bc.close()                         # stops the webhook thread, releases hanging (timeout-fault) requests
 
-`clock`: dates on rows and webhook `created_at` come from this clock (default: `smbc.clock.get_clock()`,
+`clock`: dates on rows and webhook `created_at` come from this clock (default: `smbc.core.clock.get_clock()`,
 so a test's `FakeClock` applies); quota windows use it too when given, else real monotonic time.
 JWT `iat`/`exp` always use real time (apps verify them against the wall clock).
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import jwt
 
-from smbc.clock import Clock, get_clock
+from smbc.core.clock import Clock, get_clock
 from smbc.sandbox.bigcommerce.actions import Admin, Storefront
 from smbc.sandbox.bigcommerce.seeder import seed_store
 from smbc.sandbox.bigcommerce.state import (

@@ -8,7 +8,7 @@ import random
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from smbc.clock import get_clock
+from smbc.core.clock import get_clock
 from smbc.sandbox.bigcommerce.state import Address, Customer, Order, OrderLine, StoreState, Subscriber
 
 FIRST_NAMES = (

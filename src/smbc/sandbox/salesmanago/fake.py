@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from smbc.clock import Clock
+from smbc.core.clock import Clock
 from smbc.sandbox.salesmanago import callbacks
 from smbc.sandbox.salesmanago.api import SalesmanagoApi
 from smbc.sandbox.salesmanago.faults import Faults

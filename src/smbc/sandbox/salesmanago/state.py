@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from smbc.clock import Clock, get_clock
+from smbc.core.clock import Clock, get_clock
 
 CONTACT_TEXT_FIELDS = ("name", "phone", "fax", "company", "externalId", "state")
 CONTACT_TOP_LEVEL_FIELDS = ("birthday", "province", "lang", "loyaltyProgram")

@@ -43,5 +43,5 @@ def configure(keys: list[str]) -> SecretBox:
 
 def get_box() -> SecretBox:
     if _box is None:
-        raise RuntimeError("encryption is not configured: call smbc.encryption.configure() at start")
+        raise RuntimeError("encryption is not configured: call smbc.core.encryption.configure() at start")
     return _box

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smbc import encryption
-from smbc.config import Settings
+from smbc.core import encryption
+from smbc.core.config import Settings
 from smbc.db.session import Database
 
 
@@ -21,7 +21,7 @@ _runtime: Runtime | None = None
 def init_runtime(settings: Settings, *, migrate: bool = False) -> Runtime:
     """Configure encryption, the database and the queue for this process."""
     global _runtime
-    from smbc import jobs
+    from smbc.core import jobs
 
     encryption.configure(settings.secret_keys)
     db = Database(settings.database_url)
