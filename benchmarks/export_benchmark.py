@@ -28,24 +28,24 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 
+from smbc.account.models import SalesmanagoAccount
 from smbc.bigcommerce.limiter import EXPORT_RESERVE
 from smbc.core.config import load_settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.core.runtime import init_runtime
 from smbc.db.models import Store
+from smbc.export import service
+from smbc.export.models import Export
 from smbc.salesmanago.client import compute_sha
-from smbc.salesmanago.models import SalesmanagoAccount
 from smbc.sandbox import Sandbox
 from smbc.sandbox.bigcommerce import DEFAULT_APP_SCOPES
-from smbc.sync import export as service
-from smbc.sync.export_models import Export
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 CHILD = """
 import json, os, sys
 from smbc.core.config import load_settings
 from smbc.core.runtime import init_runtime
-from smbc.sync.export import run_export
+from smbc.export.service import run_export
 samples = []
 def rss_mb():
     with open("/proc/self/statm") as f:

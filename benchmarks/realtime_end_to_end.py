@@ -35,8 +35,8 @@ from smbc.core.remote_calls import RemoteCall
 from smbc.core.runtime import init_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.realtime.models import WebhookDelivery
 from smbc.sandbox.runner import Sandbox
-from smbc.sync.models import WebhookDelivery
 
 UNFINISHED = ("pending", "processing")
 
@@ -50,7 +50,7 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
 
 
 def install(sb: Sandbox, db: Database, store_hash: str, settings: Any) -> None:
-    from smbc.salesmanago.login import login_with_password
+    from smbc.account.login import login_with_password
 
     answer = sb.bc.install(store_hash)
     if answer.status_code >= 400:
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             )
             db = init_runtime(settings, migrate=True).db
             env = {**os.environ, **app_environment(settings), "SMBC_LOG_LEVEL": "WARNING"}
-            smbc = [sys.executable, "-m", "smbc.cli"]
+            smbc = [sys.executable, "-m", "smbc"]
             processes = [
                 subprocess.Popen([*smbc, "serve", "--port", str(port)], env=env),
                 subprocess.Popen([*smbc, "worker", "--threads", str(args.workers)], env=env),

@@ -30,13 +30,13 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from smbc.app import create_app
-from smbc.bigcommerce.webhooks import SECRET_HEADER
 from smbc.core.config import load_settings
 from smbc.core.http_server import BackgroundServer
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.stores.hooks import SECRET_HEADER
+from smbc.web.app import create_app
 
 SECRET = "bench-secret"  # noqa: S105 (a benchmark store)
 

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from smbc.app import create_app
 from smbc.core.config import Settings
 from smbc.core.http_server import BackgroundServer
 from smbc.core.remote_calls import RemoteCall
@@ -25,8 +24,9 @@ from smbc.core.runtime import Runtime, get_runtime
 from smbc.db.base import Base
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.realtime.models import ReconcileState
 from smbc.sandbox import Sandbox
-from smbc.sync.models import ReconcileState
+from smbc.web.app import create_app
 
 CLIENT_ID = "integration-client-id"
 CLIENT_SECRET = "integration-client-secret-0123456789abcdef"  # long enough for HS256

@@ -17,12 +17,12 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from smbc.app import create_app
 from smbc.core.config import Settings
 from smbc.core.http_server import BackgroundServer, free_port
 from smbc.db.models import Store, StoreUser
 from smbc.db.session import Database
 from smbc.sandbox import Sandbox
+from smbc.web.app import create_app
 from smbc.web.session import DashboardSession, mint_session_token
 from support import make_settings
 
@@ -162,7 +162,7 @@ class QueueWorker:
 
 
 def _set_up(app: FastAPI, sb: Sandbox, store_hash: str) -> tuple[int, str]:
-    from smbc.bigcommerce.setup import run_store_setup
+    from smbc.stores.setup import run_store_setup
 
     db = app.state.runtime.db
     with db.session() as s:
@@ -186,7 +186,7 @@ def _set_up(app: FastAPI, sb: Sandbox, store_hash: str) -> tuple[int, str]:
 
 def connect_account(app: FastAPI, sb: Sandbox, store_id: int) -> None:
     """The store connected to the fake SALESmanago's NORMAL account, as a login leaves it."""
-    from smbc.salesmanago.models import SalesmanagoAccount
+    from smbc.account.models import SalesmanagoAccount
 
     account = sb.sm.NORMAL
     with app.state.runtime.db.session() as s:

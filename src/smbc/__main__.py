@@ -1,3 +1,3 @@
-from smbc.cli import main
+from smbc.cli.main import main
 
 main()

@@ -188,7 +188,7 @@ def test_a_page_on_another_origin_cannot_link_a_cart(browser_context, env: Monit
     so the POST is never sent and nothing is stored."""
     from sqlalchemy import func, select
 
-    from smbc.salesmanago.monitoring_models import CartLink
+    from smbc.monitoring.models import CartLink
 
     page = browser_context.new_page()
     page.goto(env.sb.sm_url + "/sandbox")  # any page that is not one of the store's storefronts

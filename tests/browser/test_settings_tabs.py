@@ -13,12 +13,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from smbc.app import create_app
-from smbc.bigcommerce.setup import run_store_setup
 from smbc.core.http_server import BackgroundServer, free_port
 from smbc.db.models import Store
 from smbc.sandbox import Sandbox
-from smbc.store_settings import load_store_settings
+from smbc.settings.store_settings import load_store_settings
+from smbc.stores.setup import run_store_setup
+from smbc.web.app import create_app
 from support import make_settings
 
 pytestmark = pytest.mark.browser

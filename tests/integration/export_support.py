@@ -13,15 +13,15 @@ from typing import Any
 
 from sqlalchemy import select
 
+from smbc.account.models import SalesmanagoAccount
 from smbc.core.config import Settings
 from smbc.core.runtime import Runtime, close_runtime, init_runtime
 from smbc.db.models import Store
+from smbc.export.models import Export
 from smbc.salesmanago.client import compute_sha
-from smbc.salesmanago.models import SalesmanagoAccount
 from smbc.sandbox import Sandbox
 from smbc.sandbox.bigcommerce import DEFAULT_APP_SCOPES
-from smbc.store_settings import save_store_settings
-from smbc.sync.export_models import Export
+from smbc.settings.store_settings import save_store_settings
 
 API_KEY = "export-tests-api-key"
 

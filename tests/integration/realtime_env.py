@@ -15,8 +15,6 @@ from huey.consumer import Consumer
 from huey.storage import RedisStorage
 from sqlalchemy import or_, select
 
-from smbc.app import create_app
-from smbc.bigcommerce.setup import run_store_setup
 from smbc.core import jobs
 from smbc.core.clock import Clock, FakeClock, set_clock
 from smbc.core.config import Settings
@@ -24,9 +22,11 @@ from smbc.core.http_server import BackgroundServer, free_port
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.realtime import processing as realtime
+from smbc.realtime.models import DeliveryStatus, WebhookDelivery
 from smbc.sandbox.runner import Sandbox
-from smbc.sync import realtime
-from smbc.sync.models import DeliveryStatus, WebhookDelivery
+from smbc.stores.setup import run_store_setup
+from smbc.web.app import create_app
 
 UNFINISHED = (DeliveryStatus.PENDING.value, DeliveryStatus.PROCESSING.value)
 
@@ -126,7 +126,7 @@ class RealtimeEnv:
             return bool(store and store.setup_completed_at) and len(self.bc.store(self.store_hash).hooks) > 0
 
     def login(self) -> None:
-        from smbc.salesmanago.login import login_with_password
+        from smbc.account.login import login_with_password
 
         with self.db.session() as s:
             login_with_password(
@@ -155,7 +155,7 @@ class RealtimeEnv:
         return self.store.id
 
     def configure(self, **changes: object) -> None:
-        from smbc.store_settings import save_store_settings
+        from smbc.settings.store_settings import save_store_settings
 
         with self.db.session() as s:
             save_store_settings(s, self.store_id, dict(changes), "test")

@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from smbc.app import create_app
+from smbc.account.models import SalesmanagoAccount
 from smbc.core.config import Settings
 from smbc.db.models import Store, StoreUser, User
 from smbc.db.session import Database
-from smbc.salesmanago.models import SalesmanagoAccount
+from smbc.web.app import create_app
 from smbc.web.session import DashboardSession, mint_session_token
 
 CHANNELS = [

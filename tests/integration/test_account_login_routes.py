@@ -13,12 +13,12 @@ from sm_account_helpers import add_store, bearer, make_app, store_row
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from smbc.cli import app as cli_app
+from smbc.account.credentials import get_account
+from smbc.account.login import MSG_TWO_FACTOR, MSG_WRONG_LOGIN
+from smbc.cli.main import app as cli_app
 from smbc.core.config import Settings, get_settings
 from smbc.core.http_server import BackgroundServer
 from smbc.db.models import Store
-from smbc.salesmanago.account import get_account
-from smbc.salesmanago.login import MSG_TWO_FACTOR, MSG_WRONG_LOGIN
 from smbc.sandbox.salesmanago import FakeSalesmanago
 
 
@@ -201,7 +201,7 @@ def test_cli_login_show_logout(client: TestClient, fake_sm, settings: Settings, 
 
 
 def test_login_resumes_deliveries_that_waited_while_logged_out(client: TestClient, fake_sm) -> None:
-    from smbc.sync.models import WebhookDelivery
+    from smbc.realtime.models import WebhookDelivery
 
     sm, _ = fake_sm
     token = add_store(client.app)

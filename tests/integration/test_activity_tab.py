@@ -13,7 +13,7 @@ from sqlalchemy import select
 from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
-from smbc.sync.models import WebhookDelivery
+from smbc.realtime.models import WebhookDelivery
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from smbc.app import create_app
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.http_server import BackgroundServer
 from smbc.core.runtime import Runtime
 from smbc.db.models import Store
-from smbc.salesmanago.monitoring_models import CartLink
-from smbc.sync.models import WebhookDelivery
+from smbc.monitoring.models import CartLink
+from smbc.realtime.models import WebhookDelivery
+from smbc.web.app import create_app
 from smbc.web.storefront import CART_LINK_LIMIT, CART_LINK_WINDOW, linked_contact_id
 
 SHOP = "https://shop.example.com"

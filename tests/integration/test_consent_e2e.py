@@ -14,14 +14,14 @@ import pytest
 from realtime_env import RealtimeEnv, wait_for
 from sqlalchemy import func, select
 
-from smbc.bigcommerce.webhooks import SECRET_HEADER
+from smbc.account.credentials import callback_urls
+from smbc.consent import service as consent
+from smbc.consent.models import ConsentWriteBack
 from smbc.core import jobs
 from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
-from smbc.salesmanago.account import callback_urls
-from smbc.sync import consent
-from smbc.sync.consent_models import ConsentWriteBack
+from smbc.stores.hooks import SECRET_HEADER
 
 NEWSLETTER = "marketing_newsletter"
 UPSERT = "/api/contact/upsert"

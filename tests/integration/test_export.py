@@ -20,10 +20,10 @@ from smbc.core.clock import FakeClock, set_clock, utcnow
 from smbc.core.config import Settings
 from smbc.core.remote_calls import Outcome, RemoteCall, RemoteCallError
 from smbc.db.models import Store
+from smbc.export import service
+from smbc.export.models import Export
+from smbc.realtime.models import SentEvent, SyncedContact
 from smbc.salesmanago.client import SalesmanagoClient
-from smbc.sync import export as service
-from smbc.sync.export_models import Export
-from smbc.sync.models import SentEvent, SyncedContact
 
 NY = "America/New_York"  # UTC-5 in February
 FEB = (date(2026, 2, 1), date(2026, 2, 28))

@@ -10,11 +10,11 @@ from export_support import World, export_world
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from smbc.cli import app
+from smbc.cli.main import app
 from smbc.core.config import Settings, get_settings
-from smbc.sync import export as service
-from smbc.sync.export_models import Export
-from smbc.sync.models import SentEvent
+from smbc.export import service
+from smbc.export.models import Export
+from smbc.realtime.models import SentEvent
 
 runner = CliRunner()
 

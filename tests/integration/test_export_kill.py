@@ -19,14 +19,14 @@ from export_support import World, export_world
 
 from smbc.core.clock import FakeClock, set_clock, utcnow
 from smbc.core.config import Settings
-from smbc.sync import export as service
+from smbc.export import service
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 WORKER = (
     "import sys\n"
     "from smbc.core.config import load_settings\n"
     "from smbc.core.runtime import init_runtime\n"
-    "from smbc.sync.export import run_export\n"
+    "from smbc.export.service import run_export\n"
     "init_runtime(load_settings())\n"
     "run_export(int(sys.argv[1]), time_slice=None)\n"
 )

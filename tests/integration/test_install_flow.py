@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from app_stack import CLIENT_SECRET, AppStack, wait_for
+from smbc.account.models import SalesmanagoAccount
 from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import StoreUser
-from smbc.salesmanago.models import SalesmanagoAccount
 
 OWNER_ID, STAFF_ID = 1001, 1002
 

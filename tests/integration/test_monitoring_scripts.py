@@ -17,7 +17,7 @@ from monitoring_support import TAB, MonitoringEnv, connect_account, defaults, mo
 from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
-from smbc.salesmanago.monitoring_models import MonitoringScript
+from smbc.monitoring.models import MonitoringScript
 
 # The BigCommerce client comes with the real-time area; until it is merged these tests cannot run.
 pytest.importorskip("smbc.bigcommerce.client", reason="smbc.bigcommerce.client (real-time area) not merged")
@@ -123,7 +123,7 @@ def test_each_flag_the_consent_category_and_the_selection_change_the_live_script
 
 
 def test_a_cookie_lifetime_from_platform_settings_goes_into_the_code(env: MonitoringEnv) -> None:
-    from smbc.store_settings import save_store_settings
+    from smbc.settings.store_settings import save_store_settings
 
     with env.app.state.runtime.db.session() as s:
         save_store_settings(s, env.store_id, {"monitoring_cookie_days": "30"}, "test")
@@ -138,7 +138,7 @@ def test_a_script_deleted_in_script_manager_is_reported_and_restored(env_any_bac
     page = env.tab()
     assert "missing on channel 1" in page.text
     assert 'data-smbc-post="/app/tabs/monitoring/restore"' in page.text
-    from smbc.bigcommerce.scripts import check_monitoring
+    from smbc.monitoring.scripts import check_monitoring
 
     assert check_monitoring(env.store_id) == ["missing on channel 1"]
     health = httpx.get(env.url + "/app/tabs/activity", headers=env.headers, timeout=30)
@@ -173,7 +173,7 @@ def test_a_consent_category_changed_in_script_manager_is_reported_and_put_back(e
 
 
 def test_a_storefront_created_later_gets_the_code_when_all_are_chosen(env: MonitoringEnv) -> None:
-    from smbc.salesmanago.monitoring import on_channel_created
+    from smbc.monitoring.snippet import on_channel_created
 
     env.save(**defaults())
     channel = env.sb.bc.admin(env.store_hash).create_channel("Pop-up shop")
@@ -214,7 +214,7 @@ def test_more_than_ten_storefronts_is_refused_at_the_field_and_nothing_changes(e
 
 
 def test_values_are_escaped_in_the_code_and_on_the_page(env: MonitoringEnv) -> None:
-    from smbc.salesmanago.models import SalesmanagoAccount
+    from smbc.account.models import SalesmanagoAccount
 
     hostile = "</script><b>x</b>"
     with env.app.state.runtime.db.session() as s:
@@ -234,7 +234,7 @@ def test_a_bad_consent_category_is_refused_at_its_field_and_nothing_changes(env:
     assert 'id="monitoring_consent_category-error"' in response.text
     assert 'aria-invalid="true"' in response.text and "<script>x</script>" not in response.text
     assert {c: (s.uuid, s.consent_category) for c, s in env.scripts().items()} == before
-    from smbc.store_settings import load_store_settings
+    from smbc.settings.store_settings import load_store_settings
 
     with env.app.state.runtime.db.session() as s:
         assert load_store_settings(s, env.store_id).monitoring_consent_category == "analytics"
@@ -245,7 +245,7 @@ def test_a_storefront_created_later_gets_the_code_through_the_webhook(
 ) -> None:
     import time
 
-    from smbc.sync.models import WebhookDelivery
+    from smbc.realtime.models import WebhookDelivery
 
     def processed() -> bool:
         with env.app.state.runtime.db.session() as s:
@@ -267,7 +267,7 @@ def test_logging_out_takes_the_code_off_and_logging_in_puts_it_back(
 ) -> None:
     import time
 
-    from smbc.salesmanago.login import login_with_password
+    from smbc.account.login import login_with_password
 
     def wait_for_channels(expected: list[int]) -> None:
         deadline = time.monotonic() + 20
@@ -293,7 +293,7 @@ def test_logging_out_takes_the_code_off_and_logging_in_puts_it_back(
                 settings=env.app.state.settings,
                 actor="test",
             )
-        from smbc.salesmanago.login import after_login
+        from smbc.account.login import after_login
 
         after_login(env.store_id)
         wait_for_channels([1, 2])  # on by default: the code is back without visiting the tab

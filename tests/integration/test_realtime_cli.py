@@ -9,7 +9,7 @@ import pytest
 from realtime_env import RealtimeEnv
 from typer.testing import CliRunner
 
-from smbc.cli import app
+from smbc.cli.main import app
 from smbc.core.config import Settings, get_settings
 
 runner = CliRunner()

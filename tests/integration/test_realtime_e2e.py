@@ -10,11 +10,11 @@ import httpx
 import pytest
 from realtime_env import RealtimeEnv, wait_for
 
-from smbc.bigcommerce.webhooks import SECRET_HEADER
 from smbc.core.config import Settings
-from smbc.store_settings import default_location
-from smbc.sync import realtime
-from smbc.sync.reconcile import reconcile_store
+from smbc.realtime import processing as realtime
+from smbc.reconcile.service import reconcile_store
+from smbc.settings.store_settings import default_location
+from smbc.stores.hooks import SECRET_HEADER
 
 
 @pytest.fixture

@@ -12,6 +12,16 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
+from smbc.account import login as sm_login
+from smbc.account.credentials import get_account
+from smbc.account.login import (
+    LoginFailed,
+    login_with_api_credentials,
+    login_with_password,
+    logout,
+    refresh_owners,
+)
+from smbc.account.models import SalesmanagoAccount, SettingsChange
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.encryption import configure
@@ -19,19 +29,9 @@ from smbc.core.http_server import BackgroundServer, free_port
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.salesmanago import login as sm_login
-from smbc.salesmanago.account import get_account
 from smbc.salesmanago.client import SalesmanagoClient
-from smbc.salesmanago.login import (
-    LoginFailed,
-    login_with_api_credentials,
-    login_with_password,
-    logout,
-    refresh_owners,
-)
-from smbc.salesmanago.models import SalesmanagoAccount, SettingsChange
 from smbc.sandbox.salesmanago import FakeSalesmanago
-from smbc.store_settings import load_store_settings, save_store_settings
+from smbc.settings.store_settings import load_store_settings, save_store_settings
 
 
 @dataclass

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sm_account_helpers import add_store, bearer, connect_account, make_app, store_row
 from sqlalchemy import select
 
+from smbc.account.models import SettingsChange
 from smbc.core.config import Settings
-from smbc.salesmanago.models import SettingsChange
-from smbc.store_settings import default_location, load_store_settings
+from smbc.settings.store_settings import default_location, load_store_settings
 
 ACCOUNT_FORM = {
     "location_1": "main_shop",
@@ -234,7 +234,7 @@ def test_owner_fallback_message(client: TestClient) -> None:
     connect_account(client.app)
     assert client.post("/app/account/settings", headers=bearer(token), data=ACCOUNT_FORM).status_code == 200
     with client.app.state.runtime.db.session() as s:
-        from smbc.salesmanago.account import get_account
+        from smbc.account.credentials import get_account
 
         get_account(s, store_row(client.app).id).owners = ["merchant@sandbox.test"]
     html = client.get("/app/tabs/account", headers=bearer(token)).text

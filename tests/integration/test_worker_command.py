@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from smbc.bigcommerce.setup import store_setup_task
 from smbc.core.config import Settings
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
+from smbc.stores.setup import store_setup_task
 
 
 def test_worker_runs_queued_tasks_until_ctrl_c(settings: Settings, tmp_path: Path) -> None:
@@ -50,6 +50,6 @@ def test_worker_runs_queued_tasks_until_ctrl_c(settings: Settings, tmp_path: Pat
         output = worker.stdout.read()
         assert worker.returncode == 0, output
         assert '"level"' in output  # JSON-lines logs
-        assert "Executing smbc.bigcommerce.setup.store_setup_task" in output  # this worker ran it
+        assert "Executing smbc.stores.setup.store_setup_task" in output  # this worker ran it
     finally:
         close_runtime()

@@ -116,7 +116,7 @@ def test_run_sandbox_prints_where_everything_is_and_stops():
 
 
 def test_cli_has_the_sandbox_command_with_its_options():
-    from smbc.cli import app
+    from smbc.cli.main import app
 
     result = CliRunner().invoke(app, ["sandbox", "--help"])
     assert result.exit_code == 0

@@ -12,11 +12,11 @@ from bc_fakes import ALL_SCOPES, OWNER, STAFF, LoginServer
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from smbc.app import create_app
 from smbc.core.config import Settings
 from smbc.core.remote_calls import record_call
 from smbc.db.base import Base
 from smbc.db.models import Store, StoreUser, User
+from smbc.web.app import create_app
 
 INSTALL = "/bigcommerce/auth"
 

@@ -8,7 +8,7 @@ import pytest
 
 from smbc.core.clock import FakeClock, set_clock
 from smbc.db.models import Store
-from smbc.salesmanago.cart_links import CartLinkError, origin_of, parse_cart_link, storefront_origins
+from smbc.realtime.cart_links import CartLinkError, origin_of, parse_cart_link, storefront_origins
 from smbc.web.storefront import RateLimiter
 
 CART = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from smbc.cli import app
+from smbc.cli.main import app
 from smbc.core.config import Settings, get_settings
 from smbc.core.remote_calls import RemoteCall, record_call
 from smbc.core.runtime import Runtime, close_runtime, init_runtime

@@ -14,13 +14,14 @@ from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce
 from sqlalchemy import select
 
 from smbc.bigcommerce import client as bc_client
+from smbc.consent import service as consent
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
-from smbc.store_settings import StoreSettings
-from smbc.sync import consent, realtime
-from smbc.sync.models import SyncedContact
+from smbc.realtime import processing as realtime
+from smbc.realtime.models import SyncedContact
+from smbc.settings.store_settings import StoreSettings
 
 ITEMS = [{"id": 1, "product_id": 111, "variant_id": 5, "sku": "MUG", "name": "Mug", "quantity": 1}]
 

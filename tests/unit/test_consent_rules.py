@@ -9,15 +9,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from smbc.consent import callbacks
+from smbc.consent import service as consent
+from smbc.consent.models import ConsentWriteBack, DoubleOptInClaim
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.runtime import Runtime, close_runtime, init_runtime
 from smbc.db.models import Store
-from smbc.salesmanago import callbacks
-from smbc.store_settings import StoreSettings
-from smbc.sync import consent, mapping, realtime
-from smbc.sync.consent_models import ConsentWriteBack, DoubleOptInClaim
-from smbc.sync.rules import ConsentFlags, consent_flags
+from smbc.mapping import records as mapping
+from smbc.mapping.rules import ConsentFlags, consent_flags
+from smbc.realtime import processing as realtime
+from smbc.settings.store_settings import StoreSettings
 
 NEWSLETTER = "marketing_newsletter"
 

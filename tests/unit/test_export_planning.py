@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from smbc.sync.export import (
+from smbc.export.models import Export
+from smbc.export.service import (
     ExportInvalid,
     OrderPlan,
     PlannedEvent,
@@ -16,8 +17,7 @@ from smbc.sync.export import (
     plan_batches,
     progress,
 )
-from smbc.sync.export_models import Export
-from smbc.sync.rules import EventKind
+from smbc.mapping.rules import EventKind
 
 
 def utc(*parts: int) -> datetime:

@@ -6,10 +6,10 @@ import re
 
 from fastapi.testclient import TestClient
 
-from smbc.app import create_app
 from smbc.core.config import Settings
 from smbc.core.http_server import free_port
 from smbc.db.session import Database
+from smbc.web.app import create_app
 
 
 def metric(text: str, name: str, **labels: str) -> float:

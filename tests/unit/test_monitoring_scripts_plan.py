@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from smbc.bigcommerce.scripts import (
+from smbc.db.models import Store
+from smbc.monitoring.models import MonitoringScript
+from smbc.monitoring.scripts import (
     MAX_APP_SCRIPTS,
     SCRIPT_NAME,
     Account,
@@ -18,9 +20,7 @@ from smbc.bigcommerce.scripts import (
     selected_channel_ids,
     wanted_scripts,
 )
-from smbc.db.models import Store
-from smbc.salesmanago.monitoring_models import MonitoringScript
-from smbc.store_settings import StoreSettings
+from smbc.settings.store_settings import StoreSettings
 
 ACCOUNT = Account(client_id="cid", endpoint="app2.salesmanago.pl", smapp=None)
 

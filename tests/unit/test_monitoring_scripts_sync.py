@@ -11,19 +11,19 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from smbc.bigcommerce.scripts import (
+from smbc.core import encryption
+from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.monitoring.models import MonitoringScript
+from smbc.monitoring.scripts import (
     SCRIPT_NAME,
     Account,
     TooManyScripts,
     monitoring_status,
     sync_monitoring_scripts,
 )
-from smbc.core import encryption
-from smbc.core.remote_calls import Outcome, RemoteCallError
-from smbc.db.models import Store
-from smbc.db.session import Database
-from smbc.salesmanago.monitoring_models import MonitoringScript
-from smbc.store_settings import StoreSettings
+from smbc.settings.store_settings import StoreSettings
 
 ACCOUNT = Account(client_id="cid-1", endpoint="app2.salesmanago.pl", smapp="3")
 APP_URL = "https://app.example"
@@ -211,7 +211,7 @@ class MemoryStore(MemoryScripts):
 def add_channel(db: Database, store: Store, api: MemoryStore, channel_id: int, **settings: Any) -> None:
     from unittest import mock
 
-    from smbc.bigcommerce import scripts
+    from smbc.monitoring import scripts
 
     with (
         db.session() as s,

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from smbc.salesmanago.monitoring import (
+from smbc.monitoring.snippet import (
     SnippetConfig,
     build_snippet,
     content_hash,

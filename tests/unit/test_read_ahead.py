@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from smbc.sync.read_ahead import ReadAhead
+from smbc.export.read_ahead import ReadAhead
 
 
 def test_items_come_in_order_and_all_of_them() -> None:

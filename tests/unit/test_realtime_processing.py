@@ -19,9 +19,9 @@ from smbc.core.config import Settings
 from smbc.core.remote_calls import Outcome, RemoteCall
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
-from smbc.store_settings import StoreSettings
-from smbc.sync import realtime
-from smbc.sync.models import CartWindow, SentEvent, SyncedContact, WebhookDelivery
+from smbc.realtime import processing as realtime
+from smbc.realtime.models import CartWindow, SentEvent, SyncedContact, WebhookDelivery
+from smbc.settings.store_settings import StoreSettings
 
 LINE_ITEMS = [{"id": 1, "product_id": 111, "variant_id": 5, "sku": "MUG", "name": "Mug", "quantity": 2}]
 
@@ -406,7 +406,7 @@ def test_subscriber_opt_in_then_opt_out(world: World) -> None:
 
 
 def test_register_webhooks_is_idempotent_and_repairs(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    from smbc.bigcommerce import webhooks
+    from smbc.stores import hooks as webhooks
 
     http = httpx.Client(transport=httpx.MockTransport(world.bc.handler))
     with world.db.session() as s:
@@ -431,7 +431,7 @@ def test_register_webhooks_is_idempotent_and_repairs(world: World, monkeypatch: 
 def test_refused_bigcommerce_token_waits_until_the_set_up_works_again(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from smbc.bigcommerce import setup
+    from smbc.stores import setup
 
     world.bc.orders[95] = order(95)
     world.bc.fail_next = [401]

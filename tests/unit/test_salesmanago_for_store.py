@@ -9,13 +9,13 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from smbc.account.models import SalesmanagoAccount
 from smbc.core import encryption
 from smbc.core.remote_calls import Outcome, RemoteCall, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.salesmanago.client import SalesmanagoClient
-from smbc.salesmanago.models import SalesmanagoAccount
-from smbc.store_settings import save_store_settings
+from smbc.settings.store_settings import save_store_settings
 
 
 @pytest.fixture
@@ -77,8 +77,8 @@ def test_for_store_uses_saved_owner_and_records_rows(db: Database, tmp_path: Pat
 
 
 def test_effective_owner_spelling_and_fallback() -> None:
-    from smbc.salesmanago.account import effective_owner, owner_fell_back
-    from smbc.store_settings import StoreSettings
+    from smbc.account.credentials import effective_owner, owner_fell_back
+    from smbc.settings.store_settings import StoreSettings
 
     account = SalesmanagoAccount(owners=["Boss@Shop.test", "login@x.com"], login_email="login@x.com")
     assert effective_owner(StoreSettings(contact_owner="boss@shop.test"), account) == "Boss@Shop.test"

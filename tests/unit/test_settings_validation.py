@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from smbc.cli import app
+from smbc.cli.main import app
 from smbc.core.config import ConfigError, get_settings, load_settings
 
 

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from smbc.bigcommerce.installation import store_tables
 from smbc.db.base import Base
 from smbc.db.models import _import_feature_models
+from smbc.stores.installation import store_tables
 
 
 def test_every_store_id_column_references_stores() -> None:

@@ -8,11 +8,11 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from smbc.account.models import SettingsChange
 from smbc.core import encryption
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.salesmanago.models import SettingsChange
-from smbc.store_settings import (
+from smbc.settings.store_settings import (
     SETTINGS_KEYS,
     SettingsInvalid,
     StoreSettings,

@@ -10,13 +10,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-import smbc.bigcommerce.setup as setup
-from smbc.bigcommerce.setup import run_store_setup, stores_needing_setup
+import smbc.stores.setup as setup
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.core.runtime import Runtime, close_runtime, init_runtime
 from smbc.db.models import Store
+from smbc.stores.setup import run_store_setup, stores_needing_setup
 
 STORE_INFO = {
     "id": "abc123",

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from smbc.store_settings import StoreSettings, default_location
-from smbc.sync import mapping, rules
-from smbc.sync.rules import ConsentFlags, EventKind
+from smbc.mapping import records as mapping
+from smbc.mapping import rules
+from smbc.mapping.rules import ConsentFlags, EventKind
+from smbc.settings.store_settings import StoreSettings, default_location
 
 CUSTOMER: dict[str, Any] = {
     "id": 41,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from smbc.bigcommerce.webhooks import NEEDED_SCOPES, SECRET_HEADER, sync_hooks
 from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.stores.hooks import NEEDED_SCOPES, SECRET_HEADER, sync_hooks
 
 DESTINATION = "https://app.example/webhooks/bigcommerce"
 

@@ -50,12 +50,12 @@ def queue_reachable() -> bool:
 
 # Modules that define @huey.task / @huey.periodic_task; imported before a consumer starts.
 TASK_MODULES: list[str] = [
-    "smbc.bigcommerce.setup",
-    "smbc.bigcommerce.scripts",
-    "smbc.sync.realtime",
-    "smbc.sync.reconcile",
-    "smbc.sync.export",
-    "smbc.sync.consent",
+    "smbc.stores.setup",
+    "smbc.monitoring.scripts",
+    "smbc.realtime.processing",
+    "smbc.reconcile.service",
+    "smbc.export.service",
+    "smbc.consent.service",
 ]
 
 

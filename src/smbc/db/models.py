@@ -87,9 +87,9 @@ def _import_feature_models() -> None:
 # Feature areas append their model modules here.
 FEATURE_MODEL_MODULES: list[str] = [
     "smbc.core.remote_calls",
-    "smbc.salesmanago.models",
-    "smbc.salesmanago.monitoring_models",
-    "smbc.sync.models",
-    "smbc.sync.export_models",
-    "smbc.sync.consent_models",
+    "smbc.account.models",
+    "smbc.monitoring.models",
+    "smbc.realtime.models",
+    "smbc.export.models",
+    "smbc.consent.models",
 ]

@@ -378,7 +378,7 @@ class SalesmanagoClient:
         """The client for a connected store, owner = the saved contact owner (or the login email).
 
         Calls are recorded into `session` unless another recorder is given."""
-        from smbc.salesmanago.account import store_credentials
+        from smbc.account.credentials import store_credentials
 
         credentials = store_credentials(session, store)
         return cls(

@@ -9,12 +9,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from smbc.bigcommerce.scripts import check_monitoring
+from smbc.account.credentials import get_account
+from smbc.activity.recent import recent_activity
 from smbc.db.models import Store
-from smbc.salesmanago.account import get_account
-from smbc.sync import realtime
-from smbc.sync.activity import recent_activity
-from smbc.sync.models import DeliveryStatus, WebhookDelivery
+from smbc.monitoring.scripts import check_monitoring
+from smbc.realtime import processing as realtime
+from smbc.realtime.models import DeliveryStatus, WebhookDelivery
 from smbc.web.session import DashboardSession, current_session
 from smbc.web.templating import render
 

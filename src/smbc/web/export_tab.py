@@ -11,11 +11,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from smbc.account.credentials import get_account
 from smbc.core.clock import utcnow
 from smbc.db.models import Store
-from smbc.salesmanago.account import get_account
-from smbc.sync import export as service
-from smbc.sync.export_models import Export, ExportKind
+from smbc.export import service
+from smbc.export.models import Export, ExportKind
 from smbc.web.session import DashboardSession, current_session
 from smbc.web.templating import render
 

@@ -15,7 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from smbc.bigcommerce.scripts import (
+from smbc.core.remote_calls import RemoteCallError
+from smbc.db.models import Store
+from smbc.monitoring.scripts import (
     MAX_APP_SCRIPTS,
     Account,
     MonitoringStatus,
@@ -29,9 +31,7 @@ from smbc.bigcommerce.scripts import (
     sync_store,
     wanted_scripts,
 )
-from smbc.core.remote_calls import RemoteCallError
-from smbc.db.models import Store
-from smbc.store_settings import StoreSettings
+from smbc.settings.store_settings import StoreSettings
 from smbc.web.session import DashboardSession, current_session
 from smbc.web.templating import render
 
@@ -291,7 +291,7 @@ async def save_monitoring(
 
 
 def _save(request: Request, session: DashboardSession, form: Any) -> HTMLResponse:
-    from smbc.store_settings import SettingsInvalid, save_store_settings
+    from smbc.settings.store_settings import SettingsInvalid, save_store_settings
 
     view = _base_view(request, session.store_hash)
     shown, changes, errors = parse_form(form, [c["id"] for c in view.channels])

@@ -16,8 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from smbc.db.models import Store
-from smbc.salesmanago.account import (
+from smbc.account.credentials import (
     callback_urls,
     effective_locations,
     get_account,
@@ -25,7 +24,7 @@ from smbc.salesmanago.account import (
     rotate_callback_secret,
     storefronts,
 )
-from smbc.salesmanago.login import (
+from smbc.account.login import (
     LoginFailed,
     after_login,
     login_with_api_credentials,
@@ -34,7 +33,8 @@ from smbc.salesmanago.login import (
     queue_monitoring_sync,
     refresh_owners,
 )
-from smbc.store_settings import (
+from smbc.db.models import Store
+from smbc.settings.store_settings import (
     COOKIE_DAYS_MAX,
     COOKIE_DAYS_MIN,
     SettingsInvalid,

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from smbc.core.clock import get_clock
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.salesmanago.cart_links import (
+from smbc.realtime.cart_links import (
     STORE_HASH,
     CartLinkError,
     CartLinkRequest,
@@ -33,7 +33,7 @@ from smbc.salesmanago.cart_links import (
     parse_cart_link,
     storefront_origins,
 )
-from smbc.salesmanago.cart_links import linked_contact_id as linked_contact_id
+from smbc.realtime.cart_links import linked_contact_id as linked_contact_id
 
 router = APIRouter()
 
@@ -171,7 +171,7 @@ def recheck_cart(db: Database, store_id: int, cart_id: str, contact_id: str) -> 
     """A cart just got (or changed) its contact: have the real-time processing look at it again, so
     a CART event skipped for want of a contact (the webhook came first) is sent now. Recorded as an
     inbox row like a delivery; no remote call here."""
-    from smbc.sync.realtime import enqueue_delivery, record_synthetic
+    from smbc.realtime.processing import enqueue_delivery, record_synthetic
 
     data = {"type": "cart", "id": cart_id, "contact_id": contact_id}  # a new contact: a new row
     now = int(get_clock().time())

@@ -8,16 +8,6 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from smbc.bigcommerce.installation import (
-    CallbackError,
-    exchange_code,
-    open_app,
-    parse_auth_callback,
-    record_install,
-    remove_store_user,
-    uninstall_store,
-)
-from smbc.bigcommerce.setup import enqueue_store_setup
 from smbc.bigcommerce.signed_payload import (
     AppNotConfiguredError,
     SignedPayload,
@@ -26,6 +16,16 @@ from smbc.bigcommerce.signed_payload import (
     verify_signed_payload,
 )
 from smbc.core.metrics import APP_LOADS, INSTALLS, UNINSTALLS, USERS_REMOVED
+from smbc.stores.installation import (
+    CallbackError,
+    exchange_code,
+    open_app,
+    parse_auth_callback,
+    record_install,
+    remove_store_user,
+    uninstall_store,
+)
+from smbc.stores.setup import enqueue_store_setup
 from smbc.web.dashboard import render_dashboard
 from smbc.web.templating import error_page, render
 

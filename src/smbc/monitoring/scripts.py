@@ -20,9 +20,9 @@ from smbc.core.jobs import huey
 from smbc.core.remote_calls import RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.salesmanago.monitoring import SnippetConfig, build_snippet, content_hash
-from smbc.salesmanago.monitoring_models import MonitoringScript
-from smbc.store_settings import StoreSettings
+from smbc.monitoring.models import MonitoringScript
+from smbc.monitoring.snippet import SnippetConfig, build_snippet, content_hash
+from smbc.settings.store_settings import StoreSettings
 
 SCRIPT_NAME = "SALESmanago monitoring code"
 SCRIPT_DESCRIPTION = (
@@ -212,7 +212,7 @@ def plan_scripts(wanted: dict[int, dict[str, Any]], live: Sequence[dict[str, Any
 
 def load_account(session: Session, store: Store) -> Account | None:
     """The connected SALESmanago account of the store, or None while not connected."""
-    from smbc.salesmanago.account import get_account
+    from smbc.account.credentials import get_account
 
     row = get_account(session, store.id)
     if row is None:
@@ -221,7 +221,7 @@ def load_account(session: Session, store: Store) -> Account | None:
 
 
 def load_settings(session: Session, store: Store) -> StoreSettings:
-    from smbc.store_settings import load_store_settings
+    from smbc.settings.store_settings import load_store_settings
 
     return load_store_settings(session, store.id)
 

@@ -13,13 +13,13 @@ import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from smbc.account.credentials import wipe_credentials
 from smbc.bigcommerce.scopes import missing_scopes, parse_scopes
 from smbc.bigcommerce.signed_payload import BcUser, SignedPayload
 from smbc.core.clock import utcnow
 from smbc.core.config import Settings, random_secret
 from smbc.db.base import Base
 from smbc.db.models import Store, StoreUser, User
-from smbc.salesmanago.account import wipe_credentials
 from smbc.web.session import DashboardSession
 
 log = logging.getLogger(__name__)

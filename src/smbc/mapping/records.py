@@ -15,9 +15,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from smbc.salesmanago.payload import clean_payload
-from smbc.store_settings import StoreSettings, default_location
-from smbc.sync.rules import (
+from smbc.mapping.rules import (
     NO_CONSENT_CHANGE,
     ConsentFlags,
     EventKind,
@@ -25,6 +23,8 @@ from smbc.sync.rules import (
     normalize_email,
     normalize_tags,
 )
+from smbc.salesmanago.payload import clean_payload
+from smbc.settings.store_settings import StoreSettings, default_location
 
 # SDK trim limits per event field (reference §4.2).
 _LIMITS = {"products": 512, "description": 2048, "location": 255, "externalId": 255, "shopDomain": 255}

@@ -18,22 +18,23 @@ from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
 from smbc.bigcommerce.client import for_store as bc_for_store
-from smbc.bigcommerce.webhooks import ensure_webhook_secret, sync_hooks, webhook_destination
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
 from smbc.core.remote_calls import RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.sync import mapping, rules
-from smbc.sync.models import ReconcileState
-from smbc.sync.realtime import (
+from smbc.mapping import records as mapping
+from smbc.mapping import rules
+from smbc.mapping.rules import EventKind
+from smbc.realtime.models import ReconcileState
+from smbc.realtime.processing import (
     drain,
     enqueue_delivery,
     event_sent,
     load_settings_for,
     record_synthetic,
 )
-from smbc.sync.rules import EventKind
+from smbc.stores.hooks import ensure_webhook_secret, sync_hooks, webhook_destination
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ def _store_session(
     store_hash: str, after_commit: list[Callable[[], None]] | None = None
 ) -> Iterator[tuple[Session, Store, object]]:
     """One unit of work on an installed store; `after_commit` callables run once it is committed."""
-    from smbc.cli import _settings
+    from smbc.cli.main import _settings
     from smbc.core.runtime import close_runtime, init_runtime
 
     settings = _settings()
@@ -76,7 +76,7 @@ def sm_login(
     owner: str | None = typer.Option(None, "--owner", help="API credentials: owner e-mail"),
 ) -> None:
     """Connect a store: e-mail and password, or --endpoint --client-id --api-secret --owner."""
-    from smbc.salesmanago.login import (
+    from smbc.account.login import (
         LoginFailed,
         login_with_api_credentials,
         login_with_password,
@@ -130,7 +130,7 @@ def sm_login(
 @sm_app.command("logout")
 def sm_logout(store: str = typer.Option(..., "--store", help="Store hash")) -> None:
     """Revoke the v3 key, forget the credentials and pause syncing for the store."""
-    from smbc.salesmanago.login import logout, queue_monitoring_sync
+    from smbc.account.login import logout, queue_monitoring_sync
 
     with _store_session(store) as (session, store_row, settings):
         result = logout(session, store_row, settings=settings, actor=_actor())  # type: ignore[arg-type]
@@ -149,8 +149,8 @@ def sm_logout(store: str = typer.Option(..., "--store", help="Store hash")) -> N
 
 def current_keys(session: Session, store: Store, app_url: str) -> dict[str, str]:
     """Every settings key (locations with their defaults) plus the read-only account keys."""
-    from smbc.salesmanago.account import callback_urls, effective_locations, get_account
-    from smbc.store_settings import load_store_settings, settings_to_keys
+    from smbc.account.credentials import callback_urls, effective_locations, get_account
+    from smbc.settings.store_settings import load_store_settings, settings_to_keys
 
     settings = load_store_settings(session, store.id)
     keys = settings_to_keys(settings, effective_locations(store, settings))
@@ -190,8 +190,8 @@ def settings_set(
     store: str = typer.Option(..., "--store", help="Store hash"),
 ) -> None:
     """Change settings with the dashboard's validation; nothing is saved when a value is wrong."""
-    from smbc.salesmanago.account import get_account, storefronts
-    from smbc.store_settings import SettingsInvalid, save_store_settings, settings_to_keys
+    from smbc.account.credentials import get_account, storefronts
+    from smbc.settings.store_settings import SettingsInvalid, save_store_settings, settings_to_keys
 
     changes: dict[str, object] = {}
     for item in assignments:
@@ -205,7 +205,7 @@ def settings_set(
     with _store_session(store) as (session, store_row, _settings):
         account = get_account(session, store_row.id)
         channel_ids = {s.channel_id for s in storefronts(store_row)}
-        from smbc.store_settings import load_store_settings
+        from smbc.settings.store_settings import load_store_settings
 
         before = settings_to_keys(load_store_settings(session, store_row.id))
         try:
@@ -226,7 +226,7 @@ def settings_set(
     if not changed:
         typer.echo("No change.")
     if any(k.startswith("monitoring") for k in changed):
-        from smbc.salesmanago.login import queue_monitoring_sync
+        from smbc.account.login import queue_monitoring_sync
 
         queue_monitoring_sync(store_row.id)  # the live storefront code follows the saved settings
     for key in changed:

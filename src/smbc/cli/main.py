@@ -21,12 +21,12 @@ DEMO_CLIENT_SECRET = "smbc-demo-client-secret"  # noqa: S105 (only valid against
 DEMO_BC_PORT, DEMO_SM_PORT = 8100, 8200  # as `smbc sandbox`
 DEMO_CUSTOMERS, DEMO_ORDERS = 25, 60
 
-from smbc.salesmanago.commands import settings_app, sm_app  # noqa: E402 - registered right below
+from smbc.cli.account import settings_app, sm_app  # noqa: E402 - registered right below
 
 app.add_typer(sm_app, name="sm")
 app.add_typer(settings_app, name="settings")
 
-from smbc.sync.export_command import export_command  # noqa: E402 - registered right below
+from smbc.cli.export import export_command  # noqa: E402 - registered right below
 
 app.command("export")(export_command)
 
@@ -48,7 +48,7 @@ def _logging(settings: Settings) -> None:
 def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
-    from smbc.app import create_app
+    from smbc.web.app import create_app
 
     # log_config=None: uvicorn's loggers go through our JSON-lines, redacting handler.
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True)
@@ -166,8 +166,8 @@ def stores_purge(
     yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
 ) -> None:
     """Delete EVERYTHING of a store (settings, ledgers, history). Cannot be undone."""
-    from smbc.bigcommerce.installation import purge_store
     from smbc.core.runtime import init_runtime
+    from smbc.stores.installation import purge_store
 
     runtime = init_runtime(_settings(), migrate=False)
     if not yes:
@@ -240,7 +240,7 @@ def reconcile(store: str = typer.Option(..., "--store", help="store hash")) -> N
 
     from smbc.core.runtime import init_runtime
     from smbc.db.models import Store
-    from smbc.sync.reconcile import reconcile_store
+    from smbc.reconcile.service import reconcile_store
 
     runtime = init_runtime(_settings(), migrate=_settings().is_sqlite)
     with runtime.db.session() as session:
@@ -261,8 +261,8 @@ def activity(
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
 ) -> None:
     """Recent webhook deliveries and remote calls of a store."""
+    from smbc.activity.recent import recent_activity, render_activity
     from smbc.core.runtime import init_runtime
-    from smbc.sync.activity import recent_activity, render_activity
 
     runtime = init_runtime(_settings(), migrate=_settings().is_sqlite)
     try:

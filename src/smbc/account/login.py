@@ -11,17 +11,18 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.orm import Session
 
-from smbc.core.clock import get_clock, utcnow
-from smbc.core.config import Settings
-from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
-from smbc.db.models import Store
-from smbc.salesmanago.account import (
+from smbc.account.credentials import (
     LIFTED_BY_LOGIN,
     PAUSED_LOGGED_OUT,
     ensure_callback_secret,
     get_account,
     wipe_credentials,
 )
+from smbc.account.models import SalesmanagoAccount
+from smbc.core.clock import get_clock, utcnow
+from smbc.core.config import Settings
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
+from smbc.db.models import Store
 from smbc.salesmanago.client import (
     MSG_USER_NOT_AUTHENTICATED,
     EndpointError,
@@ -33,8 +34,7 @@ from smbc.salesmanago.client import (
     normalize_endpoint,
     record_calls_to,
 )
-from smbc.salesmanago.models import SalesmanagoAccount
-from smbc.store_settings import load_store_settings, record_change, save_store_settings
+from smbc.settings.store_settings import load_store_settings, record_change, save_store_settings
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ def after_login(store_id: int) -> None:
     """Once the login is committed: re-queue the deliveries that waited while logged out or while
     the credentials were broken (the real-time sweep would also find them within a minute)."""
     try:
-        from smbc.sync.realtime import resume_store
+        from smbc.realtime.processing import resume_store
     except ImportError:  # the real-time area is optional here
         return
     try:
@@ -299,7 +299,7 @@ def queue_monitoring_sync(store_id: int) -> None:
     """After the account changed (login, logout) the storefront code follows it: installed with the
     new client id, or removed. Call it once the change is committed."""
     try:
-        from smbc.bigcommerce.scripts import monitoring_sync_task
+        from smbc.monitoring.scripts import monitoring_sync_task
 
         monitoring_sync_task(store_id)
     except Exception:  # the account change stands; the merchant can save or restore on the tab

@@ -10,12 +10,12 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smbc.account.models import SalesmanagoAccount
 from smbc.core.config import random_secret
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.salesmanago.client import SalesmanagoCredentials
-from smbc.salesmanago.models import SalesmanagoAccount
-from smbc.store_settings import StoreSettings, default_location, load_store_settings
+from smbc.settings.store_settings import StoreSettings, default_location, load_store_settings
 
 # Pause reasons this area sets; a successful login lifts them (others, e.g. "uninstalled", stay).
 PAUSED_LOGGED_OUT = "logged_out"

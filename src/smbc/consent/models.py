@@ -19,7 +19,7 @@ class ConsentWriteBack(Base):
     """One newsletter consent to apply to BigCommerce's subscribers (`action` opt_in | opt_out).
 
     Recorded by the callback handler (or opt-in synchronization) and applied by a worker with the
-    same statuses, backoff and records as a webhook delivery (`smbc.sync.models.DeliveryStatus`)."""
+    same statuses, backoff and records as a webhook delivery (`smbc.realtime.models.DeliveryStatus`)."""
 
     __tablename__ = "consent_write_backs"
     __table_args__ = (

@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import CallBuffer, for_store
-from smbc.bigcommerce.webhooks import register_webhooks
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
 from smbc.core.remote_calls import RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
+from smbc.stores.hooks import register_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def run_store_setup(store_id: int, *, http: httpx.Client | None = None) -> bool:
 
 
 def _run_store_setup(store_id: int, http: httpx.Client | None) -> bool:
-    from smbc.sync.realtime import PAUSE_BC_CREDENTIALS, resume_store
+    from smbc.realtime.processing import PAUSE_BC_CREDENTIALS, resume_store
 
     runtime = get_runtime()
     calls = CallBuffer(context="setup")

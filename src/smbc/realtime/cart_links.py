@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smbc.db.models import Store
-from smbc.salesmanago.monitoring_models import CartLink
+from smbc.monitoring.models import CartLink
 
 CART_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # SALESmanago contact ids are UUIDs; accept any id of that alphabet, bounded, in case the format varies.

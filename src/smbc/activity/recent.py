@@ -10,7 +10,7 @@ from sqlalchemy import select
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.sync.models import DeliveryStatus, WebhookDelivery
+from smbc.realtime.models import DeliveryStatus, WebhookDelivery
 
 FAILED_STATUSES = (DeliveryStatus.FAILED.value, DeliveryStatus.WAITING.value)
 

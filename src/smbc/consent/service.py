@@ -33,17 +33,19 @@ from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
 from smbc.bigcommerce.client import for_store as bc_for_store
+from smbc.consent.models import ConsentWriteBack, DoubleOptInClaim, KnownSubscriber
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.store_settings import StoreSettings, load_store_settings
-from smbc.sync import mapping, realtime, rules
-from smbc.sync.consent_models import ConsentWriteBack, DoubleOptInClaim, KnownSubscriber
-from smbc.sync.models import DeliveryStatus, SyncedContact, WebhookDelivery
-from smbc.sync.realtime import Context, Result
-from smbc.sync.rules import NO_CONSENT_CHANGE, ConsentFlags
+from smbc.mapping import records as mapping
+from smbc.mapping import rules
+from smbc.mapping.rules import NO_CONSENT_CHANGE, ConsentFlags
+from smbc.realtime import processing as realtime
+from smbc.realtime.models import DeliveryStatus, SyncedContact, WebhookDelivery
+from smbc.realtime.processing import Context, Result
+from smbc.settings.store_settings import StoreSettings, load_store_settings
 
 log = logging.getLogger(__name__)
 

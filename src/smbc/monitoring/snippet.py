@@ -1,7 +1,7 @@
 """SALESmanago's monitoring code for one storefront, built as the official plugins build it, plus our
 small cart-link script (it tells the app which SALESmanago contact a storefront cart belongs to).
 
-Pure: no network, no database. `smbc.bigcommerce.scripts` installs the result with the Scripts API.
+Pure: no network, no database. `smbc.monitoring.scripts` installs the result with the Scripts API.
 Everything is ONE `<script>` tag because the Scripts API spec allows exactly one per `script_tag`
 (the guide says up to five; the spec is the safe reading), so popups.js is inserted from inside it.
 """
@@ -197,8 +197,8 @@ def on_channel_created(session: Session, store: Store, channel_id: int) -> None:
     When the merchant's choice is "all storefronts", the new storefront gets the monitoring code.
     Raises RemoteCallError when BigCommerce should be asked again later (retryable outcome)."""
     from smbc.bigcommerce.client import CallBuffer, for_store
-    from smbc.bigcommerce.scripts import add_channel_code
     from smbc.core.runtime import get_runtime
+    from smbc.monitoring.scripts import add_channel_code
 
     calls = CallBuffer()
     api = for_store(store, recorder=calls, context=f"channel-created:{channel_id}")

@@ -19,9 +19,9 @@ from smbc.web.templating import STATIC_DIR
 # Each feature area exposes `router` (a fastapi.APIRouter) in one of these modules.
 ROUTER_MODULES = [
     "smbc.web.health",
-    "smbc.bigcommerce.oauth",
-    "smbc.bigcommerce.webhooks",
-    "smbc.salesmanago.callbacks",
+    "smbc.web.bigcommerce_app",
+    "smbc.stores.hooks",
+    "smbc.consent.callbacks",
     "smbc.web.storefront",
     "smbc.web.monitoring_tab",
     "smbc.web.export_tab",

@@ -27,7 +27,7 @@ from smbc.core.config import random_secret
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.sync.models import WebhookDelivery
+from smbc.realtime.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -267,7 +267,7 @@ def accept_delivery(db: Database, body: bytes, secret: str | None) -> Accepted:
 
 
 def accept_and_enqueue(db: Database, body: bytes, secret: str | None) -> Accepted:
-    from smbc.sync.realtime import enqueue_delivery
+    from smbc.realtime.processing import enqueue_delivery
 
     outcome = accept_delivery(db, body, secret)
     if outcome.delivery_id is not None:

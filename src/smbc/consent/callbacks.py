@@ -2,7 +2,7 @@
 `/callbacks/salesmanago/opt-in|opt-out?email=$email$&store=<hash>&token=<store's callback secret>`.
 
 Answered quickly: the token is checked in constant time, the e-mail validated, and a write-back row
-recorded and queued; the worker applies it to BigCommerce (`smbc.sync.consent`)."""
+recorded and queued; the worker applies it to BigCommerce (`smbc.consent.service`)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from smbc.consent import service as consent
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.sync import consent, rules
+from smbc.mapping import rules
 
 router = APIRouter()
 

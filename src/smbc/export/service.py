@@ -49,19 +49,20 @@ from smbc.core.jobs import huey
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.store_settings import StoreSettings, normalize_tags
-from smbc.sync import mapping, rules
-from smbc.sync.export_models import (
+from smbc.export.models import (
     ACTIVE_STATUSES,
     Export,
     ExportKind,
     ExportStatus,
     ExportSubscriber,
 )
-from smbc.sync.models import SENT_STATES, SentEvent, SyncedContact
-from smbc.sync.read_ahead import ReadAhead
-from smbc.sync.realtime import load_settings_for
-from smbc.sync.rules import EventKind
+from smbc.export.read_ahead import ReadAhead
+from smbc.mapping import records as mapping
+from smbc.mapping import rules
+from smbc.mapping.rules import EventKind
+from smbc.realtime.models import SENT_STATES, SentEvent, SyncedContact
+from smbc.realtime.processing import load_settings_for
+from smbc.settings.store_settings import StoreSettings, normalize_tags
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def start_export(
         store = session.get(Store, store_id)
         if store is None or not store.installed:
             raise LookupError("This store does not have the app installed.")
-        from smbc.salesmanago.account import get_account
+        from smbc.account.credentials import get_account
 
         if get_account(session, store_id) is None:
             raise ExportInvalid({"form": "Log in to SALESmanago on the Account Settings tab first."})
@@ -403,9 +404,9 @@ class BatchResult:
 def _sm_clients(
     session: Session, store: Store, calls: CallBuffer
 ) -> tuple[Any, Any, ConnectTracker, httpx.Client]:
-    from smbc.salesmanago.account import store_credentials
+    from smbc.account.credentials import store_credentials
+    from smbc.realtime.processing import salesmanago_recorder
     from smbc.salesmanago.client import SalesmanagoClient
-    from smbc.sync.realtime import salesmanago_recorder
 
     record = salesmanago_recorder(store.id, calls)
 

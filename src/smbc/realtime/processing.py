@@ -34,9 +34,10 @@ from smbc.core.jobs import huey
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.store_settings import StoreSettings
-from smbc.sync import mapping, rules
-from smbc.sync.models import (
+from smbc.mapping import records as mapping
+from smbc.mapping import rules
+from smbc.mapping.rules import EventKind
+from smbc.realtime.models import (
     SENT_STATES,
     CartWindow,
     DeliveryStatus,
@@ -44,7 +45,7 @@ from smbc.sync.models import (
     SyncedContact,
     WebhookDelivery,
 )
-from smbc.sync.rules import EventKind
+from smbc.settings.store_settings import StoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class Context:
 
 
 def load_settings_for(session: Session, store_id: int) -> StoreSettings:
-    from smbc.store_settings import load_store_settings
+    from smbc.settings.store_settings import load_store_settings
 
     return load_store_settings(session, store_id)
 
@@ -559,7 +560,7 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
     digest = contact.digest()
     if known_hash == digest and (not registering or delivery.source == "reconcile"):
         return Result.done("contact unchanged")  # (a reconciled registration already sent too)
-    from smbc.sync import consent
+    from smbc.consent import service as consent
 
     plan = consent.plan_registration(ctx, customer, registering=registering)  # opt-in synchronization
     contact_id = consent.send_planned(ctx, contact, plan, ctx.sm.upsert_contact)
@@ -596,13 +597,13 @@ def handle_customer_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
 
 def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
     """Newsletter consent: the rules, double opt-in and echo suppression live in `sync.consent`."""
-    from smbc.sync import consent
+    from smbc.consent import service as consent
 
     return consent.handle_subscriber(ctx, delivery)
 
 
 def handle_subscriber_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
-    from smbc.sync import consent
+    from smbc.consent import service as consent
 
     return consent.handle_subscriber_deleted(ctx, delivery)
 
@@ -740,7 +741,7 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
         contact_id: str | None = None
         subscribed: bool | None = None
         if kind is EventKind.PURCHASE:
-            from smbc.sync import consent
+            from smbc.consent import service as consent
 
             subscribed = True if order.get("is_email_opt_in") else None  # unticked box says nothing
             contact = mapping.contact_from_order(order, owner=ctx.owner, settings=ctx.settings)
@@ -996,7 +997,7 @@ def handle_store_changed(ctx: Context, delivery: WebhookDelivery) -> Result:
             store.channels = channels
             store.sites = sites
             if delivery.scope == "store/channel/created" and delivery.resource_id:
-                from smbc.salesmanago.monitoring import on_channel_created
+                from smbc.monitoring.snippet import on_channel_created
 
                 # A new storefront gets the monitoring code when the merchant chose "all storefronts".
                 on_channel_created(session, store, int(delivery.resource_id))
@@ -1171,7 +1172,7 @@ def record_synthetic(
     db: Database, store_id: int, scope: str, data: dict[str, Any], *, created_at: int, source: str
 ) -> int | None:
     """An inbox row made by this app (reconciliation): deduplicated like a real delivery."""
-    from smbc.bigcommerce.webhooks import payload_digest, resource_id
+    from smbc.stores.hooks import payload_digest, resource_id
 
     payload = {"scope": scope, "data": data, "created_at": created_at, "source": source}
     row = WebhookDelivery(

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from smbc.core.clock import get_clock, utcnow
 from smbc.core.config import ConfigError, get_settings
 from smbc.db.models import Store
-from smbc.sync import export as service
-from smbc.sync.export_models import Export, ExportKind, ExportStatus
+from smbc.export import service
+from smbc.export.models import Export, ExportKind, ExportStatus
 
 
 def export_command(
