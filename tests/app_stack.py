@@ -24,7 +24,7 @@ from smbc.core.runtime import Runtime, get_runtime
 from smbc.db.base import Base
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.realtime.models import ReconcileState
+from smbc.reconcile.models import ReconcileState
 from smbc.sandbox import Sandbox
 from smbc.web.app import create_app
 

@@ -22,8 +22,9 @@ from smbc.core.http_server import BackgroundServer, free_port
 from smbc.db.models import Store, StoreUser
 from smbc.db.session import Database
 from smbc.sandbox import Sandbox
+from smbc.stores.access import DashboardSession
 from smbc.web.app import create_app
-from smbc.web.session import DashboardSession, mint_session_token
+from smbc.web.session import mint_session_token
 from support import make_settings
 
 TAB = "/app/tabs/monitoring"

@@ -155,7 +155,7 @@ def test_a_script_deleted_in_script_manager_is_reported_and_restored(
 def test_a_known_visitor_s_cart_reaches_salesmanago_under_their_contact_id(
     browser_context, env: MonitoringEnv
 ) -> None:
-    from smbc.web.storefront import linked_contact_id
+    from smbc.realtime.cart_links import linked_contact_id
 
     assert env.save(**defaults()).status_code == 200
     contact = env.sb.sm.add_contact(env.client_id, "known.visitor@example.test")

@@ -13,8 +13,9 @@ from smbc.account.models import SalesmanagoAccount
 from smbc.core.config import Settings
 from smbc.db.models import Store, StoreUser, User
 from smbc.db.session import Database
+from smbc.stores.access import DashboardSession
 from smbc.web.app import create_app
-from smbc.web.session import DashboardSession, mint_session_token
+from smbc.web.session import mint_session_token
 
 CHANNELS = [
     {"id": 1, "name": "Main shop", "type": "storefront", "status": "active"},

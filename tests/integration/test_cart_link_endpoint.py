@@ -18,9 +18,10 @@ from smbc.core.http_server import BackgroundServer
 from smbc.core.runtime import Runtime
 from smbc.db.models import Store
 from smbc.monitoring.models import CartLink
+from smbc.realtime.cart_links import linked_contact_id
 from smbc.realtime.models import WebhookDelivery
 from smbc.web.app import create_app
-from smbc.web.storefront import CART_LINK_LIMIT, CART_LINK_WINDOW, linked_contact_id
+from smbc.web.storefront import CART_LINK_LIMIT, CART_LINK_WINDOW
 
 SHOP = "https://shop.example.com"
 CART = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"

@@ -20,9 +20,9 @@ from smbc.core.clock import FakeClock, set_clock, utcnow
 from smbc.core.config import Settings
 from smbc.core.remote_calls import Outcome, RemoteCall, RemoteCallError
 from smbc.db.models import Store
+from smbc.engine.ledgers import SentEvent, SyncedContact
 from smbc.export import service
 from smbc.export.models import Export
-from smbc.realtime.models import SentEvent, SyncedContact
 from smbc.salesmanago.client import SalesmanagoClient
 
 NY = "America/New_York"  # UTC-5 in February

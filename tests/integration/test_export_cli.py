@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from smbc.cli.main import app
 from smbc.core.config import Settings, get_settings
+from smbc.engine.ledgers import SentEvent
 from smbc.export import service
 from smbc.export.models import Export
-from smbc.realtime.models import SentEvent
 
 runner = CliRunner()
 

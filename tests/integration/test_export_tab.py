@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from smbc.core.clock import utcnow
 from smbc.core.config import Settings
+from smbc.engine.ledgers import SentEvent
 from smbc.export.models import Export
-from smbc.realtime.models import SentEvent
 
 TODAY = utcnow().date().isoformat()
 

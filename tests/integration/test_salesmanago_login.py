@@ -21,7 +21,7 @@ from smbc.account.login import (
     logout,
     refresh_owners,
 )
-from smbc.account.models import SalesmanagoAccount, SettingsChange
+from smbc.account.models import SalesmanagoAccount
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.encryption import configure
@@ -31,6 +31,7 @@ from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.salesmanago.client import SalesmanagoClient
 from smbc.sandbox.salesmanago import FakeSalesmanago
+from smbc.settings.models import SettingsChange
 from smbc.settings.store_settings import load_store_settings, save_store_settings
 
 

@@ -9,12 +9,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from smbc.account.models import SalesmanagoAccount, SettingsChange
+from smbc.account.models import SalesmanagoAccount
 from smbc.cli.main import app
 from smbc.core.config import Settings, get_settings
 from smbc.core.encryption import configure
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.settings.models import SettingsChange
 from smbc.settings.store_settings import SETTINGS_KEYS, default_location
 
 runner = CliRunner()

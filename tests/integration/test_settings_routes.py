@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sm_account_helpers import add_store, bearer, connect_account, make_app, store_row
 from sqlalchemy import select
 
-from smbc.account.models import SettingsChange
 from smbc.core.config import Settings
+from smbc.settings.models import SettingsChange
 from smbc.settings.store_settings import default_location, load_store_settings
 
 ACCOUNT_FORM = {

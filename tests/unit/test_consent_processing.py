@@ -19,8 +19,9 @@ from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
+from smbc.engine.ledgers import SyncedContact
+from smbc.realtime import inbox
 from smbc.realtime import processing as realtime
-from smbc.realtime.models import SyncedContact
 from smbc.settings.store_settings import StoreSettings
 
 ITEMS = [{"id": 1, "product_id": 111, "variant_id": 5, "sku": "MUG", "name": "Mug", "quantity": 1}]
@@ -59,7 +60,7 @@ class World:
 
     def process(self, scope: str, data: dict[str, Any]) -> realtime.Result:
         self._n += 1
-        delivery_id = realtime.record_synthetic(
+        delivery_id = inbox.record_synthetic(
             self.db, self.store_id, scope, data, created_at=1_700_000_000 + self._n, source="webhook"
         )
         assert delivery_id is not None

@@ -19,8 +19,10 @@ from smbc.core.config import Settings
 from smbc.core.remote_calls import Outcome, RemoteCall
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
+from smbc.engine.ledgers import SentEvent, SyncedContact
+from smbc.realtime import inbox
 from smbc.realtime import processing as realtime
-from smbc.realtime.models import CartWindow, SentEvent, SyncedContact, WebhookDelivery
+from smbc.realtime.models import CartWindow, WebhookDelivery
 from smbc.settings.store_settings import StoreSettings
 
 LINE_ITEMS = [{"id": 1, "product_id": 111, "variant_id": 5, "sku": "MUG", "name": "Mug", "quantity": 2}]
@@ -82,7 +84,7 @@ class World:
 
     def deliver(self, scope: str, data: dict[str, Any]) -> int:
         self._n += 1
-        delivery_id = realtime.record_synthetic(
+        delivery_id = inbox.record_synthetic(
             self.db, self.store_id, scope, data, created_at=1_700_000_000 + self._n, source="webhook"
         )
         assert delivery_id is not None

@@ -16,9 +16,9 @@ from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store, StoreUser, User
+from smbc.stores.access import DashboardSession
 from smbc.web.session import (
     SESSION_TTL,
-    DashboardSession,
     current_session,
     mint_session_token,
     read_session_token,

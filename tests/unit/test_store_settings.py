@@ -8,10 +8,10 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from smbc.account.models import SettingsChange
 from smbc.core import encryption
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.settings.models import SettingsChange
 from smbc.settings.store_settings import (
     SETTINGS_KEYS,
     SettingsInvalid,

@@ -12,12 +12,14 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
+from smbc.bigcommerce.webhook_payloads import parse_delivery
 from smbc.core import jobs
 from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
+from smbc.realtime.inbox import MAX_BODY_BYTES
 from smbc.realtime.models import WebhookDelivery
-from smbc.stores.hooks import MAX_BODY_BYTES, NEEDED_SCOPES, SECRET_HEADER, parse_delivery
+from smbc.stores.hooks import NEEDED_SCOPES, SECRET_HEADER
 from smbc.web.app import create_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"

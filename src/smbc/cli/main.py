@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from smbc.core.config import ConfigError, Settings, get_settings, load_settings
+from smbc.cli.common import cli_settings
+from smbc.core.config import ConfigError, Settings, load_settings
 
 app = typer.Typer(help="SALESmanago for BigCommerce", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database commands", no_args_is_help=True)
@@ -21,7 +22,8 @@ DEMO_CLIENT_SECRET = "smbc-demo-client-secret"  # noqa: S105 (only valid against
 DEMO_BC_PORT, DEMO_SM_PORT = 8100, 8200  # as `smbc sandbox`
 DEMO_CUSTOMERS, DEMO_ORDERS = 25, 60
 
-from smbc.cli.account import settings_app, sm_app  # noqa: E402 - registered right below
+from smbc.cli.account import sm_app  # noqa: E402 - registered right below
+from smbc.cli.settings import settings_app  # noqa: E402
 
 app.add_typer(sm_app, name="sm")
 app.add_typer(settings_app, name="settings")
@@ -29,14 +31,6 @@ app.add_typer(settings_app, name="settings")
 from smbc.cli.export import export_command  # noqa: E402 - registered right below
 
 app.command("export")(export_command)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
 
 
 def _logging(settings: Settings) -> None:
@@ -57,7 +51,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
     """Run the web app (and inline workers when SMBC_WORKERS=inline)."""
-    settings = _settings()
+    settings = cli_settings()
     if not settings.bc_client_id or not settings.bc_client_secret:
         typer.echo(
             "SMBC_BC_CLIENT_ID and SMBC_BC_CLIENT_SECRET must be set (the app's credentials from the "
@@ -77,7 +71,7 @@ def worker(
     from smbc.core import jobs
     from smbc.core.runtime import init_runtime
 
-    settings = _settings()
+    settings = cli_settings()
     _logging(settings)
     init_runtime(settings, migrate=False)
     jobs.import_tasks()
@@ -92,7 +86,7 @@ def db_upgrade() -> None:
     """Apply database migrations."""
     from smbc.core.runtime import init_runtime
 
-    init_runtime(_settings(), migrate=True)
+    init_runtime(cli_settings(), migrate=True)
     typer.echo("database is up to date")
 
 
@@ -135,7 +129,7 @@ def stores(ctx: typer.Context) -> None:
     from smbc.core.runtime import init_runtime
     from smbc.db.models import Store, StoreUser
 
-    runtime = init_runtime(_settings(), migrate=False)
+    runtime = init_runtime(cli_settings(), migrate=False)
     table = Table("store", "name", "status", "set up", "users", "sync", "installed", "uninstalled")
     with runtime.db.session() as db:
         members = dict(
@@ -169,7 +163,7 @@ def stores_purge(
     from smbc.core.runtime import init_runtime
     from smbc.stores.installation import purge_store
 
-    runtime = init_runtime(_settings(), migrate=False)
+    runtime = init_runtime(cli_settings(), migrate=False)
     if not yes:
         typer.confirm(f"Delete every record of store {store_hash}? This cannot be undone", abort=True)
     with runtime.db.session() as db:
@@ -242,7 +236,7 @@ def reconcile(store: str = typer.Option(..., "--store", help="store hash")) -> N
     from smbc.db.models import Store
     from smbc.reconcile.service import reconcile_store
 
-    runtime = init_runtime(_settings(), migrate=_settings().is_sqlite)
+    runtime = init_runtime(cli_settings(), migrate=cli_settings().is_sqlite)
     with runtime.db.session() as session:
         store_id = session.scalars(select(Store.id).where(Store.hash == store)).first()
     if store_id is None:
@@ -264,7 +258,7 @@ def activity(
     from smbc.activity.recent import recent_activity, render_activity
     from smbc.core.runtime import init_runtime
 
-    runtime = init_runtime(_settings(), migrate=_settings().is_sqlite)
+    runtime = init_runtime(cli_settings(), migrate=cli_settings().is_sqlite)
     try:
         deliveries, calls = recent_activity(runtime.db, store, failed_only=failed, limit=limit)
     except LookupError as exc:

@@ -1,8 +1,6 @@
-"""SALESmanago's opt-in / opt-out callbacks (reference §7.1): `GET` (or `POST`)
-`/callbacks/salesmanago/opt-in|opt-out?email=$email$&store=<hash>&token=<store's callback secret>`.
-
-Answered quickly: the token is checked in constant time, the e-mail validated, and a write-back row
-recorded and queued; the worker applies it to BigCommerce (`smbc.consent.service`)."""
+"""SALESmanago's opt-in / opt-out callbacks, checked and recorded: the token is compared in constant
+time, the e-mail validated, and a write-back row recorded and queued; the worker applies it to
+BigCommerce (`smbc.consent.service`)."""
 
 from __future__ import annotations
 
@@ -10,17 +8,12 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from smbc.consent import service as consent
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.mapping import rules
-
-router = APIRouter()
 
 CALLBACK_PATH = "/callbacks/salesmanago"
 MAX_FIELD = 1024
@@ -34,9 +27,6 @@ class CallbackAnswer:
     status: int
     message: str
     write_back_id: int | None = None
-
-    def response(self) -> JSONResponse:
-        return JSONResponse({"success": self.status < 400, "message": self.message}, status_code=self.status)
 
 
 def token_matches(expected: str | None, given: str | None) -> bool:
@@ -68,47 +58,3 @@ def accept_and_enqueue(db: Database, action: str, store_hash: str, token: str, e
     if answer.write_back_id is not None:
         consent.enqueue_write_back(answer.write_back_id)
     return answer
-
-
-async def _fields(request: Request) -> dict[str, str]:
-    """Query parameters; for a POST, form or JSON fields fill in what the query lacks."""
-    fields = {k: v for k, v in request.query_params.items() if k in ("email", "store", "token")}
-    if request.method == "POST" and len(fields) < 3:
-        content_type = request.headers.get("content-type", "")
-        body: dict[str, object] = {}
-        try:
-            if content_type.startswith("application/json"):
-                parsed = await request.json()
-                body = parsed if isinstance(parsed, dict) else {}
-            elif content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-                body = dict(await request.form())
-        except ValueError:
-            body = {}
-        for key in ("email", "store", "token"):
-            if key not in fields and isinstance(body.get(key), str):
-                fields[key] = str(body[key])
-    return {k: v[:MAX_FIELD] for k, v in fields.items()}
-
-
-async def _answer(request: Request, action: str) -> JSONResponse:
-    fields = await _fields(request)
-    db: Database = request.app.state.runtime.db
-    answer = await run_in_threadpool(
-        accept_and_enqueue,
-        db,
-        action,
-        fields.get("store", ""),
-        fields.get("token", ""),
-        fields.get("email", ""),
-    )
-    return answer.response()
-
-
-@router.api_route(CALLBACK_PATH + "/opt-in", methods=["GET", "POST"])
-async def opt_in_callback(request: Request) -> JSONResponse:
-    return await _answer(request, consent.OPT_IN)
-
-
-@router.api_route(CALLBACK_PATH + "/opt-out", methods=["GET", "POST"])
-async def opt_out_callback(request: Request) -> JSONResponse:
-    return await _answer(request, consent.OPT_OUT)

@@ -39,11 +39,12 @@ from smbc.core.jobs import huey
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.engine.ledgers import SyncedContact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import NO_CONSENT_CHANGE, ConsentFlags
 from smbc.realtime import processing as realtime
-from smbc.realtime.models import DeliveryStatus, SyncedContact, WebhookDelivery
+from smbc.realtime.models import DeliveryStatus, WebhookDelivery
 from smbc.realtime.processing import Context, Result
 from smbc.settings.store_settings import StoreSettings, load_store_settings
 

@@ -87,9 +87,12 @@ def _import_feature_models() -> None:
 # Feature areas append their model modules here.
 FEATURE_MODEL_MODULES: list[str] = [
     "smbc.core.remote_calls",
+    "smbc.settings.models",
     "smbc.account.models",
     "smbc.monitoring.models",
+    "smbc.engine.ledgers",
     "smbc.realtime.models",
     "smbc.export.models",
     "smbc.consent.models",
+    "smbc.reconcile.models",
 ]

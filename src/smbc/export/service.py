@@ -49,6 +49,7 @@ from smbc.core.jobs import huey
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.engine.ledgers import SENT_STATES, SentEvent, SyncedContact
 from smbc.export.models import (
     ACTIVE_STATUSES,
     Export,
@@ -60,7 +61,6 @@ from smbc.export.read_ahead import ReadAhead
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
-from smbc.realtime.models import SENT_STATES, SentEvent, SyncedContact
 from smbc.realtime.processing import load_settings_for
 from smbc.settings.store_settings import StoreSettings, normalize_tags
 

@@ -34,17 +34,12 @@ from smbc.core.jobs import huey
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.engine.ledgers import SENT_STATES, SentEvent, SyncedContact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
-from smbc.realtime.models import (
-    SENT_STATES,
-    CartWindow,
-    DeliveryStatus,
-    SentEvent,
-    SyncedContact,
-    WebhookDelivery,
-)
+from smbc.realtime.cart_links import linked_contact_id
+from smbc.realtime.models import CartWindow, DeliveryStatus, WebhookDelivery
 from smbc.settings.store_settings import StoreSettings
 
 log = logging.getLogger(__name__)
@@ -198,15 +193,8 @@ cart_link_lookup: Callable[[Session, int, str], str | None] | None = None
 
 
 def _linked_contact(session: Session, store_id: int, cart_id: str) -> str | None:
-    lookup = cart_link_lookup
-    if lookup is None:
-        try:
-            from smbc.web import storefront
-
-            lookup = getattr(storefront, "linked_contact_id", None)
-        except ImportError:
-            lookup = None
-    return lookup(session, store_id, cart_id) if lookup else None
+    lookup = cart_link_lookup or linked_contact_id
+    return lookup(session, store_id, cart_id)
 
 
 # -- claiming --------------------------------------------------------------------------------
@@ -1166,31 +1154,6 @@ def retry_delivery(delivery_id: int, *, db: Database | None = None) -> bool:
         return False
     enqueue_delivery(delivery_id)
     return True
-
-
-def record_synthetic(
-    db: Database, store_id: int, scope: str, data: dict[str, Any], *, created_at: int, source: str
-) -> int | None:
-    """An inbox row made by this app (reconciliation): deduplicated like a real delivery."""
-    from smbc.stores.hooks import payload_digest, resource_id
-
-    payload = {"scope": scope, "data": data, "created_at": created_at, "source": source}
-    row = WebhookDelivery(
-        store_id=store_id,
-        scope=scope,
-        hash=payload_digest({"scope": scope, "data": data, "at": created_at}),
-        created_at=created_at,
-        resource_id=resource_id(scope, data),
-        payload=payload,
-        source=source,
-    )
-    try:
-        with db.session() as session:
-            session.add(row)
-            session.flush()
-            return row.id
-    except IntegrityError:
-        return None
 
 
 def drain(db: Database, ids: Iterable[int]) -> list[tuple[int, Result]]:

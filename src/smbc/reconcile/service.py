@@ -26,14 +26,9 @@ from smbc.db.session import Database
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
-from smbc.realtime.models import ReconcileState
-from smbc.realtime.processing import (
-    drain,
-    enqueue_delivery,
-    event_sent,
-    load_settings_for,
-    record_synthetic,
-)
+from smbc.realtime.inbox import record_synthetic
+from smbc.realtime.processing import drain, enqueue_delivery, event_sent, load_settings_for
+from smbc.reconcile.models import ReconcileState
 from smbc.stores.hooks import ensure_webhook_secret, sync_hooks, webhook_destination
 
 log = logging.getLogger(__name__)

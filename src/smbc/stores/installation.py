@@ -20,7 +20,7 @@ from smbc.core.clock import utcnow
 from smbc.core.config import Settings, random_secret
 from smbc.db.base import Base
 from smbc.db.models import Store, StoreUser, User
-from smbc.web.session import DashboardSession
+from smbc.stores.access import DashboardSession
 
 log = logging.getLogger(__name__)
 

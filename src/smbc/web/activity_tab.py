@@ -15,7 +15,8 @@ from smbc.db.models import Store
 from smbc.monitoring.scripts import check_monitoring
 from smbc.realtime import processing as realtime
 from smbc.realtime.models import DeliveryStatus, WebhookDelivery
-from smbc.web.session import DashboardSession, current_session
+from smbc.stores.access import DashboardSession
+from smbc.web.session import current_session
 from smbc.web.templating import render
 
 router = APIRouter()

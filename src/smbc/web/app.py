@@ -20,8 +20,8 @@ from smbc.web.templating import STATIC_DIR
 ROUTER_MODULES = [
     "smbc.web.health",
     "smbc.web.bigcommerce_app",
-    "smbc.stores.hooks",
-    "smbc.consent.callbacks",
+    "smbc.web.webhooks",
+    "smbc.web.callbacks",
     "smbc.web.storefront",
     "smbc.web.monitoring_tab",
     "smbc.web.export_tab",

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from smbc.core.clock import get_clock
-from smbc.web.session import DashboardSession, current_session, mint_session_token, session_expires_at
+from smbc.stores.access import DashboardSession
+from smbc.web.session import current_session, mint_session_token, session_expires_at
 from smbc.web.templating import render
 
 router = APIRouter()

@@ -16,7 +16,8 @@ from smbc.core.clock import utcnow
 from smbc.db.models import Store
 from smbc.export import service
 from smbc.export.models import Export, ExportKind
-from smbc.web.session import DashboardSession, current_session
+from smbc.stores.access import DashboardSession
+from smbc.web.session import current_session
 from smbc.web.templating import render
 
 router = APIRouter()

@@ -32,7 +32,8 @@ from smbc.monitoring.scripts import (
     wanted_scripts,
 )
 from smbc.settings.store_settings import StoreSettings
-from smbc.web.session import DashboardSession, current_session
+from smbc.stores.access import DashboardSession
+from smbc.web.session import current_session
 from smbc.web.templating import render
 
 router = APIRouter()

@@ -8,7 +8,6 @@ forged cross-site form or request cannot carry the header (CSRF-safe by construc
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
@@ -17,22 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smbc.core.clock import get_clock
+from smbc.stores.access import DashboardSession
 
 SESSION_TTL = timedelta(hours=1)
 _AUDIENCE = "smbc-dashboard"
-
-
-@dataclass(frozen=True)
-class DashboardSession:
-    store_hash: str
-    user_id: int  # our users.id
-    bc_user_id: int
-    role: str  # owner | user
-    email: str
-
-    @property
-    def is_owner(self) -> bool:
-        return self.role == "owner"
 
 
 def _signing_key(secret_keys: list[str]) -> bytes:

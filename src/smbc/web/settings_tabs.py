@@ -44,7 +44,8 @@ from smbc.settings.store_settings import (
     record_change,
     save_store_settings,
 )
-from smbc.web.session import DashboardSession, current_session
+from smbc.stores.access import DashboardSession
+from smbc.web.session import current_session
 from smbc.web.templating import render
 
 router = APIRouter()

@@ -33,7 +33,7 @@ from smbc.realtime.cart_links import (
     parse_cart_link,
     storefront_origins,
 )
-from smbc.realtime.cart_links import linked_contact_id as linked_contact_id
+from smbc.realtime.inbox import recheck_cart
 
 router = APIRouter()
 
@@ -165,18 +165,3 @@ def _store_link(db: Database, link: CartLinkRequest, origin: str) -> Response:
     if changed:
         recheck_cart(db, store_id, link.cart_id, link.smclient)
     return JSONResponse({"linked": True}, headers={"Access-Control-Allow-Origin": origin, "Vary": "Origin"})
-
-
-def recheck_cart(db: Database, store_id: int, cart_id: str, contact_id: str) -> None:
-    """A cart just got (or changed) its contact: have the real-time processing look at it again, so
-    a CART event skipped for want of a contact (the webhook came first) is sent now. Recorded as an
-    inbox row like a delivery; no remote call here."""
-    from smbc.realtime.processing import enqueue_delivery, record_synthetic
-
-    data = {"type": "cart", "id": cart_id, "contact_id": contact_id}  # a new contact: a new row
-    now = int(get_clock().time())
-    delivery_id = record_synthetic(
-        db, store_id, "store/cart/updated", data, created_at=now, source="cart-link"
-    )
-    if delivery_id is not None:
-        enqueue_delivery(delivery_id)

@@ -1,0 +1,57 @@
+"""What every command shares: the process settings, one unit of work on an installed store, the actor
+name written to change logs, and failing with a message and an exit code."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from smbc.core.config import ConfigError, Settings, get_settings
+from smbc.db.models import Store
+
+
+def cli_settings() -> Settings:
+    """The process settings, or exit 2 with the configuration error."""
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no login name in some containers
+        return "cli"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def store_session(
+    store_hash: str, after_commit: list[Callable[[], None]] | None = None
+) -> Iterator[tuple[Session, Store, object]]:
+    """One unit of work on an installed store; `after_commit` callables run once it is committed."""
+    from smbc.core.runtime import close_runtime, init_runtime
+
+    settings = cli_settings()
+    runtime = init_runtime(settings, migrate=settings.is_sqlite)
+    try:
+        with runtime.db.session() as session:
+            store = session.scalar(select(Store).where(Store.hash == store_hash))
+            if store is None or not store.installed:
+                raise fail(f"No installed store with hash {store_hash!r} (see `smbc stores`).")
+            yield session, store, settings
+        for hook in after_commit or []:
+            hook()
+    finally:
+        close_runtime()

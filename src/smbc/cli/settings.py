@@ -1,0 +1,110 @@
+"""`smbc settings show|set`: a store's settings, with the dashboard's validation."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from sqlalchemy.orm import Session
+
+from smbc.cli.common import actor, fail, store_session
+from smbc.db.models import Store
+
+settings_app = typer.Typer(help="A store's settings (keys as in the documentation)", no_args_is_help=True)
+
+READ_ONLY_KEYS = (
+    "sm.client_id",
+    "sm.endpoint",
+    "sm.connected",
+    "callback_url.opt_in",
+    "callback_url.opt_out",
+)
+
+
+# -- smbc settings -------------------------------------------------------------------------------------------
+
+
+def current_keys(session: Session, store: Store, app_url: str) -> dict[str, str]:
+    """Every settings key (locations with their defaults) plus the read-only account keys."""
+    from smbc.account.credentials import callback_urls, effective_locations, get_account
+    from smbc.settings.store_settings import load_store_settings, settings_to_keys
+
+    settings = load_store_settings(session, store.id)
+    keys = settings_to_keys(settings, effective_locations(store, settings))
+    account = get_account(session, store.id)
+    urls = callback_urls(app_url, store)
+    keys.update(
+        {
+            "sm.client_id": account.client_id if account else "",
+            "sm.endpoint": account.endpoint if account else "",
+            "sm.connected": "true" if account else "false",
+            "callback_url.opt_in": urls["opt_in"],
+            "callback_url.opt_out": urls["opt_out"],
+        }
+    )
+    return keys
+
+
+@settings_app.command("show")
+def settings_show(
+    store: str = typer.Option(..., "--store", help="Store hash"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Print every settings key and the read-only SALESmanago keys."""
+    with store_session(store) as (session, store_row, settings):
+        keys = current_keys(session, store_row, settings.app_url)  # type: ignore[attr-defined]
+    if as_json:
+        typer.echo(json.dumps(keys, indent=2))
+        return
+    width = max(len(k) for k in keys)
+    for key, value in keys.items():
+        typer.echo(f"{key.ljust(width)}  {value}")
+
+
+@settings_app.command("set")
+def settings_set(
+    assignments: list[str] = typer.Argument(..., metavar="KEY=VALUE...", help="e.g. tags.purchase=VIP,BUYER"),
+    store: str = typer.Option(..., "--store", help="Store hash"),
+) -> None:
+    """Change settings with the dashboard's validation; nothing is saved when a value is wrong."""
+    from smbc.account.credentials import get_account, storefronts
+    from smbc.settings.store_settings import SettingsInvalid, save_store_settings, settings_to_keys
+
+    changes: dict[str, object] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise fail(f"{item!r}: write KEY=VALUE (for example cart_event_window=1h).", 2)
+        if key in READ_ONLY_KEYS:
+            raise fail(f"{key} is read-only (it comes from the SALESmanago login).", 2)
+        changes[key] = value
+    with store_session(store) as (session, store_row, _settings):
+        account = get_account(session, store_row.id)
+        channel_ids = {s.channel_id for s in storefronts(store_row)}
+        from smbc.settings.store_settings import load_store_settings
+
+        before = settings_to_keys(load_store_settings(session, store_row.id))
+        try:
+            updated = save_store_settings(
+                session,
+                store_row.id,
+                changes,
+                actor(),
+                owners=account.owners if account else None,
+                channel_ids=channel_ids,
+            )
+        except SettingsInvalid as exc:
+            for key, message in exc.errors.items():
+                typer.echo(f"{key}: {message}", err=True)
+            raise fail("Nothing was saved.") from None
+        after = settings_to_keys(updated)
+    changed = [k for k in after if before.get(k, "") != after[k]] + [k for k in before if k not in after]
+    if not changed:
+        typer.echo("No change.")
+    if any(k.startswith("monitoring") for k in changed):
+        from smbc.account.login import queue_monitoring_sync
+
+        queue_monitoring_sync(store_row.id)  # the live storefront code follows the saved settings
+    for key in changed:
+        typer.echo(f"{key}: {before.get(key, '')!r} -> {after.get(key, '')!r}")
