@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from smbc.account.models import SalesmanagoAccount
 from smbc.core.config import random_secret
-from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.core.remote_calls import Outcome, RemoteCallError, Service
 from smbc.db.models import Store
 from smbc.salesmanago.client import SalesmanagoCredentials
 from smbc.settings.store_settings import StoreSettings, default_location, load_store_settings
@@ -51,7 +51,9 @@ def store_credentials(session: Session, store: Store) -> SalesmanagoCredentials:
     account = get_account(session, store.id)
     if account is None:
         raise RemoteCallError(
-            Outcome.CREDENTIALS, "This store is not connected to SALESmanago: log in under Account Settings."
+            Outcome.CREDENTIALS,
+            "This store is not connected to SALESmanago: log in under Account Settings.",
+            service=Service.SALESMANAGO,
         )
     settings = load_store_settings(session, store.id)
     return SalesmanagoCredentials(

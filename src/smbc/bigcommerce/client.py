@@ -19,7 +19,7 @@ import httpx
 from smbc.bigcommerce.limiter import StoreLimiter, get_limiter
 from smbc.core.clock import Clock, get_clock
 from smbc.core.http_clients import shared_client
-from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
 
 Priority = Literal["realtime", "export"]
 Recorder = Callable[[dict[str, Any]], None]
@@ -241,7 +241,11 @@ class BigCommerceClient:
             if outcome is Outcome.RATE_LIMITED and response is not None:
                 wait = rate_limit_wait(response.headers)
             error = RemoteCallError(
-                outcome, f"BigCommerce {method} {path}: {message}", status=status, retry_after=wait
+                outcome,
+                f"BigCommerce {method} {path}: {message}",
+                service=Service.BIGCOMMERCE,
+                status=status,
+                retry_after=wait,
             )
             if not outcome.retryable or attempt >= self.policy.attempts:
                 raise error
@@ -486,7 +490,11 @@ def for_store(
 ) -> BigCommerceClient:
     """A client for an installed `Store` row, with the process-wide limiter and settings."""
     if not store.access_token:
-        raise RemoteCallError(Outcome.CREDENTIALS, f"store {store.hash} has no BigCommerce access token")
+        raise RemoteCallError(
+            Outcome.CREDENTIALS,
+            f"store {store.hash} has no BigCommerce access token",
+            service=Service.BIGCOMMERCE,
+        )
     if base_url is None:
         from smbc.core.runtime import get_runtime
 

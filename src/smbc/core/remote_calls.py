@@ -33,15 +33,30 @@ class Outcome(StrEnum):
         return self in (Outcome.RETRY, Outcome.RATE_LIMITED)
 
 
+class Service(StrEnum):
+    """Which remote service a call went to (and so which credentials a CREDENTIALS outcome means)."""
+
+    BIGCOMMERCE = "bigcommerce"
+    SALESMANAGO = "salesmanago"
+
+
 class RemoteCallError(Exception):
-    """A call that did not succeed; `outcome` says what to do about it."""
+    """A call that did not succeed; `outcome` says what to do about it, `service` whose answer it was
+    (None for a failure of this app's own, such as an internal error)."""
 
     def __init__(
-        self, outcome: Outcome, message: str, *, status: int | None = None, retry_after: float | None = None
+        self,
+        outcome: Outcome,
+        message: str,
+        *,
+        service: Service | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.message = message
+        self.service = service
         self.status = status
         self.retry_after = retry_after
 

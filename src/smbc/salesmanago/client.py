@@ -21,7 +21,7 @@ import httpx
 
 from smbc.core.clock import get_clock
 from smbc.core.http_clients import shared_client
-from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCall, RemoteCallError
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCall, RemoteCallError, Service
 from smbc.salesmanago.payload import clean_payload
 
 if TYPE_CHECKING:
@@ -311,7 +311,9 @@ class _Caller:
                 return parsed
             log.info("salesmanago %s %s attempt %d: %s %s", method, path, attempt, outcome, message)
             error_type = UnexpectedAnswerError if unexpected and status is not None else RemoteCallError
-            error = error_type(outcome, message, status=status, retry_after=retry_after)
+            error = error_type(
+                outcome, message, service=Service.SALESMANAGO, status=status, retry_after=retry_after
+            )
             if not outcome.retryable or attempt == attempts:
                 raise error
             wait = max(self._policy.delay(attempt), retry_after or 0.0)
@@ -464,7 +466,9 @@ class SalesmanagoClient:
         answer = self.call("/api/user/listByClient", {}, ("users",))
         users = answer.get("users")
         if not isinstance(users, list) or not users:
-            raise RemoteCallError(Outcome.INVALID, "SALESmanago returned no users for this account")
+            raise RemoteCallError(
+                Outcome.INVALID, "SALESmanago returned no users for this account", service=Service.SALESMANAGO
+            )
         return [str(u).strip() for u in users if str(u).strip()]
 
 
