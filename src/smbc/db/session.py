@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -74,3 +77,15 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
 
     command.upgrade(alembic_config(engine), "heads")
+
+
+def insert_ignoring_conflicts(
+    session: Session, table: Any, rows: list[dict[str, Any]], conflict_columns: list[str]
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL, as one executemany: for ledger rows
+    that another worker may have inserted first."""
+    if not rows:
+        return
+    dialect_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
+    session.execute(statement, rows)

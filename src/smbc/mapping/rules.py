@@ -4,16 +4,21 @@ flags, which events an order status means, and the CART event window. No I/O."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 # Deliberately simple: one @, no spaces, a dot in the domain. SALESmanago refuses worse ones anyway.
 _EMAIL = re.compile(r"^[^@\s,;<>\"']+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
 
 ORDER_STATUS_CANCELLED = 5
 ORDER_STATUS_INCOMPLETE = 0
+
+
+# BigCommerce's consent name for the newsletter, on customers and subscribers.
+NEWSLETTER = "marketing_newsletter"
 
 
 class EventKind(StrEnum):
@@ -57,6 +62,12 @@ def lang_code(locale: str | None) -> str | None:
         return None
     code = re.split(r"[-_]", locale.strip())[0]
     return code[:2].upper() if len(code) >= 2 and code[:2].isalpha() else None
+
+
+def store_language(store_info: Mapping[str, Any] | None) -> str | None:
+    """The store's language as SALESmanago wants it (`EN`), from BigCommerce's store information."""
+    info = store_info or {}
+    return lang_code(info.get("language") or info.get("locale"))
 
 
 @dataclass(frozen=True)
