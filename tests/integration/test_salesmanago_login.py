@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from smbc.account import login as sm_login
-from smbc.account.credentials import get_account
+from smbc.account.credentials import get_account, salesmanago_client
 from smbc.account.login import (
     LoginFailed,
     login_with_api_credentials,
@@ -29,7 +29,6 @@ from smbc.core.http_server import BackgroundServer, free_port
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.salesmanago.client import SalesmanagoClient
 from smbc.sandbox.salesmanago import FakeSalesmanago
 from smbc.settings.models import SettingsChange
 from smbc.settings.store_settings import load_store_settings, save_store_settings
@@ -147,7 +146,7 @@ def test_password_login_saves_the_account_and_the_client_works(wb: World) -> Non
         ]
         assert {c.context for c in calls} == {"login"} and {c.outcome for c in calls} == {"success"}
         # The stored credentials work for the realtime pipeline.
-        client = SalesmanagoClient.for_store(s, store)
+        client = salesmanago_client(s, store)
         contact_id = client.upsert_contact({"contact": {"email": "jan@example.com", "name": "Jan"}})
     assert w.sm.contact(normal.client_id, "jan@example.com")["contactId"] == contact_id
     for call in w.sm.calls:  # the fake records bodies with secrets redacted; ours never held the password
@@ -274,7 +273,7 @@ def test_credentials_login_for_two_factor_accounts(wb: World) -> None:
         )
         assert saved.token is None and saved.v3_key is None
         assert account.api_secret not in (saved.api_key, saved.sha)
-        client = SalesmanagoClient.for_store(s, w.store(s))
+        client = salesmanago_client(s, w.store(s))
         client.upsert_contact({"contact": {"email": "ann@example.com"}})
     assert w.sm.contact(account.client_id, "ann@example.com") is not None
 
@@ -315,7 +314,7 @@ def test_refresh_owners_and_fallback_when_the_owner_disappears(wb: World) -> Non
         assert refreshed.owners == ["merchant@sandbox.test", "support@sandbox.test"]
         assert refreshed.fell_back_from == "sales@sandbox.test"
         assert get_account(s, w.store_id).owners == refreshed.owners
-        client = SalesmanagoClient.for_store(s, w.store(s))
+        client = salesmanago_client(s, w.store(s))
         assert client.credentials.owner == normal.email  # the login e-mail, not the vanished owner
         client.upsert_contact({"contact": {"email": "kim@example.com"}})
     assert w.sm.contact(normal.client_id, "kim@example.com") is not None
@@ -346,7 +345,7 @@ def test_logout_revokes_the_key_wipes_and_pauses(wb: World) -> None:
         from smbc.core.remote_calls import RemoteCallError
 
         with pytest.raises(RemoteCallError):
-            SalesmanagoClient.for_store(s, w.store(s))
+            salesmanago_client(s, w.store(s))
     # Logging in again lifts the pause.
     password_login(w)
     with w.db.session() as s:

@@ -1,4 +1,4 @@
-"""SalesmanagoClient.for_store: stored (encrypted) credentials, the effective owner, call rows."""
+"""account.credentials.salesmanago_client: stored (encrypted) credentials, the effective owner, call rows."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from smbc.account.credentials import salesmanago_client
 from smbc.account.models import SalesmanagoAccount
 from smbc.core import encryption
 from smbc.core.remote_calls import Outcome, RemoteCall, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.salesmanago.client import SalesmanagoClient
 from smbc.settings.store_settings import save_store_settings
 
 
@@ -32,7 +32,7 @@ def test_for_store_not_connected_is_credentials(db: Database) -> None:
         s.add(store)
         s.flush()
         with pytest.raises(RemoteCallError) as info:
-            SalesmanagoClient.for_store(s, store)
+            salesmanago_client(s, store)
         assert info.value.outcome is Outcome.CREDENTIALS
 
 
@@ -61,7 +61,7 @@ def test_for_store_uses_saved_owner_and_records_rows(db: Database, tmp_path: Pat
         )
         save_store_settings(s, store.id, {"contact_owner": "second@x.com"}, "tester")
         http = httpx.Client(transport=httpx.MockTransport(handler))
-        client = SalesmanagoClient.for_store(s, store, http=http, context="delivery:1")
+        client = salesmanago_client(s, store, http=http, context="delivery:1")
         assert client.upsert_contact({"contact": {"email": "a@b.c"}}) == "c-1"
     assert b'"owner": "second@x.com"' in bodies[0]
     with db.session() as s:

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smbc.account.models import SalesmanagoAccount
 from smbc.core.config import random_secret
-from smbc.core.remote_calls import Outcome, RemoteCallError, Service
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
 from smbc.db.models import Store
-from smbc.salesmanago.client import SalesmanagoCredentials
+from smbc.salesmanago.client import Recorder, SalesmanagoClient, SalesmanagoCredentials, record_calls_to
 from smbc.settings.store_settings import StoreSettings, default_location, load_store_settings
 
 # Pause reasons this area sets; a successful login lifts them (others, e.g. "uninstalled", stay).
@@ -62,6 +63,28 @@ def store_credentials(session: Session, store: Store) -> SalesmanagoCredentials:
         api_key=account.api_key,
         sha=account.sha,
         owner=effective_owner(settings, account),
+    )
+
+
+def salesmanago_client(
+    session: Session,
+    store: Store,
+    *,
+    http: httpx.Client | None = None,
+    recorder: Recorder | None = None,
+    policy: BackoffPolicy | None = None,
+    context: str = "",
+) -> SalesmanagoClient:
+    """The SALESmanago client of a connected store, owner = the saved contact owner (or the login
+    e-mail); RemoteCallError(CREDENTIALS) when not connected.
+
+    Calls are recorded into `session` unless another recorder is given."""
+    return SalesmanagoClient(
+        store_credentials(session, store),
+        http=http,
+        recorder=recorder or record_calls_to(session, store.id),
+        policy=policy,
+        context=context,
     )
 
 

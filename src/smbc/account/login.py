@@ -16,6 +16,7 @@ from smbc.account.credentials import (
     PAUSED_LOGGED_OUT,
     ensure_callback_secret,
     get_account,
+    salesmanago_client,
     wipe_credentials,
 )
 from smbc.account.models import SalesmanagoAccount
@@ -419,7 +420,7 @@ def refresh_owners(session: Session, store: Store, *, http: httpx.Client | None 
     account = get_account(session, store.id)
     if account is None:
         raise LoginFailed("Log in to SALESmanago first.")
-    client = SalesmanagoClient.for_store(session, store, http=http, policy=LOGIN_POLICY, context="owners")
+    client = salesmanago_client(session, store, http=http, policy=LOGIN_POLICY, context="owners")
     try:
         owners = client.list_users()
     except RemoteCallError as exc:

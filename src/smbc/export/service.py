@@ -405,10 +405,9 @@ def _sm_clients(
     session: Session, store: Store, calls: CallBuffer
 ) -> tuple[Any, Any, ConnectTracker, httpx.Client]:
     from smbc.account.credentials import store_credentials
-    from smbc.realtime.processing import salesmanago_recorder
-    from smbc.salesmanago.client import SalesmanagoClient
+    from smbc.salesmanago.client import SalesmanagoClient, record_calls_into
 
-    record = salesmanago_recorder(store.id, calls)
+    record = record_calls_into(calls, store.id)
 
     credentials = store_credentials(session, store)
     tracker = ConnectTracker()

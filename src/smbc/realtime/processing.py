@@ -157,33 +157,12 @@ def load_settings_for(session: Session, store_id: int) -> StoreSettings:
     return load_store_settings(session, store_id)
 
 
-def salesmanago_recorder(store_id: int, calls: CallBuffer) -> Callable[[Any], None]:
-    """SALESmanago call attempts into the same buffer as the BigCommerce calls (RemoteCall rows)."""
-
-    def record(attempt: Any) -> None:
-        calls(
-            {
-                "store_id": store_id,
-                "service": "salesmanago",
-                "method": attempt.method,
-                "endpoint": attempt.endpoint[:255],
-                "attempt": attempt.attempt,
-                "outcome": str(attempt.outcome),
-                "status": attempt.status,
-                "duration_ms": attempt.duration_ms,
-                "message": attempt.message[:1000],
-                "context": attempt.context[:64],
-            }
-        )
-
-    return record
-
-
 def _default_sm_factory(session: Session, store: Store, calls: CallBuffer) -> SalesmanagoPort:
-    from smbc.salesmanago.client import SalesmanagoClient
+    from smbc.account.credentials import salesmanago_client
+    from smbc.salesmanago.client import record_calls_into
 
-    recorder = salesmanago_recorder(store.id, calls)
-    return SalesmanagoClient.for_store(session, store, recorder=recorder, context=calls.context)
+    recorder = record_calls_into(calls, store.id)
+    return salesmanago_client(session, store, recorder=recorder, context=calls.context)
 
 
 # Swappable for tests and benchmarks: (session, store, calls) -> SalesmanagoPort.

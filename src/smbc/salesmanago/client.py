@@ -27,8 +27,6 @@ from smbc.salesmanago.payload import clean_payload
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from smbc.db.models import Store
-
 log = logging.getLogger(__name__)
 
 SERVICE = "salesmanago"
@@ -218,24 +216,37 @@ class CallAttempt:
 Recorder = Callable[[CallAttempt], None]
 
 
+def attempt_fields(attempt: CallAttempt, store_id: int | None) -> dict[str, Any]:
+    """The `RemoteCall` row fields of one attempt."""
+    return {
+        "store_id": store_id,
+        "service": SERVICE,
+        "method": attempt.method,
+        "endpoint": attempt.endpoint[:255],
+        "attempt": attempt.attempt,
+        "outcome": str(attempt.outcome),
+        "status": attempt.status,
+        "duration_ms": attempt.duration_ms,
+        "message": attempt.message[:_MESSAGE_LIMIT],
+        "context": attempt.context[:64],
+    }
+
+
 def record_calls_to(session: Session, store_id: int | None = None) -> Recorder:
     """A recorder that adds one `RemoteCall` row per attempt to `session` (the caller's transaction)."""
 
     def record(attempt: CallAttempt) -> None:
-        session.add(
-            RemoteCall(
-                store_id=store_id,
-                service=SERVICE,
-                method=attempt.method,
-                endpoint=attempt.endpoint[:255],
-                attempt=attempt.attempt,
-                outcome=str(attempt.outcome),
-                status=attempt.status,
-                duration_ms=attempt.duration_ms,
-                message=attempt.message[:_MESSAGE_LIMIT],
-                context=attempt.context[:64],
-            )
-        )
+        session.add(RemoteCall(**attempt_fields(attempt, store_id)))
+
+    return record
+
+
+def record_calls_into(calls: Callable[[dict[str, Any]], None], store_id: int | None) -> Recorder:
+    """A recorder that hands each attempt's row fields to `calls` (a buffer written to the database
+    later, in the same short transaction as the work's state), as the BigCommerce client does."""
+
+    def record(attempt: CallAttempt) -> None:
+        calls(attempt_fields(attempt, store_id))
 
     return record
 
@@ -364,31 +375,6 @@ class SalesmanagoClient:
             context=context,
             timeout=timeout,
             secrets_to_hide=(credentials.api_key, credentials.sha),
-        )
-
-    @classmethod
-    def for_store(
-        cls,
-        session: Session,
-        store: Store,
-        *,
-        http: httpx.Client | None = None,
-        recorder: Recorder | None = None,
-        policy: BackoffPolicy | None = None,
-        context: str = "",
-    ) -> SalesmanagoClient:
-        """The client for a connected store, owner = the saved contact owner (or the login email).
-
-        Calls are recorded into `session` unless another recorder is given."""
-        from smbc.account.credentials import store_credentials
-
-        credentials = store_credentials(session, store)
-        return cls(
-            credentials,
-            http=http,
-            recorder=recorder or record_calls_to(session, store.id),
-            policy=policy,
-            context=context,
         )
 
     # -- plumbing -------------------------------------------------------------------------------------
