@@ -267,7 +267,7 @@ def test_logging_out_takes_the_code_off_and_logging_in_puts_it_back(
 ) -> None:
     import time
 
-    from smbc.account.login import login_with_password
+    from smbc.actions.account import login_with_password
 
     def wait_for_channels(expected: list[int]) -> None:
         deadline = time.monotonic() + 20
@@ -281,19 +281,13 @@ def test_logging_out_takes_the_code_off_and_logging_in_puts_it_back(
         out = httpx.post(env.url + "/app/account/logout", headers=env.headers, timeout=30)
         assert out.status_code == 200
         wait_for_channels([])  # no account: no monitoring code left on any storefront
-        db = env.app.state.runtime.db
-        with db.session() as s:
-            store = s.get(Store, env.store_id)
-            login_with_password(
-                s,
-                store,
-                email=env.sb.sm.NORMAL.email,
-                password=env.sb.sm.PASSWORD,
-                endpoint=env.sb.sm_url,
-                settings=env.app.state.settings,
-                actor="test",
-            )
-        from smbc.account.login import after_login
-
-        after_login(env.store_id)
+        login_with_password(  # the account action: committed, then the code follows the account
+            env.app.state.runtime.db,
+            env.store_hash,
+            email=env.sb.sm.NORMAL.email,
+            password=env.sb.sm.PASSWORD,
+            endpoint=env.sb.sm_url,
+            settings=env.app.state.settings,
+            actor="test",
+        )
         wait_for_channels([1, 2])  # on by default: the code is back without visiting the tab

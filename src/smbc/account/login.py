@@ -282,31 +282,6 @@ def login_with_api_credentials(
     return LoginResult(account, [])
 
 
-def after_login(store_id: int) -> None:
-    """Once the login is committed: re-queue the deliveries that waited while logged out or while
-    the credentials were broken (the real-time sweep would also find them within a minute)."""
-    try:
-        from smbc.realtime.processing import resume_store
-    except ImportError:  # the real-time area is optional here
-        return
-    try:
-        resume_store(store_id)
-    except Exception:  # the login itself succeeded; the periodic sweep catches up
-        log.warning("could not resume syncing for store %s after login", store_id, exc_info=True)
-    queue_monitoring_sync(store_id)
-
-
-def queue_monitoring_sync(store_id: int) -> None:
-    """After the account changed (login, logout) the storefront code follows it: installed with the
-    new client id, or removed. Call it once the change is committed."""
-    try:
-        from smbc.monitoring.scripts import monitoring_sync_task
-
-        monitoring_sync_task(store_id)
-    except Exception:  # the account change stands; the merchant can save or restore on the tab
-        log.warning("could not queue the monitoring code sync for store %s", store_id, exc_info=True)
-
-
 def _list_owners(
     session: Session,
     store: Store,

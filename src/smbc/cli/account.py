@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import typer
 
-from smbc.cli.common import actor, fail, store_session
+from smbc.cli.common import actor, command_runtime, fail, no_installed_store
 
 sm_app = typer.Typer(help="SALESmanago account of a store", no_args_is_help=True)
 
@@ -27,11 +25,9 @@ def sm_login(
     owner: str | None = typer.Option(None, "--owner", help="API credentials: owner e-mail"),
 ) -> None:
     """Connect a store: e-mail and password, or --endpoint --client-id --api-secret --owner."""
-    from smbc.account.login import (
-        LoginFailed,
-        login_with_api_credentials,
-        login_with_password,
-    )
+    from smbc.account.login import LoginFailed
+    from smbc.actions import account as account_actions
+    from smbc.actions.store_lookup import StoreNotInstalled
 
     use_credentials = any(v is not None for v in (client_id, api_secret, owner))
     if use_credentials and email is not None:
@@ -42,54 +38,55 @@ def sm_login(
         raise fail("Give --email (and --password), or API credentials with --client-id.", 2)
     if not use_credentials and password is None:
         password = typer.prompt("SALESmanago password", hide_input=True)
-    after_commit: list[Callable[[], None]] = []
-    with store_session(store, after_commit) as (session, store_row, settings):
+    with command_runtime() as (db, settings):
         try:
             if use_credentials:
-                result = login_with_api_credentials(
-                    session,
-                    store_row,
+                result = account_actions.login_with_api_credentials(
+                    db,
+                    store,
                     endpoint=endpoint or "",
                     client_id=client_id or "",
                     api_secret=api_secret or "",
                     owner=owner or "",
-                    settings=settings,  # type: ignore[arg-type]
+                    settings=settings,
                     actor=actor(),
                 )
             else:
-                result = login_with_password(
-                    session,
-                    store_row,
+                result = account_actions.login_with_password(
+                    db,
+                    store,
                     email=email or "",
                     password=password or "",
                     endpoint=endpoint,
-                    settings=settings,  # type: ignore[arg-type]
+                    settings=settings,
                     actor=actor(),
                 )
+        except StoreNotInstalled:
+            raise no_installed_store(store) from None
         except LoginFailed as exc:
             prefix = f"{exc.field}: " if exc.field else ""
             raise fail(f"Login failed. {prefix}{exc.message}") from None
-        account = result.account
-        typer.echo(
-            f"Connected store {store} to SALESmanago client {account.client_id} at {account.endpoint}."
-        )
-        typer.echo(f"Owners: {', '.join(account.owners)}")
-        for warning in result.warnings:
-            typer.echo(f"Warning: {warning}", err=True)
+    account = result.account
+    typer.echo(f"Connected store {store} to SALESmanago client {account.client_id} at {account.endpoint}.")
+    typer.echo(f"Owners: {', '.join(account.owners)}")
+    for warning in result.warnings:
+        typer.echo(f"Warning: {warning}", err=True)
 
 
 @sm_app.command("logout")
 def sm_logout(store: str = typer.Option(..., "--store", help="Store hash")) -> None:
     """Revoke the v3 key, forget the credentials and pause syncing for the store."""
-    from smbc.account.login import logout, queue_monitoring_sync
+    from smbc.actions import account as account_actions
+    from smbc.actions.store_lookup import StoreNotInstalled
 
-    with store_session(store) as (session, store_row, settings):
-        result = logout(session, store_row, settings=settings, actor=actor())  # type: ignore[arg-type]
-        store_id = store_row.id
+    with command_runtime() as (db, settings):
+        try:
+            result = account_actions.logout(db, store, settings=settings, actor=actor())
+        except StoreNotInstalled:
+            raise no_installed_store(store) from None
     if not result.was_connected:
         typer.echo(f"Store {store} was not connected to SALESmanago.")
         return
-    queue_monitoring_sync(store_id)
     typer.echo(f"Logged out store {store}; syncing is paused until the next login.")
     for warning in result.warnings:
         typer.echo(f"Warning: {warning}", err=True)

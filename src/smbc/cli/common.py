@@ -4,7 +4,7 @@ name written to change logs, and failing with a message and an exit code."""
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from smbc.core.config import ConfigError, Settings, get_settings
 from smbc.db.models import Store
+from smbc.db.session import Database
 
 
 def cli_settings() -> Settings:
@@ -36,22 +37,28 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def no_installed_store(store_hash: str) -> typer.Exit:
+    return fail(f"No installed store with hash {store_hash!r} (see `smbc stores`).")
+
+
 @contextmanager
-def store_session(
-    store_hash: str, after_commit: list[Callable[[], None]] | None = None
-) -> Iterator[tuple[Session, Store, object]]:
-    """One unit of work on an installed store; `after_commit` callables run once it is committed."""
+def command_runtime() -> Iterator[tuple[Database, Settings]]:
+    """The process runtime for one command (the database migrated first on SQLite), closed after."""
     from smbc.core.runtime import close_runtime, init_runtime
 
     settings = cli_settings()
     runtime = init_runtime(settings, migrate=settings.is_sqlite)
     try:
-        with runtime.db.session() as session:
-            store = session.scalar(select(Store).where(Store.hash == store_hash))
-            if store is None or not store.installed:
-                raise fail(f"No installed store with hash {store_hash!r} (see `smbc stores`).")
-            yield session, store, settings
-        for hook in after_commit or []:
-            hook()
+        yield runtime.db, settings
     finally:
         close_runtime()
+
+
+@contextmanager
+def store_session(store_hash: str) -> Iterator[tuple[Session, Store, Settings]]:
+    """One unit of work on an installed store."""
+    with command_runtime() as (db, settings), db.session() as session:
+        store = session.scalar(select(Store).where(Store.hash == store_hash))
+        if store is None or not store.installed:
+            raise no_installed_store(store_hash)
+        yield session, store, settings

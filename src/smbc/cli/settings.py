@@ -7,7 +7,7 @@ import json
 import typer
 from sqlalchemy.orm import Session
 
-from smbc.cli.common import actor, fail, store_session
+from smbc.cli.common import actor, command_runtime, fail, no_installed_store, store_session
 from smbc.db.models import Store
 
 settings_app = typer.Typer(help="A store's settings (keys as in the documentation)", no_args_is_help=True)
@@ -67,8 +67,9 @@ def settings_set(
     store: str = typer.Option(..., "--store", help="Store hash"),
 ) -> None:
     """Change settings with the dashboard's validation; nothing is saved when a value is wrong."""
-    from smbc.account.credentials import get_account, storefronts
-    from smbc.settings.store_settings import SettingsInvalid, save_store_settings, settings_to_keys
+    from smbc.actions.settings import save_settings
+    from smbc.actions.store_lookup import StoreNotInstalled
+    from smbc.settings.store_settings import SettingsInvalid
 
     changes: dict[str, object] = {}
     for item in assignments:
@@ -79,32 +80,16 @@ def settings_set(
         if key in READ_ONLY_KEYS:
             raise fail(f"{key} is read-only (it comes from the SALESmanago login).", 2)
         changes[key] = value
-    with store_session(store) as (session, store_row, _settings):
-        account = get_account(session, store_row.id)
-        channel_ids = {s.channel_id for s in storefronts(store_row)}
-        from smbc.settings.store_settings import load_store_settings
-
-        before = settings_to_keys(load_store_settings(session, store_row.id))
+    with command_runtime() as (db, _settings):
         try:
-            updated = save_store_settings(
-                session,
-                store_row.id,
-                changes,
-                actor(),
-                owners=account.owners if account else None,
-                channel_ids=channel_ids,
-            )
+            saved = save_settings(db, store, changes, actor())
+        except StoreNotInstalled:
+            raise no_installed_store(store) from None
         except SettingsInvalid as exc:
             for key, message in exc.errors.items():
                 typer.echo(f"{key}: {message}", err=True)
             raise fail("Nothing was saved.") from None
-        after = settings_to_keys(updated)
-    changed = [k for k in after if before.get(k, "") != after[k]] + [k for k in before if k not in after]
-    if not changed:
+    if not saved.changed:
         typer.echo("No change.")
-    if any(k.startswith("monitoring") for k in changed):
-        from smbc.account.login import queue_monitoring_sync
-
-        queue_monitoring_sync(store_row.id)  # the live storefront code follows the saved settings
-    for key in changed:
-        typer.echo(f"{key}: {before.get(key, '')!r} -> {after.get(key, '')!r}")
+    for key in saved.changed:
+        typer.echo(f"{key}: {saved.before.get(key, '')!r} -> {saved.after.get(key, '')!r}")

@@ -24,15 +24,10 @@ from smbc.account.credentials import (
     rotate_callback_secret,
     storefronts,
 )
-from smbc.account.login import (
-    LoginFailed,
-    after_login,
-    login_with_api_credentials,
-    login_with_password,
-    logout,
-    queue_monitoring_sync,
-    refresh_owners,
-)
+from smbc.account.login import LoginFailed, refresh_owners
+from smbc.actions import account as account_actions
+from smbc.actions.settings import save_settings
+from smbc.actions.store_lookup import StoreNotInstalled
 from smbc.db.models import Store
 from smbc.settings.store_settings import (
     COOKIE_DAYS_MAX,
@@ -42,7 +37,6 @@ from smbc.settings.store_settings import (
     field_name,
     load_store_settings,
     record_change,
-    save_store_settings,
 )
 from smbc.stores.access import DashboardSession
 from smbc.web.session import current_session
@@ -97,12 +91,16 @@ PLATFORM_TEXT_KEYS = (
 # -- plumbing ------------------------------------------------------------------------------------------
 
 
+def _not_installed() -> HTTPException:
+    return HTTPException(status_code=404, detail="This store is not installed.")
+
+
 @contextmanager
 def _unit_of_work(request: Request, dash: DashboardSession) -> Iterator[tuple[Session, Store]]:
     with request.app.state.runtime.db.session() as session:
         store = session.scalar(select(Store).where(Store.hash == dash.store_hash))
         if store is None or not store.installed:
-            raise HTTPException(status_code=404, detail="This store is not installed.")
+            raise _not_installed()
         yield session, store
 
 
@@ -220,23 +218,21 @@ def _account_login(request: Request, dash: DashboardSession, form: FormData) -> 
         "change_endpoint": change_endpoint,
         "endpoint": endpoint,
     }
-    with _unit_of_work(request, dash) as (session, store):
-        try:
-            result = login_with_password(
-                session,
-                store,
-                email=values["email"],
-                password=str(form.get("password", "")),
-                endpoint=endpoint if change_endpoint else None,
-                settings=request.app.state.settings,
-                actor=_actor(dash),
-            )
-        except LoginFailed as exc:
-            return _login_failed(request, "password", values, exc)
-        notices = [("success", "Connected to SALESmanago.")] + [("warning", w) for w in result.warnings]
-        response = _account_tab(request, session, store, notices=notices)
-    after_login(result.account.store_id)
-    return response
+    try:
+        result = account_actions.login_with_password(
+            request.app.state.runtime.db,
+            dash.store_hash,
+            email=values["email"],
+            password=str(form.get("password", "")),
+            endpoint=endpoint if change_endpoint else None,
+            settings=request.app.state.settings,
+            actor=_actor(dash),
+        )
+    except LoginFailed as exc:
+        return _login_failed(request, "password", values, exc)
+    except StoreNotInstalled:
+        raise _not_installed() from None
+    return _connected(request, dash, result.warnings)
 
 
 @router.post("/app/account/login-credentials", response_class=HTMLResponse)
@@ -249,24 +245,28 @@ async def account_login_credentials(
 
 def _account_login_credentials(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     values = {k: str(form.get(k, "")).strip() for k in ("endpoint", "client_id", "owner")}
+    try:
+        result = account_actions.login_with_api_credentials(
+            request.app.state.runtime.db,
+            dash.store_hash,
+            endpoint=values["endpoint"],
+            client_id=values["client_id"],
+            api_secret=str(form.get("api_secret", "")),
+            owner=values["owner"],
+            settings=request.app.state.settings,
+            actor=_actor(dash),
+        )
+    except LoginFailed as exc:
+        return _login_failed(request, "credentials", values, exc)
+    except StoreNotInstalled:
+        raise _not_installed() from None
+    return _connected(request, dash, result.warnings)
+
+
+def _connected(request: Request, dash: DashboardSession, warnings: list[str]) -> HTMLResponse:
+    notices = [("success", "Connected to SALESmanago.")] + [("warning", w) for w in warnings]
     with _unit_of_work(request, dash) as (session, store):
-        try:
-            result = login_with_api_credentials(
-                session,
-                store,
-                endpoint=values["endpoint"],
-                client_id=values["client_id"],
-                api_secret=str(form.get("api_secret", "")),
-                owner=values["owner"],
-                settings=request.app.state.settings,
-                actor=_actor(dash),
-            )
-        except LoginFailed as exc:
-            return _login_failed(request, "credentials", values, exc)
-        notices = [("success", "Connected to SALESmanago.")] + [("warning", w) for w in result.warnings]
-        response = _account_tab(request, session, store, notices=notices)
-    after_login(result.account.store_id)
-    return response
+        return _account_tab(request, session, store, notices=notices)
 
 
 def _login_failed(request: Request, mode: str, values: dict[str, Any], exc: LoginFailed) -> HTMLResponse:
@@ -299,18 +299,14 @@ async def account_save(request: Request, dash: DashboardSession = Depends(curren
 
 def _account_save(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     with _unit_of_work(request, dash) as (session, store):
-        account = get_account(session, store.id)
-        if account is None:
+        if get_account(session, store.id) is None:
             return _account_tab(
                 request, session, store, notices=[("warning", "Log in to SALESmanago first.")]
             )
-        channel_ids = _channel_ids(store)
-        changes = account_form_changes(form, channel_ids)
-        try:
-            save_store_settings(
-                session, store.id, changes, _actor(dash), owners=account.owners, channel_ids=channel_ids
-            )
-        except SettingsInvalid as exc:
+        changes = account_form_changes(form, _channel_ids(store))
+    invalid = _save(request, dash, changes)
+    with _unit_of_work(request, dash) as (session, store):
+        if invalid is not None:
             submitted = {field_name(k): v for k, v in changes.items()}
             return _account_tab(
                 request,
@@ -318,10 +314,21 @@ def _account_save(request: Request, dash: DashboardSession, form: FormData) -> H
                 store,
                 status_code=422,
                 values=submitted,
-                errors=_errors_by_field(exc.errors),
+                errors=_errors_by_field(invalid.errors),
                 notices=[("danger", "Nothing was saved: correct the fields marked below.")],
             )
         return _account_tab(request, session, store, notices=[("success", "Settings saved.")])
+
+
+def _save(request: Request, dash: DashboardSession, changes: dict[str, object]) -> SettingsInvalid | None:
+    """Save through the settings action; the validation errors when nothing was saved."""
+    try:
+        save_settings(request.app.state.runtime.db, dash.store_hash, changes, _actor(dash))
+    except SettingsInvalid as exc:
+        return exc
+    except StoreNotInstalled:
+        raise _not_installed() from None
+    return None
 
 
 @router.post("/app/account/owners/refresh", response_class=HTMLResponse)
@@ -350,14 +357,19 @@ def account_rotate_token(request: Request, dash: DashboardSession = Depends(curr
 
 @router.post("/app/account/logout", response_class=HTMLResponse)
 def account_logout(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+    try:
+        result = account_actions.logout(
+            request.app.state.runtime.db,
+            dash.store_hash,
+            settings=request.app.state.settings,
+            actor=_actor(dash),
+        )
+    except StoreNotInstalled:
+        raise _not_installed() from None
+    notices = [("success", "Logged out of SALESmanago. Syncing is paused until you log in again.")]
+    notices += [("warning", w) for w in result.warnings]
     with _unit_of_work(request, dash) as (session, store):
-        result = logout(session, store, settings=request.app.state.settings, actor=_actor(dash))
-        notices = [("success", "Logged out of SALESmanago. Syncing is paused until you log in again.")]
-        notices += [("warning", w) for w in result.warnings]
-        response = _account_tab(request, session, store, notices=notices)
-        store_id = store.id
-    queue_monitoring_sync(store_id)  # committed: the monitoring code comes off the storefronts
-    return response
+        return _account_tab(request, session, store, notices=notices)
 
 
 # -- Platform Settings -------------------------------------------------------------------------------------
@@ -428,12 +440,10 @@ async def platform_save(request: Request, dash: DashboardSession = Depends(curre
 
 def _platform_save(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     changes, errors = platform_form_changes(form)
+    if not errors:
+        invalid = _save(request, dash, changes)
+        errors = invalid.errors if invalid is not None else {}
     with _unit_of_work(request, dash) as (session, store):
-        if not errors:
-            try:
-                save_store_settings(session, store.id, changes, _actor(dash))
-            except SettingsInvalid as exc:
-                errors = exc.errors
         if errors:
             submitted: dict[str, Any] = {field_name(k): v for k, v in changes.items()}
             submitted["monitoring_cookie_custom"] = "monitoring_cookie_custom" in form

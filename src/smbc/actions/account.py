@@ -1,0 +1,115 @@
+"""The merchant's SALESmanago account actions (dashboard and CLI alike): log in with e-mail and
+password, log in with API credentials, log out. Each commits the account change, then starts what
+follows from it: deliveries that waited are resumed, and the storefront monitoring code is queued
+to follow the account (installed with the new client ID, or removed)."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from smbc.account import login as account_login
+from smbc.account.login import LoginResult, LogoutResult
+from smbc.actions.store_lookup import installed_store
+from smbc.core.config import Settings
+from smbc.db.session import Database
+from smbc.monitoring.scripts import monitoring_sync_task
+from smbc.realtime.processing import resume_store
+
+log = logging.getLogger(__name__)
+
+
+def login_with_password(
+    db: Database,
+    store_hash: str,
+    *,
+    email: str,
+    password: str,
+    endpoint: str | None,
+    settings: Settings,
+    actor: str,
+    http: httpx.Client | None = None,
+) -> LoginResult:
+    """Connect the store with the merchant's SALESmanago e-mail and password.
+
+    Raises LoginFailed (nothing saved) or StoreNotInstalled."""
+    with db.session() as session:
+        store = installed_store(session, store_hash)
+        result = account_login.login_with_password(
+            session,
+            store,
+            email=email,
+            password=password,
+            endpoint=endpoint,
+            settings=settings,
+            actor=actor,
+            http=http,
+        )
+    _after_login(db, result.account.store_id)
+    return result
+
+
+def login_with_api_credentials(
+    db: Database,
+    store_hash: str,
+    *,
+    endpoint: str,
+    client_id: str,
+    api_secret: str,
+    owner: str,
+    settings: Settings,
+    actor: str,
+    http: httpx.Client | None = None,
+) -> LoginResult:
+    """Connect the store with API credentials (users with two-factor authentication).
+
+    Raises LoginFailed (nothing saved) or StoreNotInstalled."""
+    with db.session() as session:
+        store = installed_store(session, store_hash)
+        result = account_login.login_with_api_credentials(
+            session,
+            store,
+            endpoint=endpoint,
+            client_id=client_id,
+            api_secret=api_secret,
+            owner=owner,
+            settings=settings,
+            actor=actor,
+            http=http,
+        )
+    _after_login(db, result.account.store_id)
+    return result
+
+
+def logout(
+    db: Database, store_hash: str, *, settings: Settings, actor: str, http: httpx.Client | None = None
+) -> LogoutResult:
+    """Revoke the v3 key, forget the credentials and pause syncing; the monitoring code comes off the
+    storefronts. Raises StoreNotInstalled."""
+    with db.session() as session:
+        store = installed_store(session, store_hash)
+        result = account_login.logout(session, store, settings=settings, actor=actor, http=http)
+        store_id = store.id
+    if result.was_connected:
+        queue_monitoring_sync(store_id)
+    return result
+
+
+def _after_login(db: Database, store_id: int) -> None:
+    """Once the login is committed: the deliveries that waited while logged out or while the
+    credentials were broken are re-queued (the real-time sweep would also find them within a minute),
+    and the monitoring code is installed with the new client ID."""
+    try:
+        resume_store(store_id, db=db)
+    except Exception:  # the login itself succeeded; the periodic sweep catches up
+        log.warning("could not resume syncing for store %s after login", store_id, exc_info=True)
+    queue_monitoring_sync(store_id)
+
+
+def queue_monitoring_sync(store_id: int) -> None:
+    """Queue the storefront code to follow the committed account or settings change."""
+    try:
+        monitoring_sync_task(store_id)
+    except Exception:  # the change stands; the merchant can save or restore on the Monitoring tab
+        log.warning("could not queue the monitoring code sync for store %s", store_id, exc_info=True)

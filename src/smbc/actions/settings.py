@@ -1,0 +1,58 @@
+"""Saving a store's settings (dashboard tabs and `smbc settings set` alike): the dashboard's
+validation, one change-log row per changed key, and once committed the storefront monitoring code
+re-synced when a monitoring setting changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smbc.account.credentials import get_account, storefronts
+from smbc.actions.account import queue_monitoring_sync
+from smbc.actions.store_lookup import installed_store
+from smbc.db.session import Database
+from smbc.settings.store_settings import (
+    StoreSettings,
+    load_store_settings,
+    save_store_settings,
+    settings_to_keys,
+)
+
+
+@dataclass(frozen=True)
+class SettingsSaved:
+    settings: StoreSettings
+    before: dict[str, str]
+    after: dict[str, str]
+
+    @property
+    def changed(self) -> list[str]:
+        """The keys whose value changed (a key that disappeared counts as changed)."""
+        keys = [k for k in self.after if self.before.get(k, "") != self.after[k]]
+        return keys + [k for k in self.before if k not in self.after]
+
+    @property
+    def monitoring_changed(self) -> bool:
+        return any(key.startswith("monitoring") for key in self.changed)
+
+
+def save_settings(db: Database, store_hash: str, changes: dict[str, object], actor: str) -> SettingsSaved:
+    """Validate and save `changes` ({key: value}); the contact owner is checked against the account's
+    owners and locations against the store's storefronts. Raises SettingsInvalid (nothing saved) or
+    StoreNotInstalled."""
+    with db.session() as session:
+        store = installed_store(session, store_hash)
+        account = get_account(session, store.id)
+        before = settings_to_keys(load_store_settings(session, store.id))
+        updated = save_store_settings(
+            session,
+            store.id,
+            changes,
+            actor,
+            owners=account.owners if account else None,
+            channel_ids={shop.channel_id for shop in storefronts(store)},
+        )
+        store_id = store.id
+    saved = SettingsSaved(settings=updated, before=before, after=settings_to_keys(updated))
+    if saved.monitoring_changed:
+        queue_monitoring_sync(store_id)  # the live storefront code follows the saved settings
+    return saved
