@@ -18,8 +18,9 @@ import httpx
 
 from smbc.bigcommerce.limiter import StoreLimiter, get_limiter
 from smbc.core.clock import Clock, get_clock
-from smbc.core.http_clients import shared_client
-from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
+from smbc.core.http_clients import check_no_open_transaction, shared_client
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service, record_call
+from smbc.core.runtime import get_runtime
 
 Priority = Literal["realtime", "export"]
 Recorder = Callable[[dict[str, Any]], None]
@@ -264,6 +265,7 @@ class BigCommerceClient:
             "User-Agent": USER_AGENT,
         }
         response: httpx.Response | None = None
+        check_no_open_transaction(SERVICE, method, path)
         started = _time.perf_counter()
         with self.limiter.slot(self.store_hash, self.priority):
             try:
@@ -466,8 +468,6 @@ class CallBuffer:
 
     def flush(self, session: Any) -> list[dict[str, Any]]:
         """Write and forget the records; returns them, for `put_back` if the transaction fails."""
-        from smbc.core.remote_calls import record_call
-
         with self._lock:
             taken, self.calls = self.calls, []
         for fields in taken:
@@ -496,8 +496,6 @@ def for_store(
             service=Service.BIGCOMMERCE,
         )
     if base_url is None:
-        from smbc.core.runtime import get_runtime
-
         base_url = get_runtime().settings.bc_api_url
     return BigCommerceClient(
         store.hash,

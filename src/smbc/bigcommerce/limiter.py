@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from smbc.core.clock import Clock, get_clock
+from smbc.core.runtime import get_runtime
 
 MAX_IN_FLIGHT = 3
 EXPORT_RESERVE = 0.3  # share of the quota export work leaves to real time
@@ -250,8 +251,6 @@ _limiters_lock = threading.Lock()
 def get_limiter() -> StoreLimiter:
     """The process-wide limiter for the configured queue: Redis-backed when the queue is Redis."""
     try:
-        from smbc.core.runtime import get_runtime
-
         settings = get_runtime().settings
         queue_url, queue_name = settings.queue_url, settings.queue_name
     except RuntimeError:

@@ -1,5 +1,9 @@
 """One `httpx.Client` per remote service and process: keep-alive connections are reused, and the
-SSL context (loading the CA bundle costs milliseconds) is built once, not once per call."""
+SSL context (loading the CA bundle costs milliseconds) is built once, not once per call.
+
+And the guard both API clients consult before every request: while enabled (the test suite enables
+it), a remote call made by a thread inside an open database transaction raises, because a slow
+remote answer would hold the transaction's locks and connection for as long as it takes."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import threading
 from collections.abc import Callable
 
 import httpx
+
+from smbc.db.session import open_sessions_in_this_thread
 
 _clients: dict[str, httpx.Client] = {}
 _lock = threading.Lock()
@@ -21,3 +27,25 @@ def shared_client(service: str, build: Callable[[], httpx.Client]) -> httpx.Clie
             if client is None or client.is_closed:
                 client = _clients[service] = build()
     return client
+
+
+class RemoteCallInTransaction(RuntimeError):
+    """A remote call was made while the calling thread had a database session open."""
+
+
+_guard = {"enabled": False}
+
+
+def forbid_remote_calls_in_transactions(enabled: bool = True) -> None:
+    """Turn the guard on (tests) or off (the default)."""
+    _guard["enabled"] = enabled
+
+
+def check_no_open_transaction(service: str, method: str, url: str) -> None:
+    """Called by both API clients before sending; raises RemoteCallInTransaction when the guard is on
+    and the calling thread is inside a `Database.session()` block."""
+    if _guard["enabled"] and open_sessions_in_this_thread():
+        raise RemoteCallInTransaction(
+            f"{service} {method} {url} called inside an open database transaction: make the call "
+            "before the session opens or after it ends"
+        )

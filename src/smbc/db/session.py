@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +42,18 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=24, max_overflow=16, connect_args=connect_args)
 
 
+class _OpenSessions(threading.local):
+    count = 0
+
+
+_open_sessions = _OpenSessions()
+
+
+def open_sessions_in_this_thread() -> int:
+    """How many `Database.session()` blocks the calling thread is inside (any database)."""
+    return _open_sessions.count
+
+
 class Database:
     """One engine and session factory for the process."""
 
@@ -52,8 +65,12 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed when the block ends, rolled back on error."""
-        with self.sessions() as session, session.begin():
-            yield session
+        _open_sessions.count += 1
+        try:
+            with self.sessions() as session, session.begin():
+                yield session
+        finally:
+            _open_sessions.count -= 1
 
     def upgrade(self) -> None:
         upgrade(self.engine)

@@ -16,13 +16,16 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smbc.account.credentials import get_account
+from smbc.bigcommerce.client import CallBuffer, for_store
 from smbc.core.jobs import huey
 from smbc.core.remote_calls import RemoteCallError
+from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.monitoring.models import MonitoringScript
 from smbc.monitoring.snippet import SnippetConfig, build_snippet, content_hash
-from smbc.settings.store_settings import StoreSettings
+from smbc.settings.store_settings import StoreSettings, load_store_settings
 
 SCRIPT_NAME = "SALESmanago monitoring code"
 SCRIPT_DESCRIPTION = (
@@ -212,8 +215,6 @@ def plan_scripts(wanted: dict[int, dict[str, Any]], live: Sequence[dict[str, Any
 
 def load_account(session: Session, store: Store) -> Account | None:
     """The connected SALESmanago account of the store, or None while not connected."""
-    from smbc.account.credentials import get_account
-
     row = get_account(session, store.id)
     if row is None:
         return None
@@ -221,8 +222,6 @@ def load_account(session: Session, store: Store) -> Account | None:
 
 
 def load_settings(session: Session, store: Store) -> StoreSettings:
-    from smbc.settings.store_settings import load_store_settings
-
     return load_store_settings(session, store.id)
 
 
@@ -463,22 +462,33 @@ def add_channel_code(
 
 def check_monitoring(store_id: int) -> list[str]:
     """For the health check: the monitoring-code problems of one store, read live from BigCommerce
-    (e.g. ["missing on channel 2"]). Records its calls; a BigCommerce failure is itself a problem."""
-    from smbc.bigcommerce.client import CallBuffer, for_store
-    from smbc.core.runtime import get_runtime
-
+    (e.g. ["missing on channel 2"]). Records its calls; a BigCommerce failure is itself a problem.
+    The saved state is read first and the call made after that transaction has ended."""
     runtime = get_runtime()
     calls = CallBuffer()
     with runtime.db.session() as session:
         store = session.get(Store, store_id)
         if store is None or not store.installed:
             return []
-        try:
-            api = for_store(store, recorder=calls, context="health")
-            problems = monitoring_problems(session, store, api, app_url=runtime.settings.app_url)
-        except RemoteCallError as exc:
-            problems = [f"could not be checked: {exc.message}"]
-        calls.flush(session)
+        settings = load_settings(session, store)
+        account = load_account(session, store)
+        rows = installed_rows(session, store)
+    channel_ids = selected_channel_ids(store, settings)[:MAX_APP_SCRIPTS] if account else []
+    wanted = (
+        wanted_scripts(
+            channel_ids, settings, account, store_hash=store.hash, app_url=runtime.settings.app_url
+        )
+        if account
+        else {}
+    )
+    try:
+        live = for_store(store, recorder=calls, context="health").scripts()
+        problems = describe_status(store, wanted, live, rows).problems
+    except RemoteCallError as exc:
+        problems = [f"could not be checked: {exc.message}"]
+    if calls.calls:
+        with runtime.db.session() as session:
+            calls.flush(session)
     return problems
 
 
@@ -487,8 +497,6 @@ def sync_store(db: Database, store_id: int, *, app_url: str, refresh: bool = Fal
 
     Each step has its own short transaction; the BigCommerce calls are recorded afterwards.
     `refresh` re-reads the store's channels and sites first ("all storefronts" as they are now)."""
-    from smbc.bigcommerce.client import CallBuffer, for_store
-
     calls = CallBuffer()
     try:
         if refresh:
@@ -515,8 +523,6 @@ def sync_store(db: Database, store_id: int, *, app_url: str, refresh: bool = Fal
 @huey.task()
 def monitoring_sync_task(store_id: int) -> bool:
     """Queue a sync (e.g. after logging in to or out of SALESmanago): carries only the store's id."""
-    from smbc.core.runtime import get_runtime
-
     runtime = get_runtime()
     result = sync_store(runtime.db, store_id, app_url=runtime.settings.app_url, refresh=True)
     if result.failure is not None and result.failure.outcome.retryable:

@@ -21,13 +21,15 @@ from smbc.bigcommerce.client import for_store as bc_for_store
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
 from smbc.core.remote_calls import RemoteCallError
+from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
 from smbc.realtime.inbox import record_synthetic
-from smbc.realtime.processing import drain, enqueue_delivery, event_sent, load_settings_for
+from smbc.realtime.processing import drain, enqueue_delivery, load_settings_for
+from smbc.engine.ledgers import event_sent
 from smbc.reconcile.models import ReconcileState
 from smbc.stores.hooks import ensure_webhook_secret, sync_hooks, webhook_destination
 
@@ -144,8 +146,6 @@ def reconcile_store(
     store_id: int, *, db: Database | None = None, process_inline: bool = False
 ) -> ReconcileReport:
     """Read what changed since the watermark, queue it, repair hooks, move the watermark."""
-    from smbc.core.runtime import get_runtime
-
     runtime = get_runtime()
     db = db or runtime.db
     started = utcnow()
@@ -216,7 +216,5 @@ def reconcile_store_task(store_id: int) -> None:
 
 @huey.periodic_task(crontab(minute="*"))
 def reconcile_due_task() -> None:
-    from smbc.core.runtime import get_runtime
-
     for store_id in stores_due(get_runtime().db):
         reconcile_store_task(store_id)

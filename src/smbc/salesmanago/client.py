@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from smbc.core.clock import get_clock
-from smbc.core.http_clients import shared_client
+from smbc.core.http_clients import check_no_open_transaction, shared_client
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCall, RemoteCallError, Service
 from smbc.salesmanago.payload import clean_payload
 
@@ -334,6 +334,7 @@ class _Caller:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, method: str, url: str, content: bytes | None, headers: dict[str, str]) -> httpx.Response:
+        check_no_open_transaction(SERVICE, method, url)
         http = self._http or shared_client(SERVICE, lambda: httpx.Client(follow_redirects=True))
         return http.request(method, url, content=content, headers=headers, timeout=self._timeout)
 

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Literal, get_args
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from smbc.settings.models import SettingsChange, StoreSettingsRow
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -345,8 +347,6 @@ def _parse_domains(text: str) -> list[str]:
 
 def load_store_settings(session: Session, store_id: int) -> StoreSettings:
     """The store's saved settings, defaults for anything never saved."""
-    from smbc.settings.models import StoreSettingsRow
-
     row = session.scalar(select(StoreSettingsRow).where(StoreSettingsRow.store_id == store_id))
     if row is None:
         return StoreSettings()
@@ -366,8 +366,6 @@ def save_store_settings(
 
     Raises SettingsInvalid (nothing saved). The row is locked so two saves from two tabs cannot
     overwrite each other's keys."""
-    from smbc.settings.models import SettingsChange, StoreSettingsRow
-
     row = session.scalar(
         select(StoreSettingsRow).where(StoreSettingsRow.store_id == store_id).with_for_update()
     )
@@ -397,8 +395,6 @@ def save_store_settings(
 
 def record_change(session: Session, store_id: int, actor: str, key: str, old: str, new: str) -> None:
     """Log an account-level change (log in, log out, token rotation) next to the settings changes."""
-    from smbc.settings.models import SettingsChange
-
     session.add(
         SettingsChange(store_id=store_id, actor=actor[:320], key=key[:64], old_value=old, new_value=new)
     )

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from smbc.core import jobs
 from smbc.core.config import Settings, get_settings
 from smbc.core.metrics import HTTP_REQUESTS
 from smbc.core.runtime import close_runtime, init_runtime
@@ -38,8 +39,6 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from smbc.core import jobs
-
         runtime = init_runtime(settings, migrate=settings.is_sqlite)
         app.state.runtime = runtime
         consumer = jobs.start_consumer(settings.inline_worker_threads) if run_workers else None

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from smbc.bigcommerce.client import CallBuffer, for_store
 from smbc.core.remote_calls import RemoteCallError
 from smbc.db.models import Store
 from smbc.monitoring.scripts import (
@@ -31,7 +32,7 @@ from smbc.monitoring.scripts import (
     sync_store,
     wanted_scripts,
 )
-from smbc.settings.store_settings import StoreSettings
+from smbc.settings.store_settings import SettingsInvalid, StoreSettings, save_store_settings
 from smbc.stores.access import DashboardSession
 from smbc.web.session import current_session
 from smbc.web.templating import render
@@ -145,8 +146,6 @@ def _store(session: Any, store_hash: str) -> Store:
 
 
 def _client(store: Store):  # -> (BigCommerceClient, CallBuffer)
-    from smbc.bigcommerce.client import CallBuffer, for_store
-
     calls = CallBuffer()
     return for_store(store, recorder=calls, context="monitoring"), calls
 
@@ -292,8 +291,6 @@ async def save_monitoring(
 
 
 def _save(request: Request, session: DashboardSession, form: Any) -> HTMLResponse:
-    from smbc.settings.store_settings import SettingsInvalid, save_store_settings
-
     view = _base_view(request, session.store_hash)
     shown, changes, errors = parse_form(form, [c["id"] for c in view.channels])
     view.form = shown

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smbc.core.clock import get_clock
+from smbc.db.models import Store, StoreUser
 from smbc.stores.access import DashboardSession
 
 SESSION_TTL = timedelta(hours=1)
@@ -93,8 +94,6 @@ def current_session(request: Request) -> DashboardSession:
 
 def still_allowed(db: Session, session: DashboardSession) -> bool:
     """The store is still installed and the user still linked to it."""
-    from smbc.db.models import Store, StoreUser
-
     found = db.scalar(
         select(StoreUser.id)
         .join(Store, Store.id == StoreUser.store_id)
