@@ -178,7 +178,7 @@ def login_with_password(
     actor: str,
     http: httpx.Client | None = None,
 ) -> LoginResult:
-    """The official plugins' flow: token → integration (fresh apiKey) → listByClient → v3 key."""
+    """Token → integration (fresh apiKey) → listByClient → v3 key."""
     email = _check_email(email, "email")
     if not password:
         raise LoginFailed("Enter your SALESmanago password.", "password")
@@ -211,7 +211,7 @@ def login_with_password(
     v3_key: str | None = None
     try:
         v3_key = api.v3_create(email, password, account_endpoint, f"bigcommerce_{int(get_clock().time())}")
-    except RemoteCallError as exc:  # not fatal (reference §2.5): only the v3 features need it
+    except RemoteCallError as exc:  # not fatal: only the v3 features need the key
         log.info("SALESmanago v3 key not created for store %s: %s", store.hash, exc.outcome)
         warnings.append(
             "Connected, but SALESmanago did not create an API v3 key "
@@ -342,7 +342,7 @@ def _save(
         owners_refreshed_at=utcnow(),
     )
     session.add(account)
-    # After login, an owner SALESmanago no longer lists is reset (as the official plugins do).
+    # After login, an owner SALESmanago no longer lists is reset to the login e-mail.
     current = load_store_settings(session, store.id)
     if not current.contact_owner or current.contact_owner.lower() not in [o.lower() for o in owners]:
         save_store_settings(session, store.id, {"contact_owner": login_email.lower()}, actor)

@@ -1,6 +1,6 @@
 """Per-store limits on calls to BigCommerce, shared by every thread (and process, with Redis).
 
-Two rules (reference §7): at most 3 requests in flight per store, and stay within the store's quota
+Two rules: at most 3 requests in flight per store, and stay within the store's quota
 (150 or 450 requests per 30 s, shared with every other app on the store). The quota is learnt from
 `X-Rate-Limit-Requests-Left` / `-Quota` / `-Time-Reset-Ms` on each answer; a caller waits for the
 window to reset once the requests left reach its reserve. Export work keeps a reserve free for
@@ -37,7 +37,7 @@ class StoreLimiter(Protocol):
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    # Header names are case-insensitive (reference §7); httpx.Headers already is, a plain dict is not.
+    # Header names are case-insensitive; httpx.Headers already is, a plain dict is not.
     value = next((v for k, v in headers.items() if k.lower() == name), None)
     try:
         return int(float(value)) if value is not None else None

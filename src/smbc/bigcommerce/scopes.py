@@ -6,7 +6,7 @@ profile that lacks one would otherwise fail later, store by store, with 403s fro
 
 from __future__ import annotations
 
-# scope -> why the app needs it (reference: bigcommerce-platform.md §1.8)
+# scope -> why the app needs it
 REQUIRED_SCOPES: dict[str, str] = {
     "store_v2_customers": "read customers and write newsletter opt-in/opt-out back to subscribers",
     "store_v2_orders_read_only": "read orders and order statuses for PURCHASE events",

@@ -1,8 +1,8 @@
 """BigCommerce resources -> SALESmanago payloads. Pure: dicts in, typed dataclasses out, no I/O.
 
 Shared by real time, reconciliation, consent and export, so a customer or an order becomes the same
-contact and the same event whichever path sends it. Field choices follow how the official plugins
-fill them (SALESmanago reference §3.1, §4.2, §4.3, §9).
+contact and the same event whichever path sends it. Field choices follow how SALESmanago's
+own e-commerce integrations fill them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from smbc.mapping.rules import (
 from smbc.salesmanago.payload import clean_payload
 from smbc.settings.store_settings import StoreSettings, default_location
 
-# SDK trim limits per event field (reference §4.2).
+# Trim limits per event field (what SALESmanago's SDK cuts each detail to).
 _LIMITS = {"products": 512, "description": 2048, "location": 255, "externalId": 255, "shopDomain": 255}
 _DETAIL_LIMIT = 255
 
@@ -73,7 +73,7 @@ class DoubleOptIn:
 
 @dataclass(frozen=True)
 class ContactUpsert:
-    """`/api/contact/upsert` body (without the auth block), reference §3.1."""
+    """`/api/contact/upsert` body (without the auth block)."""
 
     email: str
     owner: str = ""
@@ -120,7 +120,7 @@ class ContactUpsert:
             payload["useApiDoubleOptIn"] = True
             payload["doubleOptInEmailId"] = self.double_opt_in.email_id
             payload["doubleOptInLanguage"] = self.double_opt_in.language
-            # The older API's names for the settings' three fields (reference §3.1); UNCONFIRMED that
+            # The older API's names for the settings' three fields; UNCONFIRMED that
             # today's API still honours them (SDK 3.1.13 dropped them). Sent only when filled in.
             payload["apiDoubleOptInEmailTemplateId"] = self.double_opt_in.template_id
             payload["apiDoubleOptInEmailAccountId"] = self.double_opt_in.account_id
@@ -141,7 +141,7 @@ class ContactUpsert:
 
 @dataclass(frozen=True)
 class ExternalEvent:
-    """`addContactExtEvent` body (without the auth block), reference §4.1–§4.2."""
+    """`addContactExtEvent` body (without the auth block)."""
 
     kind: EventKind
     date_ms: int
@@ -244,7 +244,7 @@ def contact_from_customer(
     """A registered customer as a contact: name, e-mail, phone, company, first address, externalId.
 
     When the customer's e-mail changed since it was last sent, the contact is named by the old e-mail
-    and the new one goes in `newEmail` (reference §9)."""
+    and the new one goes in `newEmail`."""
     email = normalize_email(customer.get("email"))
     old = normalize_email(previous_email)
     addresses = customer.get("addresses") or []
@@ -355,7 +355,7 @@ _IDENTIFIER_FIELDS = {"id": "product_id", "sku": "sku", "variant_id": "variant_i
 
 
 def product_identifiers(items: Sequence[Mapping[str, Any]], identifier: str) -> tuple[str, str, str]:
-    """(products, detail6, detail7): the chosen identifier, then the two others (reference §4.3)."""
+    """(products, detail6, detail7): the chosen identifier, then the two others."""
     order = [identifier, *[k for k in ("id", "sku", "variant_id") if k != identifier]]
 
     def column(kind: str) -> str:

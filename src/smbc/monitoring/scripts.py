@@ -35,7 +35,7 @@ SCRIPT_DESCRIPTION = (
 # BigCommerce allows each app 10 API-created scripts (per store or per channel is UNCONFIRMED:
 # counting per store is the safe reading).
 MAX_APP_SCRIPTS = 10
-# Storefront channels that can show a script; the reference lists these as the relevant statuses.
+# Storefront channels that can show a script: live ones and ones being prepared for launch.
 ACTIVE_CHANNEL_STATUSES = ("active", "prelaunch")
 # Fields we set and compare; anything else BigCommerce returns (uuid, dates, api_client_id) is theirs.
 MANAGED_FIELDS = (

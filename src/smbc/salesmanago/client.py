@@ -67,7 +67,7 @@ def endpoint_host(endpoint: str) -> str:
 
 
 def compute_sha(api_key: str, client_id: str, api_secret: str) -> str:
-    """sha1(apiKey + clientId + apiSecret), lowercase hex (reference §1.1)."""
+    """sha1(apiKey + clientId + apiSecret), lowercase hex: the v2 `sha` SALESmanago checks."""
     return hashlib.sha1((api_key + client_id + api_secret).encode(), usedforsecurity=False).hexdigest()
 
 
@@ -404,7 +404,7 @@ class SalesmanagoClient:
         return str(self.call("/api/contact/upsert", payload, ("contactId",))["contactId"])
 
     def integration_upsert(self, contact_payload: dict[str, Any], event: dict[str, Any]) -> tuple[str, str]:
-        """Contact and event in one call (what the official plugins use for PURCHASE)."""
+        """Contact and event in one call (used for PURCHASE)."""
         auth = self.auth_block()  # `call` cleans the whole body once
         contact_request = {**contact_payload, "clientId": auth["clientId"], "owner": auth["owner"]}
         event_request = {**event, "clientId": auth["clientId"], "owner": auth["owner"]}
@@ -428,7 +428,7 @@ class SalesmanagoClient:
 
     def has_contact(self, email: str) -> bool:
         answer = self.call("/api/contact/hasContact", {"email": email})
-        # UNCONFIRMED shape (reference §3.5): `result` and/or `contactId`; either means "exists".
+        # The answer carries `result` and/or `contactId` (which one is unconfirmed); either means "exists".
         return bool(answer.get("result") or answer.get("contactId"))
 
     def delete_contact(self, email: str) -> None:
@@ -508,7 +508,8 @@ class SalesmanagoAccountApi:
         return str(answer["apiKey"])
 
     def v3_revoke(self, v3_key: str) -> None:
-        """Revoke a v3 key; a key SALESmanago no longer knows counts as revoked (reference §2.8)."""
+        """Revoke a v3 key; a key SALESmanago no longer knows (it answers 400 "specified json is not
+        valid" or a credentials error) counts as revoked."""
         try:
             self._caller.post(
                 self.v3_url, "/v3/auth/revoke", {"apiKey": v3_key}, (), api="v3", headers={"API-KEY": v3_key}

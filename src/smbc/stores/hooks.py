@@ -17,7 +17,7 @@ from smbc.db.models import Store
 WEBHOOK_PATH = "/webhooks/bigcommerce"
 SECRET_HEADER = "X-Smbc-Webhook-Secret"  # noqa: S105 (a header name, not a secret)
 
-# Every scope the app subscribes to, in one place (reference §2.3; global scopes, channel read from
+# Every scope the app subscribes to, in one place (global scopes, channel read from
 # the fetched resource).
 NEEDED_SCOPES: tuple[str, ...] = (
     "store/customer/created",
