@@ -14,11 +14,13 @@ from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce
 from sqlalchemy import select
 
 from smbc.bigcommerce import client as bc_client
+from smbc.consent import double_opt_in as claims
 from smbc.consent import service as consent
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
+from smbc.engine.context import Result
 from smbc.engine.ledgers import SyncedContact
 from smbc.realtime import inbox
 from smbc.realtime import processing as realtime
@@ -58,7 +60,7 @@ class World:
             self.store_id = store.id
         self._n = 0
 
-    def process(self, scope: str, data: dict[str, Any]) -> realtime.Result:
+    def process(self, scope: str, data: dict[str, Any]) -> Result:
         self._n += 1
         delivery_id = inbox.record_synthetic(
             self.db, self.store_id, scope, data, created_at=1_700_000_000 + self._n, source="webhook"
@@ -102,7 +104,7 @@ def guest_order(order_id: int, email: str) -> dict[str, Any]:
 def test_a_held_confirmation_claim_stops_every_other_opt_in(world: World) -> None:
     email = "guest@example.com"
     now = FakeClock().now()
-    assert consent.claim_double_opt_in(world.db, world.store_id, email, owner="delivery:999", now=now) is None
+    assert claims.claim_double_opt_in(world.db, world.store_id, email, owner="delivery:999", now=now) is None
     world.bc.orders[1] = guest_order(1, email)
     world.bc.subscribers[5] = {"id": 5, "email": email, "consents": ["marketing_newsletter"]}
     assert world.process("store/order/created", {"type": "order", "id": 1}).reason.startswith("PURCHASE sent")
@@ -111,7 +113,7 @@ def test_a_held_confirmation_claim_stops_every_other_opt_in(world: World) -> Non
     assert all(not p["forceOptIn"] and "useApiDoubleOptIn" not in p for p in world.contact_sends())
     assert world.ledger(email) is None  # nothing was opted in: a later retry still may
     # The holder gave up (its send failed): the next delivery asks for the e-mail, once.
-    consent.release_double_opt_in(world.db, world.store_id, email, "delivery:999")
+    claims.release_double_opt_in(world.db, world.store_id, email, "delivery:999")
     world.process("store/subscriber/updated", {"type": "subscriber", "id": 5})
     world.process("store/subscriber/updated", {"type": "subscriber", "id": 5})
     doi = [p for p in world.contact_sends() if p.get("useApiDoubleOptIn")]

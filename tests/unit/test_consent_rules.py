@@ -9,16 +9,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from smbc.consent import callbacks
+from smbc.consent import callbacks, plan
+from smbc.consent import double_opt_in as claims
 from smbc.consent import service as consent
 from smbc.consent.models import ConsentWriteBack, DoubleOptInClaim
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.runtime import Runtime, close_runtime, init_runtime
 from smbc.db.models import Store
+from smbc.engine.ledgers import STALE_LOCK
 from smbc.mapping import records as mapping
 from smbc.mapping.rules import ConsentFlags, consent_flags
-from smbc.realtime import processing as realtime
 from smbc.settings.store_settings import StoreSettings
 
 NEWSLETTER = "marketing_newsletter"
@@ -47,10 +48,10 @@ def test_consent_flags_never_opt_in_by_accident(
 
 
 def test_the_subscriber_consents_hold_the_truth() -> None:
-    assert consent.subscriber_consented({"consents": [NEWSLETTER, "abandoned_cart"]})
-    assert not consent.subscriber_consented({"consents": ["abandoned_cart"]})
-    assert not consent.subscriber_consented({"consents": []})
-    assert not consent.subscriber_consented({"consents": None})
+    assert plan.subscriber_consented({"consents": [NEWSLETTER, "abandoned_cart"]})
+    assert not plan.subscriber_consented({"consents": ["abandoned_cart"]})
+    assert not plan.subscriber_consented({"consents": []})
+    assert not plan.subscriber_consented({"consents": None})
 
 
 def test_consents_after_opt_in_and_opt_out() -> None:
@@ -64,15 +65,15 @@ def test_consents_after_opt_in_and_opt_out() -> None:
 
 
 def test_opted_in_in_salesmanago_only_when_explicitly_not_opted_out() -> None:
-    assert consent.opted_in_in_salesmanago({"email": "a@b.co", "optedOut": False})
-    assert not consent.opted_in_in_salesmanago({"email": "a@b.co", "optedOut": True})
-    assert not consent.opted_in_in_salesmanago({"email": "a@b.co"})
-    assert not consent.opted_in_in_salesmanago(None)
+    assert plan.opted_in_in_salesmanago({"email": "a@b.co", "optedOut": False})
+    assert not plan.opted_in_in_salesmanago({"email": "a@b.co", "optedOut": True})
+    assert not plan.opted_in_in_salesmanago({"email": "a@b.co"})
+    assert not plan.opted_in_in_salesmanago(None)
 
 
 def test_double_opt_in_fields_follow_the_settings() -> None:
-    assert consent.double_opt_in_for(StoreSettings(), "EN") is None
-    bare = consent.double_opt_in_for(StoreSettings(double_opt_in_enabled=True), "PL")
+    assert plan.double_opt_in_for(StoreSettings(), "EN") is None
+    bare = plan.double_opt_in_for(StoreSettings(double_opt_in_enabled=True), "PL")
     assert bare == mapping.DoubleOptIn(language="PL")
     full = StoreSettings(
         double_opt_in_enabled=True,
@@ -80,9 +81,9 @@ def test_double_opt_in_fields_follow_the_settings() -> None:
         double_opt_in_account_id="34",
         double_opt_in_subject="Confirm",
     )
-    doi = consent.double_opt_in_for(full, "EN")
+    doi = plan.double_opt_in_for(full, "EN")
     assert doi is not None
-    payload = consent.ConsentPlan(flags=ConsentFlags(force_opt_in=True), double_opt_in=doi).apply(
+    payload = plan.ConsentPlan(flags=ConsentFlags(force_opt_in=True), double_opt_in=doi).apply(
         mapping.ContactUpsert(email="a@b.co")
     )
     body = payload.to_payload()
@@ -93,17 +94,17 @@ def test_double_opt_in_fields_follow_the_settings() -> None:
 
 def test_plan_applies_flags_tags_and_never_double_opt_in_without_opt_in() -> None:
     contact = mapping.ContactUpsert(email="a@b.co", tags=("REG",))
-    opt_in = consent.ConsentPlan(flags=ConsentFlags(force_opt_in=True), tags=("NEWS",))
+    opt_in = plan.ConsentPlan(flags=ConsentFlags(force_opt_in=True), tags=("NEWS",))
     body = opt_in.apply(contact).to_payload()
     assert body["forceOptIn"] is True and body["tags"] == ["REG", "NEWS"] and opt_in.opted_in is True
-    opt_out = consent.ConsentPlan(
+    opt_out = plan.ConsentPlan(
         flags=ConsentFlags(force_opt_out=True), double_opt_in=mapping.DoubleOptIn(language="EN")
     )
     body = opt_out.apply(contact).to_payload()
     assert body["forceOptOut"] is True and "useApiDoubleOptIn" not in body and opt_out.opted_in is False
-    nothing = consent.ConsentPlan().apply(contact).to_payload()
+    nothing = plan.ConsentPlan().apply(contact).to_payload()
     assert nothing["forceOptIn"] is False and nothing["forceOptOut"] is False
-    assert consent.ConsentPlan().opted_in is None
+    assert plan.ConsentPlan().opted_in is None
 
 
 def test_callback_token_comparison() -> None:
@@ -138,23 +139,23 @@ def make_store(runtime: Runtime, store_hash: str = "abc123", status: str = "inst
 def test_one_confirmation_claim_per_subscription_round(runtime: Runtime) -> None:
     db, store_id = runtime.db, make_store(runtime)
     now = FakeClock().now()
-    assert consent.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:1", now=now) is None
-    busy = consent.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:2", now=now)
+    assert claims.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:1", now=now) is None
+    busy = claims.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:2", now=now)
     assert busy == "confirmation e-mail being requested by delivery:1"
     # The holder retrying its own delivery keeps the claim.
-    assert consent.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:1", now=now) is None
+    assert claims.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:1", now=now) is None
     with db.session() as s:
-        consent.mark_double_opt_in_sent(s, store_id, "a@b.co", "delivery:1", now)
+        claims.mark_double_opt_in_sent(s, store_id, "a@b.co", "delivery:1", now)
     later = now + timedelta(days=1)
-    sent = consent.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:3", now=later)
+    sent = claims.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:3", now=later)
     assert sent == "confirmation e-mail already requested for this subscription"
     # Another e-mail has its own subscription.
-    assert consent.claim_double_opt_in(db, store_id, "c@d.co", owner="delivery:4", now=now) is None
+    assert claims.claim_double_opt_in(db, store_id, "c@d.co", owner="delivery:4", now=now) is None
     # An unsubscribe ends the round: the next subscription may ask again, once.
     with db.session() as s:
-        consent.close_subscription_round(s, store_id, "a@b.co")
-    assert consent.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:5", now=later) is None
-    assert consent.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:6", now=later) is not None
+        claims.close_subscription_round(s, store_id, "a@b.co")
+    assert claims.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:5", now=later) is None
+    assert claims.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:6", now=later) is not None
     with db.session() as s:
         rounds = s.scalars(
             select(DoubleOptInClaim.round).where(DoubleOptInClaim.email == "a@b.co").order_by("round")
@@ -165,11 +166,11 @@ def test_one_confirmation_claim_per_subscription_round(runtime: Runtime) -> None
 def test_a_released_or_abandoned_claim_can_be_taken(runtime: Runtime) -> None:
     db, store_id = runtime.db, make_store(runtime)
     now = FakeClock().now()
-    assert consent.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:1", now=now) is None
-    consent.release_double_opt_in(db, store_id, "a@b.co", "delivery:1")  # the send failed
-    assert consent.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:2", now=now) is None
-    stale = now + realtime.STALE_LOCK + timedelta(seconds=1)  # delivery:2's worker died
-    assert consent.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:3", now=stale) is None
+    assert claims.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:1", now=now) is None
+    claims.release_double_opt_in(db, store_id, "a@b.co", "delivery:1")  # the send failed
+    assert claims.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:2", now=now) is None
+    stale = now + STALE_LOCK + timedelta(seconds=1)  # delivery:2's worker died
+    assert claims.claim_double_opt_in(db, store_id, "a@b.co", owner="delivery:3", now=stale) is None
 
 
 def write_back_count(runtime: Runtime) -> int:

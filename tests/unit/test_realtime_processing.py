@@ -19,7 +19,8 @@ from smbc.core.config import Settings
 from smbc.core.remote_calls import Outcome, RemoteCall
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
-from smbc.engine.ledgers import SentEvent, SyncedContact
+from smbc.engine.context import Result
+from smbc.engine.ledgers import SentEvent, SyncedContact, remember_contact
 from smbc.realtime import inbox
 from smbc.realtime import processing as realtime
 from smbc.realtime.models import CartWindow, WebhookDelivery
@@ -90,7 +91,7 @@ class World:
         assert delivery_id is not None
         return delivery_id
 
-    def process(self, scope: str, data: dict[str, Any]) -> realtime.Result:
+    def process(self, scope: str, data: dict[str, Any]) -> Result:
         delivery_id = self.deliver(scope, data)
         return dict(realtime.process_delivery(delivery_id))[delivery_id]
 
@@ -460,7 +461,7 @@ def test_two_workers_meeting_one_email_keep_one_contact_row(world: World) -> Non
         barrier.wait(5)
         try:
             with world.db.session() as s:
-                realtime.remember_contact(s, world.store_id, "Same@Example.com", contact_id=f"c{n}")
+                remember_contact(s, world.store_id, "Same@Example.com", contact_id=f"c{n}")
         except Exception as exc:  # the race this test is about
             errors.append(exc)
 

@@ -21,74 +21,43 @@ as deliveries). Before writing, the consent being written is put in the contact 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from huey import crontab
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
 from smbc.bigcommerce.client import for_store as bc_for_store
-from smbc.consent.models import ConsentWriteBack, DoubleOptInClaim, KnownSubscriber
+from smbc.consent.double_opt_in import close_subscription_round
+from smbc.consent.models import ConsentWriteBack
+from smbc.consent.subscriber_index import _index_insert
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.engine.ledgers import SyncedContact
-from smbc.mapping import records as mapping
+from smbc.engine.context import GIVE_UP_AFTER, Result, due_row_ids, retry_delay
+from smbc.engine.ledgers import remember_contact
+from smbc.engine.pausing import PauseReason
 from smbc.mapping import rules
-from smbc.mapping.rules import NO_CONSENT_CHANGE, ConsentFlags
-from smbc.realtime import processing as realtime
-from smbc.realtime.models import DeliveryStatus, WebhookDelivery
-from smbc.realtime.processing import Context, Result
+from smbc.mapping.rules import NEWSLETTER
+from smbc.realtime.models import DeliveryStatus
 from smbc.settings.store_settings import StoreSettings, load_store_settings
 
 log = logging.getLogger(__name__)
 
-NEWSLETTER = "marketing_newsletter"
 OPT_IN = "opt_in"
 OPT_OUT = "opt_out"
 ACTIONS = (OPT_IN, OPT_OUT)
 SOURCE_CALLBACK = "callback"
 SOURCE_OPT_IN_SYNC = "opt_in_sync"
 
-T = TypeVar("T")
-
 
 # -- pure rules ------------------------------------------------------------------------------
-
-
-def subscriber_consented(subscriber: Mapping[str, Any]) -> bool:
-    """Opted in to the newsletter: `marketing_newsletter` among the subscriber's consents."""
-    return NEWSLETTER in (subscriber.get("consents") or [])
-
-
-def opted_in_in_salesmanago(contact: Mapping[str, Any] | None) -> bool:
-    """`/api/contact/basic` shows the contact, explicitly not opted out (missing flag: not sure, no)."""
-    return contact is not None and contact.get("optedOut") is False
-
-
-def double_opt_in_for(settings: StoreSettings, language: str | None) -> mapping.DoubleOptIn | None:
-    """The double opt-in attributes when [6] is on; the three e-mail fields only when all are set."""
-    if not settings.double_opt_in_enabled:
-        return None
-    fields = (
-        settings.double_opt_in_template_id,
-        settings.double_opt_in_account_id,
-        settings.double_opt_in_subject,
-    )
-    filled = all(f.strip() for f in fields)
-    return mapping.DoubleOptIn(
-        language=language,
-        template_id=fields[0].strip() if filled else None,
-        account_id=fields[1].strip() if filled else None,
-        subject=fields[2].strip() if filled else None,
-    )
 
 
 def consents_after(action: str, consents: Iterable[str] | None) -> list[str] | None:
@@ -104,325 +73,16 @@ def consents_after(action: str, consents: Iterable[str] | None) -> list[str] | N
     raise ValueError(f"unknown consent action {action!r}")
 
 
-@dataclass(frozen=True)
-class ConsentPlan:
-    """What one send to SALESmanago does about consent."""
-
-    flags: ConsentFlags = NO_CONSENT_CHANGE
-    tags: tuple[str, ...] = ()
-    double_opt_in: mapping.DoubleOptIn | None = None
-    note: str = ""
-    claim_owner: str | None = None  # a DoubleOptInClaim held by this send
-    # Opt-in synchronization: subscriber fields (channel_id, first_name, last_name) to mark opted in.
-    write_back: dict[str, Any] | None = None
-
-    @property
-    def opted_in(self) -> bool | None:
-        """The consent the contact ledger records once sent (None: unchanged)."""
-        if self.flags.force_opt_in:
-            return True
-        if self.flags.force_opt_out:
-            return False
-        return None
-
-    def apply(self, contact: mapping.ContactUpsert) -> mapping.ContactUpsert:
-        return replace(
-            contact,
-            consent=self.flags,
-            tags=(*contact.tags, *self.tags),
-            double_opt_in=self.double_opt_in if self.flags.force_opt_in else None,
-        )
-
-
 # -- planning a send (reads the ledger, may ask SALESmanago, may claim the confirmation e-mail) --
-
-
-def _lang(ctx: Context) -> str | None:
-    info = ctx.store.info or {}
-    return rules.lang_code(info.get("language") or info.get("locale"))
-
-
-def last_known_opt_in(session: Session, store_id: int, email: str) -> bool | None:
-    """The newsletter consent last sent to (or received from) SALESmanago for the e-mail."""
-    return session.scalar(
-        select(SyncedContact.opted_in).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
-    )
-
-
-def salesmanago_contact(ctx: Context, email: str) -> dict[str, Any] | None:
-    contacts = ctx.sm.contact_basic([email])
-    return next((c for c in contacts if rules.normalize_email(c.get("email")) == email), None)
-
-
-def plan_consent(ctx: Context, email: str, subscribed: bool | None, *, owner: str) -> ConsentPlan:
-    """The consent part of a contact send, for `subscribed` (True: subscribes now, False: withdrew,
-    None: says nothing). `owner` names the work ("delivery:42") holding a double opt-in claim."""
-    with ctx.db.session() as session:
-        last = last_known_opt_in(session, ctx.store.id, email)
-    flags = rules.consent_flags(subscribed, last)
-    if not flags.force_opt_in:
-        return ConsentPlan(flags=flags)
-    tags = tuple(ctx.settings.tags_newsletter)
-    double_opt_in = double_opt_in_for(ctx.settings, _lang(ctx))
-    if double_opt_in is None:
-        return ConsentPlan(flags=flags, tags=tags)
-    if opted_in_in_salesmanago(salesmanago_contact(ctx, email)):
-        return ConsentPlan(flags=flags, tags=tags, note="already opted in in SALESmanago: no confirmation")
-    busy = claim_double_opt_in(ctx.db, ctx.store.id, email, owner=owner, now=ctx.now)
-    if busy:
-        return ConsentPlan(note=busy)  # never a plain opt-in while double opt-in is on
-    return ConsentPlan(flags=flags, tags=tags, double_opt_in=double_opt_in, claim_owner=owner)
-
-
-def plan_registration(ctx: Context, customer: Mapping[str, Any], *, registering: bool) -> ConsentPlan:
-    """Opt-in consent synchronization [7] for a new registration; no consent change otherwise."""
-    if not (registering and ctx.settings.opt_in_sync):
-        return ConsentPlan()
-    email = rules.normalize_email(customer.get("email"))
-    if not opted_in_in_salesmanago(salesmanago_contact(ctx, email)):
-        return ConsentPlan(note="not opted in in SALESmanago")
-    with ctx.db.session() as session:
-        last = last_known_opt_in(session, ctx.store.id, email)
-    fields = {
-        "channel_id": int(customer.get("origin_channel_id") or 0) or None,
-        "first_name": customer.get("first_name") or "",
-        "last_name": customer.get("last_name") or "",
-    }
-    return ConsentPlan(
-        flags=rules.consent_flags(True, last),
-        note="opt-in kept from SALESmanago",
-        write_back=fields,
-    )
-
-
-def send_planned(
-    ctx: Context, contact: mapping.ContactUpsert, plan: ConsentPlan, send: Callable[[dict[str, Any]], T]
-) -> T:
-    """Send `contact` with the plan's consent; then settle the claim, close the subscription round
-    on an opt-out and queue the opt-in synchronization's write-back."""
-    email = contact.email
-    try:
-        answer = send(plan.apply(contact).to_payload())
-    except BaseException:
-        if plan.claim_owner:
-            release_double_opt_in(ctx.db, ctx.store.id, email, plan.claim_owner)
-        raise
-    write_back_id: int | None = None
-    with ctx.db.session() as session:
-        if plan.claim_owner:
-            mark_double_opt_in_sent(session, ctx.store.id, email, plan.claim_owner, ctx.now)
-        if plan.flags.force_opt_out:
-            close_subscription_round(session, ctx.store.id, email)
-        if plan.write_back is not None:
-            fields = dict(plan.write_back)
-            row = record_write_back(
-                session,
-                ctx.store.id,
-                email,
-                OPT_IN,
-                source=SOURCE_OPT_IN_SYNC,
-                channel_id=fields.pop("channel_id", None),
-                subscriber_fields=fields,
-            )
-            write_back_id = row.id
-    if write_back_id is not None:
-        enqueue_write_back(write_back_id)
-    return answer
 
 
 # -- double opt-in claims --------------------------------------------------------------------
 
 
-def _round(session: Session, store_id: int, email: str) -> int:
-    closed = session.scalar(
-        select(func.count())
-        .select_from(DoubleOptInClaim)
-        .where(
-            DoubleOptInClaim.store_id == store_id,
-            DoubleOptInClaim.email == email,
-            DoubleOptInClaim.closed.is_(True),
-        )
-    )
-    return int(closed or 0) + 1
-
-
-def claim_double_opt_in(db: Database, store_id: int, email: str, *, owner: str, now: datetime) -> str | None:
-    """Insert-first claim of the current subscription's confirmation e-mail. None: ours to ask for;
-    otherwise why not."""
-    with db.session() as session:
-        round_ = _round(session, store_id, email)
-    try:
-        with db.session() as session:
-            session.add(
-                DoubleOptInClaim(
-                    store_id=store_id, email=email, round=round_, claimed_by=owner, claimed_at=now
-                )
-            )
-        return None
-    except IntegrityError:
-        pass
-    with db.session() as session:
-        row = session.scalars(
-            select(DoubleOptInClaim).where(
-                DoubleOptInClaim.store_id == store_id,
-                DoubleOptInClaim.email == email,
-                DoubleOptInClaim.round == round_,
-            )
-        ).first()
-        if row is None or row.closed:
-            return "confirmation e-mail claimed and released meanwhile; not asked again"
-        if row.state == "sent":
-            return "confirmation e-mail already requested for this subscription"
-        if row.claimed_by == owner or now - row.claimed_at > realtime.STALE_LOCK:
-            row.claimed_by, row.claimed_at = owner, now  # our earlier attempt, or a dead worker's
-            return None
-        return f"confirmation e-mail being requested by {row.claimed_by}"
-
-
-def release_double_opt_in(db: Database, store_id: int, email: str, owner: str) -> None:
-    with db.session() as session:
-        session.execute(
-            DoubleOptInClaim.__table__.delete().where(
-                DoubleOptInClaim.store_id == store_id,
-                DoubleOptInClaim.email == email,
-                DoubleOptInClaim.claimed_by == owner,
-                DoubleOptInClaim.state == "claimed",
-                DoubleOptInClaim.closed.is_(False),
-            )
-        )
-
-
-def mark_double_opt_in_sent(session: Session, store_id: int, email: str, owner: str, now: datetime) -> None:
-    session.execute(
-        update(DoubleOptInClaim)
-        .where(
-            DoubleOptInClaim.store_id == store_id,
-            DoubleOptInClaim.email == email,
-            DoubleOptInClaim.claimed_by == owner,
-            DoubleOptInClaim.closed.is_(False),
-        )
-        .values(state="sent", sent_at=now)
-    )
-
-
-def close_subscription_round(session: Session, store_id: int, email: str) -> None:
-    """The e-mail unsubscribed: its next subscription may ask for a confirmation e-mail again."""
-    session.execute(
-        update(DoubleOptInClaim)
-        .where(
-            DoubleOptInClaim.store_id == store_id,
-            DoubleOptInClaim.email == email,
-            DoubleOptInClaim.closed.is_(False),
-        )
-        .values(closed=True)
-    )
-
-
 # -- the subscriber index ----------------------------------------------------------------------
 
 
-def index_subscriber(
-    session: Session, store_id: int, subscriber_id: int, email: str, consented: bool
-) -> None:
-    row = session.scalars(
-        select(KnownSubscriber).where(
-            KnownSubscriber.store_id == store_id, KnownSubscriber.subscriber_id == subscriber_id
-        )
-    ).first()
-    if row is None:
-        row = KnownSubscriber(store_id=store_id, subscriber_id=subscriber_id, email=email)
-        session.add(row)
-    row.email, row.consented, row.updated_at = email, consented, utcnow()
-
-
-def _index_insert(db: Database, store_id: int, subscriber_id: int, email: str, consented: bool) -> None:
-    try:
-        with db.session() as session:
-            index_subscriber(session, store_id, subscriber_id, email, consented)
-    except IntegrityError:  # another worker indexed it first: update theirs
-        with db.session() as session:
-            index_subscriber(session, store_id, subscriber_id, email, consented)
-
-
 # -- deliveries: subscriber created / updated / deleted ----------------------------------------
-
-
-def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
-    subscriber_id = int(delivery.resource_id or 0)
-    subscriber = ctx.prefetched.get("subscriber", {}).get(subscriber_id)
-    if subscriber is None and "subscriber" not in ctx.prefetched:
-        subscriber = ctx.bc.subscriber(subscriber_id)
-    if subscriber is None:
-        return Result.skipped("subscriber no longer exists in BigCommerce")
-    email = rules.normalize_email(subscriber.get("email"))
-    subscribed = subscriber_consented(subscriber)
-    _index_insert(ctx.db, ctx.store.id, subscriber_id, email, subscribed)
-    problem = rules.email_problem(email, ctx.settings.ignored_domains)
-    if problem:
-        return Result.skipped(problem)
-    plan = plan_consent(ctx, email, subscribed, owner=f"delivery:{delivery.id}")
-    if not plan.flags.changes:
-        return Result.done(plan.note or "newsletter consent unchanged")
-    contact = mapping.ContactUpsert(
-        email=email,
-        owner=ctx.owner,
-        name=mapping.join_name(subscriber.get("first_name"), subscriber.get("last_name")),
-        lang=_lang(ctx),
-    )
-    contact_id = send_planned(ctx, contact, plan, ctx.sm.upsert_contact)
-    with ctx.db.session() as session:
-        realtime.remember_contact(session, ctx.store.id, email, contact_id=contact_id, opted_in=plan.opted_in)
-    if plan.flags.force_opt_out:
-        return Result.done("opted out")
-    return Result.done("opted in, confirmation e-mail requested" if plan.double_opt_in else "opted in")
-
-
-def handle_subscriber_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
-    subscriber_id = int(delivery.resource_id or 0)
-    with ctx.db.session() as session:
-        known = session.scalars(
-            select(KnownSubscriber).where(
-                KnownSubscriber.store_id == ctx.store.id, KnownSubscriber.subscriber_id == subscriber_id
-            )
-        ).first()
-        if known is None:
-            return Result.done("subscriber deleted; the app never saw its e-mail")
-        email = known.email
-        others = session.scalars(
-            select(KnownSubscriber.id).where(
-                KnownSubscriber.store_id == ctx.store.id,
-                KnownSubscriber.email == email,
-                KnownSubscriber.subscriber_id != subscriber_id,
-                KnownSubscriber.consented.is_(True),
-            )
-        ).first()
-
-    def forget() -> None:
-        with ctx.db.session() as session:
-            session.execute(
-                KnownSubscriber.__table__.delete().where(
-                    KnownSubscriber.store_id == ctx.store.id, KnownSubscriber.subscriber_id == subscriber_id
-                )
-            )
-
-    if others is not None:
-        forget()
-        return Result.done("subscriber deleted; another subscriber with this e-mail is subscribed")
-    problem = rules.email_problem(email, ctx.settings.ignored_domains)
-    if problem:
-        forget()
-        return Result.skipped(problem)
-    plan = plan_consent(ctx, email, False, owner=f"delivery:{delivery.id}")
-    if not plan.flags.changes:
-        forget()
-        return Result.done("subscriber deleted; newsletter consent unchanged")
-    contact_id = send_planned(
-        ctx, mapping.ContactUpsert(email=email, owner=ctx.owner), plan, ctx.sm.upsert_contact
-    )
-    with ctx.db.session() as session:
-        realtime.remember_contact(session, ctx.store.id, email, contact_id=contact_id, opted_in=False)
-    forget()
-    return Result.done("subscriber deleted: opted out")
 
 
 # -- write-backs to BigCommerce ----------------------------------------------------------------
@@ -524,7 +184,7 @@ def apply_write_back(write_back_id: int, *, db: Database | None = None) -> Resul
         result = Result.skipped("store uninstalled")
     elif newer is not None:
         result = Result.done(f"superseded by write-back {newer}")  # the latest callback decides
-    elif store.sync_paused_reason == realtime.PAUSE_BC_CREDENTIALS:
+    elif store.sync_paused_reason == PauseReason.BIGCOMMERCE_CREDENTIALS:
         result = Result(DeliveryStatus.WAITING, f"sync paused: {store.sync_paused_reason}")
     else:
         try:
@@ -565,7 +225,7 @@ def _write(db: Database, bc: BigCommerceClient, work: _Work) -> Result:
     # Echo suppression: the ledger holds the consent BigCommerce is about to report back, before the
     # write, so the `store/subscriber/*` echo is "nothing changed" and is not sent to SALESmanago.
     with db.session() as session:
-        realtime.remember_contact(session, row.store_id, row.email, opted_in=opted_in)
+        remember_contact(session, row.store_id, row.email, opted_in=opted_in)
         if not opted_in:
             close_subscription_round(session, row.store_id, row.email)
     if not subscribers:
@@ -610,7 +270,7 @@ def _finish(db: Database, work: _Work, result: Result, now: datetime, error: Rem
             session.execute(
                 update(Store)
                 .where(Store.id == work.store.id, Store.sync_paused_reason.is_(None))
-                .values(sync_paused_reason=realtime.PAUSE_BC_CREDENTIALS)
+                .values(sync_paused_reason=PauseReason.BIGCOMMERCE_CREDENTIALS)
             )
         values: dict[str, Any] = {
             "status": result.status.value,
@@ -620,10 +280,10 @@ def _finish(db: Database, work: _Work, result: Result, now: datetime, error: Rem
         if result.error:
             values["last_error"] = result.error[:2000]
         if result.status is DeliveryStatus.PENDING:
-            if now - row.received_at >= realtime.GIVE_UP_AFTER:
+            if now - row.received_at >= GIVE_UP_AFTER:
                 values.update(status=DeliveryStatus.FAILED.value, reason="gave up after 24 h of retries")
             else:
-                wait = realtime.retry_delay(row.attempts)
+                wait = retry_delay(row.attempts)
                 if result.retry_after and result.exact:
                     wait = timedelta(seconds=result.retry_after)
                 elif result.retry_after:
@@ -642,10 +302,11 @@ def due_write_back_ids(db: Database, now: datetime | None = None, limit: int = 1
         not_paused = select(Store.id).where(
             Store.status == "installed",
             or_(
-                Store.sync_paused_reason.is_(None), Store.sync_paused_reason != realtime.PAUSE_BC_CREDENTIALS
+                Store.sync_paused_reason.is_(None),
+                Store.sync_paused_reason != PauseReason.BIGCOMMERCE_CREDENTIALS,
             ),
         )
-        return realtime.due_row_ids(session, ConsentWriteBack, now, limit, resumable_stores=not_paused)
+        return due_row_ids(session, ConsentWriteBack, now, limit, resumable_stores=not_paused)
 
 
 def sweep_write_backs(db: Database | None = None, now: datetime | None = None) -> int:

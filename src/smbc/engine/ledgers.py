@@ -5,7 +5,7 @@ first, so two workers racing on one order cannot both send."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     BigInteger,
@@ -15,12 +15,19 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    delete,
+    select,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smbc.core.clock import utcnow
 from smbc.db.base import Base
+from smbc.db.session import Database
 from smbc.db.types import UTCDateTime
+from smbc.mapping import rules
+from smbc.mapping.rules import EventKind
 
 # "unconfirmed": the request went out and no answer came back (a kill -9, a read timeout). SALESmanago
 # offers no way to read events back, so it counts as sent (never sent twice by itself) until the
@@ -73,3 +80,157 @@ class SyncedContact(Base):
     payload_hash: Mapped[str] = mapped_column(String(64), default="")
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+STALE_LOCK = timedelta(minutes=10)  # a worker that died mid-delivery frees it after this
+
+
+def _contact_by(session: Session, store_id: int, *, email: str | None = None, customer_id: int | None = None):
+    if customer_id:
+        row = session.scalars(
+            select(SyncedContact)
+            .where(SyncedContact.store_id == store_id, SyncedContact.customer_id == customer_id)
+            .order_by(SyncedContact.updated_at.desc())
+        ).first()
+        if row is not None:
+            return row
+    if email:
+        return session.scalars(
+            select(SyncedContact).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
+        ).first()
+    return None
+
+
+def _insert_if_missing(session: Session, store_id: int, email: str) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL): two workers may meet one e-mail."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(SyncedContact).values(
+        store_id=store_id, email=email, payload_hash="", deleted=False, updated_at=utcnow()
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["store_id", "email"]))
+
+
+def remember_contact(
+    session: Session,
+    store_id: int,
+    email: str,
+    *,
+    contact_id: str | None = None,
+    customer_id: int | None = None,
+    previous_email: str | None = None,
+    opted_in: bool | None = None,
+    payload_hash: str | None = None,
+) -> SyncedContact:
+    """Update the contact ledger (an e-mail change moves what was known to the new e-mail)."""
+    email = rules.normalize_email(email)
+    _insert_if_missing(session, store_id, email)
+    row = session.scalars(
+        select(SyncedContact).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
+    ).one()
+    if previous_email and rules.normalize_email(previous_email) != email:
+        old = session.scalars(
+            select(SyncedContact).where(
+                SyncedContact.store_id == store_id,
+                SyncedContact.email == rules.normalize_email(previous_email),
+            )
+        ).first()
+        if old is not None:
+            row.contact_id = row.contact_id or old.contact_id
+            row.customer_id = row.customer_id or old.customer_id
+            row.opted_in = row.opted_in if row.opted_in is not None else old.opted_in
+            session.execute(delete(SyncedContact).where(SyncedContact.id == old.id))
+    if contact_id:
+        row.contact_id = contact_id
+    if customer_id:
+        row.customer_id = customer_id
+    if opted_in is not None:
+        row.opted_in = opted_in
+    if payload_hash is not None:
+        row.payload_hash = payload_hash
+    row.deleted = False
+    row.updated_at = utcnow()
+    return row
+
+
+def claim_event(
+    db: Database, store_id: int, kind: EventKind, key: str, *, owner: str, order_id: int | None, now: datetime
+) -> str | None:
+    """Insert-first claim of (store, kind, key). None: ours to send; otherwise why not."""
+    try:
+        with db.session() as session:
+            session.add(
+                SentEvent(
+                    store_id=store_id,
+                    kind=kind.value,
+                    key=key,
+                    order_id=order_id,
+                    claimed_by=owner,
+                    claimed_at=now,
+                )
+            )
+        return None
+    except IntegrityError:
+        pass
+    with db.session() as session:
+        row = session.scalars(
+            select(SentEvent).where(
+                SentEvent.store_id == store_id, SentEvent.kind == kind.value, SentEvent.key == key
+            )
+        ).first()
+        if row is None:
+            return "claimed and released by another worker; retry"
+        if row.state in SENT_STATES:
+            return f"{kind.value} already sent for {key} (event {row.event_id})"
+        stale = now - row.claimed_at > STALE_LOCK and row.claimed_by.startswith("delivery:")
+        if row.claimed_by == owner or stale:  # an export's claim is its own to resume or release
+            row.claimed_by, row.claimed_at = owner, now  # our own earlier attempt, or a dead worker's
+            return None
+        return f"{kind.value} for {key} is being sent by {row.claimed_by}"
+
+
+def release_event(db: Database, store_id: int, kind: EventKind, key: str, owner: str) -> None:
+    with db.session() as session:
+        session.execute(
+            delete(SentEvent).where(
+                SentEvent.store_id == store_id,
+                SentEvent.kind == kind.value,
+                SentEvent.key == key,
+                SentEvent.claimed_by == owner,
+                SentEvent.state == "claimed",
+            )
+        )
+
+
+def mark_sent(
+    session: Session,
+    store_id: int,
+    kind: EventKind,
+    key: str,
+    *,
+    event_id: str | None,
+    contact_id: str | None,
+    email: str | None,
+    now: datetime,
+) -> None:
+    session.execute(
+        update(SentEvent)
+        .where(SentEvent.store_id == store_id, SentEvent.kind == kind.value, SentEvent.key == key)
+        .values(state="sent", event_id=event_id, contact_id=contact_id, email=email, sent_at=now)
+    )
+
+
+def event_sent(session: Session, store_id: int, kind: EventKind, key: str) -> bool:
+    return (
+        session.scalars(
+            select(SentEvent.id).where(
+                SentEvent.store_id == store_id,
+                SentEvent.kind == kind.value,
+                SentEvent.key == key,
+                SentEvent.state.in_(SENT_STATES),
+            )
+        ).first()
+        is not None
+    )

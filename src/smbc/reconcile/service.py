@@ -24,12 +24,12 @@ from smbc.core.remote_calls import RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.engine.ledgers import event_sent
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
 from smbc.realtime.inbox import record_synthetic
 from smbc.realtime.processing import drain, enqueue_delivery, load_settings_for
-from smbc.engine.ledgers import event_sent
 from smbc.reconcile.models import ReconcileState
 from smbc.stores.hooks import ensure_webhook_secret, sync_hooks, webhook_destination
 

@@ -1,0 +1,172 @@
+"""The one consent plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from smbc.consent.double_opt_in import (
+    claim_double_opt_in,
+    close_subscription_round,
+    mark_double_opt_in_sent,
+    release_double_opt_in,
+)
+from smbc.consent.service import OPT_IN, SOURCE_OPT_IN_SYNC, enqueue_write_back, record_write_back
+from smbc.engine.context import Context
+from smbc.engine.ledgers import SyncedContact
+from smbc.mapping import records as mapping
+from smbc.mapping import rules
+from smbc.mapping.rules import NEWSLETTER, NO_CONSENT_CHANGE, ConsentFlags
+from smbc.settings.store_settings import StoreSettings
+
+T = TypeVar("T")
+
+
+def subscriber_consented(subscriber: Mapping[str, Any]) -> bool:
+    """Opted in to the newsletter: `marketing_newsletter` among the subscriber's consents."""
+    return NEWSLETTER in (subscriber.get("consents") or [])
+
+
+def opted_in_in_salesmanago(contact: Mapping[str, Any] | None) -> bool:
+    """`/api/contact/basic` shows the contact, explicitly not opted out (missing flag: not sure, no)."""
+    return contact is not None and contact.get("optedOut") is False
+
+
+def double_opt_in_for(settings: StoreSettings, language: str | None) -> mapping.DoubleOptIn | None:
+    """The double opt-in attributes when [6] is on; the three e-mail fields only when all are set."""
+    if not settings.double_opt_in_enabled:
+        return None
+    fields = (
+        settings.double_opt_in_template_id,
+        settings.double_opt_in_account_id,
+        settings.double_opt_in_subject,
+    )
+    filled = all(f.strip() for f in fields)
+    return mapping.DoubleOptIn(
+        language=language,
+        template_id=fields[0].strip() if filled else None,
+        account_id=fields[1].strip() if filled else None,
+        subject=fields[2].strip() if filled else None,
+    )
+
+
+@dataclass(frozen=True)
+class ConsentPlan:
+    """What one send to SALESmanago does about consent."""
+
+    flags: ConsentFlags = NO_CONSENT_CHANGE
+    tags: tuple[str, ...] = ()
+    double_opt_in: mapping.DoubleOptIn | None = None
+    note: str = ""
+    claim_owner: str | None = None  # a DoubleOptInClaim held by this send
+    # Opt-in synchronization: subscriber fields (channel_id, first_name, last_name) to mark opted in.
+    write_back: dict[str, Any] | None = None
+
+    @property
+    def opted_in(self) -> bool | None:
+        """The consent the contact ledger records once sent (None: unchanged)."""
+        if self.flags.force_opt_in:
+            return True
+        if self.flags.force_opt_out:
+            return False
+        return None
+
+    def apply(self, contact: mapping.ContactUpsert) -> mapping.ContactUpsert:
+        return replace(
+            contact,
+            consent=self.flags,
+            tags=(*contact.tags, *self.tags),
+            double_opt_in=self.double_opt_in if self.flags.force_opt_in else None,
+        )
+
+
+def last_known_opt_in(session: Session, store_id: int, email: str) -> bool | None:
+    """The newsletter consent last sent to (or received from) SALESmanago for the e-mail."""
+    return session.scalar(
+        select(SyncedContact.opted_in).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
+    )
+
+
+def salesmanago_contact(ctx: Context, email: str) -> dict[str, Any] | None:
+    contacts = ctx.sm.contact_basic([email])
+    return next((c for c in contacts if rules.normalize_email(c.get("email")) == email), None)
+
+
+def plan_consent(ctx: Context, email: str, subscribed: bool | None, *, owner: str) -> ConsentPlan:
+    """The consent part of a contact send, for `subscribed` (True: subscribes now, False: withdrew,
+    None: says nothing). `owner` names the work ("delivery:42") holding a double opt-in claim."""
+    with ctx.db.session() as session:
+        last = last_known_opt_in(session, ctx.store.id, email)
+    flags = rules.consent_flags(subscribed, last)
+    if not flags.force_opt_in:
+        return ConsentPlan(flags=flags)
+    tags = tuple(ctx.settings.tags_newsletter)
+    double_opt_in = double_opt_in_for(ctx.settings, rules.store_language(ctx.store.info))
+    if double_opt_in is None:
+        return ConsentPlan(flags=flags, tags=tags)
+    if opted_in_in_salesmanago(salesmanago_contact(ctx, email)):
+        return ConsentPlan(flags=flags, tags=tags, note="already opted in in SALESmanago: no confirmation")
+    busy = claim_double_opt_in(ctx.db, ctx.store.id, email, owner=owner, now=ctx.now)
+    if busy:
+        return ConsentPlan(note=busy)  # never a plain opt-in while double opt-in is on
+    return ConsentPlan(flags=flags, tags=tags, double_opt_in=double_opt_in, claim_owner=owner)
+
+
+def plan_registration(ctx: Context, customer: Mapping[str, Any], *, registering: bool) -> ConsentPlan:
+    """Opt-in consent synchronization [7] for a new registration; no consent change otherwise."""
+    if not (registering and ctx.settings.opt_in_sync):
+        return ConsentPlan()
+    email = rules.normalize_email(customer.get("email"))
+    if not opted_in_in_salesmanago(salesmanago_contact(ctx, email)):
+        return ConsentPlan(note="not opted in in SALESmanago")
+    with ctx.db.session() as session:
+        last = last_known_opt_in(session, ctx.store.id, email)
+    fields = {
+        "channel_id": int(customer.get("origin_channel_id") or 0) or None,
+        "first_name": customer.get("first_name") or "",
+        "last_name": customer.get("last_name") or "",
+    }
+    return ConsentPlan(
+        flags=rules.consent_flags(True, last),
+        note="opt-in kept from SALESmanago",
+        write_back=fields,
+    )
+
+
+def send_planned(
+    ctx: Context, contact: mapping.ContactUpsert, plan: ConsentPlan, send: Callable[[dict[str, Any]], T]
+) -> T:
+    """Send `contact` with the plan's consent; then settle the claim, close the subscription round
+    on an opt-out and queue the opt-in synchronization's write-back."""
+    email = contact.email
+    try:
+        answer = send(plan.apply(contact).to_payload())
+    except BaseException:
+        if plan.claim_owner:
+            release_double_opt_in(ctx.db, ctx.store.id, email, plan.claim_owner)
+        raise
+    write_back_id: int | None = None
+    with ctx.db.session() as session:
+        if plan.claim_owner:
+            mark_double_opt_in_sent(session, ctx.store.id, email, plan.claim_owner, ctx.now)
+        if plan.flags.force_opt_out:
+            close_subscription_round(session, ctx.store.id, email)
+        if plan.write_back is not None:
+            fields = dict(plan.write_back)
+            row = record_write_back(
+                session,
+                ctx.store.id,
+                email,
+                OPT_IN,
+                source=SOURCE_OPT_IN_SYNC,
+                channel_id=fields.pop("channel_id", None),
+                subscriber_fields=fields,
+            )
+            write_back_id = row.id
+    if write_back_id is not None:
+        enqueue_write_back(write_back_id)
+    return answer

@@ -1,0 +1,185 @@
+"""Carts (created, updated, converted, deleted) -> one SALESmanago CART event per cart window."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from smbc.db.session import Database
+from smbc.engine.context import Context, Result
+from smbc.engine.ledgers import _contact_by, remember_contact
+from smbc.mapping import records as mapping
+from smbc.mapping import rules
+from smbc.realtime.cart_links import linked_contact_id
+from smbc.realtime.models import CartWindow, WebhookDelivery
+
+CART_LEASE = timedelta(minutes=2)
+
+
+CART_BUSY_RETRY_S = 2.0
+
+
+CART_LEASE_WAIT_S = 5.0  # real seconds a worker waits for another one's send on the same cart
+
+
+# (session, store_id, cart_id) -> SALESmanago contactId linked to the cart by the storefront script.
+cart_link_lookup: Callable[[Session, int, str], str | None] | None = None
+
+
+def _linked_contact(session: Session, store_id: int, cart_id: str) -> str | None:
+    lookup = cart_link_lookup or linked_contact_id
+    return lookup(session, store_id, cart_id)
+
+
+def close_cart_windows(session: Session, store_id: int, cart_id: str, reason: str) -> int:
+    result = session.execute(
+        update(CartWindow)
+        .where(CartWindow.store_id == store_id, CartWindow.cart_id == cart_id, CartWindow.closed.is_(False))
+        .values(closed=True, closed_reason=reason)
+    )
+    return result.rowcount or 0
+
+
+def _lease_window(db: Database, store_id: int, cart_id: str, contact_key: str, owner: str, now: datetime):
+    """Get (creating it first if needed) and lease the cart's window row; None while another holds it."""
+    try:
+        with db.session() as session:
+            session.add(CartWindow(store_id=store_id, cart_id=cart_id, contact_key=contact_key))
+    except IntegrityError:
+        pass
+    with db.session() as session:
+        leased = session.execute(
+            update(CartWindow)
+            .where(
+                CartWindow.store_id == store_id,
+                CartWindow.cart_id == cart_id,
+                CartWindow.contact_key == contact_key,
+                or_(
+                    CartWindow.lease_until.is_(None),
+                    CartWindow.lease_until < now,
+                    CartWindow.lease_owner == owner,
+                ),
+            )
+            .values(lease_owner=owner, lease_until=now + CART_LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        if leased.rowcount != 1:
+            return None
+        row = session.scalars(
+            select(CartWindow).where(
+                CartWindow.store_id == store_id,
+                CartWindow.cart_id == cart_id,
+                CartWindow.contact_key == contact_key,
+            )
+        ).one()
+        session.expunge(row)
+        return row
+
+
+def _cart_contact(ctx: Context, cart: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(email, contactId): the cart's e-mail, else its customer's, else the storefront link."""
+    email = rules.normalize_email(cart.get("email"))
+    customer_id = int(cart.get("customer_id") or 0)
+    if not email and customer_id:
+        with ctx.db.session() as session:
+            known = _contact_by(session, ctx.store.id, customer_id=customer_id)
+            email = known.email if known is not None else ""
+        if not email:
+            customer = ctx.bc.customer(customer_id)
+            email = rules.normalize_email((customer or {}).get("email"))
+    if email:
+        return email, None
+    with ctx.db.session() as session:
+        return None, _linked_contact(session, ctx.store.id, str(cart.get("id")))
+
+
+def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
+    cart_id = delivery.resource_id
+    cart = ctx.bc.cart(cart_id)
+    if cart is None:
+        return Result.skipped("cart no longer exists (converted or deleted)")
+    if not mapping.cart_items(cart):
+        return Result.skipped("cart is empty")
+    email, contact_id = _cart_contact(ctx, cart)
+    if not email and not contact_id:
+        return Result.skipped("no known contact for the cart")
+    if email:
+        problem = rules.email_problem(email, ctx.settings.ignored_domains)
+        if problem:
+            return Result.skipped(problem)
+    contact_key = email or f"id:{contact_id}"
+    owner = f"delivery:{delivery.id}"
+    window = _lease_window(ctx.db, ctx.store.id, cart_id, contact_key, owner, ctx.now)
+    deadline = time.monotonic() + CART_LEASE_WAIT_S
+    while window is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # another worker sends this cart's event right now: wait for it, briefly
+        window = _lease_window(ctx.db, ctx.store.id, cart_id, contact_key, owner, ctx.now)
+    if window is None:
+        return Result.retry("another worker is sending this cart's event", CART_BUSY_RETRY_S, exact=True)
+    try:
+        digest = mapping.cart_digest(cart)
+        if window.event_id and not window.closed and window.content_hash == digest:
+            return Result.done("cart unchanged since its last CART event")
+        keep = rules.cart_update_keeps_event(
+            ctx.settings.cart_event_window, window.event_id, window.closed, window.last_update, ctx.now
+        )
+        event = mapping.cart_event(
+            cart,
+            settings=ctx.settings,
+            location=ctx.location(cart.get("channel_id")),
+            owner=ctx.owner,
+            now=ctx.now,
+            email=email,
+            contact_id=contact_id,
+            event_id=window.event_id if keep else None,
+        )
+        contact_sm_id: str | None = None
+        if keep:
+            event_id = ctx.sm.update_event(event.to_payload()) or window.event_id
+        elif email:
+            # A new CART by e-mail goes with a bare contact upsert (all consent flags false), so the
+            # contact exists for the event; nothing about the contact itself changes.
+            bare = mapping.ContactUpsert(email=email, owner=ctx.owner)
+            contact_sm_id, event_id = ctx.sm.integration_upsert(bare.to_payload(), event.to_payload())
+        else:
+            event_id = ctx.sm.add_event(event.to_payload())
+        with ctx.db.session() as session:
+            session.execute(
+                update(CartWindow)
+                .where(CartWindow.id == window.id)
+                .values(
+                    event_id=event_id,
+                    opened_at=window.opened_at if keep else ctx.now,
+                    last_update=ctx.now,
+                    content_hash=digest,
+                    closed=False,
+                    closed_reason="",
+                    events_sent=CartWindow.events_sent + (0 if keep else 1),
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+        if contact_sm_id and email:
+            with ctx.db.session() as session:
+                remember_contact(session, ctx.store.id, email, contact_id=contact_sm_id)
+        return Result.done(f"CART event {'updated' if keep else 'created'} ({event_id})")
+    finally:
+        with ctx.db.session() as session:
+            session.execute(
+                update(CartWindow)
+                .where(CartWindow.id == window.id, CartWindow.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+
+def handle_cart_closed(ctx: Context, delivery: WebhookDelivery) -> Result:
+    reason = "converted" if delivery.scope.endswith("converted") else "deleted"
+    with ctx.db.session() as session:
+        closed = close_cart_windows(session, ctx.store.id, delivery.resource_id, reason)
+    return Result.done(f"cart {reason}; {closed} CART window(s) closed")

@@ -1,0 +1,155 @@
+"""Orders (created, updated, status changed, refunded) -> SALESmanago PURCHASE, CANCELLATION and
+RETURN events, each sent once ever."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smbc.consent.plan import plan_consent, send_planned
+from smbc.engine.context import Context, Result
+from smbc.engine.ledgers import claim_event, event_sent, mark_sent, release_event, remember_contact
+from smbc.mapping import records as mapping
+from smbc.mapping import rules
+from smbc.mapping.rules import EventKind
+from smbc.realtime.handlers.carts import close_cart_windows
+from smbc.realtime.models import WebhookDelivery
+
+
+def _order_items(ctx: Context, order: dict[str, Any]) -> list[dict[str, Any]]:
+    items = mapping.order_line_items(order)
+    return items if items is not None else ctx.bc.order_products(int(order["id"]))
+
+
+def _send_with_bare_contact(ctx: Context, event: mapping.ExternalEvent) -> str:
+    """An event for an e-mail, with a bare contact upsert (no data, consent flags all false) so it
+    is accepted even when the contact does not exist (yet) in SALESmanago."""
+    bare = mapping.ContactUpsert(email=event.email or "", owner=ctx.owner)
+    _, event_id = ctx.sm.integration_upsert(bare.to_payload(), event.to_payload())
+    return event_id
+
+
+def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
+    order_id = int(delivery.resource_id or 0)
+    order = ctx.bc.order(order_id)
+    if order is None:
+        return Result.skipped("order no longer exists in BigCommerce")
+    status_id = int(order.get("status_id") or 0)
+    kind = rules.order_event_kind(status_id, ctx.settings.purchase_statuses)
+    if kind is None:
+        return Result.done(f"status {status_id} ({order.get('status', '')}) sends nothing")
+    key = str(order_id)
+    if kind is EventKind.CANCELLATION:
+        with ctx.db.session() as session:
+            if not event_sent(session, ctx.store.id, EventKind.PURCHASE, key):
+                return Result.done("cancelled before any PURCHASE was sent")
+    email = mapping.order_email(order)
+    problem = rules.email_problem(email, ctx.settings.ignored_domains)
+    if problem:
+        return Result.skipped(problem)
+    owner = f"delivery:{delivery.id}"
+    busy = claim_event(ctx.db, ctx.store.id, kind, key, owner=owner, order_id=order_id, now=ctx.now)
+    if busy:
+        return Result.done(busy)
+    try:
+        items = _order_items(ctx, order)
+        event = mapping.order_event(
+            order,
+            items,
+            kind=kind,
+            settings=ctx.settings,
+            location=ctx.location(order.get("channel_id")),
+            owner=ctx.owner,
+            date=None if kind is EventKind.PURCHASE else mapping.parse_bc_date(order.get("date_modified")),
+        )
+        contact_id: str | None = None
+        subscribed: bool | None = None
+        if kind is EventKind.PURCHASE:
+            subscribed = True if order.get("is_email_opt_in") else None  # unticked box says nothing
+            contact = mapping.contact_from_order(order, owner=ctx.owner, settings=ctx.settings)
+            plan = plan_consent(ctx, email, subscribed, owner=owner)
+            contact_id, event_id = send_planned(
+                ctx, contact, plan, lambda payload: ctx.sm.integration_upsert(payload, event.to_payload())
+            )
+            subscribed = plan.opted_in  # what was sent (a lost double opt-in claim sent no opt-in)
+        else:
+            event_id = _send_with_bare_contact(ctx, event)
+    except BaseException:
+        release_event(ctx.db, ctx.store.id, kind, key, owner)
+        raise
+    with ctx.db.session() as session:
+        mark_sent(
+            session,
+            ctx.store.id,
+            kind,
+            key,
+            event_id=event_id,
+            contact_id=contact_id,
+            email=email,
+            now=ctx.now,
+        )
+    # Apart: the once-ever record above is committed whatever happens to the bookkeeping below.
+    with ctx.db.session() as session:
+        if kind is EventKind.PURCHASE:
+            customer_id = int(order.get("customer_id") or 0) or None
+            remember_contact(
+                session,
+                ctx.store.id,
+                email,
+                contact_id=contact_id,
+                customer_id=customer_id,
+                opted_in=subscribed,
+            )
+            if order.get("cart_id"):
+                close_cart_windows(session, ctx.store.id, str(order["cart_id"]), "purchase")
+    return Result.done(f"{kind.value} sent (event {event_id})")
+
+
+def handle_refund(ctx: Context, delivery: WebhookDelivery) -> Result:
+    data = (delivery.payload or {}).get("data") or {}
+    order_id = int(data.get("id") or delivery.resource_id or 0)
+    refund_id = int((data.get("refund") or {}).get("refund_id") or 0)
+    order = ctx.bc.order(order_id)
+    if order is None:
+        return Result.skipped("order no longer exists in BigCommerce")
+    refunds = [r for r in ctx.bc.refunds(order_ids=[order_id]) if int(r.get("id") or 0) == refund_id]
+    refund = refunds[0] if refunds else {"id": refund_id, "total_amount": order.get("refunded_amount")}
+    email = mapping.order_email(order)
+    problem = rules.email_problem(email, ctx.settings.ignored_domains)
+    if problem:
+        return Result.skipped(problem)
+    return send_return(ctx, order, refund, owner=f"delivery:{delivery.id}")
+
+
+def send_return(ctx: Context, order: dict[str, Any], refund: dict[str, Any], *, owner: str) -> Result:
+    key = str(refund.get("id"))
+    busy = claim_event(
+        ctx.db, ctx.store.id, EventKind.RETURN, key, owner=owner, order_id=int(order["id"]), now=ctx.now
+    )
+    if busy:
+        return Result.done(busy)
+    try:
+        items = _order_items(ctx, order)
+        event = mapping.return_event(
+            order,
+            refund,
+            items,
+            settings=ctx.settings,
+            location=ctx.location(order.get("channel_id")),
+            owner=ctx.owner,
+        )
+        event_id = _send_with_bare_contact(ctx, event)
+    except BaseException:
+        release_event(ctx.db, ctx.store.id, EventKind.RETURN, key, owner)
+        raise
+    with ctx.db.session() as session:
+        mark_sent(
+            session,
+            ctx.store.id,
+            EventKind.RETURN,
+            key,
+            event_id=event_id,
+            contact_id=None,
+            email=mapping.order_email(order),
+            now=ctx.now,
+        )
+    return Result.done(f"RETURN sent for refund {key} (event {event_id})")

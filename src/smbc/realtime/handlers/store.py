@@ -1,0 +1,30 @@
+"""Store information, channels and the app's uninstall."""
+
+from __future__ import annotations
+
+from smbc.db.models import Store
+from smbc.engine.context import Context, Result
+from smbc.realtime.models import WebhookDelivery
+
+
+def handle_store_changed(ctx: Context, delivery: WebhookDelivery) -> Result:
+    """Channels, sites and store information feed locations and languages: refresh them."""
+    info = ctx.bc.store_info()
+    channels = ctx.bc.channels()
+    sites = ctx.bc.sites()
+    with ctx.db.session() as session:
+        store = session.get(Store, ctx.store.id)
+        if store is not None:
+            store.info = info or store.info
+            store.channels = channels
+            store.sites = sites
+            if delivery.scope == "store/channel/created" and delivery.resource_id:
+                from smbc.monitoring.snippet import on_channel_created
+
+                # A new storefront gets the monitoring code when the merchant chose "all storefronts".
+                on_channel_created(session, store, int(delivery.resource_id))
+    return Result.done("store details refreshed")
+
+
+def handle_app_uninstalled(ctx: Context, delivery: WebhookDelivery) -> Result:
+    return Result.skipped("uninstall is handled by the uninstall callback")
