@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 import socket
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -117,15 +115,3 @@ def _without_reconciliation(query: Any, table: Any) -> Any:
     if table.name == RemoteCall.__tablename__:
         return query.where(RemoteCall.context != "reconcile")
     return query
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    """Poll (another thread or server is doing the work) until `condition()` is truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from cryptography.fernet import Fernet
 
 from smbc.core.config import Settings, load_settings
+
+T = TypeVar("T")
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -52,6 +57,29 @@ def chromium_path() -> str | None:
         if Path(candidate).exists():
             return candidate
     return None
+
+
+def wait_for(
+    condition: Callable[[], T],
+    what: str | Callable[[], str],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.02,
+) -> T:
+    """Poll `condition()` until it returns something truthy, and return that: for work another thread,
+    server or process does (a deadline, never a sleep that hopes). The failure names what was awaited;
+    `what` may be a function, to describe the state at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            described = what() if callable(what) else what
+            raise AssertionError(
+                f"timed out after {timeout:g}s waiting for {described} (last: {value!r:.200})"
+            )
+        time.sleep(interval)
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:

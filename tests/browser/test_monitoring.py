@@ -6,8 +6,7 @@ SALESmanago knows gets their cart into SALESmanago under their contact id."""
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 
 from monitoring_support import MonitoringEnv, defaults, monitoring_env
 from smbc.core.config import Settings
-from support import require
+from support import require, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -34,18 +33,6 @@ READ_CODE = """() => {
     popups: [...document.scripts].some(s => s.src.endsWith('/popups.js')),
   };
 }"""
-
-
-def poll(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Wait for another thread or server (a deadline, not a sleep that hopes)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -172,12 +159,12 @@ def test_a_known_visitor_s_cart_reaches_salesmanago_under_their_contact_id(
         with env.app.state.runtime.db.session() as s:
             return linked_contact_id(s, env.store_id, cart_id)
 
-    assert poll(linked, what="the cart link") == contact_id
+    assert wait_for(linked, "the cart link", timeout=20) == contact_id
 
     def cart_event() -> list[dict[str, Any]]:
         return [e for e in env.sb.sm.events(env.client_id, type="CART") if e.get("contactId") == contact_id]
 
-    events = poll(cart_event, timeout=30, what="a CART event under the visitor's contact id")
+    events = wait_for(cart_event, "a CART event under the visitor's contact id", timeout=30)
     event = events[-1]
     assert event["email"] == "known.visitor@example.test"  # the contact SALESmanago already had
     assert "77" in str(event.get("products")) and float(event["value"]) == 12.5

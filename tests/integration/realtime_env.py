@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from huey.consumer import Consumer
@@ -27,19 +26,9 @@ from smbc.realtime.models import DeliveryStatus, WebhookDelivery
 from smbc.sandbox.runner import Sandbox
 from smbc.stores.setup import run_store_setup
 from smbc.web.app import create_app
+from support import wait_for
 
 UNFINISHED = (DeliveryStatus.PENDING.value, DeliveryStatus.PROCESSING.value)
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class RealtimeEnv:
@@ -114,10 +103,10 @@ class RealtimeEnv:
         answer = self.bc.install(self.store_hash)
         assert answer.status_code < 400, answer.text
         try:
-            wait_for(self._set_up, timeout=10, what="store set-up and webhook registration")
+            wait_for(self._set_up, "store set-up and webhook registration", timeout=10)
         except AssertionError:  # the set-up task was lost: what the periodic set-up sweep does
             run_store_setup(self.store_id)
-            wait_for(self._set_up, timeout=20, what="store set-up and webhook registration")
+            wait_for(self._set_up, "store set-up and webhook registration", timeout=20)
         self.login()
 
     def _set_up(self) -> bool:
@@ -214,7 +203,7 @@ class RealtimeEnv:
             return False
 
         try:
-            wait_for(quiet_or_nudge, timeout, "deliveries to be processed")
+            wait_for(quiet_or_nudge, "deliveries to be processed", timeout=timeout)
         except AssertionError:
             rows = [(d.id, d.scope, d.status, d.attempts, d.reason, d.last_error) for d in self.deliveries()]
             raise AssertionError(f"not settled; queue={jobs.huey.pending_count()} rows={rows}") from None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +13,7 @@ import httpx
 from monitoring_support import MonitoringEnv, QueueWorker, monitoring_env
 from smbc.core import jobs
 from smbc.core.config import Settings
+from support import wait_for
 
 
 def _command_env(env: MonitoringEnv) -> dict[str, str]:
@@ -34,10 +34,11 @@ def _command_env(env: MonitoringEnv) -> dict[str, str]:
 
 
 def _wait_for_channels(env: MonitoringEnv, expected: list[int]) -> None:
-    deadline = time.monotonic() + 20
-    while sorted(env.scripts()) != expected:
-        assert time.monotonic() < deadline, f"storefront scripts {sorted(env.scripts())} != {expected}"
-        time.sleep(0.05)
+    wait_for(
+        lambda: sorted(env.scripts()) == expected,
+        lambda: f"storefront scripts {expected} (now {sorted(env.scripts())})",
+        timeout=20,
+    )
 
 
 def test_cli_login_installs_the_monitoring_code(settings: Settings, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from realtime_env import RealtimeEnv, wait_for
+from realtime_env import RealtimeEnv
 from sqlalchemy import func, select
 
 from smbc.account.credentials import callback_urls
@@ -22,6 +22,7 @@ from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
 from smbc.stores.hooks import SECRET_HEADER
+from support import wait_for
 
 NEWSLETTER = "marketing_newsletter"
 UPSERT = "/api/contact/upsert"

@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from smbc.core.http_server import free_port
+from support import wait_for
 
 
 def test_demo_serves_the_app_and_the_control_panel_until_ctrl_c(tmp_path: Path) -> None:
@@ -25,20 +25,25 @@ def test_demo_serves_the_app_and_the_control_panel_until_ctrl_c(tmp_path: Path) 
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        lines = []
-        deadline = time.monotonic() + 30
-        while not any("control panel" in line for line in lines):
-            assert time.monotonic() < deadline and process.poll() is None, "".join(lines)
-            lines.append(process.stdout.readline())
+        lines: list[str] = []
+
+        def announced() -> bool:
+            assert process.poll() is None, "".join(lines)  # the demo stopped early
+            lines.append(process.stdout.readline())  # blocks until the next line
+            return any("control panel" in line for line in lines)
+
+        wait_for(
+            announced, lambda: "the control panel URL in " + repr("".join(lines)), timeout=30, interval=0
+        )
         assert f"http://localhost:{bc_port}/manage" in "".join(lines)
-        ready = None
-        while time.monotonic() < deadline:
+
+        def ready() -> httpx.Response | None:
             try:
-                ready = httpx.get(f"http://127.0.0.1:{app_port}/readyz", timeout=2)
-                break
+                return httpx.get(f"http://127.0.0.1:{app_port}/readyz", timeout=2)
             except httpx.TransportError:
-                time.sleep(0.1)
-        assert ready is not None and ready.status_code == 200, "the app did not come up"
+                return None  # not listening yet
+
+        assert wait_for(ready, "the app to answer /readyz", timeout=30, interval=0.1).status_code == 200
         info = httpx.get(f"http://127.0.0.1:{bc_port}/stores/sbx1demo/v2/store", timeout=5)
         assert info.status_code == 401  # the fake BigCommerce is up (and wants a token)
         assert (tmp_path / "var" / "demo" / "smbc.db").exists()

@@ -8,9 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -20,6 +18,7 @@ from export_support import World, export_world
 from smbc.core.clock import FakeClock, set_clock, utcnow
 from smbc.core.config import Settings
 from smbc.export import service
+from support import wait_for
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 WORKER = (
@@ -30,14 +29,6 @@ WORKER = (
     "init_runtime(load_settings())\n"
     "run_export(int(sys.argv[1]), time_slice=None)\n"
 )
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)  # polling another process, not waiting for time to pass
 
 
 def worker_env(w: World) -> dict[str, str]:
@@ -79,11 +70,16 @@ def test_a_killed_worker_resumes_and_each_event_is_sent_exactly_once(backend_set
             stderr=subprocess.PIPE,
         )
         try:
-            wait_for(lambda: w.export(export_id).batches >= 4, "four batches")
+            wait_for(lambda: w.export(export_id).batches >= 4, "four batches", timeout=60, interval=0.01)
             # Catch the worker between batches: its page reader waits for the next BigCommerce page
             # while the sender commits every order served before it (a page is a batch here).
             w.sb.bc.faults.hold = True
-            wait_for(lambda: between_batches(w, export_id), "the worker to wait for its next page")
+            wait_for(
+                lambda: between_batches(w, export_id),
+                "the worker to wait for its next page",
+                timeout=60,
+                interval=0.01,
+            )
             os.kill(worker.pid, signal.SIGKILL)
             assert worker.wait(timeout=30) == -signal.SIGKILL
         finally:

@@ -9,11 +9,12 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from app_stack import CLIENT_SECRET, AppStack, wait_for
+from app_stack import CLIENT_SECRET, AppStack
 from smbc.account.models import SalesmanagoAccount
 from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import StoreUser
+from support import wait_for
 
 OWNER_ID, STAFF_ID = 1001, 1002
 
@@ -25,7 +26,7 @@ def stack(backend_settings: Settings) -> Iterator[AppStack]:
 
 
 def set_up(stack: AppStack) -> None:
-    wait_for(lambda: stack.store().setup_completed_at, what="the store's set-up job")
+    wait_for(lambda: stack.store().setup_completed_at, "the store's set-up job", timeout=60)
 
 
 def links(stack: AppStack) -> dict[int, str]:

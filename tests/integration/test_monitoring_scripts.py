@@ -18,6 +18,7 @@ from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
 from smbc.monitoring.models import MonitoringScript
+from support import wait_for
 
 # The BigCommerce client comes with the real-time area; until it is merged these tests cannot run.
 pytest.importorskip("smbc.bigcommerce.client", reason="smbc.bigcommerce.client (real-time area) not merged")
@@ -243,8 +244,6 @@ def test_a_bad_consent_category_is_refused_at_its_field_and_nothing_changes(env:
 def test_a_storefront_created_later_gets_the_code_through_the_webhook(
     settings: Settings, tmp_path: Path
 ) -> None:
-    import time
-
     from smbc.realtime.models import WebhookDelivery
 
     def processed() -> bool:
@@ -255,25 +254,22 @@ def test_a_storefront_created_later_gets_the_code_through_the_webhook(
     with monitoring_env(settings, tmp_path, workers=True) as env:
         env.save(**defaults())
         channel = env.sb.bc.admin(env.store_hash).create_channel("Webhook shop")
-        deadline = time.monotonic() + 20
-        while not processed():  # the delivery reached the app and a worker handled it
-            assert time.monotonic() < deadline, "store/channel/created was not processed"
-            time.sleep(0.05)
+        # The delivery reached the app and a worker handled it.
+        wait_for(processed, "store/channel/created to be processed", timeout=20)
         assert sorted(env.scripts()) == [1, 2, channel["id"]]
 
 
 def test_logging_out_takes_the_code_off_and_logging_in_puts_it_back(
     settings: Settings, tmp_path: Path
 ) -> None:
-    import time
-
     from smbc.actions.account import login_with_password
 
     def wait_for_channels(expected: list[int]) -> None:
-        deadline = time.monotonic() + 20
-        while sorted(env.scripts()) != expected:
-            assert time.monotonic() < deadline, f"storefront scripts {sorted(env.scripts())} != {expected}"
-            time.sleep(0.05)
+        wait_for(
+            lambda: sorted(env.scripts()) == expected,
+            lambda: f"storefront scripts {expected} (now {sorted(env.scripts())})",
+            timeout=20,
+        )
 
     with monitoring_env(settings, tmp_path, workers=True) as env:
         assert env.save(**defaults()).status_code == 200

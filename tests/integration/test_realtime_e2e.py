@@ -8,13 +8,14 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from realtime_env import RealtimeEnv, wait_for
+from realtime_env import RealtimeEnv
 
 from smbc.core.config import Settings
 from smbc.realtime import processing as realtime
 from smbc.reconcile.service import reconcile_store
 from smbc.settings.store_settings import default_location
 from smbc.stores.hooks import SECRET_HEADER
+from support import wait_for
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -11,6 +10,7 @@ from fake_bc_harness import Harness, fake_bc_servers, harness_fixture  # noqa: F
 from smbc.core.clock import FakeClock
 from smbc.core.http_server import BackgroundServer
 from smbc.sandbox.bigcommerce import FakeBigCommerce
+from support import wait_for
 
 RATE_HEADERS = (
     "X-Rate-Limit-Requests-Left",
@@ -120,11 +120,11 @@ def test_latency_and_most_requests_in_flight(harness: Harness) -> None:
     threads = [threading.Thread(target=call) for _ in range(5)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 10
-    while h.bc.in_flight[h.store_hash] < 5 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    h.bc.faults.hold = False
-    for t in threads:
-        t.join()
+    try:
+        wait_for(lambda: h.bc.in_flight[h.store_hash] >= 5, "five requests in flight", timeout=10)
+    finally:
+        h.bc.faults.hold = False
+        for t in threads:
+            t.join()
     assert h.bc.max_in_flight[h.store_hash] == 5
     assert h.bc.requests_by_store[h.store_hash] == 5

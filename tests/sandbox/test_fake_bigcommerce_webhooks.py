@@ -8,13 +8,7 @@ from fake_bc_harness import Harness, fake_bc_servers, harness_fixture  # noqa: F
 from openapi_schema_validator import OAS30Validator
 
 from smbc.sandbox.bigcommerce import RETRY_LADDER_S
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
+from support import wait_for
 
 
 def received(h: Harness, scope: str) -> list[dict]:
@@ -161,7 +155,7 @@ def test_a_recovered_destination_stops_the_retries(harness: Harness) -> None:
     h.hook(token, "store/subscriber/*", name="flaky")
     h.app.webhook_status["flaky"] = 500
     h.bc.storefront(h.store_hash).subscribe("n@shop.test")
-    wait_for(lambda: len(h.bc.webhooks.log) >= 2)
+    wait_for(lambda: len(h.bc.webhooks.log) >= 2, "two delivery attempts", timeout=10)
     h.app.webhook_status["flaky"] = 200
     assert h.bc.webhooks.flush(timeout=10)
     statuses = [a.status for a in h.bc.webhooks.log]
@@ -214,12 +208,12 @@ def test_delivery_exceptions_reach_the_exception_hook(harness: Harness) -> None:
     h.hook(token, "store/hook/deliveryException", name="exceptions")
     h.app.webhook_status["broken"] = 500
     h.bc.storefront(h.store_hash).register("x@shop.test", "X", "Y")
-    wait_for(lambda: len(h.bc.webhooks.attempts("store/customer/created")) >= 3)
+    wait_for(lambda: len(h.bc.webhooks.attempts("store/customer/created")) >= 3, "three attempts", timeout=10)
 
     def exceptions() -> list[dict]:
         return [b["data"] for n, _, b in h.app.webhooks if n == "exceptions"]
 
-    wait_for(lambda: len(exceptions()) >= 1)
+    wait_for(lambda: len(exceptions()) >= 1, "a deliveryException webhook", timeout=10)
     first = exceptions()[0]
     assert first == {"type": "webhook", "id": broken, "error_code": 90001, "message": first["message"]}
     assert "retried" in first["message"] and "HTTP 500" in first["message"]
@@ -239,9 +233,13 @@ def test_a_domain_with_a_poor_success_ratio_is_blocked_for_a_while(harness: Harn
     sf = h.bc.storefront(h.store_hash)
     for n in range(100):
         sf.register(f"c{n}@shop.test", "C", str(n))
-    wait_for(lambda: len(h.bc.webhooks.log) >= 100)
+    wait_for(lambda: len(h.bc.webhooks.log) >= 100, "a hundred delivery attempts", timeout=10)
     with h.api(token) as api:
-        wait_for(lambda: api.get("/v3/hooks/admin").json()["data"]["blocked_domains"] != [])
+        wait_for(
+            lambda: api.get("/v3/hooks/admin").json()["data"]["blocked_domains"] != [],
+            "the destination domain to be blocked",
+            timeout=10,
+        )
         blocked = api.get("/v3/hooks/admin").json()["data"]["blocked_domains"][0]
     assert blocked["destination"] == h.app_url.split("://")[1]
     assert blocked["reasons"][0]["failure_description"] == "HTTP 500" and blocked["reasons"][0]["count"] >= 90

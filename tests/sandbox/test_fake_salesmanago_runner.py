@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from smbc.core.http_server import BackgroundServer
 from smbc.sandbox.salesmanago import FakeSalesmanago
-from support import require
+from support import require, wait_for
 
 
 def require_fake_bigcommerce() -> None:
@@ -99,11 +99,11 @@ def test_run_sandbox_prints_where_everything_is_and_stops():
         daemon=True,
     )
     thread.start()
-    deadline = time.monotonic() + 15
-    while not any("Ctrl-C" in line for line in lines) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    text = "\n".join(lines)
     try:
+        wait_for(
+            lambda: any("Ctrl-C" in line for line in lines), "run_sandbox to say Ctrl-C stops it", timeout=15
+        )
+        text = "\n".join(lines)
         assert f"http://127.0.0.1:{sm_port}" in text
         assert f"http://127.0.0.1:{bc_port}" in text
         assert "merchant@sandbox.test / sandbox-password" in text

@@ -15,6 +15,7 @@ from smbc.bigcommerce.client import (
 from smbc.bigcommerce.limiter import LocalLimiter
 from smbc.core.clock import FakeClock
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
+from support import wait_for
 
 BASE = "https://api.example.test"
 
@@ -225,9 +226,7 @@ def test_limiter_keeps_three_in_flight_per_store() -> None:
     threads = [threading.Thread(target=client.order, args=(1,)) for _ in range(8)]
     for t in threads:
         t.start()
-    deadline = __import__("time").monotonic() + 5
-    while in_flight["now"] < 3 and __import__("time").monotonic() < deadline:
-        __import__("time").sleep(0.005)
+    wait_for(lambda: in_flight["now"] >= 3, "three requests in flight", timeout=5)
     assert in_flight["now"] == 3
     gate.set()
     for t in threads:
