@@ -18,9 +18,18 @@ from support import (  # noqa: F401  (re-exported for older imports)
     chromium_path,
     make_settings,
     postgres_available,
+    postgres_database_url,
     redis_available,
     require,
+    schema_templates,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _schema_templates() -> Iterator[None]:
+    """The migrated template databases live for the session (of each xdist worker); dropped at its end."""
+    yield
+    schema_templates().close()
 
 
 @pytest.fixture
@@ -39,16 +48,17 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    """A PostgreSQL database of one test, dropped afterwards: a copy of the migrated template."""
     require(postgres_available(), "PostgreSQL is not reachable on 127.0.0.1:5432")
     from sqlalchemy import create_engine, text
 
+    template = schema_templates().postgres_database()
     name = f"smbc_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield postgres_database_url(name)
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -4,9 +4,14 @@ Kept out of conftest.py because a folder with its own conftest.py shadows `impor
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import socket
+import sqlite3
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -15,6 +20,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from smbc.core.config import Settings, load_settings
+from smbc.db.session import MIGRATIONS_DIR, Database
 
 T = TypeVar("T")
 
@@ -83,8 +89,10 @@ def wait_for(
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    """Settings on `tmp_path`; its SQLite database starts as a copy of the migrated template."""
+    database = tmp_path / "smbc.db"
     base: dict[str, object] = {
-        "database_url": f"sqlite:///{tmp_path / 'smbc.db'}",
+        "database_url": f"sqlite:///{database}",
         "queue_url": f"sqlite:///{tmp_path / 'queue.db'}",
         "secret_key": Fernet.generate_key().decode(),
         "var_dir": tmp_path,
@@ -94,4 +102,96 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "inline_worker_threads": 2,
     }
     base.update(overrides)
-    return load_settings(**base)
+    settings = load_settings(**base)
+    # Only the default file, and only before anything opened it (a second call must keep its rows).
+    if settings.database_url == f"sqlite:///{database}" and not database.exists():
+        shutil.copyfile(schema_templates().sqlite_file(), database)
+    return settings
+
+
+def schema_key() -> str:
+    """A hash of what decides the migrated schema: the migrations and the column types they use."""
+    digest = hashlib.sha256()
+    for path in sorted([*MIGRATIONS_DIR.rglob("*.py"), MIGRATIONS_DIR.parent / "types.py"]):
+        digest.update(path.relative_to(MIGRATIONS_DIR.parent).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+class SchemaTemplates:
+    """Databases migrated once per test process, copied for each test: Alembic then finds the schema at
+    head and runs nothing. Keyed on `schema_key()` (checked at every copy), so a changed migration
+    builds a new template and no test ever sees a stale schema."""
+
+    def __init__(self) -> None:
+        self._dir: Path | None = None
+        self._sqlite: dict[str, Path] = {}
+        self._postgres: dict[str, str] = {}
+
+    def sqlite_file(self) -> Path:
+        key = schema_key()
+        if key not in self._sqlite:
+            if self._dir is None:
+                self._dir = Path(tempfile.mkdtemp(prefix="smbc-schema-"))
+            path = self._dir / f"template-{key}.db"
+            _migrate(f"sqlite:///{path}")
+            with sqlite3.connect(path) as conn:  # one self-contained file: no -wal beside it to copy
+                conn.execute("PRAGMA journal_mode=DELETE")
+            self._sqlite[key] = path
+        return self._sqlite[key]
+
+    def postgres_database(self) -> str:
+        """The name of a migrated template database; `CREATE DATABASE x TEMPLATE <it>` copies it."""
+        key = schema_key()
+        if key not in self._postgres:
+            # Per process: a template must have no connection while it is copied, and test sessions
+            # of other checkouts may share this server.
+            name = f"smbc_template_{key}_{uuid.uuid4().hex[:8]}"
+            _admin_execute(f'CREATE DATABASE "{name}"')
+            try:
+                _migrate(postgres_database_url(name))
+                _admin_execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            except BaseException:
+                _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                raise
+            self._postgres[key] = name
+        return self._postgres[key]
+
+    def close(self) -> None:
+        for name in self._postgres.values():
+            _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._postgres.clear()
+        self._sqlite.clear()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+
+_templates = SchemaTemplates()
+
+
+def schema_templates() -> SchemaTemplates:
+    return _templates
+
+
+def postgres_database_url(name: str) -> str:
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _migrate(url: str) -> None:
+    database = Database(url)
+    try:
+        database.upgrade()
+    finally:
+        database.dispose()
+
+
+def _admin_execute(statement: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(statement))
+    finally:
+        admin.dispose()
