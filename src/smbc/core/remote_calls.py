@@ -52,6 +52,7 @@ class RemoteCallError(Exception):
         service: Service | None = None,
         status: int | None = None,
         retry_after: float | None = None,
+        never_sent: bool = False,
     ) -> None:
         super().__init__(message)
         self.outcome = outcome
@@ -59,6 +60,9 @@ class RemoteCallError(Exception):
         self.service = service
         self.status = status
         self.retry_after = retry_after
+        # No connection was made, so the request certainly never arrived (a failure without an answer
+        # otherwise may have arrived: the service can have it although we never saw the answer).
+        self.never_sent = never_sent
 
 
 @dataclass(frozen=True)

@@ -299,6 +299,7 @@ class _Caller:
             retry_after: float | None = None
             parsed: Any = None
             unexpected = False
+            never_sent = False
             try:
                 response = self._send(method, url, content, send_headers)
                 status = response.status_code
@@ -309,10 +310,12 @@ class _Caller:
                     parsed = None
                 unexpected = not is_envelope(parsed, api)
                 outcome, message = classify(status, parsed, expected, api=api)
-            except httpx.TimeoutException:
+            except httpx.TimeoutException as exc:
                 outcome, message = Outcome.RETRY, f"{urlsplit(url).netloc} did not answer in time"
+                never_sent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
             except httpx.TransportError as exc:
                 outcome, message = Outcome.RETRY, f"cannot reach {urlsplit(url).netloc}: {_reason(exc)}"
+                never_sent = isinstance(exc, httpx.ConnectError)
             message = self._scrub(message)
             duration_ms = int((time.monotonic() - started) * 1000)
             self._record(
@@ -323,7 +326,12 @@ class _Caller:
             log.info("salesmanago %s %s attempt %d: %s %s", method, path, attempt, outcome, message)
             error_type = UnexpectedAnswerError if unexpected and status is not None else RemoteCallError
             error = error_type(
-                outcome, message, service=Service.SALESMANAGO, status=status, retry_after=retry_after
+                outcome,
+                message,
+                service=Service.SALESMANAGO,
+                status=status,
+                retry_after=retry_after,
+                never_sent=never_sent,
             )
             if not outcome.retryable or attempt == attempts:
                 raise error
