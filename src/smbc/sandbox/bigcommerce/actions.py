@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from smbc.sandbox.bigcommerce import render
+from smbc.sandbox.bigcommerce.render import v2, v3
 from smbc.sandbox.bigcommerce.state import (
     ORDER_STATUSES,
     Address,
@@ -214,16 +214,16 @@ class Storefront(_Actions):
                 self._set_subscription(
                     customer.email, True, self.channel_id, "storefront", first_name, last_name
                 )
-            return render.customer_json(customer, {"addresses"})
+            return v3.customer_json(customer, {"addresses"})
 
     def update_customer(self, customer_id: int, **fields: Any) -> Json:
         """The shopper edits their account (address changes go through `add_address`)."""
         with self.fake.lock:
-            return render.customer_json(self._update_customer(customer_id, fields), {"addresses"})
+            return v3.customer_json(self._update_customer(customer_id, fields), {"addresses"})
 
     def add_address(self, customer_id: int, **fields: Any) -> Json:
         with self.fake.lock:
-            return render.address_json(self._add_address(self._customer(customer_id), fields))
+            return v3.address_json(self._add_address(self._customer(customer_id), fields))
 
     def log_in(self, email: str, cart_id: str | None = None) -> Json:
         """The shopper signs in (no passwords in the fake); a guest cart is taken over (cart/updated)."""
@@ -236,19 +236,19 @@ class Storefront(_Actions):
                 cart.customer_id = customer.id
                 cart.email = customer.email
                 self._cart_changed(cart)
-            return render.customer_json(customer, {"addresses"})
+            return v3.customer_json(customer, {"addresses"})
 
     def subscribe(self, email: str, first_name: str = "", last_name: str = "") -> Json:
         with self.fake.lock:
             sub = self._set_subscription(email, True, self.channel_id, "storefront", first_name, last_name)
             assert sub is not None
-            return render.subscriber_json(sub)
+            return v3.subscriber_json(sub)
 
     def unsubscribe(self, email: str) -> Json | None:
         """Unsubscribing keeps the record with empty consents (what the storefront link does)."""
         with self.fake.lock:
             sub = self._set_subscription(email, False, self.channel_id)
-            return render.subscriber_json(sub) if sub else None
+            return v3.subscriber_json(sub) if sub else None
 
     # -- cart ------------------------------------------------------------------------------------------
 
@@ -259,7 +259,7 @@ class Storefront(_Actions):
         return cart
 
     def _cart_json(self, cart: Cart) -> Json:
-        return render.cart_json(cart, self.fake.storefront_url(self.store_hash, cart.channel_id))
+        return v3.cart_json(cart, self.fake.storefront_url(self.store_hash, cart.channel_id))
 
     def _cart_changed(self, cart: Cart) -> None:
         cart.updated_time = self.fake.now()
@@ -480,7 +480,7 @@ class Storefront(_Actions):
                 order_id=order.id,
                 create_unsubscribed=True,
             )
-            return render.order_json(order, self.fake.api_base(self.store_hash))
+            return v2.order_json(order, self.fake.api_base(self.store_hash))
 
 
 class Admin(_Actions):
@@ -500,11 +500,11 @@ class Admin(_Actions):
             customer = self._new_customer(
                 email, first_name, last_name, channel_id, phone=phone, company=company, address=address
             )
-            return render.customer_json(customer, {"addresses"})
+            return v3.customer_json(customer, {"addresses"})
 
     def update_customer(self, customer_id: int, **fields: Any) -> Json:
         with self.fake.lock:
-            return render.customer_json(self._update_customer(customer_id, fields), {"addresses"})
+            return v3.customer_json(self._update_customer(customer_id, fields), {"addresses"})
 
     def delete_customer(self, customer_id: int) -> None:
         with self.fake.lock:
@@ -517,12 +517,12 @@ class Admin(_Actions):
         with self.fake.lock:
             sub = self._set_subscription(email, True, channel_id, "custom")
             assert sub is not None
-            return render.subscriber_json(sub)
+            return v3.subscriber_json(sub)
 
     def unsubscribe(self, email: str) -> Json | None:
         with self.fake.lock:
             sub = self._set_subscription(email, False, 1)
-            return render.subscriber_json(sub) if sub else None
+            return v3.subscriber_json(sub) if sub else None
 
     def _order(self, order_id: int) -> Order:
         order = self.state.orders.get(order_id)
@@ -554,7 +554,7 @@ class Admin(_Actions):
         with self.fake.lock:
             order = self._order(order_id)
             self._status_change(order, status_id)
-            return render.order_json(order, self.fake.api_base(self.store_hash))
+            return v2.order_json(order, self.fake.api_base(self.store_hash))
 
     def refund(self, order_id: int, amount: Decimal | float | str | None = None, reason: str = "") -> Json:
         """Refund all (status 4 Refunded) or part (status 14 Partially Refunded) of an order."""
@@ -577,7 +577,7 @@ class Admin(_Actions):
             )
             self._emit_channel(order.channel_id, "order/refund/created", {"order_id": order.id})
             self._status_change(order, 4 if order.refunded_amount >= order.total else 14)
-            return render.refund_json(refund)
+            return v3.refund_json(refund)
 
     def archive_order(self, order_id: int) -> None:
         with self.fake.lock:
@@ -603,7 +603,7 @@ class Admin(_Actions):
             store.sites[site.id] = site
             store.touch()
             self._emit("store/channel/created", {"type": "channel", "id": channel.id})
-            return render.channel_json(channel)
+            return v3.channel_json(channel)
 
     def update_channel(self, channel_id: int, **fields: Any) -> Json:
         with self.fake.lock:
@@ -616,7 +616,7 @@ class Admin(_Actions):
             channel.date_modified = self.fake.now()
             self.state.touch()
             self._emit("store/channel/updated", {"type": "channel", "id": channel.id})
-            return render.channel_json(channel)
+            return v3.channel_json(channel)
 
     def delete_script(self, script_uuid: str) -> None:
         """The merchant deletes a script in Script Manager (no webhook on BigCommerce either)."""

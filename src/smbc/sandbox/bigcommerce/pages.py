@@ -19,8 +19,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from smbc.sandbox.bigcommerce import render
 from smbc.sandbox.bigcommerce.actions import ActionError, Storefront
+from smbc.sandbox.bigcommerce.render import storefront, v3
 
 if TYPE_CHECKING:
     from smbc.sandbox.bigcommerce.fake import FakeBigCommerce
@@ -88,8 +88,8 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 {"id": c.id, "name": c.name, "url": fake.storefront_url(current.hash, c.id)}
                 for c in current.channels.values()
             ]
-            hooks = [render.hook_json(h, current.hash, with_status=True) for h in current.hooks.values()]
-            scripts = [render.script_json(s) for s in current.scripts.values()]
+            hooks = [v3.hook_json(h, current.hash, with_status=True) for h in current.hooks.values()]
+            scripts = [v3.script_json(s) for s in current.scripts.values()]
         return page(
             "manage.html",
             store=current,
@@ -171,7 +171,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 footer_scripts=scripts_for(store, channel_id, "footer", consented),
                 consent_banner=store.consent_banner and consent is None,
                 products=list(store.products.values()),
-                cart=render.cart_json(cart, fake.storefront_url(store_hash, channel_id)) if cart else None,
+                cart=v3.cart_json(cart, fake.storefront_url(store_hash, channel_id)) if cart else None,
                 customer=customer,
                 message=message,
                 error=error,
@@ -212,7 +212,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             cart = store.carts.get(cart_id or "") if store else None
             if cart is None:
                 return []
-            return [render.storefront_cart_json(cart, fake.storefront_url(store_hash, channel_id))]
+            return [storefront.storefront_cart_json(cart, fake.storefront_url(store_hash, channel_id))]
 
     @router.get("/api/storefront/carts")
     def storefront_carts(request: Request) -> JSONResponse:

@@ -19,10 +19,11 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from smbc.sandbox.bigcommerce import listing, render
+from smbc.sandbox.bigcommerce import listing
 from smbc.sandbox.bigcommerce.actions import ActionError
 from smbc.sandbox.bigcommerce.api import ApiError
 from smbc.sandbox.bigcommerce.listing import QueryError
+from smbc.sandbox.bigcommerce.render import v2, v3
 from smbc.sandbox.bigcommerce.state import (
     ORDER_STATUSES,
     Customer,
@@ -112,7 +113,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
     async def get_store(request: Request, store_hash: str) -> JSONResponse:
         store, _ = auth(request, store_hash, "information")
         with fake.lock:
-            return JSONResponse(render.store_json(store, fake.base_url, fake.account_uuid))
+            return JSONResponse(v2.store_json(store, fake.base_url, fake.account_uuid))
 
     @router.get("/stores/{store_hash}/v2/time")
     async def get_time(request: Request, store_hash: str) -> JSONResponse:
@@ -139,7 +140,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 and (q.get("available") != "true" or c.status in ("active", "prelaunch", "connected"))
             ]
             chunk = listing.offset_page(rows, page, limit)
-            data = [render.channel_json(c) for c in chunk]
+            data = [v3.channel_json(c) for c in chunk]
         return _v3(data, {"pagination": listing.pagination_meta(len(rows), page, limit, len(data))})
 
     @router.get("/stores/{store_hash}/v3/channels/{channel_id}")
@@ -149,7 +150,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             channel = store.channels.get(channel_id)
             if channel is None:
                 raise ApiError(404, f"Channel {channel_id} not found")
-            return _v3(render.channel_json(channel))
+            return _v3(v3.channel_json(channel))
 
     @router.get("/stores/{store_hash}/v3/channels/{channel_id}/site")
     async def get_channel_site(request: Request, store_hash: str, channel_id: int) -> JSONResponse:
@@ -158,7 +159,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             site = store.site_for_channel(channel_id)
             if site is None:
                 raise ApiError(404, f"Channel {channel_id} has no site")
-            return _v3(render.site_json(site, fake.storefront_url(store.hash, site.channel_id)))
+            return _v3(v3.site_json(site, fake.storefront_url(store.hash, site.channel_id)))
 
     @router.get("/stores/{store_hash}/v3/sites")
     async def list_sites(request: Request, store_hash: str) -> JSONResponse:
@@ -169,7 +170,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         with fake.lock:
             rows = [s for s in store.sites.values() if channel_ids is None or s.channel_id in channel_ids]
             chunk = listing.offset_page(rows, page, limit)
-            data = [render.site_json(s, fake.storefront_url(store.hash, s.channel_id)) for s in chunk]
+            data = [v3.site_json(s, fake.storefront_url(store.hash, s.channel_id)) for s in chunk]
         meta = {"pagination": {"offset": (page - 1) * limit, "limit": limit, "total_items": len(rows)}}
         return _v3(data, meta)
 
@@ -180,7 +181,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             site = store.sites.get(site_id)
             if site is None:
                 raise ApiError(404, f"Site {site_id} not found")
-            return _v3(render.site_json(site, fake.storefront_url(store.hash, site.channel_id)))
+            return _v3(v3.site_json(site, fake.storefront_url(store.hash, site.channel_id)))
 
     # -- customers -------------------------------------------------------------------------------------
 
@@ -249,7 +250,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                     meta["cursor_pagination"] = listing.cursor_meta(
                         chunk, key, limit, len(rows) > len(chunk), False
                     )
-            data = [render.customer_json(c, include) for c in chunk]
+            data = [v3.customer_json(c, include) for c in chunk]
         return _v3(data, meta)
 
     # -- subscribers -----------------------------------------------------------------------------------
@@ -341,7 +342,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         with fake.lock:
             rows = [s for s in store.subscribers.values() if wanted is None or wanted(s)]
             chunk = listing.offset_page(rows, page, limit)
-            data = [render.subscriber_json(s) for s in chunk]
+            data = [v3.subscriber_json(s) for s in chunk]
         extra = {k: v for k, v in q.items() if k not in ("page", "limit")}
         return _v3(data, {"pagination": listing.pagination_meta(len(rows), page, limit, len(data), extra)})
 
@@ -367,7 +368,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             store.subscribers[subscriber.id] = subscriber
             store.touch()
             fake.emit(store, "store/subscriber/created", {"type": "subscriber", "id": subscriber.id})
-            return _v3(render.subscriber_json(subscriber))
+            return _v3(v3.subscriber_json(subscriber))
 
     @router.delete("/stores/{store_hash}/v3/customers/subscribers")
     async def delete_subscribers(request: Request, store_hash: str) -> Response:
@@ -394,7 +395,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
     async def get_subscriber(request: Request, store_hash: str, subscriber_id: int) -> JSONResponse:
         store, _ = auth(request, store_hash, "customers")
         with fake.lock:
-            return _v3(render.subscriber_json(find_subscriber(store, subscriber_id)))
+            return _v3(v3.subscriber_json(find_subscriber(store, subscriber_id)))
 
     @router.put("/stores/{store_hash}/v3/customers/subscribers/{subscriber_id}")
     async def update_subscriber(request: Request, store_hash: str, subscriber_id: int) -> JSONResponse:
@@ -407,7 +408,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             subscriber.date_modified = fake.now()
             store.touch()
             fake.emit(store, "store/subscriber/updated", {"type": "subscriber", "id": subscriber.id})
-            return _v3(render.subscriber_json(subscriber))
+            return _v3(v3.subscriber_json(subscriber))
 
     @router.delete("/stores/{store_hash}/v3/customers/subscribers/{subscriber_id}")
     async def delete_subscriber(request: Request, store_hash: str, subscriber_id: int) -> Response:
@@ -498,7 +499,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                     reverse=direction == "desc",
                 )
                 chunk = listing.offset_page(rows, page, limit)
-            data = [render.order_json(o, fake.api_base(store.hash), include) for o in chunk]
+            data = [v2.order_json(o, fake.api_base(store.hash), include) for o in chunk]
         if not data:
             return Response(status_code=204)  # BigCommerce answers an empty list with 204 and no body
         return JSONResponse(data)
@@ -512,7 +513,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 if not order.is_deleted:
                     counts[order.status_id] = counts.get(order.status_id, 0) + 1
         statuses = [
-            {**render.order_status_json(sid), "count": n, "sort_order": i}
+            {**v2.order_status_json(sid), "count": n, "sort_order": i}
             for i, (sid, n) in enumerate(counts.items())
         ]
         return JSONResponse({"count": sum(counts.values()), "statuses": statuses})
@@ -529,7 +530,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         include = set(listing.parse_str_list(request.query_params.get("include")) or [])
         with fake.lock:
             return JSONResponse(
-                render.order_json(find_order(store, order_id), fake.api_base(store.hash), include)
+                v2.order_json(find_order(store, order_id), fake.api_base(store.hash), include)
             )
 
     @router.get("/stores/{store_hash}/v2/orders/{order_id}/products")
@@ -539,19 +540,19 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         with fake.lock:
             order = find_order(store, order_id)
             lines = listing.offset_page(order.lines, page, limit)
-            return JSONResponse([render.order_product_json(line, order) for line in lines])
+            return JSONResponse([v2.order_product_json(line, order) for line in lines])
 
     @router.get("/stores/{store_hash}/v2/order_statuses")
     async def order_statuses(request: Request, store_hash: str) -> JSONResponse:
         auth(request, store_hash, "orders")
-        return JSONResponse([render.order_status_json(sid) for sid in ORDER_STATUSES])
+        return JSONResponse([v2.order_status_json(sid) for sid in ORDER_STATUSES])
 
     @router.get("/stores/{store_hash}/v2/order_statuses/{status_id}")
     async def order_status(request: Request, store_hash: str, status_id: int) -> JSONResponse:
         auth(request, store_hash, "orders")
         if status_id not in ORDER_STATUSES:
             raise ApiError(404, "The requested resource was not found.")
-        return JSONResponse(render.order_status_json(status_id))
+        return JSONResponse(v2.order_status_json(status_id))
 
     # -- refunds (v3 payment actions) ------------------------------------------------------------------
 
@@ -561,7 +562,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         with fake.lock:
             if order_id not in store.orders:
                 raise ApiError(404, f"Order {order_id} not found")
-            data = [render.refund_json(r) for r in store.refunds.values() if r.order_id == order_id]
+            data = [v3.refund_json(r) for r in store.refunds.values() if r.order_id == order_id]
         return _v3(data)
 
     @router.post("/stores/{store_hash}/v3/orders/{order_id}/payment_actions/refunds")
@@ -599,7 +600,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         with fake.lock:
             rows = [r for r in store.refunds.values() if order_ids is None or r.order_id in order_ids]
             chunk = listing.offset_page(rows, page, limit)
-            data = [render.refund_json(r) for r in chunk]
+            data = [v3.refund_json(r) for r in chunk]
         return _v3(data, {"pagination": listing.pagination_meta(len(rows), page, limit, len(data))})
 
     @router.get("/stores/{store_hash}/v3/orders/payment_actions/refunds/{refund_id}")
@@ -609,7 +610,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             refund = store.refunds.get(refund_id)
             if refund is None:
                 raise ApiError(404, f"Refund {refund_id} not found")
-            return _v3(render.refund_json(refund, single=True))
+            return _v3(v3.refund_json(refund, single=True))
 
     # -- carts -----------------------------------------------------------------------------------------
 
@@ -622,7 +623,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             if cart is None:
                 # Converted carts are deleted on BigCommerce too.
                 raise ApiError(404, f"Cart {cart_id} not found")
-            return _v3(render.cart_json(cart, fake.storefront_url(store.hash, cart.channel_id), include))
+            return _v3(v3.cart_json(cart, fake.storefront_url(store.hash, cart.channel_id), include))
 
     @router.get("/stores/{store_hash}/v3/abandoned-carts/{token}")
     async def abandoned_cart(request: Request, store_hash: str, token: str) -> JSONResponse:
@@ -637,7 +638,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
 
     def validate_script(body: Json, existing: Script | None, store: StoreState, token: Token) -> Json:
         errors: dict[str, str] = {}
-        merged: Json = {} if existing is None else render.script_json(existing)
+        merged: Json = {} if existing is None else v3.script_json(existing)
         merged.update(body)
         name = merged.get("name")
         if not isinstance(name, str) or not 1 <= len(name) <= 255:
@@ -724,7 +725,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 setattr(script, name, list(value) if name == "integrity_hashes" else value)
             store.scripts[script.uuid] = script
             store.touch()
-            return _v3(render.script_json(script))
+            return _v3(v3.script_json(script))
 
     @router.get("/stores/{store_hash}/v3/content/scripts")
     async def list_scripts(request: Request, store_hash: str) -> JSONResponse:
@@ -744,14 +745,14 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             if sort:
                 rows.sort(key=lambda s: getattr(s, sort), reverse=q.get("direction") == "desc")
             chunk = listing.offset_page(rows, page, limit)
-            data = [render.script_json(s) for s in chunk]
+            data = [v3.script_json(s) for s in chunk]
         return _v3(data, {"pagination": listing.pagination_meta(len(rows), page, limit, len(data))})
 
     @router.get("/stores/{store_hash}/v3/content/scripts/{script_uuid}")
     async def get_script(request: Request, store_hash: str, script_uuid: str) -> JSONResponse:
         store, token = auth(request, store_hash, "content")
         with fake.lock:
-            return _v3(render.script_json(find_script(store, token, script_uuid)))
+            return _v3(v3.script_json(find_script(store, token, script_uuid)))
 
     @router.put("/stores/{store_hash}/v3/content/scripts/{script_uuid}")
     async def update_script(request: Request, store_hash: str, script_uuid: str) -> JSONResponse:
@@ -763,7 +764,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 setattr(script, name, list(value) if name == "integrity_hashes" else value)
             script.date_modified = fake.now()
             store.touch()
-            return _v3(render.script_json(script))
+            return _v3(v3.script_json(script))
 
     @router.delete("/stores/{store_hash}/v3/content/scripts/{script_uuid}")
     async def delete_script(request: Request, store_hash: str, script_uuid: str) -> Response:
@@ -855,7 +856,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             )
             store.hooks[hook.id] = hook
             store.touch()
-            return _v3(render.hook_json(hook, store.hash))
+            return _v3(v3.hook_json(hook, store.hash))
 
     @router.get("/stores/{store_hash}/v3/hooks")
     async def list_hooks(request: Request, store_hash: str) -> JSONResponse:
@@ -873,7 +874,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 and (q.get("destination") is None or h.destination == q["destination"])
             ]
             chunk = listing.offset_page(rows, page, limit)
-            data = [render.hook_json(h, store.hash) for h in chunk]
+            data = [v3.hook_json(h, store.hash) for h in chunk]
         return _v3(data, {"pagination": listing.pagination_meta(len(rows), page, limit, len(data))})
 
     @router.get("/stores/{store_hash}/v3/hooks/admin")
@@ -882,7 +883,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
         active = request.query_params.get("is_active")
         with fake.lock:
             hooks = [
-                render.hook_json(h, store.hash, with_status=True)
+                v3.hook_json(h, store.hash, with_status=True)
                 for h in store.hooks.values()
                 if h.client_id == token.client_id
                 and (active is None or h.is_active == (active.lower() == "true"))
@@ -909,7 +910,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
     async def get_hook(request: Request, store_hash: str, hook_id: int) -> JSONResponse:
         store, token = auth(request, store_hash)
         with fake.lock:
-            return _v3(render.hook_json(find_hook(store, token, hook_id), store.hash))
+            return _v3(v3.hook_json(find_hook(store, token, hook_id), store.hash))
 
     @router.put("/stores/{store_hash}/v3/hooks/{hook_id}")
     async def update_hook(request: Request, store_hash: str, hook_id: int) -> JSONResponse:
@@ -923,7 +924,7 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
                 hook.deactivated = False
             hook.updated_at = int(fake.now().timestamp())
             store.touch()
-            return _v3(render.hook_json(hook, store.hash))
+            return _v3(v3.hook_json(hook, store.hash))
 
     @router.delete("/stores/{store_hash}/v3/hooks/{hook_id}")
     async def delete_hook(request: Request, store_hash: str, hook_id: int) -> JSONResponse:
@@ -932,6 +933,6 @@ def build_router(fake: FakeBigCommerce) -> APIRouter:
             hook = find_hook(store, token, hook_id)
             del store.hooks[hook_id]
             store.touch()
-            return _v3(render.hook_json(hook, store.hash))
+            return _v3(v3.hook_json(hook, store.hash))
 
     return router

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+Json = dict[str, Any]
 
 # BigCommerce's fixed order statuses (reference §4.3): id -> (name, description).
 ORDER_STATUSES: dict[int, tuple[str, str]] = {
@@ -366,6 +367,3 @@ class StoreState:
 
 def money(value: Decimal | int | float | str) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
-
-
-Json = dict[str, Any]
