@@ -12,7 +12,10 @@ from typing import Any
 
 import httpx
 
+from smbc.bigcommerce import client as bc_client
 from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.engine.context import SalesmanagoPort
+from smbc.realtime.clients import Clients
 
 
 @dataclass
@@ -133,3 +136,14 @@ class FakeSalesmanagoPort:
 
     def fail(self, outcome: Outcome, message: str = "injected", times: int = 1) -> None:
         self.failures.extend(RemoteCallError(outcome, message) for _ in range(times))
+
+
+def fake_clients(bc: MiniBigCommerce, sm: SalesmanagoPort) -> Clients:
+    """Clients for `process_delivery`: the real BigCommerce client over `bc`, and `sm` itself."""
+    http = httpx.Client(transport=httpx.MockTransport(bc.handler))
+    return Clients(
+        bigcommerce=lambda store, calls: bc_client.for_store(
+            store, http=http, recorder=calls, context=calls.context
+        ),
+        salesmanago=lambda session, store, calls: sm,
+    )

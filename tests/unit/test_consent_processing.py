@@ -8,12 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
-from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce
+from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients
 from sqlalchemy import select
 
-from smbc.bigcommerce import client as bc_client
 from smbc.consent import double_opt_in as claims
 from smbc.consent import service as consent
 from smbc.core.clock import FakeClock, set_clock
@@ -46,10 +44,7 @@ class World:
         self.bc = MiniBigCommerce()
         self.sm = ConsentPort()
         self.settings = StoreSettings(contact_owner="owner@shop.test", double_opt_in_enabled=True)
-        http = httpx.Client(transport=httpx.MockTransport(self.bc.handler))
-        original = bc_client.for_store
-        monkeypatch.setattr(realtime, "bc_for_store", lambda store, **kw: original(store, http=http, **kw))
-        monkeypatch.setattr(realtime, "sm_factory", lambda session, store, calls: self.sm)
+        self.clients = fake_clients(self.bc, self.sm)
         monkeypatch.setattr(realtime, "load_settings_for", lambda session, store_id: self.settings)
         monkeypatch.setattr(realtime, "enqueue_delivery", lambda delivery_id: None)
         monkeypatch.setattr(consent, "enqueue_write_back", lambda write_back_id: None)
@@ -60,13 +55,16 @@ class World:
             self.store_id = store.id
         self._n = 0
 
+    def run(self, delivery_id: int) -> list[tuple[int, Result]]:
+        return realtime.process_delivery(delivery_id, clients=self.clients)
+
     def process(self, scope: str, data: dict[str, Any]) -> Result:
         self._n += 1
         delivery_id = inbox.record_synthetic(
             self.db, self.store_id, scope, data, created_at=1_700_000_000 + self._n, source="webhook"
         )
         assert delivery_id is not None
-        return dict(realtime.process_delivery(delivery_id))[delivery_id]
+        return dict(self.run(delivery_id))[delivery_id]
 
     def ledger(self, email: str) -> bool | None:
         with self.db.session() as s:

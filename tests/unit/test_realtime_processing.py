@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce
-from sqlalchemy import func, select
+from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients
+from sqlalchemy import func, select, update
 
 from smbc.bigcommerce import client as bc_client
 from smbc.core.clock import FakeClock, set_clock
@@ -70,10 +71,7 @@ class World:
         self.bc = MiniBigCommerce()
         self.sm = FakeSalesmanagoPort()
         self.settings = StoreSettings(contact_owner="owner@shop.test", tags_registration=["reg"])
-        http = httpx.Client(transport=httpx.MockTransport(self.bc.handler))
-        original = bc_client.for_store
-        monkeypatch.setattr(realtime, "bc_for_store", lambda store, **kw: original(store, http=http, **kw))
-        monkeypatch.setattr(realtime, "sm_factory", lambda session, store, calls: self.sm)
+        self.clients = fake_clients(self.bc, self.sm)
         monkeypatch.setattr(realtime, "load_settings_for", lambda session, store_id: self.settings)
         monkeypatch.setattr(realtime, "enqueue_delivery", lambda delivery_id: None)
         with self.db.session() as s:
@@ -91,9 +89,12 @@ class World:
         assert delivery_id is not None
         return delivery_id
 
+    def run(self, delivery_id: int) -> list[tuple[int, Result]]:
+        return realtime.process_delivery(delivery_id, clients=self.clients)
+
     def process(self, scope: str, data: dict[str, Any]) -> Result:
         delivery_id = self.deliver(scope, data)
-        return dict(realtime.process_delivery(delivery_id))[delivery_id]
+        return dict(self.run(delivery_id))[delivery_id]
 
     def row(self, delivery_id: int) -> WebhookDelivery:
         with self.db.session() as s:
@@ -153,7 +154,7 @@ def test_coalesced_customer_deliveries_share_one_read(world: World) -> None:
         )
     )
     ids.append(world.deliver("store/customer/created", {"type": "customer", "id": 3}))
-    results = dict(realtime.process_delivery(ids[0]))
+    results = dict(world.run(ids[0]))
     assert set(results) == set(ids)
     assert world.bc.paths() == ["v3/customers"]
     assert len(world.sm.named("upsert")) == 5
@@ -236,7 +237,7 @@ def test_concurrent_workers_send_one_purchase(world: World) -> None:
 
     def work(delivery_id: int) -> None:
         barrier.wait(5)
-        realtime.process_delivery(delivery_id)
+        world.run(delivery_id)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in ids]
     for t in threads:
@@ -248,7 +249,7 @@ def test_concurrent_workers_send_one_purchase(world: World) -> None:
     assert statuses <= {"done", "pending"}  # "being sent by another worker" may come back later
     for delivery_id in ids:  # whatever was postponed finds the PURCHASE sent
         world.clock.advance(3600)
-        realtime.process_delivery(delivery_id)
+        world.run(delivery_id)
     assert len(world.sm.named("integration")) == 1
 
 
@@ -295,14 +296,14 @@ def test_cart_without_contact_is_skipped_with_reason(world: World) -> None:
 def test_concurrent_cart_deliveries_make_one_event(world: World) -> None:
     world.bc.carts["c3"] = cart("c3")
     ids = [world.deliver("store/cart/updated", {"type": "cart", "id": "c3"}) for _ in range(6)]
-    threads = [threading.Thread(target=realtime.process_delivery, args=(i,)) for i in ids]
+    threads = [threading.Thread(target=world.run, args=(i,)) for i in ids]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
     for delivery_id in ids:
         world.clock.advance(60)
-        realtime.process_delivery(delivery_id)
+        world.run(delivery_id)
     assert len(world.sm.named("integration")) == 1 and world.sm.named("update_event") == []
     assert world.count(CartWindow) == 1
 
@@ -313,7 +314,7 @@ def test_salesmanago_down_retries_with_backoff_then_recovers(world: World) -> No
     delivery_id = world.deliver("store/order/created", {"type": "order", "id": 80})
     delays = []
     for _ in range(3):
-        realtime.process_delivery(delivery_id)
+        world.run(delivery_id)
         row = world.row(delivery_id)
         assert row.status == "pending" and "503" in row.last_error
         delays.append((row.next_attempt_at - world.clock.now()).total_seconds())
@@ -321,7 +322,7 @@ def test_salesmanago_down_retries_with_backoff_then_recovers(world: World) -> No
         world.clock.set(row.next_attempt_at)
         assert realtime.due_delivery_ids(world.db) == [delivery_id]
     assert delays[0] < delays[2]  # exponential
-    realtime.process_delivery(delivery_id)
+    world.run(delivery_id)
     assert world.row(delivery_id).status == "done" and len(world.sm.named("integration")) == 1
     assert world.count(SentEvent, SentEvent.state == "sent") == 1
 
@@ -332,7 +333,7 @@ def test_retries_stop_after_24_hours(world: World) -> None:
     world.sm.fail(Outcome.RETRY, times=1000)
     while world.row(delivery_id).status == "pending":
         world.clock.set(world.row(delivery_id).next_attempt_at or world.clock.now())
-        realtime.process_delivery(delivery_id)
+        world.run(delivery_id)
     row = world.row(delivery_id)
     assert row.status == "failed" and row.reason == "gave up after 24 h of retries"
     assert world.clock.now() - row.received_at >= timedelta(hours=24)
@@ -351,15 +352,15 @@ def test_credentials_pause_the_store_until_resumed(world: World) -> None:
     world.sm.fail(Outcome.CREDENTIALS, "User not authenticated")
     first = world.deliver("store/order/created", {"type": "order", "id": 90})
     second = world.deliver("store/order/created", {"type": "order", "id": 91})
-    realtime.process_delivery(first)
-    realtime.process_delivery(second)
+    world.run(first)
+    world.run(second)
     assert world.row(first).status == world.row(second).status == "waiting"
     with world.db.session() as s:
         assert s.get(Store, world.store_id).sync_paused_reason == "credentials"
     assert realtime.due_delivery_ids(world.db) == []
     assert realtime.resume_store(world.store_id) == 2
-    realtime.process_delivery(first)
-    realtime.process_delivery(second)
+    world.run(first)
+    world.run(second)
     assert {world.row(first).status, world.row(second).status} == {"done"}
     assert len(world.sm.named("integration")) == 2
 
@@ -379,7 +380,7 @@ def test_dead_worker_row_is_picked_up_again(world: World) -> None:
     assert realtime.claim_batch(world.db, delivery_id, world.clock.now())  # claimed, then the worker dies
     world.clock.advance(11 * 60)
     assert realtime.due_delivery_ids(world.db) == [delivery_id]
-    realtime.process_delivery(delivery_id)
+    world.run(delivery_id)
     assert world.row(delivery_id).status == "done"
 
 
@@ -439,7 +440,7 @@ def test_refused_bigcommerce_token_waits_until_the_set_up_works_again(
     world.bc.orders[95] = order(95)
     world.bc.fail_next = [401]
     first = world.deliver("store/order/created", {"type": "order", "id": 95})
-    realtime.process_delivery(first)
+    world.run(first)
     assert world.row(first).status == "waiting"
     with world.db.session() as s:
         assert s.get(Store, world.store_id).sync_paused_reason == "bigcommerce_credentials"
@@ -449,7 +450,7 @@ def test_refused_bigcommerce_token_waits_until_the_set_up_works_again(
     with world.db.session() as s:
         assert s.get(Store, world.store_id).sync_paused_reason is None
     assert world.row(first).status == "pending"
-    realtime.process_delivery(first)
+    world.run(first)
     assert world.row(first).status == "done" and len(world.sm.named("integration")) == 1
 
 
@@ -472,3 +473,30 @@ def test_two_workers_meeting_one_email_keep_one_contact_row(world: World) -> Non
         t.join(30)
     assert errors == []
     assert world.count(SyncedContact, SyncedContact.email == "same@example.com") == 1
+
+
+def test_a_cart_another_worker_is_sending_comes_back_shortly_without_waiting(world: World) -> None:
+    world.bc.carts["busy"] = cart("busy", 1)
+    with world.db.session() as s:
+        s.add(
+            CartWindow(
+                store_id=world.store_id,
+                cart_id="busy",
+                contact_key="shopper@example.com",
+                lease_owner="delivery:other",
+                lease_until=world.clock.now() + timedelta(minutes=2),
+            )
+        )
+    delivery_id = world.deliver("store/cart/updated", {"type": "cart", "id": "busy"})
+    started = time.monotonic()
+    [(_, result)] = world.run(delivery_id)
+    assert time.monotonic() - started < 1.0  # no waiting for the other worker in this thread
+    assert (result.status.value, result.retry_after, result.exact) == ("pending", 2.0, True)
+    row = world.row(delivery_id)
+    assert row.next_attempt_at == world.clock.now() + timedelta(seconds=2)
+    assert world.sm.calls == []
+    with world.db.session() as s:  # the other worker finished
+        s.execute(update(CartWindow).values(lease_owner=None, lease_until=None))
+    world.clock.advance(2)
+    [(_, result)] = world.run(delivery_id)
+    assert result.status.value == "done" and len(world.sm.named("integration")) == 1

@@ -1,8 +1,25 @@
-"""The one consent plan."""
+"""The one consent plan: every send to SALESmanago that can change a contact's newsletter consent
+works it out here, from the BigCommerce newsletter state and the contact ledger's last known consent.
+
+- Nobody is opted in by accident: only an explicit subscription opts in (`forceOptIn` + the
+  newsletter tags), only a known opt-in that is withdrawn opts out (`forceOptOut`); anything else
+  sends all flags false and SALESmanago's status stays as it is.
+- Double opt-in (setting `double_opt_in_enabled`): a contact subscribing now is sent with
+  `useApiDoubleOptIn` unless SALESmanago already has it opted in (`/api/contact/basic`), and one
+  subscription asks for one confirmation e-mail whatever the number of deliveries (claims in
+  `consent.double_opt_in`).
+- Opt-in consent synchronization (setting `opt_in_sync`): a new registration whose e-mail is already
+  opted in in SALESmanago keeps its opt-in (`forceOptIn`), and a write-back marks the BigCommerce
+  subscriber opted in.
+
+For the export (engineer B): `plan_consent_batch(subscribed, last_known, settings=..., language=...,
+double_opt_in=...)` plans a whole batch without any network call (`last_known_opt_ins` reads the
+ledger for it); apply each plan to its contact with `ConsentPlan.apply`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -37,7 +54,8 @@ def opted_in_in_salesmanago(contact: Mapping[str, Any] | None) -> bool:
 
 
 def double_opt_in_for(settings: StoreSettings, language: str | None) -> mapping.DoubleOptIn | None:
-    """The double opt-in attributes when [6] is on; the three e-mail fields only when all are set."""
+    """The double opt-in attributes when double opt-in is on; the template, account and subject only
+    when all three are set (otherwise SALESmanago sends its default confirmation e-mail)."""
     if not settings.double_opt_in_enabled:
         return None
     fields = (
@@ -91,33 +109,90 @@ def last_known_opt_in(session: Session, store_id: int, email: str) -> bool | Non
     )
 
 
+def last_known_opt_ins(session: Session, store_id: int, emails: Iterable[str]) -> dict[str, bool | None]:
+    """`last_known_opt_in` for many e-mails in one query (e-mails the ledger does not know: absent)."""
+    rows = session.execute(
+        select(SyncedContact.email, SyncedContact.opted_in).where(
+            SyncedContact.store_id == store_id, SyncedContact.email.in_(list(emails))
+        )
+    )
+    return {email: opted_in for email, opted_in in rows}
+
+
+def consent_plan_for(
+    subscribed: bool | None,
+    last_known: bool | None,
+    *,
+    settings: StoreSettings,
+    language: str | None,
+    double_opt_in: bool,
+) -> ConsentPlan:
+    """The plan from the two states alone (no database, no network): `subscribed` is the
+    BigCommerce newsletter state (True: subscribes now, False: withdrew, None: says nothing),
+    `last_known` the ledger's consent. With `double_opt_in` (and the setting on) an opt-in carries
+    the confirmation e-mail's attributes."""
+    flags = rules.consent_flags(subscribed, last_known)
+    if not flags.force_opt_in:
+        return ConsentPlan(flags=flags)
+    attributes = double_opt_in_for(settings, language) if double_opt_in else None
+    return ConsentPlan(flags=flags, tags=tuple(settings.tags_newsletter), double_opt_in=attributes)
+
+
+def plan_consent_batch(
+    subscribed: Mapping[str, bool | None],
+    last_known: Mapping[str, bool | None],
+    *,
+    settings: StoreSettings,
+    language: str | None,
+    double_opt_in: bool,
+) -> dict[str, ConsentPlan]:
+    """Plans for a batch of e-mails (the export's): `subscribed` maps each e-mail to its BigCommerce
+    newsletter state, `last_known` to the ledger's consent (missing: unknown). Nothing is asked of
+    SALESmanago and no confirmation claim is taken, so with `double_opt_in=True` every contact
+    opted in by the batch is asked to confirm; `double_opt_in=False` opts them in directly."""
+    return {
+        email: consent_plan_for(
+            state,
+            last_known.get(email),
+            settings=settings,
+            language=language,
+            double_opt_in=double_opt_in,
+        )
+        for email, state in subscribed.items()
+    }
+
+
 def salesmanago_contact(ctx: Context, email: str) -> dict[str, Any] | None:
     contacts = ctx.sm.contact_basic([email])
     return next((c for c in contacts if rules.normalize_email(c.get("email")) == email), None)
 
 
 def plan_consent(ctx: Context, email: str, subscribed: bool | None, *, owner: str) -> ConsentPlan:
-    """The consent part of a contact send, for `subscribed` (True: subscribes now, False: withdrew,
-    None: says nothing). `owner` names the work ("delivery:42") holding a double opt-in claim."""
+    """The consent part of one contact send (real time), for `subscribed` (True: subscribes now,
+    False: withdrew, None: says nothing). May ask SALESmanago whether the contact is opted in already
+    and claim the confirmation e-mail; `owner` names the work ("delivery:42") holding that claim."""
     with ctx.db.session() as session:
         last = last_known_opt_in(session, ctx.store.id, email)
-    flags = rules.consent_flags(subscribed, last)
-    if not flags.force_opt_in:
-        return ConsentPlan(flags=flags)
-    tags = tuple(ctx.settings.tags_newsletter)
-    double_opt_in = double_opt_in_for(ctx.settings, rules.store_language(ctx.store.info))
-    if double_opt_in is None:
-        return ConsentPlan(flags=flags, tags=tags)
+    plan = consent_plan_for(
+        subscribed,
+        last,
+        settings=ctx.settings,
+        language=rules.store_language(ctx.store.info),
+        double_opt_in=True,
+    )
+    if plan.double_opt_in is None:
+        return plan
     if opted_in_in_salesmanago(salesmanago_contact(ctx, email)):
-        return ConsentPlan(flags=flags, tags=tags, note="already opted in in SALESmanago: no confirmation")
+        return replace(plan, double_opt_in=None, note="already opted in in SALESmanago: no confirmation")
     busy = claim_double_opt_in(ctx.db, ctx.store.id, email, owner=owner, now=ctx.now)
     if busy:
         return ConsentPlan(note=busy)  # never a plain opt-in while double opt-in is on
-    return ConsentPlan(flags=flags, tags=tags, double_opt_in=double_opt_in, claim_owner=owner)
+    return replace(plan, claim_owner=owner)
 
 
 def plan_registration(ctx: Context, customer: Mapping[str, Any], *, registering: bool) -> ConsentPlan:
-    """Opt-in consent synchronization [7] for a new registration; no consent change otherwise."""
+    """Opt-in consent synchronization for a new registration: an e-mail SALESmanago has opted in
+    keeps its opt-in (and BigCommerce is told); no consent change otherwise."""
     if not (registering and ctx.settings.opt_in_sync):
         return ConsentPlan()
     email = rules.normalize_email(customer.get("email"))

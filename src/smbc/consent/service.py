@@ -1,16 +1,5 @@
-"""Newsletter consent, both ways (reference: BigCommerce §3.3–§3.4, SALESmanago §3.1–§3.2, §7.1, §8).
-
-BigCommerce -> SALESmanago. The truth is the subscriber's `consents` (a subscriber can exist without
-opting in). A change is compared with the last consent known for the e-mail (contact ledger):
-`forceOptIn` + newsletter tags when it subscribes now, `forceOptOut` when a known opt-in is withdrawn
-(unsubscribed or deleted), all flags false otherwise: nobody is ever opted in by accident.
-- Double opt-in [6]: a contact subscribing now is sent with `useApiDoubleOptIn` unless SALESmanago
-  already has it opted in (`/api/contact/basic`); a `DoubleOptInClaim` row (insert-first, unique per
-  store + e-mail + subscription round) makes one subscription ask for one confirmation e-mail,
-  whatever the number of deliveries (subscriber created/updated, the order with `is_email_opt_in`).
-- Opt-in consent synchronization [7]: a new registration is checked in SALESmanago first; a contact
-  that exists and is not opted out keeps its opt-in (sent with `forceOptIn`) and a write-back marks
-  the BigCommerce subscriber opted in.
+"""Newsletter consent from SALESmanago back to BigCommerce (BigCommerce -> SALESmanago is the
+consent plan, `smbc.consent.plan`).
 
 SALESmanago -> BigCommerce. A callback records a `ConsentWriteBack` row and enqueues it; a worker
 applies it to the subscribers with the BigCommerce client (same retries, backoff and RemoteCall rows
@@ -64,7 +53,7 @@ def consents_after(action: str, consents: Iterable[str] | None) -> list[str] | N
     """A subscriber's consents once `action` is applied; None when nothing needs writing.
 
     Opt-in adds `marketing_newsletter` (other consents kept); opt-out empties the list (the record
-    is kept, reference §3.4)."""
+    is kept: an empty consent list is "not opted in", and keeping the subscriber beats deleting it)."""
     current = list(dict.fromkeys(consents or []))
     if action == OPT_IN:
         return None if NEWSLETTER in current else [*current, NEWSLETTER]

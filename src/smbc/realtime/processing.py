@@ -24,20 +24,20 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import CallBuffer
-from smbc.bigcommerce.client import for_store as bc_for_store
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.engine.context import GIVE_UP_AFTER, Context, Result, SalesmanagoPort, due_row_ids, retry_delay
+from smbc.engine.context import GIVE_UP_AFTER, Context, Result, due_row_ids, retry_delay
+from smbc.realtime.clients import REAL_CLIENTS, Clients
 from smbc.realtime.handlers.carts import handle_cart, handle_cart_closed
 from smbc.realtime.handlers.customers import handle_customer, handle_customer_deleted
 from smbc.realtime.handlers.orders import handle_order, handle_refund
 from smbc.realtime.handlers.store import handle_app_uninstalled, handle_store_changed
 from smbc.realtime.handlers.subscribers import handle_subscriber, handle_subscriber_deleted
 from smbc.realtime.models import DeliveryStatus, WebhookDelivery
-from smbc.settings.store_settings import StoreSettings
+from smbc.settings.store_settings import StoreSettings, load_store_settings
 
 log = logging.getLogger(__name__)
 
@@ -70,28 +70,8 @@ PROCESSED = Counter(
 )
 
 
-# -- results ---------------------------------------------------------------------------------
-
-
-# -- context ---------------------------------------------------------------------------------
-
-
 def load_settings_for(session: Session, store_id: int) -> StoreSettings:
-    from smbc.settings.store_settings import load_store_settings
-
     return load_store_settings(session, store_id)
-
-
-def _default_sm_factory(session: Session, store: Store, calls: CallBuffer) -> SalesmanagoPort:
-    from smbc.account.credentials import salesmanago_client
-    from smbc.salesmanago.client import record_calls_into
-
-    recorder = record_calls_into(calls, store.id)
-    return salesmanago_client(session, store, recorder=recorder, context=calls.context)
-
-
-# Swappable for tests and benchmarks: (session, store, calls) -> SalesmanagoPort.
-sm_factory: Callable[[Session, Store, CallBuffer], SalesmanagoPort] = _default_sm_factory
 
 
 # -- claiming --------------------------------------------------------------------------------
@@ -163,7 +143,9 @@ def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[WebhookDe
 # -- the entry point -------------------------------------------------------------------------
 
 
-def process_delivery(delivery_id: int, *, db: Database | None = None) -> list[tuple[int, Result]]:
+def process_delivery(
+    delivery_id: int, *, db: Database | None = None, clients: Clients = REAL_CLIENTS
+) -> list[tuple[int, Result]]:
     """Work on one inbox row (and the siblings it coalesces with). Returns what happened to each."""
     from smbc.core.runtime import get_runtime
 
@@ -188,8 +170,8 @@ def process_delivery(delivery_id: int, *, db: Database | None = None) -> list[tu
     sm_session = db.sessions()
     try:
         try:
-            bc = bc_for_store(store, recorder=calls, context=calls.context)
-            sm = sm_factory(sm_session, store, calls)
+            bc = clients.bigcommerce(store, calls)
+            sm = clients.salesmanago(sm_session, store, calls)
             sm_session.rollback()  # credentials are read; hold no transaction during network calls
         except RemoteCallError as exc:
             failure = _from_error(exc)
@@ -219,7 +201,11 @@ def process_delivery(delivery_id: int, *, db: Database | None = None) -> list[tu
                 results[delivery.id] = Result.retry(f"internal error: {type(exc).__name__}: {exc}")
         for delivery in batch:
             results.setdefault(delivery.id, Result(DeliveryStatus.WAITING, "sync paused: credentials"))
-        return _finish(db, batch, results, calls, now, store=store, error=last_error)
+        finished = _finish(db, batch, results, calls, now, store=store, error=last_error)
+        for delivery_id, result in finished:
+            if result.status is DeliveryStatus.PENDING and result.exact and result.retry_after:
+                enqueue_delivery_later(delivery_id, result.retry_after)
+        return finished
     finally:
         sm_session.close()
 
@@ -391,6 +377,15 @@ def enqueue_delivery(delivery_id: int) -> None:
         log.warning("could not enqueue delivery %s; the sweep will pick it up", delivery_id, exc_info=True)
 
 
+def enqueue_delivery_later(delivery_id: int, delay_s: float) -> None:
+    """A short exact retry (another worker holds the same resource) runs after `delay_s`, not at the
+    next minute's sweep; if the queue is down, the sweep still finds the row."""
+    try:
+        process_delivery_task.schedule((delivery_id,), delay=delay_s)
+    except Exception:
+        log.warning("could not schedule delivery %s; the sweep will pick it up", delivery_id, exc_info=True)
+
+
 def due_delivery_ids(db: Database, now: datetime | None = None, limit: int = 1000) -> list[int]:
     """Rows a worker should pick up now: retries that are due, and rows whose queue message was lost.
     Rows held by a worker that died are first put back to pending."""
@@ -473,9 +468,9 @@ def retry_delivery(delivery_id: int, *, db: Database | None = None) -> bool:
     return True
 
 
-def drain(db: Database, ids: Iterable[int]) -> list[tuple[int, Result]]:
+def drain(db: Database, ids: Iterable[int], clients: Clients = REAL_CLIENTS) -> list[tuple[int, Result]]:
     """Process rows in this thread (CLI and tests): each id once, in order."""
     results: list[tuple[int, Result]] = []
     for delivery_id in ids:
-        results.extend(process_delivery(delivery_id, db=db))
+        results.extend(process_delivery(delivery_id, db=db, clients=clients))
     return results

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,21 +18,9 @@ from smbc.realtime.cart_links import linked_contact_id
 from smbc.realtime.models import CartWindow, WebhookDelivery
 
 CART_LEASE = timedelta(minutes=2)
-
-
+# Another worker is sending this cart's event: the delivery runs again this much later, then sees
+# the window that worker left (the same content sends nothing).
 CART_BUSY_RETRY_S = 2.0
-
-
-CART_LEASE_WAIT_S = 5.0  # real seconds a worker waits for another one's send on the same cart
-
-
-# (session, store_id, cart_id) -> SALESmanago contactId linked to the cart by the storefront script.
-cart_link_lookup: Callable[[Session, int, str], str | None] | None = None
-
-
-def _linked_contact(session: Session, store_id: int, cart_id: str) -> str | None:
-    lookup = cart_link_lookup or linked_contact_id
-    return lookup(session, store_id, cart_id)
 
 
 def close_cart_windows(session: Session, store_id: int, cart_id: str, reason: str) -> int:
@@ -96,7 +82,7 @@ def _cart_contact(ctx: Context, cart: dict[str, Any]) -> tuple[str | None, str |
     if email:
         return email, None
     with ctx.db.session() as session:
-        return None, _linked_contact(session, ctx.store.id, str(cart.get("id")))
+        return None, linked_contact_id(session, ctx.store.id, str(cart.get("id")))
 
 
 def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
@@ -116,10 +102,6 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
     contact_key = email or f"id:{contact_id}"
     owner = f"delivery:{delivery.id}"
     window = _lease_window(ctx.db, ctx.store.id, cart_id, contact_key, owner, ctx.now)
-    deadline = time.monotonic() + CART_LEASE_WAIT_S
-    while window is None and time.monotonic() < deadline:
-        time.sleep(0.02)  # another worker sends this cart's event right now: wait for it, briefly
-        window = _lease_window(ctx.db, ctx.store.id, cart_id, contact_key, owner, ctx.now)
     if window is None:
         return Result.retry("another worker is sending this cart's event", CART_BUSY_RETRY_S, exact=True)
     try:

@@ -1,0 +1,38 @@
+"""How real time gets a store's two clients. `process_delivery` takes a `Clients`; the default one
+builds the real clients, tests and benchmarks pass fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from smbc.account.credentials import salesmanago_client
+from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
+from smbc.bigcommerce.client import for_store as bigcommerce_for_store
+from smbc.db.models import Store
+from smbc.engine.context import SalesmanagoPort
+from smbc.salesmanago.client import record_calls_into
+
+
+def real_bigcommerce(store: Store, calls: CallBuffer) -> BigCommerceClient:
+    """The store's BigCommerce client; every call is recorded into `calls`."""
+    return bigcommerce_for_store(store, recorder=calls, context=calls.context)
+
+
+def real_salesmanago(session: Session, store: Store, calls: CallBuffer) -> SalesmanagoPort:
+    """The SALESmanago client of the store's account (credentials read with `session`)."""
+    recorder = record_calls_into(calls, store.id)
+    return salesmanago_client(session, store, recorder=recorder, context=calls.context)
+
+
+@dataclass(frozen=True)
+class Clients:
+    """Factories of the clients one batch of deliveries works with."""
+
+    bigcommerce: Callable[[Store, CallBuffer], BigCommerceClient] = real_bigcommerce
+    salesmanago: Callable[[Session, Store, CallBuffer], SalesmanagoPort] = real_salesmanago
+
+
+REAL_CLIENTS = Clients()
