@@ -183,8 +183,10 @@ Pages
     sf.log_in(email, cart_id=None) -> customer   sign-in; a guest cart is taken over (cart/updated)
 """
 
-from smbc.sandbox.bigcommerce.actions import ActionError, Admin, Storefront
+from smbc.sandbox.bigcommerce.actions import ActionError
+from smbc.sandbox.bigcommerce.admin import Admin
 from smbc.sandbox.bigcommerce.fake import DEFAULT_APP_SCOPES, FakeBigCommerce, Faults
+from smbc.sandbox.bigcommerce.storefront import Storefront
 from smbc.sandbox.bigcommerce.webhooks import RETRY_LADDER_S, DeliveryAttempt
 
 __all__ = [

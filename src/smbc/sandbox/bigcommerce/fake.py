@@ -17,7 +17,7 @@ import httpx
 import jwt
 
 from smbc.core.clock import Clock, get_clock
-from smbc.sandbox.bigcommerce.actions import Admin, Storefront
+from smbc.sandbox.bigcommerce.admin import Admin
 from smbc.sandbox.bigcommerce.seeder import seed_store
 from smbc.sandbox.bigcommerce.state import (
     DEFAULT_PRODUCTS,
@@ -30,6 +30,7 @@ from smbc.sandbox.bigcommerce.state import (
     Token,
     User,
 )
+from smbc.sandbox.bigcommerce.storefront import Storefront
 from smbc.sandbox.bigcommerce.webhooks import Delivery, Event, Target, WebhookDispatcher, payload_hash
 
 # Scopes the fake's app profile grants unless `set_app_scopes` says otherwise (reference §1.8).

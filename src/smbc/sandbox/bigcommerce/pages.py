@@ -19,8 +19,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from smbc.sandbox.bigcommerce.actions import ActionError, Storefront
+from smbc.sandbox.bigcommerce.actions import ActionError
 from smbc.sandbox.bigcommerce.render import storefront, v3
+from smbc.sandbox.bigcommerce.storefront import Storefront
 
 if TYPE_CHECKING:
     from smbc.sandbox.bigcommerce.fake import FakeBigCommerce

@@ -9,7 +9,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from smbc.core.clock import get_clock
-from smbc.sandbox.bigcommerce.state import Address, Customer, Order, OrderLine, StoreState, Subscriber
+from smbc.sandbox.bigcommerce.state import (
+    NEWSLETTER_CONSENT,
+    Address,
+    Customer,
+    Order,
+    OrderLine,
+    StoreState,
+    Subscriber,
+)
 
 FIRST_NAMES = (
     "Ada",
@@ -136,7 +144,7 @@ def seed_store(
         new_customers.append(customer)
     for customer in new_customers[:subscribers]:
         subscriber_id = next(store.subscriber_ids)
-        consents = ["marketing_newsletter"] if rng.random() < NEWSLETTER_SHARE else []
+        consents = [NEWSLETTER_CONSENT] if rng.random() < NEWSLETTER_SHARE else []
         store.subscribers[subscriber_id] = Subscriber(
             subscriber_id,
             customer.email,

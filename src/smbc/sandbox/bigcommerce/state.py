@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 Json = dict[str, Any]
+# The consent that makes a subscriber a newsletter subscriber (the other one is `abandoned_cart`).
+NEWSLETTER_CONSENT = "marketing_newsletter"
 
 # BigCommerce's fixed order statuses (reference §4.3): id -> (name, description).
 ORDER_STATUSES: dict[int, tuple[str, str]] = {
