@@ -90,7 +90,7 @@ def _orders_total(job: Job) -> None:
         "min_date_created": job.from_utc.isoformat(),
         "max_date_created": job.to_utc.isoformat(),
     }
-    # UNCONFIRMED whether /v2/orders/count honours these filters; the total is only an estimate for
+    # Not documented whether /v2/orders/count honours these filters; the total is only an estimate for
     # the progress bar and is set to the real count when the export ends.
     body = job.bc.get("/v2/orders/count", params) or {}
     with job.db.session() as session:
