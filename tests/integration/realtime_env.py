@@ -21,6 +21,7 @@ from smbc.core.http_server import BackgroundServer, free_port
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.engine.pausing import resume_store
 from smbc.realtime import processing as realtime
 from smbc.realtime.models import DeliveryStatus, WebhookDelivery
 from smbc.sandbox.runner import Sandbox
@@ -127,7 +128,7 @@ class RealtimeEnv:
                 settings=self.settings,
                 actor="test",
             )
-        realtime.resume_store(self.store_id, db=self.db)
+        resume_store(self.store_id, db=self.db)
 
     # -- the store -------------------------------------------------------------------------------
 

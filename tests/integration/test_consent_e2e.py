@@ -15,7 +15,7 @@ from realtime_env import RealtimeEnv
 from sqlalchemy import func, select
 
 from smbc.account.credentials import callback_urls
-from smbc.consent import service as consent
+from smbc.consent import write_back as consent
 from smbc.consent.models import ConsentWriteBack
 from smbc.core import jobs
 from smbc.core.config import Settings

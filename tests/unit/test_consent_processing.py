@@ -13,7 +13,7 @@ from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients
 from sqlalchemy import select
 
 from smbc.consent import double_opt_in as claims
-from smbc.consent import service as consent
+from smbc.consent import write_back
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.runtime import close_runtime, init_runtime
@@ -47,7 +47,7 @@ class World:
         self.clients = fake_clients(self.bc, self.sm)
         monkeypatch.setattr(realtime, "load_settings_for", lambda session, store_id: self.settings)
         monkeypatch.setattr(realtime, "enqueue_delivery", lambda delivery_id: None)
-        monkeypatch.setattr(consent, "enqueue_write_back", lambda write_back_id: None)
+        monkeypatch.setattr(write_back, "enqueue_write_back", lambda write_back_id: None)
         with self.db.session() as s:
             store = Store(hash="abc123", access_token="token", webhook_secret="x", sites=[])
             s.add(store)

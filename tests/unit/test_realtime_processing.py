@@ -22,6 +22,7 @@ from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
 from smbc.engine.context import Result
 from smbc.engine.ledgers import SentEvent, SyncedContact, remember_contact
+from smbc.engine.pausing import resume_store
 from smbc.realtime import inbox
 from smbc.realtime import processing as realtime
 from smbc.realtime.models import CartWindow, WebhookDelivery
@@ -358,7 +359,7 @@ def test_credentials_pause_the_store_until_resumed(world: World) -> None:
     with world.db.session() as s:
         assert s.get(Store, world.store_id).sync_paused_reason == "credentials"
     assert realtime.due_delivery_ids(world.db) == []
-    assert realtime.resume_store(world.store_id) == 2
+    assert resume_store(world.store_id) == 2
     world.run(first)
     world.run(second)
     assert {world.row(first).status, world.row(second).status} == {"done"}

@@ -18,10 +18,6 @@ from smbc.db.models import Store
 from smbc.salesmanago.client import Recorder, SalesmanagoClient, SalesmanagoCredentials, record_calls_to
 from smbc.settings.store_settings import StoreSettings, default_location, load_store_settings
 
-# Pause reasons this area sets; a successful login lifts them (others, e.g. "uninstalled", stay).
-PAUSED_LOGGED_OUT = "logged_out"
-PAUSED_CREDENTIALS = "credentials"
-LIFTED_BY_LOGIN = (PAUSED_LOGGED_OUT, PAUSED_CREDENTIALS)
 _GONE_STATUSES = {"deleted", "archived", "terminated", "disconnected"}
 
 

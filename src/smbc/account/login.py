@@ -12,8 +12,6 @@ import httpx
 from sqlalchemy.orm import Session
 
 from smbc.account.credentials import (
-    LIFTED_BY_LOGIN,
-    PAUSED_LOGGED_OUT,
     ensure_callback_secret,
     get_account,
     salesmanago_client,
@@ -24,6 +22,7 @@ from smbc.core.clock import get_clock, utcnow
 from smbc.core.config import Settings
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 from smbc.db.models import Store
+from smbc.engine.pausing import LIFTED_BY_LOGIN, PauseReason
 from smbc.salesmanago.client import (
     MSG_USER_NOT_AUTHENTICATED,
     EndpointError,
@@ -384,7 +383,7 @@ def logout(
             )
     client_id = account.client_id
     wipe_credentials(session, store)
-    store.sync_paused_reason = PAUSED_LOGGED_OUT
+    store.sync_paused_reason = PauseReason.LOGGED_OUT
     record_change(session, store.id, actor, "sm.connected", f"true (client ID {client_id})", "false")
     session.flush()
     return LogoutResult(was_connected=True, warnings=warnings)

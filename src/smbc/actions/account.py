@@ -15,7 +15,7 @@ from smbc.actions.store_lookup import installed_store
 from smbc.core.config import Settings
 from smbc.db.session import Database
 from smbc.monitoring.scripts import monitoring_sync_task
-from smbc.realtime.processing import resume_store
+from smbc.engine.pausing import resume_store
 
 log = logging.getLogger(__name__)
 

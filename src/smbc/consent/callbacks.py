@@ -1,6 +1,6 @@
 """SALESmanago's opt-in / opt-out callbacks, checked and recorded: the token is compared in constant
 time, the e-mail validated, and a write-back row recorded and queued; the worker applies it to
-BigCommerce (`smbc.consent.service`)."""
+BigCommerce (`smbc.consent.write_back`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from smbc.consent import service as consent
+from smbc.consent.write_back import enqueue_write_back, record_write_back
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.mapping import rules
@@ -47,7 +48,7 @@ def accept_callback(db: Database, action: str, store_hash: str, token: str, emai
         address = rules.normalize_email(email)
         if rules.email_problem(address, ()) is not None:
             return CallbackAnswer(400, f"malformed e-mail address {email[:100]!r}: nothing was changed")
-        row = consent.record_write_back(session, found.id, address, action, source=consent.SOURCE_CALLBACK)
+        row = record_write_back(session, found.id, address, action, source=consent.SOURCE_CALLBACK)
         row_id = row.id
     verb = "opt-in" if action == consent.OPT_IN else "opt-out"
     return CallbackAnswer(200, f"{verb} of {address} recorded", row_id)
@@ -56,5 +57,5 @@ def accept_callback(db: Database, action: str, store_hash: str, token: str, emai
 def accept_and_enqueue(db: Database, action: str, store_hash: str, token: str, email: str) -> CallbackAnswer:
     answer = accept_callback(db, action, store_hash, token, email)
     if answer.write_back_id is not None:
-        consent.enqueue_write_back(answer.write_back_id)
+        enqueue_write_back(answer.write_back_id)
     return answer

@@ -7,19 +7,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from smbc.core.clock import utcnow
 from smbc.db.base import Base
 from smbc.db.types import UTCDateTime
+from smbc.engine.queue import QueuedRow
 
 
-class ConsentWriteBack(Base):
+class ConsentWriteBack(QueuedRow, Base):
     """One newsletter consent to apply to BigCommerce's subscribers (`action` opt_in | opt_out).
 
     Recorded by the callback handler (or opt-in synchronization) and applied by a worker with the
-    same statuses, backoff and records as a webhook delivery (`smbc.realtime.models.DeliveryStatus`)."""
+    same queue columns, statuses and backoff as a webhook delivery (`smbc.engine.queue.QueuedRow`)."""
 
     __tablename__ = "consent_write_backs"
     __table_args__ = (
@@ -28,21 +29,12 @@ class ConsentWriteBack(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(320))  # lower-cased
     action: Mapped[str] = mapped_column(String(16))  # opt_in | opt_out
     source: Mapped[str] = mapped_column(String(16))  # callback | opt_in_sync
     # For a subscriber created by an opt-in: channel (None: setting `newsletter_channel`) and names.
     channel_id: Mapped[int | None] = mapped_column(Integer)
     subscriber_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    reason: Mapped[str] = mapped_column(String(255), default="")
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class DoubleOptInClaim(Base):

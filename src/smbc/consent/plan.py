@@ -32,7 +32,8 @@ from smbc.consent.double_opt_in import (
     mark_double_opt_in_sent,
     release_double_opt_in,
 )
-from smbc.consent.service import OPT_IN, SOURCE_OPT_IN_SYNC, enqueue_write_back, record_write_back
+from smbc.consent.service import OPT_IN, SOURCE_OPT_IN_SYNC
+from smbc.consent.write_back import enqueue_write_back, record_write_back
 from smbc.engine.context import Context
 from smbc.engine.ledgers import SyncedContact
 from smbc.mapping import records as mapping

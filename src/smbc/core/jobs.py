@@ -55,7 +55,8 @@ TASK_MODULES: list[str] = [
     "smbc.realtime.processing",
     "smbc.reconcile.service",
     "smbc.export.service",
-    "smbc.consent.service",
+    "smbc.consent.write_back",
+    "smbc.engine.queue",
 ]
 
 

@@ -5,7 +5,7 @@ first, so two workers racing on one order cannot both send."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -24,10 +24,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smbc.core.clock import utcnow
 from smbc.db.base import Base
-from smbc.db.session import Database
+from smbc.db.session import Database, insert_ignoring_conflicts
 from smbc.db.types import UTCDateTime
-from smbc.mapping import rules
-from smbc.mapping.rules import EventKind
+from smbc.engine.queue import STALE_LOCK
 
 # "unconfirmed": the request went out and no answer came back (a kill -9, a read timeout). SALESmanago
 # offers no way to read events back, so it counts as sent (never sent twice by itself) until the
@@ -82,10 +81,15 @@ class SyncedContact(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-STALE_LOCK = timedelta(minutes=10)  # a worker that died mid-delivery frees it after this
+def ledger_email(email: str | None) -> str:
+    """The contact ledger's key for an e-mail: trimmed and lower-cased (as SALESmanago matches it)."""
+    return (email or "").strip().lower()
 
 
-def _contact_by(session: Session, store_id: int, *, email: str | None = None, customer_id: int | None = None):
+def contact_by(
+    session: Session, store_id: int, *, email: str | None = None, customer_id: int | None = None
+) -> SyncedContact | None:
+    """What the ledger knows of a contact: by customer id first (the latest row), else by e-mail."""
     if customer_id:
         row = session.scalars(
             select(SyncedContact)
@@ -101,18 +105,6 @@ def _contact_by(session: Session, store_id: int, *, email: str | None = None, cu
     return None
 
 
-def _insert_if_missing(session: Session, store_id: int, email: str) -> None:
-    """INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL): two workers may meet one e-mail."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(SyncedContact).values(
-        store_id=store_id, email=email, payload_hash="", deleted=False, updated_at=utcnow()
-    )
-    session.execute(statement.on_conflict_do_nothing(index_elements=["store_id", "email"]))
-
-
 def remember_contact(
     session: Session,
     store_id: int,
@@ -125,16 +117,24 @@ def remember_contact(
     payload_hash: str | None = None,
 ) -> SyncedContact:
     """Update the contact ledger (an e-mail change moves what was known to the new e-mail)."""
-    email = rules.normalize_email(email)
-    _insert_if_missing(session, store_id, email)
+    email = ledger_email(email)
+    # Two workers may meet one e-mail: the row is inserted if missing, then updated.
+    row_values = {
+        "store_id": store_id,
+        "email": email,
+        "payload_hash": "",
+        "deleted": False,
+        "updated_at": utcnow(),
+    }
+    insert_ignoring_conflicts(session, SyncedContact, [row_values], ["store_id", "email"])
     row = session.scalars(
         select(SyncedContact).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
     ).one()
-    if previous_email and rules.normalize_email(previous_email) != email:
+    if previous_email and ledger_email(previous_email) != email:
         old = session.scalars(
             select(SyncedContact).where(
                 SyncedContact.store_id == store_id,
-                SyncedContact.email == rules.normalize_email(previous_email),
+                SyncedContact.email == ledger_email(previous_email),
             )
         ).first()
         if old is not None:
@@ -156,7 +156,7 @@ def remember_contact(
 
 
 def claim_event(
-    db: Database, store_id: int, kind: EventKind, key: str, *, owner: str, order_id: int | None, now: datetime
+    db: Database, store_id: int, kind: str, key: str, *, owner: str, order_id: int | None, now: datetime
 ) -> str | None:
     """Insert-first claim of (store, kind, key). None: ours to send; otherwise why not."""
     try:
@@ -164,7 +164,7 @@ def claim_event(
             session.add(
                 SentEvent(
                     store_id=store_id,
-                    kind=kind.value,
+                    kind=kind,
                     key=key,
                     order_id=order_id,
                     claimed_by=owner,
@@ -177,26 +177,27 @@ def claim_event(
     with db.session() as session:
         row = session.scalars(
             select(SentEvent).where(
-                SentEvent.store_id == store_id, SentEvent.kind == kind.value, SentEvent.key == key
+                SentEvent.store_id == store_id, SentEvent.kind == kind, SentEvent.key == key
             )
         ).first()
         if row is None:
             return "claimed and released by another worker; retry"
         if row.state in SENT_STATES:
-            return f"{kind.value} already sent for {key} (event {row.event_id})"
+            return f"{kind} already sent for {key} (event {row.event_id})"
         stale = now - row.claimed_at > STALE_LOCK and row.claimed_by.startswith("delivery:")
         if row.claimed_by == owner or stale:  # an export's claim is its own to resume or release
             row.claimed_by, row.claimed_at = owner, now  # our own earlier attempt, or a dead worker's
             return None
-        return f"{kind.value} for {key} is being sent by {row.claimed_by}"
+        return f"{kind} for {key} is being sent by {row.claimed_by}"
 
 
-def release_event(db: Database, store_id: int, kind: EventKind, key: str, owner: str) -> None:
+def release_event(db: Database, store_id: int, kind: str, key: str, owner: str) -> None:
+    """Give up our claim of (store, kind, key) before anything was sent: another worker may send."""
     with db.session() as session:
         session.execute(
             delete(SentEvent).where(
                 SentEvent.store_id == store_id,
-                SentEvent.kind == kind.value,
+                SentEvent.kind == kind,
                 SentEvent.key == key,
                 SentEvent.claimed_by == owner,
                 SentEvent.state == "claimed",
@@ -207,7 +208,7 @@ def release_event(db: Database, store_id: int, kind: EventKind, key: str, owner:
 def mark_sent(
     session: Session,
     store_id: int,
-    kind: EventKind,
+    kind: str,
     key: str,
     *,
     event_id: str | None,
@@ -215,19 +216,21 @@ def mark_sent(
     email: str | None,
     now: datetime,
 ) -> None:
+    """The claimed event was sent (in the caller's transaction, with the rest of the outcome)."""
     session.execute(
         update(SentEvent)
-        .where(SentEvent.store_id == store_id, SentEvent.kind == kind.value, SentEvent.key == key)
+        .where(SentEvent.store_id == store_id, SentEvent.kind == kind, SentEvent.key == key)
         .values(state="sent", event_id=event_id, contact_id=contact_id, email=email, sent_at=now)
     )
 
 
-def event_sent(session: Session, store_id: int, kind: EventKind, key: str) -> bool:
+def event_sent(session: Session, store_id: int, kind: str, key: str) -> bool:
+    """Whether (store, kind, key) was sent, or may have been (`SENT_STATES`)."""
     return (
         session.scalars(
             select(SentEvent.id).where(
                 SentEvent.store_id == store_id,
-                SentEvent.kind == kind.value,
+                SentEvent.kind == kind,
                 SentEvent.key == key,
                 SentEvent.state.in_(SENT_STATES),
             )

@@ -6,7 +6,6 @@ one."""
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -17,26 +16,20 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smbc.core.clock import utcnow
 from smbc.db.base import Base
 from smbc.db.types import UTCDateTime
+from smbc.engine.context import RowStatus
+from smbc.engine.queue import QueuedRow
+
+# A delivery's status is a queued row's (the inbox is one of the engine's queues).
+DeliveryStatus = RowStatus
 
 
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"  # waiting for a worker (next_attempt_at says when)
-    PROCESSING = "processing"  # a worker holds it (locked_at says since when)
-    DONE = "done"  # sent, or nothing needed sending
-    FAILED = "failed"  # SALESmanago refused the data, or retries ran out after 24 h
-    SKIPPED = "skipped"  # nothing to send, `reason` says why (ignored domain, no contact, ...)
-    WAITING = "waiting"  # the store's sync is paused (credentials); resumed at the next login
-
-
-class WebhookDelivery(Base):
+class WebhookDelivery(QueuedRow, Base):
     """One delivery from BigCommerce (or one change found by reconciliation): the inbox row."""
 
     __tablename__ = "webhook_deliveries"
@@ -47,7 +40,6 @@ class WebhookDelivery(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(String(96))
     hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[int] = mapped_column(BigInteger)  # the delivery's own unix timestamp
@@ -55,14 +47,6 @@ class WebhookDelivery(Base):
     resource_id: Mapped[str] = mapped_column(String(64), default="")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     source: Mapped[str] = mapped_column(String(16), default="webhook")  # webhook | reconcile
-    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    reason: Mapped[str] = mapped_column(String(255), default="")
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class CartWindow(Base):

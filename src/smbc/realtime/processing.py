@@ -6,30 +6,34 @@ claim the row (and due siblings of the same store and kind, read together with o
 -> read BigCommerce -> claim the ledger row (insert first: the unique key decides who sends) ->
 send to SALESmanago -> record the result, the ledger and every attempt in one transaction.
 
-Outcomes: retryable -> `pending` again with `next_attempt_at` (exponential backoff with jitter, up
-to 24 h, then `failed`); invalid -> `failed` with SALESmanago's message; credentials -> the store's
-sync is paused and its deliveries `waiting` until `resume_store()` (called at the next login).
+The inbox is one of the engine's queues (`smbc.engine.queue`): claim, finish, retry schedule,
+outcome table and sweep are the engine's. Outcomes: retryable -> `pending` again with
+`next_attempt_at` (exponential backoff with jitter, up to 24 h, then `failed`); invalid -> `failed`
+with SALESmanago's message; credentials -> the store's sync is paused and its deliveries `waiting`
+until `engine.pausing.resume_store` (called at the next login, or when the token works again).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from huey import crontab
 from prometheus_client import Counter
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import CallBuffer
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
 from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.engine.context import GIVE_UP_AFTER, Context, Result, due_row_ids, retry_delay
+from smbc.engine import queue
+from smbc.engine.context import Context, Result
+from smbc.engine.pausing import pause_reason_for, pause_store
+from smbc.mapping.records import channel_location
 from smbc.realtime.clients import REAL_CLIENTS, Clients
 from smbc.realtime.handlers.carts import handle_cart, handle_cart_closed
 from smbc.realtime.handlers.customers import handle_customer, handle_customer_deleted
@@ -42,11 +46,6 @@ from smbc.settings.store_settings import StoreSettings, load_store_settings
 log = logging.getLogger(__name__)
 
 COALESCE_LIMIT = 50
-
-PAUSE_SM_CREDENTIALS = "credentials"
-PAUSE_BC_CREDENTIALS = "bigcommerce_credentials"
-PAUSE_LOGGED_OUT = "logged_out"  # set by the SALESmanago-account area at logout
-RESUMABLE_PAUSES = (PAUSE_SM_CREDENTIALS, PAUSE_BC_CREDENTIALS, PAUSE_LOGGED_OUT)
 
 # Scopes read together: pending deliveries of one store in one group share one `id:in` read.
 COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -77,30 +76,13 @@ def load_settings_for(session: Session, store_id: int) -> StoreSettings:
 # -- claiming --------------------------------------------------------------------------------
 
 
-def _due(now: datetime):
-    return and_(
-        WebhookDelivery.status == DeliveryStatus.PENDING.value,
-        or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now),
-    )
-
-
-def _claim_one(session: Session, delivery_id: int, now: datetime) -> bool:
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, _due(now))
-        .values(status=DeliveryStatus.PROCESSING.value, locked_at=now, attempts=WebhookDelivery.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
-
-
 def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[WebhookDelivery]:
     """Claim the row, plus due rows of the same store and coalescing group (one read for all).
 
     One transaction and one UPDATE for the siblings; on PostgreSQL rows another worker is claiming
     are skipped (SKIP LOCKED), not waited for: that worker takes them."""
     with db.session() as session:
-        if not _claim_one(session, delivery_id, now):
+        if not queue.claim(session, WebhookDelivery, delivery_id, now):
             return []
         first = session.get(WebhookDelivery, delivery_id)
         assert first is not None
@@ -113,7 +95,7 @@ def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[WebhookDe
                     WebhookDelivery.store_id == first.store_id,
                     WebhookDelivery.scope.in_(COALESCE_GROUPS[group]),
                     WebhookDelivery.id != first.id,
-                    _due(now),
+                    queue.due(WebhookDelivery, now),
                 )
                 .order_by(WebhookDelivery.id)
                 .limit(COALESCE_LIMIT - 1)
@@ -121,12 +103,10 @@ def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[WebhookDe
             )
             sibling_ids = session.scalars(
                 update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(due_siblings.scalar_subquery()), _due(now))
-                .values(
-                    status=DeliveryStatus.PROCESSING.value,
-                    locked_at=now,
-                    attempts=WebhookDelivery.attempts + 1,
+                .where(
+                    WebhookDelivery.id.in_(due_siblings.scalar_subquery()), queue.due(WebhookDelivery, now)
                 )
+                .values(**queue.claimed_values(WebhookDelivery, now))
                 .returning(WebhookDelivery.id)
                 .execution_options(synchronize_session=False)
             ).all()
@@ -147,8 +127,6 @@ def process_delivery(
     delivery_id: int, *, db: Database | None = None, clients: Clients = REAL_CLIENTS
 ) -> list[tuple[int, Result]]:
     """Work on one inbox row (and the siblings it coalesces with). Returns what happened to each."""
-    from smbc.core.runtime import get_runtime
-
     db = db or get_runtime().db
     now = utcnow()
     batch = claim_batch(db, delivery_id, now)
@@ -162,7 +140,7 @@ def process_delivery(
     if store is None or not store.installed:
         return _finish(db, batch, {d.id: Result.skipped("store uninstalled") for d in batch}, None, now)
     if store.sync_paused_reason:
-        paused = Result(DeliveryStatus.WAITING, f"sync paused: {store.sync_paused_reason}")
+        paused = Result.waiting(f"sync paused: {store.sync_paused_reason}")
         return _finish(db, batch, {d.id: paused for d in batch}, None, now)
 
     calls = CallBuffer(context=f"delivery:{batch[0].id}")
@@ -174,25 +152,35 @@ def process_delivery(
             sm = clients.salesmanago(sm_session, store, calls)
             sm_session.rollback()  # credentials are read; hold no transaction during network calls
         except RemoteCallError as exc:
-            failure = _from_error(exc)
+            failure = queue.result_for(exc)
             return _finish(db, batch, {d.id: failure for d in batch}, calls, now, store=store, error=exc)
         except Exception as exc:  # e.g. the SALESmanago client cannot be built: keep the rows, retry
             log.exception("could not prepare clients for store %s", store.hash)
             failure = Result.retry(f"internal error: {type(exc).__name__}: {exc}")
             return _finish(db, batch, {d.id: failure for d in batch}, calls, now)
-        ctx = Context(db, store, settings, bc, sm, calls, now)
+        sites = store.sites or []
+        ctx = Context(
+            db,
+            store,
+            settings,
+            bc,
+            sm,
+            calls,
+            now,
+            locate=lambda channel: channel_location(settings, sites, channel),
+        )
         primary = _coalesce_same_resource(batch, results)
         try:
             _prefetch(ctx, primary)
         except RemoteCallError as exc:
-            failure = _from_error(exc)
+            failure = queue.result_for(exc)
             return _finish(db, batch, {d.id: failure for d in batch}, calls, now, store=store, error=exc)
         last_error: RemoteCallError | None = None
         for delivery in primary:
             try:
                 results[delivery.id] = handle(ctx, delivery)
             except RemoteCallError as exc:
-                results[delivery.id] = _from_error(exc)
+                results[delivery.id] = queue.result_for(exc)
                 last_error = exc if exc.outcome is Outcome.CREDENTIALS else last_error
                 if exc.outcome is Outcome.CREDENTIALS:
                     break  # the store is about to be paused: the rest waits too
@@ -200,7 +188,7 @@ def process_delivery(
                 log.exception("delivery %s failed", delivery.id)
                 results[delivery.id] = Result.retry(f"internal error: {type(exc).__name__}: {exc}")
         for delivery in batch:
-            results.setdefault(delivery.id, Result(DeliveryStatus.WAITING, "sync paused: credentials"))
+            results.setdefault(delivery.id, Result.waiting(queue.PAUSED_FOR_CREDENTIALS))
         finished = _finish(db, batch, results, calls, now, store=store, error=last_error)
         for delivery_id, result in finished:
             if result.status is DeliveryStatus.PENDING and result.exact and result.retry_after:
@@ -250,20 +238,6 @@ def _prefetch(ctx: Context, batch: Sequence[WebhookDelivery]) -> None:
         ctx.prefetched["subscriber"] = ctx.bc.subscribers_by_id(sorted(ids["subscriber"]))
 
 
-def _from_error(exc: RemoteCallError) -> Result:
-    if exc.outcome.retryable:
-        return Result.retry(exc.message, exc.retry_after)
-    if exc.outcome is Outcome.CREDENTIALS:
-        return Result(DeliveryStatus.WAITING, "sync paused: credentials", error=exc.message)
-    if exc.outcome is Outcome.IGNORED:
-        return Result.skipped(exc.message[:255])
-    return Result(DeliveryStatus.FAILED, "refused", error=exc.message)
-
-
-def _pause_reason(exc: RemoteCallError) -> str:
-    return PAUSE_BC_CREDENTIALS if exc.message.startswith("BigCommerce") else PAUSE_SM_CREDENTIALS
-
-
 def _finish(
     db: Database,
     batch: Sequence[WebhookDelivery],
@@ -280,40 +254,15 @@ def _finish(
         if calls is not None:
             calls.flush(session)
         if store is not None and error is not None and error.outcome is Outcome.CREDENTIALS:
-            reason = _pause_reason(error)
-            session.execute(
-                update(Store)
-                .where(Store.id == store.id, Store.sync_paused_reason.is_(None))
-                .values(sync_paused_reason=reason)
-            )
+            reason = pause_reason_for(error)
+            pause_store(session, store.id, reason)
             for result in results.values():
                 if result.status is DeliveryStatus.WAITING:
                     result.reason = f"sync paused: {reason}"
         for delivery in batch:
-            result = results[delivery.id]
-            values: dict[str, Any] = {
-                "status": result.status.value,
-                "reason": result.reason[:255],
-                "locked_at": None,
-            }
-            if result.error:
-                values["last_error"] = result.error[:2000]
-            if result.status is DeliveryStatus.PENDING:
-                attempts = delivery.attempts  # already counted when claimed
-                if now - delivery.received_at >= GIVE_UP_AFTER:
-                    values.update(status=DeliveryStatus.FAILED.value, reason="gave up after 24 h of retries")
-                    result = Result(DeliveryStatus.FAILED, values["reason"], result.error)
-                else:
-                    wait = retry_delay(attempts)
-                    if result.retry_after and result.exact:
-                        wait = timedelta(seconds=result.retry_after)
-                    elif result.retry_after:
-                        wait = max(wait, timedelta(seconds=result.retry_after))
-                    values["next_attempt_at"] = now + wait
-            elif result.status is not DeliveryStatus.WAITING:
-                values["processed_at"] = now
-            session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(**values))
-            out.append((delivery.id, result))
+            out.append(
+                (delivery.id, queue.finish(session, WebhookDelivery, delivery, results[delivery.id], now))
+            )
     for _, result in out:
         PROCESSED.labels(result.status.value).inc()
     return out
@@ -371,87 +320,42 @@ def process_delivery_task(delivery_id: int) -> None:
 
 def enqueue_delivery(delivery_id: int) -> None:
     """Ask a worker to process the row now; if the queue is down, the sweep finds the row later."""
-    try:
-        process_delivery_task(delivery_id)
-    except Exception:
-        log.warning("could not enqueue delivery %s; the sweep will pick it up", delivery_id, exc_info=True)
+    queue.enqueue_or_leave(process_delivery_task, delivery_id, what="delivery")
 
 
-def enqueue_delivery_later(delivery_id: int, delay_s: float) -> None:
-    """A short exact retry (another worker holds the same resource) runs after `delay_s`, not at the
-    next minute's sweep; if the queue is down, the sweep still finds the row."""
-    try:
-        process_delivery_task.schedule((delivery_id,), delay=delay_s)
-    except Exception:
-        log.warning("could not schedule delivery %s; the sweep will pick it up", delivery_id, exc_info=True)
+def enqueue_delivery_later(delivery_id: int, delay: float) -> None:
+    """Run the row again in `delay` seconds (a short wait for another worker, never a sleep)."""
+    queue.enqueue_or_leave(process_delivery_task, delivery_id, what="delivery", delay=delay)
 
 
-def due_delivery_ids(db: Database, now: datetime | None = None, limit: int = 1000) -> list[int]:
+def due_delivery_ids(db: Database, now: datetime | None = None, limit: int = queue.SWEEP_LIMIT) -> list[int]:
     """Rows a worker should pick up now: retries that are due, and rows whose queue message was lost.
     Rows held by a worker that died are first put back to pending."""
     now = now or utcnow()
     with db.session() as session:
         unpaused = select(Store.id).where(Store.sync_paused_reason.is_(None), Store.status == "installed")
         running = select(Store.id).where(Store.sync_paused_reason.is_(None))
-        return due_row_ids(
+        return queue.due_row_ids(
             session, WebhookDelivery, now, limit, resumable_stores=unpaused, runnable_stores=running
         )
 
 
+def _wake(session: Session, store_id: int, now: datetime) -> list[int]:
+    return queue.wake_waiting(session, WebhookDelivery, store_id, now)
+
+
+DELIVERIES = queue.register_queue(
+    queue.QueueKind("webhook_deliveries", due_delivery_ids, enqueue_delivery, wake=_wake)
+)
+
+
 def sweep_due(db: Database | None = None, now: datetime | None = None) -> int:
-    from smbc.core.runtime import get_runtime
-
-    ids = due_delivery_ids(db or get_runtime().db, now)
-    for delivery_id in ids:
-        enqueue_delivery(delivery_id)
-    return len(ids)
-
-
-@huey.periodic_task(crontab(minute="*"))
-def sweep_due_task() -> None:
-    sweep_due()
-
-
-def resume_store(
-    store_id: int, *, db: Database | None = None, reasons: Sequence[str] = RESUMABLE_PAUSES
-) -> int:
-    """Called after the merchant logs in again (or the store's token works again): lift a pause for
-    one of `reasons` and re-queue what waited. Returns how many deliveries were re-queued."""
-    from smbc.core.runtime import get_runtime
-
-    db = db or get_runtime().db
-    now = utcnow()
-    with db.session() as session:
-        store = session.get(Store, store_id)
-        if store is None:
-            return 0
-        if store.sync_paused_reason in reasons:
-            store.sync_paused_reason = None
-        if store.sync_paused_reason:
-            return 0  # paused for another reason (logged out, uninstalled): not ours to lift
-        ids = list(
-            session.scalars(
-                select(WebhookDelivery.id).where(
-                    WebhookDelivery.store_id == store_id,
-                    WebhookDelivery.status == DeliveryStatus.WAITING.value,
-                )
-            ).all()
-        )
-        if ids:
-            session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(ids))
-                .values(status=DeliveryStatus.PENDING.value, next_attempt_at=now, reason="")
-            )
-    for delivery_id in ids:
-        enqueue_delivery(delivery_id)
-    return len(ids)
+    """Enqueue every delivery that is due (the periodic `engine.queue.sweep_queues_task` does this)."""
+    return queue.sweep(DELIVERIES, db, now)
 
 
 def retry_delivery(delivery_id: int, *, db: Database | None = None) -> bool:
     """A failed or skipped delivery tried again (the Activity tab's Retry)."""
-    from smbc.core.runtime import get_runtime
-
     db = db or get_runtime().db
     with db.session() as session:
         result = session.execute(

@@ -20,13 +20,13 @@ from smbc.core.clock import utcnow
 from smbc.core.config import Settings, random_secret
 from smbc.db.base import Base
 from smbc.db.models import Store, StoreUser, User
+from smbc.engine.pausing import PauseReason
 from smbc.stores.access import DashboardSession
 
 log = logging.getLogger(__name__)
 
 _CONTEXT = re.compile(r"^stores/([A-Za-z0-9]{1,64})$")
 TOKEN_EXCHANGE_TIMEOUT = 15.0
-SYNC_PAUSED_UNINSTALLED = "uninstalled"
 
 
 class CallbackError(Exception):
@@ -200,7 +200,7 @@ def record_install(session: Session, grant: TokenGrant) -> InstallResult:
     # Kept across re-auth: SALESmanago and BigCommerce already hold URLs/headers built from them.
     store.webhook_secret = store.webhook_secret or random_secret()
     store.callback_secret = store.callback_secret or random_secret()
-    if store.sync_paused_reason == SYNC_PAUSED_UNINSTALLED:
+    if store.sync_paused_reason == PauseReason.UNINSTALLED:
         store.sync_paused_reason = None
     if kind != "reauthorized":
         store.setup_completed_at = None
@@ -295,7 +295,7 @@ def uninstall_store(session: Session, store_hash: str) -> bool:
     store.callback_secret = None
     store.status = "uninstalled"
     store.uninstalled_at = utcnow()
-    store.sync_paused_reason = SYNC_PAUSED_UNINSTALLED
+    store.sync_paused_reason = PauseReason.UNINSTALLED
     wipe_credentials(session, store)
     session.flush()
     return True

@@ -23,6 +23,7 @@ from smbc.core.jobs import huey
 from smbc.core.remote_calls import RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
+from smbc.engine.pausing import PauseReason, resume_store
 from smbc.stores.hooks import register_webhooks
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,6 @@ def run_store_setup(store_id: int, *, http: httpx.Client | None = None) -> bool:
 
 
 def _run_store_setup(store_id: int, http: httpx.Client | None) -> bool:
-    from smbc.realtime.processing import PAUSE_BC_CREDENTIALS, resume_store
-
     runtime = get_runtime()
     calls = CallBuffer(context="setup")
     with runtime.db.session() as session:
@@ -75,9 +74,9 @@ def _run_store_setup(store_id: int, http: httpx.Client | None) -> bool:
             return False
         apply_store_info(store, info, channels, sites)
         store.setup_completed_at = utcnow()
-        token_was_refused = store.sync_paused_reason == PAUSE_BC_CREDENTIALS
+        token_was_refused = store.sync_paused_reason == PauseReason.BIGCOMMERCE_CREDENTIALS
     if token_was_refused:  # the token works again (re-install / re-auth): what waited goes on
-        resume_store(store_id, reasons=(PAUSE_BC_CREDENTIALS,))
+        resume_store(store_id, reasons=(PauseReason.BIGCOMMERCE_CREDENTIALS,))
     log.info("store set up", extra={"store_id": store_id})
     return True
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from smbc.db.session import Database
 from smbc.engine.context import Context, Result
-from smbc.engine.ledgers import _contact_by, remember_contact
+from smbc.engine.ledgers import contact_by, remember_contact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.realtime.cart_links import linked_contact_id
@@ -74,7 +74,7 @@ def _cart_contact(ctx: Context, cart: dict[str, Any]) -> tuple[str | None, str |
     customer_id = int(cart.get("customer_id") or 0)
     if not email and customer_id:
         with ctx.db.session() as session:
-            known = _contact_by(session, ctx.store.id, customer_id=customer_id)
+            known = contact_by(session, ctx.store.id, customer_id=customer_id)
             email = known.email if known is not None else ""
         if not email:
             customer = ctx.bc.customer(customer_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from smbc.consent.plan import plan_registration, send_planned
 from smbc.engine.context import Context, Result
-from smbc.engine.ledgers import _contact_by, remember_contact
+from smbc.engine.ledgers import contact_by, remember_contact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.realtime.models import WebhookDelivery
@@ -22,7 +22,7 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
     if problem:
         return Result.skipped(problem)
     with ctx.db.session() as session:
-        known = _contact_by(session, ctx.store.id, customer_id=customer_id, email=email)
+        known = contact_by(session, ctx.store.id, customer_id=customer_id, email=email)
         known_email = known.email if known is not None and known.customer_id == customer_id else None
         known_hash = known.payload_hash if known is not None else ""
     registering = delivery.scope == "store/customer/created"
@@ -57,7 +57,7 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
 def handle_customer_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
     customer_id = int(delivery.resource_id or 0)
     with ctx.db.session() as session:
-        known = _contact_by(session, ctx.store.id, customer_id=customer_id)
+        known = contact_by(session, ctx.store.id, customer_id=customer_id)
         email = known.email if known is not None else None
         if known is not None:
             known.deleted = True

@@ -1,0 +1,315 @@
+"""One engine for queued rows: the queue columns, claim, finish, retry with backoff, the outcome table
+and the sweep.
+
+A row in the database is the work; a queue message only says "work on row N now". Every table of
+queued work (webhook deliveries, consent write-backs) carries the columns of `QueuedRow`; a worker
+claims a row with one conditional UPDATE (only one worker wins), and `finish` writes what became of
+it. The periodic sweep re-enqueues due rows, so a lost queue message loses nothing, and frees rows
+held by a worker that died (`STALE_LOCK`). Features register their queue (`register_queue`), so
+the sweep and `engine.pausing.resume_store` reach every queue while the engine imports no feature.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from huey import crontab
+from huey.api import TaskWrapper
+from sqlalchemy import ColumnElement, ForeignKey, Integer, Select, String, Text, and_, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from smbc.core.clock import utcnow
+from smbc.core.jobs import huey
+from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.core.runtime import get_runtime
+from smbc.db.session import Database
+from smbc.db.types import UTCDateTime
+from smbc.engine.context import Result, RowStatus
+
+log = logging.getLogger(__name__)
+
+STALE_LOCK = timedelta(minutes=10)  # a worker that died mid-row frees it after this
+NEVER_TRIED_GRACE = timedelta(seconds=60)  # a fresh row's queue message is still on its way
+SWEEP_LIMIT = 1000
+
+
+# -- the queue columns -------------------------------------------------------------------------
+
+
+class QueuedRow:
+    """The columns of a table of queued work (mixed into a mapped class; names and types are the
+    tables' own, so no migration follows from using it)."""
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default=RowStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # counted when claimed
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: as soon as possible
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when a worker claimed it
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(String(255), default="")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# -- outcome -> what happens to the row ----------------------------------------------------------
+
+
+class Action(StrEnum):
+    DONE = "done"  # nothing more to do
+    RETRY = "retry"  # pending again, after a backoff
+    WAIT = "wait"  # the store is paused (credentials refused); the row waits for resume_store
+    FAIL = "fail"  # refused: never retried (a 4xx other than 401/403/404/409/429 lands here)
+    SKIP = "skip"  # nothing to do (a 404: the resource was deleted since)
+
+
+OUTCOME_ACTIONS: Mapping[Outcome, Action] = {
+    Outcome.SUCCESS: Action.DONE,
+    Outcome.RETRY: Action.RETRY,
+    Outcome.RATE_LIMITED: Action.RETRY,
+    Outcome.CREDENTIALS: Action.WAIT,
+    Outcome.INVALID: Action.FAIL,
+    Outcome.IGNORED: Action.SKIP,
+}
+
+PAUSED_FOR_CREDENTIALS = "sync paused: credentials"
+
+
+def result_for(exc: RemoteCallError) -> Result:
+    """What a failed remote call makes of the row, by `OUTCOME_ACTIONS`."""
+    action = OUTCOME_ACTIONS[exc.outcome]
+    if action is Action.RETRY:
+        return Result.retry(exc.message, exc.retry_after)
+    if action is Action.WAIT:
+        return Result.waiting(PAUSED_FOR_CREDENTIALS, exc.message)
+    if action is Action.SKIP:
+        return Result.skipped(exc.message[:255])
+    if action is Action.DONE:
+        return Result.done(exc.message[:255])
+    return Result.failed("refused", exc.message)
+
+
+# -- retry schedule ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter. Defaults: 30 s, 1 min, 2 min, ... capped at 2 h; a row still
+    failing 24 h after it was received fails for good."""
+
+    base: timedelta = timedelta(seconds=30)
+    cap: timedelta = timedelta(hours=2)
+    give_up_after: timedelta = timedelta(hours=24)
+
+    def delay(self, attempts: int, rng: random.Random | None = None) -> timedelta:
+        """Half the ceiling plus a random half; the ceiling doubles per attempt up to `cap`."""
+        ceiling = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** max(attempts - 1, 0))
+        return timedelta(seconds=ceiling / 2 + (rng or random).uniform(0, ceiling / 2))
+
+    def wait(
+        self,
+        attempts: int,
+        retry_after: float | None = None,
+        *,
+        exact: bool = False,
+        rng: random.Random | None = None,
+    ) -> timedelta:
+        """The wait before the next attempt: the backoff, or longer when the service asked for it
+        (`retry_after` seconds); `exact` waits `retry_after` and no more (a short wait for a peer)."""
+        if retry_after and exact:
+            return timedelta(seconds=retry_after)
+        backoff = self.delay(attempts, rng)
+        return max(backoff, timedelta(seconds=retry_after)) if retry_after else backoff
+
+    def gives_up(self, since: datetime, now: datetime) -> bool:
+        return now - since >= self.give_up_after
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+# -- claim ---------------------------------------------------------------------------------------
+
+
+def due(model: type[QueuedRow], now: datetime) -> ColumnElement[bool]:
+    """A pending row whose time has come (or that was never scheduled)."""
+    return and_(
+        model.status == RowStatus.PENDING.value,
+        or_(model.next_attempt_at.is_(None), model.next_attempt_at <= now),
+    )
+
+
+def claimed_values(model: type[QueuedRow], now: datetime) -> dict[str, Any]:
+    """What a claim writes: the row is held since `now` and the attempt is counted."""
+    return {"status": RowStatus.PROCESSING.value, "locked_at": now, "attempts": model.attempts + 1}
+
+
+def claim(session: Session, model: type[QueuedRow], row_id: int, now: datetime) -> bool:
+    """Take the row if it is due; exactly one of several racing workers gets True."""
+    result = session.execute(
+        update(model)
+        .where(model.id == row_id, due(model, now))  # type: ignore[attr-defined]
+        .values(**claimed_values(model, now))
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+# -- finish --------------------------------------------------------------------------------------
+
+
+def finish(
+    session: Session,
+    model: type[QueuedRow],
+    row: QueuedRow,
+    result: Result,
+    now: datetime,
+    policy: RetryPolicy = DEFAULT_RETRY,
+) -> Result:
+    """Write what became of a claimed row (`row` is its snapshot from the claim: `attempts` already
+    counts this one). A retry is scheduled by `policy`, or becomes a failure once the policy gives
+    up. Returns the result as written."""
+    values: dict[str, Any] = {"status": result.status.value, "reason": result.reason[:255], "locked_at": None}
+    if result.error:
+        values["last_error"] = result.error[:2000]
+    if result.status is RowStatus.PENDING:
+        if policy.gives_up(row.received_at, now):
+            hours = policy.give_up_after.total_seconds() / 3600
+            result = Result.failed(f"gave up after {hours:g} h of retries", result.error)
+            values.update(status=result.status.value, reason=result.reason)
+        else:
+            values["next_attempt_at"] = now + policy.wait(
+                row.attempts, result.retry_after, exact=result.exact
+            )
+    elif result.status is not RowStatus.WAITING:
+        values["processed_at"] = now
+    session.execute(update(model).where(model.id == row.id).values(**values))  # type: ignore[attr-defined]
+    return result
+
+
+# -- sweep ---------------------------------------------------------------------------------------
+
+
+def due_row_ids(
+    session: Session,
+    model: type[QueuedRow],
+    now: datetime,
+    limit: int = SWEEP_LIMIT,
+    *,
+    resumable_stores: Select[Any],
+    runnable_stores: Select[Any] | None = None,
+) -> list[int]:
+    """The sweep's query, the same for every table of queued work.
+
+    Waiting rows of `resumable_stores` go back to pending (a pause lifted without resume_store()),
+    rows held by a worker that died are freed, and pending rows that are due (or whose queue message
+    was lost) are returned, oldest first; `runnable_stores` narrows those to stores allowed to run."""
+    ident = model.id  # type: ignore[attr-defined]
+    session.execute(
+        update(model)
+        .where(model.status == RowStatus.WAITING.value, model.store_id.in_(resumable_stores))
+        .values(status=RowStatus.PENDING.value, next_attempt_at=now, reason="")
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(model)
+        .where(model.status == RowStatus.PROCESSING.value, model.locked_at < now - STALE_LOCK)
+        .values(status=RowStatus.PENDING.value, locked_at=None, next_attempt_at=now)
+    )
+    query = select(ident).where(
+        model.status == RowStatus.PENDING.value,
+        or_(
+            model.next_attempt_at <= now,
+            and_(model.next_attempt_at.is_(None), model.received_at <= now - NEVER_TRIED_GRACE),
+        ),
+    )
+    if runnable_stores is not None:
+        query = query.where(model.store_id.in_(runnable_stores))
+    return list(session.scalars(query.order_by(ident).limit(limit)).all())
+
+
+def wake_waiting(session: Session, model: type[QueuedRow], store_id: int, now: datetime) -> list[int]:
+    """Make the store's waiting rows due now (its pause was lifted). Returns their ids."""
+    ids = list(
+        session.scalars(
+            select(model.id).where(  # type: ignore[attr-defined]
+                model.store_id == store_id, model.status == RowStatus.WAITING.value
+            )
+        ).all()
+    )
+    if ids:
+        session.execute(
+            update(model)
+            .where(model.id.in_(ids))  # type: ignore[attr-defined]
+            .values(status=RowStatus.PENDING.value, next_attempt_at=now, reason="")
+        )
+    return ids
+
+
+def enqueue_or_leave(task: TaskWrapper, row_id: int, *, what: str, delay: float | None = None) -> None:
+    """Send "work on row N" to the queue, now or `delay` seconds from now; if the queue is down, the
+    sweep finds the row later (so this never raises)."""
+    try:
+        if delay:
+            task.schedule((row_id,), delay=delay)
+        else:
+            task(row_id)
+    except Exception:
+        log.warning("could not enqueue %s %s; the sweep will pick it up", what, row_id, exc_info=True)
+
+
+# -- the registry of queues ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueKind:
+    """One queue of work, as registered by its feature.
+
+    `due_ids(db, now)` lists the rows to run now (and frees those of dead workers); `enqueue(id)`
+    asks a worker to run one and never raises; `wake(session, store_id, now)`, when the queue has
+    rows that wait for a paused store, makes them due and returns their ids."""
+
+    name: str
+    due_ids: Callable[[Database, datetime], list[int]]
+    enqueue: Callable[[int], None]
+    wake: Callable[[Session, int, datetime], Sequence[int]] | None = None
+
+
+QUEUES: dict[str, QueueKind] = {}
+
+
+def register_queue(kind: QueueKind) -> QueueKind:
+    """Add (or replace, on a re-import) a queue the sweep and resume_store reach."""
+    QUEUES[kind.name] = kind
+    return kind
+
+
+def sweep(kind: QueueKind, db: Database | None = None, now: datetime | None = None) -> int:
+    """Enqueue every row of the queue that is due. Returns how many."""
+    ids = kind.due_ids(db or get_runtime().db, now or utcnow())
+    for row_id in ids:
+        kind.enqueue(row_id)
+    return len(ids)
+
+
+def sweep_all(
+    db: Database | None = None, now: datetime | None = None, kinds: Iterable[QueueKind] | None = None
+) -> dict[str, int]:
+    """Sweep every registered queue (or `kinds`); one queue's failure does not stop the others."""
+    swept: dict[str, int] = {}
+    for kind in list(kinds if kinds is not None else QUEUES.values()):
+        try:
+            swept[kind.name] = sweep(kind, db, now)
+        except Exception:
+            log.exception("sweep of queue %s failed", kind.name)
+    return swept
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweep_queues_task() -> None:
+    sweep_all()
