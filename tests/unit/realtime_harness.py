@@ -26,6 +26,13 @@ class MiniBigCommerce:
     carts: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: list[dict[str, Any]] = field(default_factory=list)
     hooks: list[dict[str, Any]] = field(default_factory=list)
+    store: dict[str, Any] = field(default_factory=lambda: {"id": "1025646", "language": "en"})
+    channels: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {"id": 1, "type": "storefront", "platform": "bigcommerce", "status": "active"}
+        ]
+    )
+    sites: list[dict[str, Any]] = field(default_factory=list)
     requests: list[httpx.Request] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -87,6 +94,13 @@ class MiniBigCommerce:
                 if cart
                 else httpx.Response(404, json={"title": "gone"})
             )
+        if path == "/v2/store":
+            return httpx.Response(200, json=self.store)
+        if path in ("/v3/channels", "/v3/sites"):
+            data = self.channels if path == "/v3/channels" else self.sites
+            return httpx.Response(
+                200, json={"data": data, "meta": {"pagination": {"current_page": 1, "total_pages": 1}}}
+            )
         if path == "/v3/hooks" and request.method == "GET":
             return httpx.Response(200, json={"data": self.hooks, "meta": {}})
         if path == "/v3/hooks" and request.method == "POST":
@@ -131,11 +145,45 @@ class FakeSalesmanagoPort:
     def delete_contact(self, email: str) -> None:
         self._call("delete", {"email": email})
 
+    def contact_basic(self, emails: list[str]) -> list[dict[str, Any]]:
+        self._call("basic", {"email": emails})
+        return []
+
     def named(self, name: str) -> list[dict[str, Any]]:
         return [p for n, p in self.calls if n == name]
 
     def fail(self, outcome: Outcome, message: str = "injected", times: int = 1) -> None:
         self.failures.extend(RemoteCallError(outcome, message) for _ in range(times))
+
+
+def salesmanago_requests(calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The calls a `FakeSalesmanagoPort` took, as SALESmanago receives them: a contact upsert with its
+    consent flags ("contact/upsert forceOptIn"), an event with its type ("addContactExtEvent CART");
+    an integration upsert is both, a contact upsert and then an event."""
+
+    def contact(payload: dict[str, Any]) -> str:
+        flags = [f for f in ("forceOptIn", "forceOptOut", "useApiDoubleOptIn") if payload.get(f)]
+        return " ".join(["contact/upsert", *flags])
+
+    def event(verb: str, payload: dict[str, Any]) -> str:
+        return f"{verb} {payload['contactEvent']['contactExtEventType']}"
+
+    named: list[str] = []
+    for name, payload in calls:
+        if name == "upsert":
+            named.append(contact(payload))
+        elif name == "integration":
+            named += [contact(payload["contact"]), event("addContactExtEvent", payload["event"])]
+        elif name in ("add_event", "update_event"):
+            verb = "addContactExtEvent" if name == "add_event" else "updateContactExtEvent"
+            named.append(event(verb, payload))
+        elif name == "delete":
+            named.append("contact/delete")
+        elif name == "basic":
+            named.append("contact/basic")
+        else:
+            named.append(name)
+    return named
 
 
 def fake_clients(bc: MiniBigCommerce, sm: SalesmanagoPort) -> Clients:
