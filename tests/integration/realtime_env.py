@@ -118,16 +118,15 @@ class RealtimeEnv:
     def login(self) -> None:
         from smbc.account.login import login_with_password
 
-        with self.db.session() as s:
-            login_with_password(
-                s,
-                self.store,
-                email=self.sm.NORMAL.email,
-                password=self.sm.PASSWORD,
-                endpoint=self.sb.sm_url,
-                settings=self.settings,
-                actor="test",
-            )
+        login_with_password(
+            self.db,
+            self.store_id,
+            email=self.sm.NORMAL.email,
+            password=self.sm.PASSWORD,
+            endpoint=self.sb.sm_url,
+            settings=self.settings,
+            actor="test",
+        )
         resume_store(self.store_id, db=self.db)
 
     # -- the store -------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from monitoring_support import TAB, MonitoringEnv, connect_account, defaults, monitoring_env
 from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
-from smbc.db.models import Store
 from smbc.monitoring.models import MonitoringScript
 from support import wait_for
 
@@ -174,20 +173,18 @@ def test_a_consent_category_changed_in_script_manager_is_reported_and_put_back(e
 
 
 def test_a_storefront_created_later_gets_the_code_when_all_are_chosen(env: MonitoringEnv) -> None:
-    from smbc.monitoring.snippet import on_channel_created
+    from smbc.monitoring.scripts import install_on_new_channel
 
+    db = env.app.state.runtime.db
     env.save(**defaults())
     channel = env.sb.bc.admin(env.store_hash).create_channel("Pop-up shop")
-    with env.app.state.runtime.db.session() as s:
-        store = s.get(Store, env.store_id)
-        on_channel_created(s, store, channel["id"])
+    install_on_new_channel(db, env.store_id, channel["id"])
     assert sorted(env.scripts()) == [1, 2, channel["id"]]
 
     # With a selection instead, a new storefront is left alone.
     env.save(**{**defaults(), "monitoring_channels_mode": "selected", "monitoring_channel": [1]})
     other = env.sb.bc.admin(env.store_hash).create_channel("Another shop")
-    with env.app.state.runtime.db.session() as s:
-        on_channel_created(s, s.get(Store, env.store_id), other["id"])
+    install_on_new_channel(db, env.store_id, other["id"])
     assert sorted(env.scripts()) == [1]
 
 

@@ -29,9 +29,14 @@ from smbc.core.http_server import BackgroundServer, free_port
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.salesmanago.client import CallAttempt
 from smbc.sandbox.salesmanago import FakeSalesmanago
 from smbc.settings.models import SettingsChange
 from smbc.settings.store_settings import load_store_settings, save_store_settings
+
+
+def not_recorded(attempt: CallAttempt) -> None:
+    """The tests' own calls through the stored credentials are not the login's: not recorded."""
 
 
 @dataclass
@@ -88,16 +93,15 @@ def wb(fake_sm: tuple[FakeSalesmanago, str], backend_settings: Settings) -> Iter
 
 
 def password_login(w: World, email: str | None = None, password: str = FakeSalesmanago.PASSWORD, **kw):
-    with w.db.session() as s:
-        return login_with_password(
-            s,
-            w.store(s),
-            email=email or w.sm.NORMAL.email,
-            password=password,
-            endpoint=kw.pop("endpoint", None),
-            settings=kw.pop("settings", w.settings),
-            actor="merchant@shop.test",
-        )
+    return login_with_password(
+        w.db,
+        w.store_id,
+        email=email or w.sm.NORMAL.email,
+        password=password,
+        endpoint=kw.pop("endpoint", None),
+        settings=kw.pop("settings", w.settings),
+        actor="merchant@shop.test",
+    )
 
 
 def failed_login(w: World, **kw) -> LoginFailed:
@@ -146,8 +150,8 @@ def test_password_login_saves_the_account_and_the_client_works(wb: World) -> Non
         ]
         assert {c.context for c in calls} == {"login"} and {c.outcome for c in calls} == {"success"}
         # The stored credentials work for the realtime pipeline.
-        client = salesmanago_client(s, store)
-        contact_id = client.upsert_contact({"contact": {"email": "jan@example.com", "name": "Jan"}})
+        client = salesmanago_client(s, store, recorder=not_recorded)
+    contact_id = client.upsert_contact({"contact": {"email": "jan@example.com", "name": "Jan"}})
     assert w.sm.contact(normal.client_id, "jan@example.com")["contactId"] == contact_id
     for call in w.sm.calls:  # the fake records bodies with secrets redacted; ours never held the password
         assert FakeSalesmanago.PASSWORD not in str(call["body"])
@@ -254,10 +258,9 @@ def credentials_login(w: World, **overrides: str):
         "owner": account.email,
     }
     values.update(overrides)
-    with w.db.session() as s:
-        return login_with_api_credentials(
-            s, w.store(s), settings=w.settings, actor="merchant@shop.test", **values
-        )
+    return login_with_api_credentials(
+        w.db, w.store_id, settings=w.settings, actor="merchant@shop.test", **values
+    )
 
 
 def test_credentials_login_for_two_factor_accounts(wb: World) -> None:
@@ -273,8 +276,8 @@ def test_credentials_login_for_two_factor_accounts(wb: World) -> None:
         )
         assert saved.token is None and saved.v3_key is None
         assert account.api_secret not in (saved.api_key, saved.sha)
-        client = salesmanago_client(s, w.store(s))
-        client.upsert_contact({"contact": {"email": "ann@example.com"}})
+        client = salesmanago_client(s, w.store(s), recorder=not_recorded)
+    client.upsert_contact({"contact": {"email": "ann@example.com"}})
     assert w.sm.contact(account.client_id, "ann@example.com") is not None
 
 
@@ -309,22 +312,22 @@ def test_refresh_owners_and_fallback_when_the_owner_disappears(wb: World) -> Non
     with w.db.session() as s:
         save_store_settings(s, w.store_id, {"contact_owner": "sales@sandbox.test"}, "merchant@shop.test")
     w.sm.remove_owner(normal.client_id, "sales@sandbox.test")
+    refreshed = refresh_owners(w.db, w.store_id)
+    assert refreshed.owners == ["merchant@sandbox.test", "support@sandbox.test"]
+    assert refreshed.fell_back_from == "sales@sandbox.test"
     with w.db.session() as s:
-        refreshed = refresh_owners(s, w.store(s))
-        assert refreshed.owners == ["merchant@sandbox.test", "support@sandbox.test"]
-        assert refreshed.fell_back_from == "sales@sandbox.test"
         assert get_account(s, w.store_id).owners == refreshed.owners
-        client = salesmanago_client(s, w.store(s))
+        client = salesmanago_client(s, w.store(s), recorder=not_recorded)
         assert client.credentials.owner == normal.email  # the login e-mail, not the vanished owner
-        client.upsert_contact({"contact": {"email": "kim@example.com"}})
+    client.upsert_contact({"contact": {"email": "kim@example.com"}})
     assert w.sm.contact(normal.client_id, "kim@example.com") is not None
 
 
 def test_refresh_owners_with_broken_credentials(w: World) -> None:
     password_login(w)
     w.sm.revoke_credentials(w.sm.NORMAL.client_id)
-    with w.db.session() as s, pytest.raises(LoginFailed) as info:
-        refresh_owners(s, w.store(s))
+    with pytest.raises(LoginFailed) as info:
+        refresh_owners(w.db, w.store_id)
     assert info.value.message == sm_login.MSG_CREDENTIALS_BROKEN
 
 
@@ -333,8 +336,7 @@ def test_logout_revokes_the_key_wipes_and_pauses(wb: World) -> None:
     password_login(w)
     normal = w.sm.NORMAL
     assert len(w.sm.v3_keys(normal.client_id)) == 1
-    with w.db.session() as s:
-        result = logout(s, w.store(s), settings=w.settings, actor="merchant@shop.test")
+    result = logout(w.db, w.store_id, settings=w.settings, actor="merchant@shop.test")
     assert result.was_connected and result.warnings == []
     assert w.sm.v3_keys(normal.client_id) == []
     with w.db.session() as s:
@@ -345,7 +347,7 @@ def test_logout_revokes_the_key_wipes_and_pauses(wb: World) -> None:
         from smbc.core.remote_calls import RemoteCallError
 
         with pytest.raises(RemoteCallError):
-            salesmanago_client(s, w.store(s))
+            salesmanago_client(s, w.store(s), recorder=not_recorded)
     # Logging in again lifts the pause.
     password_login(w)
     with w.db.session() as s:
@@ -355,8 +357,7 @@ def test_logout_revokes_the_key_wipes_and_pauses(wb: World) -> None:
 def test_logout_when_salesmanago_is_down_still_wipes(w: World) -> None:
     password_login(w)
     w.sm.faults.down = True
-    with w.db.session() as s:
-        result = logout(s, w.store(s), settings=w.settings, actor="x")
+    result = logout(w.db, w.store_id, settings=w.settings, actor="x")
     assert result.was_connected and "did not revoke the API v3 key" in result.warnings[0]
     with w.db.session() as s:
         assert get_account(s, w.store_id) is None

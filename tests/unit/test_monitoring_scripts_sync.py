@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from sqlalchemy import select
@@ -15,13 +17,15 @@ from smbc.core import encryption
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.monitoring import scripts
 from smbc.monitoring.models import MonitoringScript
 from smbc.monitoring.scripts import (
     SCRIPT_NAME,
     Account,
     TooManyScripts,
-    monitoring_status,
-    sync_monitoring_scripts,
+    install_on_new_channel,
+    live_status,
+    sync_store,
 )
 from smbc.settings.store_settings import StoreSettings
 
@@ -91,12 +95,21 @@ def store(db: Database) -> Store:
     return row
 
 
-def sync(db: Database, store: Store, api: MemoryScripts, **settings: Any) -> Any:
-    with db.session() as s:
-        row = s.get(Store, store.id)
-        return sync_monitoring_scripts(
-            s, row, api, app_url=APP_URL, settings=StoreSettings(**settings), account=ACCOUNT
-        )
+@contextmanager
+def saved(account: Account | None = ACCOUNT, **settings: Any) -> Iterator[None]:
+    """The saved settings and SALESmanago account the monitoring functions read."""
+    with (
+        mock.patch.object(scripts, "load_account", return_value=account),
+        mock.patch.object(scripts, "load_settings", return_value=StoreSettings(**settings)),
+    ):
+        yield
+
+
+def sync(
+    db: Database, store: Store, api: MemoryScripts, account: Account | None = ACCOUNT, **settings: Any
+) -> Any:
+    with saved(account, **settings):
+        return sync_store(db, store.id, app_url=APP_URL, api=api)
 
 
 def tracked(db: Database) -> dict[int, str]:
@@ -136,10 +149,9 @@ def test_a_script_deleted_in_script_manager_is_reported_and_restored(db: Databas
     api = MemoryScripts()
     sync(db, store, api)
     del api.items[api.by_channel()[2]["uuid"]]  # the merchant deletes it in Script Manager
-    with db.session() as s:
-        status = monitoring_status(
-            s, s.get(Store, store.id), api, app_url=APP_URL, settings=StoreSettings(), account=ACCOUNT
-        )
+    with saved():
+        status = live_status(db, store.id, app_url=APP_URL, api=api)
+    assert status is not None
     assert status.problems == ["missing on channel 2"] and status.restorable
     assert sync(db, store, api).created == 1
     assert sorted(api.by_channel()) == [1, 2, 3]
@@ -179,10 +191,7 @@ def test_a_failure_part_way_keeps_what_succeeded(db: Database, store: Store) -> 
 def test_without_a_salesmanago_account_nothing_is_installed(db: Database, store: Store) -> None:
     api = MemoryScripts()
     sync(db, store, api)
-    with db.session() as s:
-        result = sync_monitoring_scripts(
-            s, s.get(Store, store.id), api, app_url=APP_URL, settings=StoreSettings(), account=None
-        )
+    result = sync(db, store, api, account=None)
     assert result.deleted == 3 and api.items == {}
 
 
@@ -209,16 +218,8 @@ class MemoryStore(MemoryScripts):
 
 
 def add_channel(db: Database, store: Store, api: MemoryStore, channel_id: int, **settings: Any) -> None:
-    from unittest import mock
-
-    from smbc.monitoring import scripts
-
-    with (
-        db.session() as s,
-        mock.patch.object(scripts, "load_account", return_value=ACCOUNT),
-        mock.patch.object(scripts, "load_settings", return_value=StoreSettings(**settings)),
-    ):
-        scripts.add_channel_code(s, s.get(Store, store.id), channel_id, api, app_url=APP_URL)
+    with saved(**settings):
+        install_on_new_channel(db, store.id, channel_id, app_url=APP_URL, api=api)
 
 
 def test_a_new_storefront_gets_the_code_only_when_all_are_chosen(db: Database, store: Store) -> None:

@@ -415,20 +415,17 @@ def test_register_webhooks_is_idempotent_and_repairs(world: World, monkeypatch: 
 
     http = httpx.Client(transport=httpx.MockTransport(world.bc.handler))
     with world.db.session() as s:
-        store = s.get(Store, world.store_id)
-        client = bc_client.for_store(store, http=http)
-        first = webhooks.register_webhooks(s, store, client=client)
+        client = bc_client.for_store(s.get(Store, world.store_id), http=http)
+    first = webhooks.register_webhooks(world.db, world.store_id, client=client)
     assert len(first.created) == len(webhooks.NEEDED_SCOPES)
     assert {h["headers"][webhooks.SECRET_HEADER] for h in world.bc.hooks} == {"x"}
     assert {h["destination"] for h in world.bc.hooks} == {"http://127.0.0.1:8000/webhooks/bigcommerce"}
-    with world.db.session() as s:
-        again = webhooks.register_webhooks(s, s.get(Store, world.store_id), client=client)
+    again = webhooks.register_webhooks(world.db, world.store_id, client=client)
     assert not again.changed
     world.bc.hooks[0]["is_active"] = False
     world.bc.hooks[1]["headers"] = {}
     del world.bc.hooks[2]
-    with world.db.session() as s:
-        repaired = webhooks.register_webhooks(s, s.get(Store, world.store_id), client=client)
+    repaired = webhooks.register_webhooks(world.db, world.store_id, client=client)
     assert (len(repaired.reenabled), len(repaired.updated), len(repaired.created)) == (1, 1, 1)
     assert copy.deepcopy(world.bc.hooks) and all(h["is_active"] for h in world.bc.hooks)
 

@@ -12,9 +12,10 @@ from sqlalchemy import select
 from smbc.account.credentials import salesmanago_client
 from smbc.account.models import SalesmanagoAccount
 from smbc.core import encryption
-from smbc.core.remote_calls import Outcome, RemoteCall, RemoteCallError
+from smbc.core.remote_calls import Outcome, RemoteCall, RemoteCallError, record_call
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.salesmanago.client import record_calls_into
 from smbc.settings.store_settings import save_store_settings
 
 
@@ -32,7 +33,7 @@ def test_for_store_not_connected_is_credentials(db: Database) -> None:
         s.add(store)
         s.flush()
         with pytest.raises(RemoteCallError) as info:
-            salesmanago_client(s, store)
+            salesmanago_client(s, store, recorder=record_calls_into([].append, store.id))
         assert info.value.outcome is Outcome.CREDENTIALS
 
 
@@ -61,9 +62,14 @@ def test_for_store_uses_saved_owner_and_records_rows(db: Database, tmp_path: Pat
         )
         save_store_settings(s, store.id, {"contact_owner": "second@x.com"}, "tester")
         http = httpx.Client(transport=httpx.MockTransport(handler))
-        client = salesmanago_client(s, store, http=http, context="delivery:1")
-        assert client.upsert_contact({"contact": {"email": "a@b.c"}}) == "c-1"
+        calls: list[dict[str, object]] = []
+        recorder = record_calls_into(calls.append, store.id)
+        client = salesmanago_client(s, store, recorder=recorder, http=http, context="delivery:1")
+    assert client.upsert_contact({"contact": {"email": "a@b.c"}}) == "c-1"  # no transaction open
     assert b'"owner": "second@x.com"' in bodies[0]
+    with db.session() as s:
+        for fields in calls:
+            record_call(s, **fields)
     with db.session() as s:
         row = s.scalars(select(RemoteCall)).one()
         assert (row.service, row.endpoint, row.outcome, row.context) == (

@@ -36,10 +36,10 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-def no_hooks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def no_hooks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Webhook registration is the real-time area's (tested there); here only that it is called."""
-    registered: list[str] = []
-    monkeypatch.setattr(setup, "register_webhooks", lambda s, store, client: registered.append(store.hash))
+    registered: list[int] = []
+    monkeypatch.setattr(setup, "register_webhooks", lambda db, store_id, client: registered.append(store_id))
     return registered
 
 
@@ -92,7 +92,7 @@ def test_setup_keeps_store_info_channels_sites_and_registers_webhooks(runtime: R
         assert {c.outcome for c in calls} == {"success"}
         assert all("tok-1" not in (c.message + c.endpoint) for c in calls)
         assert stores_needing_setup(s) == []
-    assert no_hooks == ["abc123"]
+    assert no_hooks == [store_id]
 
 
 @pytest.mark.parametrize(("status", "outcome", "attempts"), [(500, "retry", 3), (401, "credentials", 1)])

@@ -15,7 +15,7 @@ from smbc.account.models import SalesmanagoAccount
 from smbc.core.config import random_secret
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
 from smbc.db.models import Store
-from smbc.salesmanago.client import Recorder, SalesmanagoClient, SalesmanagoCredentials, record_calls_to
+from smbc.salesmanago.client import Recorder, SalesmanagoClient, SalesmanagoCredentials
 from smbc.settings.store_settings import StoreSettings, default_location, load_store_settings
 
 _GONE_STATUSES = {"deleted", "archived", "terminated", "disconnected"}
@@ -66,19 +66,20 @@ def salesmanago_client(
     session: Session,
     store: Store,
     *,
+    recorder: Recorder,
     http: httpx.Client | None = None,
-    recorder: Recorder | None = None,
     policy: BackoffPolicy | None = None,
     context: str = "",
 ) -> SalesmanagoClient:
     """The SALESmanago client of a connected store, owner = the saved contact owner (or the login
     e-mail); RemoteCallError(CREDENTIALS) when not connected.
 
-    Calls are recorded into `session` unless another recorder is given."""
+    Its calls go to `recorder` (written later, in a transaction of their own: the session given
+    here is only read, and must not be open while the client calls)."""
     return SalesmanagoClient(
         store_credentials(session, store),
         http=http,
-        recorder=recorder or record_calls_to(session, store.id),
+        recorder=recorder,
         policy=policy,
         context=context,
     )

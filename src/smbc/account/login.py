@@ -5,7 +5,10 @@ nothing about the account is saved unless every required step succeeded."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,8 +23,9 @@ from smbc.account.credentials import (
 from smbc.account.models import SalesmanagoAccount
 from smbc.core.clock import get_clock, utcnow
 from smbc.core.config import Settings
-from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, record_call
 from smbc.db.models import Store
+from smbc.db.session import Database
 from smbc.engine.pausing import LIFTED_BY_LOGIN, PauseReason
 from smbc.salesmanago.client import (
     MSG_USER_NOT_AUTHENTICATED,
@@ -32,7 +36,7 @@ from smbc.salesmanago.client import (
     UnexpectedAnswerError,
     new_api_key,
     normalize_endpoint,
-    record_calls_to,
+    record_calls_into,
 )
 from smbc.settings.store_settings import load_store_settings, record_change, save_store_settings
 
@@ -147,10 +151,13 @@ def _explain(
     return LoginFailed(f"SALESmanago refused the login: {exc.message or 'no reason given'}.")
 
 
+Calls = list[dict[str, Any]]
+
+
 def _account_api(
     settings: Settings,
-    session: Session,
-    store: Store,
+    store_id: int,
+    calls: Calls,
     http: httpx.Client | None,
     hide: tuple[str, ...],
     context: str = "login",
@@ -158,7 +165,7 @@ def _account_api(
     return SalesmanagoAccountApi(
         v3_url=settings.sm_v3_url,
         http=http,
-        recorder=record_calls_to(session, store.id),
+        recorder=record_calls_into(calls.append, store_id),
         policy=LOGIN_POLICY,
         context=context,
         timeout=LOGIN_TIMEOUT,
@@ -166,9 +173,34 @@ def _account_api(
     )
 
 
+def _write_calls(session: Session, calls: Calls) -> None:
+    for fields in calls:
+        record_call(session, **fields)
+    calls.clear()
+
+
+@contextmanager
+def _calls_kept_on_failure(db: Database, calls: Calls) -> Iterator[None]:
+    """The remote steps run with no transaction open; when one fails, its calls are still recorded."""
+    try:
+        yield
+    except BaseException:
+        if calls:
+            with db.session() as session:
+                _write_calls(session, calls)
+        raise
+
+
+def _store(session: Session, store_id: int) -> Store:
+    store = session.get(Store, store_id)
+    if store is None:
+        raise LoginFailed("This store does not have the app installed.")
+    return store
+
+
 def login_with_password(
-    session: Session,
-    store: Store,
+    db: Database,
+    store_id: int,
     *,
     email: str,
     password: str,
@@ -177,51 +209,61 @@ def login_with_password(
     actor: str,
     http: httpx.Client | None = None,
 ) -> LoginResult:
-    """Token → integration (fresh apiKey) → listByClient → v3 key."""
+    """Token → integration (fresh apiKey) → listByClient → v3 key, with no transaction open; then
+    one short transaction saves the account with the call records."""
     email = _check_email(email, "email")
     if not password:
         raise LoginFailed("Enter your SALESmanago password.", "password")
     start = _endpoint(endpoint, settings.sm_default_endpoint)
-    api = _account_api(settings, session, store, http, (password,))
+    calls: Calls = []
+    api = _account_api(settings, store_id, calls, http, (password,))
     warnings: list[str] = []
 
-    try:
-        answer = api.token(start, email, password)
-    except RemoteCallError as exc:
-        raise _explain(exc, start, bad_credentials=MSG_WRONG_LOGIN, credentials_field="password") from None
-    token = str(answer["token"])
-    try:  # the account's real app host; every later call goes there
-        account_endpoint = normalize_endpoint(str(answer.get("endpoint") or start))
-    except EndpointError:
-        account_endpoint = start
-    smapp = answer.get("smapp")
+    with _calls_kept_on_failure(db, calls):
+        try:
+            answer = api.token(start, email, password)
+        except RemoteCallError as exc:
+            raise _explain(
+                exc, start, bad_credentials=MSG_WRONG_LOGIN, credentials_field="password"
+            ) from None
+        token = str(answer["token"])
+        try:  # the account's real app host; every later call goes there
+            account_endpoint = normalize_endpoint(str(answer.get("endpoint") or start))
+        except EndpointError:
+            account_endpoint = start
+        smapp = answer.get("smapp")
 
-    api_key = new_api_key()
-    try:
-        client_id, sha = api.integration(account_endpoint, token, api_key)
-    except RemoteCallError as exc:
-        raise _explain(
-            exc, account_endpoint, bad_credentials=MSG_WRONG_LOGIN, credentials_field="password"
-        ) from None
+        api_key = new_api_key()
+        try:
+            client_id, sha = api.integration(account_endpoint, token, api_key)
+        except RemoteCallError as exc:
+            raise _explain(
+                exc, account_endpoint, bad_credentials=MSG_WRONG_LOGIN, credentials_field="password"
+            ) from None
 
-    credentials = SalesmanagoCredentials(account_endpoint, client_id, api_key, sha, owner=email)
-    owners = _list_owners(session, store, credentials, http, bad_credentials=MSG_INACTIVE, field_name=None)
-
-    v3_key: str | None = None
-    try:
-        v3_key = api.v3_create(email, password, account_endpoint, f"bigcommerce_{int(get_clock().time())}")
-    except RemoteCallError as exc:  # not fatal: only the v3 features need the key
-        log.info("SALESmanago v3 key not created for store %s: %s", store.hash, exc.outcome)
-        warnings.append(
-            "Connected, but SALESmanago did not create an API v3 key "
-            f"({exc.message or exc.outcome}). Contacts and events sync without it."
+        credentials = SalesmanagoCredentials(account_endpoint, client_id, api_key, sha, owner=email)
+        owners = _list_owners(
+            store_id, calls, credentials, http, bad_credentials=MSG_INACTIVE, field_name=None
         )
 
+        v3_key: str | None = None
+        try:
+            v3_key = api.v3_create(
+                email, password, account_endpoint, f"bigcommerce_{int(get_clock().time())}"
+            )
+        except RemoteCallError as exc:  # not fatal: only the v3 features need the key
+            log.info("SALESmanago v3 key not created for store %s: %s", store_id, exc.outcome)
+            warnings.append(
+                "Connected, but SALESmanago did not create an API v3 key "
+                f"({exc.message or exc.outcome}). Contacts and events sync without it."
+            )
+
     account = _save(
-        session,
-        store,
+        db,
+        store_id,
         settings,
         actor,
+        calls,
         credentials=credentials,
         token=token,
         smapp=None if smapp in (None, "", 0, "0") else str(smapp),
@@ -235,8 +277,8 @@ def login_with_password(
 
 
 def login_with_api_credentials(
-    session: Session,
-    store: Store,
+    db: Database,
+    store_id: int,
     *,
     endpoint: str,
     client_id: str,
@@ -246,7 +288,8 @@ def login_with_api_credentials(
     actor: str,
     http: httpx.Client | None = None,
 ) -> LoginResult:
-    """For users with two-factor authentication: we compute `sha` and check it with listByClient."""
+    """For users with two-factor authentication: we compute `sha` and check it with listByClient
+    (no transaction open), then a short transaction saves the account."""
     account_endpoint = _endpoint(endpoint, "")
     client_id = (client_id or "").strip()
     if not client_id or not client_id.replace("-", "").replace("_", "").isalnum():
@@ -259,16 +302,24 @@ def login_with_api_credentials(
         )
     owner = _check_email(owner, "owner", "owner e-mail (a SALESmanago user)")
     credentials = SalesmanagoCredentials.from_api_secret(account_endpoint, client_id, api_secret, owner)
-    owners = _list_owners(
-        session, store, credentials, http, bad_credentials=MSG_BAD_API_CREDENTIALS, field_name="api_secret"
-    )
-    if owner.lower() not in [o.lower() for o in owners]:
-        raise LoginFailed(MSG_OWNER_NOT_USER.format(owner=owner, owners=", ".join(owners)), "owner")
+    calls: Calls = []
+    with _calls_kept_on_failure(db, calls):
+        owners = _list_owners(
+            store_id,
+            calls,
+            credentials,
+            http,
+            bad_credentials=MSG_BAD_API_CREDENTIALS,
+            field_name="api_secret",
+        )
+        if owner.lower() not in [o.lower() for o in owners]:
+            raise LoginFailed(MSG_OWNER_NOT_USER.format(owner=owner, owners=", ".join(owners)), "owner")
     account = _save(
-        session,
-        store,
+        db,
+        store_id,
         settings,
         actor,
+        calls,
         credentials=credentials,
         token=None,
         smapp=None,
@@ -282,8 +333,8 @@ def login_with_api_credentials(
 
 
 def _list_owners(
-    session: Session,
-    store: Store,
+    store_id: int,
+    calls: Calls,
     credentials: SalesmanagoCredentials,
     http: httpx.Client | None,
     *,
@@ -293,7 +344,7 @@ def _list_owners(
     client = SalesmanagoClient(
         credentials,
         http=http,
-        recorder=record_calls_to(session, store.id),
+        recorder=record_calls_into(calls.append, store_id),
         policy=LOGIN_POLICY,
         context="login",
         timeout=LOGIN_TIMEOUT,
@@ -307,10 +358,11 @@ def _list_owners(
 
 
 def _save(
-    session: Session,
-    store: Store,
+    db: Database,
+    store_id: int,
     settings: Settings,
     actor: str,
+    calls: Calls,
     *,
     credentials: SalesmanagoCredentials,
     token: str | None,
@@ -321,93 +373,116 @@ def _save(
     auth_mode: str,
     http: httpx.Client | None,
 ) -> SalesmanagoAccount:
-    previous = wipe_credentials(session, store)
-    if previous is not None and previous.v3_key and previous.v3_key != v3_key:
-        _revoke_quietly(session, store, settings, previous.v3_key, http)
-    session.flush()
-    account = SalesmanagoAccount(
-        store_id=store.id,
-        endpoint=credentials.endpoint,
-        client_id=credentials.client_id,
-        api_key=credentials.api_key,
-        sha=credentials.sha,
-        token=token,
-        smapp=smapp,
-        login_email=login_email,
-        owners=owners,
-        v3_key=v3_key,
-        auth_mode=auth_mode,
-        connected_at=utcnow(),
-        owners_refreshed_at=utcnow(),
-    )
-    session.add(account)
-    # After login, an owner SALESmanago no longer lists is reset to the login e-mail.
-    current = load_store_settings(session, store.id)
-    if not current.contact_owner or current.contact_owner.lower() not in [o.lower() for o in owners]:
-        save_store_settings(session, store.id, {"contact_owner": login_email.lower()}, actor)
-    ensure_callback_secret(store)
-    if store.sync_paused_reason in LIFTED_BY_LOGIN:
-        store.sync_paused_reason = None
-    record_change(
-        session, store.id, actor, "sm.connected", "false", f"true (client ID {credentials.client_id})"
-    )
-    session.flush()
+    """One short transaction: the new account replaces the old one, with the call records. The old
+    v3 key is revoked after the commit."""
+    with db.session() as session:
+        _write_calls(session, calls)
+        store = _store(session, store_id)
+        previous = wipe_credentials(session, store)
+        previous_v3_key = previous.v3_key if previous is not None else None
+        account = SalesmanagoAccount(
+            store_id=store.id,
+            endpoint=credentials.endpoint,
+            client_id=credentials.client_id,
+            api_key=credentials.api_key,
+            sha=credentials.sha,
+            token=token,
+            smapp=smapp,
+            login_email=login_email,
+            owners=owners,
+            v3_key=v3_key,
+            auth_mode=auth_mode,
+            connected_at=utcnow(),
+            owners_refreshed_at=utcnow(),
+        )
+        session.add(account)
+        # After login, an owner SALESmanago no longer lists is reset to the login e-mail.
+        current = load_store_settings(session, store.id)
+        if not current.contact_owner or current.contact_owner.lower() not in [o.lower() for o in owners]:
+            save_store_settings(session, store.id, {"contact_owner": login_email.lower()}, actor)
+        ensure_callback_secret(store)
+        if store.sync_paused_reason in LIFTED_BY_LOGIN:
+            store.sync_paused_reason = None
+        record_change(
+            session, store.id, actor, "sm.connected", "false", f"true (client ID {credentials.client_id})"
+        )
+    if previous_v3_key and previous_v3_key != v3_key:
+        _revoke_quietly(db, store_id, settings, previous_v3_key, http)
     return account
 
 
 def _revoke_quietly(
-    session: Session, store: Store, settings: Settings, v3_key: str, http: httpx.Client | None
+    db: Database, store_id: int, settings: Settings, v3_key: str, http: httpx.Client | None
 ) -> str | None:
-    api = _account_api(settings, session, store, http, (v3_key,), context="logout")
+    """Revoke a v3 key (no transaction open), then record the call; the problem, if any."""
+    calls: Calls = []
+    api = _account_api(settings, store_id, calls, http, (v3_key,), context="logout")
     try:
         api.v3_revoke(v3_key)
     except RemoteCallError as exc:
         return exc.message or str(exc.outcome)
+    finally:
+        with db.session() as session:
+            _write_calls(session, calls)
     return None
 
 
 def logout(
-    session: Session, store: Store, *, settings: Settings, actor: str, http: httpx.Client | None = None
+    db: Database, store_id: int, *, settings: Settings, actor: str, http: httpx.Client | None = None
 ) -> LogoutResult:
-    """Revoke the v3 key, wipe the credentials and pause syncing for the store."""
-    account = get_account(session, store.id)
-    if account is None:
-        return LogoutResult(was_connected=False)
+    """Wipe the credentials and pause syncing for the store (committed first), then revoke the v3
+    key."""
+    with db.session() as session:
+        store = _store(session, store_id)
+        account = get_account(session, store.id)
+        if account is None:
+            return LogoutResult(was_connected=False)
+        client_id, v3_key = account.client_id, account.v3_key
+        wipe_credentials(session, store)
+        store.sync_paused_reason = PauseReason.LOGGED_OUT
+        record_change(session, store.id, actor, "sm.connected", f"true (client ID {client_id})", "false")
     warnings: list[str] = []
-    if account.v3_key:
-        problem = _revoke_quietly(session, store, settings, account.v3_key, http)
-        if problem:
-            warnings.append(
-                f"Logged out, but SALESmanago did not revoke the API v3 key ({problem}). "
-                "Remove it in SALESmanago under Settings → Integration → API v3."
-            )
-    client_id = account.client_id
-    wipe_credentials(session, store)
-    store.sync_paused_reason = PauseReason.LOGGED_OUT
-    record_change(session, store.id, actor, "sm.connected", f"true (client ID {client_id})", "false")
-    session.flush()
+    problem = _revoke_quietly(db, store_id, settings, v3_key, http) if v3_key else None
+    if problem:
+        warnings.append(
+            f"Logged out, but SALESmanago did not revoke the API v3 key ({problem}). "
+            "Remove it in SALESmanago under Settings → Integration → API v3."
+        )
     return LogoutResult(was_connected=True, warnings=warnings)
 
 
-def refresh_owners(session: Session, store: Store, *, http: httpx.Client | None = None) -> OwnersRefresh:
-    """Fetch the owners list again; a saved owner no longer listed falls back to the login e-mail."""
-    account = get_account(session, store.id)
-    if account is None:
-        raise LoginFailed("Log in to SALESmanago first.")
-    client = salesmanago_client(session, store, http=http, policy=LOGIN_POLICY, context="owners")
-    try:
-        owners = client.list_users()
-    except RemoteCallError as exc:
-        raise _explain(
-            exc,
-            account.endpoint,
-            bad_credentials=MSG_CREDENTIALS_BROKEN,
-            credentials_field=None,
-        ) from None
-    account.owners = owners
-    account.owners_refreshed_at = utcnow()
-    settings = load_store_settings(session, store.id)
-    saved = settings.contact_owner
+def refresh_owners(db: Database, store_id: int, *, http: httpx.Client | None = None) -> OwnersRefresh:
+    """Fetch the owners list again (no transaction open); a saved owner no longer listed falls back
+    to the login e-mail."""
+    calls: Calls = []
+    with db.session() as session:
+        store = _store(session, store_id)
+        account = get_account(session, store.id)
+        if account is None:
+            raise LoginFailed("Log in to SALESmanago first.")
+        endpoint = account.endpoint
+        client = salesmanago_client(
+            session,
+            store,
+            http=http,
+            recorder=record_calls_into(calls.append, store.id),
+            policy=LOGIN_POLICY,
+            context="owners",
+        )
+    with _calls_kept_on_failure(db, calls):
+        try:
+            owners = client.list_users()
+        except RemoteCallError as exc:
+            raise _explain(
+                exc, endpoint, bad_credentials=MSG_CREDENTIALS_BROKEN, credentials_field=None
+            ) from None
+    with db.session() as session:
+        _write_calls(session, calls)
+        account = get_account(session, store_id)
+        if account is None:
+            raise LoginFailed("Log in to SALESmanago first.")
+        account.owners = owners
+        account.owners_refreshed_at = utcnow()
+        saved = load_store_settings(session, store_id).contact_owner
     gone = saved if saved and saved.lower() not in [o.lower() for o in owners] else None
-    session.flush()
     return OwnersRefresh(owners=owners, fell_back_from=gone)

@@ -1,7 +1,8 @@
 """The merchant's SALESmanago account actions (dashboard and CLI alike): log in with e-mail and
-password, log in with API credentials, log out. Each commits the account change, then starts what
-follows from it: deliveries that waited are resumed, and the storefront monitoring code is queued
-to follow the account (installed with the new client ID, or removed)."""
+password, log in with API credentials, log out, refresh the owners list. A login or logout commits
+the account change, then starts what follows from it: deliveries that waited are resumed, and the
+storefront monitoring code is queued to follow the account (installed with the new client ID, or
+removed). No transaction is open while SALESmanago is called."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import logging
 import httpx
 
 from smbc.account import login as account_login
-from smbc.account.login import LoginResult, LogoutResult
+from smbc.account.login import LoginResult, LogoutResult, OwnersRefresh
 from smbc.actions.store_lookup import installed_store
 from smbc.core.config import Settings
 from smbc.db.session import Database
-from smbc.monitoring.scripts import monitoring_sync_task
 from smbc.engine.pausing import resume_store
+from smbc.monitoring.scripts import monitoring_sync_task
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +35,16 @@ def login_with_password(
     """Connect the store with the merchant's SALESmanago e-mail and password.
 
     Raises LoginFailed (nothing saved) or StoreNotInstalled."""
-    with db.session() as session:
-        store = installed_store(session, store_hash)
-        result = account_login.login_with_password(
-            session,
-            store,
-            email=email,
-            password=password,
-            endpoint=endpoint,
-            settings=settings,
-            actor=actor,
-            http=http,
-        )
+    result = account_login.login_with_password(
+        db,
+        _installed_store_id(db, store_hash),
+        email=email,
+        password=password,
+        endpoint=endpoint,
+        settings=settings,
+        actor=actor,
+        http=http,
+    )
     _after_login(db, result.account.store_id)
     return result
 
@@ -65,19 +64,17 @@ def login_with_api_credentials(
     """Connect the store with API credentials (users with two-factor authentication).
 
     Raises LoginFailed (nothing saved) or StoreNotInstalled."""
-    with db.session() as session:
-        store = installed_store(session, store_hash)
-        result = account_login.login_with_api_credentials(
-            session,
-            store,
-            endpoint=endpoint,
-            client_id=client_id,
-            api_secret=api_secret,
-            owner=owner,
-            settings=settings,
-            actor=actor,
-            http=http,
-        )
+    result = account_login.login_with_api_credentials(
+        db,
+        _installed_store_id(db, store_hash),
+        endpoint=endpoint,
+        client_id=client_id,
+        api_secret=api_secret,
+        owner=owner,
+        settings=settings,
+        actor=actor,
+        http=http,
+    )
     _after_login(db, result.account.store_id)
     return result
 
@@ -87,13 +84,23 @@ def logout(
 ) -> LogoutResult:
     """Revoke the v3 key, forget the credentials and pause syncing; the monitoring code comes off the
     storefronts. Raises StoreNotInstalled."""
-    with db.session() as session:
-        store = installed_store(session, store_hash)
-        result = account_login.logout(session, store, settings=settings, actor=actor, http=http)
-        store_id = store.id
+    store_id = _installed_store_id(db, store_hash)
+    result = account_login.logout(db, store_id, settings=settings, actor=actor, http=http)
     if result.was_connected:
         queue_monitoring_sync(store_id)
     return result
+
+
+def refresh_owners(db: Database, store_hash: str, *, http: httpx.Client | None = None) -> OwnersRefresh:
+    """Read the account's users again (the contact owners to choose from). Raises LoginFailed or
+    StoreNotInstalled."""
+    return account_login.refresh_owners(db, _installed_store_id(db, store_hash), http=http)
+
+
+def _installed_store_id(db: Database, store_hash: str) -> int:
+    """A short read of its own: the SALESmanago calls that follow run with no transaction open."""
+    with db.session() as session:
+        return installed_store(session, store_hash).id
 
 
 def _after_login(db: Database, store_id: int) -> None:

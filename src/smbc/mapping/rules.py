@@ -47,7 +47,7 @@ def email_problem(email: str | None, ignored_domains: Iterable[str]) -> str | No
 
 
 def normalize_tags(tags: Iterable[str]) -> tuple[str, ...]:
-    """Upper case, spaces to `_`, no empties or repeats, at most 255 characters (as the plugins do)."""
+    """Upper case, spaces to `_`, no empties or repeats, at most 255 characters."""
     seen: dict[str, None] = {}
     for tag in tags:
         clean = "_".join(tag.strip().upper().split())[:255]
@@ -106,7 +106,7 @@ def order_event_kind(status_id: int, purchase_statuses: Iterable[int]) -> EventK
 
 
 # Setting `cart_event_window` -> how long after the last change a cart change still updates the
-# open CART event (sliding, like the plugins' `smevent` cookie renewed at each send).
+# open CART event (a sliding window: every send starts it again).
 CART_WINDOWS: dict[str, timedelta | None] = {
     "always_new": timedelta(0),
     "15m": timedelta(minutes=15),

@@ -1,16 +1,15 @@
 """Make BigCommerce's storefront scripts match the monitoring settings exactly.
 
 One script per selected storefront channel (the Scripts API ties a script to one channel). The
-planning is pure (`wanted_scripts`, `plan_scripts`); `sync_monitoring_scripts` lists what is live,
-applies the plan and keeps `MonitoringScript` rows, which is how a script deleted by the merchant in
-Script Manager is told apart from one we never installed.
+planning is pure (`wanted_scripts`, `plan_scripts`). `sync_store` reads the saved state, then lists
+what is live and applies the plan (no transaction open), then keeps `MonitoringScript` rows, which is
+how a script deleted by the merchant in Script Manager is told apart from one we never installed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from types import EllipsisType
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -210,7 +209,7 @@ def plan_scripts(wanted: dict[int, dict[str, Any]], live: Sequence[dict[str, Any
     return plan
 
 
-# --- applying it --------------------------------------------------------------------------------------
+# --- applying it: read, then call BigCommerce, then write ---------------------------------------------
 
 
 def load_account(session: Session, store: Store) -> Account | None:
@@ -225,70 +224,103 @@ def load_settings(session: Session, store: Store) -> StoreSettings:
     return load_store_settings(session, store.id)
 
 
-def sync_monitoring_scripts(
-    session: Session,
-    store: Store,
-    api: ScriptsApi,
-    *,
-    app_url: str,
-    settings: StoreSettings | None = None,
-    account: Account | EllipsisType | None = ...,
-) -> SyncResult:
-    """Create, update or delete our scripts so BigCommerce matches the settings.
+@dataclass(frozen=True)
+class SavedState:
+    """What a sync or a check reads in one short transaction, before any BigCommerce call."""
 
-    TooManyScripts is raised before any call. A remote failure stops the sync and is returned in
-    `error`; the rows of the steps that succeeded are kept, so the next sync continues from there.
-    `settings` and `account` are read from the database unless given (`account=None`: not connected)."""
-    settings = settings or load_settings(session, store)
-    account = load_account(session, store) if account is ... else account
-    channel_ids = selected_channel_ids(store, settings)
-    if account is None:
-        channel_ids = []  # nothing to install without a SALESmanago client id; remove what is there
-    check_script_cap(channel_ids)
-    wanted = (
-        wanted_scripts(channel_ids, settings, account, store_hash=store.hash, app_url=app_url)
-        if account
-        else {}
+    store: Store  # detached: read only
+    settings: StoreSettings
+    account: Account | None
+    installed: dict[int, MonitoringScript]  # detached rows: our scripts since the last install
+
+
+def read_saved_state(session: Session, store: Store) -> SavedState:
+    return SavedState(
+        store, load_settings(session, store), load_account(session, store), installed_rows(session, store)
     )
-    result = SyncResult()
+
+
+def wanted_for(state: SavedState, app_url: str, *, over_cap: str = "raise") -> dict[int, dict[str, Any]]:
+    """The script each selected channel should carry; none without a SALESmanago account (what is
+    there comes off). More channels than BigCommerce allows: TooManyScripts, or `over_cap="cut"`."""
+    if state.account is None:
+        return {}
+    channel_ids = selected_channel_ids(state.store, state.settings)
+    if over_cap == "cut":
+        channel_ids = channel_ids[:MAX_APP_SCRIPTS]
+    check_script_cap(channel_ids)
+    return wanted_scripts(
+        channel_ids, state.settings, state.account, store_hash=state.store.hash, app_url=app_url
+    )
+
+
+@dataclass
+class AppliedSteps:
+    """The script changes BigCommerce took, in order, to be written to our table afterwards."""
+
+    kept: list[tuple[int, str, str]] = field(default_factory=list)  # (channel id, uuid, html) in order
+    deleted: list[tuple[Any, str]] = field(default_factory=list)  # (channel id, uuid)
+    unchanged: list[tuple[int, str, str]] = field(default_factory=list)
+    planned: bool = False  # every planned step went through
+
+
+def apply_scripts(api: ScriptsApi, wanted: dict[int, dict[str, Any]], result: SyncResult) -> AppliedSteps:
+    """The BigCommerce half of a sync: list, then create, update and delete to match `wanted`.
+
+    Makes no database call. A remote failure stops it and lands in `result`; the steps before it
+    are in the answer, so the next sync continues from there."""
+    steps = AppliedSteps()
     try:
         live = api.scripts()
-        check_script_cap(channel_ids, other_scripts=sum(1 for s in live if not is_ours(s)))
+        check_script_cap(list(wanted), other_scripts=sum(1 for s in live if not is_ours(s)))
         plan = plan_scripts(wanted, live)
-        rows = _rows_by_channel(session, store)
         by_uuid = {s["uuid"]: s for s in live}
         for uuid in plan.delete:
             api.delete_script(uuid)
             result.deleted += 1
-            row = rows.get(by_uuid[uuid].get("channel_id"))
-            if row is not None and row.script_uuid == uuid:
-                session.delete(row)
-                rows.pop(row.channel_id)
+            steps.deleted.append((by_uuid[uuid].get("channel_id"), uuid))
         for uuid, body in plan.update:
             api.update_script(uuid, body)
             result.updated += 1
-            _remember(session, store, rows, body["channel_id"], uuid, body["html"])
+            steps.kept.append((body["channel_id"], uuid, body["html"]))
         for body in plan.create:
             created = api.create_script(body)
             result.created += 1
-            _remember(session, store, rows, body["channel_id"], created["uuid"], body["html"])
-        # Unchanged live scripts: make sure the table knows them (e.g. after a lost transaction).
+            steps.kept.append((body["channel_id"], created["uuid"], body["html"]))
         for script in live:
             channel_id = script.get("channel_id")
             if is_ours(script) and script["uuid"] not in plan.delete and channel_id in wanted:
-                row = rows.get(channel_id)
-                if row is None or row.script_uuid != script["uuid"]:
-                    _remember(session, store, rows, channel_id, script["uuid"], script.get("html", ""))
-        for channel_id, row in list(rows.items()):
-            if channel_id not in wanted:
-                session.delete(row)  # not wanted any more and not live: nothing left to track
-        session.flush()
+                steps.unchanged.append((channel_id, script["uuid"], script.get("html", "")))
+        steps.planned = True
         result.live = [s for s in api.scripts() if is_ours(s)]
     except RemoteCallError as exc:
         result.error = f"BigCommerce did not take the change: {exc.message}"
         result.failure = exc
-        session.flush()
-    return result
+    return steps
+
+
+def track_scripts(
+    session: Session, store_id: int, wanted: dict[int, dict[str, Any]], steps: AppliedSteps
+) -> None:
+    """The database half of a sync: our table follows what BigCommerce took."""
+    rows = _rows_by_channel(session, store_id)
+    for channel_id, uuid in steps.deleted:
+        row = rows.get(channel_id)
+        if row is not None and row.script_uuid == uuid:
+            session.delete(row)
+            rows.pop(row.channel_id)
+    for channel_id, uuid, html in steps.kept:
+        _remember(session, store_id, rows, channel_id, uuid, html)
+    if not steps.planned:
+        return
+    # Unchanged live scripts: make sure the table knows them (e.g. after a lost transaction).
+    for channel_id, uuid, html in steps.unchanged:
+        row = rows.get(channel_id)
+        if row is None or row.script_uuid != uuid:
+            _remember(session, store_id, rows, channel_id, uuid, html)
+    for channel_id, row in list(rows.items()):
+        if channel_id not in wanted:
+            session.delete(row)  # not wanted any more and not live: nothing left to track
 
 
 def installed_rows(session: Session, store: Store) -> dict[int, MonitoringScript]:
@@ -296,19 +328,19 @@ def installed_rows(session: Session, store: Store) -> dict[int, MonitoringScript
     (`auto_uninstall`), so their absence is not the merchant's doing."""
     return {
         channel_id: row
-        for channel_id, row in _rows_by_channel(session, store).items()
+        for channel_id, row in _rows_by_channel(session, store.id).items()
         if row.updated_at is None or store.installed_at is None or row.updated_at >= store.installed_at
     }
 
 
-def _rows_by_channel(session: Session, store: Store) -> dict[int, MonitoringScript]:
-    rows = session.scalars(select(MonitoringScript).where(MonitoringScript.store_id == store.id))
+def _rows_by_channel(session: Session, store_id: int) -> dict[int, MonitoringScript]:
+    rows = session.scalars(select(MonitoringScript).where(MonitoringScript.store_id == store_id))
     return {row.channel_id: row for row in rows}
 
 
 def _remember(
     session: Session,
-    store: Store,
+    store_id: int,
     rows: dict[int, MonitoringScript],
     channel_id: int,
     uuid: str,
@@ -316,7 +348,7 @@ def _remember(
 ) -> None:
     row = rows.get(channel_id)
     if row is None:
-        row = MonitoringScript(store_id=store.id, channel_id=channel_id, script_uuid=uuid, content_hash="")
+        row = MonitoringScript(store_id=store_id, channel_id=channel_id, script_uuid=uuid, content_hash="")
         session.add(row)
         rows[channel_id] = row
     row.script_uuid = uuid
@@ -394,37 +426,9 @@ def describe_status(
     return MonitoringStatus(channels=channels, extra=extra)
 
 
-def monitoring_status(
-    session: Session,
-    store: Store,
-    api: ScriptsApi,
-    *,
-    app_url: str,
-    settings: StoreSettings | None = None,
-    account: Account | EllipsisType | None = ...,
-) -> MonitoringStatus:
-    """What is live now (read back from BigCommerce) against the saved settings."""
-    settings = settings or load_settings(session, store)
-    account = load_account(session, store) if account is ... else account
-    channel_ids = selected_channel_ids(store, settings) if account else []
-    try:
-        check_script_cap(channel_ids)
-    except TooManyScripts:
-        channel_ids = channel_ids[:MAX_APP_SCRIPTS]
-    wanted = (
-        wanted_scripts(channel_ids, settings, account, store_hash=store.hash, app_url=app_url)
-        if account
-        else {}
-    )
-    return describe_status(store, wanted, api.scripts(), installed_rows(session, store))
+# --- entry points: each opens its own short transactions, never one around a BigCommerce call ---------
 
-
-def monitoring_problems(session: Session, store: Store, api: ScriptsApi, *, app_url: str) -> list[str]:
-    """For the health check: e.g. ["missing on channel 2"]; empty when all is as the merchant chose."""
-    return monitoring_status(session, store, api, app_url=app_url).problems
-
-
-# --- entry points: the tab, restore, and channels created later ---------------------------------------
+NOT_INSTALLED = "the app is not installed on this store"
 
 
 class StorefrontsApi(ScriptsApi, Protocol):
@@ -433,91 +437,141 @@ class StorefrontsApi(ScriptsApi, Protocol):
     def sites(self) -> list[dict[str, Any]]: ...
 
 
-def refresh_storefronts(store: Store, api: StorefrontsApi) -> None:
-    """Re-read the store's channels and sites, so "all storefronts" and the cart-link origins are current.
+def _installed_store(db: Database, store_id: int) -> Store | None:
+    with db.session() as session:
+        store = session.get(Store, store_id)
+        return store if store is not None and store.installed else None
 
-    Every store has channel 1, so an empty answer is not believed (the stored lists are kept)."""
+
+def _flush(db: Database, calls: CallBuffer) -> None:
+    if calls.calls:
+        with db.session() as session:
+            calls.flush(session)
+
+
+def _refresh(db: Database, store_id: int, api: StorefrontsApi) -> None:
+    """Re-read the store's channels and sites, then keep them in a short transaction. Every store has
+    channel 1, so an empty answer is not believed (the stored lists are kept)."""
     channels = api.channels()
-    if channels:
-        store.channels = channels
-        sites = api.sites()
-        if sites:
-            store.sites = sites
-
-
-def add_channel_code(
-    session: Session, store: Store, channel_id: int, api: StorefrontsApi, *, app_url: str
-) -> None:
-    """`store/channel/created`: the new storefront gets the code when the merchant chose "all" (and
-    the channel is an active storefront; re-reading the channels tells). A retryable failure is
-    raised, so the delivery is tried again later."""
-    settings = load_settings(session, store)
-    if not settings.monitoring_enabled or settings.monitoring_channels != "all":
+    sites = api.sites() if channels else []
+    if not channels:
         return
-    refresh_storefronts(store, api)
-    result = sync_monitoring_scripts(session, store, api, app_url=app_url, settings=settings)
-    if result.failure is not None and result.failure.outcome.retryable:
-        raise result.failure
+    with db.session() as session:
+        store = session.get(Store, store_id)
+        if store is not None:
+            store.channels = channels
+            if sites:
+                store.sites = sites
+
+
+def refresh_storefronts(db: Database, store_id: int) -> None:
+    """The store's channels and sites as BigCommerce has them now, so "all storefronts" and the
+    cart-link origins are current. Records its calls; raises RemoteCallError."""
+    store = _installed_store(db, store_id)
+    if store is None:
+        return
+    calls = CallBuffer()
+    try:
+        _refresh(db, store_id, for_store(store, recorder=calls, context="monitoring"))
+    finally:
+        _flush(db, calls)
+
+
+def sync_store(
+    db: Database, store_id: int, *, app_url: str, refresh: bool = False, api: StorefrontsApi | None = None
+) -> SyncResult:
+    """Make BigCommerce match the store's saved monitoring settings (save, restore, log in/out).
+
+    The saved state is read first, the BigCommerce calls come after that transaction, and one last
+    short transaction writes our table and the call records. TooManyScripts is raised before any
+    change. `refresh` re-reads the store's channels and sites first ("all storefronts" as they are
+    now). `api` replaces the store's client (its calls are then recorded by its own recorder)."""
+    calls = CallBuffer()
+    steps: AppliedSteps | None = None
+    wanted: dict[int, dict[str, Any]] = {}
+    try:
+        store = _installed_store(db, store_id)
+        if store is None:
+            return SyncResult(error=NOT_INSTALLED)
+        api = api or for_store(store, recorder=calls, context="monitoring")
+        if refresh:
+            _refresh(db, store_id, api)
+        with db.session() as session:
+            store = session.get(Store, store_id)
+            if store is None or not store.installed:
+                return SyncResult(error=NOT_INSTALLED)
+            state = read_saved_state(session, store)
+        wanted = wanted_for(state, app_url)
+        result = SyncResult()
+        steps = apply_scripts(api, wanted, result)
+        return result
+    except RemoteCallError as exc:
+        return SyncResult(error=f"BigCommerce did not take the change: {exc.message}", failure=exc)
+    finally:
+        if steps is not None or calls.calls:
+            with db.session() as session:
+                calls.flush(session)
+                if steps is not None:
+                    track_scripts(session, store_id, wanted, steps)
+
+
+def live_status(
+    db: Database, store_id: int, *, app_url: str, context: str = "monitoring", api: ScriptsApi | None = None
+) -> MonitoringStatus | None:
+    """What is live now (one Scripts API read, after the saved state was read) against the saved
+    settings; None when the app is not installed. Records its call; raises RemoteCallError."""
+    with db.session() as session:
+        store = session.get(Store, store_id)
+        if store is None or not store.installed:
+            return None
+        state = read_saved_state(session, store)
+    calls = CallBuffer()
+    try:
+        live = (api or for_store(state.store, recorder=calls, context=context)).scripts()
+    finally:
+        _flush(db, calls)
+    return describe_status(state.store, wanted_for(state, app_url, over_cap="cut"), live, state.installed)
 
 
 def check_monitoring(store_id: int) -> list[str]:
     """For the health check: the monitoring-code problems of one store, read live from BigCommerce
-    (e.g. ["missing on channel 2"]). Records its calls; a BigCommerce failure is itself a problem.
-    The saved state is read first and the call made after that transaction has ended."""
+    (e.g. ["missing on channel 2"]); a BigCommerce failure is itself a problem."""
     runtime = get_runtime()
-    calls = CallBuffer()
-    with runtime.db.session() as session:
-        store = session.get(Store, store_id)
-        if store is None or not store.installed:
-            return []
+    try:
+        status = live_status(runtime.db, store_id, app_url=runtime.settings.app_url, context="health")
+    except RemoteCallError as exc:
+        return [f"could not be checked: {exc.message}"]
+    return status.problems if status is not None else []
+
+
+def install_on_new_channel(
+    db: Database,
+    store_id: int,
+    channel_id: int,
+    *,
+    app_url: str | None = None,
+    api: StorefrontsApi | None = None,
+) -> None:
+    """`store/channel/created`: the new storefront gets the code when the merchant chose "all" (and
+    the channel is an active storefront; re-reading the channels tells). Call it outside any
+    transaction: it opens its own short ones. A retryable failure is raised, so the delivery is
+    tried again later (any failure to re-read the channels too)."""
+    store = _installed_store(db, store_id)
+    if store is None:
+        return
+    with db.session() as session:
         settings = load_settings(session, store)
-        account = load_account(session, store)
-        rows = installed_rows(session, store)
-    channel_ids = selected_channel_ids(store, settings)[:MAX_APP_SCRIPTS] if account else []
-    wanted = (
-        wanted_scripts(
-            channel_ids, settings, account, store_hash=store.hash, app_url=runtime.settings.app_url
-        )
-        if account
-        else {}
-    )
-    try:
-        live = for_store(store, recorder=calls, context="health").scripts()
-        problems = describe_status(store, wanted, live, rows).problems
-    except RemoteCallError as exc:
-        problems = [f"could not be checked: {exc.message}"]
-    if calls.calls:
-        with runtime.db.session() as session:
-            calls.flush(session)
-    return problems
-
-
-def sync_store(db: Database, store_id: int, *, app_url: str, refresh: bool = False) -> SyncResult:
-    """Make BigCommerce match the store's saved monitoring settings (save, restore, log in/out).
-
-    Each step has its own short transaction; the BigCommerce calls are recorded afterwards.
-    `refresh` re-reads the store's channels and sites first ("all storefronts" as they are now)."""
+    if not settings.monitoring_enabled or settings.monitoring_channels != "all":
+        return
     calls = CallBuffer()
     try:
-        if refresh:
-            with db.session() as session:
-                store = session.get(Store, store_id)
-                if store is None or not store.installed:
-                    return SyncResult(error="the app is not installed on this store")
-                refresh_storefronts(store, for_store(store, recorder=calls, context="monitoring"))
-        # Reads first; the rows it writes are flushed only after the last BigCommerce call.
-        with db.session() as session:
-            store = session.get(Store, store_id)
-            if store is None or not store.installed:
-                return SyncResult(error="the app is not installed on this store")
-            api = for_store(store, recorder=calls, context="monitoring")
-            return sync_monitoring_scripts(session, store, api, app_url=app_url)
-    except RemoteCallError as exc:
-        return SyncResult(error=f"BigCommerce did not take the change: {exc.message}", failure=exc)
+        api = api or for_store(store, recorder=calls, context=f"channel-created:{channel_id}")
+        _refresh(db, store_id, api)
+        result = sync_store(db, store_id, app_url=app_url or get_runtime().settings.app_url, api=api)
     finally:
-        if calls.calls:
-            with db.session() as session:
-                calls.flush(session)
+        _flush(db, calls)
+    if result.failure is not None and result.failure.outcome.retryable:
+        raise result.failure
 
 
 @huey.task()

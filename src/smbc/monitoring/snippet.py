@@ -1,9 +1,10 @@
-"""SALESmanago's monitoring code for one storefront, built as the official plugins build it, plus our
-small cart-link script (it tells the app which SALESmanago contact a storefront cart belongs to).
+"""SALESmanago's monitoring code for one storefront (`_smid`, optional `_smapp` and flags, then
+sm.js from the account's endpoint), plus our small cart-link script (it tells the app which
+SALESmanago contact a storefront cart belongs to).
 
 Pure: no network, no database. `smbc.monitoring.scripts` installs the result with the Scripts API.
-Everything is ONE `<script>` tag because the Scripts API spec allows exactly one per `script_tag`
-(the guide says up to five; the spec is the safe reading), so popups.js is inserted from inside it.
+Everything is ONE `<script>` tag because BigCommerce's Scripts API takes exactly one per
+`script_tag` script, so popups.js is inserted from inside it.
 """
 
 from __future__ import annotations
@@ -11,13 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from smbc.db.models import Store
 
 # JSON is valid JavaScript, except that these would let a value end the <script> element or a line.
 _JS_UNSAFE = {
@@ -69,7 +64,7 @@ class SnippetConfig:
 
 
 def _smapp_literal(smapp: str | int | None) -> str | None:
-    """`_smapp` only when the account has one (non-empty, non-zero), like the official plugins."""
+    """`_smapp` only when the account has one (non-empty, non-zero)."""
     if smapp is None or (isinstance(smapp, str) and smapp.strip() in ("", "0")) or smapp == 0:
         return None
     if isinstance(smapp, str) and smapp.strip().isdigit():
@@ -189,20 +184,3 @@ _CART_LINK_BODY = [
 def content_hash(html: str) -> str:
     """What we compare to tell whether a live script is the one we installed."""
     return hashlib.sha256(html.encode()).hexdigest()
-
-
-def on_channel_created(session: Session, store: Store, channel_id: int) -> None:
-    """Called by the realtime processing of `store/channel/created` (inside its unit of work).
-
-    When the merchant's choice is "all storefronts", the new storefront gets the monitoring code.
-    Raises RemoteCallError when BigCommerce should be asked again later (retryable outcome)."""
-    from smbc.bigcommerce.client import CallBuffer, for_store
-    from smbc.core.runtime import get_runtime
-    from smbc.monitoring.scripts import add_channel_code
-
-    calls = CallBuffer()
-    api = for_store(store, recorder=calls, context=f"channel-created:{channel_id}")
-    try:
-        add_channel_code(session, store, channel_id, api, app_url=get_runtime().settings.app_url)
-    finally:
-        calls.flush(session)

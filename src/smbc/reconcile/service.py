@@ -31,7 +31,7 @@ from smbc.mapping.rules import EventKind
 from smbc.realtime.inbox import record_synthetic
 from smbc.realtime.processing import drain, enqueue_delivery, load_settings_for
 from smbc.reconcile.models import ReconcileState
-from smbc.stores.hooks import ensure_webhook_secret, sync_hooks, webhook_destination
+from smbc.stores.hooks import register_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +166,10 @@ def reconcile_store(
     bc = bc_for_store(store, recorder=calls, context="reconcile")
     try:
         collect_changes(db, store, bc, since, report)
-        with db.session() as session:
-            fresh = session.get(Store, store_id)
-            assert fresh is not None
-            secret = ensure_webhook_secret(fresh)
-        hooks = sync_hooks(bc, webhook_destination(runtime.settings.app_url), secret)
-        report.hooks_created = hooks.created
-        report.hooks_repaired = hooks.reenabled + hooks.updated
+        hooks = register_webhooks(db, store_id, bc)
+        if hooks is not None:
+            report.hooks_created = hooks.created
+            report.hooks_repaired = hooks.reenabled + hooks.updated
     except RemoteCallError as exc:
         report.error = exc.message
     with db.session() as session:

@@ -1,9 +1,9 @@
 """The one client for SALESmanago (API v2 for contacts/events/owners, v3 for key management).
 
 Everything about talking to SALESmanago lives here: endpoint normalisation, the v2 auth block, the
-request clean-up the official SDK does, the ONE table that turns an answer into an `Outcome`, the
-in-call retry loop and a recorded `RemoteCall` row for every attempt (never holding credentials).
-"""
+request clean-up (empty values dropped before sending), the ONE table that turns an answer into an
+`Outcome`, the in-call retry loop and a record of every attempt for a `RemoteCall` row (never
+holding credentials; the caller writes the rows)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ import httpx
 
 from smbc.core.clock import get_clock
 from smbc.core.http_clients import check_no_open_transaction, shared_client
-from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCall, RemoteCallError, Service
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
 from smbc.salesmanago.payload import clean_payload
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -230,15 +230,6 @@ def attempt_fields(attempt: CallAttempt, store_id: int | None) -> dict[str, Any]
         "message": attempt.message[:_MESSAGE_LIMIT],
         "context": attempt.context[:64],
     }
-
-
-def record_calls_to(session: Session, store_id: int | None = None) -> Recorder:
-    """A recorder that adds one `RemoteCall` row per attempt to `session` (the caller's transaction)."""
-
-    def record(attempt: CallAttempt) -> None:
-        session.add(RemoteCall(**attempt_fields(attempt, store_id)))
-
-    return record
 
 
 def record_calls_into(calls: Callable[[dict[str, Any]], None], store_id: int | None) -> Recorder:

@@ -28,7 +28,7 @@ DEFAULT_PURCHASE_STATUSES = [2, 3, 8, 9, 10, 11]
 
 
 def default_location(primary_url: str) -> str:
-    """`sm_` + md5 of the storefront's primary URL, as the official plugins do."""
+    """The storefront's default SALESmanago location: `sm_` + md5 of its primary URL."""
     return "sm_" + hashlib.md5(primary_url.encode(), usedforsecurity=False).hexdigest()
 
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from smbc.bigcommerce.client import CallBuffer, for_store
 from smbc.core.config import random_secret
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
+from smbc.db.session import Database
 
 WEBHOOK_PATH = "/webhooks/bigcommerce"
 SECRET_HEADER = "X-Smbc-Webhook-Secret"  # noqa: S105 (a header name, not a secret)
@@ -113,16 +111,14 @@ def _created_meanwhile(client: Any, error: RemoteCallError, scope: str, destinat
     raise error
 
 
-def register_webhooks(session: Session, store: Store, client: Any = None) -> RegistrationResult:
+def register_webhooks(db: Database, store_id: int, client: Any) -> RegistrationResult | None:
     """Idempotent: creates missing hooks, re-enables deactivated ones, fixes destination/headers.
 
-    Called by the set-up job and by reconciliation; the attempts are recorded as RemoteCall rows."""
-    settings = get_runtime().settings
-    secret = ensure_webhook_secret(store)
-    calls = CallBuffer()
-    if client is None:
-        client = for_store(store, recorder=calls, context="webhooks")
-    try:
-        return sync_hooks(client, webhook_destination(settings.app_url), secret)
-    finally:
-        calls.flush(session)
+    The store's secret is kept in a short transaction of its own; the calls come after it, recorded
+    by `client`'s recorder (the caller writes them). None when the store is not installed."""
+    with db.session() as session:
+        store = session.get(Store, store_id)
+        if store is None or not store.installed:
+            return None
+        secret = ensure_webhook_secret(store)
+    return sync_hooks(client, webhook_destination(get_runtime().settings.app_url), secret)

@@ -54,14 +54,10 @@ def _run_store_setup(store_id: int, http: httpx.Client | None) -> bool:
         store = session.get(Store, store_id)
         if store is None or not store.installed or not store.access_token:
             return False
-        client = for_store(store, recorder=calls, context="setup", http=http)
+    client = for_store(store, recorder=calls, context="setup", http=http)
     try:
         info, channels, sites = client.store_info(), client.channels(), client.sites()
-        with runtime.db.session() as session:
-            store = session.get(Store, store_id)
-            if store is None or not store.installed:
-                return False
-            register_webhooks(session, store, client)
+        register_webhooks(runtime.db, store_id, client)  # None when uninstalled meanwhile: seen below
     except RemoteCallError as exc:
         with runtime.db.session() as session:
             calls.flush(session)

@@ -1,5 +1,5 @@
-"""The Monitoring Code tab: settings [1] [2] [A] [B] [C], storefronts, consent category, and [3] the
-code live now, read back from BigCommerce (so it changes only after Save).
+"""The Monitoring Code tab: on/off, the optional extras (custom script, banners, popups), storefronts,
+consent category, and the code live now, read back from BigCommerce (so it changes only after Save).
 
 Saving validates, saves the settings, then makes BigCommerce match at once (inline, so the merchant
 sees the result on the page); database work and BigCommerce calls never share a transaction.
@@ -7,6 +7,7 @@ sees the result on the page); database work and BigCommerce calls never share a 
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,22 +16,18 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from smbc.bigcommerce.client import CallBuffer, for_store
 from smbc.core.remote_calls import RemoteCallError
 from smbc.db.models import Store
 from smbc.monitoring.scripts import (
     MAX_APP_SCRIPTS,
-    Account,
     MonitoringStatus,
     SyncResult,
-    describe_status,
-    installed_rows,
+    live_status,
     load_account,
     load_settings,
-    selected_channel_ids,
+    refresh_storefronts,
     storefront_channels,
     sync_store,
-    wanted_scripts,
 )
 from smbc.settings.store_settings import SettingsInvalid, StoreSettings, save_store_settings
 from smbc.stores.access import DashboardSession
@@ -145,42 +142,21 @@ def _store(session: Any, store_hash: str) -> Store:
     return store
 
 
-def _client(store: Store):  # -> (BigCommerceClient, CallBuffer)
-    calls = CallBuffer()
-    return for_store(store, recorder=calls, context="monitoring"), calls
+def _store_id(request: Request, store_hash: str) -> int:
+    with request.app.state.runtime.db.session() as session:
+        return _store(session, store_hash).id
 
 
 def _read_live(request: Request, store_hash: str, view: TabView) -> None:
-    """Fill `view.status` from what BigCommerce lists now (one call, no transaction held)."""
-    db = request.app.state.runtime.db
-    app_url = request.app.state.settings.app_url
-    with db.session() as session:
-        store = _store(session, store_hash)
-        settings = load_settings(session, store)
-        account = load_account(session, store)
-        rows = installed_rows(session, store)
-    wanted = _wanted(store, settings, account, app_url)
-    calls = None
+    """Fill `view.status` from what BigCommerce lists now (no transaction held during the call)."""
     try:
-        api, calls = _client(store)
-        live = api.scripts()
+        view.status = live_status(
+            request.app.state.runtime.db,
+            _store_id(request, store_hash),
+            app_url=request.app.state.settings.app_url,
+        )
     except RemoteCallError as exc:
         view.live_error = exc.message
-        live = None
-    if calls is not None:
-        with db.session() as session:
-            calls.flush(session)
-    if live is not None:
-        view.status = describe_status(store, wanted, live, rows)
-
-
-def _wanted(
-    store: Store, settings: StoreSettings, account: Account | None, app_url: str
-) -> dict[int, dict[str, Any]]:
-    if account is None:
-        return {}
-    channel_ids = selected_channel_ids(store, settings)[:MAX_APP_SCRIPTS]
-    return wanted_scripts(channel_ids, settings, account, store_hash=store.hash, app_url=app_url)
 
 
 def _base_view(request: Request, store_hash: str, form: TabForm | None = None) -> TabView:
@@ -237,9 +213,8 @@ def _render(request: Request, view: TabView, status_code: int = 200) -> HTMLResp
 
 def _sync(request: Request, store_hash: str, *, refresh: bool) -> SyncResult:
     db = request.app.state.runtime.db
-    with db.session() as session:
-        store_id = _store(session, store_hash).id
-    return sync_store(db, store_id, app_url=request.app.state.settings.app_url, refresh=refresh)
+    app_url = request.app.state.settings.app_url
+    return sync_store(db, _store_id(request, store_hash), app_url=app_url, refresh=refresh)
 
 
 def _sync_message(result: SyncResult, enabled: bool) -> dict[str, str]:
@@ -254,24 +229,9 @@ def _sync_message(result: SyncResult, enabled: bool) -> dict[str, str]:
 
 def _refresh_storefronts(request: Request, store_hash: str) -> None:
     """Re-read channels and sites, so the list of storefronts is as BigCommerce has it now."""
-    db = request.app.state.runtime.db
-    with db.session() as session:
-        store = _store(session, store_hash)
-    try:
-        api, calls = _client(store)
-    except RemoteCallError:
-        return  # shown by the scripts read that follows
-    try:
-        channels, sites = api.channels(), api.sites()
-    except RemoteCallError:
-        channels = sites = []  # keep what is stored; the scripts read reports the failure
-    with db.session() as session:
-        calls.flush(session)
-        if channels:  # every store has channel 1: an empty answer is not believed
-            store = _store(session, store_hash)
-            store.channels = channels
-            if sites:
-                store.sites = sites
+    # On failure the stored lists stay; the scripts read that follows reports it.
+    with suppress(RemoteCallError):
+        refresh_storefronts(request.app.state.runtime.db, _store_id(request, store_hash))
 
 
 @router.get("/app/tabs/monitoring", response_class=HTMLResponse)

@@ -24,7 +24,7 @@ from smbc.account.credentials import (
     rotate_callback_secret,
     storefronts,
 )
-from smbc.account.login import LoginFailed, refresh_owners
+from smbc.account.login import LoginFailed
 from smbc.actions import account as account_actions
 from smbc.actions.settings import save_settings
 from smbc.actions.store_lookup import StoreNotInstalled
@@ -335,12 +335,14 @@ def _save(request: Request, dash: DashboardSession, changes: dict[str, object]) 
 def account_refresh_owners(
     request: Request, dash: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
-    with _unit_of_work(request, dash) as (session, store):
-        try:
-            refreshed = refresh_owners(session, store)
-        except LoginFailed as exc:
-            return _account_tab(request, session, store, notices=[("danger", exc.message)])
+    try:
+        refreshed = account_actions.refresh_owners(request.app.state.runtime.db, dash.store_hash)
         notices = [("success", f"Owners list refreshed: {len(refreshed.owners)} users.")]
+    except LoginFailed as exc:
+        notices = [("danger", exc.message)]
+    except StoreNotInstalled:
+        raise _not_installed() from None
+    with _unit_of_work(request, dash) as (session, store):
         return _account_tab(request, session, store, notices=notices)
 
 
