@@ -43,6 +43,7 @@ def create_app(fake: FakeBigCommerce) -> FastAPI:
     from smbc.sandbox.bigcommerce import pages, rest
 
     app = FastAPI(title="Fake BigCommerce", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.fake = fake  # what the REST handlers work on
     chance = random.Random()
 
     @app.exception_handler(ApiError)
@@ -133,6 +134,6 @@ def create_app(fake: FakeBigCommerce) -> FastAPI:
         except OAuthError as exc:
             return JSONResponse(exc.body, status_code=exc.status)
 
-    app.include_router(rest.build_router(fake))
+    app.include_router(rest.build_router())
     app.include_router(pages.build_router(fake))
     return app

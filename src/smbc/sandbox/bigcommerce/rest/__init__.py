@@ -1,0 +1,31 @@
+"""REST routes of the fake: `/stores/{hash}/v2/...` and `/stores/{hash}/v3/...`, one module a resource
+family.
+
+Each route gets a `StoreCall` from the `access.authorized` dependency (401 without a valid
+`X-Auth-Token`, 403 without the family's scope), parses the query, reads or changes the store under the
+fake's lock and renders with `render.v2` / `render.v3`. Writes fire the webhooks BigCommerce fires.
+Handlers reach the fake through `request.app.state.fake`, which `api.create_app` sets.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from smbc.sandbox.bigcommerce.rest import (
+    carts,
+    channels,
+    customers,
+    hooks,
+    orders,
+    refunds,
+    scripts,
+    store_info,
+    subscribers,
+)
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
+    for family in (store_info, channels, customers, subscribers, orders, refunds, carts, scripts, hooks):
+        router.include_router(family.router)
+    return router

@@ -1,0 +1,30 @@
+"""The v3 answer envelope `{data, meta}`, and a page of a list in it (v2 answers are bare JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from fastapi.responses import JSONResponse
+
+from smbc.sandbox.bigcommerce import listing
+from smbc.sandbox.bigcommerce.state import Json
+
+T = TypeVar("T")
+
+
+def v3_answer(data: Any, meta: Json | None = None) -> JSONResponse:
+    return JSONResponse({"data": data, "meta": meta if meta is not None else {}})
+
+
+def v3_page(
+    rows: Sequence[T],
+    page: int,
+    limit: int,
+    render: Callable[[T], Json],
+    query: dict[str, str] | None = None,
+) -> JSONResponse:
+    """One page of `rows` with `meta.pagination`; `query` (the filters) is repeated in its links."""
+    data = [render(row) for row in listing.offset_page(rows, page, limit)]
+    extra = {k: v for k, v in query.items() if k not in ("page", "limit")} if query is not None else None
+    return v3_answer(data, {"pagination": listing.pagination_meta(len(rows), page, limit, len(data), extra)})
