@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smbc.core import encryption
+from smbc.core import encryption, jobs
 from smbc.core.config import Settings
 from smbc.db.session import Database
 
@@ -21,8 +21,6 @@ _runtime: Runtime | None = None
 def init_runtime(settings: Settings, *, migrate: bool = False) -> Runtime:
     """Configure encryption, the database and the queue for this process."""
     global _runtime
-    from smbc.core import jobs
-
     encryption.configure(settings.secret_keys)
     db = Database(settings.database_url)
     if migrate:

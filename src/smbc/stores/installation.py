@@ -19,7 +19,7 @@ from smbc.bigcommerce.signed_payload import BcUser, SignedPayload
 from smbc.core.clock import utcnow
 from smbc.core.config import Settings, random_secret
 from smbc.db.base import Base
-from smbc.db.models import Store, StoreUser, User
+from smbc.db.models import Store, StoreUser, User, _import_feature_models
 from smbc.engine.pausing import PauseReason
 from smbc.stores.access import DashboardSession
 
@@ -320,8 +320,6 @@ def _delete_orphan_users(session: Session) -> None:
 
 def store_tables() -> list[tuple[str, str]]:
     """(table, column) for every table with a foreign key to stores.id, children first."""
-    from smbc.db.models import _import_feature_models
-
     _import_feature_models()
     found = []
     for table in reversed(Base.metadata.sorted_tables):
