@@ -45,7 +45,7 @@ CHILD = """
 import json, os, sys
 from smbc.core.config import load_settings
 from smbc.core.runtime import init_runtime
-from smbc.export.service import run_export
+from smbc.export.runner import run_export
 samples = []
 def rss_mb():
     with open("/proc/self/statm") as f:

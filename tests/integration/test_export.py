@@ -8,7 +8,9 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, timedelta
+from types import ModuleType
 
 import pytest
 from export_support import World, export_world, utc
@@ -18,10 +20,12 @@ from sqlalchemy.exc import OperationalError
 from smbc.bigcommerce.client import for_store
 from smbc.core.clock import FakeClock, set_clock, utcnow
 from smbc.core.config import Settings
-from smbc.core.remote_calls import Outcome, RemoteCall, RemoteCallError
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCall, RemoteCallError, Service
 from smbc.db.models import Store
 from smbc.engine.ledgers import SentEvent, SyncedContact
-from smbc.export import service
+from smbc.export import contacts as contacts_export
+from smbc.export import events as events_export
+from smbc.export import runner, service
 from smbc.export.models import Export
 from smbc.salesmanago.client import SalesmanagoClient
 
@@ -46,7 +50,7 @@ def fake_clock() -> Iterator[FakeClock]:
 
 def run_to_end(w: World, export_id: int, limit: int = 20) -> Export:
     for _ in range(limit):
-        service.run_export(export_id, db=w.db, time_slice=None, force=True)
+        runner.run_export(export_id, db=w.db, time_slice=None, force=True)
         row = w.export(export_id)
         if not row.active:
             return row
@@ -239,7 +243,7 @@ def test_cancel_stops_after_the_batch_in_hand(w: World) -> None:
         if row.batches == 2:
             assert service.cancel_export(w.db, w.store_id, export_id)
 
-    assert service.run_export(export_id, db=w.db, time_slice=None, on_batch=cancel_after_two) == "cancelled"
+    assert runner.run_export(export_id, db=w.db, time_slice=None, on_batch=cancel_after_two) == "cancelled"
     row = w.export(export_id)
     assert row.status == "cancelled" and row.sent == len(w.events()) == 6 and row.active_slot is None
     with w.db.session() as s:
@@ -253,14 +257,14 @@ def test_salesmanago_failing_for_a_while_is_retried_later_and_nothing_is_skipped
     w.seed_completed_orders(12)
     export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=4, enqueue=False)
     w.sb.sm.fail_next(6, 503)  # two runs' worth: each call is tried 3 times before the job waits
-    assert service.run_export(export_id, db=w.db, time_slice=None) == "running"
+    assert runner.run_export(export_id, db=w.db, time_slice=None) == "running"
     row = w.export(export_id)
     assert row.next_attempt_at is not None and row.next_attempt_at > utcnow() and row.attempts == 1
     assert row.lease_owner is None and w.events() == [] and row.last_error
-    assert service.run_export(export_id, db=w.db, time_slice=None) is None  # not due yet: no tight loop
-    assert export_id not in service.due_export_ids(w.db)
-    assert export_id in service.due_export_ids(w.db, now=row.next_attempt_at + timedelta(seconds=1))
-    assert service.run_export(export_id, db=w.db, time_slice=None, force=True) == "running"
+    assert runner.run_export(export_id, db=w.db, time_slice=None) is None  # not due yet: no tight loop
+    assert export_id not in runner.due_export_ids(w.db)
+    assert export_id in runner.due_export_ids(w.db, now=row.next_attempt_at + timedelta(seconds=1))
+    assert runner.run_export(export_id, db=w.db, time_slice=None, force=True) == "running"
     assert w.export(export_id).attempts == 2 and w.events() == []
 
     # The events call itself fails once with an answer: its claims are released, it is planned again.
@@ -271,13 +275,52 @@ def test_salesmanago_failing_for_a_while_is_retried_later_and_nothing_is_skipped
         raise RemoteCallError(Outcome.RETRY, "SALESmanago answered HTTP 502", status=502)
 
     monkeypatch.setattr(SalesmanagoClient, "add_batch_events", refuse_once)
-    assert service.run_export(export_id, db=w.db, time_slice=None, force=True) == "running"
+    assert runner.run_export(export_id, db=w.db, time_slice=None, force=True) == "running"
     with w.db.session() as s:
         assert s.scalars(select(SentEvent)).all() == []  # nothing reached SALESmanago: nothing claimed
     row = run_to_end(w, export_id)
     assert row.status == "done" and row.sent == 12 and row.failed == {} and row.skipped == {}
     assert row.attempts == 0 and row.unconfirmed == 0
     assert sorted(Counter(e["externalId"] for e in w.events("PURCHASE")).values()) == [1] * 12
+
+
+def test_an_events_batch_that_never_left_is_sent_again_and_one_without_an_answer_is_not(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SALESmanago client tells a refused connection (the request never left: release the claims,
+    send the batch again later) from a request that got no answer (it may have arrived: unconfirmed)."""
+    w.seed_completed_orders(6)
+    export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=3, enqueue=False)
+    real_send = SalesmanagoClient.add_batch_events
+
+    def connection_refused(self, events):
+        monkeypatch.setattr(SalesmanagoClient, "add_batch_events", no_answer)
+        nowhere = replace(self.credentials, endpoint="http://127.0.0.1:9")  # nothing listens there
+        return real_send(SalesmanagoClient(nowhere, policy=BackoffPolicy(attempts=1)), events)
+
+    def no_answer(self, events):
+        monkeypatch.setattr(SalesmanagoClient, "add_batch_events", real_send)
+        real_send(self, events)  # SALESmanago has them; the answer is lost on the way back
+        raise RemoteCallError(Outcome.RETRY, "app.test did not answer in time", service=Service.SALESMANAGO)
+
+    monkeypatch.setattr(SalesmanagoClient, "add_batch_events", connection_refused)
+    assert runner.run_export(export_id, db=w.db, time_slice=None) == "running"
+    row = w.export(export_id)
+    assert row.unconfirmed == 0 and row.next_attempt_at is not None and "cannot reach" in row.last_error
+    with w.db.session() as s:
+        assert s.scalars(select(SentEvent)).all() == []  # nothing left: nothing claimed
+    row = run_to_end(w, export_id)
+    assert row.status == "done" and row.sent == 6 and row.unconfirmed == 3
+    assert any("no answer from SALESmanago" in m for m in row.messages)
+    assert sorted(Counter(e["externalId"] for e in w.events("PURCHASE")).values()) == [1] * 6
+
+
+def test_a_store_without_a_bigcommerce_token_fails_the_export_naming_bigcommerce(w: World) -> None:
+    export_id = service.start_export(w.db, w.store_id, "contacts", *FEB, enqueue=False)
+    with w.db.session() as s:
+        s.get(Store, w.store_id).access_token = None
+    assert runner.run_export(export_id, db=w.db, time_slice=None) == "failed"
+    assert w.export(export_id).last_error.startswith("BigCommerce refused the app's access")
 
 
 def killed_events_export(w: World, monkeypatch: pytest.MonkeyPatch, *, answered: bool) -> int:
@@ -301,7 +344,7 @@ def killed_events_export(w: World, monkeypatch: pytest.MonkeyPatch, *, answered:
 
     monkeypatch.setattr(SalesmanagoClient, "add_batch_events", send_then_die)
     with pytest.raises(SystemExit):
-        service.run_export(export_id, db=w.db, time_slice=None)
+        runner.run_export(export_id, db=w.db, time_slice=None)
     monkeypatch.setattr(SalesmanagoClient, "add_batch_events", real_send)
     return export_id
 
@@ -312,10 +355,10 @@ def test_a_batch_in_flight_when_the_worker_died_is_not_sent_again(
     export_id = killed_events_export(w, monkeypatch, answered=True)
     row = w.export(export_id)
     assert row.cursor["inflight"]["batch"] == 2 and row.lease_owner is not None
-    assert service.run_export(export_id, db=w.db) is None  # its lease has not gone stale yet
+    assert runner.run_export(export_id, db=w.db) is None  # its lease has not gone stale yet
 
     with service_clock_past_the_lease():
-        assert export_id in service.due_export_ids(w.db)
+        assert export_id in runner.due_export_ids(w.db)
         row = run_to_end(w, export_id)
     assert row.status == "done" and row.sent == 9 and row.unconfirmed == 3
     assert any("not sent again" in m for m in row.messages)
@@ -361,16 +404,16 @@ def test_only_a_finished_events_export_with_unconfirmed_events_can_be_sent_again
 @contextmanager
 def service_clock_past_the_lease() -> Iterator[None]:
     """A dead worker's lease goes stale after LEASE_STALE: move the clock past it."""
-    previous = set_clock(FakeClock(utcnow() + service.LEASE_STALE + timedelta(seconds=1)))
+    previous = set_clock(FakeClock(utcnow() + runner.LEASE_STALE + timedelta(seconds=1)))
     try:
         yield
     finally:
         set_clock(previous)
 
 
-def fail_once(monkeypatch: pytest.MonkeyPatch, name: str, on_call: int) -> None:
-    """service.<name> raises as PostgreSQL does when it ends a transaction (deadlock, failover)."""
-    real = getattr(service, name)
+def fail_once(monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str, on_call: int) -> None:
+    """<module>.<name> raises as PostgreSQL does when it ends a transaction (deadlock, failover)."""
+    real = getattr(module, name)
     calls = 0
 
     def flaky(*args, **kwargs):
@@ -380,7 +423,7 @@ def fail_once(monkeypatch: pytest.MonkeyPatch, name: str, on_call: int) -> None:
             raise OperationalError(name, {}, Exception("server closed the connection unexpectedly"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(service, name, flaky)
+    monkeypatch.setattr(module, name, flaky)
 
 
 def test_a_database_error_recording_a_sent_batch_leaves_no_event_unaccounted(
@@ -388,8 +431,9 @@ def test_a_database_error_recording_a_sent_batch_leaves_no_event_unaccounted(
 ) -> None:
     w.seed_completed_orders(9)
     export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=3, enqueue=False)
-    fail_once(monkeypatch, "remember_contacts", on_call=2)  # batch 2 reached SALESmanago; its commit fails
-    assert service.run_export(export_id, db=w.db, time_slice=None) == "running"  # retried later
+    # Batch 2 reached SALESmanago; its commit fails.
+    fail_once(monkeypatch, events_export, "remember_contacts", on_call=2)
+    assert runner.run_export(export_id, db=w.db, time_slice=None) == "running"  # retried later
     assert "OperationalError" in w.export(export_id).last_error
     row = run_to_end(w, export_id)
     assert row.status == "done" and row.sent == 9 and row.unconfirmed == 3  # its answer was never recorded
@@ -405,8 +449,8 @@ def test_a_database_error_recording_a_contacts_batch_sends_it_again(
     export_id = service.start_export(
         w.db, w.store_id, "contacts", *FEB, batch_size=3, page_size=3, enqueue=False
     )
-    fail_once(monkeypatch, "remember_contacts", on_call=2)
-    assert service.run_export(export_id, db=w.db, time_slice=None) == "running"
+    fail_once(monkeypatch, contacts_export, "remember_contacts", on_call=2)
+    assert runner.run_export(export_id, db=w.db, time_slice=None) == "running"
     row = run_to_end(w, export_id)
     assert row.status == "done" and row.sent == 9 and row.done == 9
     assert len(w.contacts()) == 9
@@ -443,7 +487,7 @@ def test_exports_and_real_time_stay_within_three_requests_in_flight(w: World) ->
 
     readers = [threading.Thread(target=real_time_reads) for _ in range(3)]
     runners = [
-        threading.Thread(target=service.run_export, args=(i,), kwargs={"db": w.db, "time_slice": None})
+        threading.Thread(target=runner.run_export, args=(i,), kwargs={"db": w.db, "time_slice": None})
         for i in (contacts, events)
     ]
     for thread in readers + runners:

@@ -17,7 +17,7 @@ from export_support import World, export_world
 
 from smbc.core.clock import FakeClock, set_clock, utcnow
 from smbc.core.config import Settings
-from smbc.export import service
+from smbc.export import runner, service
 from support import wait_for
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -25,7 +25,7 @@ WORKER = (
     "import sys\n"
     "from smbc.core.config import load_settings\n"
     "from smbc.core.runtime import init_runtime\n"
-    "from smbc.export.service import run_export\n"
+    "from smbc.export.runner import run_export\n"
     "init_runtime(load_settings())\n"
     "run_export(int(sys.argv[1]), time_slice=None)\n"
 )
@@ -90,12 +90,12 @@ def test_a_killed_worker_resumes_and_each_event_is_sent_exactly_once(backend_set
         sent_before = len(w.events("PURCHASE"))
         assert stopped.status == "running" and stopped.lease_owner is not None
         assert 0 < stopped.sent == sent_before < 40
-        assert service.run_export(export_id, db=w.db) is None  # its heartbeat is still fresh
+        assert runner.run_export(export_id, db=w.db) is None  # its heartbeat is still fresh
 
-        previous = set_clock(FakeClock(utcnow() + service.LEASE_STALE + timedelta(seconds=1)))
+        previous = set_clock(FakeClock(utcnow() + runner.LEASE_STALE + timedelta(seconds=1)))
         try:
-            assert service.due_export_ids(w.db) == [export_id]  # the sweep would queue it
-            assert service.run_export(export_id, db=w.db, time_slice=None) == "done"
+            assert runner.due_export_ids(w.db) == [export_id]  # the sweep would queue it
+            assert runner.run_export(export_id, db=w.db, time_slice=None) == "done"
         finally:
             set_clock(previous)
         row = w.export(export_id)

@@ -7,16 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from smbc.export.events import OrderPlan, PlannedEvent, plan_batches
 from smbc.export.models import Export
-from smbc.export.service import (
-    ExportInvalid,
-    OrderPlan,
-    PlannedEvent,
-    day_bounds,
-    parse_request,
-    plan_batches,
-    progress,
-)
+from smbc.export.service import ExportInvalid, day_bounds, parse_request, progress
 from smbc.mapping.rules import EventKind
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import typer
 from sqlalchemy import select
 
-from smbc.core.clock import get_clock, utcnow
 from smbc.core.config import ConfigError, get_settings
 from smbc.db.models import Store
 from smbc.export import service
@@ -64,7 +63,7 @@ def export_command(
             export_id = service.start_export(
                 runtime.db, row.id, kind, first, last, tags=tag_list, actor="cli", enqueue=False
             )
-        queued = _row(runtime, export_id)
+        queued = service.export_row(runtime.db, export_id)
         first, last = queued.date_from, queued.date_to
     except service.ExportInvalid as exc:
         for field, message in exc.errors.items():
@@ -82,7 +81,6 @@ def export_command(
         TimeRemainingColumn(),
         TextColumn("{task.fields[sent]} sent"),
     )
-    status: str | None = ExportStatus.RUNNING.value
     try:
         with Progress(*columns) as bar:
             task = bar.add_task(kind.value, total=None, sent=0)
@@ -90,19 +88,10 @@ def export_command(
             def on_batch(current: Export) -> None:
                 bar.update(task, completed=current.done, total=current.total, sent=current.sent)
 
-            while status == ExportStatus.RUNNING.value:
-                ran = service.run_export(
-                    export_id, db=runtime.db, time_slice=None, on_batch=on_batch, force=True
-                )
-                current = _row(runtime, export_id)
-                on_batch(current)
-                status = current.status
-                if ran is None and status == ExportStatus.RUNNING.value:
-                    get_clock().sleep(1.0)  # a worker runs it right now: show its progress
-                elif status == ExportStatus.RUNNING.value and current.next_attempt_at is not None:
-                    wait = max((current.next_attempt_at - utcnow()).total_seconds(), 0.0)
-                    bar.console.print(f"waiting {wait:.0f} s to retry: {current.last_error}")
-                    get_clock().sleep(wait)
+            def on_wait(seconds: float, error: str) -> None:
+                bar.console.print(f"waiting {seconds:.0f} s to retry: {error}")
+
+            final = service.run_in_foreground(runtime.db, export_id, on_batch=on_batch, on_wait=on_wait)
     except KeyboardInterrupt:
         typer.echo(
             f"\nInterrupted. Export #{export_id} resumes from its last batch with `smbc worker`, "
@@ -110,7 +99,6 @@ def export_command(
             err=True,
         )
         raise typer.Exit(130) from None
-    final = _row(runtime, export_id)
     typer.echo(f"{final.status}: {final.done} done, {final.sent} sent")
     for title, counts in (("skipped", final.skipped), ("failed", final.failed)):
         for reason, count in (counts or {}).items():
@@ -119,11 +107,3 @@ def export_command(
         typer.echo(f"  {message}")
     if final.status != ExportStatus.DONE.value:
         raise typer.Exit(1)
-
-
-def _row(runtime, export_id: int) -> Export:
-    with runtime.db.session() as session:
-        current = session.get(Export, export_id)
-        assert current is not None
-        session.expunge(current)
-        return current

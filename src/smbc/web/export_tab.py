@@ -1,5 +1,6 @@
-"""The Export Data tab: [1] customers as contacts, [2] orders as external events, the running exports
-with their progress (the fragment refreshes itself while one runs) and the past exports' counts."""
+"""The Export Data tab: a form for customers as contacts, one for orders as external events, the
+running exports with their progress (the fragment refreshes itself while one runs) and the past
+exports' counts. Every action is one call of `smbc.export.service`."""
 
 from __future__ import annotations
 

@@ -1,0 +1,413 @@
+"""The events export: orders created in the range (`/v2/orders`, keyset by `min_id`, line items
+included), mapped exactly as real time maps them (PURCHASE, CANCELLATION after a PURCHASE, RETURN per
+refund), buyers upserted first, then `addBatchContactExtEvent`. Each (order, type) is claimed in the
+`sent_events` ledger real time uses before sending, so anything already sent (by real time or an
+earlier export) is skipped and running an export twice sends nothing new.
+
+Never a batch twice: the claim of a batch's ledger rows and the `inflight` marker are committed in
+one transaction right before the events call; the answer is committed with the cursor in the next.
+SALESmanago has no way to read events back, so a batch left `inflight` by a dead worker (killed while
+SALESmanago was receiving it) is NOT sent again: its events are recorded as sent and counted as
+`unconfirmed`. A request that was written almost always arrives, so this errs towards "once" rather
+than "twice", which the merchant's reports and automations would show. A failure that certainly left
+nothing at SALESmanago (an error answer, a refused connection) releases the claims and the batch is
+planned again after a backoff."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from smbc.bigcommerce.client import V2Pages
+from smbc.consent.plan import consent_plan_for, last_known_opt_ins
+from smbc.core.clock import utcnow
+from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.engine.ledgers import SENT_STATES, SentEvent
+from smbc.export.job import BatchResult, Job, commit_batch, in_range, locked_row, reason_category
+from smbc.export.ledger import ContactSent, claim_events, mark_unconfirmed, release_claims, remember_contacts
+from smbc.export.models import Export
+from smbc.export.read_ahead import ReadAhead
+from smbc.mapping import records as mapping
+from smbc.mapping import rules
+from smbc.mapping.rules import EventKind
+
+UNCONFIRMED_HINT = "If SALESmanago does not show them, use “Send unconfirmed again” on this export."
+
+
+def resolve_inflight(job: Job) -> None:
+    """A batch left in flight by a dead worker: SALESmanago may have it. It is not sent again."""
+    inflight = job.cursor.get("inflight")
+    if not inflight:
+        return
+    owner = f"{job.claim_prefix}{inflight['batch']}"
+    now = utcnow()
+
+    def mark(session: Session) -> None:
+        mark_unconfirmed(session, job.store.id, owner, now)
+
+    job.cursor.pop("inflight")
+    job.cursor["after_id"] = inflight["after_id"]
+    count = int(inflight.get("events", 0))
+    message = (
+        f"Batch {inflight['batch']}: the worker stopped while SALESmanago was receiving {count} events; "
+        "they were not sent again, so nothing is duplicated (SALESmanago most likely has them). "
+        + UNCONFIRMED_HINT
+    )
+    result = BatchResult(
+        done=int(inflight.get("orders", 0)), sent=count, unconfirmed=count, messages=[message]
+    )
+    result.skipped.update(inflight.get("skipped") or {})
+    commit_batch(job, result, extra=mark)
+
+
+@dataclass
+class PlannedEvent:
+    kind: EventKind
+    key: str
+    order_id: int
+    email: str
+    item: dict[str, Any]  # one entry of addBatchContactExtEvent's `events`
+
+
+@dataclass
+class OrderPlan:
+    order_id: int
+    in_range: bool = True
+    events: list[PlannedEvent] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    contact: tuple[str, dict[str, Any], bool | None] | None = None  # email, upsert payload, subscribed
+
+
+def _orders_total(job: Job) -> None:
+    if job.cursor.get("counted"):
+        return
+    params = {
+        "min_date_created": job.from_utc.isoformat(),
+        "max_date_created": job.to_utc.isoformat(),
+    }
+    # Not documented whether /v2/orders/count honours these filters; the total is only an estimate for
+    # the progress bar and is set to the real count when the export ends.
+    body = job.bc.get("/v2/orders/count", params) or {}
+    with job.db.session() as session:
+        row = locked_row(session, job)
+        if body.get("count") is not None:
+            row.total = int(body["count"])
+    job.cursor["counted"] = True
+
+
+def _order_pages(job: Job) -> Iterator[list[dict[str, Any]]]:
+    params = {
+        **job.bc.ORDER_INCLUDE,
+        "min_date_created": job.from_utc.isoformat(),
+        "max_date_created": job.to_utc.isoformat(),
+    }
+    after = job.cursor.get("after_id")
+    yield from V2Pages(job.bc, "/v2/orders", params, limit=job.page_size, cursor=after)
+
+
+def _plan_page(job: Job, orders: list[dict[str, Any]]) -> list[OrderPlan]:
+    """Map one page of orders as real time would, leaving out what the ledger already has."""
+    ids = [int(o["id"]) for o in orders]
+    refunded = [int(o["id"]) for o in orders if _money(o.get("refunded_amount")) > 0]
+    refunds: dict[int, list[dict[str, Any]]] = {}
+    if refunded:
+        for refund in job.bc.refunds(order_ids=refunded):
+            refunds.setdefault(int(refund.get("order_id") or 0), []).append(refund)
+    with job.db.session() as session:
+        ledger = {
+            (kind, key): state
+            for kind, key, state in session.execute(
+                select(SentEvent.kind, SentEvent.key, SentEvent.state).where(
+                    SentEvent.store_id == job.store.id, SentEvent.order_id.in_(ids)
+                )
+            )
+        }
+        known = last_known_opt_ins(session, job.store.id, {mapping.order_email(o) for o in orders})
+    plans = []
+    for order in orders:
+        plans.append(_plan_order(job, order, refunds.get(int(order["id"]), []), ledger, known))
+    return plans
+
+
+def _money(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _plan_order(
+    job: Job,
+    order: dict[str, Any],
+    refunds: list[dict[str, Any]],
+    ledger: dict[tuple[str, str], str],
+    known: dict[str, bool | None],
+) -> OrderPlan:
+    order_id = int(order["id"])
+    plan = OrderPlan(order_id)
+    if not in_range(job, order.get("date_created")):
+        plan.in_range = False  # BigCommerce's filter let it through: not ours to count
+        return plan
+    email = mapping.order_email(order)
+    problem = rules.email_problem(email, job.settings.ignored_domains)
+    if problem:
+        plan.skipped[reason_category(problem)] += 1
+        return plan
+    status_id = int(order.get("status_id") or 0)
+    kind = rules.order_event_kind(status_id, job.settings.purchase_statuses)
+    wanted: list[tuple[EventKind, str, dict[str, Any] | None]] = []
+    if kind is EventKind.PURCHASE:
+        wanted.append((kind, str(order_id), None))
+    elif kind is EventKind.CANCELLATION:
+        if ledger.get((EventKind.PURCHASE.value, str(order_id))) in SENT_STATES:
+            wanted.append((kind, str(order_id), None))
+        else:
+            plan.skipped["cancelled before any PURCHASE was sent"] += 1
+    elif not refunds:
+        plan.skipped["order status sends no event"] += 1
+    for refund in refunds:
+        wanted.append((EventKind.RETURN, str(refund.get("id")), refund))
+    todo = []
+    for event_kind, key, refund in wanted:
+        if (event_kind.value, key) in ledger:
+            plan.skipped["already sent"] += 1
+        else:
+            todo.append((event_kind, key, refund))
+    if not todo:
+        return plan
+    items = mapping.order_line_items(order)
+    if items is None:
+        items = job.bc.order_products(order_id)
+    location = mapping.channel_location(
+        job.settings, job.store.sites or [], int(order.get("channel_id") or 1)
+    )
+    for event_kind, key, refund in todo:
+        if refund is not None:
+            event = mapping.return_event(
+                order, refund, items, settings=job.settings, location=location, owner=job.owner
+            )
+        else:
+            modified = mapping.parse_bc_date(order.get("date_modified"))
+            event = mapping.order_event(
+                order,
+                items,
+                kind=event_kind,
+                settings=job.settings,
+                location=location,
+                owner=job.owner,
+                date=None if event_kind is EventKind.PURCHASE else modified,
+            )
+        item = {"email": email, "contactEvent": event.contact_event()}
+        plan.events.append(PlannedEvent(event_kind, key, order_id, email, item))
+    # The buyer as real time sends it with a PURCHASE: billing data, purchase/guest tags, and the
+    # checkout's newsletter box (an unticked box says nothing, so nobody is opted in by accident).
+    subscribed = True if order.get("is_email_opt_in") else None
+    consent = consent_plan_for(
+        subscribed,
+        known.get(email),
+        settings=job.settings,
+        language=job.lang(),
+        double_opt_in=job.double_opt_in,
+    )
+    contact = consent.apply(mapping.contact_from_order(order, owner=job.owner, settings=job.settings))
+    plan.contact = (email, contact.to_payload(), subscribed)
+    return plan
+
+
+def _order_plans(job: Job) -> Iterator[OrderPlan]:
+    for page in ReadAhead(_order_pages(job)):
+        yield from _plan_page(job, page)
+
+
+def plan_batches(plans: Iterable[OrderPlan], batch_size: int) -> Iterator[list[OrderPlan]]:
+    """Whole orders per batch, at most `batch_size` events each (an order with more events than that
+    goes alone); orders that send nothing ride along, so the cursor moves past them too."""
+    batch: list[OrderPlan] = []
+    count = 0
+    for plan in plans:
+        if batch and count + len(plan.events) > batch_size:
+            yield batch
+            batch, count = [], 0
+        batch.append(plan)
+        count += len(plan.events)
+        if count >= batch_size:
+            yield batch
+            batch, count = [], 0
+    if batch:
+        yield batch
+
+
+def event_batches(job: Job) -> Iterator[Export]:
+    _orders_total(job)
+    for batch in plan_batches(_order_plans(job), job.batch_size):
+        yield _send_events(job, batch)
+
+
+def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
+    result = BatchResult(done=sum(1 for plan in batch if plan.in_range))
+    for plan in batch:
+        result.skipped.update(plan.skipped)
+    after_id = max(plan.order_id for plan in batch)
+    planned = [event for plan in batch for event in plan.events]
+    if not planned:
+        job.cursor["after_id"] = after_id
+        return commit_batch(job, result)
+    # 1. Buyers first (idempotent, so a crash here only means they are upserted again).
+    contacts: dict[str, tuple[dict[str, Any], bool | None]] = {}
+    for plan in batch:
+        if plan.contact is not None:
+            email, payload, subscribed = plan.contact
+            earlier = contacts.get(email)
+            # One upsert per buyer: the first order's data; subscribed if any order ticked the box.
+            contacts[email] = (earlier[0], earlier[1] or subscribed) if earlier else (payload, subscribed)
+    contact_ids: dict[str, str] = {}
+    for start in range(0, len(contacts), job.batch_size):
+        chunk = list(contacts.items())[start : start + job.batch_size]
+        answer = job.sm.batch_upsert([payload for _, (payload, _) in chunk])
+        ids = answer.get("contactIds") if isinstance(answer, dict) else None
+        contact_ids.update({str(k).lower(): str(v) for k, v in (ids or {}).items()})
+    # 2. Claim the events (insert first) and mark the batch in flight, in one transaction.
+    job.batches += 1
+    batch_no = job.batches
+    owner = f"{job.claim_prefix}{batch_no}"
+    now = utcnow()
+    mine: set[tuple[str, str]] = set()
+
+    def claim(session: Session) -> None:
+        claim_events(
+            session,
+            [
+                {
+                    "store_id": job.store.id,
+                    "kind": e.kind.value,
+                    "key": e.key,
+                    "order_id": e.order_id,
+                    "state": "claimed",
+                    "claimed_by": owner,
+                    "claimed_at": now,
+                    "email": e.email,
+                }
+                for e in planned
+            ],
+        )
+        rows = session.execute(
+            select(SentEvent.kind, SentEvent.key).where(
+                SentEvent.store_id == job.store.id, SentEvent.claimed_by == owner
+            )
+        ).all()
+        mine.update((kind, key) for kind, key in rows)
+        job.cursor["inflight"] = {
+            "batch": batch_no,
+            "after_id": after_id,
+            "orders": len(batch),
+            "events": len(mine),
+            "skipped": dict(result.skipped + Counter({"already sent": len(planned) - len(mine)})),
+        }
+
+    with job.db.session() as session:
+        row = locked_row(session, job)
+        claim(session)
+        row.cursor = dict(job.cursor)
+        row.batches = job.batches
+        row.heartbeat_at = now
+    sending = [e for e in planned if (e.kind.value, e.key) in mine]
+    result.skipped["already sent"] += len(planned) - len(sending)
+    if not sending:
+        job.cursor.pop("inflight")
+        job.cursor["after_id"] = after_id
+        return commit_batch(job, result)
+    # 3. Send once; record the answer with the cursor.
+    try:
+        answer = job.sm_once.add_batch_events([e.item for e in sending])
+    except RemoteCallError as exc:
+        return _events_failed(job, exc, sending, result, owner, after_id, batch_no)
+    event_ids = answer.get("eventIds") if isinstance(answer, dict) else None
+    if not isinstance(event_ids, list) or len(event_ids) != len(sending):
+        event_ids = [None] * len(sending)  # no per-event ids documented for this answer: keep none
+    result.sent += len(sending)
+    job.cursor.pop("inflight")
+    job.cursor["after_id"] = after_id
+
+    def mark_sent(session: Session) -> None:
+        sent_at = utcnow()
+        ids = {
+            (kind, key): row_id
+            for row_id, kind, key in session.execute(
+                select(SentEvent.id, SentEvent.kind, SentEvent.key).where(
+                    SentEvent.store_id == job.store.id, SentEvent.claimed_by == owner
+                )
+            )
+        }
+        session.execute(  # one executemany by primary key, not one statement per event
+            update(SentEvent),
+            [
+                {
+                    "id": ids[(event.kind.value, event.key)],
+                    "state": "sent",
+                    "event_id": str(event_id) if event_id else None,
+                    "contact_id": contact_ids.get(event.email),
+                    "sent_at": sent_at,
+                }
+                for event, event_id in zip(sending, event_ids, strict=True)
+                if (event.kind.value, event.key) in ids
+            ],
+        )
+        remember_contacts(
+            session,
+            job.store.id,
+            [
+                ContactSent(email, contact_ids.get(email), None, subscribed)
+                for email, (_, subscribed) in contacts.items()
+            ],
+        )
+
+    return commit_batch(job, result, extra=mark_sent)
+
+
+def _events_failed(
+    job: Job,
+    exc: RemoteCallError,
+    sending: list[PlannedEvent],
+    result: BatchResult,
+    owner: str,
+    after_id: int,
+    batch_no: int,
+) -> Export:
+    """Nothing arrived (an error answer, no connection): release the claims; a refusal is counted and
+    the export goes on; anything retryable is planned again after a backoff. No answer at all after
+    the request went out: SALESmanago may have it, so it counts as sent (unconfirmed)."""
+    may_have_arrived = exc.status is None and not exc.never_sent
+    if may_have_arrived:
+        job.cursor.pop("inflight", None)
+        job.cursor["after_id"] = after_id
+        result.sent += len(sending)
+        result.unconfirmed += len(sending)
+        result.messages.append(
+            f"Batch {batch_no}: no answer from SALESmanago ({exc.message}); the {len(sending)} events "
+            "were not sent again, so nothing is duplicated. " + UNCONFIRMED_HINT
+        )
+
+        def mark(session: Session) -> None:
+            mark_unconfirmed(session, job.store.id, owner, utcnow())
+
+        return commit_batch(job, result, extra=mark)
+
+    def release(session: Session) -> None:
+        release_claims(session, job.store.id, owner)
+
+    job.cursor.pop("inflight", None)
+    if exc.outcome is Outcome.INVALID:
+        job.cursor["after_id"] = after_id
+        result.failed["refused by SALESmanago"] += len(sending)
+        result.messages.append(f"Batch {batch_no}: SALESmanago refused it: {exc.message}"[:500])
+        return commit_batch(job, result, extra=release)
+    with job.db.session() as session:  # the cursor stays before this batch: it is planned again
+        row = locked_row(session, job)
+        release(session)
+        row.cursor = dict(job.cursor)
+    raise exc

@@ -1,0 +1,170 @@
+"""One run of one export (`Job`: the store, its settings, the clients and the saved cursor) and the
+transactions that record its batches on the export row."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
+from smbc.core.clock import utcnow
+from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.export.ledger import mark_unconfirmed
+from smbc.export.models import Export, ExportKind, ExportStatus, ExportSubscriber
+from smbc.mapping import records as mapping
+from smbc.mapping import rules
+from smbc.salesmanago.client import SalesmanagoClient
+from smbc.settings.store_settings import StoreSettings
+
+MESSAGES_KEPT = 10
+# No double opt-in in an export: these shoppers already confirmed in the store, and a batch would
+# send every one of them a confirmation e-mail (SALESmanago's own plugins export the same way).
+SEND_DOUBLE_OPT_IN = False
+
+
+class LeaseLost(Exception):
+    """Another worker took this export over (ours looked dead): stop without writing anything."""
+
+
+@dataclass
+class Job:
+    """One run of one export: clients, settings and the row's counters (written at each commit)."""
+
+    db: Database
+    export_id: int
+    token: str
+    store: Store
+    settings: StoreSettings
+    kind: ExportKind
+    from_utc: datetime
+    to_utc: datetime
+    tags: list[str]
+    batch_size: int
+    page_size: int
+    bc: BigCommerceClient
+    sm: SalesmanagoClient  # in-call retries (contacts are idempotent)
+    sm_once: SalesmanagoClient  # one attempt (events: never sent twice by a retry)
+    calls: CallBuffer
+    cursor: dict[str, Any]
+    batches: int = 0
+    on_batch: Callable[[Export], None] | None = None
+    double_opt_in: bool = SEND_DOUBLE_OPT_IN
+
+    @property
+    def owner(self) -> str:
+        return self.settings.contact_owner
+
+    @property
+    def claim_prefix(self) -> str:
+        return f"export:{self.export_id}:"
+
+    def lang(self) -> str | None:
+        return rules.store_language(self.store.info)
+
+
+@dataclass
+class BatchResult:
+    """What one batch adds to the row."""
+
+    done: int = 0
+    sent: int = 0
+    unconfirmed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    messages: list[str] = field(default_factory=list)
+
+
+def locked_row(session: Session, job: Job) -> Export:
+    row = session.get(Export, job.export_id, with_for_update=True)
+    if row is None or row.lease_owner != job.token:
+        raise LeaseLost()
+    return row
+
+
+def _add_counts(row: Export, result: BatchResult) -> None:
+    row.done += result.done
+    row.sent += result.sent
+    row.unconfirmed += result.unconfirmed
+    if result.skipped:
+        row.skipped = dict(Counter(row.skipped or {}) + result.skipped)
+    if result.failed:
+        row.failed = dict(Counter(row.failed or {}) + result.failed)
+    if result.messages:
+        row.messages = [*(row.messages or []), *result.messages][-MESSAGES_KEPT:]
+
+
+def finish_export(
+    session: Session, row: Export, status: ExportStatus, now: datetime, error: str = ""
+) -> None:
+    row.status = status.value
+    row.active_slot = None
+    row.lease_owner = None
+    row.finished_at = now
+    row.next_attempt_at = None
+    if status is ExportStatus.DONE and row.total is not None:
+        row.total = row.done  # the count BigCommerce gave was an estimate; this is what there was
+    if error:
+        row.last_error = error[:2000]
+        row.messages = [*(row.messages or []), error][-MESSAGES_KEPT:]
+    cursor = dict(row.cursor or {})
+    inflight = cursor.pop("inflight", None)
+    if inflight:  # never resolved by a run: the same rule as events.resolve_inflight (not sent again)
+        mark_unconfirmed(session, row.store_id, f"export:{row.id}:{inflight['batch']}", now)
+    row.cursor = cursor
+    session.execute(delete(ExportSubscriber).where(ExportSubscriber.export_id == row.id))
+
+
+def commit_batch(job: Job, result: BatchResult, *, extra: Callable[[Session], None] | None = None) -> Export:
+    """Record a batch: counts, cursor, heartbeat, remote calls (and `extra` ledger work), together.
+
+    Tried again when another worker inserted the same contact-ledger row at the same moment (real
+    time, or the other kind of export): the second try finds the row and updates it."""
+    for attempt in range(3):
+        recorded: list[dict[str, Any]] = []
+        try:
+            with job.db.session() as session:
+                row = locked_row(session, job)
+                recorded = job.calls.flush(session)
+                if extra is not None:
+                    extra(session)
+                _add_counts(row, result)
+                row.cursor = dict(job.cursor)
+                row.batches = job.batches
+                row.heartbeat_at = utcnow()
+                row.attempts = 0
+                row.failing_since = None
+                session.flush()
+                session.expunge(row)
+            break
+        except Exception as exc:
+            job.calls.put_back(recorded)  # rolled back with the batch: the next try or on_error writes them
+            if not isinstance(exc, IntegrityError) or attempt == 2:
+                raise
+    if job.on_batch is not None:
+        job.on_batch(row)
+    return row
+
+
+def in_range(job: Job, value: str | None) -> bool:
+    when = mapping.parse_bc_date(value)
+    if when is None:
+        return True  # no date to check: BigCommerce's own filter decided
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return job.from_utc <= when <= job.to_utc
+
+
+def reason_category(problem: str) -> str:
+    """A per-record reason as a category to count ("ignored e-mail domain x.com" -> without x.com)."""
+    for prefix in ("ignored e-mail domain", "invalid e-mail address"):
+        if problem.startswith(prefix):
+            return prefix
+    return problem

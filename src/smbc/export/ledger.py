@@ -1,0 +1,110 @@
+"""The export's writes to the shared ledgers: its claims in `sent_events` (claim, release, mark
+unconfirmed) and a whole batch of contacts into `synced_contacts`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from smbc.core.clock import utcnow
+from smbc.db.session import insert_ignoring_conflicts
+from smbc.engine.ledgers import SentEvent, SyncedContact
+
+
+def claim_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert claims for events; one another worker (or real time) holds already is left alone."""
+    insert_ignoring_conflicts(session, SentEvent, rows, ["store_id", "kind", "key"])
+
+
+def release_claims(session: Session, store_id: int, owner: str) -> None:
+    """Forget `owner`'s claims that were never sent: the events can be planned again."""
+    session.execute(
+        delete(SentEvent).where(
+            SentEvent.store_id == store_id,
+            SentEvent.claimed_by == owner,
+            SentEvent.state == "claimed",
+        )
+    )
+
+
+def mark_unconfirmed(session: Session, store_id: int, owner: str, now: datetime) -> None:
+    """A batch's claims whose send may have arrived: sent for every purpose, never re-sent by itself."""
+    session.execute(
+        update(SentEvent)
+        .where(SentEvent.store_id == store_id, SentEvent.claimed_by == owner, SentEvent.state == "claimed")
+        .values(state="unconfirmed", sent_at=now)
+    )
+
+
+def release_unconfirmed(session: Session, store_id: int, export_id: int) -> int:
+    """Forget the unconfirmed events of an export, so that they are sent again; returns how many."""
+    released = session.execute(
+        delete(SentEvent).where(
+            SentEvent.store_id == store_id,
+            SentEvent.claimed_by.startswith(f"export:{export_id}:", autoescape=True),
+            SentEvent.state == "unconfirmed",
+        )
+    )
+    return int(released.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ContactSent:
+    email: str
+    contact_id: str | None
+    customer_id: int | None
+    opted_in: bool | None
+    payload_hash: str | None = None
+
+
+def remember_contacts(session: Session, store_id: int, sent: Sequence[ContactSent]) -> None:
+    """Real time's contact ledger (`SyncedContact`, as `smbc.engine.ledgers.remember_contact` keeps it) for a
+    whole batch: one read, one executemany insert and one executemany update (no ORM objects: this
+    runs for every record of an export)."""
+    if not sent:
+        return
+    columns = ("contact_id", "customer_id", "opted_in", "payload_hash")
+    current = {
+        row.email: row
+        for row in session.execute(
+            select(
+                SyncedContact.id, SyncedContact.email, *(getattr(SyncedContact, c) for c in columns)
+            ).where(SyncedContact.store_id == store_id, SyncedContact.email.in_([c.email for c in sent]))
+        )
+    }
+    now = utcnow()
+    merged: dict[str, dict[str, Any]] = {}
+    for contact in sent:  # a value this batch does not know keeps what the ledger had
+        before = merged.get(contact.email)
+        if before is None:
+            row = current.get(contact.email)
+            before = merged[contact.email] = {
+                "id": row.id if row is not None else None,
+                **{c: (getattr(row, c) if row is not None else None) for c in columns},
+            }
+        if contact.contact_id:
+            before["contact_id"] = contact.contact_id
+        if contact.customer_id:
+            before["customer_id"] = contact.customer_id
+        if contact.opted_in is not None:
+            before["opted_in"] = contact.opted_in
+        if contact.payload_hash is not None:
+            before["payload_hash"] = contact.payload_hash
+    inserts, updates = [], []
+    for email, values in merged.items():
+        values = {**values, "deleted": False, "updated_at": now}
+        if values["id"] is None:
+            del values["id"]
+            values.update(store_id=store_id, email=email, payload_hash=values["payload_hash"] or "")
+            inserts.append(values)
+        else:
+            updates.append(values)
+    if inserts:  # Core, not the ORM's bulk insert, which splits the rows by which values are None
+        session.execute(insert(SyncedContact.__table__), inserts)
+    if updates:
+        session.execute(update(SyncedContact), updates)  # by primary key, one executemany

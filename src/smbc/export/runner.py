@@ -1,0 +1,270 @@
+"""Running an export: a worker takes the row's lease, runs batch after batch and saves the cursor
+after every batch, in the transaction that records the batch's result, so a crash resumes where it
+stopped. Pages are streamed (one page and one batch in memory at a time). A run ends when the export
+is done or cancelled, must wait for a retry, or its time slice is used up (then it is queued again).
+
+The lease is the runner's own, not the engine's claim: an export runs for hours, keeps its row
+through many transactions and proves it is alive with a heartbeat, where an engine row is claimed
+for one short piece of work. Retry schedule, outcome -> action and the sweep are the engine's."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+
+from smbc.account.credentials import salesmanago_client
+from smbc.bigcommerce.client import CallBuffer
+from smbc.bigcommerce.client import for_store as bc_for_store
+from smbc.core.clock import get_clock, utcnow
+from smbc.core.jobs import huey
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
+from smbc.core.runtime import get_runtime
+from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.engine.pausing import PauseReason, pause_reason_for
+from smbc.engine.queue import OUTCOME_ACTIONS, Action, QueueKind, RetryPolicy, register_queue
+from smbc.export.contacts import contact_batches
+from smbc.export.events import event_batches, resolve_inflight
+from smbc.export.job import Job, LeaseLost, finish_export, locked_row
+from smbc.export.models import ACTIVE_STATUSES, Export, ExportKind, ExportStatus
+from smbc.salesmanago.client import record_calls_into
+from smbc.settings.store_settings import load_store_settings
+
+log = logging.getLogger(__name__)
+
+TIME_SLICE_S = 50.0  # a task runs batches this long, then re-queues itself (other work gets a turn)
+LEASE_STALE = timedelta(minutes=5)  # no heartbeat for this long: the worker died, another takes over
+# 5 s, 10 s, 20 s, ... up to 10 min between runs; an export failing for 24 h fails for good.
+EXPORT_RETRY = RetryPolicy(
+    base=timedelta(seconds=5), cap=timedelta(minutes=10), give_up_after=timedelta(hours=24)
+)
+
+
+def _runnable(now: datetime, *, force: bool = False) -> ColumnElement[bool]:
+    """An active export nobody runs (no lease, or its worker stopped sending heartbeats) whose retry
+    time has come (`force`: whatever the retry time)."""
+    conditions = [
+        Export.status.in_([s.value for s in ACTIVE_STATUSES]),
+        or_(Export.lease_owner.is_(None), Export.heartbeat_at < now - LEASE_STALE),
+    ]
+    if not force:
+        conditions.append(or_(Export.next_attempt_at.is_(None), Export.next_attempt_at <= now))
+    return and_(*conditions)
+
+
+def _acquire(db: Database, export_id: int, token: str, now: datetime, *, force: bool) -> bool:
+    with db.session() as session:
+        taken = session.execute(
+            update(Export)
+            .where(Export.id == export_id, _runnable(now, force=force))
+            .values(lease_owner=token, heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        row = session.get(Export, export_id)
+        assert row is not None
+        if row.status == ExportStatus.QUEUED.value:
+            row.status = ExportStatus.RUNNING.value
+        if row.started_at is None:
+            row.started_at = now
+    return True
+
+
+def run_export(
+    export_id: int,
+    *,
+    db: Database | None = None,
+    time_slice: float | None = TIME_SLICE_S,
+    on_batch: Callable[[Export], None] | None = None,
+    force: bool = False,
+) -> str | None:
+    """Run an export's batches until it ends, is cancelled, must wait for a retry, or its time slice
+    is used up (then it is queued again). Returns the status left, or None when another worker holds
+    it (or it is not due). `force` ignores a scheduled retry time (the CLI runs it now)."""
+    db = db or get_runtime().db
+    token = uuid.uuid4().hex
+    if not _acquire(db, export_id, token, utcnow(), force=force):
+        return None
+    try:
+        return _run(db, export_id, token, time_slice, on_batch)
+    except LeaseLost:
+        log.warning("export %s was taken over by another worker", export_id)
+        return None
+
+
+def _start_job(
+    db: Database, export_id: int, token: str, on_batch: Callable[[Export], None] | None
+) -> Job | str:
+    """The job of a leased export, or the status it ended with (uninstalled, credentials gone)."""
+    calls = CallBuffer(context=f"export:{export_id}")
+    with db.session() as session:
+        row = session.get(Export, export_id)
+        assert row is not None
+        store = session.get(Store, row.store_id)
+        if store is None or not store.installed:
+            message = "The app was uninstalled from this store."
+            finish_export(session, row, ExportStatus.FAILED, utcnow(), message)
+            return ExportStatus.FAILED.value
+        settings = load_store_settings(session, row.store_id)
+        session.expunge(store)
+        try:
+            record = record_calls_into(calls, store.id)
+            sm = salesmanago_client(session, store, recorder=record, context=calls.context)
+            once = BackoffPolicy(attempts=1)
+            sm_once = salesmanago_client(session, store, recorder=record, context=calls.context, policy=once)
+            bc = bc_for_store(store, recorder=calls, priority="export", context=calls.context)
+        except RemoteCallError as exc:
+            finish_export(session, row, ExportStatus.FAILED, utcnow(), _credentials_message(exc))
+            return ExportStatus.FAILED.value
+        return Job(
+            db=db,
+            export_id=export_id,
+            token=token,
+            store=store,
+            settings=settings,
+            kind=ExportKind(row.kind),
+            from_utc=row.from_utc,
+            to_utc=row.to_utc,
+            tags=list(row.tags or []),
+            batch_size=row.batch_size,
+            page_size=row.page_size,
+            bc=bc,
+            sm=sm,
+            sm_once=sm_once,
+            calls=calls,
+            cursor=dict(row.cursor or {}),
+            batches=row.batches,
+            on_batch=on_batch,
+        )
+
+
+def _run(
+    db: Database,
+    export_id: int,
+    token: str,
+    time_slice: float | None,
+    on_batch: Callable[[Export], None] | None,
+) -> str:
+    job = _start_job(db, export_id, token, on_batch)
+    if isinstance(job, str):
+        return job
+    started = get_clock().monotonic()
+    try:
+        resolve_inflight(job)
+        batches = contact_batches(job) if job.kind is ExportKind.CONTACTS else event_batches(job)
+        while True:
+            status = _status(job)
+            if status == ExportStatus.CANCELLING.value:
+                return _end(job, ExportStatus.CANCELLED)
+            if time_slice is not None and get_clock().monotonic() - started >= time_slice:
+                _release(job)
+                enqueue_export(export_id)
+                return ExportStatus.RUNNING.value
+            if next(batches, None) is None:
+                return _end(job, ExportStatus.DONE)
+    except RemoteCallError as exc:
+        return _on_error(job, exc)
+    except LeaseLost:
+        raise
+    except Exception as exc:  # a bug: keep the export and its cursor, retry later, show the error
+        log.exception("export %s failed", export_id)
+        error = RemoteCallError(Outcome.RETRY, f"internal error: {type(exc).__name__}: {exc}")
+        return _on_error(job, error)
+
+
+def _status(job: Job) -> str:
+    with job.db.session() as session:
+        row = session.get(Export, job.export_id)
+        if row is None or row.lease_owner != job.token:
+            raise LeaseLost()
+        return row.status
+
+
+def _release(job: Job) -> None:
+    with job.db.session() as session:
+        row = locked_row(session, job)
+        row.lease_owner = None
+        job.calls.flush(session)
+
+
+def _end(job: Job, status: ExportStatus) -> str:
+    with job.db.session() as session:
+        row = locked_row(session, job)
+        row.cursor = dict(job.cursor)
+        job.calls.flush(session)
+        finish_export(session, row, status, utcnow())
+    return status.value
+
+
+def _credentials_message(exc: RemoteCallError) -> str:
+    if pause_reason_for(exc) is PauseReason.BIGCOMMERCE_CREDENTIALS:
+        return f"BigCommerce refused the app's access ({exc.message}); reinstall the app, then export again."
+    return f"SALESmanago refused the credentials ({exc.message}): log in again, then export again."
+
+
+def _on_error(job: Job, exc: RemoteCallError) -> str:
+    """Retryable: wait (backoff) and go on from the cursor; otherwise the export fails with the reason
+    (refused credentials fail it too: an export does not pause the store, the merchant starts it
+    again once logged in).
+
+    The row keeps the cursor of the last committed batch: `job.cursor` may already point past work
+    whose transaction failed (a claim, a ledger write), and saving it would skip that work."""
+    now = utcnow()
+    action = OUTCOME_ACTIONS[exc.outcome]
+    with job.db.session() as session:
+        row = locked_row(session, job)
+        job.calls.flush(session)
+        if action is not Action.RETRY:
+            message = _credentials_message(exc) if action is Action.WAIT else exc.message
+            finish_export(session, row, ExportStatus.FAILED, now, message)
+            return ExportStatus.FAILED.value
+        row.attempts += 1
+        row.failing_since = row.failing_since or now
+        if EXPORT_RETRY.gives_up(row.failing_since, now):
+            message = f"Gave up after 24 h of failures: {exc.message}"
+            finish_export(session, row, ExportStatus.FAILED, now, message)
+            return ExportStatus.FAILED.value
+        wait = EXPORT_RETRY.wait(row.attempts, exc.retry_after).total_seconds()
+        row.next_attempt_at = now + timedelta(seconds=wait)
+        row.last_error = exc.message[:2000]
+        row.lease_owner = None
+        attempts = row.attempts
+    log.info("export %s: attempt %s failed (%s); retrying in %.0f s", job.export_id, attempts, exc, wait)
+    enqueue_export(job.export_id, delay=wait)
+    return ExportStatus.RUNNING.value
+
+
+# -- the queue ---------------------------------------------------------------------------------------
+
+
+@huey.task()
+def run_export_task(export_id: int) -> None:
+    run_export(export_id)
+
+
+def enqueue_export(export_id: int, delay: float | None = None) -> None:
+    """Ask a worker to run it; if the queue is down, the sweep finds the row later."""
+    try:
+        if delay:
+            run_export_task.schedule((export_id,), delay=delay)
+        else:
+            run_export_task(export_id)
+    except Exception:
+        log.warning("could not enqueue export %s; the sweep will pick it up", export_id, exc_info=True)
+
+
+def due_export_ids(db: Database, now: datetime | None = None) -> list[int]:
+    """Active exports nobody runs: queued or waiting for a retry that is due, and those whose worker
+    stopped sending heartbeats (killed, crashed)."""
+    now = now or utcnow()
+    with db.session() as session:
+        return list(session.scalars(select(Export.id).where(_runnable(now)).order_by(Export.id)))
+
+
+# The engine's periodic sweep re-enqueues due exports (a lost queue message loses nothing).
+EXPORTS = register_queue(QueueKind("exports", due_ids=due_export_ids, enqueue=enqueue_export))
