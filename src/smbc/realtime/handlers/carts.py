@@ -6,10 +6,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from smbc.db.session import Database
+from smbc.db.session import Database, insert_ignoring_conflicts
 from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import contact_by, remember_contact
 from smbc.mapping import records as mapping
@@ -32,14 +31,13 @@ def close_cart_windows(session: Session, store_id: int, cart_id: str, reason: st
     return result.rowcount or 0
 
 
-def _lease_window(db: Database, store_id: int, cart_id: str, contact_key: str, owner: str, now: datetime):
+def _lease_window(
+    db: Database, store_id: int, cart_id: str, contact_key: str, owner: str, now: datetime
+) -> CartWindow | None:
     """Get (creating it first if needed) and lease the cart's window row; None while another holds it."""
-    try:
-        with db.session() as session:
-            session.add(CartWindow(store_id=store_id, cart_id=cart_id, contact_key=contact_key))
-    except IntegrityError:
-        pass
     with db.session() as session:
+        window = {"store_id": store_id, "cart_id": cart_id, "contact_key": contact_key}
+        insert_ignoring_conflicts(session, CartWindow, [window], list(window))
         leased = session.execute(
             update(CartWindow)
             .where(

@@ -7,14 +7,13 @@ from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import contact_by, remember_contact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
+from smbc.realtime.handlers import current_resource
 from smbc.realtime.models import WebhookDelivery
 
 
 def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
     customer_id = int(delivery.resource_id or 0)
-    customer = ctx.prefetched.get("customer", {}).get(customer_id)
-    if customer is None and "customer" not in ctx.prefetched:
-        customer = ctx.bc.customer(customer_id)
+    customer = current_resource(ctx, "customer", customer_id, ctx.bc.customer)
     if customer is None:
         return Result.skipped("customer no longer exists in BigCommerce")
     email = rules.normalize_email(customer.get("email"))

@@ -3,6 +3,8 @@ RETURN events, each sent once ever."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from smbc.consent.plan import plan_consent, send_planned
@@ -28,6 +30,49 @@ def _send_with_bare_contact(ctx: Context, event: mapping.ExternalEvent) -> str:
     return event_id
 
 
+@dataclass(frozen=True)
+class Sent:
+    """What SALESmanago answered for an event (and its contact, when sent with one)."""
+
+    event_id: str
+    contact_id: str | None = None
+    opted_in: bool | None = None  # the consent the contact was sent with (None: unchanged)
+
+
+def _send_once(
+    ctx: Context,
+    kind: EventKind,
+    key: str,
+    *,
+    order_id: int,
+    owner: str,
+    email: str,
+    send: Callable[[], Sent],
+) -> Sent | str:
+    """Claim (kind, key) in the once-ever ledger, send, and record it as sent. A string: why it was
+    not sent (already sent, or another worker is sending it); a failed send releases the claim."""
+    busy = claim_event(ctx.db, ctx.store.id, kind, key, owner=owner, order_id=order_id, now=ctx.now)
+    if busy:
+        return busy
+    try:
+        sent = send()
+    except BaseException:
+        release_event(ctx.db, ctx.store.id, kind, key, owner)
+        raise
+    with ctx.db.session() as session:
+        mark_sent(
+            session,
+            ctx.store.id,
+            kind,
+            key,
+            event_id=sent.event_id,
+            contact_id=sent.contact_id,
+            email=email,
+            now=ctx.now,
+        )
+    return sent
+
+
 def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
     order_id = int(delivery.resource_id or 0)
     order = ctx.bc.order(order_id)
@@ -47,10 +92,8 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
     if problem:
         return Result.skipped(problem)
     owner = f"delivery:{delivery.id}"
-    busy = claim_event(ctx.db, ctx.store.id, kind, key, owner=owner, order_id=order_id, now=ctx.now)
-    if busy:
-        return Result.done(busy)
-    try:
+
+    def send() -> Sent:
         items = _order_items(ctx, order)
         event = mapping.order_event(
             order,
@@ -61,32 +104,20 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
             owner=ctx.owner,
             date=None if kind is EventKind.PURCHASE else mapping.parse_bc_date(order.get("date_modified")),
         )
-        contact_id: str | None = None
-        subscribed: bool | None = None
-        if kind is EventKind.PURCHASE:
-            subscribed = True if order.get("is_email_opt_in") else None  # unticked box says nothing
-            contact = mapping.contact_from_order(order, owner=ctx.owner, settings=ctx.settings)
-            plan = plan_consent(ctx, email, subscribed, owner=owner)
-            contact_id, event_id = send_planned(
-                ctx, contact, plan, lambda payload: ctx.sm.integration_upsert(payload, event.to_payload())
-            )
-            subscribed = plan.opted_in  # what was sent (a lost double opt-in claim sent no opt-in)
-        else:
-            event_id = _send_with_bare_contact(ctx, event)
-    except BaseException:
-        release_event(ctx.db, ctx.store.id, kind, key, owner)
-        raise
-    with ctx.db.session() as session:
-        mark_sent(
-            session,
-            ctx.store.id,
-            kind,
-            key,
-            event_id=event_id,
-            contact_id=contact_id,
-            email=email,
-            now=ctx.now,
+        if kind is not EventKind.PURCHASE:
+            return Sent(_send_with_bare_contact(ctx, event))
+        subscribed = True if order.get("is_email_opt_in") else None  # unticked box says nothing
+        contact = mapping.contact_from_order(order, owner=ctx.owner, settings=ctx.settings)
+        plan = plan_consent(ctx, email, subscribed, owner=owner)
+        contact_id, event_id = send_planned(
+            ctx, contact, plan, lambda payload: ctx.sm.integration_upsert(payload, event.to_payload())
         )
+        # What was sent: a double opt-in claim held elsewhere sent no opt-in.
+        return Sent(event_id, contact_id, plan.opted_in)
+
+    sent = _send_once(ctx, kind, key, order_id=order_id, owner=owner, email=email, send=send)
+    if isinstance(sent, str):
+        return Result.done(sent)
     # Apart: the once-ever record above is committed whatever happens to the bookkeeping below.
     with ctx.db.session() as session:
         if kind is EventKind.PURCHASE:
@@ -95,13 +126,13 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
                 session,
                 ctx.store.id,
                 email,
-                contact_id=contact_id,
+                contact_id=sent.contact_id,
                 customer_id=customer_id,
-                opted_in=subscribed,
+                opted_in=sent.opted_in,
             )
             if order.get("cart_id"):
                 close_cart_windows(session, ctx.store.id, str(order["cart_id"]), "purchase")
-    return Result.done(f"{kind.value} sent (event {event_id})")
+    return Result.done(f"{kind.value} sent (event {sent.event_id})")
 
 
 def handle_refund(ctx: Context, delivery: WebhookDelivery) -> Result:
@@ -122,12 +153,8 @@ def handle_refund(ctx: Context, delivery: WebhookDelivery) -> Result:
 
 def send_return(ctx: Context, order: dict[str, Any], refund: dict[str, Any], *, owner: str) -> Result:
     key = str(refund.get("id"))
-    busy = claim_event(
-        ctx.db, ctx.store.id, EventKind.RETURN, key, owner=owner, order_id=int(order["id"]), now=ctx.now
-    )
-    if busy:
-        return Result.done(busy)
-    try:
+
+    def send() -> Sent:
         items = _order_items(ctx, order)
         event = mapping.return_event(
             order,
@@ -137,19 +164,12 @@ def send_return(ctx: Context, order: dict[str, Any], refund: dict[str, Any], *, 
             location=ctx.location(order.get("channel_id")),
             owner=ctx.owner,
         )
-        event_id = _send_with_bare_contact(ctx, event)
-    except BaseException:
-        release_event(ctx.db, ctx.store.id, EventKind.RETURN, key, owner)
-        raise
-    with ctx.db.session() as session:
-        mark_sent(
-            session,
-            ctx.store.id,
-            EventKind.RETURN,
-            key,
-            event_id=event_id,
-            contact_id=None,
-            email=mapping.order_email(order),
-            now=ctx.now,
-        )
-    return Result.done(f"RETURN sent for refund {key} (event {event_id})")
+        return Sent(_send_with_bare_contact(ctx, event))
+
+    email = mapping.order_email(order)
+    sent = _send_once(
+        ctx, EventKind.RETURN, key, order_id=int(order["id"]), owner=owner, email=email, send=send
+    )
+    if isinstance(sent, str):
+        return Result.done(sent)
+    return Result.done(f"RETURN sent for refund {key} (event {sent.event_id})")

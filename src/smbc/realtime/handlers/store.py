@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.engine.context import Context, Result
-from smbc.monitoring.scripts import sync_store
+from smbc.monitoring.scripts import install_on_new_channel
 from smbc.realtime.models import WebhookDelivery
 
 
@@ -22,19 +21,10 @@ def handle_store_changed(ctx: Context, delivery: WebhookDelivery) -> Result:
         store.info = info or store.info
         store.channels = channels
         store.sites = sites
-    if delivery.scope != "store/channel/created" or not _monitors_every_storefront(ctx):
-        return Result.done("store details refreshed")
-    # After the commit above: the monitoring sync reads the refreshed channels in its own transactions.
-    synced = sync_store(ctx.db, ctx.store.id, app_url=get_runtime().settings.app_url)
-    if synced.failure is not None and synced.failure.outcome.retryable:
-        raise synced.failure  # the delivery is tried again later
-    if synced.error:
-        return Result.done(f"store details refreshed; monitoring code not added: {synced.error}")
-    return Result.done("store details refreshed; monitoring code synced")
-
-
-def _monitors_every_storefront(ctx: Context) -> bool:
-    return ctx.settings.monitoring_enabled and ctx.settings.monitoring_channels == "all"
+    if delivery.scope == "store/channel/created" and delivery.resource_id:
+        # After the commit above, with no transaction open: it reads and writes in its own.
+        install_on_new_channel(ctx.db, ctx.store.id, int(delivery.resource_id), api=ctx.bc)
+    return Result.done("store details refreshed")
 
 
 def handle_app_uninstalled(ctx: Context, delivery: WebhookDelivery) -> Result:

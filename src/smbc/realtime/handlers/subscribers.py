@@ -11,14 +11,13 @@ from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import remember_contact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
+from smbc.realtime.handlers import current_resource
 from smbc.realtime.models import WebhookDelivery
 
 
 def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
     subscriber_id = int(delivery.resource_id or 0)
-    subscriber = ctx.prefetched.get("subscriber", {}).get(subscriber_id)
-    if subscriber is None and "subscriber" not in ctx.prefetched:
-        subscriber = ctx.bc.subscriber(subscriber_id)
+    subscriber = current_resource(ctx, "subscriber", subscriber_id, ctx.bc.subscriber)
     if subscriber is None:
         return Result.skipped("subscriber no longer exists in BigCommerce")
     email = rules.normalize_email(subscriber.get("email"))
