@@ -172,20 +172,9 @@ class StoreActions:
         if subscriber is None:
             if not subscribed and not create_unsubscribed:
                 return None
-            subscriber = Subscriber(
-                id=next(store.subscriber_ids),
-                email=email.strip(),
-                first_name=first_name,
-                last_name=last_name,
-                source=source,
-                channel_id=channel_id,
-                consents=consents,
-                date_created=now,
-                date_modified=now,
-                order_id=order_id,
+            subscriber = store.add_subscriber(
+                email.strip(), now, first_name, last_name, source, channel_id, consents, order_id
             )
-            store.subscribers[subscriber.id] = subscriber
-            store.touch()
             self._emit("store/subscriber/created", {"type": "subscriber", "id": subscriber.id})
             return subscriber
         if create_unsubscribed and not subscribed:

@@ -71,6 +71,10 @@ class User:
     locale: str = "en-US"
 
 
+# A channel in any of these statuses is enabled (`is_enabled`, and `available=true` lists it).
+ENABLED_CHANNEL_STATUSES = ("active", "prelaunch", "connected")
+
+
 @dataclass(slots=True)
 class Channel:
     id: int
@@ -352,6 +356,34 @@ class StoreState:
             ):
                 return customer
         return None
+
+    def add_subscriber(
+        self,
+        email: str,
+        now: datetime,
+        first_name: str = "",
+        last_name: str = "",
+        source: str = "custom",
+        channel_id: int = 1,
+        consents: list[str] | None = None,
+        order_id: int | None = None,
+    ) -> Subscriber:
+        """A new subscriber record (defaults: what BigCommerce gives one created through the API)."""
+        subscriber = Subscriber(
+            next(self.subscriber_ids),
+            email,
+            first_name,
+            last_name,
+            source,
+            channel_id,
+            list(consents or []),
+            date_created=now,
+            date_modified=now,
+            order_id=order_id,
+        )
+        self.subscribers[subscriber.id] = subscriber
+        self.touch()
+        return subscriber
 
     def subscriber_by_email(self, email: str) -> Subscriber | None:
         wanted = email.strip().lower()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
+from dataclasses import fields
+from datetime import datetime
 from decimal import Decimal
+from functools import cache
+from typing import Any
 
 from smbc.sandbox.bigcommerce.render.formats import iso, v3_money
 from smbc.sandbox.bigcommerce.state import (
+    ENABLED_CHANNEL_STATUSES,
     Address,
     Cart,
     Channel,
@@ -20,45 +26,37 @@ from smbc.sandbox.bigcommerce.state import (
 )
 
 
+@cache
+def _field_names(row_type: type, omit: frozenset[str]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(row_type) if f.name not in omit)
+
+
+# How a field's value is written, by its type: dates in ISO-8601, lists and dicts copied.
+_CONVERSIONS: dict[type, Callable[[Any], Any]] = {datetime: iso, list: list.copy, dict: dict.copy}
+
+
+def fields_json(row: Any, omit: frozenset[str] = frozenset()) -> Json:
+    """Every field of a state row under its own name (where BigCommerce's names are the fake's)."""
+    out: Json = {}
+    for name in _field_names(type(row), omit):
+        value = getattr(row, name)
+        convert = _CONVERSIONS.get(type(value))
+        out[name] = convert(value) if convert else value
+    return out
+
+
 def address_json(address: Address) -> Json:
-    return {
-        "id": address.id,
-        "customer_id": address.customer_id,
-        "first_name": address.first_name,
-        "last_name": address.last_name,
-        "company": address.company,
-        "address1": address.address1,
-        "address2": address.address2,
-        "city": address.city,
-        "state_or_province": address.state_or_province,
-        "postal_code": address.postal_code,
-        "country": address.country,
-        "country_code": address.country_code,
-        "phone": address.phone,
-        "address_type": address.address_type,
-    }
+    return fields_json(address)
 
 
 def customer_json(customer: Customer, include: AbstractSet[str] = frozenset()) -> Json:
-    out: Json = {
-        "id": customer.id,
-        "email": customer.email,
-        "first_name": customer.first_name,
-        "last_name": customer.last_name,
-        "company": customer.company,
-        "phone": customer.phone,
-        "registration_ip_address": customer.registration_ip_address,
-        "notes": customer.notes,
-        "tax_exempt_category": "",
-        "customer_group_id": customer.customer_group_id,
-        "date_created": iso(customer.date_created),
-        "date_modified": iso(customer.date_modified),
-        "address_count": len(customer.addresses),
-        "attribute_count": 0,
-        "authentication": {"force_password_reset": False},
-        "accepts_product_review_abandoned_cart_emails": customer.accepts_product_review_abandoned_cart_emails,
-        "origin_channel_id": customer.origin_channel_id,
-    }
+    out = fields_json(customer, omit=frozenset({"addresses", "channel_ids"}))
+    out.update(
+        tax_exempt_category="",
+        address_count=len(customer.addresses),
+        attribute_count=0,
+        authentication={"force_password_reset": False},
+    )
     if customer.channel_ids is not None:
         # Global customers (access to every channel) have no list; the schema does not allow null here.
         out["channel_ids"] = list(customer.channel_ids)
@@ -74,18 +72,7 @@ def customer_json(customer: Customer, include: AbstractSet[str] = frozenset()) -
 
 
 def subscriber_json(subscriber: Subscriber) -> Json:
-    return {
-        "id": subscriber.id,
-        "email": subscriber.email,
-        "first_name": subscriber.first_name,
-        "last_name": subscriber.last_name,
-        "source": subscriber.source,
-        "order_id": subscriber.order_id,
-        "channel_id": subscriber.channel_id,
-        "consents": list(subscriber.consents),
-        "date_created": iso(subscriber.date_created),
-        "date_modified": iso(subscriber.date_modified),
-    }
+    return fields_json(subscriber)
 
 
 def refund_json(refund: Refund, single: bool = False) -> Json:
@@ -190,39 +177,11 @@ def cart_json(cart: Cart, storefront_url: str, include: AbstractSet[str] = froze
 
 
 def script_json(script: Script) -> Json:
-    return {
-        "uuid": script.uuid,
-        "name": script.name,
-        "description": script.description,
-        "html": script.html,
-        "src": script.src,
-        "auto_uninstall": script.auto_uninstall,
-        "load_method": script.load_method,
-        "location": script.location,
-        "visibility": script.visibility,
-        "kind": script.kind,
-        "api_client_id": script.client_id,
-        "consent_category": script.consent_category,
-        "enabled": script.enabled,
-        "channel_id": script.channel_id,
-        "integrity_hashes": list(script.integrity_hashes),
-        "date_created": iso(script.date_created),
-        "date_modified": iso(script.date_modified),
-    }
+    return {**fields_json(script, omit=frozenset({"client_id"})), "api_client_id": script.client_id}
 
 
 def hook_json(hook: Hook, store_hash: str, with_status: bool = False) -> Json:
-    out: Json = {
-        "id": hook.id,
-        "client_id": hook.client_id,
-        "store_hash": store_hash,
-        "scope": hook.scope,
-        "destination": hook.destination,
-        "headers": dict(hook.headers) if hook.headers is not None else None,
-        "is_active": hook.is_active,
-        "created_at": hook.created_at,
-        "updated_at": hook.updated_at,
-    }
+    out = {**fields_json(hook, omit=frozenset({"deactivated"})), "store_hash": store_hash}
     if with_status:
         out["status"] = "active" if hook.is_active else ("deactivated" if hook.deactivated else "inactive")
     return out
@@ -230,17 +189,8 @@ def hook_json(hook: Hook, store_hash: str, with_status: bool = False) -> Json:
 
 def channel_json(channel: Channel) -> Json:
     return {
-        "id": channel.id,
-        "name": channel.name,
-        "type": channel.type,
-        "platform": channel.platform,
-        "status": channel.status,
-        "external_id": channel.external_id,
-        "is_listable_from_ui": channel.is_listable_from_ui,
-        "is_visible": channel.is_visible,
-        "is_enabled": channel.status in ("active", "prelaunch", "connected"),
-        "date_created": iso(channel.date_created),
-        "date_modified": iso(channel.date_modified),
+        **fields_json(channel),
+        "is_enabled": channel.status in ENABLED_CHANNEL_STATUSES,
         "icon_url": "https://storage.googleapis.com/bigcommerce-production-dev-center/images/bigcommerce_icon.svg",
     }
 

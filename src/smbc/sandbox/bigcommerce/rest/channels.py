@@ -12,13 +12,12 @@ from smbc.sandbox.bigcommerce.api import ApiError
 from smbc.sandbox.bigcommerce.render import v3
 from smbc.sandbox.bigcommerce.rest.access import StoreCall, authorized, found
 from smbc.sandbox.bigcommerce.rest.envelopes import v3_answer, v3_page
-from smbc.sandbox.bigcommerce.state import Json, Site
+from smbc.sandbox.bigcommerce.state import ENABLED_CHANNEL_STATUSES, Json, Site
 
 router = APIRouter()
 ChannelReader = Annotated[StoreCall, Depends(authorized("channels"))]
 SiteReader = Annotated[StoreCall, Depends(authorized("sites"))]
 ChannelSiteReader = Annotated[StoreCall, Depends(authorized("channels", "sites"))]
-ENABLED_STATUSES = ("active", "prelaunch", "connected")
 
 
 def _site_json(call: StoreCall, site: Site) -> Json:
@@ -39,7 +38,7 @@ async def list_channels(call: ChannelReader) -> JSONResponse:
             if (statuses is None or c.status in statuses)
             and (types is None or c.type in types)
             and (platforms is None or c.platform in platforms)
-            and (q.get("available") != "true" or c.status in ENABLED_STATUSES)
+            and (q.get("available") != "true" or c.status in ENABLED_CHANNEL_STATUSES)
         ]
         return v3_page(rows, page, limit, v3.channel_json)
 

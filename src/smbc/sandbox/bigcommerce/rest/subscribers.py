@@ -125,21 +125,7 @@ async def create_subscriber(call: Writer) -> JSONResponse:
     store = call.store
     with call.lock:
         fields = validate_subscriber(body, None, store)
-        now = call.fake.now()
-        subscriber = Subscriber(
-            id=next(store.subscriber_ids),
-            email=fields["email"],
-            first_name=fields.get("first_name", ""),
-            last_name=fields.get("last_name", ""),
-            source=fields.get("source", "custom"),
-            channel_id=fields.get("channel_id", 1),
-            consents=fields.get("consents", []),
-            date_created=now,
-            date_modified=now,
-            order_id=fields.get("order_id"),
-        )
-        store.subscribers[subscriber.id] = subscriber
-        store.touch()
+        subscriber = store.add_subscriber(now=call.fake.now(), **fields)
         _emit(call, "created", subscriber.id)
         return v3_answer(v3.subscriber_json(subscriber))
 
