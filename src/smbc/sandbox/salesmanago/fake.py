@@ -42,42 +42,38 @@ class FakeSalesmanago:
         self.faults = Faults(seed)
         self.api = SalesmanagoApi(self.state)
         self.base_url = ""
-        self.NORMAL = self.state.add_account(
-            Account(
-                client_id="sbxnormal0001",
-                api_secret="sandbox-api-secret-normal",  # noqa: S106 - sandbox credentials are public
-                email="merchant@sandbox.test",
-                password=self.PASSWORD,
-                owners=["merchant@sandbox.test", "sales@sandbox.test", "support@sandbox.test"],
-                smapp=2,
-            )
+        self.NORMAL = self._add_ready_account(
+            "sbxnormal0001",
+            "normal",
+            ["merchant@sandbox.test", "sales@sandbox.test", "support@sandbox.test"],
+            smapp=2,
         )
-        self.TWO_FACTOR = self.state.add_account(
-            Account(
-                client_id="sbx2fa000002",
-                api_secret="sandbox-api-secret-2fa",  # noqa: S106
-                email="2fa@sandbox.test",
-                password=self.PASSWORD,
-                owners=["2fa@sandbox.test", "team@sandbox.test"],
-                smapp=3,
-                two_factor=True,
-            )
+        self.TWO_FACTOR = self._add_ready_account(
+            "sbx2fa000002", "2fa", ["2fa@sandbox.test", "team@sandbox.test"], smapp=3, two_factor=True
         )
-        self.INACTIVE = self.state.add_account(
-            Account(
-                client_id="sbxinactive3",
-                api_secret="sandbox-api-secret-inactive",  # noqa: S106
-                email="inactive@sandbox.test",
-                password=self.PASSWORD,
-                owners=["inactive@sandbox.test", "other@sandbox.test"],
-                smapp=4,
-                active=False,
-            )
+        self.INACTIVE = self._add_ready_account(
+            "sbxinactive3", "inactive", ["inactive@sandbox.test", "other@sandbox.test"], smapp=4, active=False
         )
         self.page_token = secrets.token_urlsafe(16)  # guards the /sandbox page's forms
         from smbc.sandbox.salesmanago.web import build_app
 
         self.app = build_app(self)
+
+    def _add_ready_account(
+        self, client_id: str, name: str, owners: list[str], smapp: int, **flags: bool
+    ) -> Account:
+        """An account whose login is its first owner, with the published password and secret."""
+        return self.state.add_account(
+            Account(
+                client_id=client_id,
+                api_secret=f"sandbox-api-secret-{name}",
+                email=owners[0],
+                password=self.PASSWORD,
+                owners=owners,
+                smapp=smapp,
+                **flags,
+            )
+        )
 
     def bind(self, base_url: str) -> None:
         """The fake's public address: login answers it as `endpoint`."""

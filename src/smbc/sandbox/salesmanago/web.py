@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,9 +21,13 @@ from starlette.routing import Route
 
 from smbc.sandbox.salesmanago.api import Reply, refused, v3_error
 from smbc.sandbox.salesmanago.fake import redact
+from smbc.sandbox.salesmanago.state import Account
 
 if TYPE_CHECKING:
     from smbc.sandbox.salesmanago.fake import FakeSalesmanago
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+AccountView = Callable[[Request, Account], Awaitable[Response]]
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
@@ -92,44 +97,43 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
 
     # -- JSON for tests and the demo --------------------------------------------------------------
 
-    def _account_or_404(request: Request):
+    def _account(request: Request) -> Account | None:
         try:
             return fake.account(request.path_params["client_id"])
         except KeyError:
             return None
 
+    def with_account(view: AccountView) -> Endpoint:
+        """The route's account (from `{client_id}`) handed to `view`; 404 when there is none."""
+
+        async def endpoint(request: Request) -> Response:
+            account = _account(request)
+            if account is None:
+                return json_response({"error": "unknown account"}, 404)
+            return await view(request, account)
+
+        return endpoint
+
     async def api_accounts(request: Request) -> Response:
         return json_response([a.public() for a in fake.state.accounts.values()])
 
-    async def api_contacts(request: Request) -> Response:
-        account = _account_or_404(request)
-        if account is None:
-            return json_response({"error": "unknown account"}, 404)
+    async def api_contacts(request: Request, account: Account) -> Response:
         return json_response(fake.contacts(account.client_id))
 
     async def api_contact(request: Request) -> Response:
-        account = _account_or_404(request)
+        account = _account(request)
         contact = fake.contact(account.client_id, request.path_params["email"]) if account else None
         if contact is None:
             return json_response({"error": "unknown contact"}, 404)
         return json_response(contact)
 
-    async def api_events(request: Request) -> Response:
-        account = _account_or_404(request)
-        if account is None:
-            return json_response({"error": "unknown account"}, 404)
+    async def api_events(request: Request, account: Account) -> Response:
         return json_response(fake.events(account.client_id, type=request.query_params.get("type")))
 
-    async def api_emails(request: Request) -> Response:
-        account = _account_or_404(request)
-        if account is None:
-            return json_response({"error": "unknown account"}, 404)
+    async def api_emails(request: Request, account: Account) -> Response:
         return json_response(fake.confirmation_emails(account.client_id))
 
-    async def api_v3_keys(request: Request) -> Response:
-        account = _account_or_404(request)
-        if account is None:
-            return json_response({"error": "unknown account"}, 404)
+    async def api_v3_keys(request: Request, account: Account) -> Response:
         keys = [{**k, "apiKey": k["apiKey"][:4] + "…"} for k in fake.v3_keys(account.client_id)]
         return json_response(keys)
 
@@ -145,10 +149,7 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
                 return json_response({"error": str(exc)}, 400)
         return json_response(fake.faults.snapshot())
 
-    async def api_opt(request: Request) -> Response:
-        account = _account_or_404(request)
-        if account is None:
-            return json_response({"error": "unknown account"}, 404)
+    async def api_opt(request: Request, account: Account) -> Response:
         action = request.path_params["action"]
         outcome = await _run_opt_change(fake, account.client_id, request.path_params["email"], action)
         return json_response(outcome, 404 if outcome.get("error") == "unknown contact" else 200)
@@ -247,16 +248,16 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
         Route("/sandbox", page),
         Route("/sandbox/actions/{action}", page_action, methods=["POST"]),
         Route("/sandbox/api/accounts", api_accounts),
-        Route("/sandbox/api/accounts/{client_id}/contacts", api_contacts),
+        Route("/sandbox/api/accounts/{client_id}/contacts", with_account(api_contacts)),
         Route("/sandbox/api/accounts/{client_id}/contacts/{email}", api_contact),
         Route(
             "/sandbox/api/accounts/{client_id}/contacts/{email}/{action:str}",
-            api_opt,
+            with_account(api_opt),
             methods=["POST"],
         ),
-        Route("/sandbox/api/accounts/{client_id}/events", api_events),
-        Route("/sandbox/api/accounts/{client_id}/confirmation-emails", api_emails),
-        Route("/sandbox/api/accounts/{client_id}/v3-keys", api_v3_keys),
+        Route("/sandbox/api/accounts/{client_id}/events", with_account(api_events)),
+        Route("/sandbox/api/accounts/{client_id}/confirmation-emails", with_account(api_emails)),
+        Route("/sandbox/api/accounts/{client_id}/v3-keys", with_account(api_v3_keys)),
         Route("/sandbox/api/calls", api_calls),
         Route("/sandbox/api/faults", api_faults, methods=["GET", "POST"]),
     ]
