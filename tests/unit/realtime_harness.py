@@ -11,11 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
 from smbc.bigcommerce import client as bc_client
 from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.db.session import Database
 from smbc.engine.context import SalesmanagoPort
 from smbc.realtime.clients import Clients
+from smbc.settings.models import StoreSettingsRow
+from smbc.settings.store_settings import StoreSettings
 
 
 @dataclass
@@ -195,3 +199,13 @@ def fake_clients(bc: MiniBigCommerce, sm: SalesmanagoPort) -> Clients:
         ),
         salesmanago=lambda session, store, calls: sm,
     )
+
+
+def save_settings(db: Database, store_id: int, settings: StoreSettings) -> None:
+    """Store the settings as the dashboard would have saved them (no validation: tests set anything)."""
+    with db.session() as session:
+        row = session.scalar(select(StoreSettingsRow).where(StoreSettingsRow.store_id == store_id))
+        if row is None:
+            row = StoreSettingsRow(store_id=store_id)
+            session.add(row)
+        row.data = settings.model_dump(mode="json")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients
+from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients, save_settings
 from sqlalchemy import select
 
 from smbc.consent import double_opt_in as claims
@@ -43,9 +43,7 @@ class World:
         self.db = init_runtime(settings, migrate=True).db
         self.bc = MiniBigCommerce()
         self.sm = ConsentPort()
-        self.settings = StoreSettings(contact_owner="owner@shop.test", double_opt_in_enabled=True)
         self.clients = fake_clients(self.bc, self.sm)
-        monkeypatch.setattr(realtime, "load_settings_for", lambda session, store_id: self.settings)
         monkeypatch.setattr(realtime, "enqueue_delivery", lambda delivery_id: None)
         monkeypatch.setattr(write_back, "enqueue_write_back", lambda write_back_id: None)
         with self.db.session() as s:
@@ -53,7 +51,18 @@ class World:
             s.add(store)
             s.flush()
             self.store_id = store.id
+        self.settings = StoreSettings(contact_owner="owner@shop.test", double_opt_in_enabled=True)
         self._n = 0
+
+    @property
+    def settings(self) -> StoreSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: StoreSettings) -> None:
+        """Saved, so the processing reads them like any store's."""
+        self._settings = value
+        save_settings(self.db, self.store_id, value)
 
     def run(self, delivery_id: int) -> list[tuple[int, Result]]:
         return realtime.process_delivery(delivery_id, clients=self.clients)

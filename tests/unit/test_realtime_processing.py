@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients
+from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients, save_settings
 from sqlalchemy import func, select, update
 
 from smbc.bigcommerce import client as bc_client
@@ -71,16 +71,25 @@ class World:
         self.clock = clock
         self.bc = MiniBigCommerce()
         self.sm = FakeSalesmanagoPort()
-        self.settings = StoreSettings(contact_owner="owner@shop.test", tags_registration=["reg"])
         self.clients = fake_clients(self.bc, self.sm)
-        monkeypatch.setattr(realtime, "load_settings_for", lambda session, store_id: self.settings)
         monkeypatch.setattr(realtime, "enqueue_delivery", lambda delivery_id: None)
         with self.db.session() as s:
             store = Store(hash="abc123", access_token="token", webhook_secret="x", sites=[])
             s.add(store)
             s.flush()
             self.store_id = store.id
+        self.settings = StoreSettings(contact_owner="owner@shop.test", tags_registration=["reg"])
         self._n = 0
+
+    @property
+    def settings(self) -> StoreSettings:
+        return self._settings
+
+    @settings.setter
+    def settings(self, value: StoreSettings) -> None:
+        """Saved, so the processing reads them like any store's."""
+        self._settings = value
+        save_settings(self.db, self.store_id, value)
 
     def deliver(self, scope: str, data: dict[str, Any]) -> int:
         self._n += 1

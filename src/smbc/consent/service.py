@@ -5,21 +5,15 @@ pure rule of what it does to a subscriber's consents. The rows are queued and ap
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from smbc.mapping.rules import NEWSLETTER
-
-log = logging.getLogger(__name__)
 
 OPT_IN = "opt_in"
 OPT_OUT = "opt_out"
 ACTIONS = (OPT_IN, OPT_OUT)
 SOURCE_CALLBACK = "callback"
 SOURCE_OPT_IN_SYNC = "opt_in_sync"
-
-
-# -- pure rules ------------------------------------------------------------------------------
 
 
 def consents_after(action: str, consents: Iterable[str] | None) -> list[str] | None:
@@ -33,15 +27,3 @@ def consents_after(action: str, consents: Iterable[str] | None) -> list[str] | N
     if action == OPT_OUT:
         return [] if current else None
     raise ValueError(f"unknown consent action {action!r}")
-
-
-# -- planning a send (reads the ledger, may ask SALESmanago, may claim the confirmation e-mail) --
-
-
-# -- double opt-in claims --------------------------------------------------------------------
-
-
-# -- the subscriber index ----------------------------------------------------------------------
-
-
-# -- deliveries: subscriber created / updated / deleted ----------------------------------------
