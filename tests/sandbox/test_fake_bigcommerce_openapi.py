@@ -21,7 +21,7 @@ STOREFRONT_HOST = "https://your_store.example.com"
 
 def _links_as_any_of(node: Any) -> Any:
     """orders.v2: `oneOf` [link {url, resource}, full object] matches both for every real answer (the link
-    schema accepts any object), so treat those pairs as `anyOf` (see the specs' NOTES.md)."""
+    schema accepts any object), so treat those pairs as `anyOf`."""
     if isinstance(node, dict):
         out = {k: _links_as_any_of(v) for k, v in node.items()}
         if "oneOf" in out and "_Resource" in json.dumps(out["oneOf"]):

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sm_helpers import *  # noqa: F403 - the fixtures
-from sm_helpers import NOW_S, SmSession, sha1
+from sm_helpers import NOW_S, SmSession, TestClient, sha1
+
+from smbc.core.clock import FakeClock
+from smbc.sandbox.salesmanago import FakeSalesmanago
 
 USER_NOT_AUTHENTICATED = {"success": False, "message": ["User not authenticated"]}
 
 
-def token(http, email, password):
+def token(http: TestClient, email: str, password: str) -> dict[str, Any]:
     return http.post("/api/authorization/token", json={"username": email, "password": password}).json()
 
 
-def test_password_login_returns_token_endpoint_and_smapp(http, fake):
+def test_password_login_returns_token_endpoint_and_smapp(http: TestClient, fake: FakeSalesmanago) -> None:
     answer = token(http, "merchant@sandbox.test", "sandbox-password")
     assert answer["success"] is True
     assert answer["token"]
@@ -22,7 +26,7 @@ def test_password_login_returns_token_endpoint_and_smapp(http, fake):
     assert isinstance(answer["smapp"], int)
 
 
-def test_login_endpoint_falls_back_to_the_request_address_when_not_bound(clock):
+def test_login_endpoint_falls_back_to_the_request_address_when_not_bound(clock: FakeClock) -> None:
     from starlette.testclient import TestClient
 
     from smbc.sandbox.salesmanago import FakeSalesmanago
@@ -33,14 +37,16 @@ def test_login_endpoint_falls_back_to_the_request_address_when_not_bound(clock):
         )
 
 
-def test_wrong_password_or_unknown_user_is_not_authenticated(http):
+def test_wrong_password_or_unknown_user_is_not_authenticated(http: TestClient) -> None:
     assert token(http, "merchant@sandbox.test", "wrong") == USER_NOT_AUTHENTICATED
     assert token(http, "nobody@sandbox.test", "sandbox-password") == USER_NOT_AUTHENTICATED
     missing = http.post("/api/authorization/token", json={"username": "merchant@sandbox.test"}).json()
     assert missing["success"] is False
 
 
-def test_two_factor_account_refuses_password_login_with_a_clear_reason(http, fake):
+def test_two_factor_account_refuses_password_login_with_a_clear_reason(
+    http: TestClient, fake: FakeSalesmanago
+) -> None:
     answer = token(http, fake.TWO_FACTOR.email, fake.TWO_FACTOR.password)
     assert answer["success"] is False
     assert "token" not in answer
@@ -48,7 +54,7 @@ def test_two_factor_account_refuses_password_login_with_a_clear_reason(http, fak
     assert "User not authenticated" not in answer["message"]
 
 
-def test_two_factor_account_works_with_api_credentials(http, fake):
+def test_two_factor_account_works_with_api_credentials(http: TestClient, fake: FakeSalesmanago) -> None:
     account = fake.TWO_FACTOR
     body = {
         "clientId": account.client_id,
@@ -61,7 +67,7 @@ def test_two_factor_account_works_with_api_credentials(http, fake):
     assert answer == {"success": True, "message": [], "users": account.owners}
 
 
-def test_integration_signs_the_callers_api_key(http, fake):
+def test_integration_signs_the_callers_api_key(http: TestClient, fake: FakeSalesmanago) -> None:
     login = token(http, fake.NORMAL.email, fake.NORMAL.password)
     answer = http.post("/api/account/integration", json={"token": login["token"], "apiKey": "k-123"}).json()
     assert answer["success"] is True
@@ -69,7 +75,9 @@ def test_integration_signs_the_callers_api_key(http, fake):
     assert re.fullmatch(r"[0-9a-f]{40}", answer["sha1"])
 
 
-def test_integration_refuses_unknown_token_and_missing_api_key(http, fake):
+def test_integration_refuses_unknown_token_and_missing_api_key(
+    http: TestClient, fake: FakeSalesmanago
+) -> None:
     bad = http.post("/api/account/integration", json={"token": "made-up", "apiKey": "k"}).json()
     assert bad == USER_NOT_AUTHENTICATED
     login = token(http, fake.NORMAL.email, fake.NORMAL.password)
@@ -77,7 +85,9 @@ def test_integration_refuses_unknown_token_and_missing_api_key(http, fake):
     assert no_key == {"success": False, "message": ["apiKey is required"]}
 
 
-def test_sha_from_integration_and_sha_from_api_secret_both_work(http, fake, session):
+def test_sha_from_integration_and_sha_from_api_secret_both_work(
+    http: TestClient, fake: FakeSalesmanago, session: SmSession
+) -> None:
     assert session.call("/api/user/listByClient")["users"] == fake.NORMAL.owners
     manual = {
         "clientId": fake.NORMAL.client_id,
@@ -89,7 +99,9 @@ def test_sha_from_integration_and_sha_from_api_secret_both_work(http, fake, sess
     assert http.post("/api/user/listByClient", json=manual).json()["success"] is True
 
 
-def test_wrong_sha_unknown_client_and_foreign_api_key_are_refused(http, session):
+def test_wrong_sha_unknown_client_and_foreign_api_key_are_refused(
+    http: TestClient, session: SmSession
+) -> None:
     assert session.call("/api/user/listByClient", sha="0" * 40) == USER_NOT_AUTHENTICATED
     assert session.call("/api/user/listByClient", clientId="nope") == USER_NOT_AUTHENTICATED
     # The integration sha is only valid together with the apiKey it was issued for.
@@ -97,7 +109,7 @@ def test_wrong_sha_unknown_client_and_foreign_api_key_are_refused(http, session)
     assert session.call("/api/user/listByClient", sha=session.sha.upper()) == USER_NOT_AUTHENTICATED
 
 
-def test_missing_or_malformed_request_time_is_refused(http, session):
+def test_missing_or_malformed_request_time_is_refused(http: TestClient, session: SmSession) -> None:
     body = session.auth()
     del body["requestTime"]
     assert http.post("/api/user/listByClient", json=body).json() == {
@@ -108,14 +120,16 @@ def test_missing_or_malformed_request_time_is_refused(http, session):
     assert session.call("/api/user/listByClient", requestTime=str(NOW_S))["success"] is True
 
 
-def test_list_by_client_needs_an_owner(session):
+def test_list_by_client_needs_an_owner(session: SmSession) -> None:
     assert session.call("/api/user/listByClient", owner="") == {
         "success": False,
         "message": ["owner is required"],
     }
 
 
-def test_inactive_account_logs_in_but_every_call_is_not_authenticated(http, fake):
+def test_inactive_account_logs_in_but_every_call_is_not_authenticated(
+    http: TestClient, fake: FakeSalesmanago
+) -> None:
     inactive = SmSession(http, fake).login(fake.INACTIVE.email, fake.INACTIVE.password)
     assert inactive.client_id == fake.INACTIVE.client_id
     not_authenticated = {"success": False, "message": ["Not authenticated"]}
@@ -124,7 +138,7 @@ def test_inactive_account_logs_in_but_every_call_is_not_authenticated(http, fake
     assert fake.contacts(fake.INACTIVE.client_id) == []
 
 
-def test_invalid_json_and_unknown_methods(http, session):
+def test_invalid_json_and_unknown_methods(http: TestClient, session: SmSession) -> None:
     bad = http.post("/api/contact/upsert", content=b"{not json", headers={"Content-Type": "application/json"})
     assert bad.status_code == 400
     assert bad.json() == {"success": False, "message": ["Specified json is not valid"]}
@@ -134,7 +148,7 @@ def test_invalid_json_and_unknown_methods(http, session):
     assert http.get("/api/contact/upsert").status_code == 405
 
 
-def test_v3_create_returns_a_key_that_revoke_accepts(http, fake):
+def test_v3_create_returns_a_key_that_revoke_accepts(http: TestClient, fake: FakeSalesmanago) -> None:
     body = {
         "email": fake.NORMAL.email,
         "password": fake.NORMAL.password,
@@ -157,7 +171,7 @@ def test_v3_create_returns_a_key_that_revoke_accepts(http, fake):
     assert again.json()["reasonCode"] == 10
 
 
-def test_v3_create_validates_credentials_and_fields(http, fake):
+def test_v3_create_validates_credentials_and_fields(http: TestClient, fake: FakeSalesmanago) -> None:
     base = {"email": fake.NORMAL.email, "password": fake.NORMAL.password, "keyName": "k", "expiry": "NEVER"}
     wrong = http.post("/v3/auth/create", json={**base, "password": "nope"})
     assert (wrong.status_code, wrong.json()["reasonCode"]) == (401, 10)
@@ -178,7 +192,7 @@ def test_v3_create_validates_credentials_and_fields(http, fake):
     assert fake.v3_keys(fake.TWO_FACTOR.client_id) == []
 
 
-def test_v3_revoke_needs_the_api_key_header(http, fake):
+def test_v3_revoke_needs_the_api_key_header(http: TestClient, fake: FakeSalesmanago) -> None:
     body = {"email": fake.NORMAL.email, "password": fake.NORMAL.password, "keyName": "k", "expiry": "NEVER"}
     key = http.post("/v3/auth/create", json=body).json()["apiKey"]
     no_header = http.post("/v3/auth/revoke", json={"apiKey": key})
@@ -188,7 +202,9 @@ def test_v3_revoke_needs_the_api_key_header(http, fake):
     assert len(fake.v3_keys(fake.NORMAL.client_id)) == 1
 
 
-def test_calls_are_recorded_without_secrets(http, fake, session, clock):
+def test_calls_are_recorded_without_secrets(
+    http: TestClient, fake: FakeSalesmanago, session: SmSession, clock: FakeClock
+) -> None:
     session.call("/api/user/listByClient")
     first = fake.calls[0]
     assert first["path"] == "/api/authorization/token"

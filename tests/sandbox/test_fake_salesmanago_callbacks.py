@@ -8,12 +8,14 @@ from typing import Any
 import httpx
 import pytest
 from sm_helpers import *  # noqa: F403 - the fixtures
+from sm_helpers import SmSession, TestClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from smbc.core.http_server import BackgroundServer, free_port
+from smbc.sandbox.salesmanago import FakeSalesmanago
 
 
 class Receiver:
@@ -38,7 +40,9 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
         yield rec, server.url
 
 
-def test_opt_in_and_out_call_the_urls_with_the_email_encoded(fake, receiver):
+def test_opt_in_and_out_call_the_urls_with_the_email_encoded(
+    fake: FakeSalesmanago, receiver: tuple[Receiver, str]
+) -> None:
     rec, url = receiver
     cid = fake.NORMAL.client_id
     fake.set_callback_urls(
@@ -64,7 +68,9 @@ def test_opt_in_and_out_call_the_urls_with_the_email_encoded(fake, receiver):
     assert [c["status"] for c in fake.callbacks_sent(cid)] == [200, 200]
 
 
-def test_confirming_double_opt_in_calls_the_opt_in_callback(fake, session, receiver):
+def test_confirming_double_opt_in_calls_the_opt_in_callback(
+    fake: FakeSalesmanago, session: SmSession, receiver: tuple[Receiver, str]
+) -> None:
     rec, url = receiver
     cid = fake.NORMAL.client_id
     fake.set_callback_urls(cid, opt_in=f"{url}/in?email=$email$")
@@ -77,7 +83,7 @@ def test_confirming_double_opt_in_calls_the_opt_in_callback(fake, session, recei
         fake.confirm_double_opt_in(cid, "doi@example.com")
 
 
-def test_failed_callbacks_are_recorded(fake, receiver):
+def test_failed_callbacks_are_recorded(fake: FakeSalesmanago, receiver: tuple[Receiver, str]) -> None:
     _, url = receiver
     cid = fake.NORMAL.client_id
     fake.add_contact(cid, "a@example.com", opted_in=False)
@@ -93,7 +99,7 @@ def test_failed_callbacks_are_recorded(fake, receiver):
     assert fake.contact(cid, "a@example.com")["optedIn"] is False
 
 
-def test_callback_urls_must_have_the_placeholder(fake):
+def test_callback_urls_must_have_the_placeholder(fake: FakeSalesmanago) -> None:
     cid = fake.NORMAL.client_id
     with pytest.raises(ValueError, match=r"\$email\$"):
         fake.set_callback_urls(cid, opt_in="https://app.example/callbacks?email=x")
@@ -106,7 +112,9 @@ def test_callback_urls_must_have_the_placeholder(fake):
         fake.opt_in(cid, "nobody@example.com")
 
 
-def test_page_buttons_opt_in_with_callback(fake, receiver, http):
+def test_page_buttons_opt_in_with_callback(
+    fake: FakeSalesmanago, receiver: tuple[Receiver, str], http: TestClient
+) -> None:
     rec, url = receiver
     cid = fake.NORMAL.client_id
     fake.set_callback_urls(cid, opt_in=f"{url}/in?email=$email$")
@@ -137,7 +145,7 @@ def test_page_buttons_opt_in_with_callback(fake, receiver, http):
     assert fake.contact(cid, "page@example.com")["optedIn"] is False
 
 
-def test_page_forms_for_callbacks_faults_and_credentials(fake, http):
+def test_page_forms_for_callbacks_faults_and_credentials(fake: FakeSalesmanago, http: TestClient) -> None:
     cid = fake.NORMAL.client_id
     base = {"page_token": fake.page_token, "account": cid}
     http.post(
@@ -163,14 +171,16 @@ def test_page_forms_for_callbacks_faults_and_credentials(fake, http):
     assert fake.account(cid).revoked is False
 
 
-def test_page_escapes_what_it_shows(fake, session, http):
+def test_page_escapes_what_it_shows(fake: FakeSalesmanago, session: SmSession, http: TestClient) -> None:
     session.upsert("x@example.com", contact={"name": "<script>alert(1)</script>"})
     page = http.get("/sandbox").text
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
-def test_page_shows_each_account_events_emails_and_calls(fake, session, http):
+def test_page_shows_each_account_events_emails_and_calls(
+    fake: FakeSalesmanago, session: SmSession, http: TestClient
+) -> None:
     session.upsert("e@example.com", forceOptIn=True, useApiDoubleOptIn=True, doubleOptInEmailId="m" * 36)
     session.add_event("e@example.com", contactExtEventType="CART", externalId="cart-9")
     page = http.get("/sandbox").text
@@ -181,7 +191,7 @@ def test_page_shows_each_account_events_emails_and_calls(fake, session, http):
     assert fake.INACTIVE.client_id in other
 
 
-def test_json_views(fake, session, http):
+def test_json_views(fake: FakeSalesmanago, session: SmSession, http: TestClient) -> None:
     cid = fake.NORMAL.client_id
     session.upsert("j@example.com", tags=["T"])
     session.add_event("j@example.com", contactExtEventType="PURCHASE")
@@ -211,7 +221,7 @@ def test_json_views(fake, session, http):
     assert opted["contact"]["optedIn"] is True
 
 
-def test_monitoring_scripts_are_served_and_counted(fake, http):
+def test_monitoring_scripts_are_served_and_counted(fake: FakeSalesmanago, http: TestClient) -> None:
     script = http.get("/static/sm.js", headers={"Referer": "https://store.example/"})
     assert script.status_code == 200
     assert script.headers["content-type"].startswith("application/javascript")

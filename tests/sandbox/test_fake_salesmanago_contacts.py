@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from sm_helpers import *  # noqa: F403 - the fixtures
-from sm_helpers import NOW_MS, NOW_S, sha1
+from sm_helpers import NOW_MS, NOW_S, SmSession, TestClient, sha1
+
+from smbc.sandbox.salesmanago import FakeSalesmanago
 
 
-def test_upsert_creates_a_contact_with_every_field(session, fake):
+def test_upsert_creates_a_contact_with_every_field(session: SmSession, fake: FakeSalesmanago) -> None:
     answer = session.upsert(
         "jan@example.com",
         contact={
@@ -42,7 +44,9 @@ def test_upsert_creates_a_contact_with_every_field(session, fake):
     assert contact["phoneOptedIn"] is False
 
 
-def test_second_upsert_updates_the_same_contact_and_handles_tags(session, fake):
+def test_second_upsert_updates_the_same_contact_and_handles_tags(
+    session: SmSession, fake: FakeSalesmanago
+) -> None:
     first = session.upsert("ann@example.com", tags=["A", "B"], properties={"x": "1"})
     second = session.upsert(
         "ann@example.com", contact={"name": "Ann"}, tags=["C", "a"], removeTags=["b"], properties={"y": "2"}
@@ -55,7 +59,7 @@ def test_second_upsert_updates_the_same_contact_and_handles_tags(session, fake):
     assert len(fake.contacts(fake.NORMAL.client_id)) == 1
 
 
-def test_new_email_renames_the_contact(session, fake):
+def test_new_email_renames_the_contact(session: SmSession, fake: FakeSalesmanago) -> None:
     created = session.upsert("old@example.com")
     renamed = session.upsert("old@example.com", newEmail="new@example.com")
     assert renamed["contactId"] == created["contactId"]
@@ -63,7 +67,9 @@ def test_new_email_renames_the_contact(session, fake):
     assert fake.contact(fake.NORMAL.client_id, "new@example.com")["contactId"] == created["contactId"]
 
 
-def test_new_email_that_belongs_to_another_contact_is_refused(session, fake):
+def test_new_email_that_belongs_to_another_contact_is_refused(
+    session: SmSession, fake: FakeSalesmanago
+) -> None:
     session.upsert("one@example.com")
     session.upsert("two@example.com")
     answer = session.upsert("one@example.com", newEmail="two@example.com", contact={"name": "Changed"})
@@ -71,7 +77,7 @@ def test_new_email_that_belongs_to_another_contact_is_refused(session, fake):
     assert fake.contact(fake.NORMAL.client_id, "one@example.com")["name"] is None
 
 
-def test_force_opt_in_and_out_flags(session, fake):
+def test_force_opt_in_and_out_flags(session: SmSession, fake: FakeSalesmanago) -> None:
     cid = fake.NORMAL.client_id
     session.upsert("sub@example.com", forceOptIn=True, forcePhoneOptIn=True)
     assert fake.contact(cid, "sub@example.com")["optedIn"] is True
@@ -86,7 +92,9 @@ def test_force_opt_in_and_out_flags(session, fake):
     assert both == {"success": False, "message": ["forceOptIn and forceOptOut cannot both be true"]}
 
 
-def test_double_opt_in_sends_one_email_and_waits_for_confirmation(session, fake):
+def test_double_opt_in_sends_one_email_and_waits_for_confirmation(
+    session: SmSession, fake: FakeSalesmanago
+) -> None:
     cid = fake.NORMAL.client_id
     doi = {"useApiDoubleOptIn": True, "doubleOptInEmailId": "1" * 36, "doubleOptInLanguage": "EN"}
     session.upsert("doi@example.com", forceOptIn=True, **doi)
@@ -106,7 +114,9 @@ def test_double_opt_in_sends_one_email_and_waits_for_confirmation(session, fake)
     assert len(fake.confirmation_emails(cid)) == 1
 
 
-def test_double_opt_in_is_skipped_for_a_contact_already_opted_in(session, fake):
+def test_double_opt_in_is_skipped_for_a_contact_already_opted_in(
+    session: SmSession, fake: FakeSalesmanago
+) -> None:
     cid = fake.NORMAL.client_id
     fake.add_contact(cid, "known@example.com", opted_in=True)
     session.upsert("known@example.com", forceOptIn=True, useApiDoubleOptIn=True, doubleOptInEmailId="e" * 36)
@@ -114,7 +124,7 @@ def test_double_opt_in_is_skipped_for_a_contact_already_opted_in(session, fake):
     assert fake.contact(cid, "known@example.com")["optedIn"] is True
 
 
-def test_old_style_double_opt_in_attributes_are_recorded(session, fake):
+def test_old_style_double_opt_in_attributes_are_recorded(session: SmSession, fake: FakeSalesmanago) -> None:
     session.upsert(
         "legacy@example.com",
         forceOptIn=True,
@@ -127,7 +137,7 @@ def test_old_style_double_opt_in_attributes_are_recorded(session, fake):
     assert (email["templateId"], email["accountId"], email["subject"]) == ("tpl-1", "acc-1", "Please confirm")
 
 
-def test_invalid_contacts_are_refused_and_change_nothing(session, fake):
+def test_invalid_contacts_are_refused_and_change_nothing(session: SmSession, fake: FakeSalesmanago) -> None:
     cases = [
         ({"contact": {"email": "not-an-email"}}, "contact.email is not a valid email address"),
         ({"properties": {"note": "x" * 256}}, "properties.note is too long"),
@@ -145,7 +155,7 @@ def test_invalid_contacts_are_refused_and_change_nothing(session, fake):
     assert fake.contacts(fake.NORMAL.client_id) == []
 
 
-def test_owner_must_be_a_user_of_the_account(session, fake):
+def test_owner_must_be_a_user_of_the_account(session: SmSession, fake: FakeSalesmanago) -> None:
     answer = session.upsert("x@example.com", owner="stranger@example.com")
     assert answer == {
         "success": False,
@@ -158,7 +168,7 @@ def test_owner_must_be_a_user_of_the_account(session, fake):
     assert fake.contact(fake.NORMAL.client_id, "x@example.com")["owner"] == "support@sandbox.test"
 
 
-def test_batch_upsert_stores_every_contact(session, fake):
+def test_batch_upsert_stores_every_contact(session: SmSession, fake: FakeSalesmanago) -> None:
     details = [
         {
             "contact": {"email": f"c{i}@example.com", "name": f"C {i}"},
@@ -177,7 +187,7 @@ def test_batch_upsert_stores_every_contact(session, fake):
     assert stored["c2@example.com"]["tags"] == ["BC_EXPORT"]
 
 
-def test_batch_upsert_with_one_bad_item_stores_nothing(session, fake):
+def test_batch_upsert_with_one_bad_item_stores_nothing(session: SmSession, fake: FakeSalesmanago) -> None:
     details = [{"contact": {"email": "good@example.com"}}, {"contact": {"email": "bad"}}]
     answer = session.call("/api/contact/batchupsertv2", upsertDetails=details)
     assert answer["success"] is False
@@ -188,7 +198,7 @@ def test_batch_upsert_with_one_bad_item_stores_nothing(session, fake):
     assert session.call("/api/contact/batchupsertv2", upsertDetails=too_many)["success"] is False
 
 
-def test_basic_and_has_contact(session, fake):
+def test_basic_and_has_contact(session: SmSession, fake: FakeSalesmanago) -> None:
     cid = fake.NORMAL.client_id
     fake.add_contact(
         cid, "in@example.com", opted_in=True, name="In", phone_opted_in=True, birthday="19850704"
@@ -213,7 +223,7 @@ def test_basic_and_has_contact(session, fake):
     assert session.call("/api/contact/hasContact", email="none@example.com")["result"] is False
 
 
-def test_accounts_do_not_share_contacts(session, fake, http):
+def test_accounts_do_not_share_contacts(session: SmSession, fake: FakeSalesmanago, http: TestClient) -> None:
     session.upsert("mine@example.com")
     other = fake.TWO_FACTOR
     body = {
@@ -228,7 +238,7 @@ def test_accounts_do_not_share_contacts(session, fake, http):
     assert fake.contacts(other.client_id) == []
 
 
-def test_delete_contact(session, fake):
+def test_delete_contact(session: SmSession, fake: FakeSalesmanago) -> None:
     cid = fake.NORMAL.client_id
     contact_id = session.upsert("gone@example.com")["contactId"]
     assert session.call("/api/contact/delete", email="gone@example.com") == {"success": True, "message": []}

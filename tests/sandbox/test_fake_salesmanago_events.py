@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from sm_helpers import *  # noqa: F403 - the fixtures
-from sm_helpers import NOW_MS, NOW_S
+from sm_helpers import NOW_MS, NOW_S, SmSession
+
+from smbc.core.clock import FakeClock
+from smbc.sandbox.salesmanago import FakeSalesmanago
 
 CART = {
     "contactExtEventType": "CART",
@@ -18,7 +21,7 @@ CART = {
 }
 
 
-def test_add_event_stores_every_field(session, fake):
+def test_add_event_stores_every_field(session: SmSession, fake: FakeSalesmanago) -> None:
     contact_id = session.upsert("buyer@example.com")["contactId"]
     answer = session.add_event("buyer@example.com", **CART)
     assert answer["success"] is True
@@ -31,7 +34,7 @@ def test_add_event_stores_every_field(session, fake):
     assert len(event["history"]) == 1
 
 
-def test_add_event_by_contact_id(session, fake):
+def test_add_event_by_contact_id(session: SmSession, fake: FakeSalesmanago) -> None:
     contact_id = session.upsert("anon@example.com")["contactId"]
     answer = session.call(
         "/api/v2/contact/addContactExtEvent", contactId=contact_id, contactEvent={**CART, "externalId": "c2"}
@@ -40,7 +43,7 @@ def test_add_event_by_contact_id(session, fake):
     assert fake.events(fake.NORMAL.client_id)[0]["email"] == "anon@example.com"
 
 
-def test_invalid_events_are_refused_and_store_nothing(session, fake):
+def test_invalid_events_are_refused_and_store_nothing(session: SmSession, fake: FakeSalesmanago) -> None:
     session.upsert("buyer@example.com")
     cases = [
         ({"contactExtEventType": "purchase"}, "must be upper-case: PURCHASE, not purchase"),
@@ -70,7 +73,9 @@ def test_invalid_events_are_refused_and_store_nothing(session, fake):
     assert fake.events(fake.NORMAL.client_id) == []
 
 
-def test_update_event_changes_fields_and_keeps_history(session, fake, clock):
+def test_update_event_changes_fields_and_keeps_history(
+    session: SmSession, fake: FakeSalesmanago, clock: FakeClock
+) -> None:
     session.upsert("buyer@example.com")
     event_id = session.add_event("buyer@example.com", **CART)["eventId"]
     clock.advance(60)
@@ -88,7 +93,7 @@ def test_update_event_changes_fields_and_keeps_history(session, fake, clock):
     assert len(fake.events(fake.NORMAL.client_id)) == 1
 
 
-def test_update_event_validation(session, fake):
+def test_update_event_validation(session: SmSession, fake: FakeSalesmanago) -> None:
     session.upsert("buyer@example.com")
     event_id = session.add_event("buyer@example.com", **CART)["eventId"]
     unknown = session.call(
@@ -105,7 +110,7 @@ def test_update_event_validation(session, fake):
     assert fake.event(fake.NORMAL.client_id, event_id)["value"] == 99.9
 
 
-def test_batch_add_events(session, fake):
+def test_batch_add_events(session: SmSession, fake: FakeSalesmanago) -> None:
     session.upsert("a@example.com")
     session.upsert("b@example.com")
     events = [
@@ -125,7 +130,7 @@ def test_batch_add_events(session, fake):
     assert {e["externalId"]: e["email"] for e in stored} == {"1": "a@example.com", "2": "b@example.com"}
 
 
-def test_batch_add_with_one_bad_event_stores_nothing(session, fake):
+def test_batch_add_with_one_bad_event_stores_nothing(session: SmSession, fake: FakeSalesmanago) -> None:
     session.upsert("a@example.com")
     events = [
         {"email": "a@example.com", "contactEvent": CART},
@@ -139,7 +144,7 @@ def test_batch_add_with_one_bad_event_stores_nothing(session, fake):
     assert fake.events(fake.NORMAL.client_id) == []
 
 
-def test_integration_upsert_contact_and_event_together(session, fake):
+def test_integration_upsert_contact_and_event_together(session: SmSession, fake: FakeSalesmanago) -> None:
     answer = session.call(
         "/api/integration/upsert",
         contactUpsertRequest={
@@ -165,7 +170,7 @@ def test_integration_upsert_contact_and_event_together(session, fake):
     assert contact["tags"] == ["BC_GUEST_PURCHASE"]
 
 
-def test_integration_upsert_with_event_id_updates_the_cart(session, fake):
+def test_integration_upsert_with_event_id_updates_the_cart(session: SmSession, fake: FakeSalesmanago) -> None:
     session.upsert("cart@example.com")
     first = session.call(
         "/api/integration/upsert",
@@ -190,7 +195,7 @@ def test_integration_upsert_with_event_id_updates_the_cart(session, fake):
     assert "contactId" not in second
 
 
-def test_integration_upsert_refusals_change_nothing(session, fake):
+def test_integration_upsert_refusals_change_nothing(session: SmSession, fake: FakeSalesmanago) -> None:
     assert session.call("/api/integration/upsert")["message"] == [
         "contactUpsertRequest or addContactExtEventRequest is required"
     ]
@@ -222,7 +227,7 @@ def test_integration_upsert_refusals_change_nothing(session, fake):
     assert fake.events(fake.NORMAL.client_id) == []
 
 
-def test_events_filter_by_type(session, fake):
+def test_events_filter_by_type(session: SmSession, fake: FakeSalesmanago) -> None:
     session.upsert("t@example.com")
     for kind in ("CART", "PURCHASE", "CANCELLATION", "RETURN"):
         assert session.add_event("t@example.com", contactExtEventType=kind)["success"] is True
@@ -230,7 +235,7 @@ def test_events_filter_by_type(session, fake):
     assert len(fake.events(fake.NORMAL.client_id)) == 4
 
 
-def test_v1_event_paths_take_the_same_bodies(session, fake):
+def test_v1_event_paths_take_the_same_bodies(session: SmSession, fake: FakeSalesmanago) -> None:
     session.upsert("v1@example.com")
     added = session.call("/api/contact/addContactExtEvent", email="v1@example.com", contactEvent=CART)
     updated = session.call(

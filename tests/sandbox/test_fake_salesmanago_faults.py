@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
+import httpx
 from sm_helpers import *  # noqa: F403 - the fixtures
-from sm_helpers import SmSession
+from sm_helpers import SmSession, TestClient
+
+from smbc.sandbox.salesmanago import FakeSalesmanago
 
 USER_NOT_AUTHENTICATED = {"success": False, "message": ["User not authenticated"]}
 
 
-def post(session: SmSession, path: str, **body):
+def post(session: SmSession, path: str, **body: Any) -> httpx.Response:
     return session.http.post(path, json=session.auth(**body))
 
 
-def test_fail_next_fails_exactly_that_many_calls(session, fake):
+def test_fail_next_fails_exactly_that_many_calls(session: SmSession, fake: FakeSalesmanago) -> None:
     fake.fail_next(2, status=503)
     first, second, third = (post(session, "/api/user/listByClient") for _ in range(3))
     assert (first.status_code, second.status_code, third.status_code) == (503, 503, 200)
@@ -25,14 +29,16 @@ def test_fail_next_fails_exactly_that_many_calls(session, fake):
     assert post(session, "/api/user/listByClient").status_code == 429
 
 
-def test_a_failed_call_changes_nothing(session, fake):
+def test_a_failed_call_changes_nothing(session: SmSession, fake: FakeSalesmanago) -> None:
     fake.fail_next(1)
     assert post(session, "/api/contact/upsert", contact={"email": "lost@example.com"}).status_code == 500
     assert fake.contacts(fake.NORMAL.client_id) == []
     assert session.upsert("lost@example.com")["success"] is True
 
 
-def test_down_answers_503_until_restored_but_the_page_still_works(session, fake, http):
+def test_down_answers_503_until_restored_but_the_page_still_works(
+    session: SmSession, fake: FakeSalesmanago, http: TestClient
+) -> None:
     fake.faults.down = True
     assert post(session, "/api/contact/upsert", contact={"email": "a@example.com"}).status_code == 503
     assert http.post("/api/authorization/token", json={}).status_code == 503
@@ -45,7 +51,7 @@ def test_down_answers_503_until_restored_but_the_page_still_works(session, fake,
     assert post(session, "/api/contact/upsert", contact={"email": "a@example.com"}).status_code == 200
 
 
-def test_error_rate_is_the_share_of_500s(session, fake):
+def test_error_rate_is_the_share_of_500s(session: SmSession, fake: FakeSalesmanago) -> None:
     fake.faults.error_rate = 1.0
     assert {post(session, "/api/user/listByClient").status_code for _ in range(5)} == {500}
     fake.faults.error_rate = 0.5
@@ -55,14 +61,14 @@ def test_error_rate_is_the_share_of_500s(session, fake):
     assert post(session, "/api/user/listByClient").status_code == 200
 
 
-def test_latency_delays_every_api_answer(session, fake):
+def test_latency_delays_every_api_answer(session: SmSession, fake: FakeSalesmanago) -> None:
     fake.faults.latency_ms = 150
     started = time.monotonic()
     assert post(session, "/api/user/listByClient").status_code == 200
     assert time.monotonic() - started >= 0.15
 
 
-def test_faults_over_json(http, fake):
+def test_faults_over_json(http: TestClient, fake: FakeSalesmanago) -> None:
     assert http.post(
         "/sandbox/api/faults", json={"latency_ms": 3, "error_rate": 0.25, "down": True}
     ).json() == {
@@ -75,7 +81,9 @@ def test_faults_over_json(http, fake):
     assert fake.faults.error_rate == 0.25
 
 
-def test_revoked_credentials_refuse_every_call_of_that_account_only(session, fake, http):
+def test_revoked_credentials_refuse_every_call_of_that_account_only(
+    session: SmSession, fake: FakeSalesmanago, http: TestClient
+) -> None:
     cid = fake.NORMAL.client_id
     fake.revoke_credentials(cid)
     assert session.call("/api/user/listByClient") == USER_NOT_AUTHENTICATED
@@ -97,7 +105,7 @@ def test_revoked_credentials_refuse_every_call_of_that_account_only(session, fak
     assert session.upsert("a@example.com")["success"] is True
 
 
-def test_restore_clears_every_fault(fake):
+def test_restore_clears_every_fault(fake: FakeSalesmanago) -> None:
     fake.faults.latency_ms = 10
     fake.faults.error_rate = 0.3
     fake.faults.down = True

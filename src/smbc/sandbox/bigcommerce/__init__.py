@@ -173,7 +173,7 @@ Pages
         "Last name", "Sign up for the newsletter"), "Sign in" ("Login email"), "Sign out", "Subscribe" /
         "Unsubscribe" ("Newsletter email"). They call the Python API above; the shopper's cart and login
         live in cookies sbx_cart_{hash}_{channel} / sbx_customer_{hash}_{channel} on the fake's origin.
-    {base}/api/storefront/carts     Storefront API cart list (carts.sf.yml shape, camelCase) of the storefront
+    {base}/api/storefront/carts     Storefront API cart list (its own shape: camelCase) of the storefront
         this browser visited last (cookie sbx_store); also per storefront at
         {base}/storefront/{hash}/{channel_id}/api/storefront/carts
     {base}/customer/current.jwt?app_client_id=ID   Current Customer API: the bare JWT (HS512, client secret;

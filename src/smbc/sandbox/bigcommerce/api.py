@@ -88,7 +88,7 @@ def create_app(fake: FakeBigCommerce) -> FastAPI:
                 await asyncio.sleep(0.05)
             return error_response(request, 504, "Gateway Timeout")
         if faults.rate_limit_without_headers > 0 and chance.random() < faults.rate_limit_without_headers:
-            # Platform overload: a 429 without any X-Rate-Limit-* header (reference §7).
+            # An overloaded BigCommerce answers 429 without any X-Rate-Limit-* header.
             return error_response(request, 429, "Too many requests")
         headers, allowed = _take_quota(store_hash)
         if not allowed:

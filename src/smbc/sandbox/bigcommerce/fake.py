@@ -33,7 +33,8 @@ from smbc.sandbox.bigcommerce.state import (
 from smbc.sandbox.bigcommerce.storefront import Storefront
 from smbc.sandbox.bigcommerce.webhooks import Delivery, Event, Target, WebhookDispatcher, payload_hash
 
-# Scopes the fake's app profile grants unless `set_app_scopes` says otherwise (reference §1.8).
+# Scopes the fake's app profile grants unless `set_app_scopes` says otherwise: what an app reading
+# customers, orders, carts and channels and writing subscribers and scripts asks for.
 DEFAULT_APP_SCOPES: tuple[str, ...] = (
     "store_v2_customers",
     "store_v2_orders_read_only",

@@ -64,7 +64,7 @@ def parse_str_list(value: str | None) -> list[str] | None:
 def page_and_limit(params: dict[str, str], default_limit: int = DEFAULT_LIMIT) -> tuple[int, int]:
     page = parse_int(params.get("page"), "page", 1, minimum=1) or 1
     limit = parse_int(params.get("limit"), "limit", default_limit, minimum=1) or default_limit
-    # The platform-wide maximum page size is 250 (reference §7); larger values are capped.
+    # BigCommerce's maximum page size is 250 on every list; larger values are capped.
     return page, min(limit, MAX_LIMIT)
 
 

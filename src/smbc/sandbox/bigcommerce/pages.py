@@ -51,7 +51,7 @@ def scripts_for(
     store: StoreState, channel_id: int, location: str, consented: frozenset[str] | None
 ) -> list[Script]:
     """The scripts a Stencil page renders. With the consent banner on, only `essential` scripts and those in
-    categories the shopper accepted run; `unknown` ones never do (scripts.v3.yml)."""
+    categories the shopper accepted run; `unknown` ones never do (BigCommerce's Scripts API says so)."""
     return [
         s
         for s in store.scripts.values()

@@ -18,7 +18,7 @@ Json = dict[str, Any]
 # The consent that makes a subscriber a newsletter subscriber (the other one is `abandoned_cart`).
 NEWSLETTER_CONSENT = "marketing_newsletter"
 
-# BigCommerce's fixed order statuses (reference §4.3): id -> (name, description).
+# BigCommerce's fixed order statuses: id -> (name, description).
 ORDER_STATUSES: dict[int, tuple[str, str]] = {
     0: (
         "Incomplete",

@@ -1,6 +1,6 @@
 """Webhook deliveries of the fake BigCommerce: a background thread, BigCommerce's retry ladder,
 deactivation at its end, domain blocklisting on a poor success ratio, optional duplicates and
-deliberately lost deliveries (reference §2.6)."""
+deliberately lost deliveries."""
 
 from __future__ import annotations
 

@@ -203,7 +203,7 @@ class SalesmanagoApi:
         if not rules.is_email(email):
             raise SandboxError("email is required")
         contact = self.state.find_contact(account, email=email)
-        # UNCONFIRMED response shape (reference §12.8): give both `result` and `contactId`.
+        # UNCONFIRMED response shape (the documentation shows none): give both `result` and `contactId`.
         return ok(result=contact is not None, contactId=contact["contactId"] if contact else None)
 
     def contact_delete(self, account: Account, body: dict[str, Any], path: str) -> Reply:
@@ -397,7 +397,7 @@ def _owner(account: Account, body: dict[str, Any]) -> str:
 
 
 def basic_view(contact: dict[str, Any]) -> dict[str, Any]:
-    """A contact as `/api/contact/basic` shows it (reference §3.5)."""
+    """A contact as `/api/contact/basic` shows it."""
     birthday = contact.get("birthday") or ""
     return {
         "contactId": contact["contactId"],
@@ -435,7 +435,7 @@ AUTHED_METHODS: dict[str, AuthedHandler] = {
     "/api/contact/hasContact": SalesmanagoApi.contact_has,
     "/api/contact/delete": SalesmanagoApi.contact_delete,
     "/api/integration/upsert": SalesmanagoApi.integration_upsert,
-    # v1 paths take the same bodies (reference §4.1).
+    # The v1 paths take the same bodies as the v2 ones.
     "/api/contact/addContactExtEvent": SalesmanagoApi.event_add,
     "/api/contact/updateContactExtEvent": SalesmanagoApi.event_update,
     "/api/v2/contact/addContactExtEvent": SalesmanagoApi.event_add,

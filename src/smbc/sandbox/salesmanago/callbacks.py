@@ -1,4 +1,4 @@
-"""Opt-in / opt-out callbacks: SALESmanago calls the URL configured for the account (reference §7.1)."""
+"""Opt-in / opt-out callbacks: SALESmanago calls the URL configured for the account."""
 
 from __future__ import annotations
 

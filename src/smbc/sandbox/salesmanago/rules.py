@@ -1,7 +1,7 @@
 """What the fake SALESmanago accepts: pure checks that return error messages (empty list = valid).
 
-Rules follow shared/reference/salesmanago-api.md. Where the reference says UNCONFIRMED the fake is the
-stricter of the plausible behaviours, so that the app is tested against the harder case.
+Rules follow SALESmanago's API documentation. Where it leaves a behaviour open (marked UNCONFIRMED),
+the fake takes the stricter of the plausible ones, so that the app is tested against the harder case.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ EVENT_TYPES = frozenset(
     }
 )  # fmt: skip
 
-# Reference §4.2: the SDK trims these before sending, so a longer value means the app forgot to.
+# SALESmanago's SDK trims these before sending, so a longer value means the app forgot to.
 EVENT_TEXT_LIMITS: dict[str, int] = {
     "contactExtEventType": 255,
     "products": 512,
@@ -43,7 +43,7 @@ CONTACT_TEXT_LIMITS = {"email": 255, "name": 255, "phone": 255, "fax": 255, "com
 ADDRESS_FIELDS = frozenset({"streetAddress", "zipCode", "city", "country"})
 TAG_MAX = 255
 PROPERTY_VALUE_MAX = 255
-BATCH_MAX = 1000  # UNCONFIRMED server maximum; the plugins send 400, so refuse well above that.
+BATCH_MAX = 1000  # UNCONFIRMED server maximum; SALESmanago's own plugins send 400, so refuse well above that.
 
 V3_EXPIRY = frozenset({"NEVER", "SEVEN_DAYS", "ONE_MONTH", "THREE_MONTHS", "ONE_YEAR"})
 

@@ -121,7 +121,9 @@ class SalesmanagoState:
 
     # -- contacts -----------------------------------------------------------------------------------
 
-    def find_contact(self, account: Account, email: str | None = None, contact_id: str | None = None):
+    def find_contact(
+        self, account: Account, email: str | None = None, contact_id: str | None = None
+    ) -> dict[str, Any] | None:
         with self.lock:
             if email:
                 return account.contacts.get(email.lower())
@@ -174,7 +176,7 @@ class SalesmanagoState:
             "tags": [],
             "properties": {},
             "consentDetails": [],
-            # A new contact without forceOptIn is not subscribed (reference §3.2).
+            # A new contact without forceOptIn is not subscribed.
             "optedIn": False,
             "phoneOptedIn": False,
             "doubleOptInPending": False,
@@ -260,7 +262,7 @@ class SalesmanagoState:
 
     def add_event(
         self, account: Account, contact: dict[str, Any], owner: str, event: dict[str, Any], path: str
-    ):
+    ) -> dict[str, Any]:
         with self.lock:
             now = self.now_ms()
             stored = {
