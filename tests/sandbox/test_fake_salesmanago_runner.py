@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -50,7 +51,7 @@ def plugin_login(base_url: str, email: str, password: str) -> dict:
     return {"endpoint": endpoint, "owners": owners}
 
 
-def test_fake_salesmanago_serves_the_login_flow_over_http():
+def test_fake_salesmanago_serves_the_login_flow_over_http() -> None:
     sm = FakeSalesmanago()
     with BackgroundServer(sm.app) as server:
         sm.bind(server.url)
@@ -59,7 +60,7 @@ def test_fake_salesmanago_serves_the_login_flow_over_http():
     assert result["owners"]["users"] == sm.NORMAL.owners
 
 
-def test_sandbox_runs_both_fakes_and_points_the_app_at_them(tmp_path):
+def test_sandbox_runs_both_fakes_and_points_the_app_at_them(tmp_path: Path) -> None:
     require_fake_bigcommerce()
     from smbc.sandbox import Sandbox
     from support import make_settings
@@ -85,7 +86,7 @@ def test_sandbox_runs_both_fakes_and_points_the_app_at_them(tmp_path):
     assert not port_open(sm_url)
 
 
-def test_run_sandbox_prints_where_everything_is_and_stops():
+def test_run_sandbox_prints_where_everything_is_and_stops() -> None:
     require_fake_bigcommerce()
     from smbc.core.http_server import free_port
     from smbc.sandbox.runner import run_sandbox
@@ -115,7 +116,7 @@ def test_run_sandbox_prints_where_everything_is_and_stops():
     assert not port_open(f"http://127.0.0.1:{sm_port}")
 
 
-def test_cli_has_the_sandbox_command_with_its_options():
+def test_cli_has_the_sandbox_command_with_its_options() -> None:
     from smbc.cli.main import app
 
     result = CliRunner().invoke(app, ["sandbox", "--help"])
@@ -124,7 +125,7 @@ def test_cli_has_the_sandbox_command_with_its_options():
         assert option in result.output
 
 
-def test_an_account_on_its_own_server_is_reached_through_the_login_endpoint():
+def test_an_account_on_its_own_server_is_reached_through_the_login_endpoint() -> None:
     sm = FakeSalesmanago()
     with BackgroundServer(sm.app) as login_server, BackgroundServer(sm.app) as account_server:
         sm.bind(login_server.url)
@@ -162,7 +163,7 @@ def test_an_account_on_its_own_server_is_reached_through_the_login_endpoint():
             )
 
 
-def test_sandbox_can_refuse_connections_and_come_back_with_its_state():
+def test_sandbox_can_refuse_connections_and_come_back_with_its_state() -> None:
     require_fake_bigcommerce()
     from smbc.sandbox import Sandbox
 
