@@ -3,6 +3,7 @@ and the rule that a missing service skips locally but fails under CI=true."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,11 @@ from support import (  # noqa: F401  (re-exported for older imports)
     require,
     schema_templates,
 )
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers per core, as most tests wait on their servers and fakes, not on the CPU."""
+    return 2 * len(os.sched_getaffinity(0))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,11 +9,14 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from monitoring_support import MonitoringEnv, QueueWorker, monitoring_env
 from smbc.core import jobs
 from smbc.core.config import Settings
 from support import wait_for
+
+pytestmark = pytest.mark.subprocess
 
 
 def _command_env(env: MonitoringEnv) -> dict[str, str]:

@@ -10,6 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 

@@ -10,9 +10,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from smbc.core.http_server import free_port
 from support import wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 
 def test_demo_serves_the_app_and_the_control_panel_until_ctrl_c(tmp_path: Path) -> None:

@@ -13,12 +13,15 @@ from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from export_support import World, export_world
 
 from smbc.core.clock import FakeClock, set_clock, utcnow
 from smbc.core.config import Settings
 from smbc.export import runner, service
 from support import wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 WORKER = (

@@ -9,10 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from smbc.core.config import Settings
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
 from smbc.stores.setup import store_setup_task
+
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 
 def test_worker_runs_queued_tasks_until_ctrl_c(settings: Settings, tmp_path: Path) -> None:
