@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 import httpx
@@ -299,8 +300,9 @@ def test_redis_limiter_shares_slots_between_instances(redis_url: str) -> None:
     from smbc.bigcommerce.limiter import RedisLimiter
 
     clock = FakeClock()
-    a = RedisLimiter(redis_url, clock=clock, prefix="test:bc")
-    b = RedisLimiter(redis_url, clock=clock, prefix="test:bc")
+    prefix = f"test:bc:{uuid.uuid4().hex[:8]}"  # test sessions running at once share this Redis
+    a = RedisLimiter(redis_url, clock=clock, prefix=prefix)
+    b = RedisLimiter(redis_url, clock=clock, prefix=prefix)
     held = [a.slot("s1", "realtime"), a.slot("s1", "realtime"), b.slot("s1", "realtime")]
     for cm in held:
         cm.__enter__()
@@ -331,7 +333,7 @@ def test_redis_slots_do_not_expire_when_the_clock_is_moved(redis_url: str) -> No
     from smbc.bigcommerce.limiter import RedisLimiter
 
     clock = FakeClock()
-    limiter = RedisLimiter(redis_url, clock=clock, prefix="test:bc2")
+    limiter = RedisLimiter(redis_url, clock=clock, prefix=f"test:bc:{uuid.uuid4().hex[:8]}")
     held = [limiter.slot("s2", "realtime") for _ in range(3)]
     for cm in held:
         cm.__enter__()
