@@ -109,6 +109,7 @@ class Sandbox:
             "bc_client_secret": self.client_secret,
             "sm_default_endpoint": self.sm_url,
             "sm_v3_url": self.sm_url,
+            "sm_endpoint_hosts": self.sm_url,  # the fake's origin is the one endpoint allowed
         }
 
     def __enter__(self) -> Sandbox:

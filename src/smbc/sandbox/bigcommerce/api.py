@@ -39,11 +39,17 @@ def error_response(
     return JSONResponse(body, status_code=status)
 
 
+def fake_of(request: Request) -> FakeBigCommerce:
+    """The fake a request reached (`create_app` puts it on the app's state)."""
+    fake: FakeBigCommerce = request.app.state.fake
+    return fake
+
+
 def create_app(fake: FakeBigCommerce) -> FastAPI:
-    from smbc.sandbox.bigcommerce import pages, rest
+    from smbc.sandbox.bigcommerce import pages, rest  # both import fake_of and ApiError from here
 
     app = FastAPI(title="Fake BigCommerce", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.fake = fake  # what the REST handlers work on
+    app.state.fake = fake  # what the route handlers work on: see fake_of
     chance = random.Random()
 
     @app.exception_handler(ApiError)
@@ -135,5 +141,5 @@ def create_app(fake: FakeBigCommerce) -> FastAPI:
             return JSONResponse(exc.body, status_code=exc.status)
 
     app.include_router(rest.build_router())
-    app.include_router(pages.build_router(fake))
+    app.include_router(pages.router)
     return app

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from fastapi import Request
 
-from smbc.sandbox.bigcommerce.api import ApiError
+from smbc.sandbox.bigcommerce.api import ApiError, fake_of
 from smbc.sandbox.bigcommerce.state import Json, StoreState, Token
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def authorized(*families: str, write: bool = False) -> Callable[[Request, str], 
     """A dependency admitting tokens with one of the families' scopes (any valid token when none given)."""
 
     async def store_call(request: Request, store_hash: str) -> StoreCall:
-        fake: FakeBigCommerce = request.app.state.fake
+        fake = fake_of(request)
         store = fake.store(store_hash)
         value = request.headers.get("x-auth-token", "")
         token = store.tokens.get(value) if value else None
