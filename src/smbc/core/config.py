@@ -39,12 +39,17 @@ class Settings(BaseSettings):
     bc_login_url: str = "https://login.bigcommerce.com"
     sm_default_endpoint: str = "app2.salesmanago.pl"
     sm_v3_url: str = "https://api.salesmanago.com"
+    # Where a SALESmanago endpoint may point: `*.domain` (https, port 443, under that domain) or an exact
+    # origin with scheme (`http://127.0.0.1:9100`, local fakes). Anything else is refused unsent.
+    sm_endpoint_hosts: str = "*.salesmanago.com,*.salesmanago.pl"
     # Comma-separated Fernet keys, newest first (MultiFernet rotation); generated into var/ when absent.
     secret_key: str = ""
     workers: Literal["inline", "external"] = "inline"
     inline_worker_threads: int = Field(default=4, ge=1, le=64)
     var_dir: Path = VAR_DIR
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # When set, GET /metrics answers only requests with `Authorization: Bearer <metrics_token>`.
+    metrics_token: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -74,6 +79,27 @@ class Settings(BaseSettings):
         if not value.strip() or " " in value.strip():
             raise ValueError(f"SMBC_SM_DEFAULT_ENDPOINT must be a host name, got {value!r}")
         return value.strip()
+
+    @field_validator("sm_endpoint_hosts")
+    @classmethod
+    def _endpoint_hosts(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        if not entries:
+            raise ValueError("SMBC_SM_ENDPOINT_HOSTS must name at least one entry")
+        for entry in entries:
+            if "://" in entry:
+                parts = urlsplit(entry)
+                if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+                    raise ValueError(
+                        f"SMBC_SM_ENDPOINT_HOSTS entry {entry!r} must be an origin such as "
+                        "http://127.0.0.1:9100 (scheme, host, optional port, no path)"
+                    )
+            elif not entry.startswith("*.") or "." not in entry[2:] or any(c in entry[2:] for c in "*/: "):
+                raise ValueError(
+                    f"SMBC_SM_ENDPOINT_HOSTS entry {entry!r} must be *.domain (https on port 443 under "
+                    "that domain) or an origin with a scheme such as http://127.0.0.1:9100"
+                )
+        return ",".join(entries)
 
     @property
     def secret_keys(self) -> list[str]:

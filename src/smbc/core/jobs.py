@@ -6,13 +6,70 @@ lost queue message is recovered by the periodic sweeps, never by re-sending anyt
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from huey import Huey
 from huey.consumer import Consumer
+from huey.registry import Message
+from huey.serializer import Serializer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from huey.utils import Error
 
-huey = Huey("smbc", storage_class=MemoryStorage, utc=True)
+
+class JSONSerializer(Serializer):
+    """Queue messages as JSON instead of pickle: whoever can write to the queue's storage (Redis) can
+    at most name a registered task with id arguments, never run code in a worker. Besides JSON's own
+    types it carries exactly what Huey puts in a message: the message itself (nested for callbacks),
+    tuples, datetimes (an `eta`, a revocation) and a failed task's error record. Anything else is
+    refused when enqueued: tasks take ids (the database holds the rest)."""
+
+    def _serialize(self, data: Any) -> bytes:
+        return json.dumps(_tagged(data), separators=(",", ":")).encode()
+
+    def _deserialize(self, data: bytes) -> Any:
+        try:
+            return json.loads(data, object_hook=_untagged)
+        except (ValueError, TypeError) as exc:  # a pickle, or anything not written by us
+            raise ValueError(f"queue message is not this app's JSON, dropped: {exc}") from None
+
+
+def _tagged(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Message):
+        return {"$message": {k: _tagged(v) for k, v in value._asdict().items()}}
+    if isinstance(value, Error):
+        return {"$error": _tagged(value.metadata)}
+    if isinstance(value, tuple):
+        return {"$tuple": [_tagged(v) for v in value]}
+    if isinstance(value, list):
+        return [_tagged(v) for v in value]
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dict) and all(isinstance(k, str) and not k.startswith("$") for k in value):
+        return {k: _tagged(v) for k, v in value.items()}
+    raise TypeError(f"the queue carries ids, not {type(value).__name__} values")
+
+
+def _untagged(obj: dict[str, Any]) -> Any:
+    if len(obj) != 1 or not next(iter(obj)).startswith("$"):
+        return obj
+    ((tag, value),) = obj.items()
+    if tag == "$message":
+        return Message(**{k: v for k, v in value.items() if k in Message._fields})
+    if tag == "$error":
+        return Error(value)
+    if tag == "$tuple":
+        return tuple(value)
+    if tag == "$datetime":
+        return datetime.fromisoformat(value)
+    raise ValueError(f"unknown tag {tag!r} in a queue message")
+
+
+huey = Huey("smbc", storage_class=MemoryStorage, utc=True, serializer=JSONSerializer())
 
 
 class EmbeddedQueueStorage(SqliteStorage):

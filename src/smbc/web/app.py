@@ -50,7 +50,15 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
                 jobs.stop_consumer(consumer)
             close_runtime()
 
-    app = FastAPI(title="SALESmanago for BigCommerce", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # No interactive docs and no schema: nothing but the routes BigCommerce, SALESmanago, the
+    # storefront script and the dashboard call is served, and the route list is nobody's business.
+    app = FastAPI(
+        title="SALESmanago for BigCommerce",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for name in ROUTER_MODULES:

@@ -1,6 +1,8 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness and Prometheus metrics (behind SMBC_METRICS_TOKEN when it is set)."""
 
 from __future__ import annotations
+
+import hmac
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -30,6 +32,23 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
 
+def metrics_allowed(authorization: str | None, token: str) -> bool:
+    """No token configured: open. Otherwise `Bearer <token>`, compared in constant time."""
+    if not token:
+        return True
+    scheme, _, presented = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(presented.strip().encode(), token.encode())
+
+
 @router.get("/metrics")
-def metrics() -> Response:
+def metrics(request: Request) -> Response:
+    if not metrics_allowed(request.headers.get("authorization"), request.app.state.settings.metrics_token):
+        return Response(
+            "metrics need Authorization: Bearer <SMBC_METRICS_TOKEN>\n",
+            status_code=401,
+            media_type="text/plain",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
