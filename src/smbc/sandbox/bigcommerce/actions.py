@@ -83,8 +83,16 @@ class StoreActions:
         return existing(self.state.customers, customer_id, "customer")
 
     def _new_customer(
-        self, email: str, first_name: str, last_name: str, channel_id: int, **fields: Any
+        self,
+        email: str,
+        first_name: str,
+        last_name: str,
+        channel_id: int,
+        phone: str | None = "",
+        company: str | None = "",
+        address: dict[str, Any] | None = None,
     ) -> Customer:
+        """`customer/created`, and `customer/address/created` when `address` is a non-empty dict."""
         store = self.state
         email = email.strip()
         if "@" not in email:
@@ -92,7 +100,6 @@ class StoreActions:
         if store.customer_by_email(email, channel_id) is not None:
             raise ActionError(f"a customer with email {email} already exists")
         now = self.fake.now()
-        address = fields.pop("address", None)
         customer = Customer(
             id=next(store.customer_ids),
             email=email,
@@ -102,8 +109,8 @@ class StoreActions:
             date_modified=now,
             origin_channel_id=channel_id,
             channel_ids=[channel_id] if channel_id != 1 else None,
-            phone=fields.pop("phone", "") or "",
-            company=fields.pop("company", "") or "",
+            phone=phone or "",
+            company=company or "",
         )
         store.customers[customer.id] = customer
         store.touch()
