@@ -1,5 +1,6 @@
 """One `httpx.Client` per remote service and process: keep-alive connections are reused, and the
-SSL context (loading the CA bundle costs milliseconds) is built once, not once per call.
+SSL context (loading the CA bundle costs milliseconds) is built once, not once per call. A shared
+client serves every store, so it keeps no cookies: one store's Set-Cookie is never sent on another's call.
 
 And the guard both API clients consult before every request: while enabled (the test suite enables
 it), a remote call made by a thread inside an open database transaction raises, because a slow
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from http.cookiejar import CookieJar, CookiePolicy
+from typing import Any
 
 import httpx
 
@@ -25,8 +28,30 @@ def shared_client(service: str, build: Callable[[], httpx.Client]) -> httpx.Clie
         with _lock:
             client = _clients.get(service)
             if client is None or client.is_closed:
-                client = _clients[service] = build()
+                client = build()
+                client.cookies = CookieJar(policy=NoCookies())
+                _clients[service] = client
     return client
+
+
+class NoCookies(CookiePolicy):
+    """A cookie policy that accepts and returns no cookie at all."""
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = True
+
+    def set_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: Any) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: Any) -> bool:
+        return False
 
 
 class RemoteCallInTransaction(RuntimeError):
