@@ -23,10 +23,12 @@ DEMO_BC_PORT, DEMO_SM_PORT = 8100, 8200  # as `smbc sandbox`
 DEMO_CUSTOMERS, DEMO_ORDERS = 25, 60
 
 from smbc.cli.account import sm_app  # noqa: E402 - registered right below
+from smbc.cli.keys import keys_app  # noqa: E402
 from smbc.cli.settings import settings_app  # noqa: E402
 
 app.add_typer(sm_app, name="sm")
 app.add_typer(settings_app, name="settings")
+app.add_typer(keys_app, name="keys")
 
 from smbc.cli.export import export_command  # noqa: E402 - registered right below
 

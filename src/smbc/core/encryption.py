@@ -10,7 +10,9 @@ class SecretBox:
         if not keys:
             raise ValueError("at least one encryption key is needed (SMBC_SECRET_KEY)")
         try:
-            self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+            fernets = [Fernet(k.encode()) for k in keys]
+            self._newest = fernets[0]
+            self._fernet = MultiFernet(fernets)
         except (ValueError, TypeError) as exc:
             raise ValueError(
                 "SMBC_SECRET_KEY must be comma-separated Fernet keys (32 url-safe base64 bytes each)"
@@ -28,8 +30,19 @@ class SecretBox:
             ) from exc
 
     def rotate(self, token: str) -> str:
-        """Re-encrypt under the newest key."""
-        return self._fernet.rotate(token.encode()).decode()
+        """Re-encrypt under the newest key; ValueError when no configured key can read it."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("cannot decrypt: no configured key matches") from exc
+
+    def under_newest_key(self, token: str) -> bool:
+        """Whether the newest key alone reads `token` (a rotation has nothing to do for it)."""
+        try:
+            self._newest.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
 
 
 _box: SecretBox | None = None
