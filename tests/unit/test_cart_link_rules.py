@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from smbc.core.clock import FakeClock, set_clock
+from smbc.core.config import Settings
 from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.engine.rate_limit import Budget, DatabaseCounters, RateCounter, RateLimiter
 from smbc.realtime.cart_links import CartLinkError, origin_of, parse_cart_link, storefront_origins
-from smbc.web.storefront import RateLimiter
 
 CART = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 CONTACT = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -96,11 +99,12 @@ def test_a_store_s_origins_come_from_its_sites_and_its_own_url() -> None:
     }
 
 
-def test_rate_limit_is_per_client_and_store_and_slides_with_the_clock() -> None:
+def test_rate_limit_is_per_client_and_store_and_moves_with_the_clock(settings: Settings) -> None:
     clock = FakeClock()
     previous = set_clock(clock)
+    db = Database(settings.database_url)
     try:
-        limiter = RateLimiter(limit=3, window=60)
+        limiter = RateLimiter(Budget("cart-link", 3, 60), DatabaseCounters(db))
         assert [limiter.allow(("1.1.1.1", "abc"))[0] for _ in range(4)] == [True, True, True, False]
         assert limiter.allow(("1.1.1.1", "other"))[0] and limiter.allow(("2.2.2.2", "abc"))[0]
         allowed, wait = limiter.allow(("1.1.1.1", "abc"))
@@ -108,11 +112,23 @@ def test_rate_limit_is_per_client_and_store_and_slides_with_the_clock() -> None:
         clock.advance(61)
         assert limiter.allow(("1.1.1.1", "abc"))[0]
     finally:
+        db.dispose()
         set_clock(previous)
 
 
-def test_rate_limiter_memory_is_bounded() -> None:
-    limiter = RateLimiter(limit=1, window=60, max_keys=100)
-    for i in range(1000):
-        limiter.allow((f"10.0.{i // 256}.{i % 256}", "abc"))
-    assert len(limiter._hits) == 100
+def test_rate_limiter_keeps_only_current_windows(settings: Settings) -> None:
+    """The counters of ended windows are deleted when a new window starts: the table stays small."""
+    clock = FakeClock()
+    previous = set_clock(clock)
+    db = Database(settings.database_url)
+    try:
+        limiter = RateLimiter(Budget("cart-link", 1, 60), DatabaseCounters(db))
+        for i in range(300):
+            limiter.allow((f"10.0.{i // 256}.{i % 256}", "abc"))
+        clock.advance(121)
+        limiter.allow(("10.9.9.9", "abc"))
+        with db.session() as s:
+            assert s.scalar(select(func.count()).select_from(RateCounter)) == 1
+    finally:
+        db.dispose()
+        set_clock(previous)

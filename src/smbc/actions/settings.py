@@ -1,6 +1,6 @@
 """Saving a store's settings (dashboard tabs and `smbc settings set` alike): the dashboard's
-validation, one change-log row per changed key, and once committed the storefront monitoring code
-re-synced when a monitoring setting changed."""
+validation, one change-log row per changed key, a new callback token when a manager was removed,
+and once committed the storefront monitoring code re-synced when a monitoring setting changed."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from smbc.settings.store_settings import (
     save_store_settings,
     settings_to_keys,
 )
+from smbc.stores.access import rotate_if_managers_removed
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,13 @@ class SettingsSaved:
 
 def save_settings(db: Database, store_hash: str, changes: dict[str, object], actor: str) -> SettingsSaved:
     """Validate and save `changes` ({key: value}); the contact owner is checked against the account's
-    owners and locations against the store's storefronts. Raises SettingsInvalid (nothing saved) or
-    StoreNotInstalled."""
+    owners and locations against the store's storefronts. Who may change which key is the caller's
+    check (`smbc.stores.access`). Raises SettingsInvalid (nothing saved) or StoreNotInstalled."""
     with db.session() as session:
         store = installed_store(session, store_hash)
         account = get_account(session, store.id)
-        before = settings_to_keys(load_store_settings(session, store.id))
+        previous = load_store_settings(session, store.id)
+        before = settings_to_keys(previous)
         updated = save_store_settings(
             session,
             store.id,
@@ -51,6 +53,7 @@ def save_settings(db: Database, store_hash: str, changes: dict[str, object], act
             owners=account.owners if account else None,
             channel_ids={shop.channel_id for shop in storefronts(store)},
         )
+        rotate_if_managers_removed(session, store, previous, updated, actor)
         store_id = store.id
     saved = SettingsSaved(settings=updated, before=before, after=settings_to_keys(updated))
     if saved.monitoring_changed:

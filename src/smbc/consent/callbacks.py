@@ -1,6 +1,6 @@
 """SALESmanago's opt-in / opt-out callbacks, checked and recorded: the token is compared in constant
-time, the e-mail validated, and a write-back row recorded and queued; the worker applies it to
-BigCommerce (`smbc.consent.write_back`)."""
+time, the store's callback budget (shared by every process) counted, the e-mail validated, and a
+write-back row recorded and queued; the worker applies it to BigCommerce (`smbc.consent.write_back`)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ from smbc.consent import service as consent
 from smbc.consent.write_back import enqueue_write_back, record_write_back
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.engine.rate_limit import Budget, DatabaseCounters, RateLimiter
 from smbc.mapping import rules
 
 CALLBACK_PATH = "/callbacks/salesmanago"
 MAX_FIELD = 1024
 FORBIDDEN_MESSAGE = "unknown store or wrong token"
+# Per store: only callbacks with the right token count, so nobody without it can use up the budget.
+CALLBACK_BUDGET = Budget("sm-callback", 600, 60)
 # Compared against when the store is unknown or has no secret, so the timing says nothing.
 _PLACEHOLDER = secrets.token_urlsafe(24)
 
@@ -28,6 +31,7 @@ class CallbackAnswer:
     status: int
     message: str
     write_back_id: int | None = None
+    retry_after: float = 0.0
 
 
 def token_matches(expected: str | None, given: str | None) -> bool:
@@ -36,8 +40,18 @@ def token_matches(expected: str | None, given: str | None) -> bool:
     return same and bool(expected)
 
 
-def accept_callback(db: Database, action: str, store_hash: str, token: str, email: str) -> CallbackAnswer:
-    """Check, record the write-back and return what to answer (enqueueing is the caller's job)."""
+def accept_callback(
+    db: Database,
+    action: str,
+    store_hash: str,
+    token: str,
+    email: str,
+    *,
+    limiter: RateLimiter | None = None,
+) -> CallbackAnswer:
+    """Check, record the write-back and return what to answer (enqueueing is the caller's job).
+
+    `limiter`: the callback budget on the deployment's shared counters (the database's by default)."""
     with db.session() as session:
         found = session.execute(
             select(Store.id, Store.status, Store.callback_secret).where(Store.hash == store_hash[:64])
@@ -45,17 +59,30 @@ def accept_callback(db: Database, action: str, store_hash: str, token: str, emai
         expected = found.callback_secret if found is not None and found.status == "installed" else None
         if not token_matches(expected, token):
             return CallbackAnswer(403, FORBIDDEN_MESSAGE)  # the same answer for an unknown store
-        address = rules.normalize_email(email)
-        if rules.email_problem(address, ()) is not None:
-            return CallbackAnswer(400, f"malformed e-mail address {email[:100]!r}: nothing was changed")
-        row = record_write_back(session, found.id, address, action, source=consent.SOURCE_CALLBACK)
+        store_id = found.id
+    allowed, wait = (limiter or RateLimiter(CALLBACK_BUDGET, DatabaseCounters(db))).allow((str(store_id),))
+    if not allowed:
+        return CallbackAnswer(429, "too many callbacks for this store: try again later", retry_after=wait)
+    address = rules.normalize_email(email)
+    if rules.email_problem(address, ()) is not None:
+        return CallbackAnswer(400, f"malformed e-mail address {email[:100]!r}: nothing was changed")
+    with db.session() as session:
+        row = record_write_back(session, store_id, address, action, source=consent.SOURCE_CALLBACK)
         row_id = row.id
     verb = "opt-in" if action == consent.OPT_IN else "opt-out"
     return CallbackAnswer(200, f"{verb} of {address} recorded", row_id)
 
 
-def accept_and_enqueue(db: Database, action: str, store_hash: str, token: str, email: str) -> CallbackAnswer:
-    answer = accept_callback(db, action, store_hash, token, email)
+def accept_and_enqueue(
+    db: Database,
+    action: str,
+    store_hash: str,
+    token: str,
+    email: str,
+    *,
+    limiter: RateLimiter | None = None,
+) -> CallbackAnswer:
+    answer = accept_callback(db, action, store_hash, token, email, limiter=limiter)
     if answer.write_back_id is not None:
         enqueue_write_back(answer.write_back_id)
     return answer

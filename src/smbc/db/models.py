@@ -95,4 +95,5 @@ FEATURE_MODEL_MODULES: list[str] = [
     "smbc.export.models",
     "smbc.consent.models",
     "smbc.reconcile.models",
+    "smbc.engine.rate_limit",
 ]

@@ -57,6 +57,9 @@ class StoreSettings(BaseModel):
     monitoring_popups: bool = False
     monitoring_channels: Literal["all"] | list[int] = "all"
     monitoring_consent_category: ConsentCategory = "analytics"
+    # Besides the store owner, the users (BigCommerce e-mails) who may connect, disconnect and
+    # re-point SALESmanago and see the callback token.
+    managers: list[str] = Field(default_factory=list)
 
     def location_for(self, channel_id: int, primary_url: str) -> str:
         return self.locations.get(channel_id) or default_location(primary_url)
@@ -91,6 +94,7 @@ SETTINGS_KEYS: tuple[str, ...] = (
     "monitoring.popups",
     "monitoring.channels",
     "monitoring.consent_category",
+    "managers",
 )
 LOCATION_PREFIX = "location."
 LOCATION_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]+$")
@@ -292,6 +296,8 @@ def _parse_value(key: str, raw: object, owners: list[str] | None) -> object:
         return int(text)
     if key == "ignored_domains":
         return _parse_domains(text)
+    if key == "managers":
+        return _parse_emails(text)
     if key == "product_identifier":
         return _choice(text, PRODUCT_IDENTIFIERS)
     if key == "purchase_statuses":
@@ -340,6 +346,24 @@ def _parse_domains(text: str) -> list[str]:
             f"Not a domain name: {', '.join(bad)}. Use domains like temp-mail.com, separated by commas."
         )
     return domains
+
+
+def _parse_emails(text: str) -> list[str]:
+    emails: list[str] = []
+    bad: list[str] = []
+    for part in text.split(","):
+        email = part.strip().lower()
+        if not email:
+            continue
+        if len(email) > 320 or not _EMAIL_RE.match(email):
+            bad.append(part.strip())
+        elif email not in emails:
+            emails.append(email)
+    if bad:
+        raise ValueError(
+            f"Not an e-mail address: {', '.join(bad)}. Use the users' e-mail addresses, separated by commas."
+        )
+    return emails
 
 
 # -- storage -------------------------------------------------------------------------------------------

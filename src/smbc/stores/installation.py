@@ -21,7 +21,8 @@ from smbc.core.config import Settings, random_secret
 from smbc.db.base import Base
 from smbc.db.models import Store, StoreUser, User, _import_feature_models
 from smbc.engine.pausing import PauseReason
-from smbc.stores.access import DashboardSession
+from smbc.settings.store_settings import load_store_settings
+from smbc.stores.access import DashboardSession, rotate_if_manager_left
 
 log = logging.getLogger(__name__)
 
@@ -306,10 +307,13 @@ def remove_store_user(session: Session, store_hash: str, bc_user_id: int) -> boo
     user = session.scalar(select(User).where(User.bc_user_id == bc_user_id))
     if store is None or user is None:
         return False
+    email = user.email
     removed = session.execute(
         delete(StoreUser).where(StoreUser.store_id == store.id, StoreUser.user_id == user.id)
     ).rowcount
     _delete_orphan_users(session)
+    if removed:  # a manager saw the callback token: it changes with them gone
+        rotate_if_manager_left(session, store, load_store_settings(session, store.id), email)
     return bool(removed)
 
 

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from smbc.consent import service as consent
-from smbc.consent.callbacks import CALLBACK_PATH, MAX_FIELD, accept_and_enqueue
+from smbc.consent.callbacks import CALLBACK_BUDGET, CALLBACK_PATH, MAX_FIELD, accept_and_enqueue
 from smbc.db.session import Database
+from smbc.engine.rate_limit import RateLimiter, shared_counters
 
 router = APIRouter()
 
@@ -38,16 +41,29 @@ async def _answer(request: Request, action: str) -> JSONResponse:
     fields = await _fields(request)
     db: Database = request.app.state.runtime.db
     answer = await run_in_threadpool(
-        accept_and_enqueue,
+        partial(accept_and_enqueue, limiter=_limiter(request)),
         db,
         action,
         fields.get("store", ""),
         fields.get("token", ""),
         fields.get("email", ""),
     )
+    headers = {"Retry-After": str(int(answer.retry_after) + 1)} if answer.status == 429 else None
     return JSONResponse(
-        {"success": answer.status < 400, "message": answer.message}, status_code=answer.status
+        {"success": answer.status < 400, "message": answer.message},
+        status_code=answer.status,
+        headers=headers,
     )
+
+
+def _limiter(request: Request) -> RateLimiter:
+    """The per-store callback budget on the counters every process shares."""
+    state = request.app.state
+    if getattr(state, "callback_limiter", None) is None:
+        state.callback_limiter = RateLimiter(
+            CALLBACK_BUDGET, shared_counters(state.settings, state.runtime.db)
+        )
+    return state.callback_limiter
 
 
 @router.api_route(CALLBACK_PATH + "/opt-in", methods=["GET", "POST"])

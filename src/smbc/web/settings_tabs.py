@@ -1,7 +1,8 @@
 """Account Settings (the SALESmanago login while not connected) and Platform Settings tabs.
 
 Thin handlers: read the form, call the account/settings services, render a fragment (200 saved,
-422 with every error next to its field and nothing saved)."""
+422 with every error next to its field and nothing saved). Every Account route that changes something
+is for those `smbc.stores.access.may_steer` allows (403 for the others, who see the tab read-only)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from smbc.account.credentials import (
     effective_locations,
     get_account,
     owner_fell_back,
-    rotate_callback_secret,
     storefronts,
 )
 from smbc.account.login import LoginFailed
@@ -36,9 +36,14 @@ from smbc.settings.store_settings import (
     default_location,
     field_name,
     load_store_settings,
-    record_change,
 )
-from smbc.stores.access import DashboardSession
+from smbc.stores.access import (
+    NOT_ALLOWED,
+    DashboardSession,
+    may_steer,
+    rotate_callback_token,
+    who_may_steer,
+)
 from smbc.web.session import current_session
 from smbc.web.templating import render
 
@@ -104,6 +109,24 @@ def _unit_of_work(request: Request, dash: DashboardSession) -> Iterator[tuple[Se
         yield session, store
 
 
+def steering_session(request: Request, dash: DashboardSession = Depends(current_session)) -> DashboardSession:
+    """FastAPI dependency for the routes that steer the integration: 403 for everyone else."""
+    with _unit_of_work(request, dash) as (session, store):
+        if not may_steer(dash, load_store_settings(session, store.id)):
+            raise HTTPException(status_code=403, detail=NOT_ALLOWED)
+    return dash
+
+
+def _access_context(session: Session, store: Store, dash: DashboardSession) -> dict[str, Any]:
+    """What the Account tab shows of who may change it."""
+    settings = load_store_settings(session, store.id)
+    return {
+        "can_steer": may_steer(dash, settings),
+        "who_may_steer": who_may_steer(store, settings),
+        "managers": ", ".join(settings.managers),
+    }
+
+
 def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     return render(request, name, context, status_code=status_code)
 
@@ -140,6 +163,7 @@ def _account_context(
     request: Request,
     session: Session,
     store: Store,
+    dash: DashboardSession,
     *,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
@@ -166,8 +190,11 @@ def _account_context(
     current.update(values or {})
     if current["contact_owner"] and current["contact_owner"] not in owners:
         owners.append(current["contact_owner"])  # keep a saved value visible rather than silently changing it
-    urls = callback_urls(request.app.state.settings.app_url, store)
+    access = _access_context(session, store, dash)
+    # The callback URLs carry the token: only those who may steer see them (and get one made).
+    urls = callback_urls(request.app.state.settings.app_url, store) if access["can_steer"] else {}
     return {
+        **access,
         "account": account,
         "storefronts": shops,
         "owner_options": [(o, o) for o in owners],
@@ -175,7 +202,9 @@ def _account_context(
         "callbacks": [
             ("callback_url_opt_in", "Opt-in callback URL", "opt-in", urls["opt_in"]),
             ("callback_url_opt_out", "Opt-out callback URL", "opt-out", urls["opt_out"]),
-        ],
+        ]
+        if urls
+        else [],
         "values": current,
         "errors": errors or {},
         "notices": notices or [],
@@ -183,14 +212,25 @@ def _account_context(
 
 
 def _account_tab(
-    request: Request, session: Session, store: Store, *, status_code: int = 200, **context: Any
+    request: Request,
+    session: Session,
+    store: Store,
+    dash: DashboardSession,
+    *,
+    status_code: int = 200,
+    mode: str = "password",
+    **context: Any,
 ) -> HTMLResponse:
     if get_account(session, store.id) is None:
-        login = _login_context(request, "password")
+        login = _login_context(request, mode)
         login["notices"] = context.get("notices") or []
+        login.update(_access_context(session, store, dash), errors=context.get("errors") or {})
         return _render(request, "account_login.html", login, status_code)
     return _render(
-        request, "account_settings.html", _account_context(request, session, store, **context), status_code
+        request,
+        "account_settings.html",
+        _account_context(request, session, store, dash, **context),
+        status_code,
     )
 
 
@@ -199,13 +239,11 @@ def account_tab(
     request: Request, mode: str = "", dash: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
     with _unit_of_work(request, dash) as (session, store):
-        if get_account(session, store.id) is None:
-            return _render(request, "account_login.html", _login_context(request, mode or "password"))
-        return _account_tab(request, session, store)
+        return _account_tab(request, session, store, dash, mode=mode or "password")
 
 
 @router.post("/app/account/login", response_class=HTMLResponse)
-async def account_login(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+async def account_login(request: Request, dash: DashboardSession = Depends(steering_session)) -> HTMLResponse:
     form = await request.form()
     return await run_in_threadpool(_account_login, request, dash, form)
 
@@ -229,7 +267,7 @@ def _account_login(request: Request, dash: DashboardSession, form: FormData) -> 
             actor=_actor(dash),
         )
     except LoginFailed as exc:
-        return _login_failed(request, "password", values, exc)
+        return _login_failed(request, dash, "password", values, exc)
     except StoreNotInstalled:
         raise _not_installed() from None
     return _connected(request, dash, result.warnings)
@@ -237,7 +275,7 @@ def _account_login(request: Request, dash: DashboardSession, form: FormData) -> 
 
 @router.post("/app/account/login-credentials", response_class=HTMLResponse)
 async def account_login_credentials(
-    request: Request, dash: DashboardSession = Depends(current_session)
+    request: Request, dash: DashboardSession = Depends(steering_session)
 ) -> HTMLResponse:
     form = await request.form()
     return await run_in_threadpool(_account_login_credentials, request, dash, form)
@@ -257,7 +295,7 @@ def _account_login_credentials(request: Request, dash: DashboardSession, form: F
             actor=_actor(dash),
         )
     except LoginFailed as exc:
-        return _login_failed(request, "credentials", values, exc)
+        return _login_failed(request, dash, "credentials", values, exc)
     except StoreNotInstalled:
         raise _not_installed() from None
     return _connected(request, dash, result.warnings)
@@ -266,11 +304,15 @@ def _account_login_credentials(request: Request, dash: DashboardSession, form: F
 def _connected(request: Request, dash: DashboardSession, warnings: list[str]) -> HTMLResponse:
     notices = [("success", "Connected to SALESmanago.")] + [("warning", w) for w in warnings]
     with _unit_of_work(request, dash) as (session, store):
-        return _account_tab(request, session, store, notices=notices)
+        return _account_tab(request, session, store, dash, notices=notices)
 
 
-def _login_failed(request: Request, mode: str, values: dict[str, Any], exc: LoginFailed) -> HTMLResponse:
+def _login_failed(
+    request: Request, dash: DashboardSession, mode: str, values: dict[str, Any], exc: LoginFailed
+) -> HTMLResponse:
     context = _login_context(request, mode, values)
+    with _unit_of_work(request, dash) as (session, store):
+        context.update(_access_context(session, store, dash))
     if exc.field:
         context["errors"] = {exc.field: exc.message}
         if exc.field == "endpoint":
@@ -292,7 +334,7 @@ def account_form_changes(form: FormData, channel_ids: set[int]) -> dict[str, obj
 
 
 @router.post("/app/account/settings", response_class=HTMLResponse)
-async def account_save(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+async def account_save(request: Request, dash: DashboardSession = Depends(steering_session)) -> HTMLResponse:
     form = await request.form()
     return await run_in_threadpool(_account_save, request, dash, form)
 
@@ -301,7 +343,7 @@ def _account_save(request: Request, dash: DashboardSession, form: FormData) -> H
     with _unit_of_work(request, dash) as (session, store):
         if get_account(session, store.id) is None:
             return _account_tab(
-                request, session, store, notices=[("warning", "Log in to SALESmanago first.")]
+                request, session, store, dash, notices=[("warning", "Log in to SALESmanago first.")]
             )
         changes = account_form_changes(form, _channel_ids(store))
     invalid = _save(request, dash, changes)
@@ -312,12 +354,13 @@ def _account_save(request: Request, dash: DashboardSession, form: FormData) -> H
                 request,
                 session,
                 store,
+                dash,
                 status_code=422,
                 values=submitted,
                 errors=_errors_by_field(invalid.errors),
                 notices=[("danger", "Nothing was saved: correct the fields marked below.")],
             )
-        return _account_tab(request, session, store, notices=[("success", "Settings saved.")])
+        return _account_tab(request, session, store, dash, notices=[("success", "Settings saved.")])
 
 
 def _save(request: Request, dash: DashboardSession, changes: dict[str, object]) -> SettingsInvalid | None:
@@ -333,7 +376,7 @@ def _save(request: Request, dash: DashboardSession, changes: dict[str, object]) 
 
 @router.post("/app/account/owners/refresh", response_class=HTMLResponse)
 def account_refresh_owners(
-    request: Request, dash: DashboardSession = Depends(current_session)
+    request: Request, dash: DashboardSession = Depends(steering_session)
 ) -> HTMLResponse:
     try:
         refreshed = account_actions.refresh_owners(request.app.state.runtime.db, dash.store_hash)
@@ -343,22 +386,23 @@ def account_refresh_owners(
     except StoreNotInstalled:
         raise _not_installed() from None
     with _unit_of_work(request, dash) as (session, store):
-        return _account_tab(request, session, store, notices=notices)
+        return _account_tab(request, session, store, dash, notices=notices)
 
 
 @router.post("/app/account/callback-token/rotate", response_class=HTMLResponse)
-def account_rotate_token(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+def account_rotate_token(
+    request: Request, dash: DashboardSession = Depends(steering_session)
+) -> HTMLResponse:
     with _unit_of_work(request, dash) as (session, store):
-        rotate_callback_secret(store)
-        record_change(session, store.id, _actor(dash), "callback_token", "(previous)", "(rotated)")
+        rotate_callback_token(session, store, _actor(dash), "by a user")
         notices = [
             ("warning", "New callback URLs: paste both into SALESmanago, the old ones no longer work.")
         ]
-        return _account_tab(request, session, store, notices=notices)
+        return _account_tab(request, session, store, dash, notices=notices)
 
 
 @router.post("/app/account/logout", response_class=HTMLResponse)
-def account_logout(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+def account_logout(request: Request, dash: DashboardSession = Depends(steering_session)) -> HTMLResponse:
     try:
         result = account_actions.logout(
             request.app.state.runtime.db,
@@ -371,7 +415,23 @@ def account_logout(request: Request, dash: DashboardSession = Depends(current_se
     notices = [("success", "Logged out of SALESmanago. Syncing is paused until you log in again.")]
     notices += [("warning", w) for w in result.warnings]
     with _unit_of_work(request, dash) as (session, store):
-        return _account_tab(request, session, store, notices=notices)
+        return _account_tab(request, session, store, dash, notices=notices)
+
+
+@router.post("/app/account/managers", response_class=HTMLResponse)
+async def account_managers(
+    request: Request, dash: DashboardSession = Depends(steering_session)
+) -> HTMLResponse:
+    form = await request.form()
+    changes: dict[str, object] = {"managers": str(form.get("managers", ""))}
+    invalid = await run_in_threadpool(_save, request, dash, changes)
+    with _unit_of_work(request, dash) as (session, store):
+        if invalid is not None:
+            notices = [("danger", "Nothing was saved: correct the field marked below.")]
+            return _account_tab(
+                request, session, store, dash, status_code=422, notices=notices, errors=invalid.errors
+            )
+        return _account_tab(request, session, store, dash, notices=[("success", "Managers saved.")])
 
 
 # -- Platform Settings -------------------------------------------------------------------------------------

@@ -4,25 +4,22 @@ Public (called from shoppers' browsers), so it trusts nothing: a per-client rate
 the JSON, the store (installed only), the `Origin` (one of that store's storefronts; CORS answers
 only those) and the ids. A refused request gets a 4xx with a JSON message and stores nothing.
 
-The rate limit is kept in this process's memory with the process clock: N web processes allow N
-times the limit, which still bounds a flood; behind a proxy run uvicorn with --forwarded-allow-ips so
-the client address is the shopper's.
+The rate limit's counters are shared by every web process (database, or Redis when the queue is
+Redis); behind a proxy run uvicorn with --forwarded-allow-ips so the client address is the shopper's.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict, deque
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
-from smbc.core.clock import get_clock
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.engine.rate_limit import Budget, RateLimiter, shared_counters
 from smbc.realtime.cart_links import (
     STORE_HASH,
     CartLinkError,
@@ -38,7 +35,8 @@ from smbc.realtime.inbox import recheck_cart
 router = APIRouter()
 
 CART_LINK_LIMIT = 20  # requests per client (address + store) per window; a shopper needs a few
-CART_LINK_WINDOW = 60.0  # seconds
+CART_LINK_WINDOW = 60  # seconds
+CART_LINK_BUDGET = Budget("cart-link", CART_LINK_LIMIT, CART_LINK_WINDOW)
 MAX_BODY_BYTES = 2048
 _CORS_HEADERS = {
     "Access-Control-Allow-Methods": "POST, OPTIONS",
@@ -47,36 +45,11 @@ _CORS_HEADERS = {
 }
 
 
-class RateLimiter:
-    """At most `limit` hits per key in any `window` seconds (sliding), keys bounded in number."""
-
-    def __init__(self, limit: int, window: float, max_keys: int = 50_000) -> None:
-        self.limit = limit
-        self.window = window
-        self.max_keys = max_keys
-        self._hits: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def allow(self, key: tuple[str, str]) -> tuple[bool, float]:
-        """(allowed, seconds until the next hit would be allowed)."""
-        now = get_clock().monotonic()
-        with self._lock:
-            hits = self._hits.pop(key, None) or deque()
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            self._hits[key] = hits  # most recently used last
-            while len(self._hits) > self.max_keys:
-                self._hits.popitem(last=False)
-            if len(hits) >= self.limit:
-                return False, max(0.0, hits[0] + self.window - now)
-            hits.append(now)
-            return True, 0.0
-
-
 def _limiter(request: Request) -> RateLimiter:
     state = request.app.state
     if getattr(state, "cart_link_limiter", None) is None:
-        state.cart_link_limiter = RateLimiter(CART_LINK_LIMIT, CART_LINK_WINDOW)
+        counters = shared_counters(state.settings, state.runtime.db)
+        state.cart_link_limiter = RateLimiter(CART_LINK_BUDGET, counters)
     return state.cart_link_limiter
 
 
@@ -132,7 +105,7 @@ async def _read_limited(request: Request) -> bytes | None:
 async def cart_link(request: Request) -> Response:
     client = request.client.host if request.client else "unknown"
     claimed_store = request.query_params.get("store", "")[:64]
-    allowed, retry_after = _limiter(request).allow((client, claimed_store))
+    allowed, retry_after = await run_in_threadpool(_limiter(request).allow, (client, claimed_store))
     if not allowed:
         return _refuse(429, "Too many requests: try again later.", {"Retry-After": str(int(retry_after) + 1)})
     body = await _read_limited(request)

@@ -55,7 +55,9 @@
         } else if (response.status === 404) {
           showProblem(target, "This section is not available yet in this version of the app.");
         } else if (response.status === 403) {
-          showProblem(target, "Only the store owner can do this.");
+          var detail = "";
+          try { detail = String(JSON.parse(html).detail || ""); } catch (e) { detail = ""; }
+          showProblem(target, detail || "Only the store owner and the managers can do this.");
         } else {
           showProblem(target, "Something went wrong (error " + response.status + "). Please try again.");
         }
