@@ -131,6 +131,8 @@ def test_rotation_lets_the_old_key_be_removed(backend_settings: Settings, tmp_pa
     assert "stores: 20 re-encrypted, 0 already under the newest key" in rerun.stdout
 
     assert read_secrets(only_b) == written
+    with pytest.raises(ValueError):  # and the retired key reads nothing any more
+        read_secrets(only_a)
 
     again = run_cli(both, "keys", "rotate")
     assert "stores: 0 re-encrypted, 20 already under the newest key" in again.stdout, again.stdout
