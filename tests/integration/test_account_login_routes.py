@@ -33,7 +33,9 @@ def fake_sm() -> Iterator[tuple[object, str]]:
 @pytest.fixture
 def client(fake_sm: tuple[object, str], settings: Settings) -> Iterator[TestClient]:
     _, url = fake_sm
-    app = make_app(settings.model_copy(update={"sm_default_endpoint": url, "sm_v3_url": url}))
+    app = make_app(
+        settings.model_copy(update={"sm_default_endpoint": url, "sm_v3_url": url, "sm_endpoint_hosts": url})
+    )
     with TestClient(app) as test_client:
         yield test_client
 
@@ -123,6 +125,7 @@ def test_cli_login_show_logout(client: TestClient, fake_sm, settings: Settings, 
         "SMBC_SECRET_KEY": settings.secret_key,
         "SMBC_VAR_DIR": str(settings.var_dir),
         "SMBC_SM_V3_URL": url,
+        "SMBC_SM_ENDPOINT_HOSTS": url,
     }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()

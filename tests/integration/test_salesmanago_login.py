@@ -30,6 +30,7 @@ from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.salesmanago.client import CallAttempt
+from smbc.salesmanago.endpoints import EndpointAllowlist
 from smbc.sandbox.salesmanago import FakeSalesmanago
 from smbc.settings.models import SettingsChange
 from smbc.settings.store_settings import load_store_settings, save_store_settings
@@ -50,6 +51,10 @@ class World:
     def store(self, session) -> Store:
         return session.get(Store, self.store_id)
 
+    @property
+    def allowlist(self) -> EndpointAllowlist:
+        return EndpointAllowlist.parse(self.settings.sm_endpoint_hosts)
+
 
 @pytest.fixture
 def fake_sm() -> Iterator[tuple[FakeSalesmanago, str]]:
@@ -67,7 +72,9 @@ def fake_sm() -> Iterator[tuple[FakeSalesmanago, str]]:
 
 def _world(fake_sm: tuple[FakeSalesmanago, str], base: Settings) -> Iterator[World]:
     sm, url = fake_sm
-    settings = base.model_copy(update={"sm_default_endpoint": url, "sm_v3_url": url})
+    settings = base.model_copy(
+        update={"sm_default_endpoint": url, "sm_v3_url": url, "sm_endpoint_hosts": url}
+    )
     configure(settings.secret_keys)
     db = Database(settings.database_url)
     db.upgrade()
@@ -150,7 +157,7 @@ def test_password_login_saves_the_account_and_the_client_works(wb: World) -> Non
         ]
         assert {c.context for c in calls} == {"login"} and {c.outcome for c in calls} == {"success"}
         # The stored credentials work for the realtime pipeline.
-        client = salesmanago_client(s, store, recorder=not_recorded)
+        client = salesmanago_client(s, store, recorder=not_recorded, allowlist=w.allowlist)
     contact_id = client.upsert_contact({"contact": {"email": "jan@example.com", "name": "Jan"}})
     assert w.sm.contact(normal.client_id, "jan@example.com")["contactId"] == contact_id
     for call in w.sm.calls:  # the fake records bodies with secrets redacted; ours never held the password
@@ -183,16 +190,21 @@ def test_inactive_account(w: World) -> None:
     assert error.message == sm_login.MSG_INACTIVE and "Customer Success" in error.message
 
 
+def allowing(w: World, *entries: str) -> Settings:
+    """The world's settings with more SMBC_SM_ENDPOINT_HOSTS entries."""
+    return w.settings.model_copy(
+        update={"sm_endpoint_hosts": ",".join([w.settings.sm_endpoint_hosts, *entries])}
+    )
+
+
 def test_endpoint_that_does_not_answer(w: World) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
-    error = failed_login(w, endpoint=closed)
+    error = failed_login(w, endpoint=closed, settings=allowing(w, closed))
     assert error.field == "endpoint"
     assert error.message == sm_login.MSG_UNREACHABLE.format(host=closed.removeprefix("http://"))
-    error = failed_login(w, endpoint="no-such-host.invalid")
-    assert (
-        error.field == "endpoint"
-        and "no-such-host.invalid does not resolve or does not answer" in error.message
-    )
+    unknown = "no-such-host.salesmanago.invalid"
+    error = failed_login(w, endpoint=unknown, settings=allowing(w, "*.salesmanago.invalid"))
+    assert error.field == "endpoint" and f"{unknown} does not resolve or does not answer" in error.message
 
 
 @pytest.mark.parametrize(
@@ -206,7 +218,7 @@ def test_endpoint_that_does_not_answer(w: World) -> None:
 def test_endpoint_that_is_not_salesmanago(w: World, answer) -> None:
     other = Starlette(routes=[Route("/{path:path}", lambda request: answer, methods=["GET", "POST"])])
     with BackgroundServer(other) as server:
-        error = failed_login(w, endpoint=server.url)
+        error = failed_login(w, endpoint=server.url, settings=allowing(w, server.url))
     assert error.field == "endpoint"
     assert "not like a SALESmanago server" in error.message and "app3.salesmanago.com" in error.message
 
@@ -276,7 +288,7 @@ def test_credentials_login_for_two_factor_accounts(wb: World) -> None:
         )
         assert saved.token is None and saved.v3_key is None
         assert account.api_secret not in (saved.api_key, saved.sha)
-        client = salesmanago_client(s, w.store(s), recorder=not_recorded)
+        client = salesmanago_client(s, w.store(s), recorder=not_recorded, allowlist=w.allowlist)
     client.upsert_contact({"contact": {"email": "ann@example.com"}})
     assert w.sm.contact(account.client_id, "ann@example.com") is not None
 
@@ -312,12 +324,12 @@ def test_refresh_owners_and_fallback_when_the_owner_disappears(wb: World) -> Non
     with w.db.session() as s:
         save_store_settings(s, w.store_id, {"contact_owner": "sales@sandbox.test"}, "merchant@shop.test")
     w.sm.remove_owner(normal.client_id, "sales@sandbox.test")
-    refreshed = refresh_owners(w.db, w.store_id)
+    refreshed = refresh_owners(w.db, w.store_id, allowlist=w.allowlist)
     assert refreshed.owners == ["merchant@sandbox.test", "support@sandbox.test"]
     assert refreshed.fell_back_from == "sales@sandbox.test"
     with w.db.session() as s:
         assert get_account(s, w.store_id).owners == refreshed.owners
-        client = salesmanago_client(s, w.store(s), recorder=not_recorded)
+        client = salesmanago_client(s, w.store(s), recorder=not_recorded, allowlist=w.allowlist)
         assert client.credentials.owner == normal.email  # the login e-mail, not the vanished owner
     client.upsert_contact({"contact": {"email": "kim@example.com"}})
     assert w.sm.contact(normal.client_id, "kim@example.com") is not None
@@ -327,7 +339,7 @@ def test_refresh_owners_with_broken_credentials(w: World) -> None:
     password_login(w)
     w.sm.revoke_credentials(w.sm.NORMAL.client_id)
     with pytest.raises(LoginFailed) as info:
-        refresh_owners(w.db, w.store_id)
+        refresh_owners(w.db, w.store_id, allowlist=w.allowlist)
     assert info.value.message == sm_login.MSG_CREDENTIALS_BROKEN
 
 
@@ -347,7 +359,7 @@ def test_logout_revokes_the_key_wipes_and_pauses(wb: World) -> None:
         from smbc.core.remote_calls import RemoteCallError
 
         with pytest.raises(RemoteCallError):
-            salesmanago_client(s, w.store(s), recorder=not_recorded)
+            salesmanago_client(s, w.store(s), recorder=not_recorded, allowlist=w.allowlist)
     # Logging in again lifts the pause.
     password_login(w)
     with w.db.session() as s:

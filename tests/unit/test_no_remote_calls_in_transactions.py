@@ -74,7 +74,8 @@ def fake_sm() -> Iterator[tuple[FakeSalesmanago, str]]:
 def runtime(settings: Settings, fake_sm: tuple[FakeSalesmanago, str]) -> Iterator[Runtime]:
     url = fake_sm[1]
     yield init_runtime(
-        settings.model_copy(update={"sm_default_endpoint": url, "sm_v3_url": url}), migrate=True
+        settings.model_copy(update={"sm_default_endpoint": url, "sm_v3_url": url, "sm_endpoint_hosts": url}),
+        migrate=True,
     )
     close_runtime()
 

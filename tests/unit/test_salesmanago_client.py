@@ -22,6 +22,7 @@ from smbc.salesmanago.client import (
     compute_sha,
     normalize_endpoint,
 )
+from smbc.salesmanago.endpoints import EndpointAllowlist
 from smbc.salesmanago.payload import clean_payload
 
 API_SECRET = "the-api-secret-xyz"
@@ -184,7 +185,11 @@ def test_full_url_endpoint_kept_with_port() -> None:
         return ok(users=["a@x.com"])
 
     creds = SalesmanagoCredentials.from_api_secret("http://127.0.0.1:9100", "c", "s", "o@x.com")
-    client = SalesmanagoClient(creds, http=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = SalesmanagoClient(
+        creds,
+        http=httpx.Client(transport=httpx.MockTransport(handler)),
+        allowlist=EndpointAllowlist.parse("http://127.0.0.1:9100"),
+    )
     client.list_users()
     assert seen == ["http://127.0.0.1:9100/api/user/listByClient"]
 

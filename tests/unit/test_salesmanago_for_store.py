@@ -51,7 +51,7 @@ def test_for_store_uses_saved_owner_and_records_rows(db: Database, tmp_path: Pat
         s.add(
             SalesmanagoAccount(
                 store_id=store.id,
-                endpoint="http://127.0.0.1:9",
+                endpoint="https://app3.salesmanago.com",
                 client_id="cid",
                 api_key="secret-api-key",
                 sha="secret-sha",

@@ -16,6 +16,7 @@ from smbc.core.config import random_secret
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
 from smbc.db.models import Store
 from smbc.salesmanago.client import Recorder, SalesmanagoClient, SalesmanagoCredentials
+from smbc.salesmanago.endpoints import EndpointAllowlist
 from smbc.settings.store_settings import StoreSettings, default_location, load_store_settings
 
 _GONE_STATUSES = {"deleted", "archived", "terminated", "disconnected"}
@@ -70,14 +71,17 @@ def salesmanago_client(
     http: httpx.Client | None = None,
     policy: BackoffPolicy | None = None,
     context: str = "",
+    allowlist: EndpointAllowlist | None = None,
 ) -> SalesmanagoClient:
     """The SALESmanago client of a connected store, owner = the saved contact owner (or the login
     e-mail); RemoteCallError(CREDENTIALS) when not connected.
 
     Its calls go to `recorder` (written later, in a transaction of their own: the session given
-    here is only read, and must not be open while the client calls)."""
+    here is only read, and must not be open while the client calls). The stored endpoint is checked
+    against `allowlist` (default: `SMBC_SM_ENDPOINT_HOSTS`) before every call."""
     return SalesmanagoClient(
         store_credentials(session, store),
+        allowlist=allowlist,
         http=http,
         recorder=recorder,
         policy=policy,

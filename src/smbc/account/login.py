@@ -38,6 +38,7 @@ from smbc.salesmanago.client import (
     normalize_endpoint,
     record_calls_into,
 )
+from smbc.salesmanago.endpoints import EndpointAllowlist, EndpointRefused
 from smbc.settings.store_settings import load_store_settings, record_change, save_store_settings
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,8 @@ def _explain(
     exc: RemoteCallError, endpoint: str, *, bad_credentials: str, credentials_field: str | None
 ) -> LoginFailed:
     """One place that turns a failed login step into the merchant's message."""
+    if isinstance(exc, EndpointRefused):  # nothing was sent: the same message whatever is there
+        return LoginFailed(exc.message, "endpoint")
     text = exc.message.lower()
     if any(hint in text for hint in _TWO_FACTOR_HINTS):
         return LoginFailed(MSG_TWO_FACTOR)
@@ -164,6 +167,7 @@ def _account_api(
 ) -> SalesmanagoAccountApi:
     return SalesmanagoAccountApi(
         v3_url=settings.sm_v3_url,
+        allowlist=EndpointAllowlist.parse(settings.sm_endpoint_hosts),
         http=http,
         recorder=record_calls_into(calls.append, store_id),
         policy=LOGIN_POLICY,
@@ -243,7 +247,13 @@ def login_with_password(
 
         credentials = SalesmanagoCredentials(account_endpoint, client_id, api_key, sha, owner=email)
         owners = _list_owners(
-            store_id, calls, credentials, http, bad_credentials=MSG_INACTIVE, field_name=None
+            store_id,
+            calls,
+            credentials,
+            http,
+            settings=settings,
+            bad_credentials=MSG_INACTIVE,
+            field_name=None,
         )
 
         v3_key: str | None = None
@@ -309,6 +319,7 @@ def login_with_api_credentials(
             calls,
             credentials,
             http,
+            settings=settings,
             bad_credentials=MSG_BAD_API_CREDENTIALS,
             field_name="api_secret",
         )
@@ -338,11 +349,13 @@ def _list_owners(
     credentials: SalesmanagoCredentials,
     http: httpx.Client | None,
     *,
+    settings: Settings,
     bad_credentials: str,
     field_name: str | None,
 ) -> list[str]:
     client = SalesmanagoClient(
         credentials,
+        allowlist=EndpointAllowlist.parse(settings.sm_endpoint_hosts),
         http=http,
         recorder=record_calls_into(calls.append, store_id),
         policy=LOGIN_POLICY,
@@ -451,9 +464,15 @@ def logout(
     return LogoutResult(was_connected=True, warnings=warnings)
 
 
-def refresh_owners(db: Database, store_id: int, *, http: httpx.Client | None = None) -> OwnersRefresh:
+def refresh_owners(
+    db: Database,
+    store_id: int,
+    *,
+    http: httpx.Client | None = None,
+    allowlist: EndpointAllowlist | None = None,
+) -> OwnersRefresh:
     """Fetch the owners list again (no transaction open); a saved owner no longer listed falls back
-    to the login e-mail."""
+    to the login e-mail. The stored endpoint must pass `allowlist` (default: the process's)."""
     calls: Calls = []
     with db.session() as session:
         store = _store(session, store_id)
@@ -468,6 +487,7 @@ def refresh_owners(db: Database, store_id: int, *, http: httpx.Client | None = N
             recorder=record_calls_into(calls.append, store.id),
             policy=LOGIN_POLICY,
             context="owners",
+            allowlist=allowlist,
         )
     with _calls_kept_on_failure(db, calls):
         try:

@@ -30,6 +30,8 @@ def shared_client(service: str, build: Callable[[], httpx.Client]) -> httpx.Clie
             if client is None or client.is_closed:
                 client = build()
                 client.cookies = CookieJar(policy=NoCookies())
+                # A 3xx is an answer to classify, never followed: a redirect could point anywhere inside.
+                client.follow_redirects = False
                 _clients[service] = client
     return client
 

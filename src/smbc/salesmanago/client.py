@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
@@ -22,10 +22,15 @@ import httpx
 from smbc.core.clock import get_clock
 from smbc.core.http_clients import check_no_open_transaction, shared_client
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
+from smbc.core.runtime import get_runtime
+from smbc.salesmanago.endpoints import (
+    DEFAULT_ENTRIES,
+    EndpointAllowlist,
+    EndpointRefused,
+    check_endpoint,
+    guarded_http_client,
+)
 from smbc.salesmanago.payload import clean_payload
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,14 @@ def normalize_endpoint(value: str) -> str:
             "Enter only the host of the endpoint (no path), for example app3.salesmanago.com."
         )
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def configured_allowlist() -> EndpointAllowlist:
+    """`SMBC_SM_ENDPOINT_HOSTS` of the process (the default before a runtime is set up)."""
+    try:
+        return EndpointAllowlist.parse(get_runtime().settings.sm_endpoint_hosts)
+    except RuntimeError:
+        return EndpointAllowlist.parse(DEFAULT_ENTRIES)
 
 
 def endpoint_host(endpoint: str) -> str:
@@ -150,6 +163,7 @@ def classify(status: int, body: Any, expected: tuple[str, ...], *, api: str = "v
     | 429                                                 | RATE_LIMITED |
     | 401, 403                                            | CREDENTIALS  |
     | 5xx                                                 | RETRY        |
+    | 3xx (redirects are never followed)                  | INVALID      |
     | message "User not authenticated"/"Not authenticated"| CREDENTIALS  |
     | v3 reasonCode 10 (bad API key)                      | CREDENTIALS  |
     | not a JSON object, 2xx                              | RETRY (a maintenance/proxy page) |
@@ -166,6 +180,8 @@ def classify(status: int, body: Any, expected: tuple[str, ...], *, api: str = "v
         return Outcome.CREDENTIALS, message or f"SALESmanago refused the credentials (HTTP {status})"
     if status >= 500:
         return Outcome.RETRY, message or f"SALESmanago answered HTTP {status}"
+    if 300 <= status < 400:
+        return Outcome.INVALID, f"HTTP {status}: a redirect, which this app does not follow"
     if MSG_NOT_AUTHENTICATED in lowered:  # also matches "user not authenticated"
         return Outcome.CREDENTIALS, message
     if not isinstance(body, dict):
@@ -253,9 +269,11 @@ class _Caller:
         policy: BackoffPolicy,
         context: str,
         timeout: httpx.Timeout | float,
+        allowlist: EndpointAllowlist,
         secrets_to_hide: tuple[str, ...] = (),
     ) -> None:
         self._http = http
+        self._allowlist = allowlist
         self._recorder = recorder
         self._policy = policy
         self._context = context
@@ -277,8 +295,13 @@ class _Caller:
         api: str = "v2",
         headers: dict[str, str] | None = None,
         method: str = "POST",
+        allowlist: EndpointAllowlist | None = None,
     ) -> dict[str, Any]:
-        url = base_url.rstrip("/") + path
+        allowlist = allowlist or self._allowlist
+        try:
+            url = check_endpoint(base_url, allowlist) + path
+        except EndpointRefused as refused:
+            self._refused(method, path, refused)
         send_headers = {"Accept": "application/json", "Content-Type": "application/json;charset=UTF-8"}
         send_headers.update(headers or {})
         content = json.dumps(body, ensure_ascii=False).encode() if method == "POST" else None
@@ -292,7 +315,7 @@ class _Caller:
             unexpected = False
             never_sent = False
             try:
-                response = self._send(method, url, content, send_headers)
+                response = self._send(method, url, content, send_headers, allowlist)
                 status = response.status_code
                 retry_after = _retry_after(response) if status in (429, 503) else None
                 try:
@@ -301,6 +324,8 @@ class _Caller:
                     parsed = None
                 unexpected = not is_envelope(parsed, api)
                 outcome, message = classify(status, parsed, expected, api=api)
+            except EndpointRefused as refused:  # the name resolved to an inside address: not connected
+                self._refused(method, path, refused, attempt, started)
             except httpx.TimeoutException as exc:
                 outcome, message = Outcome.RETRY, f"{urlsplit(url).netloc} did not answer in time"
                 never_sent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
@@ -332,10 +357,38 @@ class _Caller:
             clock.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, method: str, url: str, content: bytes | None, headers: dict[str, str]) -> httpx.Response:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: dict[str, str],
+        allowlist: EndpointAllowlist,
+    ) -> httpx.Response:
         check_no_open_transaction(SERVICE, method, url)
-        http = self._http or shared_client(SERVICE, lambda: httpx.Client(follow_redirects=True))
+        # One client per allowlist: its transport checks every address it connects to against it.
+        http = self._http or shared_client(
+            f"{SERVICE} {allowlist.describe()}", lambda: guarded_http_client(allowlist)
+        )
         return http.request(method, url, content=content, headers=headers, timeout=self._timeout)
+
+    def _refused(
+        self,
+        method: str,
+        path: str,
+        refused: EndpointRefused,
+        attempt: int = 1,
+        started: float | None = None,
+    ) -> NoReturn:
+        """Record the refusal (nothing was sent) and raise it: never retried."""
+        duration_ms = int((time.monotonic() - started) * 1000) if started is not None else 0
+        self._record(
+            CallAttempt(
+                method, path, attempt, refused.outcome, None, duration_ms, refused.message, self._context
+            )
+        )
+        log.warning("salesmanago %s %s refused: %s", method, path, refused.message)
+        raise refused
 
     def _record(self, attempt: CallAttempt) -> None:
         if self._recorder is None:
@@ -366,6 +419,7 @@ class SalesmanagoClient:
         policy: BackoffPolicy | None = None,
         context: str = "",
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        allowlist: EndpointAllowlist | None = None,
     ) -> None:
         self.credentials = credentials
         self._caller = _Caller(
@@ -374,6 +428,7 @@ class SalesmanagoClient:
             policy=policy or BackoffPolicy(),
             context=context,
             timeout=timeout,
+            allowlist=allowlist or configured_allowlist(),
             secrets_to_hide=(credentials.api_key, credentials.sha),
         )
 
@@ -471,14 +526,18 @@ class SalesmanagoAccountApi:
         context: str = "login",
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         secrets_to_hide: tuple[str, ...] = (),
+        allowlist: EndpointAllowlist | None = None,
     ) -> None:
         self.v3_url = v3_url.rstrip("/")
+        # The v3 URL is the operator's setting, not an endpoint anyone types: it is allowed as an origin.
+        self._v3_allowlist = (allowlist or configured_allowlist()).with_origin(self.v3_url)
         self._caller = _Caller(
             http=http,
             recorder=recorder,
             policy=policy or BackoffPolicy(attempts=2, base=0.3),
             context=context,
             timeout=timeout,
+            allowlist=allowlist or configured_allowlist(),
             secrets_to_hide=secrets_to_hide,
         )
 
@@ -503,7 +562,9 @@ class SalesmanagoAccountApi:
             "expiry": "NEVER",
             "endpoint": endpoint_host(endpoint),
         }
-        answer = self._caller.post(self.v3_url, "/v3/auth/create", body, ("apiKey",), api="v3")
+        answer = self._caller.post(
+            self.v3_url, "/v3/auth/create", body, ("apiKey",), api="v3", allowlist=self._v3_allowlist
+        )
         return str(answer["apiKey"])
 
     def v3_revoke(self, v3_key: str) -> None:
@@ -511,7 +572,13 @@ class SalesmanagoAccountApi:
         valid" or a credentials error) counts as revoked."""
         try:
             self._caller.post(
-                self.v3_url, "/v3/auth/revoke", {"apiKey": v3_key}, (), api="v3", headers={"API-KEY": v3_key}
+                self.v3_url,
+                "/v3/auth/revoke",
+                {"apiKey": v3_key},
+                (),
+                api="v3",
+                headers={"API-KEY": v3_key},
+                allowlist=self._v3_allowlist,
             )
         except RemoteCallError as exc:
             already_gone = exc.outcome is Outcome.CREDENTIALS or (
