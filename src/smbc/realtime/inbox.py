@@ -111,9 +111,6 @@ def recheck_cart(db: Database, store_id: int, cart_id: str, contact_id: str) -> 
     """A cart just got (or changed) its contact: have the real-time processing look at it again, so
     a CART event skipped for want of a contact (the webhook came first) is sent now. Recorded as an
     inbox row like a delivery; no remote call here."""
-    from smbc.realtime.inbox import record_synthetic
-    from smbc.realtime.processing import enqueue_delivery
-
     data = {"type": "cart", "id": cart_id, "contact_id": contact_id}  # a new contact: a new row
     now = int(get_clock().time())
     delivery_id = record_synthetic(
