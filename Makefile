@@ -17,7 +17,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/smbc demo
 
-test: $(STAMP)
+# The layers (import-linter contracts in pyproject.toml) and ruff first: a broken layer is a failed test.
+test: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # While developing: everything but the benchmarks, the demo command and the kill tests (CI runs them).
@@ -27,6 +28,7 @@ test-fast: $(STAMP)
 LINT_PATHS := src tests tools $(wildcard benchmarks)
 
 lint: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 
