@@ -28,6 +28,7 @@ from smbc.export import events as events_export
 from smbc.export import runner, service
 from smbc.export.models import Export
 from smbc.salesmanago.client import SalesmanagoClient
+from smbc.salesmanago.endpoints import EndpointAllowlist
 
 NY = "America/New_York"  # UTC-5 in February
 FEB = (date(2026, 2, 1), date(2026, 2, 28))
@@ -296,7 +297,9 @@ def test_an_events_batch_that_never_left_is_sent_again_and_one_without_an_answer
     def connection_refused(self, events):
         monkeypatch.setattr(SalesmanagoClient, "add_batch_events", no_answer)
         nowhere = replace(self.credentials, endpoint="http://127.0.0.1:9")  # nothing listens there
-        return real_send(SalesmanagoClient(nowhere, policy=BackoffPolicy(attempts=1)), events)
+        allowed = EndpointAllowlist.parse(nowhere.endpoint)  # allowed, so the connection is tried
+        client = SalesmanagoClient(nowhere, policy=BackoffPolicy(attempts=1), allowlist=allowed)
+        return real_send(client, events)
 
     def no_answer(self, events):
         monkeypatch.setattr(SalesmanagoClient, "add_batch_events", real_send)
