@@ -21,7 +21,10 @@ CALLBACK_PATH = "/callbacks/salesmanago"
 MAX_FIELD = 1024
 FORBIDDEN_MESSAGE = "unknown store or wrong token"
 # Per store: only callbacks with the right token count, so nobody without it can use up the budget.
-CALLBACK_BUDGET = Budget("sm-callback", 600, 60)
+# High on purpose: an opt-out campaign in SALESmanago may call back in bursts, and a refused
+# callback may never come again (whether SALESmanago retries one is UNCONFIRMED); this only stops a
+# leaked token from flooding the write-back queue.
+CALLBACK_BUDGET = Budget("sm-callback", 6000, 60)
 # Compared against when the store is unknown or has no secret, so the timing says nothing.
 _PLACEHOLDER = secrets.token_urlsafe(24)
 
