@@ -4,7 +4,7 @@ family.
 Each route gets a `StoreCall` from the `access.authorized` dependency (401 without a valid
 `X-Auth-Token`, 403 without the family's scope), parses the query, reads or changes the store under the
 fake's lock and renders with `render.v2` / `render.v3`. Writes fire the webhooks BigCommerce fires.
-Handlers reach the fake through `request.app.state.fake`, which `api.create_app` sets.
+The dependency finds the fake with `api.fake_of` (the app state `api.create_app` sets).
 """
 
 from __future__ import annotations
