@@ -92,17 +92,7 @@ def run_one(settings: Any, store_id: int, kind: str, args: argparse.Namespace) -
     export_id = service.start_export(
         db, store_id, kind, FIRST, LAST, batch_size=args.batch_size, enqueue=False
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(SRC),
-        "SMBC_DATABASE_URL": settings.database_url,
-        "SMBC_QUEUE_URL": settings.queue_url,
-        "SMBC_QUEUE_NAME": settings.queue_name,
-        "SMBC_SECRET_KEY": settings.secret_key,
-        "SMBC_VAR_DIR": str(settings.var_dir),
-        "SMBC_BC_API_URL": settings.bc_api_url,
-        "SMBC_LOG_LEVEL": "WARNING",
-    }
+    env = {**os.environ, "PYTHONPATH": str(SRC), **settings.environment(), "SMBC_LOG_LEVEL": "WARNING"}
     started = time.monotonic()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = subprocess.run(

@@ -145,16 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def app_environment(settings: Settings) -> dict[str, str]:
     """The SMBC_* variables that give the child processes the same settings."""
-    names = ("database_url", "queue_url", "queue_name", "secret_key", "var_dir", "workers", "app_url")
-    names += (
-        "bc_api_url",
-        "bc_login_url",
-        "bc_client_id",
-        "bc_client_secret",
-        "sm_default_endpoint",
-        "sm_v3_url",
-    )
-    return {f"SMBC_{name.upper()}": str(getattr(settings, name)) for name in names}
+    return settings.environment()
 
 
 def answers(url: str) -> bool:

@@ -22,15 +22,7 @@ runner = CliRunner()
 @pytest.fixture
 def w(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with export_world(backend_settings) as world:
-        s = world.settings
-        for name, value in {
-            "SMBC_DATABASE_URL": s.database_url,
-            "SMBC_QUEUE_URL": s.queue_url,
-            "SMBC_QUEUE_NAME": s.queue_name,
-            "SMBC_SECRET_KEY": s.secret_key,
-            "SMBC_VAR_DIR": str(s.var_dir),
-            "SMBC_BC_API_URL": s.bc_api_url,
-        }.items():
+        for name, value in world.settings.environment().items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         yield world

@@ -35,19 +35,7 @@ WORKER = (
 
 
 def worker_env(w: World) -> dict[str, str]:
-    s = w.settings
-    return {
-        **os.environ,
-        "PYTHONPATH": str(SRC),
-        "SMBC_DATABASE_URL": s.database_url,
-        "SMBC_QUEUE_URL": s.queue_url,
-        "SMBC_QUEUE_NAME": s.queue_name,
-        "SMBC_SECRET_KEY": s.secret_key,
-        "SMBC_VAR_DIR": str(s.var_dir),
-        "SMBC_BC_API_URL": s.bc_api_url,
-        "SMBC_BC_CLIENT_ID": s.bc_client_id,
-        "SMBC_BC_CLIENT_SECRET": s.bc_client_secret,
-    }
+    return {**os.environ, "PYTHONPATH": str(SRC), **w.settings.environment()}
 
 
 def between_batches(w: World, export_id: int) -> bool:

@@ -18,17 +18,7 @@ runner = CliRunner()
 @pytest.fixture
 def env(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeEnv]:
     with RealtimeEnv(backend_settings) as environment:
-        s = environment.settings
-        for name, value in {
-            "SMBC_DATABASE_URL": s.database_url,
-            "SMBC_QUEUE_URL": s.queue_url,
-            "SMBC_SECRET_KEY": s.secret_key,
-            "SMBC_VAR_DIR": str(s.var_dir),
-            "SMBC_APP_URL": s.app_url,
-            "SMBC_BC_API_URL": s.bc_api_url,
-            "SMBC_BC_CLIENT_ID": s.bc_client_id,
-            "SMBC_BC_CLIENT_SECRET": s.bc_client_secret,
-        }.items():
+        for name, value in environment.settings.environment().items():
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         yield environment

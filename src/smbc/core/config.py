@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     def secret_keys(self) -> list[str]:
         return [k.strip() for k in self.secret_key.split(",") if k.strip()]
 
+    def environment(self) -> dict[str, str]:
+        """These settings as the `SMBC_*` variables that give another process the same ones."""
+        return {f"SMBC_{name.upper()}": str(value) for name, value in self.model_dump().items()}
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite:")
