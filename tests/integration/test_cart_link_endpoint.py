@@ -111,15 +111,14 @@ def test_a_storefront_links_its_cart_and_the_realtime_side_can_read_it(app_serve
         assert linked_contact_id(s, app_server.store_id, CART) == CONTACT
         assert linked_contact_id(s, app_server.store_id, CART.upper()) == CONTACT
         assert linked_contact_id(s, app_server.store_id, "00000000-0000-4000-8000-000000000000") is None
-    # The visitor's cookie changed (another contact): the same cart moves to it, still one row.
+    # Another contact for the same cart is refused: the first link is kept, still one row.
     other = "0b7e6a4c-2f44-4f37-9a41-4a2c0d1c9e11"
-    assert post(
-        app_server, body(smclient=other, channel_id=2), origin="https://de.shop.example.com"
-    ).is_success
+    moved = post(app_server, body(smclient=other, channel_id=2), origin="https://de.shop.example.com")
+    assert moved.status_code == 409 and "first link is kept" in moved.json()["error"]
     with app_server.runtime.db.session() as s:
-        assert linked_contact_id(s, app_server.store_id, CART) == other
+        assert linked_contact_id(s, app_server.store_id, CART) == CONTACT
     assert app_server.links() == 1
-    assert app_server.rechecks() == [CART, CART]
+    assert app_server.rechecks() == [CART]
 
 
 def test_preflight_is_answered_only_for_the_store_s_origins(app_server: Running) -> None:

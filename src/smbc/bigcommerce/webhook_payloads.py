@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from smbc.core.json_bodies import InvalidJSON, parse_json
+
 
 class _Data(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -130,9 +132,9 @@ def _describe(exc: ValidationError, prefix: str = "") -> str:
 def parse_delivery(body: bytes) -> DeliveryEnvelope:
     """Validate the envelope and, for the scopes the app handles, the shape of `data`."""
     try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidDelivery("body is not JSON") from None
+        raw = parse_json(body)
+    except InvalidJSON as exc:
+        raise InvalidDelivery(f"body is {exc}") from None
     if not isinstance(raw, dict):
         raise InvalidDelivery("body must be a JSON object")
     try:

@@ -43,6 +43,16 @@ def token_matches(expected: str | None, given: str | None) -> bool:
     return same and bool(expected)
 
 
+def callback_store_id(db: Database, store_hash: str, token: str) -> int | None:
+    """The id of the installed store whose callback token this is, or None (unknown store, wrong token)."""
+    with db.session() as session:
+        found = session.execute(
+            select(Store.id, Store.status, Store.callback_secret).where(Store.hash == store_hash[:64])
+        ).first()
+    expected = found.callback_secret if found is not None and found.status == "installed" else None
+    return found.id if found is not None and token_matches(expected, token) else None
+
+
 def accept_callback(
     db: Database,
     action: str,
@@ -55,14 +65,9 @@ def accept_callback(
     """Check, record the write-back and return what to answer (enqueueing is the caller's job).
 
     `limiter`: the callback budget on the deployment's shared counters (the database's by default)."""
-    with db.session() as session:
-        found = session.execute(
-            select(Store.id, Store.status, Store.callback_secret).where(Store.hash == store_hash[:64])
-        ).first()
-        expected = found.callback_secret if found is not None and found.status == "installed" else None
-        if not token_matches(expected, token):
-            return CallbackAnswer(403, FORBIDDEN_MESSAGE)  # the same answer for an unknown store
-        store_id = found.id
+    store_id = callback_store_id(db, store_hash, token)
+    if store_id is None:
+        return CallbackAnswer(403, FORBIDDEN_MESSAGE)  # the same answer for an unknown store
     allowed, wait = (limiter or RateLimiter(CALLBACK_BUDGET, DatabaseCounters(db))).allow((str(store_id),))
     if not allowed:
         return CallbackAnswer(429, "too many callbacks for this store: try again later", retry_after=wait)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smbc.db.models import Store
+from smbc.db.session import insert_ignoring_conflicts
 from smbc.monitoring.models import CartLink
 
 CART_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -22,6 +23,7 @@ CART_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 CONTACT_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{7,63}")
 STORE_HASH = re.compile(r"[0-9A-Za-z_-]{1,64}")
 MAX_CHANNEL_ID = 2**31 - 1
+ALREADY_LINKED = "cart_id: this cart is linked to another visitor already; the first link is kept."
 
 
 class CartLinkError(ValueError):
@@ -80,7 +82,20 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
-def storefront_origins(store: Store) -> set[str]:
+class StorefrontStore(Protocol):
+    """What the cart-link checks read of a store: a row of these columns (never its secrets)."""
+
+    id: int
+    sites: list[dict[str, Any]] | None
+    info: dict[str, Any] | None
+    channels: list[dict[str, Any]] | None
+
+
+# Only the columns the checks need: loading a whole Store would decrypt its secrets on every request.
+_STOREFRONT_COLUMNS = (Store.id, Store.sites, Store.info, Store.channels)
+
+
+def storefront_origins(store: StorefrontStore | Store) -> set[str]:
     """Every origin the store's storefronts are served from: its sites' URLs and the store's own."""
     urls: list[str] = []
     for site in store.sites or []:
@@ -96,31 +111,44 @@ def storefront_origins(store: Store) -> set[str]:
     return {origin for origin in map(origin_of, urls) if origin}
 
 
-def find_installed_store(session: Session, store_hash: str) -> Store | None:
-    store = session.scalar(select(Store).where(Store.hash == store_hash))
-    return store if store is not None and store.installed else None
+def find_installed_store(session: Session, store_hash: str) -> StorefrontStore | None:
+    """The installed store with this hash (the columns the cart-link checks read), or None."""
+    query = select(*_STOREFRONT_COLUMNS).where(Store.hash == store_hash, Store.status == "installed")
+    return session.execute(query).first()  # type: ignore[return-value]
 
 
-def check_channel(store: Store, channel_id: int) -> None:
+def any_installed_store_serves(session: Session, origin: str) -> bool:
+    """Whether any installed store has a storefront on this origin (its sites and info columns only)."""
+    rows = session.execute(select(*_STOREFRONT_COLUMNS).where(Store.status == "installed"))
+    return any(origin in storefront_origins(row) for row in rows)  # type: ignore[arg-type]
+
+
+def check_channel(store: StorefrontStore, channel_id: int) -> None:
     known = {c.get("id") for c in store.channels or []}
     if known and channel_id not in known:
         raise CartLinkError(422, "channel_id: not a channel of this store.")
 
 
-def link_cart(session: Session, store: Store, request: CartLinkRequest) -> bool:
-    """Store (or move) the link of the cart to the visitor's contact id; True when it is new or moved."""
-    link = session.scalar(
-        select(CartLink).where(CartLink.store_id == store.id, CartLink.cart_id == request.cart_id)
-    )
-    if link is not None and link.contact_id == request.smclient and link.channel_id == request.channel_id:
+def link_cart(session: Session, store: StorefrontStore, request: CartLinkRequest) -> bool:
+    """Link the cart to the visitor's contact id; True when the link is new. The first link is kept:
+    the same contact again changes nothing, another contact is refused (409), so nobody who learns a
+    cart id can move its CART events to a contact of theirs."""
+    linked = linked_contact_id(session, store.id, request.cart_id)
+    if linked is None:
+        row = {
+            "store_id": store.id,
+            "cart_id": request.cart_id,
+            "channel_id": request.channel_id,
+            "contact_id": request.smclient,
+        }
+        insert_ignoring_conflicts(session, CartLink.__table__, [row], ["store_id", "cart_id"])
+        if linked_contact_id(session, store.id, request.cart_id) == request.smclient:
+            return True
+    elif linked == request.smclient:
         return False
-    if link is None:
-        link = CartLink(store_id=store.id, cart_id=request.cart_id)
-        session.add(link)
-    link.channel_id = request.channel_id
-    link.contact_id = request.smclient
-    session.flush()
-    return True
+    raise CartLinkError(
+        409, "cart_id: this cart is already linked to another visitor; the first link is kept."
+    )
 
 
 def linked_contact_id(session: Session, store_id: int, cart_id: str) -> str | None:

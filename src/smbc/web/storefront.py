@@ -1,8 +1,10 @@
 """`POST /storefront/cart-link`: the storefront script links a cart to the visitor's `smclient`.
 
 Public (called from shoppers' browsers), so it trusts nothing: a per-client rate limit first, then
-the JSON, the store (installed only), the `Origin` (one of that store's storefronts; CORS answers
-only those) and the ids. A refused request gets a 4xx with a JSON message and stores nothing.
+the JSON (at most MAX_BODY_BYTES, nested at most a few levels), the store (installed only), the
+`Origin` (one of that store's storefronts; CORS answers only those) and the ids. A cart keeps its
+first link (another `smclient` is a 409). A refused request gets a 4xx with a JSON message and
+stores nothing.
 
 The rate limit's counters are shared by every web process (database, or Redis when the queue is
 Redis); behind a proxy run uvicorn with --forwarded-allow-ips so the client address is the shopper's.
@@ -10,20 +12,18 @@ Redis); behind a proxy run uvicorn with --forwarded-allow-ips so the client addr
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 
-from smbc.db.models import Store
+from smbc.core.json_bodies import InvalidJSON, parse_json
 from smbc.db.session import Database
 from smbc.engine.rate_limit import Budget, RateLimiter, shared_counters
 from smbc.realtime.cart_links import (
     STORE_HASH,
     CartLinkError,
     CartLinkRequest,
+    any_installed_store_serves,
     check_channel,
     find_installed_store,
     link_cart,
@@ -31,6 +31,7 @@ from smbc.realtime.cart_links import (
     storefront_origins,
 )
 from smbc.realtime.inbox import recheck_cart
+from smbc.web.request_bodies import read_limited
 
 router = APIRouter()
 
@@ -59,14 +60,14 @@ def _refuse(status: int, message: str, headers: dict[str, str] | None = None) ->
 
 def _allowed_origin(request: Request, store_hash: str | None) -> str | None:
     """The request's Origin when it is a storefront origin of that installed store (of any installed
-    store when the address does not name one: the body, which names it, is checked on the POST)."""
+    store when the address does not name one: the body, which names it, is checked on the POST).
+    Reads the stores' sites and info columns only (no secret is decrypted for a preflight)."""
     origin = request.headers.get("origin", "").strip().lower()
     if not origin or (store_hash is not None and not STORE_HASH.fullmatch(store_hash)):
         return None
     with request.app.state.runtime.db.session() as session:
         if store_hash is None:
-            stores = session.scalars(select(Store).where(Store.status == "installed"))
-            return origin if any(origin in storefront_origins(s) for s in stores) else None
+            return origin if any_installed_store_serves(session, origin) else None
         store = find_installed_store(session, store_hash)
         if store is None or origin not in storefront_origins(store):
             return None
@@ -88,19 +89,6 @@ def cart_link_preflight(request: Request) -> Response:
     )
 
 
-async def _read_limited(request: Request) -> bytes | None:
-    """The body, or None once it passes MAX_BODY_BYTES (whatever Content-Length claims)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            return None
-    return body
-
-
 @router.post("/storefront/cart-link")
 async def cart_link(request: Request) -> Response:
     client = request.client.host if request.client else "unknown"
@@ -108,14 +96,15 @@ async def cart_link(request: Request) -> Response:
     allowed, retry_after = await run_in_threadpool(_limiter(request).allow, (client, claimed_store))
     if not allowed:
         return _refuse(429, "Too many requests: try again later.", {"Retry-After": str(int(retry_after) + 1)})
-    body = await _read_limited(request)
+    body = await read_limited(request, MAX_BODY_BYTES)
     if body is None:
         return _refuse(413, "The body is too large.")
     try:
-        link = parse_cart_link(json.loads(body or b"null"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        message = exc.message if isinstance(exc, CartLinkError) else "The body must be JSON."
-        return _refuse(exc.status if isinstance(exc, CartLinkError) else 400, message)
+        link = parse_cart_link(parse_json(body or b"null"))
+    except InvalidJSON as exc:
+        return _refuse(400, f"The body is {exc}.")
+    except CartLinkError as exc:
+        return _refuse(exc.status, exc.message)
     if claimed_store and claimed_store != link.store:
         return _refuse(400, "store: the body and the address name different stores.")
     origin = request.headers.get("origin", "").strip().lower()
@@ -131,9 +120,9 @@ def _store_link(db: Database, link: CartLinkRequest, origin: str) -> Response:
             return _refuse(403, "Origin: requests are accepted only from the store's storefronts.")
         try:
             check_channel(store, link.channel_id)
+            changed = link_cart(session, store, link)
         except CartLinkError as exc:
             return _refuse(exc.status, exc.message)
-        changed = link_cart(session, store, link)
         store_id = store.id
     if changed:
         recheck_cart(db, store_id, link.cart_id, link.smclient)

@@ -9,28 +9,14 @@ from fastapi.responses import JSONResponse
 from smbc.db.session import Database
 from smbc.realtime.inbox import DELIVERIES, MAX_BODY_BYTES, accept_and_enqueue
 from smbc.stores.hooks import SECRET_HEADER, WEBHOOK_PATH
+from smbc.web.request_bodies import read_limited
 
 router = APIRouter()
 
 
-async def _read_limited(request: Request) -> bytes | None:
-    """The body, or None once it passes MAX_BODY_BYTES (no matter what Content-Length claims)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post(WEBHOOK_PATH)
 async def receive_webhook(request: Request) -> JSONResponse:
-    body = await _read_limited(request)
+    body = await read_limited(request, MAX_BODY_BYTES)
     if body is None:
         DELIVERIES.labels("too_large").inc()
         return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
