@@ -4,6 +4,7 @@ local OAuth token endpoint (the full fake BigCommerce is smbc.sandbox, used by t
 from __future__ import annotations
 
 import threading
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ def bc_claims(store_hash: str = "abc123", user: dict | None = None, **overrides:
         "iat": now,
         "nbf": now,
         "exp": now + 24 * 3600,
-        "jti": "6c3d1bd2-4f0c-4a1b-9a43-0e5f0f7a2b11",
+        "jti": str(uuid.uuid4()),  # BigCommerce makes each payload's jti unique
         "sub": f"stores/{store_hash}",
         "user": user or {**OWNER, "locale": "en-US"},
         "owner": OWNER,
@@ -49,11 +50,14 @@ def sign(claims: dict[str, Any], key: str = CLIENT_SECRET, algorithm: str = "HS2
 
 @dataclass
 class LoginServer:
-    """POST /oauth2/token: answers each known code once with a grant for its store."""
+    """POST /oauth2/token: answers each known code once with a grant for its store. Also the API's
+    GET /stores/{hash}/v3/hooks: a store's `hooks`, or 401 for a store without (its token revoked,
+    as after an uninstall)."""
 
     url: str = ""
     grants: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     requests: list[dict[str, str]] = field(default_factory=list)
+    hooks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def grant(
@@ -89,5 +93,13 @@ def login_app(state: LoginServer) -> FastAPI:
         if answer is None or form.get("client_secret") != CLIENT_SECRET or form.get("client_id") != CLIENT_ID:
             return JSONResponse({"error": "invalid_grant"}, status_code=400)
         return JSONResponse(answer[1], status_code=answer[0])
+
+    @api.get("/stores/{store_hash}/v3/hooks")
+    async def hooks(store_hash: str) -> JSONResponse:
+        if store_hash not in state.hooks:
+            return JSONResponse({"status": 401, "title": "Unauthorized"}, status_code=401)
+        data = state.hooks[store_hash]
+        pagination = {"total": len(data), "count": len(data), "current_page": 1, "total_pages": 1}
+        return JSONResponse({"data": data, "meta": {"pagination": pagination}})
 
     return api

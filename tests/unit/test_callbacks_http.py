@@ -23,7 +23,7 @@ INSTALL = "/bigcommerce/auth"
 
 @pytest.fixture
 def client(settings: Settings, login_server: LoginServer) -> Iterator[TestClient]:
-    settings = settings.model_copy(update={"bc_login_url": login_server.url})
+    settings = settings.model_copy(update={"bc_login_url": login_server.url, "bc_api_url": login_server.url})
     with TestClient(create_app(settings, start_workers=False)) as test_client:
         yield test_client
 

@@ -424,19 +424,33 @@ def _save(
     return account
 
 
-def _revoke_quietly(
-    db: Database, store_id: int, settings: Settings, v3_key: str, http: httpx.Client | None
-) -> str | None:
-    """Revoke a v3 key (no transaction open), then record the call; the problem, if any."""
+def revoke_v3_key(
+    db: Database,
+    store_id: int,
+    settings: Settings,
+    v3_key: str,
+    http: httpx.Client | None = None,
+    *,
+    context: str = "logout",
+) -> None:
+    """Revoke a v3 key (no transaction open), then record the call; raises the RemoteCallError."""
     calls: Calls = []
-    api = _account_api(settings, store_id, calls, http, (v3_key,), context="logout")
+    api = _account_api(settings, store_id, calls, http, (v3_key,), context=context)
     try:
         api.v3_revoke(v3_key)
-    except RemoteCallError as exc:
-        return exc.message or str(exc.outcome)
     finally:
         with db.session() as session:
             _write_calls(session, calls)
+
+
+def _revoke_quietly(
+    db: Database, store_id: int, settings: Settings, v3_key: str, http: httpx.Client | None
+) -> str | None:
+    """Revoke a v3 key; the problem, if any."""
+    try:
+        revoke_v3_key(db, store_id, settings, v3_key, http)
+    except RemoteCallError as exc:
+        return exc.message or str(exc.outcome)
     return None
 
 

@@ -48,6 +48,8 @@ class SignedPayload:
     url: str
     channel_id: int | None
     jti: str | None
+    issued_at: float | None = None  # `iat`, epoch seconds
+    expires_at: float = 0.0  # `exp`, epoch seconds
 
     @property
     def is_owner(self) -> bool:
@@ -73,6 +75,8 @@ def verify_signed_payload(token: str | None, *, client_id: str, client_secret: s
         url=str(claims.get("url") or "/"),
         channel_id=_optional_int(claims.get("channel_id")),
         jti=str(claims["jti"]) if claims.get("jti") else None,
+        issued_at=_number(claims, "iat"),
+        expires_at=_number(claims, "exp") or 0.0,
     )
 
 

@@ -113,6 +113,7 @@ TASK_MODULES: list[str] = [
     "smbc.reconcile.service",
     "smbc.export.service",
     "smbc.consent.write_back",
+    "smbc.stores.uninstall",
     "smbc.engine.queue",
 ]
 

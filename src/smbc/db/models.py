@@ -96,4 +96,6 @@ FEATURE_MODEL_MODULES: list[str] = [
     "smbc.consent.models",
     "smbc.reconcile.models",
     "smbc.engine.rate_limit",
+    "smbc.stores.trust",
+    "smbc.stores.uninstall",
 ]

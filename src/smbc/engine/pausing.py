@@ -24,6 +24,8 @@ class PauseReason(StrEnum):
     BIGCOMMERCE_CREDENTIALS = "bigcommerce_credentials"  # BigCommerce refused the store's token
     LOGGED_OUT = "logged_out"  # the merchant logged out of SALESmanago
     UNINSTALLED = "uninstalled"
+    # An uninstall callback came but BigCommerce could not be asked yet whether the app is gone.
+    UNINSTALL_UNCONFIRMED = "uninstall_unconfirmed"
 
     @property
     def lifted_by_login(self) -> bool:

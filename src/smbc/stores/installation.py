@@ -23,6 +23,7 @@ from smbc.db.models import Store, StoreUser, User, _import_feature_models
 from smbc.engine.pausing import PauseReason
 from smbc.settings.store_settings import load_store_settings
 from smbc.stores.access import DashboardSession, rotate_if_manager_left
+from smbc.stores.trust import record_removal, refuse_if_removed
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ def record_install(session: Session, grant: TokenGrant) -> InstallResult:
     # Kept across re-auth: SALESmanago and BigCommerce already hold URLs/headers built from them.
     store.webhook_secret = store.webhook_secret or random_secret()
     store.callback_secret = store.callback_secret or random_secret()
-    if store.sync_paused_reason == PauseReason.UNINSTALLED:
+    if store.sync_paused_reason in (PauseReason.UNINSTALLED, PauseReason.UNINSTALL_UNCONFIRMED):
         store.sync_paused_reason = None
     if kind != "reauthorized":
         store.setup_completed_at = None
@@ -258,6 +259,7 @@ class OpenedApp:
 
 def open_app(session: Session, payload: SignedPayload) -> OpenedApp:
     store = installed_store(session, payload.store_hash)
+    refuse_if_removed(session, store.id, payload)
     role = "owner" if payload.is_owner else "user"
     user, _link = link_user(session, store, payload.user, role)
     return OpenedApp(
@@ -304,6 +306,8 @@ def uninstall_store(session: Session, store_hash: str) -> bool:
 
 def remove_store_user(session: Session, store_hash: str, bc_user_id: int) -> bool:
     store = session.scalar(select(Store).where(Store.hash == store_hash))
+    if store is not None:  # kept even for a user never seen: they may hold a load link
+        record_removal(session, store.id, bc_user_id)
     user = session.scalar(select(User).where(User.bc_user_id == bc_user_id))
     if store is None or user is None:
         return False

@@ -23,9 +23,10 @@ from smbc.stores.installation import (
     parse_auth_callback,
     record_install,
     remove_store_user,
-    uninstall_store,
 )
 from smbc.stores.setup import enqueue_store_setup
+from smbc.stores.trust import PayloadReplayed, use_once
+from smbc.stores.uninstall import UninstallOutcome, uninstall_when_confirmed
 from smbc.web.dashboard import render_dashboard
 from smbc.web.templating import error_page, render
 
@@ -44,6 +45,22 @@ def _verify(request: Request) -> SignedPayload:
         client_id=settings.bc_client_id,
         client_secret=settings.bc_client_secret,
     )
+
+
+def _used_once(request: Request) -> SignedPayload:
+    """The verified payload, recorded as used (a second use raises `PayloadReplayed`)."""
+    payload = _verify(request)
+    with request.app.state.runtime.db.session() as db:
+        use_once(db, payload)
+    return payload
+
+
+UNINSTALL_NOTICES = {
+    UninstallOutcome.UNINSTALLED: "The app was removed.",
+    UninstallOutcome.NOT_INSTALLED: "The app is not installed on this store.",
+    UninstallOutcome.STILL_INSTALLED: "BigCommerce reports the app as installed: nothing was changed.",
+    UninstallOutcome.UNCONFIRMED: "The store is paused until BigCommerce confirms the uninstall.",
+}
 
 
 @router.get("/auth", response_class=HTMLResponse)
@@ -70,10 +87,14 @@ def auth(request: Request) -> HTMLResponse:
 def load(request: Request) -> HTMLResponse:
     try:
         payload = _verify(request)
-        with request.app.state.runtime.db.session() as db:
+        with request.app.state.runtime.db.session() as db:  # a refused load leaves its jti unused
+            use_once(db, payload)
             opened = open_app(db, payload)
     except AppNotConfiguredError:
         return error_page(request, 500, "The app is not configured", NOT_CONFIGURED)
+    except PayloadReplayed as exc:
+        APP_LOADS.labels(outcome="refused").inc()
+        return error_page(request, exc.status, "This link was already used", exc.message)
     except SignedPayloadError as exc:
         APP_LOADS.labels(outcome="refused").inc()
         return error_page(request, exc.status, "This link is not valid", exc.message)
@@ -91,23 +112,22 @@ def load(request: Request) -> HTMLResponse:
 @router.get("/uninstall", response_class=HTMLResponse)
 def uninstall(request: Request) -> HTMLResponse:
     try:
-        payload = _verify(request)
+        payload = _used_once(request)
     except AppNotConfiguredError:
         return error_page(request, 500, "The app is not configured", NOT_CONFIGURED)
     except SignedPayloadError as exc:
         return error_page(request, exc.status, "This request is not valid", exc.message)
-    with request.app.state.runtime.db.session() as db:
-        removed = uninstall_store(db, payload.store_hash)
-    if removed:
+    outcome = uninstall_when_confirmed(request.app.state.runtime.db, payload.store_hash)
+    if outcome is UninstallOutcome.UNINSTALLED:
         UNINSTALLS.inc()
-        log.info("store uninstalled", extra={"store_hash": payload.store_hash})
-    return render(request, "notice.html", {"title": "Uninstalled", "message": "The app was removed."})
+    # 2xx in every case: BigCommerce uninstalls whatever we answer; only a confirmed uninstall wipes.
+    return render(request, "notice.html", {"title": "Uninstall", "message": UNINSTALL_NOTICES[outcome]})
 
 
 @router.get("/remove-user", response_class=HTMLResponse)
 def remove_user(request: Request) -> HTMLResponse:
     try:
-        payload = _verify(request)
+        payload = _used_once(request)
     except AppNotConfiguredError:
         return error_page(request, 500, "The app is not configured", NOT_CONFIGURED)
     except SignedPayloadError as exc:
