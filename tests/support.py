@@ -109,11 +109,11 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return settings
 
 
-def schema_key() -> str:
+def schema_key(migrations: Path = MIGRATIONS_DIR) -> str:
     """A hash of what decides the migrated schema: the migrations and the column types they use."""
     digest = hashlib.sha256()
-    for path in sorted([*MIGRATIONS_DIR.rglob("*.py"), MIGRATIONS_DIR.parent / "types.py"]):
-        digest.update(path.relative_to(MIGRATIONS_DIR.parent).as_posix().encode() + b"\0")
+    for path in sorted([*migrations.rglob("*.py"), migrations.parent / "types.py"]):
+        digest.update(path.relative_to(migrations.parent).as_posix().encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
