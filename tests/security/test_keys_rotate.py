@@ -100,6 +100,7 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.subprocess
 def test_rotation_lets_the_old_key_be_removed(backend_settings: Settings, tmp_path: Path) -> None:
     key_a, key_b = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     only_a = backend_settings.model_copy(update={"secret_key": key_a})
