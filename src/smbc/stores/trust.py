@@ -101,8 +101,10 @@ def refuse_if_removed(session: Session, store_id: int, payload: SignedPayload) -
     )
     if removal is None:
         return
-    removed_at = removal.removed_at.replace(tzinfo=removal.removed_at.tzinfo or UTC).timestamp()
-    if payload.issued_at is None or payload.issued_at <= removed_at:
+    # `iat` is whole seconds: a payload of the removal's own second counts as after it (the owner
+    # may give access back at once), one of any earlier second as before.
+    removed_at = int(removal.removed_at.replace(tzinfo=removal.removed_at.tzinfo or UTC).timestamp())
+    if payload.issued_at is None or payload.issued_at < removed_at:
         raise UserRemoved()
     session.delete(removal)
     session.flush()
