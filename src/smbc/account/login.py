@@ -131,10 +131,9 @@ def _host(url: str) -> str:
     return urlsplit(url).netloc or url
 
 
-def _explain(
-    exc: RemoteCallError, endpoint: str, *, bad_credentials: str, credentials_field: str | None
-) -> LoginFailed:
-    """One place that turns a failed login step into the merchant's message."""
+def _explain(exc: RemoteCallError, endpoint: str, bad_credentials: LoginFailed) -> LoginFailed:
+    """One place that turns a failed login step into the merchant's message (`bad_credentials`
+    when SALESmanago refused the credentials themselves)."""
     if isinstance(exc, EndpointRefused):  # nothing was sent: the same message whatever is there
         return LoginFailed(exc.message, "endpoint")
     text = exc.message.lower()
@@ -149,7 +148,7 @@ def _explain(
         return LoginFailed(MSG_NOT_SALESMANAGO.format(host=_host(endpoint)), "endpoint")
     if exc.outcome is Outcome.CREDENTIALS:
         if MSG_USER_NOT_AUTHENTICATED in text or exc.status in (401, 403):
-            return LoginFailed(bad_credentials, credentials_field)
+            return bad_credentials
         return LoginFailed(MSG_INACTIVE)  # "Not authenticated": SDK code 102, inactive account
     return LoginFailed(f"SALESmanago refused the login: {exc.message or 'no reason given'}.")
 
@@ -227,9 +226,7 @@ def login_with_password(
         try:
             answer = api.token(start, email, password)
         except RemoteCallError as exc:
-            raise _explain(
-                exc, start, bad_credentials=MSG_WRONG_LOGIN, credentials_field="password"
-            ) from None
+            raise _explain(exc, start, LoginFailed(MSG_WRONG_LOGIN, "password")) from None
         token = str(answer["token"])
         try:  # the account's real app host; every later call goes there
             account_endpoint = normalize_endpoint(str(answer.get("endpoint") or start))
@@ -241,20 +238,10 @@ def login_with_password(
         try:
             client_id, sha = api.integration(account_endpoint, token, api_key)
         except RemoteCallError as exc:
-            raise _explain(
-                exc, account_endpoint, bad_credentials=MSG_WRONG_LOGIN, credentials_field="password"
-            ) from None
+            raise _explain(exc, account_endpoint, LoginFailed(MSG_WRONG_LOGIN, "password")) from None
 
         credentials = SalesmanagoCredentials(account_endpoint, client_id, api_key, sha, owner=email)
-        owners = _list_owners(
-            store_id,
-            calls,
-            credentials,
-            http,
-            settings=settings,
-            bad_credentials=MSG_INACTIVE,
-            field_name=None,
-        )
+        owners = _list_owners(settings, store_id, calls, credentials, http, LoginFailed(MSG_INACTIVE))
 
         v3_key: str | None = None
         try:
@@ -268,21 +255,9 @@ def login_with_password(
                 f"({exc.message or exc.outcome}). Contacts and events sync without it."
             )
 
-    account = _save(
-        db,
-        store_id,
-        settings,
-        actor,
-        calls,
-        credentials=credentials,
-        token=token,
-        smapp=None if smapp in (None, "", 0, "0") else str(smapp),
-        login_email=email,
-        owners=owners,
-        v3_key=v3_key,
-        auth_mode="login",
-        http=http,
-    )
+    smapp_id = None if smapp in (None, "", 0, "0") else str(smapp)
+    account = _new_account(credentials, email, owners, "login", token=token, smapp=smapp_id, v3_key=v3_key)
+    _save(db, store_id, settings, actor, calls, account, http)
     return LoginResult(account, warnings)
 
 
@@ -314,44 +289,22 @@ def login_with_api_credentials(
     credentials = SalesmanagoCredentials.from_api_secret(account_endpoint, client_id, api_secret, owner)
     calls: Calls = []
     with _calls_kept_on_failure(db, calls):
-        owners = _list_owners(
-            store_id,
-            calls,
-            credentials,
-            http,
-            settings=settings,
-            bad_credentials=MSG_BAD_API_CREDENTIALS,
-            field_name="api_secret",
-        )
+        refused = LoginFailed(MSG_BAD_API_CREDENTIALS, "api_secret")
+        owners = _list_owners(settings, store_id, calls, credentials, http, refused)
         if owner.lower() not in [o.lower() for o in owners]:
             raise LoginFailed(MSG_OWNER_NOT_USER.format(owner=owner, owners=", ".join(owners)), "owner")
-    account = _save(
-        db,
-        store_id,
-        settings,
-        actor,
-        calls,
-        credentials=credentials,
-        token=None,
-        smapp=None,
-        login_email=owner,
-        owners=owners,
-        v3_key=None,
-        auth_mode="credentials",
-        http=http,
-    )
+    account = _new_account(credentials, owner, owners, "credentials")
+    _save(db, store_id, settings, actor, calls, account, http)
     return LoginResult(account, [])
 
 
 def _list_owners(
+    settings: Settings,
     store_id: int,
     calls: Calls,
     credentials: SalesmanagoCredentials,
     http: httpx.Client | None,
-    *,
-    settings: Settings,
-    bad_credentials: str,
-    field_name: str | None,
+    bad_credentials: LoginFailed,
 ) -> list[str]:
     client = SalesmanagoClient(
         credentials,
@@ -365,9 +318,27 @@ def _list_owners(
     try:
         return client.list_users()
     except RemoteCallError as exc:
-        raise _explain(
-            exc, credentials.endpoint, bad_credentials=bad_credentials, credentials_field=field_name
-        ) from None
+        raise _explain(exc, credentials.endpoint, bad_credentials) from None
+
+
+def _new_account(
+    credentials: SalesmanagoCredentials,
+    login_email: str,
+    owners: list[str],
+    auth_mode: str,
+    *,
+    token: str | None = None,
+    smapp: str | None = None,
+    v3_key: str | None = None,
+) -> SalesmanagoAccount:
+    """The account a login found, not yet saved."""
+    now = utcnow()
+    account = SalesmanagoAccount(login_email=login_email, owners=owners, auth_mode=auth_mode, v3_key=v3_key)
+    account.endpoint, account.client_id = credentials.endpoint, credentials.client_id
+    account.api_key, account.sha = credentials.api_key, credentials.sha
+    account.token, account.smapp = token, smapp
+    account.connected_at = account.owners_refreshed_at = now
+    return account
 
 
 def _save(
@@ -376,38 +347,18 @@ def _save(
     settings: Settings,
     actor: str,
     calls: Calls,
-    *,
-    credentials: SalesmanagoCredentials,
-    token: str | None,
-    smapp: str | None,
-    login_email: str,
-    owners: list[str],
-    v3_key: str | None,
-    auth_mode: str,
+    account: SalesmanagoAccount,
     http: httpx.Client | None,
-) -> SalesmanagoAccount:
+) -> None:
     """One short transaction: the new account replaces the old one, with the call records. The old
     v3 key is revoked after the commit."""
+    login_email, owners, v3_key = account.login_email, account.owners, account.v3_key
     with db.session() as session:
         _write_calls(session, calls)
         store = _store(session, store_id)
         previous = wipe_credentials(session, store)
         previous_v3_key = previous.v3_key if previous is not None else None
-        account = SalesmanagoAccount(
-            store_id=store.id,
-            endpoint=credentials.endpoint,
-            client_id=credentials.client_id,
-            api_key=credentials.api_key,
-            sha=credentials.sha,
-            token=token,
-            smapp=smapp,
-            login_email=login_email,
-            owners=owners,
-            v3_key=v3_key,
-            auth_mode=auth_mode,
-            connected_at=utcnow(),
-            owners_refreshed_at=utcnow(),
-        )
+        account.store_id = store.id
         session.add(account)
         # After login, an owner SALESmanago no longer lists is reset to the login e-mail.
         current = load_store_settings(session, store.id)
@@ -417,11 +368,10 @@ def _save(
         if store.sync_paused_reason in LIFTED_BY_LOGIN:
             store.sync_paused_reason = None
         record_change(
-            session, store.id, actor, "sm.connected", "false", f"true (client ID {credentials.client_id})"
+            session, store.id, actor, "sm.connected", "false", f"true (client ID {account.client_id})"
         )
     if previous_v3_key and previous_v3_key != v3_key:
         _revoke_quietly(db, store_id, settings, previous_v3_key, http)
-    return account
 
 
 def revoke_v3_key(
@@ -507,9 +457,7 @@ def refresh_owners(
         try:
             owners = client.list_users()
         except RemoteCallError as exc:
-            raise _explain(
-                exc, endpoint, bad_credentials=MSG_CREDENTIALS_BROKEN, credentials_field=None
-            ) from None
+            raise _explain(exc, endpoint, LoginFailed(MSG_CREDENTIALS_BROKEN)) from None
     with db.session() as session:
         _write_calls(session, calls)
         account = get_account(session, store_id)

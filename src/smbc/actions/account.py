@@ -7,6 +7,8 @@ removed). No transaction is open while SALESmanago is called."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec
 
 import httpx
 
@@ -19,64 +21,29 @@ from smbc.engine.pausing import resume_store
 from smbc.monitoring.scripts import monitoring_sync_task
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
 
 
-def login_with_password(
-    db: Database,
-    store_hash: str,
-    *,
-    email: str,
-    password: str,
-    endpoint: str | None,
-    settings: Settings,
-    actor: str,
-    http: httpx.Client | None = None,
-) -> LoginResult:
-    """Connect the store with the merchant's SALESmanago e-mail and password.
+def _by_store_hash(
+    login: Callable[Concatenate[Database, int, P], LoginResult],
+) -> Callable[Concatenate[Database, str, P], LoginResult]:
+    """The account login for a store named by its hash; once the login is committed, what follows
+    from it starts. Raises LoginFailed (nothing saved) or StoreNotInstalled."""
 
-    Raises LoginFailed (nothing saved) or StoreNotInstalled."""
-    result = account_login.login_with_password(
-        db,
-        _installed_store_id(db, store_hash),
-        email=email,
-        password=password,
-        endpoint=endpoint,
-        settings=settings,
-        actor=actor,
-        http=http,
-    )
-    _after_login(db, result.account.store_id)
-    return result
+    def action(db: Database, store_hash: str, /, *args: P.args, **kwargs: P.kwargs) -> LoginResult:
+        result = login(db, _installed_store_id(db, store_hash), *args, **kwargs)
+        _after_login(db, result.account.store_id)
+        return result
+
+    action.__name__ = action.__qualname__ = login.__name__
+    action.__doc__ = login.__doc__
+    return action
 
 
-def login_with_api_credentials(
-    db: Database,
-    store_hash: str,
-    *,
-    endpoint: str,
-    client_id: str,
-    api_secret: str,
-    owner: str,
-    settings: Settings,
-    actor: str,
-    http: httpx.Client | None = None,
-) -> LoginResult:
-    """Connect the store with API credentials (users with two-factor authentication).
-
-    Raises LoginFailed (nothing saved) or StoreNotInstalled."""
-    result = account_login.login_with_api_credentials(
-        db,
-        _installed_store_id(db, store_hash),
-        endpoint=endpoint,
-        client_id=client_id,
-        api_secret=api_secret,
-        owner=owner,
-        settings=settings,
-        actor=actor,
-        http=http,
-    )
-    _after_login(db, result.account.store_id)
-    return result
+# Connect the store with the merchant's SALESmanago e-mail and password.
+login_with_password = _by_store_hash(account_login.login_with_password)
+# Connect the store with API credentials (users with two-factor authentication).
+login_with_api_credentials = _by_store_hash(account_login.login_with_api_credentials)
 
 
 def logout(
