@@ -1,8 +1,8 @@
 """Browser fixtures (Debian's Chromium through Playwright, as merchants' browsers behave; see
 browser_support.py and ../shared/reference/browser-testing.md):
 
-- `chromium` (session): `chromium.launch(block_third_party_cookies=True, width=1440, height=900)`
-  returns a BrowserContext on a fresh profile; every context is closed at the end of the session.
+- `chromium` (module): `chromium.launch(block_third_party_cookies=True, width=1440, height=900)`
+  returns a BrowserContext on a fresh profile; every context is closed at the end of the module.
 - `browser_context`: one context with third-party cookies blocked, 1440x900, closed after the test.
 
 A missing Chromium or Playwright skips locally and fails under CI=true.
@@ -18,7 +18,8 @@ from browser_support import ChromiumLauncher
 from support import chromium_path, require
 
 
-@pytest.fixture(scope="session")
+# Not session: a running Playwright leaves an event loop on the main thread that breaks later asyncio.run().
+@pytest.fixture(scope="module")
 def chromium(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ChromiumLauncher]:
