@@ -16,7 +16,7 @@ from smbc.monitoring.scripts import check_monitoring
 from smbc.realtime import processing as realtime
 from smbc.realtime.models import DeliveryStatus, WebhookDelivery
 from smbc.stores.access import DashboardSession
-from smbc.web.session import current_session
+from smbc.web.session import current_session, installed_store_or_404
 from smbc.web.templating import render
 
 router = APIRouter()
@@ -26,9 +26,7 @@ RETRYABLE = (DeliveryStatus.FAILED.value, DeliveryStatus.SKIPPED.value)
 def _context(request: Request, store_hash: str, failed_only: bool) -> dict[str, Any]:
     db = request.app.state.runtime.db
     with db.session() as session:
-        store = session.scalar(select(Store).where(Store.hash == store_hash))
-        if store is None or not store.installed:
-            raise HTTPException(status_code=404, detail="This store does not have the app installed.")
+        store = installed_store_or_404(session, store_hash)
         paused_reason = store.sync_paused_reason
         store_id = store.id
         connected = get_account(session, store_id) is not None

@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from smbc.account.credentials import get_account
 from smbc.core.clock import utcnow
@@ -18,7 +17,7 @@ from smbc.db.models import Store
 from smbc.export import service
 from smbc.export.models import Export, ExportKind
 from smbc.stores.access import DashboardSession
-from smbc.web.session import current_session
+from smbc.web.session import current_session, installed_store_or_404
 from smbc.web.templating import render
 
 router = APIRouter()
@@ -36,16 +35,9 @@ class TabView:
     messages: list[dict[str, str]] = field(default_factory=list)
 
 
-def _store(session: Any, store_hash: str) -> Store:
-    store = session.scalar(select(Store).where(Store.hash == store_hash))
-    if store is None or not store.installed:
-        raise HTTPException(status_code=404, detail="This store does not have the app installed.")
-    return store
-
-
 def _view(request: Request, store_hash: str) -> TabView:
     with request.app.state.runtime.db.session() as session:
-        store = _store(session, store_hash)
+        store = installed_store_or_404(session, store_hash)
         connected = get_account(session, store.id) is not None
         session.expunge(store)
     return TabView(store=store, connected=connected, today=service.store_today(store).isoformat())
@@ -141,20 +133,13 @@ def _start(request: Request, session: DashboardSession, kind: ExportKind, form: 
     return _render(request, view)
 
 
-@router.post("/app/export/contacts", response_class=HTMLResponse)
-async def start_contacts(
-    request: Request, session: DashboardSession = Depends(current_session)
+@router.post("/app/export/{kind}", response_class=HTMLResponse)
+async def start_export(
+    kind: ExportKind, request: Request, session: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
+    """Start a contacts or an events export (`/app/export/contacts`, `/app/export/events`)."""
     form = await request.form()
-    return await run_in_threadpool(_start, request, session, ExportKind.CONTACTS, form)
-
-
-@router.post("/app/export/events", response_class=HTMLResponse)
-async def start_events(
-    request: Request, session: DashboardSession = Depends(current_session)
-) -> HTMLResponse:
-    form = await request.form()
-    return await run_in_threadpool(_start, request, session, ExportKind.EVENTS, form)
+    return await run_in_threadpool(_start, request, session, kind, form)
 
 
 @router.post("/app/export/{export_id}/resend-unconfirmed", response_class=HTMLResponse)

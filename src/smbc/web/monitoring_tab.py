@@ -11,13 +11,11 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from smbc.core.remote_calls import RemoteCallError
-from smbc.db.models import Store
 from smbc.monitoring.scripts import (
     MAX_APP_SCRIPTS,
     MonitoringStatus,
@@ -31,7 +29,7 @@ from smbc.monitoring.scripts import (
 )
 from smbc.settings.store_settings import SettingsInvalid, StoreSettings, save_store_settings
 from smbc.stores.access import DashboardSession
-from smbc.web.session import current_session
+from smbc.web.session import current_session, installed_store_or_404
 from smbc.web.templating import render
 
 router = APIRouter()
@@ -135,16 +133,9 @@ def parse_form(form: Any, storefront_ids: list[int]) -> tuple[TabForm, dict[str,
     return shown, changes, errors
 
 
-def _store(session: Any, store_hash: str) -> Store:
-    store = session.scalar(select(Store).where(Store.hash == store_hash))
-    if store is None or not store.installed:
-        raise HTTPException(status_code=404, detail="This store does not have the app installed.")
-    return store
-
-
 def _store_id(request: Request, store_hash: str) -> int:
     with request.app.state.runtime.db.session() as session:
-        return _store(session, store_hash).id
+        return installed_store_or_404(session, store_hash).id
 
 
 def _read_live(request: Request, store_hash: str, view: TabView) -> None:
@@ -161,7 +152,7 @@ def _read_live(request: Request, store_hash: str, view: TabView) -> None:
 
 def _base_view(request: Request, store_hash: str, form: TabForm | None = None) -> TabView:
     with request.app.state.runtime.db.session() as session:
-        store = _store(session, store_hash)
+        store = installed_store_or_404(session, store_hash)
         settings = load_settings(session, store)
         connected = load_account(session, store) is not None
     return TabView(
@@ -257,7 +248,7 @@ def _save(request: Request, session: DashboardSession, form: Any) -> HTMLRespons
     if not errors:
         try:
             with request.app.state.runtime.db.session() as db_session:
-                store = _store(db_session, session.store_hash)
+                store = installed_store_or_404(db_session, session.store_hash)
                 save_store_settings(db_session, store.id, changes, session.email or f"user:{session.user_id}")
         except SettingsInvalid as exc:
             errors = {key.replace(".", "_"): message for key, message in exc.errors.items()}

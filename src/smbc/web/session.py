@@ -15,6 +15,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from smbc.actions.store_lookup import StoreNotInstalled, installed_store
 from smbc.core.clock import get_clock
 from smbc.db.models import Store, StoreUser
 from smbc.stores.access import DashboardSession
@@ -111,3 +112,11 @@ def require_owner(session: DashboardSession = Depends(current_session)) -> Dashb
     if not session.is_owner:
         raise HTTPException(status_code=403, detail="Only the store owner can do this.")
     return session
+
+
+def installed_store_or_404(session: Session, store_hash: str) -> Store:
+    """The installed store a dashboard tab is about; a 404 once the store is uninstalled."""
+    try:
+        return installed_store(session, store_hash)
+    except StoreNotInstalled:
+        raise HTTPException(status_code=404, detail="This store does not have the app installed.") from None
