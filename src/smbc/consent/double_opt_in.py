@@ -6,12 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smbc.consent.models import DoubleOptInClaim
 from smbc.db.session import Database
-from smbc.engine.ledgers import STALE_LOCK
+from smbc.engine.ledgers import STALE_LOCK, claim_by_inserting
 
 
 def _round(session: Session, store_id: int, email: str) -> int:
@@ -32,24 +31,8 @@ def claim_double_opt_in(db: Database, store_id: int, email: str, *, owner: str, 
     otherwise why not."""
     with db.session() as session:
         round_ = _round(session, store_id, email)
-    try:
-        with db.session() as session:
-            session.add(
-                DoubleOptInClaim(
-                    store_id=store_id, email=email, round=round_, claimed_by=owner, claimed_at=now
-                )
-            )
-        return None
-    except IntegrityError:
-        pass
-    with db.session() as session:
-        row = session.scalars(
-            select(DoubleOptInClaim).where(
-                DoubleOptInClaim.store_id == store_id,
-                DoubleOptInClaim.email == email,
-                DoubleOptInClaim.round == round_,
-            )
-        ).first()
+
+    def held(row: DoubleOptInClaim | None) -> str | None:
         if row is None or row.closed:
             return "confirmation e-mail claimed and released meanwhile; not asked again"
         if row.state == "sent":
@@ -58,6 +41,14 @@ def claim_double_opt_in(db: Database, store_id: int, email: str, *, owner: str, 
             row.claimed_by, row.claimed_at = owner, now  # our earlier attempt, or a dead worker's
             return None
         return f"confirmation e-mail being requested by {row.claimed_by}"
+
+    claim = DoubleOptInClaim(store_id=store_id, email=email, round=round_, claimed_by=owner, claimed_at=now)
+    holder = select(DoubleOptInClaim).where(
+        DoubleOptInClaim.store_id == store_id,
+        DoubleOptInClaim.email == email,
+        DoubleOptInClaim.round == round_,
+    )
+    return claim_by_inserting(db, claim, holder, held)
 
 
 def release_double_opt_in(db: Database, store_id: int, email: str, owner: str) -> None:

@@ -5,7 +5,9 @@ first, so two workers racing on one order cannot both send."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -13,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     UniqueConstraint,
     delete,
@@ -32,6 +35,7 @@ from smbc.engine.queue import STALE_LOCK
 # offers no way to read events back, so it counts as sent (never sent twice by itself) until the
 # merchant asks for it again from the Export Data tab (`export.resend_unconfirmed`).
 SENT_STATES = ("sent", "unconfirmed")
+Row = TypeVar("Row")
 
 
 class SentEvent(Base):
@@ -155,31 +159,28 @@ def remember_contact(
     return row
 
 
-def claim_event(
-    db: Database, store_id: int, kind: str, key: str, *, owner: str, order_id: int | None, now: datetime
+def claim_by_inserting(
+    db: Database, claim: Base, holder: Select[tuple[Row]], held: Callable[[Row | None], str | None]
 ) -> str | None:
-    """Insert-first claim of (store, kind, key). None: ours to send; otherwise why not."""
+    """Insert-first claim: None when `claim` went in (a unique constraint lets one worker win);
+    otherwise `held` judges the row that `holder` finds, in a transaction of its own (it may take
+    the claim over and return None)."""
     try:
         with db.session() as session:
-            session.add(
-                SentEvent(
-                    store_id=store_id,
-                    kind=kind,
-                    key=key,
-                    order_id=order_id,
-                    claimed_by=owner,
-                    claimed_at=now,
-                )
-            )
+            session.add(claim)
         return None
     except IntegrityError:
         pass
     with db.session() as session:
-        row = session.scalars(
-            select(SentEvent).where(
-                SentEvent.store_id == store_id, SentEvent.kind == kind, SentEvent.key == key
-            )
-        ).first()
+        return held(session.scalars(holder).first())
+
+
+def claim_event(
+    db: Database, store_id: int, kind: str, key: str, *, owner: str, order_id: int | None, now: datetime
+) -> str | None:
+    """Insert-first claim of (store, kind, key). None: ours to send; otherwise why not."""
+
+    def held(row: SentEvent | None) -> str | None:
         if row is None:
             return "claimed and released by another worker; retry"
         if row.state in SENT_STATES:
@@ -189,6 +190,14 @@ def claim_event(
             row.claimed_by, row.claimed_at = owner, now  # our own earlier attempt, or a dead worker's
             return None
         return f"{kind} for {key} is being sent by {row.claimed_by}"
+
+    claim = SentEvent(
+        store_id=store_id, kind=kind, key=key, order_id=order_id, claimed_by=owner, claimed_at=now
+    )
+    holder = select(SentEvent).where(
+        SentEvent.store_id == store_id, SentEvent.kind == kind, SentEvent.key == key
+    )
+    return claim_by_inserting(db, claim, holder, held)
 
 
 def release_event(db: Database, store_id: int, kind: str, key: str, owner: str) -> None:
