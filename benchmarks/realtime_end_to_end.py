@@ -50,7 +50,7 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
 
 
 def install(sb: Sandbox, db: Database, store_hash: str, settings: Any) -> None:
-    from smbc.account.login import login_with_password
+    from smbc.actions.account import login_with_password
 
     answer = sb.bc.install(store_hash)
     if answer.status_code >= 400:
@@ -62,17 +62,15 @@ def install(sb: Sandbox, db: Database, store_hash: str, settings: Any) -> None:
             return bool(store and store.setup_completed_at)
 
     wait_for(set_up, 60, f"set-up of {store_hash}")
-    with db.session() as s:
-        store = s.scalars(select(Store).where(Store.hash == store_hash)).one()
-        login_with_password(
-            s,
-            store,
-            email=sb.sm.NORMAL.email,
-            password=sb.sm.PASSWORD,
-            endpoint=sb.sm_url,
-            settings=settings,
-            actor="benchmark",
-        )
+    login_with_password(
+        db,
+        store_hash,
+        email=sb.sm.NORMAL.email,
+        password=sb.sm.PASSWORD,
+        endpoint=sb.sm_url,
+        settings=settings,
+        actor="benchmark",
+    )
 
 
 def activity_round(sb: Sandbox, store_hash: str, n: int, orders: list[int]) -> None:

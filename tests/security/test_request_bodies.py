@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -106,7 +107,9 @@ def post_streamed(app: Any, path: str, query: str, chunks: Iterator[bytes]) -> t
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
     }
-    asyncio.run(app(scope, receive, send))
+    # A thread of its own: a browser test earlier in this worker may leave an event loop running here.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     return statuses[0], pulled
 
 
