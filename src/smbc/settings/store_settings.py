@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, Field
@@ -69,14 +70,19 @@ class StoreSettings(BaseModel):
 # Keys (DESIGN.md), text form, validation, storage and the change log
 # ---------------------------------------------------------------------------------------------------
 
-# Plain keys in display order; `location.<channel_id>` keys come first, per storefront.
-SETTINGS_KEYS: tuple[str, ...] = (
+# The Account tab's keys besides `managers`: who SALESmanago assigns contacts to, double opt-in,
+# whether SALESmanago may change subscriptions.
+ACCOUNT_KEYS: tuple[str, ...] = (
     "contact_owner",
     "double_opt_in.enabled",
     "double_opt_in.template_id",
     "double_opt_in.account_id",
     "double_opt_in.subject",
     "opt_in_sync",
+)
+# Plain keys in display order; `location.<channel_id>` keys come first, per storefront.
+SETTINGS_KEYS: tuple[str, ...] = (
+    *ACCOUNT_KEYS,
     "tags.registration",
     "tags.newsletter",
     "tags.purchase",
@@ -330,40 +336,42 @@ def _choice(text: str, allowed: tuple[str, ...]) -> str:
     return text
 
 
-def _parse_domains(text: str) -> list[str]:
-    domains: list[str] = []
+def _parse_list(
+    text: str, normalize: Callable[[str], str], valid: Callable[[str], object], problem: str
+) -> list[str]:
+    """A comma-separated list, each part normalized (empty ones skipped), without repeats; a
+    ValueError (`problem` with {bad}) names every part that is not valid."""
+    values: list[str] = []
     bad: list[str] = []
     for part in text.split(","):
-        domain = part.strip().lower().lstrip("@").rstrip(".")
-        if not domain:
+        value = normalize(part)
+        if not value:
             continue
-        if not _DOMAIN_RE.match(domain):
+        if not valid(value):
             bad.append(part.strip())
-        elif domain not in domains:
-            domains.append(domain)
+        elif value not in values:
+            values.append(value)
     if bad:
-        raise ValueError(
-            f"Not a domain name: {', '.join(bad)}. Use domains like temp-mail.com, separated by commas."
-        )
-    return domains
+        raise ValueError(problem.format(bad=", ".join(bad)))
+    return values
+
+
+def _parse_domains(text: str) -> list[str]:
+    return _parse_list(
+        text,
+        lambda part: part.strip().lower().lstrip("@").rstrip("."),
+        _DOMAIN_RE.match,
+        "Not a domain name: {bad}. Use domains like temp-mail.com, separated by commas.",
+    )
 
 
 def _parse_emails(text: str) -> list[str]:
-    emails: list[str] = []
-    bad: list[str] = []
-    for part in text.split(","):
-        email = part.strip().lower()
-        if not email:
-            continue
-        if len(email) > 320 or not _EMAIL_RE.match(email):
-            bad.append(part.strip())
-        elif email not in emails:
-            emails.append(email)
-    if bad:
-        raise ValueError(
-            f"Not an e-mail address: {', '.join(bad)}. Use the users' e-mail addresses, separated by commas."
-        )
-    return emails
+    return _parse_list(
+        text,
+        lambda part: part.strip().lower(),
+        lambda email: len(email) <= 320 and _EMAIL_RE.match(email),
+        "Not an e-mail address: {bad}. Use the users' e-mail addresses, separated by commas.",
+    )
 
 
 # -- storage -------------------------------------------------------------------------------------------

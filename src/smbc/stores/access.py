@@ -13,21 +13,11 @@ from sqlalchemy.orm import Session
 
 from smbc.account.credentials import rotate_callback_secret
 from smbc.db.models import Store
-from smbc.settings.store_settings import LOCATION_PREFIX, StoreSettings, record_change
+from smbc.settings.store_settings import ACCOUNT_KEYS, LOCATION_PREFIX, StoreSettings, record_change
 
 # The Account tab's settings: changing them steers the integration (the managers themselves, who
 # SALESmanago assigns contacts to, double opt-in, whether SALESmanago may change subscriptions).
-STEERING_KEYS = frozenset(
-    {
-        "managers",
-        "contact_owner",
-        "double_opt_in.enabled",
-        "double_opt_in.template_id",
-        "double_opt_in.account_id",
-        "double_opt_in.subject",
-        "opt_in_sync",
-    }
-)
+STEERING_KEYS = frozenset({"managers", *ACCOUNT_KEYS})
 NOT_ALLOWED = "Only the store owner and the managers named on the Account tab can do this."
 
 
