@@ -12,8 +12,7 @@ from smbc.realtime.models import WebhookDelivery
 
 
 def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
-    customer_id = int(delivery.resource_id or 0)
-    customer = current_resource(ctx, "customer", customer_id, ctx.bc.customer)
+    customer_id, customer = current_resource(ctx, "customer", delivery, ctx.bc.customer)
     if customer is None:
         return Result.skipped("customer no longer exists in BigCommerce")
     email = rules.normalize_email(customer.get("email"))

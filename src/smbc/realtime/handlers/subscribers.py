@@ -16,8 +16,7 @@ from smbc.realtime.models import WebhookDelivery
 
 
 def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
-    subscriber_id = int(delivery.resource_id or 0)
-    subscriber = current_resource(ctx, "subscriber", subscriber_id, ctx.bc.subscriber)
+    subscriber_id, subscriber = current_resource(ctx, "subscriber", delivery, ctx.bc.subscriber)
     if subscriber is None:
         return Result.skipped("subscriber no longer exists in BigCommerce")
     email = rules.normalize_email(subscriber.get("email"))
