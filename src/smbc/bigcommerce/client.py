@@ -419,18 +419,20 @@ class BigCommerceClient:
     def cart(self, cart_id: str) -> dict[str, Any] | None:
         return self._data(f"/v3/carts/{cart_id}", {"include": "redirect_urls"})
 
+    def _written(self, method: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST or PUT `body`; the object BigCommerce answers with (its `data`)."""
+        return (self.request(method, path, json=dict(body)).data or {}).get("data") or {}
+
     # -- hooks -----------------------------------------------------------------------------
 
     def hooks(self) -> list[dict[str, Any]]:
         return list(V3Pages(self, "/v3/hooks").items())
 
     def create_hook(self, hook: Mapping[str, Any]) -> dict[str, Any]:
-        return (self.request("POST", "/v3/hooks", json=dict(hook)).data or {}).get("data") or {}
+        return self._written("POST", "/v3/hooks", hook)
 
     def update_hook(self, hook_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
-        return (self.request("PUT", f"/v3/hooks/{int(hook_id)}", json=dict(fields)).data or {}).get(
-            "data"
-        ) or {}
+        return self._written("PUT", f"/v3/hooks/{int(hook_id)}", fields)
 
     def delete_hook(self, hook_id: int) -> None:
         self.request("DELETE", f"/v3/hooks/{int(hook_id)}")
@@ -441,12 +443,10 @@ class BigCommerceClient:
         return list(V3Pages(self, "/v3/content/scripts", dict(filters)).items())
 
     def create_script(self, script: Mapping[str, Any]) -> dict[str, Any]:
-        return (self.request("POST", "/v3/content/scripts", json=dict(script)).data or {}).get("data") or {}
+        return self._written("POST", "/v3/content/scripts", script)
 
     def update_script(self, uuid: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-        return (self.request("PUT", f"/v3/content/scripts/{uuid}", json=dict(fields)).data or {}).get(
-            "data"
-        ) or {}
+        return self._written("PUT", f"/v3/content/scripts/{uuid}", fields)
 
     def delete_script(self, uuid: str) -> None:
         self.request("DELETE", f"/v3/content/scripts/{uuid}")
