@@ -212,12 +212,10 @@ def due_write_back_ids(
         return queue.due_row_ids(session, ConsentWriteBack, now, limit, resumable_stores=not_paused)
 
 
-def _wake(session: Session, store_id: int, now: datetime) -> list[int]:
-    return queue.wake_waiting(session, ConsentWriteBack, store_id, now)
-
-
 WRITE_BACKS = queue.register_queue(
-    queue.QueueKind("consent_write_backs", due_write_back_ids, enqueue_write_back, wake=_wake)
+    queue.QueueKind(
+        "consent_write_backs", due_write_back_ids, enqueue_write_back, wake=queue.waking(ConsentWriteBack)
+    )
 )
 
 

@@ -251,6 +251,15 @@ def wake_waiting(session: Session, model: type[QueuedRow], store_id: int, now: d
     return ids
 
 
+def waking(model: type[QueuedRow]) -> Callable[[Session, int, datetime], list[int]]:
+    """The `wake` of a queue whose rows (of `model`) wait while their store is paused."""
+
+    def wake(session: Session, store_id: int, now: datetime) -> list[int]:
+        return wake_waiting(session, model, store_id, now)
+
+    return wake
+
+
 def enqueue_or_leave(task: TaskWrapper, row_id: int, *, what: str, delay: float | None = None) -> None:
     """Send "work on row N" to the queue, now or `delay` seconds from now; if the queue is down, the
     sweep finds the row later (so this never raises)."""

@@ -340,12 +340,10 @@ def due_delivery_ids(db: Database, now: datetime | None = None, limit: int = que
         )
 
 
-def _wake(session: Session, store_id: int, now: datetime) -> list[int]:
-    return queue.wake_waiting(session, WebhookDelivery, store_id, now)
-
-
 DELIVERIES = queue.register_queue(
-    queue.QueueKind("webhook_deliveries", due_delivery_ids, enqueue_delivery, wake=_wake)
+    queue.QueueKind(
+        "webhook_deliveries", due_delivery_ids, enqueue_delivery, wake=queue.waking(WebhookDelivery)
+    )
 )
 
 
