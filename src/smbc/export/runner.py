@@ -26,7 +26,14 @@ from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.engine.pausing import PauseReason, pause_reason_for
-from smbc.engine.queue import OUTCOME_ACTIONS, Action, QueueKind, RetryPolicy, register_queue
+from smbc.engine.queue import (
+    OUTCOME_ACTIONS,
+    Action,
+    QueueKind,
+    RetryPolicy,
+    enqueue_or_leave,
+    register_queue,
+)
 from smbc.export.contacts import contact_batches
 from smbc.export.events import event_batches, resolve_inflight
 from smbc.export.job import Job, LeaseLost, finish_export, locked_row
@@ -249,13 +256,7 @@ def run_export_task(export_id: int) -> None:
 
 def enqueue_export(export_id: int, delay: float | None = None) -> None:
     """Ask a worker to run it; if the queue is down, the sweep finds the row later."""
-    try:
-        if delay:
-            run_export_task.schedule((export_id,), delay=delay)
-        else:
-            run_export_task(export_id)
-    except Exception:
-        log.warning("could not enqueue export %s; the sweep will pick it up", export_id, exc_info=True)
+    enqueue_or_leave(run_export_task, export_id, what="export", delay=delay)
 
 
 def due_export_ids(db: Database, now: datetime | None = None) -> list[int]:
