@@ -61,10 +61,12 @@ def accept_callback(
     email: str,
     *,
     limiter: RateLimiter | None = None,
+    enqueue: bool = False,
 ) -> CallbackAnswer:
-    """Check, record the write-back and return what to answer (enqueueing is the caller's job).
+    """Check, record the write-back and return what to answer.
 
-    `limiter`: the callback budget on the deployment's shared counters (the database's by default)."""
+    `limiter`: the callback budget on the deployment's shared counters (the database's by default);
+    `enqueue`: also ask a worker to apply the recorded write-back now."""
     store_id = callback_store_id(db, store_hash, token)
     if store_id is None:
         return CallbackAnswer(403, FORBIDDEN_MESSAGE)  # the same answer for an unknown store
@@ -77,20 +79,7 @@ def accept_callback(
     with db.session() as session:
         row = record_write_back(session, store_id, address, action, source=consent.SOURCE_CALLBACK)
         row_id = row.id
+    if enqueue:
+        enqueue_write_back(row_id)
     verb = "opt-in" if action == consent.OPT_IN else "opt-out"
     return CallbackAnswer(200, f"{verb} of {address} recorded", row_id)
-
-
-def accept_and_enqueue(
-    db: Database,
-    action: str,
-    store_hash: str,
-    token: str,
-    email: str,
-    *,
-    limiter: RateLimiter | None = None,
-) -> CallbackAnswer:
-    answer = accept_callback(db, action, store_hash, token, email, limiter=limiter)
-    if answer.write_back_id is not None:
-        enqueue_write_back(answer.write_back_id)
-    return answer

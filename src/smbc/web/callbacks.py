@@ -19,7 +19,7 @@ from smbc.consent.callbacks import (
     CALLBACK_PATH,
     FORBIDDEN_MESSAGE,
     MAX_FIELD,
-    accept_and_enqueue,
+    accept_callback,
     callback_store_id,
 )
 from smbc.core.json_bodies import InvalidJSON, parse_json
@@ -76,7 +76,7 @@ async def _answer(request: Request, action: str) -> JSONResponse:
         if email is not None:
             fields["email"] = email[:MAX_FIELD]
     answer = await run_in_threadpool(
-        partial(accept_and_enqueue, limiter=_limiter(request)),
+        partial(accept_callback, limiter=_limiter(request), enqueue=True),
         db,
         action,
         fields.get("store", ""),
