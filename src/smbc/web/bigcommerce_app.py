@@ -55,6 +55,16 @@ def _used_once(request: Request) -> SignedPayload:
     return payload
 
 
+def _used_once_or_error(request: Request) -> SignedPayload | HTMLResponse:
+    """`_used_once`'s payload, or the error page to answer (uninstall and remove-user)."""
+    try:
+        return _used_once(request)
+    except AppNotConfiguredError:
+        return error_page(request, 500, "The app is not configured", NOT_CONFIGURED)
+    except SignedPayloadError as exc:
+        return error_page(request, exc.status, "This request is not valid", exc.message)
+
+
 UNINSTALL_NOTICES = {
     UninstallOutcome.UNINSTALLED: "The app was removed.",
     UninstallOutcome.NOT_INSTALLED: "The app is not installed on this store.",
@@ -111,12 +121,9 @@ def load(request: Request) -> HTMLResponse:
 
 @router.get("/uninstall", response_class=HTMLResponse)
 def uninstall(request: Request) -> HTMLResponse:
-    try:
-        payload = _used_once(request)
-    except AppNotConfiguredError:
-        return error_page(request, 500, "The app is not configured", NOT_CONFIGURED)
-    except SignedPayloadError as exc:
-        return error_page(request, exc.status, "This request is not valid", exc.message)
+    payload = _used_once_or_error(request)
+    if isinstance(payload, HTMLResponse):
+        return payload
     outcome = uninstall_when_confirmed(request.app.state.runtime.db, payload.store_hash)
     if outcome is UninstallOutcome.UNINSTALLED:
         UNINSTALLS.inc()
@@ -126,12 +133,9 @@ def uninstall(request: Request) -> HTMLResponse:
 
 @router.get("/remove-user", response_class=HTMLResponse)
 def remove_user(request: Request) -> HTMLResponse:
-    try:
-        payload = _used_once(request)
-    except AppNotConfiguredError:
-        return error_page(request, 500, "The app is not configured", NOT_CONFIGURED)
-    except SignedPayloadError as exc:
-        return error_page(request, exc.status, "This request is not valid", exc.message)
+    payload = _used_once_or_error(request)
+    if isinstance(payload, HTMLResponse):
+        return payload
     with request.app.state.runtime.db.session() as db:
         removed = remove_store_user(db, payload.store_hash, payload.user.id)
     if removed:
