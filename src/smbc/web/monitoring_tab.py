@@ -29,18 +29,12 @@ from smbc.monitoring.scripts import (
 )
 from smbc.settings.store_settings import SettingsInvalid, StoreSettings, save_store_settings
 from smbc.stores.access import DashboardSession
+from smbc.web.forms import CONSENT_CATEGORIES, NOT_SAVED
 from smbc.web.session import current_session, installed_store_or_404
 from smbc.web.templating import render
 
 router = APIRouter()
 
-CONSENT_CATEGORIES = [
-    ("essential", "Essential"),
-    ("functional", "Functional"),
-    ("analytics", "Analytics (recommended)"),
-    ("targeting", "Targeting"),
-]
-NOT_SAVED = "Nothing was saved: correct the fields marked below."
 STATE_TEXT = {
     "missing": "Missing: deleted in Script Manager?",
     "not_installed": "Not installed",

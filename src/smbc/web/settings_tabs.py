@@ -44,37 +44,12 @@ from smbc.stores.access import (
     rotate_callback_token,
     who_may_steer,
 )
+from smbc.web.forms import CART_WINDOWS, ORDER_STATUSES, PRODUCT_IDENTIFIERS, FormState
 from smbc.web.session import current_session
 from smbc.web.templating import render
 
 router = APIRouter()
 
-CART_WINDOWS = [
-    ("always_new", "Always create a new event"),
-    ("15m", "15 minutes"),
-    ("1h", "1 hour"),
-    ("4h", "4 hours"),
-    ("12h", "12 hours"),
-    ("7d", "7 days"),
-    ("always_update", "Always update the same event"),
-]
-PRODUCT_IDENTIFIERS = [("id", "Product ID"), ("sku", "SKU"), ("variant_id", "Variant ID")]
-ORDER_STATUSES = [
-    (1, "Pending"),
-    (2, "Shipped"),
-    (3, "Partially Shipped"),
-    (4, "Refunded"),
-    (5, "Cancelled"),
-    (6, "Declined"),
-    (7, "Awaiting Payment"),
-    (8, "Awaiting Pickup"),
-    (9, "Awaiting Shipment"),
-    (10, "Completed"),
-    (11, "Awaiting Fulfillment"),
-    (12, "Manual Verification Required"),
-    (13, "Disputed"),
-    (14, "Partially Refunded"),
-]
 ACCOUNT_CHECKBOXES = ("double_opt_in.enabled", "opt_in_sync")
 ACCOUNT_TEXT_KEYS = (
     "contact_owner",
@@ -164,10 +139,7 @@ def _account_context(
     session: Session,
     store: Store,
     dash: DashboardSession,
-    *,
-    values: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    notices: list[tuple[str, str]] | None = None,
+    form: FormState = FormState(),
 ) -> dict[str, Any]:
     account = get_account(session, store.id)
     settings = load_store_settings(session, store.id)
@@ -187,9 +159,10 @@ def _account_context(
         "opt_in_sync": settings.opt_in_sync,
         **{f"location_{channel_id}": location for channel_id, location in locations.items()},
     }
-    current.update(values or {})
-    if current["contact_owner"] and current["contact_owner"] not in owners:
-        owners.append(current["contact_owner"])  # keep a saved value visible rather than silently changing it
+    shown = form.context(current)
+    owner = shown["values"]["contact_owner"]
+    if owner and owner not in owners:
+        owners.append(owner)  # keep a saved value visible rather than silently changing it
     access = _access_context(session, store, dash)
     # The callback URLs carry the token: only those who may steer see them (and get one made).
     urls = callback_urls(request.app.state.settings.app_url, store) if access["can_steer"] else {}
@@ -205,9 +178,7 @@ def _account_context(
         ]
         if urls
         else [],
-        "values": current,
-        "errors": errors or {},
-        "notices": notices or [],
+        **shown,
     }
 
 
@@ -219,17 +190,16 @@ def _account_tab(
     *,
     status_code: int = 200,
     mode: str = "password",
-    **context: Any,
+    form: FormState = FormState(),
 ) -> HTMLResponse:
     if get_account(session, store.id) is None:
         login = _login_context(request, mode)
-        login["notices"] = context.get("notices") or []
-        login.update(_access_context(session, store, dash), errors=context.get("errors") or {})
+        login.update(_access_context(session, store, dash), errors=form.errors, notices=form.notices)
         return _render(request, "account_login.html", login, status_code)
     return _render(
         request,
         "account_settings.html",
-        _account_context(request, session, store, dash, **context),
+        _account_context(request, session, store, dash, form),
         status_code,
     )
 
@@ -304,7 +274,7 @@ def _account_login_credentials(request: Request, dash: DashboardSession, form: F
 def _connected(request: Request, dash: DashboardSession, warnings: list[str]) -> HTMLResponse:
     notices = [("success", "Connected to SALESmanago.")] + [("warning", w) for w in warnings]
     with _unit_of_work(request, dash) as (session, store):
-        return _account_tab(request, session, store, dash, notices=notices)
+        return _account_tab(request, session, store, dash, form=FormState.told(*notices))
 
 
 def _login_failed(
@@ -343,7 +313,11 @@ def _account_save(request: Request, dash: DashboardSession, form: FormData) -> H
     with _unit_of_work(request, dash) as (session, store):
         if get_account(session, store.id) is None:
             return _account_tab(
-                request, session, store, dash, notices=[("warning", "Log in to SALESmanago first.")]
+                request,
+                session,
+                store,
+                dash,
+                form=FormState.told(("warning", "Log in to SALESmanago first.")),
             )
         changes = account_form_changes(form, _channel_ids(store))
     invalid = _save(request, dash, changes)
@@ -356,11 +330,11 @@ def _account_save(request: Request, dash: DashboardSession, form: FormData) -> H
                 store,
                 dash,
                 status_code=422,
-                values=submitted,
-                errors=_errors_by_field(invalid.errors),
-                notices=[("danger", "Nothing was saved: correct the fields marked below.")],
+                form=FormState.refused(submitted, _errors_by_field(invalid.errors)),
             )
-        return _account_tab(request, session, store, dash, notices=[("success", "Settings saved.")])
+        return _account_tab(
+            request, session, store, dash, form=FormState.told(("success", "Settings saved."))
+        )
 
 
 def _save(request: Request, dash: DashboardSession, changes: dict[str, object]) -> SettingsInvalid | None:
@@ -386,7 +360,7 @@ def account_refresh_owners(
     except StoreNotInstalled:
         raise _not_installed() from None
     with _unit_of_work(request, dash) as (session, store):
-        return _account_tab(request, session, store, dash, notices=notices)
+        return _account_tab(request, session, store, dash, form=FormState.told(*notices))
 
 
 @router.post("/app/account/callback-token/rotate", response_class=HTMLResponse)
@@ -398,7 +372,7 @@ def account_rotate_token(
         notices = [
             ("warning", "New callback URLs: paste both into SALESmanago, the old ones no longer work.")
         ]
-        return _account_tab(request, session, store, dash, notices=notices)
+        return _account_tab(request, session, store, dash, form=FormState.told(*notices))
 
 
 @router.post("/app/account/logout", response_class=HTMLResponse)
@@ -415,7 +389,7 @@ def account_logout(request: Request, dash: DashboardSession = Depends(steering_s
     notices = [("success", "Logged out of SALESmanago. Syncing is paused until you log in again.")]
     notices += [("warning", w) for w in result.warnings]
     with _unit_of_work(request, dash) as (session, store):
-        return _account_tab(request, session, store, dash, notices=notices)
+        return _account_tab(request, session, store, dash, form=FormState.told(*notices))
 
 
 @router.post("/app/account/managers", response_class=HTMLResponse)
@@ -427,11 +401,13 @@ async def account_managers(
     invalid = await run_in_threadpool(_save, request, dash, changes)
     with _unit_of_work(request, dash) as (session, store):
         if invalid is not None:
-            notices = [("danger", "Nothing was saved: correct the field marked below.")]
-            return _account_tab(
-                request, session, store, dash, status_code=422, notices=notices, errors=invalid.errors
+            refused = FormState.refused(
+                {}, invalid.errors, "Nothing was saved: correct the field marked below."
             )
-        return _account_tab(request, session, store, dash, notices=[("success", "Managers saved.")])
+            return _account_tab(request, session, store, dash, status_code=422, form=refused)
+        return _account_tab(
+            request, session, store, dash, form=FormState.told(("success", "Managers saved."))
+        )
 
 
 # -- Platform Settings -------------------------------------------------------------------------------------
@@ -458,10 +434,7 @@ def platform_form_changes(form: FormData) -> tuple[dict[str, object], dict[str, 
 def _platform_context(
     session: Session,
     store: Store,
-    *,
-    values: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    notices: list[tuple[str, str]] | None = None,
+    form: FormState = FormState(),
 ) -> dict[str, Any]:
     settings = load_store_settings(session, store.id)
     current: dict[str, Any] = {
@@ -477,11 +450,8 @@ def _platform_context(
         "purchase_statuses": list(settings.purchase_statuses),
         "delete_contact_on_customer_delete": settings.delete_contact_on_customer_delete,
     }
-    current.update(values or {})
     return {
-        "values": current,
-        "errors": errors or {},
-        "notices": notices or [],
+        **form.context(current),
         "cart_windows": CART_WINDOWS,
         "product_identifiers": PRODUCT_IDENTIFIERS,
         "order_statuses": ORDER_STATUSES,
@@ -516,10 +486,8 @@ def _platform_save(request: Request, dash: DashboardSession, form: FormData) -> 
             context = _platform_context(
                 session,
                 store,
-                values=submitted,
-                errors=_errors_by_field(errors),
-                notices=[("danger", "Nothing was saved: correct the fields marked below.")],
+                form=FormState.refused(submitted, _errors_by_field(errors)),
             )
             return _render(request, "platform_settings.html", context, 422)
-        context = _platform_context(session, store, notices=[("success", "Settings saved.")])
+        context = _platform_context(session, store, FormState.told(("success", "Settings saved.")))
         return _render(request, "platform_settings.html", context)
