@@ -3,8 +3,16 @@ is shown in (the submitted values over the saved ones, errors by field, notices 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+from starlette.datastructures import FormData
+
+from smbc.stores.access import DashboardSession
 
 NOT_SAVED = "Nothing was saved: correct the fields marked below."
 
@@ -66,3 +74,13 @@ class FormState:
             "errors": dict(self.errors),
             "notices": list(self.notices),
         }
+
+
+async def handle_form(
+    request: Request,
+    dash: DashboardSession,
+    handler: Callable[[Request, DashboardSession, FormData], HTMLResponse],
+) -> HTMLResponse:
+    """Read the posted form, then run `handler` on a worker thread (it works with the database)."""
+    form = await request.form()
+    return await run_in_threadpool(handler, request, dash, form)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from smbc.core.remote_calls import RemoteCallError
@@ -29,7 +28,7 @@ from smbc.monitoring.scripts import (
 )
 from smbc.settings.store_settings import SettingsInvalid, StoreSettings, save_store_settings
 from smbc.stores.access import DashboardSession
-from smbc.web.forms import CONSENT_CATEGORIES, NOT_SAVED
+from smbc.web.forms import CONSENT_CATEGORIES, NOT_SAVED, handle_form
 from smbc.web.session import current_session, installed_store_or_404
 from smbc.web.templating import render
 
@@ -231,8 +230,7 @@ def monitoring_tab(request: Request, session: DashboardSession = Depends(current
 async def save_monitoring(
     request: Request, session: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
-    form = await request.form()
-    return await run_in_threadpool(_save, request, session, form)
+    return await handle_form(request, session, _save)
 
 
 def _save(request: Request, session: DashboardSession, form: Any) -> HTMLResponse:

@@ -6,8 +6,9 @@ is for those `smbc.stores.access.may_steer` allows (403 for the others, who see 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -24,7 +25,7 @@ from smbc.account.credentials import (
     owner_fell_back,
     storefronts,
 )
-from smbc.account.login import LoginFailed
+from smbc.account.login import LoginFailed, LoginResult
 from smbc.actions import account as account_actions
 from smbc.actions.settings import save_settings
 from smbc.actions.store_lookup import StoreNotInstalled
@@ -44,11 +45,13 @@ from smbc.stores.access import (
     rotate_callback_token,
     who_may_steer,
 )
-from smbc.web.forms import CART_WINDOWS, ORDER_STATUSES, PRODUCT_IDENTIFIERS, FormState
+from smbc.web.forms import CART_WINDOWS, ORDER_STATUSES, PRODUCT_IDENTIFIERS, FormState, handle_form
 from smbc.web.session import current_session
 from smbc.web.templating import render
 
 router = APIRouter()
+# An account login with its form's fields bound: (db, store hash, *, settings, actor) -> result.
+StoreLogin = Callable[..., LoginResult]
 
 ACCOUNT_CHECKBOXES = ("double_opt_in.enabled", "opt_in_sync")
 ACCOUNT_TEXT_KEYS = (
@@ -214,8 +217,7 @@ def account_tab(
 
 @router.post("/app/account/login", response_class=HTMLResponse)
 async def account_login(request: Request, dash: DashboardSession = Depends(steering_session)) -> HTMLResponse:
-    form = await request.form()
-    return await run_in_threadpool(_account_login, request, dash, form)
+    return await handle_form(request, dash, _account_login)
 
 
 def _account_login(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
@@ -226,46 +228,47 @@ def _account_login(request: Request, dash: DashboardSession, form: FormData) -> 
         "change_endpoint": change_endpoint,
         "endpoint": endpoint,
     }
-    try:
-        result = account_actions.login_with_password(
-            request.app.state.runtime.db,
-            dash.store_hash,
-            email=values["email"],
-            password=str(form.get("password", "")),
-            endpoint=endpoint if change_endpoint else None,
-            settings=request.app.state.settings,
-            actor=_actor(dash),
-        )
-    except LoginFailed as exc:
-        return _login_failed(request, dash, "password", values, exc)
-    except StoreNotInstalled:
-        raise _not_installed() from None
-    return _connected(request, dash, result.warnings)
+    login = partial(
+        account_actions.login_with_password,
+        email=values["email"],
+        password=str(form.get("password", "")),
+        endpoint=endpoint if change_endpoint else None,
+    )
+    return _log_in(request, dash, "password", values, login)
 
 
 @router.post("/app/account/login-credentials", response_class=HTMLResponse)
 async def account_login_credentials(
     request: Request, dash: DashboardSession = Depends(steering_session)
 ) -> HTMLResponse:
-    form = await request.form()
-    return await run_in_threadpool(_account_login_credentials, request, dash, form)
+    return await handle_form(request, dash, _account_login_credentials)
 
 
 def _account_login_credentials(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
     values = {k: str(form.get(k, "")).strip() for k in ("endpoint", "client_id", "owner")}
+    login = partial(
+        account_actions.login_with_api_credentials,
+        endpoint=values["endpoint"],
+        client_id=values["client_id"],
+        api_secret=str(form.get("api_secret", "")),
+        owner=values["owner"],
+    )
+    return _log_in(request, dash, "credentials", values, login)
+
+
+def _log_in(
+    request: Request, dash: DashboardSession, mode: str, values: dict[str, Any], login: StoreLogin
+) -> HTMLResponse:
+    """Run one of the account's logins for this store: the connected tab, or the form with why not."""
     try:
-        result = account_actions.login_with_api_credentials(
+        result = login(
             request.app.state.runtime.db,
             dash.store_hash,
-            endpoint=values["endpoint"],
-            client_id=values["client_id"],
-            api_secret=str(form.get("api_secret", "")),
-            owner=values["owner"],
             settings=request.app.state.settings,
             actor=_actor(dash),
         )
     except LoginFailed as exc:
-        return _login_failed(request, dash, "credentials", values, exc)
+        return _login_failed(request, dash, mode, values, exc)
     except StoreNotInstalled:
         raise _not_installed() from None
     return _connected(request, dash, result.warnings)
@@ -305,8 +308,7 @@ def account_form_changes(form: FormData, channel_ids: set[int]) -> dict[str, obj
 
 @router.post("/app/account/settings", response_class=HTMLResponse)
 async def account_save(request: Request, dash: DashboardSession = Depends(steering_session)) -> HTMLResponse:
-    form = await request.form()
-    return await run_in_threadpool(_account_save, request, dash, form)
+    return await handle_form(request, dash, _account_save)
 
 
 def _account_save(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
@@ -466,8 +468,7 @@ def platform_tab(request: Request, dash: DashboardSession = Depends(current_sess
 
 @router.post("/app/platform/settings", response_class=HTMLResponse)
 async def platform_save(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
-    form = await request.form()
-    return await run_in_threadpool(_platform_save, request, dash, form)
+    return await handle_form(request, dash, _platform_save)
 
 
 def _platform_save(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
