@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from smbc.bigcommerce.limiter import StoreLimiter, get_limiter
-from smbc.core.clock import Clock, get_clock
+from smbc.core.clock import Clock, UsesClock
 from smbc.core.http_clients import check_no_open_transaction, shared_client
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service, record_call
 from smbc.core.runtime import get_runtime
@@ -174,7 +174,7 @@ def _csv(values: Sequence[object]) -> str:
     return ",".join(str(v) for v in values)
 
 
-class BigCommerceClient:
+class BigCommerceClient(UsesClock):
     """One store's REST API. Thread-safe as long as `http` is (httpx.Client is)."""
 
     def __init__(
@@ -204,10 +204,6 @@ class BigCommerceClient:
         self._clock = clock
         self.store_id = store_id
         self.context = context
-
-    @property
-    def clock(self) -> Clock:
-        return self._clock or get_clock()
 
     def close(self) -> None:
         if self._owns_http:

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from smbc.core.clock import Clock, get_clock
+from smbc.core.clock import Clock, UsesClock
 from smbc.core.runtime import get_runtime
 
 MAX_IN_FLIGHT = 3
@@ -60,7 +60,7 @@ class _StoreState:
     reset_at: float = 0.0  # clock.monotonic() when the quota window resets
 
 
-class LocalLimiter:
+class LocalLimiter(UsesClock):
     """Threads of one process: a condition variable per process, state per store."""
 
     def __init__(self, max_in_flight: int = MAX_IN_FLIGHT, clock: Clock | None = None) -> None:
@@ -69,10 +69,6 @@ class LocalLimiter:
         self._cond = threading.Condition()
         self._stores: dict[str, _StoreState] = {}
         self.peak_in_flight: dict[str, int] = {}
-
-    @property
-    def clock(self) -> Clock:
-        return self._clock or get_clock()
 
     def _quota_wait(self, state: _StoreState, priority: str) -> float:
         if state.left is None:
@@ -162,7 +158,7 @@ return 1
 """
 
 
-class RedisLimiter:
+class RedisLimiter(UsesClock):
     """Worker processes sharing one Redis: slots are leases in a sorted set, quota in a hash."""
 
     def __init__(
@@ -179,10 +175,6 @@ class RedisLimiter:
         self.max_in_flight = max_in_flight
         self._clock = clock
         self.prefix = prefix
-
-    @property
-    def clock(self) -> Clock:
-        return self._clock or get_clock()
 
     def close(self) -> None:
         self._redis.close()

@@ -65,5 +65,16 @@ def set_clock(clock: Clock) -> Clock:
     return previous
 
 
+class UsesClock:
+    """Mixin for objects given a clock or None: `clock` is theirs, else the process clock of the moment
+    (so `set_clock` in a test reaches objects made before it)."""
+
+    _clock: Clock | None = None
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock or get_clock()
+
+
 def utcnow() -> datetime:
     return _clock.now()
