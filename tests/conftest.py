@@ -111,3 +111,14 @@ def _restore_process_clock() -> Iterator[None]:
     previous = get_clock()
     yield
     set_clock(previous)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_remote_calls_in_transactions() -> Iterator[None]:
+    """Every suite runs with the guard on: a remote call made while the calling thread has a database
+    session open fails the test (the app under test runs in this process, so it is covered too)."""
+    from smbc.core.http_clients import forbid_remote_calls_in_transactions
+
+    previous = forbid_remote_calls_in_transactions(True)
+    yield
+    forbid_remote_calls_in_transactions(previous)

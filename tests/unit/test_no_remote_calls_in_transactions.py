@@ -82,9 +82,9 @@ def runtime(settings: Settings, fake_sm: tuple[FakeSalesmanago, str]) -> Iterato
 
 @pytest.fixture
 def guard() -> Iterator[None]:
-    http_clients.forbid_remote_calls_in_transactions(True)
+    previous = http_clients.forbid_remote_calls_in_transactions(True)
     yield
-    http_clients.forbid_remote_calls_in_transactions(False)
+    http_clients.forbid_remote_calls_in_transactions(previous)
 
 
 def add_store(runtime: Runtime) -> int:

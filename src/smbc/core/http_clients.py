@@ -63,9 +63,11 @@ class RemoteCallInTransaction(RuntimeError):
 _guard = {"enabled": False}
 
 
-def forbid_remote_calls_in_transactions(enabled: bool = True) -> None:
-    """Turn the guard on (tests) or off (the default)."""
+def forbid_remote_calls_in_transactions(enabled: bool = True) -> bool:
+    """Turn the guard on (tests) or off (the default); returns what it was, to restore it."""
+    previous = _guard["enabled"]
     _guard["enabled"] = enabled
+    return previous
 
 
 def check_no_open_transaction(service: str, method: str, url: str) -> None:
