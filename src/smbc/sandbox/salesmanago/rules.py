@@ -79,6 +79,22 @@ def _text(name: str, value: object, limit: int) -> list[str]:
     return []
 
 
+def _texts(name: str, value: object, limit: int, *, known: frozenset[str] | None = None) -> list[str]:
+    """An optional object of texts: with `known`, only those keys, each null or a string; without,
+    any keys, every value a string."""
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [f"{name} must be an object" if known else f"{name} must be an object of strings"]
+    errors: list[str] = []
+    for key, text in value.items():
+        if known is not None and key not in known:
+            errors.append(f"{name}.{key} is not a known field")
+        elif text is not None or known is None:
+            errors += _text(f"{name}.{key}", text, limit)
+    return errors
+
+
 def _flag(body: dict[str, Any], name: str) -> list[str]:
     if name in body and not isinstance(body[name], bool):
         return [f"{name} must be true or false"]
@@ -112,16 +128,7 @@ def contact_upsert_errors(body: dict[str, Any]) -> list[str]:
             errors += _text(f"contact.{field}", contact[field], limit)
     if "state" in contact and contact["state"] not in CONTACT_STATES:
         errors.append(f"contact.state must be one of {', '.join(sorted(CONTACT_STATES))}")
-    address = contact.get("address")
-    if address is not None:
-        if not isinstance(address, dict):
-            errors.append("contact.address must be an object")
-        else:
-            for key, value in address.items():
-                if key not in ADDRESS_FIELDS:
-                    errors.append(f"contact.address.{key} is not a known field")
-                elif value is not None:
-                    errors += _text(f"contact.address.{key}", value, 255)
+    errors += _texts("contact.address", contact.get("address"), 255, known=ADDRESS_FIELDS)
     if body.get("newEmail") is not None and not is_email(body["newEmail"]):
         errors.append(f"newEmail is not a valid email address: {body['newEmail']!r}")
     for flag in ("forceOptIn", "forceOptOut", "forcePhoneOptIn", "forcePhoneOptOut", "useApiDoubleOptIn"):
@@ -133,16 +140,7 @@ def contact_upsert_errors(body: dict[str, Any]) -> list[str]:
     for name in ("tags", "removeTags"):
         if name in body and body[name] is not None:
             errors += _tags(name, body[name])
-    properties = body.get("properties")
-    if properties is not None:
-        if not isinstance(properties, dict):
-            errors.append("properties must be an object of strings")
-        else:
-            for key, value in properties.items():
-                if not isinstance(value, str):
-                    errors.append(f"properties.{key} must be a string")
-                elif len(value) > PROPERTY_VALUE_MAX:
-                    errors.append(f"properties.{key} is too long ({len(value)} characters, at most 255)")
+    errors += _texts("properties", body.get("properties"), PROPERTY_VALUE_MAX)
     birthday = body.get("birthday")
     if birthday is not None and not (isinstance(birthday, str) and re.fullmatch(r"\d{8}", birthday)):
         errors.append("birthday must be YYYYMMDD")
