@@ -118,6 +118,7 @@ class FakeBigCommerce:
         self._store_numbers = iter(range(1_000_001, 10_000_000))
         self._user_ids = iter(range(1001, 10_000_000))
         self.default_store_hash = self.add_store("sbx1demo", name="Sandbox Demo Store")
+        # Here, not at the top: the API module imports this one's OAuthError.
         from smbc.sandbox.bigcommerce.api import create_app
 
         self.app = create_app(self)

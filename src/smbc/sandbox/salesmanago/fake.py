@@ -55,6 +55,7 @@ class FakeSalesmanago:
             "sbxinactive3", "inactive", ["inactive@sandbox.test", "other@sandbox.test"], smapp=4, active=False
         )
         self.page_token = secrets.token_urlsafe(16)  # guards the /sandbox page's forms
+        # Here, not at the top: the web module imports this one's redact().
         from smbc.sandbox.salesmanago.web import build_app
 
         self.app = build_app(self)
