@@ -55,6 +55,12 @@ def parse_int_list(value: str | None, name: str) -> list[int] | None:
     return [parse_int(v, name) for v in value.split(",") if v.strip()]  # type: ignore[misc]
 
 
+def kept_in(params: dict[str, str], field: str, rows: Iterable[T]) -> list[T]:
+    """The rows whose `field` is one of the `<field>:in` parameter's ids (every row without it)."""
+    wanted = parse_int_list(params.get(f"{field}:in"), f"{field}:in")
+    return [row for row in rows if wanted is None or getattr(row, field) in wanted]
+
+
 def parse_str_list(value: str | None) -> list[str] | None:
     if value is None:
         return None

@@ -62,9 +62,8 @@ async def get_channel_site(call: ChannelSiteReader, channel_id: int) -> JSONResp
 @router.get("/stores/{store_hash}/v3/sites")
 async def list_sites(call: SiteReader) -> JSONResponse:
     page, limit = listing.page_and_limit(call.query)
-    channel_ids = listing.parse_int_list(call.query.get("channel_id:in"), "channel_id:in")
     with call.lock:
-        rows = [s for s in call.store.sites.values() if channel_ids is None or s.channel_id in channel_ids]
+        rows = listing.kept_in(call.query, "channel_id", call.store.sites.values())
         data = [_site_json(call, s) for s in listing.offset_page(rows, page, limit)]
     # BigCommerce pages sites by offset, unlike its other v3 lists.
     meta = {"pagination": {"offset": (page - 1) * limit, "limit": limit, "total_items": len(rows)}}

@@ -56,9 +56,8 @@ async def create_refund(call: Writer, order_id: int) -> JSONResponse:
 @router.get("/stores/{store_hash}/v3/orders/payment_actions/refunds")
 async def all_refunds(call: Reader) -> JSONResponse:
     page, limit = listing.page_and_limit(call.query)
-    order_ids = listing.parse_int_list(call.query.get("order_id:in"), "order_id:in")
     with call.lock:
-        rows = [r for r in call.store.refunds.values() if order_ids is None or r.order_id in order_ids]
+        rows = listing.kept_in(call.query, "order_id", call.store.refunds.values())
         return v3_page(rows, page, limit, v3.refund_json)
 
 
