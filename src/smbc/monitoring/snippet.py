@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
+
+from smbc.salesmanago.client import normalize_endpoint
 
 # JSON is valid JavaScript, except that these would let a value end the <script> element or a line.
 _JS_UNSAFE = {
@@ -36,23 +38,10 @@ def js_value(value: str | int | bool | None) -> str:
     return text
 
 
-def normalize_endpoint(endpoint: str) -> str:
-    """`app3.salesmanago.com` -> `https://app3.salesmanago.com`; a full URL keeps its scheme and port."""
-    value = (endpoint or "").strip()
-    if not value:
-        raise ValueError("the SALESmanago endpoint is empty")
-    if "://" not in value:
-        value = "https://" + value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
-        raise ValueError(f"not a SALESmanago endpoint: {endpoint!r}")
-    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-
-
 @dataclass(frozen=True)
 class SnippetConfig:
     client_id: str
-    endpoint: str  # as stored for the account; normalised here
+    endpoint: str  # as stored for the account; normalised here by the login's own rule
     store_hash: str
     channel_id: int
     app_url: str  # SMBC_APP_URL: where the cart-link script posts

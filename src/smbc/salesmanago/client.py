@@ -49,7 +49,7 @@ class EndpointError(ValueError):
 
 def normalize_endpoint(value: str) -> str:
     """`app3.salesmanago.com` -> `https://app3.salesmanago.com`; a full URL is kept (local fakes)."""
-    text = (value or "").strip().rstrip("/")
+    text = (value or "").strip()  # "https://" must stay a URL without a host, not become host "https:"
     if not text:
         raise EndpointError("Enter the SALESmanago endpoint, for example app3.salesmanago.com.")
     if "://" not in text:
