@@ -27,8 +27,9 @@ from support import (  # noqa: F401  (re-exported for older imports)
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: two workers per core, as most tests wait on their servers and fakes, not on the CPU."""
-    return 2 * len(os.sched_getaffinity(0))
+    """`-n auto`: two workers per core, as most tests wait on their servers and fakes, not on the CPU;
+    at most 8, to stay well inside PostgreSQL's 100 connections with other sessions on the server."""
+    return min(2 * len(os.sched_getaffinity(0)), 8)
 
 
 @pytest.fixture(scope="session", autouse=True)
