@@ -258,30 +258,20 @@ def record_calls_into(calls: Callable[[dict[str, Any]], None], store_id: int | N
     return record
 
 
+@dataclass(frozen=True, kw_only=True)
 class _Caller:
     """Sends one logical call: attempts, classification, backoff, records."""
 
-    def __init__(
-        self,
-        *,
-        http: httpx.Client | None,
-        recorder: Recorder | None,
-        policy: BackoffPolicy,
-        context: str,
-        timeout: httpx.Timeout | float,
-        allowlist: EndpointAllowlist,
-        secrets_to_hide: tuple[str, ...] = (),
-    ) -> None:
-        self._http = http
-        self._allowlist = allowlist
-        self._recorder = recorder
-        self._policy = policy
-        self._context = context
-        self._timeout = timeout
-        self._secrets = tuple(s for s in secrets_to_hide if s)
+    http: httpx.Client | None
+    recorder: Recorder | None
+    policy: BackoffPolicy
+    context: str
+    timeout: httpx.Timeout | float
+    allowlist: EndpointAllowlist
+    secrets_to_hide: tuple[str, ...] = ()
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in filter(None, self.secrets_to_hide):
             text = text.replace(secret, "***")
         return text
 
@@ -297,7 +287,7 @@ class _Caller:
         method: str = "POST",
         allowlist: EndpointAllowlist | None = None,
     ) -> dict[str, Any]:
-        allowlist = allowlist or self._allowlist
+        allowlist = allowlist or self.allowlist
         try:
             url = check_endpoint(base_url, allowlist) + path
         except EndpointRefused as refused:
@@ -305,7 +295,7 @@ class _Caller:
         send_headers = {"Accept": "application/json", "Content-Type": "application/json;charset=UTF-8"}
         send_headers.update(headers or {})
         content = json.dumps(body, ensure_ascii=False).encode() if method == "POST" else None
-        attempts = max(1, self._policy.attempts)
+        attempts = max(1, self.policy.attempts)
         clock = get_clock()
         for attempt in range(1, attempts + 1):
             started = time.monotonic()
@@ -335,7 +325,7 @@ class _Caller:
             message = self._scrub(message)
             duration_ms = int((time.monotonic() - started) * 1000)
             self._record(
-                CallAttempt(method, path, attempt, outcome, status, duration_ms, message, self._context)
+                CallAttempt(method, path, attempt, outcome, status, duration_ms, message, self.context)
             )
             if outcome is Outcome.SUCCESS:
                 return parsed
@@ -351,8 +341,8 @@ class _Caller:
             )
             if not outcome.retryable or attempt == attempts:
                 raise error
-            wait = max(self._policy.delay(attempt), retry_after or 0.0)
-            if wait > self._policy.cap:  # a long server-requested wait belongs to the job layer
+            wait = max(self.policy.delay(attempt), retry_after or 0.0)
+            if wait > self.policy.cap:  # a long server-requested wait belongs to the job layer
                 raise error
             clock.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -367,10 +357,10 @@ class _Caller:
     ) -> httpx.Response:
         check_no_open_transaction(SERVICE, method, url)
         # One client per allowlist: its transport checks every address it connects to against it.
-        http = self._http or shared_client(
+        http = self.http or shared_client(
             f"{SERVICE} {allowlist.describe()}", lambda: guarded_http_client(allowlist)
         )
-        return http.request(method, url, content=content, headers=headers, timeout=self._timeout)
+        return http.request(method, url, content=content, headers=headers, timeout=self.timeout)
 
     def _refused(
         self,
@@ -384,17 +374,17 @@ class _Caller:
         duration_ms = int((time.monotonic() - started) * 1000) if started is not None else 0
         self._record(
             CallAttempt(
-                method, path, attempt, refused.outcome, None, duration_ms, refused.message, self._context
+                method, path, attempt, refused.outcome, None, duration_ms, refused.message, self.context
             )
         )
         log.warning("salesmanago %s %s refused: %s", method, path, refused.message)
         raise refused
 
     def _record(self, attempt: CallAttempt) -> None:
-        if self._recorder is None:
+        if self.recorder is None:
             return
         try:
-            self._recorder(attempt)
+            self.recorder(attempt)
         except Exception:  # a broken recorder must not turn a sent call into a failed one
             log.exception("could not record a SALESmanago call")
 
