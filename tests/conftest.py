@@ -33,8 +33,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _schema_templates() -> Iterator[None]:
+def _schema_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The migrated template databases live for the session (of each xdist worker); dropped at its end."""
+    schema_templates().start(tmp_path_factory.mktemp("schema"))
     yield
     schema_templates().close()
 

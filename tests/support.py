@@ -128,10 +128,14 @@ class SchemaTemplates:
         self._sqlite: dict[str, Path] = {}
         self._postgres: dict[str, str] = {}
 
+    def start(self, directory: Path) -> None:
+        """Keep the SQLite templates in `directory` (pytest's temporary one, which pytest cleans)."""
+        self._dir = directory
+
     def sqlite_file(self) -> Path:
         key = schema_key()
         if key not in self._sqlite:
-            if self._dir is None:
+            if self._dir is None:  # used outside a test session
                 self._dir = Path(tempfile.mkdtemp(prefix="smbc-schema-"))
             path = self._dir / f"template-{key}.db"
             _migrate(f"sqlite:///{path}")
