@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
+from smbc.core.http_server import BackgroundServer
+from smbc.sandbox.salesmanago import FakeSalesmanago
 from support import (  # noqa: F401  (re-exported for older imports)
     IN_CI,
     OPENAPI_DIR,
@@ -124,3 +127,18 @@ def _no_remote_calls_in_transactions() -> Iterator[None]:
     previous = forbid_remote_calls_in_transactions(True)
     yield
     forbid_remote_calls_in_transactions(previous)
+
+
+@pytest.fixture
+def fake_sm() -> Iterator[tuple[FakeSalesmanago, str]]:
+    """The fake SALESmanago on a free port, and its URL. One fake clock for the app and the fake:
+    retry waits pass instantly, request times still agree."""
+    clock = FakeClock()
+    previous = set_clock(clock)
+    sm = FakeSalesmanago(clock=clock)
+    try:
+        with BackgroundServer(sm.app) as server:
+            sm.bind(server.url)
+            yield sm, server.url
+    finally:
+        set_clock(previous)

@@ -22,7 +22,6 @@ from smbc.account.login import (
     refresh_owners,
 )
 from smbc.account.models import SalesmanagoAccount
-from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.encryption import configure
 from smbc.core.http_server import BackgroundServer, free_port
@@ -54,20 +53,6 @@ class World:
     @property
     def allowlist(self) -> EndpointAllowlist:
         return EndpointAllowlist.parse(self.settings.sm_endpoint_hosts)
-
-
-@pytest.fixture
-def fake_sm() -> Iterator[tuple[FakeSalesmanago, str]]:
-    # One fake clock for the app and the fake: retry waits pass instantly, request times still agree.
-    clock = FakeClock()
-    previous = set_clock(clock)
-    sm = FakeSalesmanago(clock=clock)
-    try:
-        with BackgroundServer(sm.app) as server:
-            sm.bind(server.url)
-            yield sm, server.url
-    finally:
-        set_clock(previous)
 
 
 def _world(fake_sm: tuple[FakeSalesmanago, str], base: Settings) -> Iterator[World]:

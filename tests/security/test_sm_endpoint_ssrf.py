@@ -19,10 +19,9 @@ from smbc.account.credentials import salesmanago_client
 from smbc.account.login import LoginFailed, login_with_api_credentials, login_with_password
 from smbc.account.models import SalesmanagoAccount
 from smbc.bigcommerce.client import BigCommerceClient, shared_http
-from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.encryption import configure
-from smbc.core.http_server import BackgroundServer, free_port
+from smbc.core.http_server import free_port
 from smbc.core.remote_calls import Outcome, RemoteCall, RemoteCallError, record_call
 from smbc.db.models import Store
 from smbc.db.session import Database
@@ -110,19 +109,6 @@ def redirector(listener: Listener) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def fake_sm() -> Iterator[tuple[FakeSalesmanago, str]]:
-    clock = FakeClock()
-    previous = set_clock(clock)
-    sm = FakeSalesmanago(clock=clock)
-    try:
-        with BackgroundServer(sm.app) as server:
-            sm.bind(server.url)
-            yield sm, server.url
-    finally:
-        set_clock(previous)
 
 
 @pytest.fixture

@@ -16,9 +16,7 @@ from smbc.account import login as account_login
 from smbc.account.models import SalesmanagoAccount
 from smbc.bigcommerce.client import for_store
 from smbc.core import http_clients
-from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
-from smbc.core.http_server import BackgroundServer
 from smbc.core.runtime import Runtime, close_runtime, init_runtime
 from smbc.db.models import Store
 from smbc.monitoring.scripts import live_status, sync_store
@@ -55,19 +53,6 @@ class ScriptedBigCommerce:
             self.scripts[uuid] = {**body, "uuid": uuid}
             return httpx.Response(200, json={"data": self.scripts[uuid]})
         return httpx.Response(404, json={"title": "not here"})
-
-
-@pytest.fixture
-def fake_sm() -> Iterator[tuple[FakeSalesmanago, str]]:
-    clock = FakeClock()
-    previous = set_clock(clock)
-    sm = FakeSalesmanago(clock=clock)
-    try:
-        with BackgroundServer(sm.app) as server:
-            sm.bind(server.url)
-            yield sm, server.url
-    finally:
-        set_clock(previous)
 
 
 @pytest.fixture
