@@ -6,8 +6,11 @@ import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smbc.core import jobs
@@ -15,10 +18,11 @@ from smbc.core.config import Settings, get_settings
 from smbc.core.metrics import HTTP_REQUESTS
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.web.dashboard import placeholder_router
-from smbc.web.templating import STATIC_DIR
+from smbc.web.templating import STATIC_DIR, error_page
 
 # Each feature area exposes `router` (a fastapi.APIRouter) in one of these modules.
 ROUTER_MODULES = [
+    "smbc.web.home",
     "smbc.web.health",
     "smbc.web.bigcommerce_app",
     "smbc.web.webhooks",
@@ -30,6 +34,10 @@ ROUTER_MODULES = [
     "smbc.web.dashboard",
     "smbc.web.settings_tabs",
 ]
+
+# Paths that machines call (BigCommerce, SALESmanago, the storefront script, monitoring): their
+# errors stay JSON. Anywhere else, a path that matches no route is a person's: a styled page.
+JSON_PATHS = ("/webhooks/", "/callbacks/", "/storefront/", "/healthz", "/readyz", "/metrics", "/static/")
 
 
 def create_app(settings: Settings | None = None, *, start_workers: bool | None = None) -> FastAPI:
@@ -66,8 +74,19 @@ def create_app(settings: Settings | None = None, *, start_workers: bool | None =
     # Last, so a feature's own /app/tabs/<slug> route wins over the "coming soon" placeholder.
     app.include_router(placeholder_router)
 
+    app.add_exception_handler(StarletteHTTPException, not_found_page)
     app.add_middleware(RequestCounter)
     return app
+
+
+async def not_found_page(request: Request, exc: Exception) -> Response:
+    """The styled HTML 404 for a path no route matches; every other HTTP error as FastAPI answers it."""
+    unmatched = "route" not in request.scope  # the router sets it on the scope when a route matches
+    status = getattr(exc, "status_code", None)
+    if status == 404 and unmatched and not request.url.path.startswith(JSON_PATHS):
+        return error_page(request, 404, "Page not found", "There is no page at this address.")
+    assert isinstance(exc, StarletteHTTPException)  # the only exception this handler is registered for
+    return await http_exception_handler(request, exc)
 
 
 class RequestCounter:
