@@ -3,6 +3,7 @@ store (and nothing of the others)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -98,3 +99,68 @@ def test_purge_asks_first_and_unknown_store_fails(runtime: Runtime) -> None:
         assert s.scalar(select(Store).where(Store.hash == "gone1")) is not None
     result = runner.invoke(app, ["stores", "purge", "nosuch", "--yes"])
     assert result.exit_code == 1 and "no store nosuch" in result.output
+
+
+LONG_HASH = "s02a5bcdefghijklmnopqrstuvwxyz0123456789"
+LONG_ENDPOINT = "/v3/customers/attribute-values?include=formfields&limit=250&page=17&sort=date_created"
+
+
+@pytest.fixture
+def long_store(runtime: Runtime) -> Runtime:
+    with runtime.db.session() as s:
+        store = Store(hash=LONG_HASH, status="installed", info={"name": "A Store With A Long Name"})
+        s.add(store)
+        s.flush()
+        record_call(
+            s,
+            store_id=store.id,
+            service="bigcommerce",
+            method="GET",
+            endpoint=LONG_ENDPOINT,
+            outcome="error",
+            message="a long message\twith a tab and\na newline that a table would wrap or cut",
+        )
+    return runtime
+
+
+def test_piped_listings_print_whole_values(long_store: Runtime) -> None:
+    """CliRunner's stdout is not a terminal: one tab-separated line per row, nothing cut."""
+    result = runner.invoke(app, ["stores"])
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in result.output.splitlines()]
+    assert lines[0][:3] == ["store", "name", "status"]
+    assert [LONG_HASH, "A Store With A Long Name", "installed"] in [line[:3] for line in lines]
+    assert all(len(line) == len(lines[0]) for line in lines)
+
+    result = runner.invoke(app, ["activity", "--store", LONG_HASH])
+    assert result.exit_code == 0, result.output
+    calls = result.output.split("# Calls\n")[1].splitlines()
+    assert calls[0].split("\t") == ["at", "service", "call", "outcome", "HTTP", "ms", "message"]
+    call = calls[1].split("\t")
+    assert call[2] == f"GET {LONG_ENDPOINT}"
+    assert call[6] == "a long message with a tab and a newline that a table would wrap or cut"
+
+    result = runner.invoke(app, ["settings", "show", "--store", LONG_HASH])
+    assert result.exit_code == 0, result.output
+    assert LONG_HASH in result.output  # the callback URLs carry it
+
+
+def test_listings_as_json(long_store: Runtime) -> None:
+    result = runner.invoke(app, ["stores", "--json"])
+    assert result.exit_code == 0, result.output
+    stores = json.loads(result.output)
+    assert [(s["hash"], s["name"], s["status"]) for s in stores] == [
+        ("gone1", "Purged Store", "uninstalled"),
+        ("keep1", "Kept Store", "installed"),
+        (LONG_HASH, "A Store With A Long Name", "installed"),
+    ]
+
+    result = runner.invoke(app, ["activity", "--store", LONG_HASH, "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["deliveries"] == []
+    assert [(c["endpoint"], c["outcome"]) for c in shown["calls"]] == [(LONG_ENDPOINT, "error")]
+
+    result = runner.invoke(app, ["settings", "show", "--store", LONG_HASH, "--json"])
+    assert result.exit_code == 0, result.output
+    assert LONG_HASH in json.loads(result.output)["callback_url.opt_in"]

@@ -1,10 +1,12 @@
 """What every command shares: the process settings, one unit of work on an installed store, the actor
-name written to change logs, and failing with a message and an exit code."""
+name written to change logs, failing with a message and an exit code, and printing listings whole."""
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
+import json
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import typer
@@ -62,3 +64,28 @@ def store_session(store_hash: str) -> Iterator[tuple[Session, Store, Settings]]:
         if store is None or not store.installed:
             raise no_installed_store(store_hash)
         yield session, store, settings
+
+
+_ONE_LINE = str.maketrans("\t\r\n", "   ")
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
+    """A Rich table on a terminal; piped or captured, one tab-separated line per row (headers first,
+    tabs and newlines in values replaced by spaces) so that no value is cut."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*headers, title=title)
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    if title:
+        typer.echo(f"# {title}")
+    for line in (headers, *rows):
+        typer.echo("\t".join(value.translate(_ONE_LINE) for value in line))
+
+
+def print_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))

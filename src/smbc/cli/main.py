@@ -7,10 +7,25 @@ from pathlib import Path
 
 import typer
 
-from smbc.cli.common import cli_settings
+from smbc.cli.common import cli_settings, print_json, print_table
 from smbc.core.config import ConfigError, Settings, load_settings
 
-app = typer.Typer(help="SALESmanago for BigCommerce", no_args_is_help=True, add_completion=False)
+HELP = """SALESmanago for BigCommerce
+
+Listings (`stores`, `activity`, `settings show`) print a table on a terminal and whole values, one
+tab-separated line per row, when piped; `--json` prints JSON.
+
+\b
+Exit codes:
+  0    done
+  1    the action failed: no such store, login refused, invalid setting values (nothing saved),
+       reconcile or export not completed, keys left unreadable, confirmation declined
+  2    bad usage or configuration: unknown or conflicting options, a read-only setting, an invalid
+       export range, missing or invalid SMBC_* settings
+  130  an export interrupted with Ctrl-C (it resumes with `smbc worker`)
+"""
+
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database commands", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 stores_app = typer.Typer(help="Installed stores: list (no sub-command) or purge", invoke_without_command=True)
@@ -120,40 +135,57 @@ def sandbox(
 
 
 @stores_app.callback()
-def stores(ctx: typer.Context) -> None:
+def stores(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of the stores"),
+) -> None:
     """List installed stores and their state."""
     if ctx.invoked_subcommand is not None:
         return
-    from rich.console import Console
-    from rich.table import Table
     from sqlalchemy import func, select
 
     from smbc.core.runtime import init_runtime
     from smbc.db.models import Store, StoreUser
 
     runtime = init_runtime(cli_settings(), migrate=False)
-    table = Table("store", "name", "status", "set up", "users", "sync", "installed", "uninstalled")
     with runtime.db.session() as db:
         members = dict(
             db.execute(select(StoreUser.store_id, func.count()).group_by(StoreUser.store_id)).all()
         )
-        rows = db.scalars(select(Store).order_by(Store.hash)).all()
-        for store in rows:
-            table.add_row(
-                store.hash,
-                str((store.info or {}).get("name") or ""),
-                store.status,
-                "yes" if store.setup_completed_at else "no",
-                str(members.get(store.id, 0)),
-                f"paused: {store.sync_paused_reason}" if store.sync_paused_reason else "on",
-                store.installed_at.strftime("%Y-%m-%d %H:%M"),
-                store.uninstalled_at.strftime("%Y-%m-%d %H:%M") if store.uninstalled_at else "",
-            )
-    console = Console()
-    if not rows:
-        console.print("No stores yet: install the app from a BigCommerce control panel.")
+        listed = [
+            {
+                "hash": store.hash,
+                "name": str((store.info or {}).get("name") or ""),
+                "status": store.status,
+                "setup_completed": store.setup_completed_at is not None,
+                "users": members.get(store.id, 0),
+                "sync_paused_reason": store.sync_paused_reason,
+                "installed_at": store.installed_at,
+                "uninstalled_at": store.uninstalled_at,
+            }
+            for store in db.scalars(select(Store).order_by(Store.hash))
+        ]
+    if as_json:
+        print_json(listed)
+    elif not listed:
+        typer.echo("No stores yet: install the app from a BigCommerce control panel.")
     else:
-        console.print(table)
+        print_table(
+            ("store", "name", "status", "set up", "users", "sync", "installed", "uninstalled"),
+            [
+                (
+                    s["hash"],
+                    s["name"],
+                    s["status"],
+                    "yes" if s["setup_completed"] else "no",
+                    str(s["users"]),
+                    f"paused: {s['sync_paused_reason']}" if s["sync_paused_reason"] else "on",
+                    f"{s['installed_at']:%Y-%m-%d %H:%M}",
+                    f"{s['uninstalled_at']:%Y-%m-%d %H:%M}" if s["uninstalled_at"] else "",
+                )
+                for s in listed
+            ],
+        )
 
 
 @stores_app.command("purge")
@@ -255,9 +287,12 @@ def activity(
     store: str = typer.Option(..., "--store", help="store hash"),
     failed: bool = typer.Option(False, "--failed", help="only failed or waiting deliveries and failed calls"),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json", help='Print JSON: {"deliveries": [...], "calls": [...]}'),
 ) -> None:
     """Recent webhook deliveries and remote calls of a store."""
-    from smbc.activity.recent import recent_activity, render_activity
+    from dataclasses import asdict
+
+    from smbc.activity.recent import recent_activity
     from smbc.core.runtime import init_runtime
 
     runtime = init_runtime(cli_settings(), migrate=cli_settings().is_sqlite)
@@ -266,7 +301,42 @@ def activity(
     except LookupError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    render_activity(deliveries, calls)
+    if as_json:
+        print_json({"deliveries": [asdict(d) for d in deliveries], "calls": [asdict(c) for c in calls]})
+        return
+    print_table(
+        ("id", "received", "scope", "resource", "source", "status", "tries", "reason / error"),
+        [
+            (
+                str(d.id),
+                f"{d.received_at:%Y-%m-%d %H:%M:%S}",
+                d.scope,
+                d.resource,
+                d.source,
+                d.status,
+                str(d.attempts),
+                d.detail,
+            )
+            for d in deliveries
+        ],
+        title="Deliveries",
+    )
+    print_table(
+        ("at", "service", "call", "outcome", "HTTP", "ms", "message"),
+        [
+            (
+                f"{c.created_at:%Y-%m-%d %H:%M:%S}",
+                c.service,
+                f"{c.method} {c.endpoint}",
+                c.outcome,
+                "" if c.status is None else str(c.status),
+                str(c.duration_ms),
+                c.message or "",
+            )
+            for c in calls
+        ],
+        title="Calls",
+    )
 
 
 if __name__ == "__main__":
