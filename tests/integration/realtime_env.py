@@ -21,15 +21,16 @@ from smbc.core.http_server import BackgroundServer, free_port
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.engine.context import RowStatus
 from smbc.engine.pausing import resume_store
 from smbc.realtime import processing as realtime
-from smbc.realtime.models import DeliveryStatus, WebhookDelivery
+from smbc.realtime.models import WebhookDelivery
 from smbc.sandbox.runner import Sandbox
 from smbc.stores.setup import run_store_setup
 from smbc.web.app import create_app
 from support import wait_for
 
-UNFINISHED = (DeliveryStatus.PENDING.value, DeliveryStatus.PROCESSING.value)
+UNFINISHED = (RowStatus.PENDING.value, RowStatus.PROCESSING.value)
 
 
 class RealtimeEnv:
@@ -191,7 +192,7 @@ class RealtimeEnv:
                 with self.db.session() as s:
                     ids = s.scalars(
                         select(WebhookDelivery.id).where(
-                            WebhookDelivery.status == DeliveryStatus.PENDING.value,
+                            WebhookDelivery.status == RowStatus.PENDING.value,
                             or_(
                                 WebhookDelivery.next_attempt_at.is_(None),
                                 WebhookDelivery.next_attempt_at <= now,

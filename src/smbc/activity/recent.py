@@ -10,9 +10,10 @@ from sqlalchemy import select
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.realtime.models import DeliveryStatus, WebhookDelivery
+from smbc.engine.context import RowStatus
+from smbc.realtime.models import WebhookDelivery
 
-FAILED_STATUSES = (DeliveryStatus.FAILED.value, DeliveryStatus.WAITING.value)
+FAILED_STATUSES = (RowStatus.FAILED.value, RowStatus.WAITING.value)
 
 
 @dataclass(frozen=True)

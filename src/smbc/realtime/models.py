@@ -22,11 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from smbc.db.base import Base
 from smbc.db.types import UTCDateTime
-from smbc.engine.context import RowStatus
 from smbc.engine.queue import QueuedRow
-
-# A delivery's status is a queued row's (the inbox is one of the engine's queues).
-DeliveryStatus = RowStatus
 
 
 class WebhookDelivery(QueuedRow, Base):

@@ -31,7 +31,7 @@ from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.engine import queue
-from smbc.engine.context import Context, Result
+from smbc.engine.context import Context, Result, RowStatus
 from smbc.engine.pausing import pause_reason_for, pause_store
 from smbc.mapping.records import channel_location
 from smbc.realtime.clients import REAL_CLIENTS, Clients
@@ -40,7 +40,7 @@ from smbc.realtime.handlers.customers import handle_customer, handle_customer_de
 from smbc.realtime.handlers.orders import handle_order, handle_refund
 from smbc.realtime.handlers.store import handle_app_uninstalled, handle_store_changed
 from smbc.realtime.handlers.subscribers import handle_subscriber, handle_subscriber_deleted
-from smbc.realtime.models import DeliveryStatus, WebhookDelivery
+from smbc.realtime.models import WebhookDelivery
 from smbc.settings.store_settings import StoreSettings, load_store_settings
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def process_delivery(
             results.setdefault(delivery.id, Result.waiting(queue.PAUSED_FOR_CREDENTIALS))
         finished = _finish(db, batch, results, calls, now, store=store, error=last_error)
         for delivery_id, result in finished:
-            if result.status is DeliveryStatus.PENDING and result.exact and result.retry_after:
+            if result.status is RowStatus.PENDING and result.exact and result.retry_after:
                 enqueue_delivery_later(delivery_id, result.retry_after)
         return finished
     finally:
@@ -257,7 +257,7 @@ def _finish(
             reason = pause_reason_for(error)
             pause_store(session, store.id, reason)
             for result in results.values():
-                if result.status is DeliveryStatus.WAITING:
+                if result.status is RowStatus.WAITING:
                     result.reason = f"sync paused: {reason}"
         for delivery in batch:
             out.append(
@@ -360,9 +360,9 @@ def retry_delivery(delivery_id: int, *, db: Database | None = None) -> bool:
             update(WebhookDelivery)
             .where(
                 WebhookDelivery.id == delivery_id,
-                WebhookDelivery.status.in_([DeliveryStatus.FAILED.value, DeliveryStatus.SKIPPED.value]),
+                WebhookDelivery.status.in_([RowStatus.FAILED.value, RowStatus.SKIPPED.value]),
             )
-            .values(status=DeliveryStatus.PENDING.value, next_attempt_at=utcnow(), reason="", last_error="")
+            .values(status=RowStatus.PENDING.value, next_attempt_at=utcnow(), reason="", last_error="")
         )
     if result.rowcount != 1:
         return False

@@ -12,15 +12,16 @@ from sqlalchemy import select
 from smbc.account.credentials import get_account
 from smbc.activity.recent import recent_activity
 from smbc.db.models import Store
+from smbc.engine.context import RowStatus
 from smbc.monitoring.scripts import check_monitoring
 from smbc.realtime import processing as realtime
-from smbc.realtime.models import DeliveryStatus, WebhookDelivery
+from smbc.realtime.models import WebhookDelivery
 from smbc.stores.access import DashboardSession
 from smbc.web.session import current_session, installed_store_or_404
 from smbc.web.templating import render
 
 router = APIRouter()
-RETRYABLE = (DeliveryStatus.FAILED.value, DeliveryStatus.SKIPPED.value)
+RETRYABLE = (RowStatus.FAILED.value, RowStatus.SKIPPED.value)
 
 
 def _context(request: Request, store_hash: str, failed_only: bool) -> dict[str, Any]:
