@@ -1,0 +1,1 @@
+"""Product catalog: every storefront's products in a SALESmanago catalog, by full sync and in real time."""
