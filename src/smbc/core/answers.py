@@ -1,0 +1,173 @@
+"""Tolerant, typed reading of a remote service's answer (any service: BigCommerce, SALESmanago, ...).
+
+A client describes what it reads from an answer as a pydantic model of exactly those fields, and
+reads every answer through `read_answer`. Each field is one of two kinds:
+
+- **required** (a plain annotation, `id: int`): the product cannot go on without it. When it is
+  missing or of the wrong type the whole answer is unreadable: `read_answer` raises `AnswerError`,
+  which the client turns into an `Outcome.INVALID` recorded on the call (`AnswerError.remote_error`).
+- **opportunistic** (`email: str | None = opportunistic()`): used when it is there. When it is
+  missing or wrongly typed it takes its default (None unless given) and a warning names the call and
+  the field; the notes are also handed back to the caller (the `notes` list) to record on the call.
+
+An explicit null is a value, not a problem: declare `T | None` where the service may send null.
+Fields the model does not declare are kept as they came (`extra="allow"`), so `model_dump()` gives
+callers that used the raw dict the same keys; declared fields come back validated. A nested model or
+list in an opportunistic field falls back as a whole when anything inside it is unreadable.
+
+    class Shop(AnswerModel):
+        id: str
+        name: str = opportunistic("")
+        currency: str | None = opportunistic()
+
+    shop = read_answer(Shop, response_json, call="GET /v2/store", notes=notes)
+
+Nothing here raises AttributeError/KeyError/TypeError for a strange answer: a body that is not an
+object where one is expected, a list of non-objects, a string where a number should be, all end as
+either a default with a warning or an `AnswerError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, TypeVar, cast, overload
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+
+from smbc.core.remote_calls import Outcome, RemoteCallError, Service
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# How many problems an AnswerError names; the rest are counted.
+MAX_PROBLEMS_NAMED = 5
+_OPPORTUNISTIC_KEY = "smbc_opportunistic"
+
+
+def opportunistic(default: Any = None, *, default_factory: Callable[[], Any] | None = None) -> Any:
+    """Declare a field used only when present: missing or wrongly typed, it becomes `default`."""
+    extra = {_OPPORTUNISTIC_KEY: True}
+    if default_factory is not None:
+        return Field(default_factory=default_factory, json_schema_extra=extra)
+    return Field(default=default, json_schema_extra=extra)
+
+
+@dataclass
+class _Reading:
+    """What one `read_answer` call collects while pydantic walks the answer."""
+
+    call: str
+    notes: list[str] = field(default_factory=list)
+
+    def ignore(self, where: str, why: str) -> None:
+        note = f"{where} ignored ({why})"
+        self.notes.append(note)
+        log.warning("%s: answer field %s", self.call, note)
+
+
+def _reading(info: ValidationInfo) -> _Reading | None:
+    context = info.context
+    reading = context.get("reading") if isinstance(context, dict) else None
+    return reading if isinstance(reading, _Reading) else None
+
+
+def _is_opportunistic(model: type[BaseModel], name: str) -> bool:
+    info = model.model_fields.get(name)
+    extra = info.json_schema_extra if info is not None else None
+    return isinstance(extra, dict) and bool(extra.get(_OPPORTUNISTIC_KEY))
+
+
+def _describe(error: ValidationError) -> str:
+    """Short, value-free description (an answer can carry personal data: never echo the input)."""
+    first = error.errors(include_input=False, include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where + ': ' if where else ''}{first['msg']}"
+
+
+class AnswerModel(BaseModel):
+    """Base of every answer model: unknown fields kept, opportunistic fields tolerant."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _note_missing(cls, data: Any, info: ValidationInfo) -> Any:
+        reading = _reading(info)
+        if not isinstance(data, dict) or reading is None:
+            return data
+        for name, spec in cls.model_fields.items():
+            present = name in data or (spec.alias is not None and spec.alias in data)
+            if not present and _is_opportunistic(cls, name):
+                reading.ignore(f"{cls.__name__}.{name}", "missing")
+        return data
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _tolerate(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as error:
+            name = info.field_name or ""
+            if not _is_opportunistic(cls, name):
+                raise
+            reading = _reading(info)
+            if reading is not None:
+                reading.ignore(f"{cls.__name__}.{name}", f"wrong type: {_describe(error)}")
+            return cls.model_fields[name].get_default(call_default_factory=True)
+
+
+class AnswerError(ValueError):
+    """An answer the product cannot use: a required field missing or of the wrong type."""
+
+    def __init__(self, call: str, problems: list[str]) -> None:
+        named = "; ".join(problems[:MAX_PROBLEMS_NAMED])
+        more = len(problems) - MAX_PROBLEMS_NAMED
+        suffix = f" (and {more} more)" if more > 0 else ""
+        super().__init__(f"{call}: unreadable answer: {named}{suffix}")
+        self.call = call
+        self.problems = problems
+
+    def remote_error(self, service: Service, status: int | None = None) -> RemoteCallError:
+        """The same problem as the `invalid` outcome of a call (never retried: it would answer alike)."""
+        return RemoteCallError(Outcome.INVALID, str(self), service=service, status=status)
+
+
+@lru_cache(maxsize=256)
+def _adapter(shape: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(shape)
+
+
+@overload
+def read_answer(shape: type[T], data: Any, *, call: str, notes: list[str] | None = None) -> T: ...
+@overload
+def read_answer(shape: Any, data: Any, *, call: str, notes: list[str] | None = None) -> Any: ...
+def read_answer(shape: Any, data: Any, *, call: str, notes: list[str] | None = None) -> Any:
+    """`data` (parsed JSON) read as `shape` (an AnswerModel, or e.g. `list[Model]`).
+
+    `call` names the call in warnings and errors ("GET /v3/customers"). Notes about ignored
+    opportunistic fields are logged and appended to `notes` when given. Raises `AnswerError`."""
+    reading = _Reading(call)
+    try:
+        value = _adapter(shape).validate_python(data, context={"reading": reading})
+    except ValidationError as error:
+        problems = []
+        for item in error.errors(include_input=False, include_url=False):
+            where = ".".join(str(part) for part in item["loc"]) or "answer"
+            problems.append(f"{where}: {item['msg']}")
+        raise AnswerError(call, problems) from None
+    if notes is not None:
+        notes.extend(reading.notes)
+    return cast(Any, value)
