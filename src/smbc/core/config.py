@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # When set, GET /metrics answers only requests with `Authorization: Bearer <metrics_token>`.
     metrics_token: str = ""
+    # Processed deliveries, their payloads and call records older than this many days are pruned.
+    retention_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("database_url")
     @classmethod
