@@ -115,6 +115,7 @@ TASK_MODULES: list[str] = [
     "smbc.consent.write_back",
     "smbc.stores.uninstall",
     "smbc.engine.queue",
+    "smbc.retention.pruning",
 ]
 
 
