@@ -4,15 +4,15 @@ works it out here, from the BigCommerce newsletter state and the contact ledger'
 - Nobody is opted in by accident: only an explicit subscription opts in (`forceOptIn` + the
   newsletter tags), only a known opt-in that is withdrawn opts out (`forceOptOut`); anything else
   sends all flags false and SALESmanago's status stays as it is.
-- Double opt-in (setting `double_opt_in_enabled`): a contact subscribing now is sent with
-  `useApiDoubleOptIn` unless SALESmanago already has it opted in (`/api/contact/basic`), and one
-  subscription asks for one confirmation e-mail whatever the number of deliveries (claims in
-  `consent.double_opt_in`).
+- Double opt-in (setting `double_opt_in_enabled`, in either of SALESmanago's two styles, see
+  `double_opt_in_for`): a contact subscribing now is sent with `useApiDoubleOptIn` unless
+  SALESmanago already has it opted in (`/api/contact/basic`), and one subscription asks for one
+  confirmation e-mail whatever the number of deliveries (claims in `consent.double_opt_in`).
 - Opt-in consent synchronization (setting `opt_in_sync`): a new registration whose e-mail is already
   opted in in SALESmanago keeps its opt-in (`forceOptIn`), and a write-back marks the BigCommerce
   subscriber opted in.
 
-For the export (engineer B): `plan_consent_batch(subscribed, last_known, settings=..., language=...,
+For the export: `plan_consent_batch(subscribed, last_known, settings=..., language=...,
 double_opt_in=...)` plans a whole batch without any network call (`last_known_opt_ins` reads the
 ledger for it); apply each plan to its contact with `ConsentPlan.apply`.
 """
@@ -55,10 +55,17 @@ def opted_in_in_salesmanago(contact: Mapping[str, Any] | None) -> bool:
 
 
 def double_opt_in_for(settings: StoreSettings, language: str | None) -> mapping.DoubleOptIn | None:
-    """The double opt-in attributes when double opt-in is on; the template, account and subject only
-    when all three are set (otherwise SALESmanago sends its default confirmation e-mail)."""
+    """The double opt-in attributes when double opt-in is on. With a confirmation e-mail id set,
+    SALESmanago's current style: that e-mail, in the language set (else the store's). Otherwise the
+    older style: the template, account and subject when all three are set, else none of them
+    (SALESmanago then sends its default confirmation e-mail)."""
     if not settings.double_opt_in_enabled:
         return None
+    email_id = settings.double_opt_in_email_id.strip()
+    if email_id:
+        return mapping.DoubleOptIn(
+            email_id=email_id, language=settings.double_opt_in_language.strip() or language
+        )
     fields = (
         settings.double_opt_in_template_id,
         settings.double_opt_in_account_id,

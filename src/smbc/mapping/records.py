@@ -63,12 +63,36 @@ class ContactAddress:
 
 @dataclass(frozen=True)
 class DoubleOptIn:
+    """Which confirmation e-mail a subscribing contact gets, in one of SALESmanago's two styles:
+    the current one names the e-mail by its id (`email_id`), the older one by its template, sending
+    account and subject (or none of them: SALESmanago's own e-mail)."""
+
     email_id: str | None = None  # 36-char e-mail id of the confirmation message
     language: str | None = None
-    # Account Settings [A]-[C]: the confirmation e-mail's template, sending account and subject.
     template_id: str | None = None
     account_id: str | None = None
     subject: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        if self.email_id:
+            return clean_payload(
+                {
+                    "useApiDoubleOptIn": True,
+                    "doubleOptInEmailId": self.email_id,
+                    "doubleOptInLanguage": self.language,
+                }
+            )
+        # The older API's names; UNCONFIRMED that today's API still honours them (SALESmanago's SDK
+        # stopped sending them), so they go only when the merchant filled them in.
+        return clean_payload(
+            {
+                "useApiDoubleOptIn": True,
+                "doubleOptInLanguage": self.language,
+                "apiDoubleOptInEmailTemplateId": self.template_id,
+                "apiDoubleOptInEmailAccountId": self.account_id,
+                "apiDoubleOptInEmailSubject": self.subject,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -117,14 +141,7 @@ class ContactUpsert:
             "lang": self.lang,
         }
         if self.double_opt_in is not None and self.consent.force_opt_in:
-            payload["useApiDoubleOptIn"] = True
-            payload["doubleOptInEmailId"] = self.double_opt_in.email_id
-            payload["doubleOptInLanguage"] = self.double_opt_in.language
-            # The older API's names for the settings' three fields; UNCONFIRMED that
-            # today's API still honours them (SDK 3.1.13 dropped them). Sent only when filled in.
-            payload["apiDoubleOptInEmailTemplateId"] = self.double_opt_in.template_id
-            payload["apiDoubleOptInEmailAccountId"] = self.double_opt_in.account_id
-            payload["apiDoubleOptInEmailSubject"] = self.double_opt_in.subject
+            payload.update(self.double_opt_in.to_payload())  # only for a contact subscribing now
         return clean_payload(payload)
 
     def digest(self) -> str:

@@ -40,6 +40,9 @@ class StoreSettings(BaseModel):
     double_opt_in_template_id: str = ""
     double_opt_in_account_id: str = ""
     double_opt_in_subject: str = ""
+    # SALESmanago's newer style: the confirmation e-mail named by its id, in a chosen language.
+    double_opt_in_email_id: str = ""
+    double_opt_in_language: str = ""
     opt_in_sync: bool = False
     tags_registration: list[str] = Field(default_factory=list)
     tags_newsletter: list[str] = Field(default_factory=list)
@@ -78,6 +81,8 @@ ACCOUNT_KEYS: tuple[str, ...] = (
     "double_opt_in.template_id",
     "double_opt_in.account_id",
     "double_opt_in.subject",
+    "double_opt_in.email_id",
+    "double_opt_in.language",
     "opt_in_sync",
 )
 # Plain keys in display order; `location.<channel_id>` keys come first, per storefront.
@@ -108,6 +113,9 @@ LOCATION_MIN, LOCATION_MAX = 3, 36
 COOKIE_DAYS_MIN, COOKIE_DAYS_MAX = 1, 3652
 TAG_MAX = 255
 DOI_FIELD_MAX = 255
+# The confirmation e-mail's id as SALESmanago shows it (a 36-character UUID).
+DOI_EMAIL_ID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+DOI_LANGUAGE_RE = re.compile(r"^[A-Za-z]{2}$")
 # BigCommerce order status ids (1 Pending … 14 Partially Refunded); 0 (Incomplete) is never a purchase.
 ORDER_STATUS_IDS = range(1, 15)
 _DOMAIN_RE = re.compile(
@@ -130,6 +138,7 @@ _BOOL_FIELDS = {
     "monitoring.popups": "monitoring_popups",
 }
 _DOI_TEXT_KEYS = ("double_opt_in.template_id", "double_opt_in.account_id", "double_opt_in.subject")
+_DOI_NEW_KEYS = ("double_opt_in.email_id", "double_opt_in.language")
 _TAG_KEYS = ("tags.registration", "tags.newsletter", "tags.purchase", "tags.guest_purchase")
 
 
@@ -236,22 +245,36 @@ def apply_changes(
         except ValueError as exc:
             errors[key] = str(exc)
     merged = current.model_copy(update={**update, "locations": locations})
-    # Double opt-in: the three e-mail fields are all empty (SALESmanago's own e-mail) or all set.
-    doi = {k: getattr(merged, field_name(k)) for k in _DOI_TEXT_KEYS}
-    if (
-        any(doi.values())
-        and not all(doi.values())
-        and any(k in changes for k in (*_DOI_TEXT_KEYS, "double_opt_in.enabled"))
-    ):
-        for key, value in doi.items():
-            if not value and key not in errors:
-                errors[key] = (
-                    "Fill in all three of email template ID, email account ID and email subject, "
-                    "or leave all three empty to use SALESmanago's own confirmation e-mail."
-                )
+    errors.update(_double_opt_in_errors(merged, changes, errors))
     if errors:
         raise SettingsInvalid(errors)
     return StoreSettings.model_validate(merged.model_dump())
+
+
+def _double_opt_in_errors(
+    merged: StoreSettings, changes: dict[str, object], errors: dict[str, str]
+) -> dict[str, str]:
+    """The rules between the double opt-in fields, checked only when a save touches one of them (so
+    another tab's save never fails over them): the template, account and subject are all empty
+    (SALESmanago's own e-mail) or all set; a language goes with an e-mail id."""
+    if not any(k in changes for k in (*_DOI_TEXT_KEYS, *_DOI_NEW_KEYS, "double_opt_in.enabled")):
+        return {}
+    found: dict[str, str] = {}
+    doi = {k: getattr(merged, field_name(k)) for k in _DOI_TEXT_KEYS}
+    if any(doi.values()) and not all(doi.values()):
+        for key, value in doi.items():
+            if not value and key not in errors:
+                found[key] = (
+                    "Fill in all three of email template ID, email account ID and email subject, "
+                    "or leave all three empty to use SALESmanago's own confirmation e-mail."
+                )
+    already_refused = "double_opt_in.language" in errors or "double_opt_in.email_id" in errors
+    if merged.double_opt_in_language and not merged.double_opt_in_email_id and not already_refused:
+        found["double_opt_in.language"] = (
+            "The language is that of the confirmation e-mail chosen by its ID: fill in the "
+            "confirmation e-mail ID too, or leave the language empty."
+        )
+    return found
 
 
 def _parse_location(key: str, raw: object, channel_ids: set[int] | None) -> tuple[int, str]:
@@ -286,6 +309,19 @@ def _parse_value(key: str, raw: object, owners: list[str] | None) -> object:
         if len(text) > DOI_FIELD_MAX:
             raise ValueError(f"At most {DOI_FIELD_MAX} characters.")
         return text
+    if key == "double_opt_in.email_id":
+        if text and not DOI_EMAIL_ID_RE.match(text):
+            raise ValueError(
+                "Paste the confirmation e-mail's ID as SALESmanago shows it: 36 characters like "
+                "0f8fad5b-d9cb-469f-a165-70867728950e (e-mail list, subscription confirmation, preview)."
+            )
+        return text  # as SALESmanago shows it: whether its ids compare ignoring case is unknown
+    if key == "double_opt_in.language":
+        if text and not DOI_LANGUAGE_RE.match(text):
+            raise ValueError(
+                "Use a two-letter language code such as EN or PL, or leave it empty for the store's language."
+            )
+        return text.upper()
     if key in _TAG_KEYS:
         tags = normalize_tags(text)
         too_long = [t for t in tags if len(t) > TAG_MAX]

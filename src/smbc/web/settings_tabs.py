@@ -59,6 +59,8 @@ ACCOUNT_TEXT_KEYS = (
     "double_opt_in.template_id",
     "double_opt_in.account_id",
     "double_opt_in.subject",
+    "double_opt_in.email_id",
+    "double_opt_in.language",
 )
 PLATFORM_TEXT_KEYS = (
     "tags.registration",
@@ -159,6 +161,8 @@ def _account_context(
         "double_opt_in_template_id": settings.double_opt_in_template_id,
         "double_opt_in_account_id": settings.double_opt_in_account_id,
         "double_opt_in_subject": settings.double_opt_in_subject,
+        "double_opt_in_email_id": settings.double_opt_in_email_id,
+        "double_opt_in_language": settings.double_opt_in_language,
         "opt_in_sync": settings.opt_in_sync,
         **{f"location_{channel_id}": location for channel_id, location in locations.items()},
     }
