@@ -18,6 +18,7 @@ class Line(AnswerModel):
 
 class Thing(AnswerModel):
     id: int
+    note: str | None = opportunistic(often_absent=True)
     name: str | None = opportunistic()
     tags: list[str] = opportunistic(default_factory=list)
     lines: list[Line] = opportunistic(default_factory=list)
@@ -61,6 +62,14 @@ def test_an_unreadable_nested_object_drops_the_opportunistic_field_holding_it() 
     thing = read_answer(Thing, {**good(), "lines": [{"quantity": 1}, 5]}, call="c", notes=notes)
     assert thing.lines == []
     assert any(n.startswith("Thing.lines") for n in notes)
+
+
+def test_an_often_absent_field_is_noted_only_when_wrongly_typed() -> None:
+    notes: list[str] = []
+    assert read_answer(Thing, good(), call="c", notes=notes).note is None
+    assert notes == []
+    assert read_answer(Thing, {**good(), "note": 5}, call="c", notes=notes).note is None
+    assert [n.split(" ")[0] for n in notes] == ["Thing.note"]
 
 
 @pytest.mark.parametrize("data", [{"name": "x"}, {"id": "seven"}, {"id": None}, [], "text", None, 3])

@@ -9,6 +9,8 @@ reads every answer through `read_answer`. Each field is one of two kinds:
 - **opportunistic** (`email: str | None = opportunistic()`): used when it is there. When it is
   missing or wrongly typed it takes its default (None unless given) and a warning names the call and
   the field; the notes are also handed back to the caller (the `notes` list) to record on the call.
+  `opportunistic(often_absent=True)` is for a field the service often leaves out: only a wrong
+  type is noted then.
 
 An explicit null is a value, not a problem: declare `T | None` where the service may send null.
 Fields the model does not declare are kept as they came (`extra="allow"`), so `model_dump()` gives
@@ -57,9 +59,14 @@ MAX_PROBLEMS_NAMED = 5
 _OPPORTUNISTIC_KEY = "smbc_opportunistic"
 
 
-def opportunistic(default: Any = None, *, default_factory: Callable[[], Any] | None = None) -> Any:
-    """Declare a field used only when present: missing or wrongly typed, it becomes `default`."""
-    extra = {_OPPORTUNISTIC_KEY: True}
+def opportunistic(
+    default: Any = None, *, default_factory: Callable[[], Any] | None = None, often_absent: bool = False
+) -> Any:
+    """Declare a field used only when present: missing or wrongly typed, it becomes `default`.
+
+    `often_absent`: the service leaves the field out in ordinary answers, so its absence is no news
+    (only a wrong type is noted)."""
+    extra = {_OPPORTUNISTIC_KEY: "often_absent" if often_absent else True}
     if default_factory is not None:
         return Field(default_factory=default_factory, json_schema_extra=extra)
     return Field(default=default, json_schema_extra=extra)
@@ -84,10 +91,11 @@ def _reading(info: ValidationInfo) -> _Reading | None:
     return reading if isinstance(reading, _Reading) else None
 
 
-def _is_opportunistic(model: type[BaseModel], name: str) -> bool:
+def _opportunistic_kind(model: type[BaseModel], name: str) -> object:
+    """True / "often_absent" for an opportunistic field, None for a required one."""
     info = model.model_fields.get(name)
     extra = info.json_schema_extra if info is not None else None
-    return isinstance(extra, dict) and bool(extra.get(_OPPORTUNISTIC_KEY))
+    return extra.get(_OPPORTUNISTIC_KEY) if isinstance(extra, dict) else None
 
 
 def _describe(error: ValidationError) -> str:
@@ -110,7 +118,7 @@ class AnswerModel(BaseModel):
             return data
         for name, spec in cls.model_fields.items():
             present = name in data or (spec.alias is not None and spec.alias in data)
-            if not present and _is_opportunistic(cls, name):
+            if not present and _opportunistic_kind(cls, name) is True:
                 reading.ignore(f"{cls.__name__}.{name}", "missing")
         return data
 
@@ -121,7 +129,7 @@ class AnswerModel(BaseModel):
             return handler(value)
         except ValidationError as error:
             name = info.field_name or ""
-            if not _is_opportunistic(cls, name):
+            if not _opportunistic_kind(cls, name):
                 raise
             reading = _reading(info)
             if reading is not None:
