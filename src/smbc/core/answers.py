@@ -13,9 +13,10 @@ reads every answer through `read_answer`. Each field is one of two kinds:
   type is noted then.
 
 An explicit null is a value, not a problem: declare `T | None` where the service may send null.
-Fields the model does not declare are kept as they came (`extra="allow"`), so `model_dump()` gives
-callers that used the raw dict the same keys; declared fields come back validated. A nested model or
-list in an opportunistic field falls back as a whole when anything inside it is unreadable.
+Fields the model does not declare are kept as they came (`extra="allow"`), so
+`model_dump(exclude_unset=True)` gives callers that used the raw dict the same keys, the declared
+ones validated (a missing field stays missing). A nested model or list in an opportunistic field
+falls back as a whole when anything inside it is unreadable.
 
     class Shop(AnswerModel):
         id: str
