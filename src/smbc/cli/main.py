@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -36,6 +37,13 @@ DEMO_CLIENT_ID = "smbc-demo-client"
 DEMO_CLIENT_SECRET = "smbc-demo-client-secret"  # noqa: S105 (only valid against the local sandbox)
 DEMO_BC_PORT, DEMO_SM_PORT = 8100, 8200  # as `smbc sandbox`
 DEMO_CUSTOMERS, DEMO_ORDERS = 25, 60
+# The demo's fakes: the demo app's own credentials, the store seeded as `smbc sandbox` seeds it.
+DEMO_SANDBOX: dict[str, Any] = {
+    "client_id": DEMO_CLIENT_ID,
+    "client_secret": DEMO_CLIENT_SECRET,
+    "customers": DEMO_CUSTOMERS,
+    "orders": DEMO_ORDERS,
+}
 
 from smbc.cli.account import sm_app  # noqa: E402 - registered right below
 from smbc.cli.keys import keys_app  # noqa: E402
@@ -109,11 +117,12 @@ def db_upgrade() -> None:
 
 @app.command()
 def sandbox(
+    ctx: typer.Context,
     host: str = "127.0.0.1",
-    bc_port: int = 8100,
-    sm_port: int = 8200,
-    customers: int = 25,
-    orders: int = 60,
+    bc_port: int = DEMO_BC_PORT,
+    sm_port: int = DEMO_SM_PORT,
+    customers: int = DEMO_CUSTOMERS,
+    orders: int = DEMO_ORDERS,
     app_url: str = "http://127.0.0.1:8000",
     client_id: str = "sandbox-client-id",
     client_secret: str = "sandbox-client-secret",  # noqa: S107 - the sandbox app's own
@@ -121,17 +130,7 @@ def sandbox(
     """Run only the fake BigCommerce and fake SALESmanago servers, seeded, until Ctrl-C."""
     from smbc.sandbox.runner import run_sandbox
 
-    run_sandbox(
-        echo=typer.echo,
-        host=host,
-        bc_port=bc_port,
-        sm_port=sm_port,
-        customers=customers,
-        orders=orders,
-        app_url=app_url,
-        client_id=client_id,
-        client_secret=client_secret,
-    )
+    run_sandbox(echo=typer.echo, **ctx.params)  # every option above is one of the sandbox's
 
 
 @stores_app.callback()
@@ -219,16 +218,7 @@ def demo(
     from smbc.sandbox import Sandbox  # only demo, `smbc sandbox` and tests start the sandbox
 
     app_url = f"http://127.0.0.1:{port}"
-    sandbox = Sandbox(
-        app_url=app_url,
-        client_id=DEMO_CLIENT_ID,
-        client_secret=DEMO_CLIENT_SECRET,
-        bc_port=bc_port,
-        sm_port=sm_port,
-        customers=DEMO_CUSTOMERS,
-        orders=DEMO_ORDERS,
-    )
-    with sandbox as sb:
+    with Sandbox(app_url=app_url, bc_port=bc_port, sm_port=sm_port, **DEMO_SANDBOX) as sb:
         try:
             settings = load_settings(
                 database_url=f"sqlite:///{DEMO_VAR_DIR / 'smbc.db'}",
