@@ -1,0 +1,214 @@
+"""BigCommerce catalog products -> SALESmanago catalog products (pure, no I/O).
+
+One SALESmanago product per BigCommerce product when the store's `product_identifier` is `id`, or
+one per variant when it is `sku` or `variant_id`; `productId` is then exactly the value the CART and
+PURCHASE events put in their `products` (`mapping.records.product_identifiers`): the product id,
+the variant's SKU, or the variant id."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+# SALESmanago's own limits are UNCONFIRMED for name and description: trim to these safe sizes.
+NAME_LIMIT = 255
+DESCRIPTION_LIMIT = 2000
+URL_LIMIT = 2048
+CATEGORY_LIMIT = 255
+BRAND_LIMIT = 255
+MAX_IMAGES = 10
+UNCATEGORIZED = "Uncategorized"
+
+_TAG = re.compile(r"<[^>]*>")
+_BLOCK_END = re.compile(r"</(p|div|li|h[1-6]|tr)\s*>|<br\s*/?>", re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+_SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class CatalogCategory:
+    name: str
+    parent_id: int = 0
+
+
+@dataclass(frozen=True)
+class StorefrontCatalog:
+    """What the mapping needs to know about one storefront and its store's catalog."""
+
+    site_url: str  # the channel's site, e.g. https://shop.example.com
+    identifier: str = "id"  # the store's `product_identifier`: id | sku | variant_id
+    categories: Mapping[int, CatalogCategory] = field(default_factory=dict)
+    brands: Mapping[int, str] = field(default_factory=dict)
+
+
+def plain_text(value: object, limit: int) -> str:
+    """HTML to one line of text (tags and scripts dropped, entities decoded), trimmed to `limit`."""
+    text = _SCRIPT.sub(" ", str(value or ""))
+    text = _BLOCK_END.sub(" ", text)
+    text = html.unescape(_TAG.sub("", text))
+    return trim(_SPACE.sub(" ", text).strip(), limit)
+
+
+def trim(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _price(value: object) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return float(amount.quantize(Decimal("0.01")))
+
+
+def product_url(site_url: str, product: Mapping[str, Any]) -> str:
+    custom = product.get("custom_url")
+    path = str(custom.get("url") or "") if isinstance(custom, Mapping) else ""
+    if not path:
+        return ""
+    return site_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def _image_url(image: Mapping[str, Any]) -> str:
+    return str(image.get("url_zoom") or image.get("url_standard") or image.get("image_url") or "")
+
+
+def product_images(product: Mapping[str, Any]) -> list[str]:
+    """Image URLs, the thumbnail first, then by sort order."""
+    images = [i for i in product.get("images") or [] if isinstance(i, Mapping) and _image_url(i)]
+    images.sort(
+        key=lambda i: (not i.get("is_thumbnail"), int(i.get("sort_order") or 0), int(i.get("id") or 0))
+    )
+    return [_image_url(i)[:URL_LIMIT] for i in images]
+
+
+def _category_names(
+    product: Mapping[str, Any], categories: Mapping[int, CatalogCategory]
+) -> list[tuple[int, str]]:
+    named: list[tuple[int, str]] = []
+    for raw in product.get("categories") or []:
+        try:
+            category_id = int(raw)
+        except (TypeError, ValueError):
+            continue
+        category = categories.get(category_id)
+        if category is not None and category.name:
+            named.append((category_id, trim(category.name, CATEGORY_LIMIT)))
+    return named
+
+
+def identifier_of(product: Mapping[str, Any], variant: Mapping[str, Any] | None, identifier: str) -> str:
+    """The `productId` for a product (identifier `id`) or one of its variants, as the events send it
+    (empty: the variant has no SKU, so no event can name it either)."""
+    if identifier == "id" or variant is None:
+        value = product.get("id")
+    elif identifier == "sku":
+        value = variant.get("sku")
+    else:
+        value = variant.get("id")
+    text = str(value or "").strip()
+    return "" if text == "0" else text
+
+
+def _variants(product: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    variants = [v for v in product.get("variants") or [] if isinstance(v, Mapping)]
+    if variants:
+        return variants
+    # A product read without variants: its base variant carries the product's own SKU.
+    return [{"id": product.get("base_variant_id"), "sku": product.get("sku"), "price": None}]
+
+
+def _quantity(product: Mapping[str, Any], variant: Mapping[str, Any] | None) -> int:
+    tracking = product.get("inventory_tracking") or "none"
+    if tracking == "variant":
+        variants = [variant] if variant is not None else _variants(product)
+        return sum(int(v.get("inventory_level") or 0) for v in variants)
+    return int(product.get("inventory_level") or 0)
+
+
+def _available(product: Mapping[str, Any], variant: Mapping[str, Any] | None, quantity: int) -> bool:
+    if not product.get("is_visible", True) or product.get("availability") == "disabled":
+        return False
+    if variant is not None and variant.get("purchasing_disabled"):
+        return False
+    return (product.get("inventory_tracking") or "none") == "none" or quantity > 0
+
+
+def catalog_products(product: Mapping[str, Any], storefront: StorefrontCatalog) -> list[dict[str, Any]]:
+    """The SALESmanago products for one BigCommerce product (read with variants and images)."""
+    images = product_images(product)
+    categories = _category_names(product, storefront.categories)
+    brand = storefront.brands.get(int(product.get("brand_id") or 0), "")
+    url = product_url(storefront.site_url, product)
+    base: dict[str, Any] = {
+        "name": plain_text(product.get("name"), NAME_LIMIT),
+        "description": plain_text(product.get("description"), DESCRIPTION_LIMIT),
+        "productUrl": url[:URL_LIMIT],
+        "mainCategory": categories[0][1] if categories else UNCATEGORIZED,
+        "categoryExternalId": str(categories[0][0]) if categories else "",
+        "categories": [name for _, name in categories] or [UNCATEGORIZED],
+        "active": bool(product.get("is_visible", True)),
+    }
+    if brand:
+        base["systemDetails"] = {"brand": trim(brand, BRAND_LIMIT)}
+    if storefront.identifier == "id":
+        return [_finish(base, product, None, identifier_of(product, None, "id"), images)]
+    out = []
+    for variant in _variants(product):
+        product_id = identifier_of(product, variant, storefront.identifier)
+        if product_id:
+            out.append(_finish(base, product, variant, product_id, images))
+    return out
+
+
+def _finish(
+    base: Mapping[str, Any],
+    product: Mapping[str, Any],
+    variant: Mapping[str, Any] | None,
+    product_id: str,
+    images: Sequence[str],
+) -> dict[str, Any]:
+    item = {"productId": product_id, **base}
+    price = _price(variant.get("price")) if variant is not None else None
+    sale = _price(variant.get("sale_price")) if variant is not None else None
+    price = price if price is not None else _price(product.get("price"))
+    sale = sale if sale is not None else _price(product.get("sale_price"))
+    item["price"] = price if price is not None else 0.0
+    if sale and price is not None and 0 < sale < price:
+        item["discountPrice"] = sale
+    else:
+        item["setAsNull"] = ["discountPrice"]  # a sale that ended must not stay in SALESmanago
+    own_image = str(variant.get("image_url") or "") if variant is not None else ""
+    ordered = [own_image, *[i for i in images if i != own_image]] if own_image else list(images)
+    if ordered:
+        item["mainImageUrl"] = ordered[0][:URL_LIMIT]
+        item["imageUrls"] = list(ordered[:MAX_IMAGES])
+    quantity = _quantity(product, variant)
+    item["quantity"] = quantity
+    item["available"] = _available(product, variant, quantity)
+    return item
+
+
+def unavailable(last_sent: Mapping[str, Any]) -> dict[str, Any]:
+    """A product gone from the storefront: what was last sent, marked unavailable and inactive."""
+    item = {k: v for k, v in last_sent.items() if k != "setAsNull"}
+    item.update(available=False, active=False)
+    return item
+
+
+def quantity_update(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"productId": item["productId"], "quantity": item.get("quantity", 0)}
+
+
+# The fields a product's last sent payload keeps (enough to mark it unavailable later).
+REMEMBERED_FIELDS = ("productId", "name", "productUrl", "mainCategory", "price", "mainImageUrl", "quantity")
+
+
+def remembered(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: item[k] for k in REMEMBERED_FIELDS if k in item}
