@@ -1,8 +1,15 @@
-"""Secrets at rest: Fernet with MultiFernet rotation (newest key encrypts, every key decrypts)."""
+"""Secrets at rest: Fernet with MultiFernet rotation (newest key encrypts, every key decrypts), and
+keyed hashes (HMAC) of personal data that must stay comparable but not readable."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+KEYED_HASH_PREFIX = "hmac:"
+_KEYED_HASH_PURPOSE = b"smbc: keyed hash of personal data"
 
 
 class SecretBox:
@@ -13,6 +20,8 @@ class SecretBox:
             fernets = [Fernet(k.encode()) for k in keys]
             self._newest = fernets[0]
             self._fernet = MultiFernet(fernets)
+            # One HMAC key per configured key, derived from it (never the encryption key itself).
+            self._hash_keys = [hmac.digest(k.encode(), _KEYED_HASH_PURPOSE, "sha256") for k in keys]
         except (ValueError, TypeError) as exc:
             raise ValueError(
                 "SMBC_SECRET_KEY must be comma-separated Fernet keys (32 url-safe base64 bytes each)"
@@ -35,6 +44,17 @@ class SecretBox:
             return self._fernet.rotate(token.encode()).decode()
         except InvalidToken as exc:
             raise ValueError("cannot decrypt: no configured key matches") from exc
+
+    def keyed_hash(self, text: str) -> str:
+        """`hmac:<hex>` of `text` under the newest key: equal texts give equal hashes, and nobody
+        without SMBC_SECRET_KEY can tell which text it was (not even by trying likely ones)."""
+        return self.keyed_hashes(text)[0]
+
+    def keyed_hashes(self, text: str) -> list[str]:
+        """`keyed_hash` under every configured key, newest first: a lookup finds what was hashed
+        before a rotation while the old key is still configured."""
+        data = text.encode()
+        return [KEYED_HASH_PREFIX + hmac.new(k, data, hashlib.sha256).hexdigest() for k in self._hash_keys]
 
     def under_newest_key(self, token: str) -> bool:
         """Whether the newest key alone reads `token` (a rotation has nothing to do for it)."""
