@@ -5,6 +5,7 @@ from __future__ import annotations
 from sm_helpers import *  # noqa: F403 - the fixtures
 from sm_helpers import NOW_MS, NOW_S, SmSession, TestClient, sha1
 
+from smbc.core.clock import FakeClock
 from smbc.sandbox.salesmanago import FakeSalesmanago
 
 
@@ -168,7 +169,9 @@ def test_owner_must_be_a_user_of_the_account(session: SmSession, fake: FakeSales
     assert fake.contact(fake.NORMAL.client_id, "x@example.com")["owner"] == "support@sandbox.test"
 
 
-def test_batch_upsert_stores_every_contact(session: SmSession, fake: FakeSalesmanago) -> None:
+def test_batch_upsert_answers_a_request_id_and_stores_the_contacts_after_a_delay(
+    session: SmSession, fake: FakeSalesmanago, clock: FakeClock
+) -> None:
     details = [
         {
             "contact": {"email": f"c{i}@example.com", "name": f"C {i}"},
@@ -178,13 +181,41 @@ def test_batch_upsert_stores_every_contact(session: SmSession, fake: FakeSalesma
         for i in range(3)
     ]
     answer = session.call("/api/contact/batchupsertv2", upsertDetails=details, useApiDoubleOptIn=False)
-    assert answer["success"] is True
+    assert answer["success"] is True and answer["requestId"]
+    assert "contactIds" not in answer  # asynchronous: no ids, the contacts come later
+    assert fake.contacts(fake.NORMAL.client_id) == []
+    assert fake.pending_contacts(fake.NORMAL.client_id) == 3
+    assert session.call("/api/contact/basic", email=["c0@example.com"])["contacts"] == []
+
+    clock.advance(fake.batch_delay_s)
     stored = {c["email"]: c for c in fake.contacts(fake.NORMAL.client_id)}
     assert set(stored) == {"c0@example.com", "c1@example.com", "c2@example.com"}
-    assert answer["contactIds"] == {email: c["contactId"] for email, c in stored.items()}
+    assert fake.pending_contacts(fake.NORMAL.client_id) == 0
     assert stored["c0@example.com"]["optedIn"] is True
     assert stored["c1@example.com"]["optedIn"] is False
     assert stored["c2@example.com"]["tags"] == ["BC_EXPORT"]
+
+
+def test_a_pending_batch_is_seen_by_the_api_once_its_delay_passed(
+    session: SmSession, fake: FakeSalesmanago, clock: FakeClock
+) -> None:
+    session.call("/api/contact/batchupsertv2", upsertDetails=[{"contact": {"email": "late@example.com"}}])
+    clock.advance(fake.batch_delay_s - 0.5)
+    assert session.call("/api/contact/hasContact", email="late@example.com")["result"] is False
+    clock.advance(0.5)
+    assert session.call("/api/contact/hasContact", email="late@example.com")["result"] is True
+
+
+def test_pending_batches_can_be_applied_at_once_and_a_zero_delay_applies_them_immediately(
+    session: SmSession, fake: FakeSalesmanago
+) -> None:
+    session.call("/api/contact/batchupsertv2", upsertDetails=[{"contact": {"email": "a@example.com"}}])
+    assert fake.apply_pending_batches() == 1
+    assert fake.contact(fake.NORMAL.client_id, "a@example.com") is not None
+    fake.batch_delay_s = 0
+    session.call("/api/contact/batchupsertv2", upsertDetails=[{"contact": {"email": "b@example.com"}}])
+    assert fake.pending_contacts(fake.NORMAL.client_id) == 0
+    assert fake.contact(fake.NORMAL.client_id, "b@example.com") is not None
 
 
 def test_batch_upsert_with_one_bad_item_stores_nothing(session: SmSession, fake: FakeSalesmanago) -> None:
@@ -192,7 +223,7 @@ def test_batch_upsert_with_one_bad_item_stores_nothing(session: SmSession, fake:
     answer = session.call("/api/contact/batchupsertv2", upsertDetails=details)
     assert answer["success"] is False
     assert answer["message"] == ["[1] contact.email is not a valid email address: 'bad'"]
-    assert fake.contacts(fake.NORMAL.client_id) == []
+    assert fake.apply_pending_batches() == 0 and fake.contacts(fake.NORMAL.client_id) == []
     assert session.call("/api/contact/batchupsertv2", upsertDetails=[])["success"] is False
     too_many = [{"contact": {"email": f"n{i}@example.com"}} for i in range(1001)]
     assert session.call("/api/contact/batchupsertv2", upsertDetails=too_many)["success"] is False

@@ -11,6 +11,8 @@ It imports nothing from the product's SALESmanago client, so it can catch that c
     sm.faults.latency_ms / .error_rate / .down; sm.fail_next(n, status); sm.restore()
     sm.revoke_credentials(cid); sm.restore_credentials(cid); sm.remove_owner(cid, email)
     sm.set_account_endpoint(cid, url)        # the account lives on another address serving this fake
+    sm.batch_delay_s = 2.0                   # batchupsertv2 answers a requestId, applies its contacts later
+    sm.pending_contacts(cid); sm.apply_pending_batches()  # ... or at once, as if the delay had passed
 
 HTTP: the API under /api/... and /v3/..., the page at /sandbox, JSON at /sandbox/api/...
 """

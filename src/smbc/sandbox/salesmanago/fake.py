@@ -87,10 +87,12 @@ class FakeSalesmanago:
 
     def contacts(self, client_id: str) -> list[dict[str, Any]]:
         account = self.account(client_id)
+        self.state.apply_due_batches()
         with self.state.lock:
             return copy.deepcopy(list(account.contacts.values()))
 
     def contact(self, client_id: str, email: str) -> dict[str, Any] | None:
+        self.state.apply_due_batches()
         contact = self.state.find_contact(self.account(client_id), email=email)
         return copy.deepcopy(contact)
 
@@ -136,7 +138,26 @@ class FakeSalesmanago:
         with self.state.lock:
             return copy.deepcopy(account.callbacks_sent)
 
+    def pending_contacts(self, client_id: str) -> int:
+        """Contacts accepted by `batchupsertv2` and not applied yet (their delay has not passed)."""
+        self.state.apply_due_batches()
+        return self.state.pending_contacts(client_id)
+
     # -- changing things ----------------------------------------------------------------------------
+
+    @property
+    def batch_delay_s(self) -> float:
+        """How long after its answer a `batchupsertv2` batch is applied, on the fake's clock."""
+        return self.state.batch_delay_s
+
+    @batch_delay_s.setter
+    def batch_delay_s(self, seconds: float) -> None:
+        self.state.batch_delay_s = seconds
+
+    def apply_pending_batches(self) -> int:
+        """Apply every accepted `batchupsertv2` batch now, as if its delay had passed (for runs on the
+        real clock); returns how many contacts were applied."""
+        return self.state.apply_due_batches(all_now=True)
 
     def add_contact(
         self, client_id: str, email: str, opted_in: bool = True, *, owner: str | None = None, **fields: Any

@@ -12,7 +12,7 @@ import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from smbc.core.clock import Clock, get_clock
@@ -20,6 +20,8 @@ from smbc.core.clock import Clock, get_clock
 CONTACT_TEXT_FIELDS = ("name", "phone", "fax", "company", "externalId", "state")
 CONTACT_TOP_LEVEL_FIELDS = ("birthday", "province", "lang", "loyaltyProgram")
 MAX_RECORDED_CALLS = 20_000  # a long `smbc sandbox` run keeps the newest calls only
+# batchupsertv2 is asynchronous: its contacts appear this long after the answer (the fake's clock).
+BATCH_DELAY_S = 2.0
 
 
 class SandboxError(ValueError):
@@ -70,6 +72,16 @@ class Account:
         }
 
 
+@dataclass
+class PendingBatch:
+    """A `batchupsertv2` request accepted and answered, its contacts not applied yet."""
+
+    request_id: str
+    client_id: str
+    due: datetime
+    upserts: list[tuple[dict[str, Any], str]]  # (one validated upsert request, its owner)
+
+
 class SalesmanagoState:
     def __init__(self, clock: Clock | None = None) -> None:
         self._clock = clock
@@ -78,6 +90,8 @@ class SalesmanagoState:
         self.login_tokens: dict[str, str] = {}  # token -> client id
         self.calls: list[dict[str, Any]] = []
         self.monitoring_loads: list[dict[str, Any]] = []
+        self.batch_delay_s = BATCH_DELAY_S
+        self.pending_batches: list[PendingBatch] = []
 
     # -- time ---------------------------------------------------------------------------------------
 
@@ -257,6 +271,48 @@ class SalesmanagoState:
                 contact[key] = copy.deepcopy(value)
             account.contacts[email.lower()] = contact
             return copy.deepcopy(contact)
+
+    # -- asynchronous batches -----------------------------------------------------------------------
+
+    def queue_batch(self, account: Account, upserts: list[tuple[dict[str, Any], str]]) -> str:
+        """Accept a batch of validated upserts; they are applied `batch_delay_s` later. Returns its
+        request id. A delay of 0 applies them at once."""
+        request_id = str(uuid.uuid4())
+        with self.lock:
+            due = self.now() + timedelta(seconds=self.batch_delay_s)
+            self.pending_batches.append(
+                PendingBatch(request_id, account.client_id, due, copy.deepcopy(upserts))
+            )
+            if self.batch_delay_s <= 0:
+                self.apply_due_batches()
+        return request_id
+
+    def apply_due_batches(self, *, all_now: bool = False) -> int:
+        """Apply the batches whose delay has passed on the clock (`all_now`: every one, as if it had);
+        returns how many contacts were applied. A contact the batch cannot apply (its new e-mail is
+        taken by then) is left out, as the caller of an asynchronous request never hears of it."""
+        applied = 0
+        with self.lock:
+            if not self.pending_batches:
+                return 0
+            now = self.now()
+            due = [b for b in self.pending_batches if all_now or b.due <= now]
+            self.pending_batches = [b for b in self.pending_batches if not (all_now or b.due <= now)]
+            for batch in sorted(due, key=lambda b: b.due):
+                account = self.accounts.get(batch.client_id)
+                if account is None:
+                    continue
+                for request, owner in batch.upserts:
+                    try:
+                        self.upsert_contact(account, request, owner)
+                    except SandboxError:
+                        continue
+                    applied += 1
+        return applied
+
+    def pending_contacts(self, client_id: str) -> int:
+        with self.lock:
+            return sum(len(b.upserts) for b in self.pending_batches if b.client_id == client_id)
 
     # -- events -------------------------------------------------------------------------------------
 
