@@ -19,6 +19,7 @@ import httpx
 from smbc.bigcommerce.limiter import StoreLimiter, get_limiter
 from smbc.core.clock import Clock, UsesClock
 from smbc.core.http_clients import check_no_open_transaction, shared_client
+from smbc.core.metrics import record_remote_call
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service, record_call
 from smbc.core.runtime import get_runtime
 
@@ -278,6 +279,7 @@ class BigCommerceClient(UsesClock):
                 limited = response.status_code == 429
                 self.limiter.observe(self.store_hash, response.headers, rate_limited=limited)
         duration_ms = int((_time.perf_counter() - started) * 1000)
+        record_remote_call(SERVICE, outcome.value, duration_ms)
         if self.recorder is not None:
             self.recorder(
                 {

@@ -12,6 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from smbc.core.clock import utcnow
+from smbc.core.metrics import STORE_PAUSES
 from smbc.core.remote_calls import RemoteCallError, Service
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
@@ -53,7 +54,10 @@ def pause_store(session: Session, store_id: int, reason: PauseReason) -> bool:
         .where(Store.id == store_id, Store.sync_paused_reason.is_(None))
         .values(sync_paused_reason=reason.value)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    paused = result.rowcount == 1  # type: ignore[attr-defined]
+    if paused:
+        STORE_PAUSES.labels(reason.value).inc()
+    return paused
 
 
 def resume_store(

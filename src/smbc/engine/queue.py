@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
+from smbc.core.metrics import QUEUE_ROWS_FINISHED
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.session import Database
@@ -189,6 +190,7 @@ def finish(
     elif result.status is not RowStatus.WAITING:
         values["processed_at"] = now
     session.execute(update(model).where(model.id == row.id).values(**values))  # type: ignore[attr-defined]
+    QUEUE_ROWS_FINISHED.labels(model.__tablename__, result.status.value).inc()  # type: ignore[attr-defined]
     return result
 
 

@@ -19,13 +19,13 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
-from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import CallBuffer
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
+from smbc.core.metrics import record_delivery_processed
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
@@ -62,11 +62,6 @@ _GROUP_OF = {scope: group for group, scopes in COALESCE_GROUPS.items() for scope
 # When deliveries about one resource are coalesced, these win (a registration keeps its tags);
 # note `store/customer/address/created` is not one of them.
 _CREATED_SCOPES = frozenset({"store/customer/created", "store/subscriber/created"})
-
-
-PROCESSED = Counter(
-    "smbc_deliveries_processed_total", "Inbox rows worked on, by resulting status", ["status"]
-)
 
 
 def load_settings_for(session: Session, store_id: int) -> StoreSettings:
@@ -263,8 +258,8 @@ def _finish(
             out.append(
                 (delivery.id, queue.finish(session, WebhookDelivery, delivery, results[delivery.id], now))
             )
-    for _, result in out:
-        PROCESSED.labels(result.status.value).inc()
+    for delivery, (_, result) in zip(batch, out, strict=True):
+        record_delivery_processed(delivery.scope, result.status.value, delivery.received_at, utcnow())
     return out
 
 

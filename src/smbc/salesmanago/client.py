@@ -21,6 +21,7 @@ import httpx
 
 from smbc.core.clock import get_clock
 from smbc.core.http_clients import check_no_open_transaction, shared_client
+from smbc.core.metrics import record_remote_call
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
 from smbc.core.runtime import get_runtime
 from smbc.salesmanago.endpoints import (
@@ -387,6 +388,7 @@ class _Caller:
         raise refused
 
     def _record(self, attempt: CallAttempt) -> None:
+        record_remote_call(SERVICE, str(attempt.outcome), attempt.duration_ms)
         if self.recorder is None:
             return
         try:
