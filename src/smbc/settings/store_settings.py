@@ -35,6 +35,7 @@ def default_location(primary_url: str) -> str:
 
 class StoreSettings(BaseModel):
     locations: dict[int, str] = Field(default_factory=dict)  # channel id -> e-store ID
+    catalogs: dict[int, str] = Field(default_factory=dict)  # channel id -> SALESmanago catalog id
     contact_owner: str = ""
     double_opt_in_enabled: bool = False
     double_opt_in_template_id: str = ""
@@ -108,6 +109,8 @@ SETTINGS_KEYS: tuple[str, ...] = (
     "managers",
 )
 LOCATION_PREFIX = "location."
+CATALOG_PREFIX = "catalog."
+CATALOG_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 LOCATION_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]+$")
 LOCATION_MIN, LOCATION_MAX = 3, 36
 COOKIE_DAYS_MIN, COOKIE_DAYS_MAX = 1, 3652
@@ -207,6 +210,8 @@ def settings_to_keys(settings: StoreSettings, locations: dict[int, str] | None =
     out: dict[str, str] = {}
     for channel_id, location in sorted((locations or settings.locations).items()):
         out[f"{LOCATION_PREFIX}{channel_id}"] = location
+    for channel_id, catalog_id in sorted(settings.catalogs.items()):
+        out[f"{CATALOG_PREFIX}{channel_id}"] = catalog_id
     data = settings.model_dump()
     for key in SETTINGS_KEYS:
         out[key] = _text(data[field_name(key)])
@@ -228,9 +233,16 @@ def apply_changes(
     errors: dict[str, str] = {}
     update: dict[str, object] = {}
     locations = dict(current.locations)
+    catalogs = dict(current.catalogs)
     for key, raw in changes.items():
         try:
-            if key.startswith(LOCATION_PREFIX):
+            if key.startswith(CATALOG_PREFIX):
+                channel_id, catalog_id = _parse_catalog(key, raw, channel_ids)
+                if catalog_id:
+                    catalogs[channel_id] = catalog_id
+                else:  # empty: the storefront's products are not synced
+                    catalogs.pop(channel_id, None)
+            elif key.startswith(LOCATION_PREFIX):
                 channel_id, location = _parse_location(key, raw, channel_ids)
                 if location:
                     locations[channel_id] = location
@@ -244,7 +256,7 @@ def apply_changes(
             errors[key] = f"Unknown setting {key!r}."
         except ValueError as exc:
             errors[key] = str(exc)
-    merged = current.model_copy(update={**update, "locations": locations})
+    merged = current.model_copy(update={**update, "locations": locations, "catalogs": catalogs})
     errors.update(_double_opt_in_errors(merged, changes, errors))
     if errors:
         raise SettingsInvalid(errors)
@@ -275,6 +287,19 @@ def _double_opt_in_errors(
             "confirmation e-mail ID too, or leave the language empty."
         )
     return found
+
+
+def _parse_catalog(key: str, raw: object, channel_ids: set[int] | None) -> tuple[int, str]:
+    suffix = key[len(CATALOG_PREFIX) :]
+    if not suffix.isdigit():
+        raise KeyError(key)
+    channel_id = int(suffix)
+    if channel_ids is not None and channel_id not in channel_ids:
+        raise ValueError(f"This store has no storefront channel {channel_id}.")
+    catalog_id = _text(raw)
+    if catalog_id and not CATALOG_ID_RE.match(catalog_id):
+        raise ValueError("A catalog id is 1 to 64 letters, digits, - or _ (pick one from the list).")
+    return channel_id, catalog_id
 
 
 def _parse_location(key: str, raw: object, channel_ids: set[int] | None) -> tuple[int, str]:
