@@ -70,9 +70,9 @@ def test_refusals_are_clear(w: World) -> None:
     tags = export(
         "events", "--store", w.store_hash, "--from", "2026-02-01", "--to", "2026-02-01", "--tags", "x"
     )
-    assert tags.exit_code == 2 and "--tags applies to contacts exports only" in tags.output
+    assert tags.exit_code == 2 and "--tags: Tags apply to contacts exports only." in tags.output
     unknown = export("events", "--store", "nope", "--from", "2026-02-01", "--to", "2026-02-01")
-    assert unknown.exit_code == 1 and "no installed store with hash 'nope'" in unknown.output
+    assert unknown.exit_code == 1 and "No installed store with hash 'nope'" in unknown.output
     no_dates = export("events", "--store", w.store_hash)
     assert no_dates.exit_code == 2 and "--from:" in no_dates.output
     mixed = export("events", "--store", w.store_hash, "--from", "2026-02-01", "--resend-unconfirmed", "1")

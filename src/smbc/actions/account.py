@@ -1,8 +1,8 @@
 """The merchant's SALESmanago account actions (dashboard and CLI alike): log in with e-mail and
-password, log in with API credentials, log out, refresh the owners list. A login or logout commits
-the account change, then starts what follows from it: deliveries that waited are resumed, and the
-storefront monitoring code is queued to follow the account (installed with the new client ID, or
-removed). No transaction is open while SALESmanago is called."""
+password, log in with API credentials, log out, refresh the owners list, rotate the callback token.
+A login or logout commits the account change, then starts what follows from it: deliveries that
+waited are resumed, and the storefront monitoring code is queued to follow the account (installed
+with the new client ID, or removed). No transaction is open while SALESmanago is called."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from typing import Concatenate, ParamSpec
 import httpx
 
 from smbc.account import login as account_login
+from smbc.account.credentials import callback_urls
 from smbc.account.login import LoginResult, LogoutResult, OwnersRefresh
 from smbc.actions.store_lookup import installed_store
 from smbc.core.config import Settings
 from smbc.db.session import Database
 from smbc.engine.pausing import resume_store
 from smbc.monitoring.scripts import monitoring_sync_task
+from smbc.stores.access import rotate_callback_token as rotate_token
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -62,6 +64,16 @@ def refresh_owners(db: Database, store_hash: str, *, http: httpx.Client | None =
     """Read the account's users again (the contact owners to choose from). Raises LoginFailed or
     StoreNotInstalled."""
     return account_login.refresh_owners(db, _installed_store_id(db, store_hash), http=http)
+
+
+def rotate_callback_token(db: Database, store_hash: str, *, actor: str, app_url: str) -> dict[str, str]:
+    """A new callback token: the opt-in/opt-out callback URLs change and the old ones stop working
+    (the merchant pastes the new ones into SALESmanago). Logged in the change log. Returns the new
+    URLs ({"opt_in": ..., "opt_out": ...}). Raises StoreNotInstalled."""
+    with db.session() as session:
+        store = installed_store(session, store_hash)
+        rotate_token(session, store, actor, "by a user")
+        return callback_urls(app_url, store)
 
 
 def _installed_store_id(db: Database, store_hash: str) -> int:

@@ -1,4 +1,4 @@
-"""`smbc sm login|logout`: the dashboard's account actions from the command line."""
+"""`smbc sm login|logout|rotate-callback-token`: the dashboard's account actions from the command line."""
 
 from __future__ import annotations
 
@@ -90,3 +90,19 @@ def sm_logout(store: str = typer.Option(..., "--store", help="Store hash")) -> N
     typer.echo(f"Logged out store {store}; syncing is paused until the next login.")
     for warning in result.warnings:
         typer.echo(f"Warning: {warning}", err=True)
+
+
+@sm_app.command("rotate-callback-token")
+def sm_rotate_callback_token(store: str = typer.Option(..., "--store", help="Store hash")) -> None:
+    """Give the store new opt-in/opt-out callback URLs; the old ones stop working at once."""
+    from smbc.actions import account as account_actions
+    from smbc.actions.store_lookup import StoreNotInstalled
+
+    with command_runtime() as (db, settings):
+        try:
+            urls = account_actions.rotate_callback_token(db, store, actor=actor(), app_url=settings.app_url)
+        except StoreNotInstalled:
+            raise no_installed_store(store) from None
+    typer.echo("New callback URLs: paste both into SALESmanago, the old ones no longer work.")
+    typer.echo(f"opt-in:  {urls['opt_in']}")
+    typer.echo(f"opt-out: {urls['opt_out']}")

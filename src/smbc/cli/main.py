@@ -53,9 +53,13 @@ app.add_typer(sm_app, name="sm")
 app.add_typer(settings_app, name="settings")
 app.add_typer(keys_app, name="keys")
 
-from smbc.cli.export import export_command  # noqa: E402 - registered right below
+from smbc.cli.deliveries import deliveries_app  # noqa: E402 - registered right below
+from smbc.cli.export import export_app  # noqa: E402
+from smbc.cli.monitoring import monitoring_app  # noqa: E402
 
-app.command("export")(export_command)
+app.add_typer(export_app, name="export")
+app.add_typer(monitoring_app, name="monitoring")
+app.add_typer(deliveries_app, name="deliveries")
 
 
 def _logging(settings: Settings) -> None:

@@ -126,7 +126,7 @@ def apply_write_back(write_back_id: int, *, db: Database | None = None) -> Resul
             result = queue.result_for(exc)
         except Exception as exc:  # a bug must not lose the consent: retry later, keep the error
             log.exception("write-back %s failed", write_back_id)
-            result = Result.retry(f"internal error: {type(exc).__name__}: {exc}")
+            result = queue.result_for_unexpected(exc)
     return _finish(db, work, result, now, error)
 
 

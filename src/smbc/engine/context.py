@@ -62,6 +62,7 @@ class Result:
     error: str = ""
     retry_after: float | None = None
     exact: bool = False  # retry after exactly `retry_after` (a short wait for another worker)
+    unexpected: bool = False  # an error the outcome table does not know: retried a bounded number of times
 
     @classmethod
     def done(cls, reason: str = "") -> Result:

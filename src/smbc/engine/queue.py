@@ -35,6 +35,9 @@ from smbc.engine.context import Result, RowStatus
 
 log = logging.getLogger(__name__)
 
+# A row failing with an error the outcome table does not know (a bug, an answer nobody foresaw) is
+# failed after this many attempts in all, with the error: such an error rarely passes by itself.
+UNEXPECTED_ERROR_ATTEMPTS = 5
 STALE_LOCK = timedelta(minutes=10)  # a worker that died mid-row frees it after this
 NEVER_TRIED_GRACE = timedelta(seconds=60)  # a fresh row's queue message is still on its way
 SWEEP_LIMIT = 1000
@@ -93,6 +96,21 @@ def result_for(exc: RemoteCallError) -> Result:
     if action is Action.DONE:
         return Result.done(exc.message[:255])
     return Result.failed("refused", exc.message)
+
+
+def result_for_unexpected(exc: BaseException) -> Result:
+    """An exception that is not a `RemoteCallError`: retried with backoff, but the row is failed once
+    it has been tried `UNEXPECTED_ERROR_ATTEMPTS` times (`finish`), never retried for ever."""
+    return Result(RowStatus.PENDING, error=describe_unexpected(exc), unexpected=True)
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def gave_up_unexpected(error: str, attempts: int) -> str:
+    """The reason written on a row (or an export) that stopped on an unexpected error."""
+    return f"stopped after {attempts} attempts: {error}"
 
 
 # -- retry schedule ------------------------------------------------------------------------------
@@ -179,7 +197,10 @@ def finish(
     if result.error:
         values["last_error"] = result.error[:2000]
     if result.status is RowStatus.PENDING:
-        if policy.gives_up(row.received_at, now):
+        if result.unexpected and row.attempts >= UNEXPECTED_ERROR_ATTEMPTS:
+            result = Result.failed(gave_up_unexpected(result.error, row.attempts), result.error)
+            values.update(status=result.status.value, reason=result.reason[:255], processed_at=now)
+        elif policy.gives_up(row.received_at, now):
             hours = policy.give_up_after.total_seconds() / 3600
             result = Result.failed(f"gave up after {hours:g} h of retries", result.error)
             values.update(status=result.status.value, reason=result.reason)

@@ -28,10 +28,13 @@ from smbc.db.session import Database
 from smbc.engine.pausing import PauseReason, pause_reason_for
 from smbc.engine.queue import (
     OUTCOME_ACTIONS,
+    UNEXPECTED_ERROR_ATTEMPTS,
     Action,
     QueueKind,
     RetryPolicy,
+    describe_unexpected,
     enqueue_or_leave,
+    gave_up_unexpected,
     register_queue,
 )
 from smbc.export.contacts import contact_batches
@@ -178,10 +181,10 @@ def _run(
         return _on_error(job, exc)
     except LeaseLost:
         raise
-    except Exception as exc:  # a bug: keep the export and its cursor, retry later, show the error
+    except Exception as exc:  # a bug: keep the export and its cursor, retry a few times, show the error
         log.exception("export %s failed", export_id)
-        error = RemoteCallError(Outcome.RETRY, f"internal error: {type(exc).__name__}: {exc}")
-        return _on_error(job, error)
+        error = RemoteCallError(Outcome.RETRY, describe_unexpected(exc))
+        return _on_error(job, error, unexpected=True)
 
 
 def _status(job: Job) -> str:
@@ -214,10 +217,11 @@ def _credentials_message(exc: RemoteCallError) -> str:
     return f"SALESmanago refused the credentials ({exc.message}): log in again, then export again."
 
 
-def _on_error(job: Job, exc: RemoteCallError) -> str:
+def _on_error(job: Job, exc: RemoteCallError, *, unexpected: bool = False) -> str:
     """Retryable: wait (backoff) and go on from the cursor; otherwise the export fails with the reason
     (refused credentials fail it too: an export does not pause the store, the merchant starts it
-    again once logged in).
+    again once logged in). An `unexpected` error (not a remote call's outcome) fails it once
+    `UNEXPECTED_ERROR_ATTEMPTS` attempts in a row have failed: it would fail the same way for ever.
 
     The row keeps the cursor of the last committed batch: `job.cursor` may already point past work
     whose transaction failed (a claim, a ledger write), and saving it would skip that work."""
@@ -232,6 +236,10 @@ def _on_error(job: Job, exc: RemoteCallError) -> str:
             return ExportStatus.FAILED.value
         row.attempts += 1
         row.failing_since = row.failing_since or now
+        if unexpected and row.attempts >= UNEXPECTED_ERROR_ATTEMPTS:
+            message = gave_up_unexpected(exc.message, row.attempts)
+            finish_export(session, row, ExportStatus.FAILED, now, message)
+            return ExportStatus.FAILED.value
         if EXPORT_RETRY.gives_up(row.failing_since, now):
             message = f"Gave up after 24 h of failures: {exc.message}"
             finish_export(session, row, ExportStatus.FAILED, now, message)

@@ -267,19 +267,7 @@ def progress(row: Export, now: datetime | None = None) -> ProgressView:
     return ProgressView(row.done, total, percent, rate, left)
 
 
-# -- the worker ------------------------------------------------------------------------------------
-
-
-# -- the ledger ------------------------------------------------------------------------------------
-
-
-# -- contacts --------------------------------------------------------------------------------------
-
-
-# -- events ----------------------------------------------------------------------------------------
-
-
-# -- queue and sweep -------------------------------------------------------------------------------
+# -- running in the foreground (the CLI) ------------------------------------------------------------
 
 
 def export_row(db: Database, export_id: int) -> Export:
@@ -297,10 +285,11 @@ def run_in_foreground(
     export_id: int,
     *,
     on_batch: Callable[[Export], None],
-    on_wait: Callable[[float, str], None],
+    on_wait: Callable[[Export, float], None],
 ) -> Export:
     """Run the export in this process until it ends (the CLI): batch after batch, waiting out each
-    retry (`on_wait(seconds, last error)` first), or watching while a worker runs it. The final row."""
+    retry (`on_wait(row, seconds)` first: the row says which attempt failed and why), or watching
+    while a worker runs it. The final row."""
     while True:
         ran = run_export(export_id, db=db, time_slice=None, on_batch=on_batch, force=True)
         current = export_row(db, export_id)
@@ -311,5 +300,5 @@ def run_in_foreground(
             get_clock().sleep(1.0)  # a worker runs it right now: show its progress
         elif current.next_attempt_at is not None:
             wait = max((current.next_attempt_at - utcnow()).total_seconds(), 0.0)
-            on_wait(wait, current.last_error)
+            on_wait(current, wait)
             get_clock().sleep(wait)

@@ -151,7 +151,7 @@ def process_delivery(
             return _finish(db, batch, {d.id: failure for d in batch}, calls, now, store=store, error=exc)
         except Exception as exc:  # e.g. the SALESmanago client cannot be built: keep the rows, retry
             log.exception("could not prepare clients for store %s", store.hash)
-            failure = Result.retry(f"internal error: {type(exc).__name__}: {exc}")
+            failure = queue.result_for_unexpected(exc)
             return _finish(db, batch, {d.id: failure for d in batch}, calls, now)
         sites = store.sites or []
         ctx = Context(
@@ -181,7 +181,7 @@ def process_delivery(
                     break  # the store is about to be paused: the rest waits too
             except Exception as exc:  # a bug must not lose the delivery: retry later, keep the error
                 log.exception("delivery %s failed", delivery.id)
-                results[delivery.id] = Result.retry(f"internal error: {type(exc).__name__}: {exc}")
+                results[delivery.id] = queue.result_for_unexpected(exc)
         for delivery in batch:
             results.setdefault(delivery.id, Result.waiting(queue.PAUSED_FOR_CREDENTIALS))
         finished = _finish(db, batch, results, calls, now, store=store, error=last_error)
@@ -357,7 +357,10 @@ def retry_delivery(delivery_id: int, *, db: Database | None = None) -> bool:
                 WebhookDelivery.id == delivery_id,
                 WebhookDelivery.status.in_([RowStatus.FAILED.value, RowStatus.SKIPPED.value]),
             )
-            .values(status=RowStatus.PENDING.value, next_attempt_at=utcnow(), reason="", last_error="")
+            # A fresh count: the bound on unexpected errors (engine.queue) starts again.
+            .values(
+                status=RowStatus.PENDING.value, next_attempt_at=utcnow(), reason="", last_error="", attempts=0
+            )
         )
     if result.rowcount != 1:
         return False

@@ -7,15 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
-from sqlalchemy import select
 
 from smbc.account.credentials import get_account
+from smbc.actions import deliveries as delivery_actions
+from smbc.actions.deliveries import DeliveryNotFound
+from smbc.actions.store_lookup import StoreNotInstalled
+from smbc.activity.health import system_health
 from smbc.activity.recent import recent_activity
-from smbc.db.models import Store
 from smbc.engine.context import RowStatus
 from smbc.monitoring.scripts import check_monitoring
-from smbc.realtime import processing as realtime
-from smbc.realtime.models import WebhookDelivery
 from smbc.stores.access import DashboardSession
 from smbc.web.session import current_session, installed_store_or_404
 from smbc.web.templating import render
@@ -36,6 +36,7 @@ def _context(request: Request, store_hash: str, failed_only: bool) -> dict[str, 
     deliveries, calls = recent_activity(db, store_hash, failed_only=failed_only)
     return {
         "monitoring_problems": monitoring_problems,
+        "health": system_health(db, store_hash=store_hash),
         "connected": connected,
         "deliveries": deliveries,
         "calls": calls,
@@ -55,16 +56,10 @@ async def activity_tab(
 
 
 def _retry(request: Request, store_hash: str, delivery_id: int) -> bool:
-    db = request.app.state.runtime.db
-    with db.session() as session:
-        owned = session.scalar(
-            select(WebhookDelivery.id)
-            .join(Store, Store.id == WebhookDelivery.store_id)
-            .where(WebhookDelivery.id == delivery_id, Store.hash == store_hash)
-        )
-    if owned is None:  # another store's id answers exactly like a missing one
-        raise HTTPException(status_code=404, detail="No such delivery in this store.")
-    return realtime.retry_delivery(delivery_id, db=db)
+    try:
+        return delivery_actions.retry_delivery(request.app.state.runtime.db, store_hash, delivery_id)
+    except (DeliveryNotFound, StoreNotInstalled):  # another store's id answers like a missing one
+        raise HTTPException(status_code=404, detail="No such delivery in this store.") from None
 
 
 @router.post("/app/activity/deliveries/{delivery_id}/retry", response_class=HTMLResponse)

@@ -1,17 +1,19 @@
 """The Export Data tab: a form for customers as contacts, one for orders as external events, the
 running exports with their progress (the fragment refreshes itself while one runs) and the past
-exports' counts. Every action is one call of `smbc.export.service`."""
+exports' counts. Every action is one call of `smbc.actions.export`, as `smbc export`'s."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from smbc.account.credentials import get_account
+from smbc.actions import export as export_actions
+from smbc.actions.store_lookup import StoreNotInstalled
 from smbc.core.clock import utcnow
 from smbc.db.models import Store
 from smbc.export import service
@@ -97,27 +99,31 @@ def export_status(request: Request, session: DashboardSession = Depends(current_
     return render(request, "export_status.html", _status_context(request, view.store.id))
 
 
+def _not_installed() -> HTTPException:
+    return HTTPException(status_code=404, detail="This store does not have the app installed.")
+
+
+def _actor(session: DashboardSession) -> str:
+    return session.email or f"user:{session.user_id}"
+
+
 def _start(request: Request, session: DashboardSession, kind: ExportKind, form: Any) -> HTMLResponse:
     view = _view(request, session.store_hash)
     prefix = kind.value
     texts = {name: str(form.get(name, "")) for name in ("date_from", "date_to", "tags")}
     view.form = {f"{prefix}_{name}": value for name, value in texts.items()}
     try:
-        date_from, date_to, tags = service.parse_request(
-            texts["date_from"],
-            texts["date_to"],
-            texts["tags"] if kind is ExportKind.CONTACTS else "",
-            today=service.store_today(view.store),
-        )
-        export_id = service.start_export(
+        started = export_actions.start_export(
             request.app.state.runtime.db,
-            view.store.id,
+            session.store_hash,
             kind,
-            date_from,
-            date_to,
-            tags=tags,
-            actor=session.email or f"user:{session.user_id}",
+            date_from=texts["date_from"],
+            date_to=texts["date_to"],
+            tags=texts["tags"] if kind is ExportKind.CONTACTS else "",
+            actor=_actor(session),
         )
+    except StoreNotInstalled:
+        raise _not_installed() from None
     except service.ExportInvalid as exc:
         view.errors = {f"{prefix}_{name}": message for name, message in exc.errors.items()}
         view.messages.append({"kind": "danger", "text": exc.errors.get("form") or NOT_STARTED})
@@ -125,10 +131,11 @@ def _start(request: Request, session: DashboardSession, kind: ExportKind, form: 
     except service.ExportAlreadyRunning as exc:
         view.messages.append({"kind": "warning", "text": str(exc)})
         return _render(request, view, status_code=422)  # the page shows 422 answers
+    row = started.export
     label = "Contacts" if kind is ExportKind.CONTACTS else "Events"
     view.form = {}
     view.messages.append(
-        {"kind": "success", "text": f"{label} export #{export_id} started ({date_from} to {date_to})."}
+        {"kind": "success", "text": f"{label} export #{row.id} started ({row.date_from} to {row.date_to})."}
     )
     return _render(request, view)
 
@@ -148,12 +155,11 @@ def resend_unconfirmed(
 ) -> HTMLResponse:
     view = _view(request, session.store_hash)
     try:
-        new_id = service.resend_unconfirmed(
-            request.app.state.runtime.db,
-            view.store.id,
-            export_id,
-            actor=session.email or f"user:{session.user_id}",
+        started = export_actions.resend_unconfirmed(
+            request.app.state.runtime.db, session.store_hash, export_id, actor=_actor(session)
         )
+    except StoreNotInstalled:
+        raise _not_installed() from None
     except service.ExportInvalid as exc:
         view.messages.append({"kind": "warning", "text": exc.errors["form"]})
         return _render(request, view, status_code=422)
@@ -163,7 +169,7 @@ def resend_unconfirmed(
     view.messages.append(
         {
             "kind": "success",
-            "text": f"Export #{new_id} sends the unconfirmed events of export #{export_id} again.",
+            "text": f"Export #{started.export.id} sends the unconfirmed events of export #{export_id} again.",
         }
     )
     return _render(request, view)
@@ -174,7 +180,11 @@ def cancel(
     export_id: int, request: Request, session: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
     view = _view(request, session.store_hash)
-    if service.cancel_export(request.app.state.runtime.db, view.store.id, export_id):
+    try:
+        cancelled = export_actions.cancel_export(request.app.state.runtime.db, session.store_hash, export_id)
+    except StoreNotInstalled:
+        raise _not_installed() from None
+    if cancelled:
         view.messages.append(
             {"kind": "success", "text": f"Export #{export_id} is stopping after the batch in hand."}
         )

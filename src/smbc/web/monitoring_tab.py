@@ -2,7 +2,8 @@
 consent category, and the code live now, read back from BigCommerce (so it changes only after Save).
 
 Saving validates, saves the settings, then makes BigCommerce match at once (inline, so the merchant
-sees the result on the page); database work and BigCommerce calls never share a transaction.
+sees the result on the page); database work and BigCommerce calls never share a transaction. Save
+and Restore are the actions `smbc settings set` and `smbc monitoring restore` call too.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from smbc.actions import monitoring as monitoring_actions
+from smbc.actions.settings import save_settings
+from smbc.actions.store_lookup import StoreNotInstalled
 from smbc.core.remote_calls import RemoteCallError
 from smbc.monitoring.scripts import (
     MAX_APP_SCRIPTS,
@@ -24,9 +28,8 @@ from smbc.monitoring.scripts import (
     load_settings,
     refresh_storefronts,
     storefront_channels,
-    sync_store,
 )
-from smbc.settings.store_settings import SettingsInvalid, StoreSettings, save_store_settings
+from smbc.settings.store_settings import SettingsInvalid, StoreSettings
 from smbc.stores.access import DashboardSession
 from smbc.web.forms import CONSENT_CATEGORIES, NOT_SAVED, handle_form
 from smbc.web.session import current_session, installed_store_or_404
@@ -195,10 +198,8 @@ def _render(request: Request, view: TabView, status_code: int = 200) -> HTMLResp
     return render(request, "monitoring_tab.html", context, status_code=status_code)
 
 
-def _sync(request: Request, store_hash: str, *, refresh: bool) -> SyncResult:
-    db = request.app.state.runtime.db
-    app_url = request.app.state.settings.app_url
-    return sync_store(db, _store_id(request, store_hash), app_url=app_url, refresh=refresh)
+def _not_installed() -> HTTPException:
+    return HTTPException(status_code=404, detail="This store does not have the app installed.")
 
 
 def _sync_message(result: SyncResult, enabled: bool) -> dict[str, str]:
@@ -237,21 +238,28 @@ def _save(request: Request, session: DashboardSession, form: Any) -> HTMLRespons
     view = _base_view(request, session.store_hash)
     shown, changes, errors = parse_form(form, [c["id"] for c in view.channels])
     view.form = shown
+    synced: SyncResult | None = None
     if not errors:
         try:
-            with request.app.state.runtime.db.session() as db_session:
-                store = installed_store_or_404(db_session, session.store_hash)
-                save_store_settings(db_session, store.id, changes, session.email or f"user:{session.user_id}")
+            saved = save_settings(
+                request.app.state.runtime.db,
+                session.store_hash,
+                changes,
+                session.email or f"user:{session.user_id}",
+                app_url=request.app.state.settings.app_url,
+            )
+            synced = saved.monitoring
         except SettingsInvalid as exc:
             errors = {key.replace(".", "_"): message for key, message in exc.errors.items()}
+        except StoreNotInstalled:
+            raise _not_installed() from None
     if errors:
         view.errors = errors
         view.messages.append({"kind": "danger", "text": NOT_SAVED})
         _read_live(request, session.store_hash, view)
         return _render(request, view, status_code=422)
-    result = _sync(request, session.store_hash, refresh=True)
     view = _base_view(request, session.store_hash)  # the storefront list may have been refreshed
-    view.messages.append(_sync_message(result, shown.enabled))
+    view.messages.append(_sync_message(synced or SyncResult(), shown.enabled))
     _read_live(request, session.store_hash, view)
     return _render(request, view)
 
@@ -260,7 +268,12 @@ def _save(request: Request, session: DashboardSession, form: Any) -> HTMLRespons
 def restore_monitoring(
     request: Request, session: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
-    result = _sync(request, session.store_hash, refresh=False)
+    try:
+        result = monitoring_actions.restore_monitoring(
+            request.app.state.runtime.db, session.store_hash, app_url=request.app.state.settings.app_url
+        )
+    except StoreNotInstalled:
+        raise _not_installed() from None
     view = _base_view(request, session.store_hash)
     if result.ok:
         view.messages.append({"kind": "success", "text": "The monitoring code was restored."})

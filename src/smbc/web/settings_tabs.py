@@ -42,7 +42,6 @@ from smbc.stores.access import (
     NOT_ALLOWED,
     DashboardSession,
     may_steer,
-    rotate_callback_token,
     who_may_steer,
 )
 from smbc.web.forms import CART_WINDOWS, ORDER_STATUSES, PRODUCT_IDENTIFIERS, FormState, handle_form
@@ -373,11 +372,14 @@ def account_refresh_owners(
 def account_rotate_token(
     request: Request, dash: DashboardSession = Depends(steering_session)
 ) -> HTMLResponse:
+    try:
+        db = request.app.state.runtime.db
+        app_url = request.app.state.settings.app_url
+        account_actions.rotate_callback_token(db, dash.store_hash, actor=_actor(dash), app_url=app_url)
+    except StoreNotInstalled:
+        raise _not_installed() from None
+    notices = [("warning", "New callback URLs: paste both into SALESmanago, the old ones no longer work.")]
     with _unit_of_work(request, dash) as (session, store):
-        rotate_callback_token(session, store, _actor(dash), "by a user")
-        notices = [
-            ("warning", "New callback URLs: paste both into SALESmanago, the old ones no longer work.")
-        ]
         return _account_tab(request, session, store, dash, form=FormState.told(*notices))
 
 

@@ -1,0 +1,33 @@
+"""Trying a webhook delivery again (the Activity tab's Retry and `smbc deliveries retry` alike)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from smbc.actions.store_lookup import installed_store
+from smbc.db.session import Database
+from smbc.realtime import processing
+from smbc.realtime.models import WebhookDelivery
+
+
+class DeliveryNotFound(LookupError):
+    """No delivery with this id in this store (another store's id answers the same way)."""
+
+    def __init__(self, delivery_id: int) -> None:
+        super().__init__(f"No delivery {delivery_id} in this store.")
+        self.delivery_id = delivery_id
+
+
+def retry_delivery(db: Database, store_hash: str, delivery_id: int) -> bool:
+    """Queue a failed or skipped delivery again, with a fresh count of attempts. False when it is
+    neither (nothing changes). Raises StoreNotInstalled or DeliveryNotFound."""
+    with db.session() as session:
+        store = installed_store(session, store_hash)
+        owned = session.scalar(
+            select(WebhookDelivery.id).where(
+                WebhookDelivery.id == delivery_id, WebhookDelivery.store_id == store.id
+            )
+        )
+    if owned is None:
+        raise DeliveryNotFound(delivery_id)
+    return processing.retry_delivery(delivery_id, db=db)

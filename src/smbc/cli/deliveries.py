@@ -1,0 +1,32 @@
+"""`smbc deliveries retry`: the Activity tab's Retry from the command line."""
+
+from __future__ import annotations
+
+import typer
+
+from smbc.cli.common import command_runtime, fail, no_installed_store
+
+deliveries_app = typer.Typer(
+    help="Webhook deliveries of a store (list them with `smbc activity`)", no_args_is_help=True
+)
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    store: str = typer.Option(..., "--store", help="Store hash"),
+    delivery_id: int = typer.Argument(..., metavar="DELIVERY_ID", help="as `smbc activity` lists it"),
+) -> None:
+    """Queue a failed or skipped delivery again, with a fresh count of attempts."""
+    from smbc.actions.deliveries import DeliveryNotFound, retry_delivery
+    from smbc.actions.store_lookup import StoreNotInstalled
+
+    with command_runtime() as (db, _settings):
+        try:
+            queued = retry_delivery(db, store, delivery_id)
+        except StoreNotInstalled:
+            raise no_installed_store(store) from None
+        except DeliveryNotFound as exc:
+            raise fail(str(exc)) from None
+    if not queued:
+        raise fail(f"Delivery {delivery_id} is not failed or skipped, so it was not retried.")
+    typer.echo(f"Delivery {delivery_id} was queued again.")
