@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from smbc.consent.models import DoubleOptInClaim
 from smbc.db.session import Database
-from smbc.engine.ledgers import STALE_LOCK, claim_by_inserting
+from smbc.engine.ledgers import STALE_LOCK, claim_by_inserting, forgotten, ledger_keys
 
 
 def _round(session: Session, store_id: int, email: str) -> int:
@@ -19,7 +19,7 @@ def _round(session: Session, store_id: int, email: str) -> int:
         .select_from(DoubleOptInClaim)
         .where(
             DoubleOptInClaim.store_id == store_id,
-            DoubleOptInClaim.email == email,
+            DoubleOptInClaim.email.in_(ledger_keys(email)),  # a forgotten person's claims count too
             DoubleOptInClaim.closed.is_(True),
         )
     )
@@ -45,9 +45,13 @@ def claim_double_opt_in(db: Database, store_id: int, email: str, *, owner: str, 
     claim = DoubleOptInClaim(store_id=store_id, email=email, round=round_, claimed_by=owner, claimed_at=now)
     holder = select(DoubleOptInClaim).where(
         DoubleOptInClaim.store_id == store_id,
-        DoubleOptInClaim.email == email,
+        DoubleOptInClaim.email.in_(ledger_keys(email)),
         DoubleOptInClaim.round == round_,
     )
+    with db.session() as session:
+        earlier = session.scalars(holder).first()
+        if earlier is not None and forgotten(earlier.email):  # kept under a keyed hash by a forget
+            return held(earlier)
     return claim_by_inserting(db, claim, holder, held)
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smbc.core.clock import utcnow
+from smbc.core.encryption import KEYED_HASH_PREFIX, get_box
 from smbc.db.base import Base
 from smbc.db.session import Database, insert_ignoring_conflicts
 from smbc.db.types import UTCDateTime
@@ -90,6 +91,29 @@ def ledger_email(email: str | None) -> str:
     return (email or "").strip().lower()
 
 
+def ledger_keys(email: str | None) -> list[str]:
+    """Every key the ledgers may hold an e-mail under: the e-mail itself, and its keyed hashes once
+    the person was forgotten (`smbc privacy forget`), so a forgotten person is never sent twice."""
+    email = ledger_email(email)
+    return [email, *get_box().keyed_hashes(email)] if email else []
+
+
+def forgotten(key: str | None) -> bool:
+    """Whether a ledger's e-mail column holds a keyed hash (the person was forgotten)."""
+    return bool(key) and str(key).startswith(KEYED_HASH_PREFIX)
+
+
+def _known_again(row: SyncedContact | None, email: str | None) -> SyncedContact | None:
+    """A forgotten contact met again under its e-mail (BigCommerce sent it: the person is active in
+    the store again) is keyed by that e-mail again; under another e-mail it is not this contact."""
+    if row is None or not forgotten(row.email):
+        return row
+    if email and row.email in ledger_keys(email):
+        row.email = ledger_email(email)
+        return row
+    return None
+
+
 def contact_by(
     session: Session, store_id: int, *, email: str | None = None, customer_id: int | None = None
 ) -> SyncedContact | None:
@@ -100,12 +124,17 @@ def contact_by(
             .where(SyncedContact.store_id == store_id, SyncedContact.customer_id == customer_id)
             .order_by(SyncedContact.updated_at.desc())
         ).first()
-        if row is not None:
+        if row is not None and (row := _known_again(row, email)) is not None:
             return row
     if email:
-        return session.scalars(
-            select(SyncedContact).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
-        ).first()
+        return _known_again(
+            session.scalars(
+                select(SyncedContact).where(
+                    SyncedContact.store_id == store_id, SyncedContact.email.in_(ledger_keys(email))
+                )
+            ).first(),
+            email,
+        )
     return None
 
 
@@ -122,6 +151,8 @@ def remember_contact(
 ) -> SyncedContact:
     """Update the contact ledger (an e-mail change moves what was known to the new e-mail)."""
     email = ledger_email(email)
+    if contact_by(session, store_id, email=email) is not None:
+        session.flush()  # a forgotten row of this e-mail is keyed by it again before the insert below
     # Two workers may meet one e-mail: the row is inserted if missing, then updated.
     row_values = {
         "store_id": store_id,
