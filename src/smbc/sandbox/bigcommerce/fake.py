@@ -10,7 +10,6 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -18,13 +17,12 @@ import jwt
 
 from smbc.core.clock import Clock, get_clock
 from smbc.sandbox.bigcommerce.admin import Admin
+from smbc.sandbox.bigcommerce.catalog import add_built_in_catalog, seed_products
 from smbc.sandbox.bigcommerce.seeder import seed_store
 from smbc.sandbox.bigcommerce.state import (
-    DEFAULT_PRODUCTS,
     Channel,
     Grant,
     Hook,
-    Product,
     Site,
     StoreState,
     Token,
@@ -34,7 +32,7 @@ from smbc.sandbox.bigcommerce.storefront import Storefront
 from smbc.sandbox.bigcommerce.webhooks import Delivery, Event, Target, WebhookDispatcher, payload_hash
 
 # Scopes the fake's app profile grants unless `set_app_scopes` says otherwise: what an app reading
-# customers, orders, carts and channels and writing subscribers and scripts asks for.
+# customers, orders, carts, channels and products and writing subscribers and scripts asks for.
 DEFAULT_APP_SCOPES: tuple[str, ...] = (
     "store_v2_customers",
     "store_v2_orders_read_only",
@@ -44,6 +42,7 @@ DEFAULT_APP_SCOPES: tuple[str, ...] = (
     "store_v2_information_read_only",
     "store_channel_settings_read_only",
     "store_sites_read_only",
+    "store_v2_products_read_only",
 )
 CODE_LIFETIME_S = 600
 JWT_LIFETIME_S = 24 * 3600
@@ -187,10 +186,7 @@ class FakeBigCommerce:
                 store.channels[channel_id] = Channel(channel_id, channel_name, now, now)
                 site_id = 1000 + channel_id - 1
                 store.sites[site_id] = Site(site_id, channel_id, now, now)
-            for product_id, product_name, sku, variant_id, price in DEFAULT_PRODUCTS:
-                store.products[product_id] = Product(
-                    product_id, product_name, sku, variant_id, Decimal(price)
-                )
+            add_built_in_catalog(store, now)
             self.stores[store_hash] = store
             return store_hash
 
@@ -387,9 +383,16 @@ class FakeBigCommerce:
         end: date | datetime | None = None,
         seed: int = 1,
         subscribers: int | None = None,
+        products: int = 0,
+        products_with_variants: int = 0,
     ) -> dict[str, int]:
+        """Bulk rows (no webhooks): customers, subscribers and orders, and `products` made on read."""
         with self.lock:
-            return seed_store(self.store(store_hash), customers, orders, start, end, seed, subscribers)
+            store = self.store(store_hash)
+            counts = seed_store(store, customers, orders, start, end, seed, subscribers)
+            if products:
+                counts.update(seed_products(store, products, products_with_variants, self.now()))
+            return counts
 
     # -- events ----------------------------------------------------------------------------------------
 

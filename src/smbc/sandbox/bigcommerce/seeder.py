@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from smbc.core.clock import get_clock
+from smbc.sandbox.bigcommerce.catalog import EVERYDAY_PRODUCT_IDS
 from smbc.sandbox.bigcommerce.state import (
     NEWSLETTER_CONSENT,
     Address,
@@ -156,7 +157,7 @@ def seed_store(
             customer.date_created,
             customer.date_modified,
         )
-    products = list(store.products.values())
+    products = [store.products[i] for i in EVERYDAY_PRODUCT_IDS if i in store.products]
     statuses = [s for s, _ in ORDER_STATUS_WEIGHTS]
     weights = [w for _, w in ORDER_STATUS_WEIGHTS]
     for created in _spread(rng, orders, start_dt, end_dt):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -53,15 +53,6 @@ ORDER_STATUSES: dict[int, tuple[str, str]] = {
     14: ("Partially Refunded", "Seller has partially refunded the order."),
 }
 
-# The catalogue every store starts with: (id, name, sku, variant_id, price).
-DEFAULT_PRODUCTS: list[tuple[int, str, str, int, str]] = [
-    (77, "Sandbox Mug", "MUG-01", 177, "12.50"),
-    (78, "Sandbox T-Shirt", "TEE-01", 178, "24.00"),
-    (79, "Sandbox Poster", "PST-01", 179, "8.99"),
-    (80, "Sandbox Hoodie", "HOOD-01", 180, "49.90"),
-    (81, "Sandbox Notebook", "NOTE-01", 181, "5.25"),
-]
-
 
 @dataclass(slots=True)
 class User:
@@ -98,12 +89,95 @@ class Site:
 
 
 @dataclass(slots=True)
+class Variant:
+    """One purchasable SKU of a product; a product without options has exactly one (its base variant)."""
+
+    id: int
+    product_id: int
+    sku: str
+    inventory_level: int
+    # None: the product's own price (what BigCommerce answers for a variant without a price of its own).
+    price: Decimal | None = None
+    sale_price: Decimal | None = None
+    option_label: str = ""  # the value of the product's one option ("M"); "" for a base variant
+
+
+@dataclass(slots=True)
 class Product:
     id: int
     name: str
     sku: str
-    variant_id: int
     price: Decimal
+    variants: list[Variant]
+    date_created: datetime
+    date_modified: datetime
+    description: str = ""  # HTML, as merchants write it
+    sale_price: Decimal = Decimal("0")  # 0: not on sale
+    brand_id: int = 0
+    categories: list[int] = field(default_factory=list)
+    channel_ids: list[int] = field(default_factory=lambda: [1])
+    custom_url: str = ""
+    image_count: int = 1
+    is_visible: bool = True
+    availability: str = "available"
+    option_name: str = ""  # the one option's display name ("Size") when the product has variants
+
+    @property
+    def has_options(self) -> bool:
+        return bool(self.option_name)
+
+    @property
+    def inventory_tracking(self) -> str:
+        return "variant" if self.has_options else "product"
+
+    @property
+    def inventory_level(self) -> int:
+        """A product's stock is its variants' stock (one base variant for a product without options)."""
+        return sum(v.inventory_level for v in self.variants)
+
+    @property
+    def variant_id(self) -> int:
+        """The variant a shopper gets without choosing one (the base variant, else the first)."""
+        return self.variants[0].id
+
+    def variant(self, variant_id: int | None) -> Variant | None:
+        """The variant with that id (None: the default one)."""
+        if variant_id is None:
+            return self.variants[0]
+        return next((v for v in self.variants if v.id == variant_id), None)
+
+    def price_of(self, variant: Variant) -> Decimal:
+        """What a shopper pays: the sale price, else the price (each falls back to the product's)."""
+        sale = variant.sale_price if variant.sale_price is not None else self.sale_price
+        if sale:
+            return sale
+        return variant.price if variant.price is not None else self.price
+
+
+@dataclass(slots=True)
+class Category:
+    id: int
+    name: str
+    parent_id: int = 0
+    tree_id: int = 1
+    sort_order: int = 0
+    custom_url: str = ""
+    description: str = ""
+    is_visible: bool = True
+
+
+@dataclass(slots=True)
+class CategoryTree:
+    id: int
+    name: str
+    channel_ids: list[int]
+
+
+@dataclass(slots=True)
+class Brand:
+    id: int
+    name: str
+    custom_url: str = ""
 
 
 @dataclass(slots=True)
@@ -291,6 +365,15 @@ class Quota:
     used: int = 0
 
 
+class ProductSource(Protocol):
+    """Products made on read (a seeded bulk catalog): `ids` in order, `product(id)` a fresh row each time."""
+
+    @property
+    def ids(self) -> range: ...
+
+    def product(self, product_id: int) -> Product: ...
+
+
 @dataclass
 class StoreState:
     """Everything one store holds. Dicts are keyed by id, in creation (= id) order."""
@@ -303,7 +386,13 @@ class StoreState:
     created: datetime
     channels: dict[int, Channel] = field(default_factory=dict)
     sites: dict[int, Site] = field(default_factory=dict)
+    # Products kept as rows (the built-in catalogue, and bulk products once changed); `product()` reads both.
     products: dict[int, Product] = field(default_factory=dict)
+    bulk_products: ProductSource | None = None
+    deleted_products: set[int] = field(default_factory=set)
+    categories: dict[int, Category] = field(default_factory=dict)
+    category_trees: dict[int, CategoryTree] = field(default_factory=dict)
+    brands: dict[int, Brand] = field(default_factory=dict)
     customers: dict[int, Customer] = field(default_factory=dict)
     subscribers: dict[int, Subscriber] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
@@ -335,6 +424,8 @@ class StoreState:
     hook_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     channel_ids: itertools.count = field(default_factory=lambda: itertools.count(3))
     site_ids: itertools.count = field(default_factory=lambda: itertools.count(1002))
+    product_ids: itertools.count = field(default_factory=lambda: itertools.count(100))
+    variant_ids: itertools.count = field(default_factory=lambda: itertools.count(200))
 
     def touch(self) -> None:
         self.revision += 1
@@ -391,6 +482,34 @@ class StoreState:
             if subscriber.email.lower() == wanted:
                 return subscriber
         return None
+
+    def product(self, product_id: int) -> Product | None:
+        """A product that exists now (a bulk one is made on read until it is changed)."""
+        row = self.products.get(product_id)
+        if row is not None:
+            return row
+        bulk = self.bulk_products
+        if bulk is None or product_id not in bulk.ids or product_id in self.deleted_products:
+            return None
+        return bulk.product(product_id)
+
+    def product_row(self, product_id: int) -> Product | None:
+        """The product as a stored row, so a change to it lasts (a bulk product is kept from then on)."""
+        row = self.product(product_id)
+        if row is not None:
+            self.products[product_id] = row
+        return row
+
+    def all_product_ids(self) -> list[int]:
+        """Every product id in ascending order (cached per revision: 50,000 bulk products)."""
+
+        def build() -> list[int]:
+            ids = set(self.products)
+            if self.bulk_products is not None:
+                ids.update(self.bulk_products.ids)
+            return sorted(ids - self.deleted_products)
+
+        return self.cached(("product_ids",), build)
 
     def site_for_channel(self, channel_id: int) -> Site | None:
         for site in self.sites.values():

@@ -111,10 +111,17 @@ class Storefront(StoreActions):
         product_id: int = 77,
         quantity: int = 1,
         customer_id: int | None = None,
+        variant_id: int | None = None,
     ) -> Json:
+        """Add a product (its default variant, or `variant_id`) to a new or existing cart."""
         with self.fake.lock:
             store = self.state
-            product = existing(store.products, product_id, "product")
+            product = store.product(product_id)
+            if product is None:
+                raise ActionError(f"no product {product_id}")
+            variant = product.variant(variant_id)
+            if variant is None:
+                raise ActionError(f"product {product_id} has no variant {variant_id}")
             if quantity < 1:
                 raise ActionError("quantity must be at least 1")
             if cart_id is None:
@@ -130,19 +137,19 @@ class Storefront(StoreActions):
                 if customer_id and not cart.customer_id:
                     cart.customer_id = customer_id
                     cart.email = self._customer(customer_id).email
-            same_product = next((i for i in cart.line_items if i.product_id == product_id), None)
-            if same_product is not None:
-                same_product.quantity += quantity
-                self._item_event(cart, same_product, "updated")
+            same_variant = next((i for i in cart.line_items if i.variant_id == variant.id), None)
+            if same_variant is not None:
+                same_variant.quantity += quantity
+                self._item_event(cart, same_variant, "updated")
             else:
                 item = LineItem(
                     str(uuid.uuid4()),
                     product.id,
-                    product.variant_id,
-                    product.sku,
+                    variant.id,
+                    variant.sku,
                     product.name,
                     quantity,
-                    product.price,
+                    product.price_of(variant),
                 )
                 cart.line_items.append(item)
                 self._item_event(cart, item, "created")

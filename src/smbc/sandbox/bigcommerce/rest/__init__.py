@@ -13,10 +13,12 @@ from fastapi import APIRouter
 
 from smbc.sandbox.bigcommerce.rest import (
     carts,
+    categories,
     channels,
     customers,
     hooks,
     orders,
+    products,
     refunds,
     scripts,
     store_info,
@@ -26,6 +28,7 @@ from smbc.sandbox.bigcommerce.rest import (
 
 def build_router() -> APIRouter:
     router = APIRouter()
-    for family in (store_info, channels, customers, subscribers, orders, refunds, carts, scripts, hooks):
+    families = (store_info, channels, customers, subscribers, orders, refunds, carts, scripts, hooks)
+    for family in (*families, products, categories):
         router.include_router(family.router)
     return router

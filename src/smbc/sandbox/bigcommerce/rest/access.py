@@ -30,6 +30,7 @@ SCOPES: dict[str, tuple[str, str]] = {
     "carts": ("store_cart", "store_cart_read_only"),
     "content": ("store_v2_content", "store_v2_content_read_only"),
     "checkout_content": ("store_content_checkout", "store_content_checkout_read_only"),
+    "products": ("store_v2_products", "store_v2_products_read_only"),
 }
 
 
