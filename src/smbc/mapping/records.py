@@ -386,6 +386,33 @@ def _products_of(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [i for i in items if not i.get("parent_order_product_id") and not i.get("is_bundled_product")]
 
 
+def _items_columns(
+    items: Sequence[Mapping[str, Any]],
+    identifier: str,
+    *,
+    locale: Any,
+    currency: Any,
+    note: str | None = None,
+    shipping: str | None = None,
+) -> tuple[str | None, tuple[str | None, ...]]:
+    """An event's `products` (the chosen identifier) and its details 1-9, the same for orders and
+    carts: names, (2: left to the event), quantities, note, shipping methods, the two other
+    identifiers, language, currency."""
+    chosen, other1, other2 = product_identifiers(items, identifier)
+    language = lang_code(locale)
+    return chosen or None, (
+        ", ".join(str(i.get("name") or "") for i in items) or None,
+        None,  # the WooCommerce order key has no BigCommerce equivalent; a RETURN puts its refund id here
+        "/".join(str(int(i.get("quantity") or 0)) for i in items) or None,
+        note,
+        shipping,
+        other1 or None,
+        other2 or None,
+        language.lower() if language else None,
+        _text(currency),
+    )
+
+
 def order_event(
     order: Mapping[str, Any],
     items: Sequence[Mapping[str, Any]],
@@ -400,33 +427,28 @@ def order_event(
     """PURCHASE / CANCELLATION for an order: products by the chosen identifier, value = order total,
     externalId = order id, date = order creation (ms) unless given, description = payment method,
     details: names, quantities, customer note, shipping methods, other identifiers, language, currency."""
-    products = _products_of(items)
-    chosen, other1, other2 = product_identifiers(products, settings.product_identifier)
+    products, details = _items_columns(
+        _products_of(items),
+        settings.product_identifier,
+        locale=order.get("customer_locale"),
+        currency=order.get("currency_code"),
+        note=_text(order.get("customer_message")),
+        shipping=", ".join(shipping_methods(order)) or None,
+    )
     when = date or parse_bc_date(order.get("date_created"))
-    locale = lang_code(order.get("customer_locale"))
     return ExternalEvent(
         kind=kind,
         date_ms=epoch_ms(when),
         owner=owner,
         email=order_email(order),
         contact_id=contact_id,
-        products=chosen or None,
+        products=products,
         # UNCONFIRMED which currency totals use on multi-currency orders: sent with currency_code.
         value=_money(order.get("total_inc_tax")),
         description=_text(order.get("payment_method")),
         location=location,
         external_id=str(order.get("id")),
-        details=(
-            ", ".join(str(i.get("name") or "") for i in products) or None,  # detail1 names
-            None,  # detail2: the WooCommerce order key has no BigCommerce equivalent
-            "/".join(str(int(i.get("quantity") or 0)) for i in products) or None,  # detail3
-            _text(order.get("customer_message")),  # detail4
-            ", ".join(shipping_methods(order)) or None,  # detail5
-            other1 or None,  # detail6
-            other2 or None,  # detail7
-            locale.lower() if locale else None,  # detail8
-            _text(order.get("currency_code")),  # detail9
-        ),
+        details=details,
     )
 
 
@@ -494,12 +516,15 @@ def cart_event(
     event_id: str | None = None,
 ) -> ExternalEvent:
     """CART: products, value, product names, quantities, the cart's URL as description."""
-    items = cart_items(cart)
-    chosen, other1, other2 = product_identifiers(items, settings.product_identifier)
+    products, details = _items_columns(
+        cart_items(cart),
+        settings.product_identifier,
+        locale=cart.get("locale"),
+        currency=(cart.get("currency") or {}).get("code"),
+    )
     amount = cart.get("cart_amount")
     if amount is None:
         amount = cart.get("base_amount")
-    locale = lang_code(cart.get("locale"))
     redirect = cart.get("redirect_urls") or {}
     return ExternalEvent(
         kind=EventKind.CART,
@@ -507,21 +532,11 @@ def cart_event(
         owner=owner,
         email=normalize_email(email) or None,
         contact_id=contact_id,
-        products=chosen or None,
+        products=products,
         value=_money(amount),
         description=_text(redirect.get("cart_url")),
         location=location,
         external_id=_text(cart.get("id")),
         event_id=event_id,
-        details=(
-            ", ".join(str(i.get("name") or "") for i in items) or None,
-            None,
-            "/".join(str(int(i.get("quantity") or 0)) for i in items) or None,
-            None,
-            None,
-            other1 or None,
-            other2 or None,
-            locale.lower() if locale else None,
-            _text((cart.get("currency") or {}).get("code")),
-        ),
+        details=details,
     )
