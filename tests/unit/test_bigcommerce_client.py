@@ -21,6 +21,11 @@ from support import wait_for
 BASE = "https://api.example.test"
 
 
+def order(order_id: int) -> dict[str, Any]:
+    """The least a /v2 order answer holds for the product to use it."""
+    return {"id": order_id, "status_id": 11, "date_created": "Tue, 20 Nov 2012 00:00:00 +0000"}
+
+
 def make_client(handler, *, clock: FakeClock | None = None, attempts: int = 3, **kw: Any):
     clock = clock or FakeClock()
     calls = CallBuffer()
@@ -106,10 +111,10 @@ def test_not_retryable_fails_at_once_with_the_message(status: int, outcome: str)
 
 
 def test_5xx_retries_with_backoff_then_succeeds() -> None:
-    answers = iter([httpx.Response(502), httpx.Response(503), httpx.Response(200, json={"id": 1})])
+    answers = iter([httpx.Response(502), httpx.Response(503), httpx.Response(200, json=order(1))])
     client, calls, clock = make_client(lambda r: next(answers))
     start = clock.time()
-    assert client.order(1) == {"id": 1}
+    assert client.order(1) == order(1)
     assert [c["outcome"] for c in calls.calls] == ["retry", "retry", "success"]
     assert [c["attempt"] for c in calls.calls] == [1, 2, 3]
     assert clock.time() - start <= 0.5 + 1.0  # full jitter within the policy's ceilings
@@ -130,12 +135,12 @@ def test_429_waits_for_the_reset_header() -> None:
     answers = iter(
         [
             httpx.Response(429, headers={"X-Rate-Limit-Time-Reset-Ms": "2500"}),
-            httpx.Response(200, json={"id": 1}),
+            httpx.Response(200, json=order(1)),
         ]
     )
     client, _, clock = make_client(lambda r: next(answers))
     start = clock.time()
-    assert client.order(1) == {"id": 1}
+    assert client.order(1) == order(1)
     assert clock.time() - start == pytest.approx(2.5)
 
 
@@ -148,7 +153,7 @@ def test_429_without_headers_waits_the_default_and_reports_it() -> None:
 
 
 def test_v2_pages_move_on_by_min_id_until_204() -> None:
-    orders = [{"id": i} for i in range(1, 6)]
+    orders = [order(i) for i in range(1, 6)]
     seen_params: list[dict[str, str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -171,7 +176,7 @@ def test_v2_pages_stop_on_204_after_full_page() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if "min_id" in request.url.params:
             return httpx.Response(204)
-        return httpx.Response(200, json=[{"id": 1}, {"id": 2}])
+        return httpx.Response(200, json=[order(1), order(2)])
 
     client, calls, _ = make_client(handler)
     pages = client.orders()
@@ -188,10 +193,10 @@ def test_v3_pages_follow_the_cursor() -> None:
                 "pagination": {"current_page": 1, "total_pages": 2},
                 "cursor_pagination": {"end_cursor": "c1", "links": {"next": "?after=c1"}},
             }
-            return httpx.Response(200, json={"data": [{"id": 1}], "meta": meta})
+            return httpx.Response(200, json={"data": [{"id": 1, "email": "a@b.c"}], "meta": meta})
         assert after == "c1"
         meta = {"cursor_pagination": {"end_cursor": "c2", "links": {}}}
-        return httpx.Response(200, json={"data": [{"id": 2}], "meta": meta})
+        return httpx.Response(200, json={"data": [{"id": 2, "email": "b@b.c"}], "meta": meta})
 
     client, _, _ = make_client(handler)
     assert [c["id"] for c in client.customers(**{"date_modified:min": "2026-01-01"}).items()] == [1, 2]
@@ -221,7 +226,7 @@ def test_limiter_keeps_three_in_flight_per_store() -> None:
         gate.wait(5)
         with lock:
             in_flight["now"] -= 1
-        return httpx.Response(200, json={"id": 1})
+        return httpx.Response(200, json=order(1))
 
     client, _, _ = make_client(handler, clock=clock, limiter=limiter)
     threads = [threading.Thread(target=client.order, args=(1,)) for _ in range(8)]
@@ -285,7 +290,7 @@ def test_client_feeds_the_limiter_from_response_headers() -> None:
     clock = FakeClock()
     limiter = LocalLimiter(clock=clock)
     client, _, _ = make_client(
-        lambda r: httpx.Response(200, json={"id": 1}, headers=_quota_headers(left=10, quota=150)),
+        lambda r: httpx.Response(200, json=order(1), headers=_quota_headers(left=10, quota=150)),
         clock=clock,
         limiter=limiter,
         priority="export",

@@ -16,7 +16,26 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
+from smbc.bigcommerce.answers import (
+    Cart,
+    Customer,
+    Hook,
+    Order,
+    OrderCount,
+    OrderProduct,
+    OrderStatus,
+    Refund,
+    Script,
+    ServerTime,
+    StoreInfo,
+    Subscriber,
+    V3List,
+    V3One,
+    as_dict,
+    list_item_model,
+)
 from smbc.bigcommerce.limiter import StoreLimiter, get_limiter
+from smbc.core.answers import AnswerError, AnswerModel, read_answer
 from smbc.core.clock import Clock, UsesClock
 from smbc.core.http_clients import check_no_open_transaction, shared_client
 from smbc.core.metrics import record_remote_call
@@ -93,8 +112,12 @@ def _error_message(response: httpx.Response) -> str:
 @dataclass
 class Response:
     status: int
-    data: Any  # parsed JSON body, or None for 204 / 404
+    data: Any  # parsed JSON body (read as the call's answer model when one is given), or None for 204 / 404
     headers: Mapping[str, str]
+
+
+def _dicts(items: Sequence[Any]) -> list[dict[str, Any]]:
+    return [as_dict(item) if isinstance(item, AnswerModel) else item for item in items]
 
 
 @dataclass
@@ -110,15 +133,18 @@ class V2Pages:
     cursor: int | None = None
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        item = list_item_model(self.path)
+        if item is dict[str, Any]:
+            raise ValueError(f"V2Pages needs an item model with an id for {self.path}")  # keyset paging
         while True:
             params = {**self.params, "limit": self.limit, "sort": "id:asc"}
             if self.cursor is not None:
                 params["min_id"] = self.cursor + 1
-            page = self.client.get(self.path, params) or []
+            page = self.client.request("GET", self.path, params, answer=list[item]).data or []
             if not page:
                 return
-            self.cursor = max(int(item["id"]) for item in page)
-            yield page
+            self.cursor = max(int(entry.id) for entry in page)
+            yield _dicts(page)
             if len(page) < self.limit:
                 return
 
@@ -147,21 +173,30 @@ class V3Pages:
                 params["after"] = self.cursor
             else:
                 params["page"] = self.page
-            body = self.client.get(self.path, params) or {}
-            data = body.get("data") or []
-            meta = body.get("meta") or {}
+            answer = V3List[list_item_model(self.path)]  # type: ignore[misc]
+            body = self.client.request("GET", self.path, params, answer=answer).data
+            data = body.data if body is not None else []
+            meta = body.meta if body is not None else None
             if data:
-                yield data
-            cursor_meta = meta.get("cursor_pagination") or {}
-            next_cursor = cursor_meta.get("end_cursor")
-            has_next_link = bool((cursor_meta.get("links") or {}).get("next"))
-            if cursor_meta and next_cursor and has_next_link and len(data) > 0:
-                self.cursor = str(next_cursor)
-                continue
-            pagination = meta.get("pagination") or {}
-            current = int(pagination.get("current_page") or self.page)
-            total = int(pagination.get("total_pages") or 0)
-            if self.cursor is None and data and current < total:
+                yield _dicts(data)
+            cursor_meta = meta.cursor_pagination if meta is not None else None
+            if cursor_meta is not None and data:
+                next_cursor = cursor_meta.end_cursor
+                has_next_link = bool(cursor_meta.links and cursor_meta.links.next)
+                if next_cursor and has_next_link:
+                    self.cursor = str(next_cursor)
+                    continue
+            pagination = meta.pagination if meta is not None else None
+            if self.cursor is not None or not data:
+                return
+            if pagination is None or pagination.total_pages is None:
+                # No page count: a full page may have a next one, so ask (an empty page ends it).
+                if len(data) >= self.limit:
+                    self.page += 1
+                    continue
+                return
+            current = max(pagination.current_page or 0, self.page)  # never asks for a page twice
+            if current < pagination.total_pages:
                 self.page = current + 1
                 continue
             return
@@ -169,6 +204,32 @@ class V3Pages:
     def items(self) -> Iterator[dict[str, Any]]:
         for page in self:
             yield from page
+
+
+# `data` of an attempt whose answer could not be read (its message already names the call).
+_UNREADABLE = object()
+
+
+def _read_body(response: httpx.Response, answer: Any, call: str) -> tuple[Outcome, str, Any]:
+    """(outcome, message, data) of a successful response: its JSON, read as `answer` when given.
+
+    Ignored opportunistic fields go in the message, so the recorded call shows them."""
+    if response.status_code == 204 or not response.content:
+        return Outcome.SUCCESS, "", None
+    try:
+        body = response.json()
+    except ValueError:
+        if answer is None:
+            return Outcome.SUCCESS, "", None
+        return Outcome.INVALID, f"BigCommerce {call}: unreadable answer: not JSON", _UNREADABLE
+    if answer is None:
+        return Outcome.SUCCESS, "", body
+    notes: list[str] = []
+    try:
+        data = read_answer(answer, body, call=f"BigCommerce {call}", notes=notes)
+    except AnswerError as error:
+        return Outcome.INVALID, str(error), _UNREADABLE
+    return Outcome.SUCCESS, "; ".join(notes), data
 
 
 def _csv(values: Sequence[object]) -> str:
@@ -218,19 +279,18 @@ class BigCommerceClient(UsesClock):
         path: str,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        *,
+        answer: Any = None,
     ) -> Response:
-        """Send with retries; returns on SUCCESS or IGNORED (404, data None), raises otherwise."""
+        """Send with retries; returns on SUCCESS or IGNORED (404, data None), raises otherwise.
+
+        With `answer` (an answer model, or e.g. `list[Model]`) the body is read through it: an
+        unreadable answer is an `invalid` outcome, recorded on the call and raised."""
         attempt = 0
         while True:
             attempt += 1
-            outcome, response, message = self._attempt(method, path, params, json, attempt)
+            outcome, response, message, data = self._attempt(method, path, params, json, attempt, answer)
             if outcome is Outcome.SUCCESS and response is not None:
-                data = None
-                if response.status_code != 204 and response.content:
-                    try:
-                        data = response.json()
-                    except ValueError:
-                        data = None
                 return Response(response.status_code, data, response.headers)
             if outcome is Outcome.IGNORED and response is not None:
                 return Response(response.status_code, None, response.headers)
@@ -238,9 +298,11 @@ class BigCommerceClient(UsesClock):
             wait = None
             if outcome is Outcome.RATE_LIMITED and response is not None:
                 wait = rate_limit_wait(response.headers)
+            if data is not _UNREADABLE:  # an unreadable answer's message already names the call
+                message = f"BigCommerce {method} {path}: {message}"
             error = RemoteCallError(
                 outcome,
-                f"BigCommerce {method} {path}: {message}",
+                message,
                 service=Service.BIGCOMMERCE,
                 status=status,
                 retry_after=wait,
@@ -253,8 +315,14 @@ class BigCommerceClient(UsesClock):
             self.clock.sleep(delay)
 
     def _attempt(
-        self, method: str, path: str, params: Mapping[str, Any] | None, json: Any, attempt: int
-    ) -> tuple[Outcome, httpx.Response | None, str]:
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        attempt: int,
+        answer: Any,
+    ) -> tuple[Outcome, httpx.Response | None, str, Any]:
         headers = {
             "X-Auth-Token": self._token,
             "Accept": "application/json",
@@ -262,6 +330,7 @@ class BigCommerceClient(UsesClock):
             "User-Agent": USER_AGENT,
         }
         response: httpx.Response | None = None
+        data: Any = None
         check_no_open_transaction(SERVICE, method, path)
         started = _time.perf_counter()
         with self.limiter.slot(self.store_hash, self.priority):
@@ -279,6 +348,8 @@ class BigCommerceClient(UsesClock):
                 limited = response.status_code == 429
                 self.limiter.observe(self.store_hash, response.headers, rate_limited=limited)
         duration_ms = int((_time.perf_counter() - started) * 1000)
+        if outcome is Outcome.SUCCESS and response is not None:
+            outcome, message, data = _read_body(response, answer, f"{method} {path}")
         record_remote_call(SERVICE, outcome.value, duration_ms)
         if self.recorder is not None:
             self.recorder(
@@ -295,22 +366,32 @@ class BigCommerceClient(UsesClock):
                     "context": self.context,
                 }
             )
-        return outcome, response, message
+        return outcome, response, message, data
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """The raw JSON of a GET (None for 204 / 404). Product code reads through the typed methods."""
         return self.request("GET", path, params).data
 
-    def _data(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        body = self.get(path, params)
-        return None if body is None else body.get("data")
+    def _read(self, path: str, answer: Any, params: Mapping[str, Any] | None = None) -> Any:
+        """GET `path` read as `answer`; None for 204 / 404."""
+        return self.request("GET", path, params, answer=answer).data
+
+    def _one(
+        self, path: str, item: type[AnswerModel], params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """A `/v3` single object (`{"data": {...}}`) as a dict; None when it is gone (404)."""
+        body = self._read(path, V3One[item], params)  # type: ignore[valid-type]
+        return None if body is None else as_dict(body.data)
 
     # -- store -----------------------------------------------------------------------------
 
     def store_info(self) -> dict[str, Any]:
-        return self.get("/v2/store") or {}
+        info = self._read("/v2/store", StoreInfo)
+        return {} if info is None else as_dict(info)
 
     def time(self) -> int:
-        return int((self.get("/v2/time") or {}).get("time", 0))
+        answer = self._read("/v2/time", ServerTime)
+        return 0 if answer is None else answer.time
 
     def channels(self) -> list[dict[str, Any]]:
         return list(V3Pages(self, "/v3/channels").items())
@@ -328,13 +409,20 @@ class BigCommerceClient(UsesClock):
 
     def customers_by_id(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """One `id:in` read for many customers (with addresses); missing ids are absent."""
+        params = {"include": self.CUSTOMER_INCLUDE}
+        return self._by_id("/v3/customers", Customer, ids, params)
+
+    def _by_id(
+        self, path: str, item: type[AnswerModel], ids: Sequence[int], params: Mapping[str, Any]
+    ) -> dict[int, dict[str, Any]]:
         result: dict[int, dict[str, Any]] = {}
         unique = sorted({int(i) for i in ids})
         for start in range(0, len(unique), PAGE_LIMIT):
             chunk = unique[start : start + PAGE_LIMIT]
-            params = {"id:in": _csv(chunk), "include": self.CUSTOMER_INCLUDE, "limit": PAGE_LIMIT}
-            for item in self._data("/v3/customers", params) or []:
-                result[int(item["id"])] = item
+            query = {**params, "id:in": _csv(chunk), "limit": PAGE_LIMIT}
+            body = self._read(path, V3List[item], query)  # type: ignore[valid-type]
+            for found in body.data if body is not None else []:
+                result[int(found.id)] = as_dict(found)
         return result
 
     def customers(self, **filters: Any) -> V3Pages:
@@ -342,31 +430,34 @@ class BigCommerceClient(UsesClock):
         params = {"include": self.CUSTOMER_INCLUDE, **filters}
         return V3Pages(self, "/v3/customers", params)
 
+    def customer_count(self, **filters: Any) -> int | None:
+        """How many customers match (`meta.pagination.total`); None when the answer does not say."""
+        return self._total("/v3/customers", filters)
+
+    def _total(self, path: str, filters: Mapping[str, Any]) -> int | None:
+        body = self._read(path, V3List[list_item_model(path)], {**filters, "limit": 1, "page": 1})
+        pagination = body.meta.pagination if body is not None and body.meta is not None else None
+        return None if pagination is None else pagination.total
+
     # -- subscribers -----------------------------------------------------------------------
 
     def subscriber(self, subscriber_id: int) -> dict[str, Any] | None:
         return self.subscribers_by_id([subscriber_id]).get(int(subscriber_id))
 
     def subscribers_by_id(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        result: dict[int, dict[str, Any]] = {}
-        unique = sorted({int(i) for i in ids})
-        for start in range(0, len(unique), PAGE_LIMIT):
-            chunk = unique[start : start + PAGE_LIMIT]
-            params = {"id:in": _csv(chunk), "limit": PAGE_LIMIT}
-            for item in self._data("/v3/customers/subscribers", params) or []:
-                result[int(item["id"])] = item
-        return result
+        return self._by_id("/v3/customers/subscribers", Subscriber, ids, {})
 
     def subscribers(self, **filters: Any) -> V3Pages:
         return V3Pages(self, "/v3/customers/subscribers", dict(filters))
 
+    def subscriber_count(self, **filters: Any) -> int | None:
+        return self._total("/v3/customers/subscribers", filters)
+
     def create_subscriber(self, subscriber: Mapping[str, Any]) -> dict[str, Any]:
-        body = self.request("POST", "/v3/customers/subscribers", json=dict(subscriber)).data or {}
-        return body.get("data") or {}
+        return self._write("POST", "/v3/customers/subscribers", Subscriber, subscriber) or {}
 
     def update_subscriber(self, subscriber_id: int, fields: Mapping[str, Any]) -> dict[str, Any] | None:
-        body = self.request("PUT", f"/v3/customers/subscribers/{int(subscriber_id)}", json=dict(fields)).data
-        return None if body is None else body.get("data")
+        return self._write("PUT", f"/v3/customers/subscribers/{int(subscriber_id)}", Subscriber, fields)
 
     def set_subscriber_consents(self, subscriber_id: int, consents: Sequence[str]) -> dict[str, Any] | None:
         return self.update_subscriber(subscriber_id, {"consents": list(consents)})
@@ -380,29 +471,36 @@ class BigCommerceClient(UsesClock):
 
     def order(self, order_id: int) -> dict[str, Any] | None:
         """The order with its line items in the same call (consignments.line_items)."""
-        return self.get(f"/v2/orders/{int(order_id)}", self.ORDER_INCLUDE)
+        order = self._read(f"/v2/orders/{int(order_id)}", Order, self.ORDER_INCLUDE)
+        return None if order is None else as_dict(order)
 
     def orders(self, **filters: Any) -> V2Pages:
         """Orders by id ascending (`min_id` keyset), line items included."""
         return V2Pages(self, "/v2/orders", {**self.ORDER_INCLUDE, **filters})
 
+    def order_count(self, **filters: Any) -> int | None:
+        """`/v2/orders/count` (None when the answer has no count)."""
+        answer = self._read("/v2/orders/count", OrderCount, filters)
+        return None if answer is None else answer.count
+
     def order_products(self, order_id: int) -> list[dict[str, Any]]:
         products: list[dict[str, Any]] = []
         page = 1
         while True:
-            batch = self.get(f"/v2/orders/{int(order_id)}/products", {"page": page, "limit": PAGE_LIMIT})
+            params = {"page": page, "limit": PAGE_LIMIT}
+            batch = self._read(f"/v2/orders/{int(order_id)}/products", list[OrderProduct], params)
             if not batch:
                 return products
-            products.extend(batch)
+            products.extend(_dicts(batch))
             if len(batch) < PAGE_LIMIT:
                 return products
             page += 1
 
     def order_statuses(self) -> list[dict[str, Any]]:
-        return self.get("/v2/order_statuses") or []
+        return _dicts(self._read("/v2/order_statuses", list[OrderStatus]) or [])
 
     def refund(self, refund_id: int) -> dict[str, Any] | None:
-        return self._data(f"/v3/orders/payment_actions/refunds/{int(refund_id)}")
+        return self._one(f"/v3/orders/payment_actions/refunds/{int(refund_id)}", Refund)
 
     def refunds(self, order_ids: Sequence[int] = (), refund_ids: Sequence[int] = ()) -> list[dict[str, Any]]:
         params: dict[str, Any] = {}
@@ -415,39 +513,61 @@ class BigCommerceClient(UsesClock):
     # -- carts -----------------------------------------------------------------------------
 
     def cart(self, cart_id: str) -> dict[str, Any] | None:
-        return self._data(f"/v3/carts/{cart_id}", {"include": "redirect_urls"})
+        return self._one(f"/v3/carts/{cart_id}", Cart, {"include": "redirect_urls"})
 
-    def _written(self, method: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST or PUT `body`; the object BigCommerce answers with (its `data`)."""
-        return (self.request(method, path, json=dict(body)).data or {}).get("data") or {}
+    # -- hooks and scripts: one way to list, create, update and delete each ----------------
 
-    # -- hooks -----------------------------------------------------------------------------
+    def _write(
+        self, method: str, path: str, item: type[AnswerModel], body: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """POST or PUT `body`; the object BigCommerce answers with (its `data`), None on 404."""
+        answer = self.request(method, path, json=dict(body), answer=V3One[item]).data  # type: ignore[valid-type]
+        return None if answer is None else as_dict(answer.data)
+
+    def _create(self, kind: _Writable, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._write("POST", kind.path, kind.item, body) or {}
+
+    def _update(self, kind: _Writable, key: int | str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        return self._write("PUT", f"{kind.path}/{key}", kind.item, fields) or {}
+
+    def _delete(self, kind: _Writable, key: int | str) -> None:
+        self.request("DELETE", f"{kind.path}/{key}")
 
     def hooks(self) -> list[dict[str, Any]]:
-        return list(V3Pages(self, "/v3/hooks").items())
+        return list(V3Pages(self, HOOKS.path).items())
 
     def create_hook(self, hook: Mapping[str, Any]) -> dict[str, Any]:
-        return self._written("POST", "/v3/hooks", hook)
+        return self._create(HOOKS, hook)
 
     def update_hook(self, hook_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
-        return self._written("PUT", f"/v3/hooks/{int(hook_id)}", fields)
+        return self._update(HOOKS, int(hook_id), fields)
 
     def delete_hook(self, hook_id: int) -> None:
-        self.request("DELETE", f"/v3/hooks/{int(hook_id)}")
-
-    # -- scripts ---------------------------------------------------------------------------
+        self._delete(HOOKS, int(hook_id))
 
     def scripts(self, **filters: Any) -> list[dict[str, Any]]:
-        return list(V3Pages(self, "/v3/content/scripts", dict(filters)).items())
+        return list(V3Pages(self, SCRIPTS.path, dict(filters)).items())
 
     def create_script(self, script: Mapping[str, Any]) -> dict[str, Any]:
-        return self._written("POST", "/v3/content/scripts", script)
+        return self._create(SCRIPTS, script)
 
     def update_script(self, uuid: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-        return self._written("PUT", f"/v3/content/scripts/{uuid}", fields)
+        return self._update(SCRIPTS, uuid, fields)
 
     def delete_script(self, uuid: str) -> None:
-        self.request("DELETE", f"/v3/content/scripts/{uuid}")
+        self._delete(SCRIPTS, uuid)
+
+
+@dataclass(frozen=True)
+class _Writable:
+    """A `/v3` collection the app writes to: where it is and what one of its objects is."""
+
+    path: str
+    item: type[AnswerModel]
+
+
+HOOKS = _Writable("/v3/hooks", Hook)
+SCRIPTS = _Writable("/v3/content/scripts", Script)
 
 
 class CallBuffer:

@@ -1,0 +1,326 @@
+"""The BigCommerce answers the product reads, as models of exactly the fields it reads.
+
+Reading rules (`smbc.core.answers`): a required field missing or wrongly typed makes the call's
+outcome `invalid`; an opportunistic one falls back (None, or the default shown) with a warning
+naming the call and the field. Fields not declared here pass through untouched, so callers keep
+receiving the dicts they always did (`as_dict`), with the declared fields validated.
+
+What is required: the identity of what is read (an `id`, a script's `uuid`, a cart's id), the
+e-mail of a customer or subscriber (the contact's key) and, on an order, what decides whether and
+when it is an event (`status_id`, `date_created`). Everything else is opportunistic: a purchase
+without its phone number is still a purchase.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, StrictFloat, StrictInt, StrictStr
+
+from smbc.core.answers import AnswerModel, opportunistic
+
+
+def _numeric(value: str | int | float) -> str | int | float:
+    float(value)  # a ValueError here is a validation error: "12.50" and 12.5 pass, "n/a" does not
+    return value
+
+
+# Money comes as a decimal string on /v2 ("12.5000") and as a number on /v3; both are kept as sent.
+Money = Annotated[StrictStr | StrictInt | StrictFloat, AfterValidator(_numeric)]
+
+M = TypeVar("M")
+
+
+def as_dict(model: BaseModel) -> dict[str, Any]:
+    """The answer object as callers know it: the keys that came, declared ones validated."""
+    return model.model_dump(exclude_unset=True)
+
+
+# -- store -----------------------------------------------------------------------------------
+
+
+class Timezone(AnswerModel):
+    name: str | None = opportunistic()
+
+
+class StoreInfo(AnswerModel):
+    """`GET /v2/store`: the store's number, names, addresses and language."""
+
+    store_id: StrictInt | str | None = opportunistic()
+    name: str | None = opportunistic()
+    domain: str | None = opportunistic()
+    secure_url: str | None = opportunistic()
+    language: str | None = opportunistic(often_absent=True)
+    timezone: Timezone | None = opportunistic(often_absent=True)
+
+
+class ServerTime(AnswerModel):
+    """`GET /v2/time`."""
+
+    time: int
+
+
+class Channel(AnswerModel):
+    id: int
+    name: str | None = opportunistic()
+    type: str | None = opportunistic()
+    status: str | None = opportunistic()
+
+
+class SiteUrl(AnswerModel):
+    url: str | None = opportunistic()
+    type: str | None = opportunistic()
+
+
+class Site(AnswerModel):
+    id: int
+    channel_id: int | None = opportunistic()
+    url: str | None = opportunistic()
+    urls: list[SiteUrl] | None = opportunistic(often_absent=True)
+
+
+# -- customers and subscribers ----------------------------------------------------------------
+
+
+class CustomerAddress(AnswerModel):
+    address1: str | None = opportunistic()
+    address2: str | None = opportunistic()
+    postal_code: str | None = opportunistic()
+    city: str | None = opportunistic()
+    country_code: str | None = opportunistic()
+    state_or_province: str | None = opportunistic()
+    phone: str | None = opportunistic()
+    company: str | None = opportunistic()
+
+
+class Customer(AnswerModel):
+    id: int
+    email: str
+    first_name: str | None = opportunistic()
+    last_name: str | None = opportunistic()
+    phone: str | None = opportunistic()
+    company: str | None = opportunistic()
+    date_created: str | None = opportunistic()
+    date_modified: str | None = opportunistic()
+    origin_channel_id: int | None = opportunistic(often_absent=True)
+    addresses: list[CustomerAddress] | None = opportunistic(often_absent=True)
+
+
+class Subscriber(AnswerModel):
+    id: int
+    email: str
+    first_name: str | None = opportunistic()
+    last_name: str | None = opportunistic()
+    date_modified: str | None = opportunistic()
+    consents: list[str] | None = opportunistic(often_absent=True)
+
+
+# -- orders ------------------------------------------------------------------------------------
+
+
+class BillingAddress(AnswerModel):
+    email: str | None = opportunistic()
+    first_name: str | None = opportunistic()
+    last_name: str | None = opportunistic()
+    phone: str | None = opportunistic()
+    company: str | None = opportunistic()
+    street_1: str | None = opportunistic()
+    street_2: str | None = opportunistic()
+    zip: str | None = opportunistic()
+    city: str | None = opportunistic()
+    state: str | None = opportunistic()
+    country_iso2: str | None = opportunistic()
+
+
+class OrderProduct(AnswerModel):
+    """`GET /v2/orders/{id}/products`, and a consignment's expanded line item."""
+
+    id: int
+    product_id: int | None = opportunistic()
+    variant_id: int | None = opportunistic(often_absent=True)
+    sku: str | None = opportunistic()
+    name: str | None = opportunistic()
+    quantity: int | None = opportunistic()
+    parent_order_product_id: int | None = opportunistic(often_absent=True)
+    is_bundled_product: bool | None = opportunistic(often_absent=True)
+
+
+class ResourceLink(AnswerModel):
+    """What /v2 sends instead of a sub-resource it did not expand."""
+
+    url: str
+    resource: str
+
+
+class ConsignmentGroup(AnswerModel):
+    # Unreadable line items drop the whole `consignments`: the order's products are then read apart.
+    line_items: list[OrderProduct | ResourceLink] | ResourceLink | None = None
+    shipping_method: str | None = opportunistic(often_absent=True)
+    pickup_method_display_name: str | None = opportunistic(often_absent=True)
+
+
+class Consignments(AnswerModel):
+    shipping: list[ConsignmentGroup] | None = None
+    pickups: list[ConsignmentGroup] | None = None
+    downloads: list[ConsignmentGroup] | None = None
+
+
+class Order(AnswerModel):
+    """`GET /v2/orders/{id}` and the `/v2/orders` list, with `include=consignments.line_items`."""
+
+    id: int
+    status_id: int
+    date_created: str
+    date_modified: str | None = opportunistic()
+    customer_id: int | None = opportunistic()
+    channel_id: int | None = opportunistic(often_absent=True)
+    cart_id: str | None = opportunistic(often_absent=True)
+    billing_address: BillingAddress | None = opportunistic()
+    total_inc_tax: Money | None = opportunistic()
+    refunded_amount: Money | None = opportunistic()
+    currency_code: str | None = opportunistic()
+    customer_locale: str | None = opportunistic(often_absent=True)
+    customer_message: str | None = opportunistic()
+    payment_method: str | None = opportunistic()
+    is_email_opt_in: bool | None = opportunistic(often_absent=True)
+    consignments: list[Consignments] | Consignments | ResourceLink | None = opportunistic(often_absent=True)
+
+
+class OrderStatus(AnswerModel):
+    id: int
+    name: str | None = opportunistic()
+
+
+class OrderCount(AnswerModel):
+    """`GET /v2/orders/count`."""
+
+    count: int | None = opportunistic()
+
+
+class RefundItem(AnswerModel):
+    item_id: int | None = opportunistic()
+    item_type: str | None = opportunistic()
+
+
+class Refund(AnswerModel):
+    id: int
+    order_id: int
+    total_amount: Money | None = opportunistic()
+    created: str | None = opportunistic()
+    items: list[RefundItem] | None = opportunistic()
+
+
+# -- carts -------------------------------------------------------------------------------------
+
+
+class CartItem(AnswerModel):
+    id: str | None = opportunistic()
+    product_id: int | None = opportunistic()
+    variant_id: int | None = opportunistic()
+    sku: str | None = opportunistic()
+    name: str | None = opportunistic()
+    quantity: int | None = opportunistic()
+    parent_id: int | None = opportunistic(often_absent=True)
+
+
+class CartLineItems(AnswerModel):
+    physical_items: list[CartItem] | None = opportunistic(often_absent=True)
+    digital_items: list[CartItem] | None = opportunistic(often_absent=True)
+    custom_items: list[CartItem] | None = opportunistic(often_absent=True)
+
+
+class CartCurrency(AnswerModel):
+    code: str | None = opportunistic()
+
+
+class CartRedirectUrls(AnswerModel):
+    cart_url: str | None = opportunistic()
+
+
+class Cart(AnswerModel):
+    """`GET /v3/carts/{id}?include=redirect_urls`."""
+
+    id: str
+    customer_id: int | None = opportunistic()
+    email: str | None = opportunistic(often_absent=True)
+    channel_id: int | None = opportunistic()
+    cart_amount: Money | None = opportunistic()
+    base_amount: Money | None = opportunistic()
+    currency: CartCurrency | None = opportunistic()
+    locale: str | None = opportunistic(often_absent=True)
+    redirect_urls: CartRedirectUrls | None = opportunistic(often_absent=True)
+    line_items: CartLineItems | None = opportunistic()
+
+
+# -- hooks and scripts -------------------------------------------------------------------------
+
+
+class Hook(AnswerModel):
+    id: int
+    scope: str | None = opportunistic()
+    destination: str | None = opportunistic()
+    is_active: bool | None = opportunistic()
+    headers: dict[str, str] | None = opportunistic(often_absent=True)
+
+
+class Script(AnswerModel):
+    uuid: str
+    name: str | None = opportunistic()
+    channel_id: int | None = opportunistic()
+    html: str | None = opportunistic(often_absent=True)
+    consent_category: str | None = opportunistic(often_absent=True)
+
+
+# -- envelopes ---------------------------------------------------------------------------------
+
+
+class V3Pagination(AnswerModel):
+    total: int | None = opportunistic()
+    current_page: int | None = opportunistic()
+    total_pages: int | None = opportunistic()
+
+
+class V3CursorLinks(AnswerModel):
+    next: str | None = opportunistic(often_absent=True)
+
+
+class V3CursorPagination(AnswerModel):
+    end_cursor: str | None = opportunistic()
+    links: V3CursorLinks | None = opportunistic(often_absent=True)
+
+
+class V3Meta(AnswerModel):
+    pagination: V3Pagination | None = opportunistic(often_absent=True)
+    cursor_pagination: V3CursorPagination | None = opportunistic(often_absent=True)
+
+
+class V3List(AnswerModel, Generic[M]):
+    """A `/v3` list answer: `data` (required: without it nothing was read) and paging in `meta`."""
+
+    data: list[M]
+    meta: V3Meta | None = opportunistic()
+
+
+class V3One(AnswerModel, Generic[M]):
+    """A `/v3` single-object answer (a read, or what a create or update made)."""
+
+    data: M
+
+
+# What the items of each list the product pages through are; anything else is read as plain objects.
+LIST_ITEMS: dict[str, type[AnswerModel]] = {
+    "/v2/orders": Order,
+    "/v2/order_statuses": OrderStatus,
+    "/v3/channels": Channel,
+    "/v3/sites": Site,
+    "/v3/customers": Customer,
+    "/v3/customers/subscribers": Subscriber,
+    "/v3/orders/payment_actions/refunds": Refund,
+    "/v3/hooks": Hook,
+    "/v3/content/scripts": Script,
+}
+
+
+def list_item_model(path: str) -> Any:
+    """The model of one item of the list at `path` (`dict[str, Any]` for a list not modelled)."""
+    return LIST_ITEMS.get(path, dict[str, Any])
