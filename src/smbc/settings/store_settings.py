@@ -232,22 +232,18 @@ def apply_changes(
     `channel_ids`: the store's storefront channels (a location for another channel is refused)."""
     errors: dict[str, str] = {}
     update: dict[str, object] = {}
-    locations = dict(current.locations)
-    catalogs = dict(current.catalogs)
+    per_channel = {name: dict(getattr(current, name)) for name, _ in _PER_CHANNEL.values()}
     for key, raw in changes.items():
         try:
-            if key.startswith(CATALOG_PREFIX):
-                channel_id, catalog_id = _parse_catalog(key, raw, channel_ids)
-                if catalog_id:
-                    catalogs[channel_id] = catalog_id
-                else:  # empty: the storefront's products are not synced
-                    catalogs.pop(channel_id, None)
-            elif key.startswith(LOCATION_PREFIX):
-                channel_id, location = _parse_location(key, raw, channel_ids)
-                if location:
-                    locations[channel_id] = location
-                else:  # empty: back to the default (`sm_` + md5 of the storefront URL)
-                    locations.pop(channel_id, None)
+            prefix = next((p for p in _PER_CHANNEL if key.startswith(p)), None)
+            if prefix is not None:
+                name, check = _PER_CHANNEL[prefix]
+                channel_id = _channel_of(key, prefix, channel_ids)
+                value = check(_text(raw))
+                if value:
+                    per_channel[name][channel_id] = value
+                else:  # empty: a location back to its default, a catalog no longer synced
+                    per_channel[name].pop(channel_id, None)
             elif key in _BOOL_FIELDS:
                 update[_BOOL_FIELDS[key]] = parse_bool(raw)
             else:
@@ -256,7 +252,7 @@ def apply_changes(
             errors[key] = f"Unknown setting {key!r}."
         except ValueError as exc:
             errors[key] = str(exc)
-    merged = current.model_copy(update={**update, "locations": locations, "catalogs": catalogs})
+    merged = current.model_copy(update={**update, **per_channel})
     errors.update(_double_opt_in_errors(merged, changes, errors))
     if errors:
         raise SettingsInvalid(errors)
@@ -289,36 +285,38 @@ def _double_opt_in_errors(
     return found
 
 
-def _parse_catalog(key: str, raw: object, channel_ids: set[int] | None) -> tuple[int, str]:
-    suffix = key[len(CATALOG_PREFIX) :]
+def _channel_of(key: str, prefix: str, channel_ids: set[int] | None) -> int:
+    """The storefront channel a per-storefront key (`location.1`) names; KeyError when it names none."""
+    suffix = key[len(prefix) :]
     if not suffix.isdigit():
         raise KeyError(key)
     channel_id = int(suffix)
     if channel_ids is not None and channel_id not in channel_ids:
         raise ValueError(f"This store has no storefront channel {channel_id}.")
-    catalog_id = _text(raw)
-    if catalog_id and not CATALOG_ID_RE.match(catalog_id):
-        raise ValueError("A catalog id is 1 to 64 letters, digits, - or _ (pick one from the list).")
-    return channel_id, catalog_id
+    return channel_id
 
 
-def _parse_location(key: str, raw: object, channel_ids: set[int] | None) -> tuple[int, str]:
-    suffix = key[len(LOCATION_PREFIX) :]
-    if not suffix.isdigit():
-        raise KeyError(key)
-    channel_id = int(suffix)
-    if channel_ids is not None and channel_id not in channel_ids:
-        raise ValueError(f"This store has no storefront channel {channel_id}.")
-    location = _text(raw)
-    if not location:
-        return channel_id, ""
-    if not LOCATION_MIN <= len(location) <= LOCATION_MAX:
+def _check_location(location: str) -> str:
+    if location and not LOCATION_MIN <= len(location) <= LOCATION_MAX:
         raise ValueError(f"The e-store ID must be {LOCATION_MIN} to {LOCATION_MAX} characters long.")
-    if not LOCATION_RE.match(location):
+    if location and not LOCATION_RE.match(location):
         raise ValueError(
             "The e-store ID may contain only letters, digits and _, and must not start with a digit."
         )
-    return channel_id, location
+    return location
+
+
+def _check_catalog_id(catalog_id: str) -> str:
+    if catalog_id and not CATALOG_ID_RE.match(catalog_id):
+        raise ValueError("A catalog id is 1 to 64 letters, digits, - or _ (pick one from the list).")
+    return catalog_id
+
+
+# Per-storefront keys (`<prefix><channel_id>`): the StoreSettings dict each fills and its value check.
+_PER_CHANNEL: dict[str, tuple[str, Callable[[str], str]]] = {
+    LOCATION_PREFIX: ("locations", _check_location),
+    CATALOG_PREFIX: ("catalogs", _check_catalog_id),
+}
 
 
 def _parse_value(key: str, raw: object, owners: list[str] | None) -> object:
