@@ -97,6 +97,7 @@ class StoreHealth:
     watermark_age_s: float | None
     reconcile_error: str
     deliveries_open: dict[str, int]  # pending / processing / waiting rows of this store
+    oldest_due_age_s: float | None  # how long this store's oldest due delivery has been due
     problems: list[str]
 
 
@@ -141,11 +142,9 @@ def queue_health(session: Session, model: type[QueuedRow], now: datetime) -> Que
             select(model.status, func.count()).where(model.status.in_(_OPEN)).group_by(model.status)
         ).all()  # type: ignore[arg-type]
     )
-    became_due = func.coalesce(model.next_attempt_at, model.received_at)
-    is_due = (model.status == RowStatus.PENDING.value) & or_(
-        model.next_attempt_at.is_(None), model.next_attempt_at <= now
-    )
-    due, oldest = session.execute(select(func.count(), func.min(became_due)).where(is_due)).one()
+    due, oldest = session.execute(
+        select(func.count(), func.min(_became_due(model))).where(_is_due(model, now))
+    ).one()
     pending = counts.get(RowStatus.PENDING.value, 0)
     return QueueHealth(
         queue=model.__tablename__,  # type: ignore[attr-defined]
@@ -153,8 +152,22 @@ def queue_health(session: Session, model: type[QueuedRow], now: datetime) -> Que
         scheduled=max(pending - int(due or 0), 0),
         processing=counts.get(RowStatus.PROCESSING.value, 0),
         waiting=counts.get(RowStatus.WAITING.value, 0),
-        oldest_due_age_s=max((now - oldest).total_seconds(), 0.0) if oldest is not None else None,
+        oldest_due_age_s=_age(now, oldest),
     )
+
+
+def _became_due(model: type[QueuedRow]) -> Any:
+    return func.coalesce(model.next_attempt_at, model.received_at)
+
+
+def _is_due(model: type[QueuedRow], now: datetime) -> Any:
+    return (model.status == RowStatus.PENDING.value) & or_(
+        model.next_attempt_at.is_(None), model.next_attempt_at <= now
+    )
+
+
+def _age(now: datetime, since: datetime | None) -> float | None:
+    return max((now - since).total_seconds(), 0.0) if since is not None else None
 
 
 def queue_messages() -> int | None:
@@ -254,6 +267,13 @@ def stores_health(session: Session, now: datetime, store_hash: str | None = None
         .group_by(WebhookDelivery.store_id, WebhookDelivery.status)
     ):
         open_rows.setdefault(store_id, {})[status] = count
+    oldest_due = dict(
+        session.execute(
+            select(WebhookDelivery.store_id, func.min(_became_due(WebhookDelivery)))
+            .where(WebhookDelivery.store_id.in_(ids), _is_due(WebhookDelivery, now))
+            .group_by(WebhookDelivery.store_id)
+        ).all()  # type: ignore[arg-type]
+    )
     out = []
     for store in stores:
         state = states.get(store.id)
@@ -271,9 +291,10 @@ def stores_health(session: Session, now: datetime, store_hash: str | None = None
             ),
             monitoring_channels=scripts.get(store.id, []),
             watermark=watermark,
-            watermark_age_s=max((now - watermark).total_seconds(), 0.0) if watermark else None,
+            watermark_age_s=_age(now, watermark),
             reconcile_error=state.last_error if state is not None else "",
             deliveries_open=open_rows.get(store.id, {}),
+            oldest_due_age_s=_age(now, oldest_due.get(store.id)),
             problems=[],
         )
         health.problems.extend(_problems(health))
