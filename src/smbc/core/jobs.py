@@ -116,6 +116,8 @@ TASK_MODULES: list[str] = [
     "smbc.stores.uninstall",
     "smbc.engine.queue",
     "smbc.retention.pruning",
+    "smbc.catalog.schedule",
+    "smbc.catalog.sync",
 ]
 
 

@@ -98,4 +98,6 @@ FEATURE_MODEL_MODULES: list[str] = [
     "smbc.engine.rate_limit",
     "smbc.stores.trust",
     "smbc.stores.uninstall",
+    "smbc.realtime.catalog_ledger",
+    "smbc.catalog.models",
 ]

@@ -1,0 +1,415 @@
+"""Running a full catalog sync: a worker takes the row's lease, reads the channel's visible products
+250 at a time (variants and images in the same call), sends them 100 at a time and saves the cursor
+(the last product id) in the transaction that records the page's result, so a killed sync resumes
+where it stopped. Then products sent before and not seen now go as unavailable.
+
+The BigCommerce client runs at export priority on the store's shared limiter, so a sync takes its
+share of the store's quota and real time keeps its own. Retry schedule and outcome -> action are the
+engine's; a catalog SALESmanago no longer has pauses that storefront's catalog sync (no retries)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from smbc.account.catalog_access import NoCatalogKey, catalog_api
+from smbc.account.credentials import storefronts
+from smbc.bigcommerce import catalog as bc_catalog
+from smbc.bigcommerce.client import PAGE_LIMIT, BigCommerceClient, CallBuffer
+from smbc.bigcommerce.client import for_store as bc_for_store
+from smbc.catalog.models import ACTIVE_STATUSES, CatalogSync, SyncPhase, SyncStatus
+from smbc.core.clock import get_clock, utcnow
+from smbc.core.jobs import huey
+from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.core.runtime import get_runtime
+from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.engine.pausing import PauseReason, pause_reason_for
+from smbc.engine.queue import (
+    OUTCOME_ACTIONS,
+    Action,
+    QueueKind,
+    RetryPolicy,
+    enqueue_or_leave,
+    register_queue,
+)
+from smbc.mapping.catalog_products import (
+    CatalogCategory,
+    StorefrontCatalog,
+    catalog_products,
+    remembered,
+    unavailable,
+)
+from smbc.realtime import catalog_ledger as ledger
+from smbc.salesmanago.catalog import MAX_PRODUCTS_PER_CALL, CatalogApi, CatalogGone, ProductsWritten
+from smbc.salesmanago.client import record_calls_into
+from smbc.settings.store_settings import load_store_settings
+
+log = logging.getLogger(__name__)
+
+TIME_SLICE_S = 50.0  # a task runs pages this long, then re-queues itself (other work gets a turn)
+LEASE_STALE = timedelta(minutes=5)  # no heartbeat for this long: the worker died, another takes over
+SYNC_RETRY = RetryPolicy(
+    base=timedelta(seconds=5), cap=timedelta(minutes=10), give_up_after=timedelta(hours=24)
+)
+REFUSED_KEPT = 20  # refused products listed with their reason (all are counted)
+
+
+class LeaseLost(Exception):
+    """Another worker took this sync over (ours looked dead): stop without writing anything."""
+
+
+def gone_catalog_message(catalog_id: str) -> str:
+    return (
+        f"The SALESmanago catalog {catalog_id} no longer exists (deleted in SALESmanago?). This storefront's "
+        "products are not synced until you pick or create a catalog in the Product Catalog tab."
+    )
+
+
+@dataclass
+class Run:
+    """One run of one sync: the storefront, its clients and the row's cursor."""
+
+    db: Database
+    sync_id: int
+    token: str
+    store_id: int
+    channel_id: int
+    catalog_id: str
+    storefront: StorefrontCatalog
+    bc: BigCommerceClient
+    api: CatalogApi
+    calls: CallBuffer
+    phase: SyncPhase
+    after_id: int
+    on_page: Callable[[CatalogSync], None] | None = None
+
+
+def _runnable(now: datetime, *, force: bool = False) -> ColumnElement[bool]:
+    conditions = [
+        CatalogSync.status.in_([s.value for s in ACTIVE_STATUSES]),
+        or_(CatalogSync.lease_owner.is_(None), CatalogSync.heartbeat_at < now - LEASE_STALE),
+    ]
+    if not force:
+        conditions.append(or_(CatalogSync.next_attempt_at.is_(None), CatalogSync.next_attempt_at <= now))
+    return and_(*conditions)
+
+
+def _acquire(db: Database, sync_id: int, token: str, now: datetime, *, force: bool) -> bool:
+    with db.session() as session:
+        taken = session.execute(
+            update(CatalogSync)
+            .where(CatalogSync.id == sync_id, _runnable(now, force=force))
+            .values(lease_owner=token, heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        row = session.get(CatalogSync, sync_id)
+        assert row is not None
+        row.status = SyncStatus.RUNNING.value
+        row.started_at = row.started_at or now
+    return True
+
+
+def finish_sync(session: Session, row: CatalogSync, status: SyncStatus, error: str = "") -> None:
+    row.status = status.value
+    row.active_slot = None
+    row.lease_owner = None
+    row.next_attempt_at = None
+    row.finished_at = utcnow()
+    if error:
+        row.last_error = error[:2000]
+
+
+def run_sync(
+    sync_id: int,
+    *,
+    db: Database | None = None,
+    time_slice: float | None = TIME_SLICE_S,
+    on_page: Callable[[CatalogSync], None] | None = None,
+    force: bool = False,
+) -> str | None:
+    """Run a sync's pages until it ends, must wait for a retry, or its time slice is used up (then it
+    is queued again). Returns the status left, or None when another worker holds it (or it is not
+    due). `force` ignores a scheduled retry time (the CLI runs it now)."""
+    db = db or get_runtime().db
+    token = uuid.uuid4().hex
+    if not _acquire(db, sync_id, token, utcnow(), force=force):
+        return None
+    try:
+        run = _start(db, sync_id, token, on_page)
+        if isinstance(run, str):
+            return run
+        return _run(run, time_slice)
+    except LeaseLost:
+        log.warning("catalog sync %s was taken over by another worker", sync_id)
+        return None
+
+
+def _start(
+    db: Database, sync_id: int, token: str, on_page: Callable[[CatalogSync], None] | None
+) -> Run | str:
+    """The run of a leased sync, or the status it ended with (uninstalled, no key, paused)."""
+    calls = CallBuffer(context=f"catalog:{sync_id}")
+    with db.session() as session:
+        row = _locked(session, sync_id, token)
+        store = session.get(Store, row.store_id)
+        if store is None or not store.installed:
+            finish_sync(session, row, SyncStatus.FAILED, "The app was uninstalled from this store.")
+            return SyncStatus.FAILED.value
+        paused = ledger.paused_message(session, row.store_id, row.channel_id)
+        if paused:
+            finish_sync(session, row, SyncStatus.FAILED, paused)
+            return SyncStatus.FAILED.value
+        settings = load_store_settings(session, row.store_id)
+        try:
+            api = catalog_api(
+                session, store, recorder=record_calls_into(calls, store.id), context=calls.context
+            )
+            bc = bc_for_store(store, recorder=calls, priority="export", context=calls.context)
+        except NoCatalogKey as exc:
+            finish_sync(session, row, SyncStatus.FAILED, str(exc))
+            return SyncStatus.FAILED.value
+        except RemoteCallError as exc:
+            finish_sync(session, row, SyncStatus.FAILED, _credentials_message(exc))
+            return SyncStatus.FAILED.value
+        site = next((s.url for s in storefronts(store) if s.channel_id == row.channel_id), None)
+        run_fields = dict(
+            store_id=row.store_id,
+            channel_id=row.channel_id,
+            catalog_id=row.catalog_id,
+            phase=SyncPhase(row.phase),
+            after_id=row.after_id,
+        )
+        identifier = settings.product_identifier
+        fallback_site = storefronts(store)[0].url
+    try:
+        categories = {
+            c.category_id: CatalogCategory(c.name, c.parent_id) for c in bc_catalog.categories(bc).values()
+        }
+        brands = bc_catalog.brands(bc)
+    except RemoteCallError as exc:
+        run = Run(
+            db, sync_id, token, storefront=StorefrontCatalog(""), bc=bc, api=api, calls=calls, **run_fields
+        )
+        return _on_error(run, exc)
+    storefront = StorefrontCatalog(site or fallback_site, identifier, categories, brands)
+    return Run(
+        db, sync_id, token, storefront=storefront, bc=bc, api=api, calls=calls, on_page=on_page, **run_fields
+    )
+
+
+def _locked(session: Session, sync_id: int, token: str) -> CatalogSync:
+    row = session.get(CatalogSync, sync_id, with_for_update=True)
+    if row is None or row.lease_owner != token:
+        raise LeaseLost()
+    return row
+
+
+def _run(run: Run, time_slice: float | None) -> str:
+    started = get_clock().monotonic()
+    try:
+        while True:
+            if time_slice is not None and get_clock().monotonic() - started >= time_slice:
+                _release(run)
+                enqueue_sync(run.sync_id)
+                return SyncStatus.RUNNING.value
+            more = _products_page(run) if run.phase is SyncPhase.PRODUCTS else _gone_batch(run)
+            if not more and run.phase is SyncPhase.GONE:
+                return _end(run)
+            if not more:
+                run.phase = SyncPhase.GONE
+    except CatalogGone as exc:
+        return _catalog_gone(run, exc)
+    except RemoteCallError as exc:
+        return _on_error(run, exc)
+    except LeaseLost:
+        raise
+    except Exception as exc:  # a bug: keep the sync and its cursor, retry later, show the error
+        log.exception("catalog sync %s failed", run.sync_id)
+        return _on_error(run, RemoteCallError(Outcome.RETRY, f"internal error: {type(exc).__name__}: {exc}"))
+
+
+def send_items(api: CatalogApi, catalog_id: str, items: Sequence[Mapping[str, Any]]) -> ProductsWritten:
+    """Upsert 100 at a time; a call SALESmanago refuses as a whole counts its products as refused
+    with the reason, and the next call goes on."""
+    written = ProductsWritten()
+    for start in range(0, len(items), MAX_PRODUCTS_PER_CALL):
+        chunk = list(items[start : start + MAX_PRODUCTS_PER_CALL])
+        try:
+            written.add(api.upsert_products(catalog_id, chunk))
+        except CatalogGone:
+            raise
+        except RemoteCallError as exc:
+            if exc.outcome is not Outcome.INVALID:
+                raise
+            written.add(ProductsWritten(refused={str(i["productId"]): exc.message for i in chunk}))
+    return written
+
+
+def _products_page(run: Run) -> bool:
+    """Send one page of products; False when there were no more."""
+    page = bc_catalog.product_page(run.bc, run.channel_id, run.after_id, PAGE_LIMIT)
+    items = [(int(p["id"]), item) for p in page for item in catalog_products(p, run.storefront)]
+    written = send_items(run.api, run.catalog_id, [item for _, item in items]) if items else ProductsWritten()
+    accepted = [
+        (pid, remembered(item)) for pid, item in items if str(item["productId"]) not in written.refused
+    ]
+    with run.db.session() as session:
+        row = _locked(session, run.sync_id, run.token)
+        ledger.record_sent(
+            session, run.store_id, run.channel_id, run.catalog_id, accepted, seen_sync=run.sync_id
+        )
+        ledger.mark_keys_seen(session, run.store_id, run.channel_id, list(written.refused), run.sync_id)
+        if page:
+            run.after_id = max(int(p["id"]) for p in page)
+        row.after_id = run.after_id
+        row.products_read += len(page)
+        _count(row, written, items)
+        if len(page) < PAGE_LIMIT:
+            row.phase = SyncPhase.GONE.value
+        _heartbeat(row)
+        run.calls.flush(session)
+        if run.on_page is not None:
+            run.on_page(row)
+    return len(page) == PAGE_LIMIT
+
+
+def _gone_batch(run: Run) -> bool:
+    """Send up to 100 products gone since the last sync as unavailable; False when none are left."""
+    with run.db.session() as session:
+        rows = ledger.unseen_available(
+            session, run.store_id, run.channel_id, run.sync_id, MAX_PRODUCTS_PER_CALL
+        )
+        gone = [
+            (row.id, row.bc_product_id, unavailable(row.last_sent or {"productId": row.product_key}))
+            for row in rows
+        ]
+    if not gone:
+        return False
+    written = send_items(run.api, run.catalog_id, [item for _, _, item in gone])
+    with run.db.session() as session:
+        row = _locked(session, run.sync_id, run.token)
+        ledger.mark_seen(session, [row_id for row_id, _, _ in gone], run.sync_id, available=False)
+        row.gone += written.sent
+        _count(row, ProductsWritten(refused=written.refused, warnings=written.warnings), [])
+        _heartbeat(row)
+        run.calls.flush(session)
+        if run.on_page is not None:
+            run.on_page(row)
+    return True
+
+
+def _count(
+    row: CatalogSync, written: ProductsWritten, items: Sequence[tuple[int, Mapping[str, Any]]]
+) -> None:
+    row.sent += written.sent
+    row.failed += len(written.refused)
+    if written.refused:
+        row.reasons = dict(Counter(row.reasons or {}) + Counter(written.refused.values()))
+        latest = [{"product_id": key, "reason": reason} for key, reason in written.refused.items()]
+        row.refused = [*(row.refused or []), *latest][-REFUSED_KEPT:]
+
+
+def _heartbeat(row: CatalogSync) -> None:
+    row.heartbeat_at = utcnow()
+    row.attempts = 0
+    row.failing_since = None
+    row.last_error = ""
+
+
+def _release(run: Run) -> None:
+    with run.db.session() as session:
+        row = _locked(session, run.sync_id, run.token)
+        row.lease_owner = None
+        run.calls.flush(session)
+
+
+def _end(run: Run) -> str:
+    with run.db.session() as session:
+        row = _locked(session, run.sync_id, run.token)
+        run.calls.flush(session)
+        finish_sync(session, row, SyncStatus.DONE)
+    return SyncStatus.DONE.value
+
+
+def _catalog_gone(run: Run, exc: CatalogGone) -> str:
+    """SALESmanago does not know the catalog: if its list agrees, pause this storefront's catalog
+    sync with a message the tab shows; otherwise it was some other refusal: the sync fails with it."""
+    try:
+        listed = {c.catalog_id for c in run.api.catalogs()}
+    except RemoteCallError as listing_error:
+        return _on_error(run, listing_error)
+    with run.db.session() as session:
+        row = _locked(session, run.sync_id, run.token)
+        run.calls.flush(session)
+        if run.catalog_id in listed:
+            finish_sync(session, row, SyncStatus.FAILED, exc.message)
+            return SyncStatus.FAILED.value
+        message = gone_catalog_message(run.catalog_id)
+        ledger.pause_catalog(session, run.store_id, run.channel_id, run.catalog_id, message)
+        finish_sync(session, row, SyncStatus.FAILED, message)
+    return SyncStatus.FAILED.value
+
+
+def _credentials_message(exc: RemoteCallError) -> str:
+    if pause_reason_for(exc) is PauseReason.BIGCOMMERCE_CREDENTIALS:
+        return f"BigCommerce refused the app's access ({exc.message}); reinstall the app, then sync again."
+    return f"SALESmanago refused the API v3 key ({exc.message}): log in again, then sync again."
+
+
+def _on_error(run: Run, exc: RemoteCallError) -> str:
+    """Retryable: wait (backoff) and go on from the cursor; otherwise the sync fails with the reason."""
+    now = utcnow()
+    action = OUTCOME_ACTIONS[exc.outcome]
+    with run.db.session() as session:
+        row = _locked(session, run.sync_id, run.token)
+        run.calls.flush(session)
+        if action is not Action.RETRY:
+            message = _credentials_message(exc) if action is Action.WAIT else exc.message
+            finish_sync(session, row, SyncStatus.FAILED, message)
+            return SyncStatus.FAILED.value
+        row.attempts += 1
+        row.failing_since = row.failing_since or now
+        if SYNC_RETRY.gives_up(row.failing_since, now):
+            finish_sync(session, row, SyncStatus.FAILED, f"Gave up after 24 h of failures: {exc.message}")
+            return SyncStatus.FAILED.value
+        wait = SYNC_RETRY.wait(row.attempts, exc.retry_after).total_seconds()
+        row.next_attempt_at = now + timedelta(seconds=wait)
+        row.last_error = exc.message[:2000]
+        row.lease_owner = None
+    log.info("catalog sync %s failed (%s); retrying in %.0f s", run.sync_id, exc, wait)
+    enqueue_sync(run.sync_id, delay=wait)
+    return SyncStatus.RUNNING.value
+
+
+# -- the queue ---------------------------------------------------------------------------------------
+
+
+@huey.task()
+def run_sync_task(sync_id: int) -> None:
+    run_sync(sync_id)
+
+
+def enqueue_sync(sync_id: int, delay: float | None = None) -> None:
+    """Ask a worker to run it; if the queue is down, the sweep finds the row later."""
+    enqueue_or_leave(run_sync_task, sync_id, what="catalog sync", delay=delay)
+
+
+def due_sync_ids(db: Database, now: datetime | None = None) -> list[int]:
+    now = now or utcnow()
+    with db.session() as session:
+        return list(session.scalars(select(CatalogSync.id).where(_runnable(now)).order_by(CatalogSync.id)))
+
+
+# The engine's periodic sweep re-enqueues due syncs (a lost queue message loses nothing).
+CATALOG_SYNCS = register_queue(QueueKind("catalog_syncs", due_ids=due_sync_ids, enqueue=enqueue_sync))
