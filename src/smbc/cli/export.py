@@ -142,7 +142,7 @@ def _follow(db: Database, queued: Export) -> Export:
                 bar.update(task, completed=current.done, total=current.total, sent=current.sent)
 
             def on_wait(current: Export, seconds: float) -> None:
-                bar.console.print(_wait_line(current, seconds), markup=False, highlight=False)
+                bar.console.print(_wait_line(current, seconds), markup=False, highlight=False, soft_wrap=True)
 
             return service.run_in_foreground(db, queued.id, on_batch=on_batch, on_wait=on_wait)
     except KeyboardInterrupt:
