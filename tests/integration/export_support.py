@@ -69,6 +69,8 @@ class World:
         return self.sb.sm.events(self.cid, type=type)
 
     def contacts(self) -> list[dict[str, Any]]:
+        """The account's contacts once SALESmanago applied the asynchronous batches it accepted."""
+        self.sb.sm.apply_pending_batches()
         return self.sb.sm.contacts(self.cid)
 
     def sm_calls(self, path: str) -> list[dict[str, Any]]:

@@ -154,13 +154,15 @@ def test_endpoints_of_each_method() -> None:
             users=["a@x.com", "b@x.com"],
             contacts=[{"email": "a@b.c"}],
             result=True,
+            requestId="r-1",
+            failedContacts=[],
         )
 
     client = make_client(handler)
     assert client.add_event({"email": "a@b.c", "contactEvent": {}}) == "e"
     assert client.update_event({"contactEvent": {"eventId": "e"}}) == "e"
-    assert client.batch_upsert([{"contact": {"email": "a@b.c"}}])["success"] is True
-    assert client.add_batch_events([{"email": "a@b.c"}])["success"] is True
+    assert client.batch_upsert([{"contact": {"email": "a@b.c"}}]).requestId == "r-1"
+    assert client.add_batch_events([{"email": "a@b.c"}]).failedContacts == []
     assert client.contact_basic(["a@b.c"]) == [{"email": "a@b.c"}]
     assert client.has_contact("a@b.c") is True
     assert client.list_users() == ["a@x.com", "b@x.com"]

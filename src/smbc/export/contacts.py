@@ -1,6 +1,7 @@
 """The contacts export: customers created in the range (`/v3/customers`, cursor pagination) as
 contacts, with their newsletter state from the subscribers, upserted with `batchupsertv2` in batches.
-Upserting is idempotent: exporting again updates them."""
+Upserting is idempotent: exporting again updates them. `batchupsertv2` is asynchronous (a request
+id, no contact ids): the ledger records the contacts as sent, without ids."""
 
 from __future__ import annotations
 
@@ -209,10 +210,10 @@ def _send_contacts(job: Job, chunk: list[tuple[dict[str, Any], Position]]) -> Ex
         contact = plans[email].apply(customer_contact)
         upserts.append(contact.to_payload())
         remembered.append((email, int(customer.get("id") or 0), states.get(email), contact.digest()))
-    contact_ids: dict[str, str] = {}
     if upserts:
         try:
-            answer = job.sm.batch_upsert(upserts)
+            # Asynchronous: accepted now, applied by SALESmanago a little later; no ids come back.
+            job.sm.batch_upsert(upserts)
         except RemoteCallError as exc:
             if exc.outcome is not Outcome.INVALID:
                 raise
@@ -220,8 +221,6 @@ def _send_contacts(job: Job, chunk: list[tuple[dict[str, Any], Position]]) -> Ex
             result.messages.append(f"Batch {job.batches + 1}: SALESmanago refused it: {exc.message}"[:500])
             upserts = []
         else:
-            ids = answer.get("contactIds") if isinstance(answer, dict) else None
-            contact_ids = {str(k).lower(): str(v) for k, v in (ids or {}).items()}
             result.sent += len(upserts)
     _, (last_after, last_page, last_index) = chunk[-1]
     job.batches += 1
@@ -234,7 +233,7 @@ def _send_contacts(job: Job, chunk: list[tuple[dict[str, Any], Position]]) -> Ex
         if not upserts:
             return
         sent = [
-            ContactSent(email, contact_ids.get(email), customer_id or None, subscribed, digest)
+            ContactSent(email, None, customer_id or None, subscribed, digest)
             for email, customer_id, subscribed, digest in remembered
         ]
         remember_contacts(session, job.store.id, sent)

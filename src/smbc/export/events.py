@@ -1,6 +1,9 @@
 """The events export: orders created in the range (`/v2/orders`, keyset by `min_id`, line items
 included), mapped exactly as real time maps them (PURCHASE, CANCELLATION after a PURCHASE, RETURN per
-refund), buyers upserted first, then `addBatchContactExtEvent`. Each (order, type) is claimed in the
+refund), buyers made sure to exist first (see `_upsert_buyers`), then `addBatchContactExtEvent`, whose
+answer may report events failed (`failedContacts`): those are not marked sent; their buyers are
+upserted and they are sent once more, and what fails again is released and counted
+(`Export.failed_events`), so a later export sends it. Each (order, type) is claimed in the
 `sent_events` ledger real time uses before sending, so anything already sent (by real time or an
 earlier export) is skipped and running an export twice sends nothing new.
 
@@ -29,12 +32,21 @@ from smbc.core.clock import utcnow
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.engine.ledgers import SENT_STATES, SentEvent
 from smbc.export.job import BatchResult, Job, commit_batch, in_range, locked_row, reason_category
-from smbc.export.ledger import ContactSent, claim_events, mark_unconfirmed, release_claims, remember_contacts
-from smbc.export.models import Export
+from smbc.export.ledger import (
+    ContactSent,
+    claim_events,
+    known_contacts,
+    mark_unconfirmed,
+    release_claims,
+    release_events,
+    remember_contacts,
+)
+from smbc.export.models import FAILED_EVENTS_REASON, Export
 from smbc.export.read_ahead import ReadAhead
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
+from smbc.salesmanago.answers import BatchEventsAdded
 
 UNCONFIRMED_HINT = "If SALESmanago does not show them, use “Send unconfirmed again” on this export."
 
@@ -265,12 +277,11 @@ def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
             earlier = contacts.get(email)
             # One upsert per buyer: the first order's data; subscribed if any order ticked the box.
             contacts[email] = (earlier[0], earlier[1] or subscribed) if earlier else (payload, subscribed)
-    contact_ids: dict[str, str] = {}
-    for start in range(0, len(contacts), job.batch_size):
-        chunk = list(contacts.items())[start : start + job.batch_size]
-        answer = job.sm.batch_upsert([payload for _, (payload, _) in chunk])
-        ids = answer.get("contactIds") if isinstance(answer, dict) else None
-        contact_ids.update({str(k).lower(): str(v) for k, v in (ids or {}).items()})
+    contact_ids, refused = _upsert_buyers(job, contacts, result, job.batches + 1)
+    if refused:  # SALESmanago refused the buyer itself: its events cannot be stored, nor claimed
+        kept = [e for e in planned if e.email not in refused]
+        result.failed["buyer refused by SALESmanago"] += len(planned) - len(kept)
+        planned = kept
     # 2. Claim the events (insert first) and mark the batch in flight, in one transaction.
     job.batches += 1
     batch_no = job.batches
@@ -321,20 +332,27 @@ def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
         job.cursor.pop("inflight")
         job.cursor["after_id"] = after_id
         return commit_batch(job, result)
-    # 3. Send once; record the answer with the cursor.
+    # 3. Send once; events SALESmanago reports failed get their buyer upserted and are sent once more;
+    #    the answers are recorded with the cursor.
     try:
         answer = job.sm_once.add_batch_events([e.item for e in sending])
     except RemoteCallError as exc:
         return _events_failed(job, exc, sending, result, owner, after_id, batch_no)
-    event_ids = answer.get("eventIds") if isinstance(answer, dict) else None
-    if not isinstance(event_ids, list) or len(event_ids) != len(sending):
-        event_ids = [None] * len(sending)  # no per-event ids documented for this answer: keep none
-    result.sent += len(sending)
+    fate = _EventFate()
+    _read_failures(answer, sending, fate, result, batch_no)
+    if fate.retry:
+        _send_again(job, contacts, contact_ids, fate, result, batch_no)
+    sent = [e for e in sending if _ref(e) not in fate.failed and _ref(e) not in fate.unconfirmed]
+    result.sent += len(sent) + len(fate.unconfirmed)
+    result.unconfirmed += len(fate.unconfirmed)
+    if fate.failed:
+        result.failed[FAILED_EVENTS_REASON] += len(fate.failed)
     job.cursor.pop("inflight")
     job.cursor["after_id"] = after_id
 
     def mark_sent(session: Session) -> None:
         sent_at = utcnow()
+        release_events(session, job.store.id, owner, sorted(fate.failed))
         ids = {
             (kind, key): row_id
             for row_id, kind, key in session.execute(
@@ -343,30 +361,153 @@ def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
                 )
             )
         }
-        session.execute(  # one executemany by primary key, not one statement per event
-            update(SentEvent),
-            [
-                {
-                    "id": ids[(event.kind.value, event.key)],
-                    "state": "sent",
-                    "event_id": str(event_id) if event_id else None,
-                    "contact_id": contact_ids.get(event.email),
-                    "sent_at": sent_at,
-                }
-                for event, event_id in zip(sending, event_ids, strict=True)
-                if (event.kind.value, event.key) in ids
-            ],
-        )
+        rows = [
+            {
+                "id": ids[_ref(event)],
+                "state": "sent",
+                "contact_id": contact_ids.get(event.email),
+                "sent_at": sent_at,
+            }
+            for event in sent
+            if _ref(event) in ids
+        ]
+        if rows:  # one executemany by primary key, not one statement per event
+            session.execute(update(SentEvent), rows)
+        mark_unconfirmed(session, job.store.id, owner, sent_at)  # what is left claimed
         remember_contacts(
             session,
             job.store.id,
             [
                 ContactSent(email, contact_ids.get(email), None, subscribed)
                 for email, (_, subscribed) in contacts.items()
+                if email not in refused
             ],
         )
 
     return commit_batch(job, result, extra=mark_sent)
+
+
+def _ref(event: PlannedEvent) -> tuple[str, str]:
+    return (event.kind.value, event.key)
+
+
+@dataclass
+class _EventFate:
+    """What became of a batch's events besides being stored: to send again, failed for good, or
+    unconfirmed (SALESmanago may have them); each a set of (kind, key)."""
+
+    retry: list[PlannedEvent] = field(default_factory=list)
+    failed: set[tuple[str, str]] = field(default_factory=set)
+    unconfirmed: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _upsert_buyers(
+    job: Job,
+    contacts: dict[str, tuple[dict[str, Any], bool | None]],
+    result: BatchResult,
+    batch_no: int,
+) -> tuple[dict[str, str], set[str]]:
+    """Make sure every buyer exists before its event: (contact ids learnt, buyers refused).
+
+    A buyer the contact ledger does not know is upserted on its own with `/api/contact/upsert`,
+    which answers once the contact exists; `batchupsertv2` only accepts contacts to apply later,
+    so it carries just the buyers SALESmanago already has (their data brought up to date)."""
+    with job.db.session() as session:
+        known = known_contacts(session, job.store.id, list(contacts))
+    contact_ids: dict[str, str] = {}
+    refused: set[str] = set()
+    for email, (payload, _) in contacts.items():
+        if email not in known:
+            contact_id = _upsert_one(job, payload, result, batch_no)
+            if contact_id is None:
+                refused.add(email)
+            else:
+                contact_ids[email] = contact_id
+    updates = [payload for email, (payload, _) in contacts.items() if email in known]
+    for start in range(0, len(updates), job.batch_size):
+        try:
+            job.sm.batch_upsert(updates[start : start + job.batch_size])
+        except RemoteCallError as exc:
+            if exc.outcome is not Outcome.INVALID:
+                raise
+            # They exist already: their events still go; only this update of their data is lost.
+            result.messages.append(
+                f"Batch {batch_no}: SALESmanago refused the buyers' data: {exc.message}"[:500]
+            )
+    return contact_ids, refused
+
+
+def _upsert_one(job: Job, payload: dict[str, Any], result: BatchResult, batch_no: int) -> str | None:
+    """The contact id of one synchronous upsert; None (with a message) when SALESmanago refuses it."""
+    try:
+        return job.sm.upsert_contact(payload)
+    except RemoteCallError as exc:
+        if exc.outcome is not Outcome.INVALID:
+            raise
+        result.messages.append(f"Batch {batch_no}: SALESmanago refused a buyer: {exc.message}"[:500])
+        return None
+
+
+def _read_failures(
+    answer: BatchEventsAdded,
+    sending: list[PlannedEvent],
+    fate: _EventFate,
+    result: BatchResult,
+    batch_no: int,
+) -> None:
+    """The events the answer reports failed: those of the contacts it names are sent again. Failures
+    it counts without naming whose leave the whole batch unconfirmed (never sent twice by us)."""
+    if answer.failedContacts is not None:
+        named = {reference.strip().lower() for reference in answer.failedContacts}
+        fate.retry = [e for e in sending if e.email in named]
+    elif (answer.failedAmount or 0) > 0:
+        fate.unconfirmed = {_ref(e) for e in sending}
+        result.messages.append(
+            f"Batch {batch_no}: SALESmanago reported {answer.failedAmount} events failed without "
+            f"naming their contacts; the {len(sending)} events count as unconfirmed. " + UNCONFIRMED_HINT
+        )
+
+
+def _send_again(
+    job: Job,
+    contacts: dict[str, tuple[dict[str, Any], bool | None]],
+    contact_ids: dict[str, str],
+    fate: _EventFate,
+    result: BatchResult,
+    batch_no: int,
+) -> None:
+    """Failed events once more, after their buyers were upserted synchronously (the ledger knew them,
+    but SALESmanago did not have them: deleted there, or still in an asynchronous batch)."""
+    retry: list[PlannedEvent] = []
+    for email in dict.fromkeys(e.email for e in fate.retry):
+        events = [e for e in fate.retry if e.email == email]
+        contact_id = None
+        try:  # the batch's answer is in hand: any failure now ends these events as failed, not the run
+            contact_id = _upsert_one(job, contacts[email][0], result, batch_no) if email in contacts else None
+        except RemoteCallError as exc:
+            result.messages.append(f"Batch {batch_no}: a buyer could not be upserted: {exc.message}"[:500])
+        if contact_id is None:
+            fate.failed.update(_ref(e) for e in events)
+        else:
+            contact_ids[email] = contact_id
+            retry += events
+    if retry:
+        try:
+            again = job.sm_once.add_batch_events([e.item for e in retry])
+        except RemoteCallError as exc:
+            lost = exc.status is None and not exc.never_sent  # it may have arrived
+            (fate.unconfirmed if lost else fate.failed).update(_ref(e) for e in retry)
+        else:
+            if again.failedContacts is not None:
+                named = {reference.strip().lower() for reference in again.failedContacts}
+                fate.failed.update(_ref(e) for e in retry if e.email in named)
+            elif (again.failedAmount or 0) > 0:
+                fate.unconfirmed.update(_ref(e) for e in retry)
+    stored = len(fate.retry) - len(fate.failed) - len(fate.unconfirmed & {_ref(e) for e in fate.retry})
+    result.messages.append(
+        f"Batch {batch_no}: SALESmanago reported {len(fate.retry)} events failed (their contact did not "
+        f"exist there); sent again after upserting it: {stored} stored, {len(fate.failed)} failed."
+    )
 
 
 def _events_failed(

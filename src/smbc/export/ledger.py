@@ -32,6 +32,36 @@ def release_claims(session: Session, store_id: int, owner: str) -> None:
     )
 
 
+def release_events(session: Session, store_id: int, owner: str, keys: Sequence[tuple[str, str]]) -> None:
+    """Forget some of `owner`'s claims ((kind, key) pairs): SALESmanago did not store those events,
+    so they are not sent, and a later export plans them again."""
+    for kind, key in keys:
+        session.execute(
+            delete(SentEvent).where(
+                SentEvent.store_id == store_id,
+                SentEvent.claimed_by == owner,
+                SentEvent.kind == kind,
+                SentEvent.key == key,
+                SentEvent.state == "claimed",
+            )
+        )
+
+
+def known_contacts(session: Session, store_id: int, emails: Sequence[str]) -> set[str]:
+    """The e-mails the contact ledger has (and not as deleted): SALESmanago was sent them before."""
+    if not emails:
+        return set()
+    return set(
+        session.scalars(
+            select(SyncedContact.email).where(
+                SyncedContact.store_id == store_id,
+                SyncedContact.email.in_(list(emails)),
+                SyncedContact.deleted.is_(False),
+            )
+        )
+    )
+
+
 def mark_unconfirmed(session: Session, store_id: int, owner: str, now: datetime) -> None:
     """A batch's claims whose send may have arrived: sent for every purpose, never re-sent by itself."""
     session.execute(

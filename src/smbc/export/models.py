@@ -34,6 +34,9 @@ class ExportStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (ExportStatus.QUEUED, ExportStatus.RUNNING, ExportStatus.CANCELLING)
+# The `failed` reason of events SALESmanago reported as failed (its batch answer's failedContacts)
+# and that failed again when sent once more after their contact was upserted.
+FAILED_EVENTS_REASON = "SALESmanago reported the event failed"
 
 
 class Export(Base):
@@ -81,6 +84,12 @@ class Export(Base):
     @property
     def active(self) -> bool:
         return self.status in {s.value for s in ACTIVE_STATUSES}
+
+    @property
+    def failed_events(self) -> int:
+        """Events SALESmanago reported failed and that were not stored in the end (not marked sent:
+        a later export sends them again)."""
+        return int((self.failed or {}).get(FAILED_EVENTS_REASON, 0))
 
 
 class ExportSubscriber(Base):

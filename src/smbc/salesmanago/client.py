@@ -14,16 +14,32 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
+from smbc.core.answers import AnswerError, AnswerModel, read_answer
 from smbc.core.clock import get_clock
 from smbc.core.http_clients import check_no_open_transaction, shared_client
 from smbc.core.metrics import record_remote_call
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
 from smbc.core.runtime import get_runtime
+from smbc.salesmanago.answers import (
+    ApiKeyCreated,
+    BatchAccepted,
+    BatchEventsAdded,
+    ContactAndEventUpserted,
+    ContactLookup,
+    ContactsFound,
+    ContactUpserted,
+    EventSaved,
+    IntegrationKeys,
+    LoginToken,
+    NothingRead,
+    Owners,
+    required_fields,
+)
 from smbc.salesmanago.endpoints import (
     DEFAULT_ENTRIES,
     EndpointAllowlist,
@@ -34,6 +50,7 @@ from smbc.salesmanago.endpoints import (
 from smbc.salesmanago.payload import clean_payload
 
 log = logging.getLogger(__name__)
+A = TypeVar("A", bound=AnswerModel)
 
 SERVICE = "salesmanago"
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
@@ -121,6 +138,12 @@ class UnexpectedAnswerError(RemoteCallError):
     """The host answered, but not like SALESmanago does (no JSON envelope): probably the wrong host."""
 
 
+def _problems(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """v3 per-item problems; anything in that list that is not an object is not a problem we can read."""
+    problems = body.get("problems")
+    return [p for p in problems if isinstance(p, dict)] if isinstance(problems, list) else []
+
+
 def _messages(body: dict[str, Any]) -> str:
     raw = body.get("message", body.get("messages"))
     if isinstance(raw, list):
@@ -132,9 +155,9 @@ def _messages(body: dict[str, Any]) -> str:
     values = body.get("values")
     if isinstance(values, dict) and values:  # SDK validateCustomResponse appends the values map
         text = (text + " " + json.dumps(values, ensure_ascii=False, sort_keys=True)).strip()
-    problems = body.get("problems")
-    if isinstance(problems, list) and problems:
-        text = (text + " " + "; ".join(str(p.get("message", p)) for p in problems if p)).strip()
+    problems = _problems(body)
+    if problems:
+        text = (text + " " + "; ".join(str(p.get("message", p)) for p in problems)).strip()
     return text
 
 
@@ -190,14 +213,11 @@ def classify(status: int, body: Any, expected: tuple[str, ...], *, api: str = "v
             return Outcome.RETRY, f"HTTP {status} without a SALESmanago JSON answer"
         return Outcome.INVALID, f"HTTP {status} without a SALESmanago JSON answer"
     if api == "v3":
-        if body.get("reasonCode") == 10 or any(
-            isinstance(p, dict) and p.get("reasonCode") == 10 for p in body.get("problems") or []
-        ):
+        problems = _problems(body)
+        if body.get("reasonCode") == 10 or any(p.get("reasonCode") == 10 for p in problems):
             return Outcome.CREDENTIALS, message or "SALESmanago API v3 key is not valid"
         # reasonCode 12 is only a warning (a field was trimmed).
-        blocking = [
-            p for p in body.get("problems") or [] if isinstance(p, dict) and p.get("reasonCode") != 12
-        ]
+        blocking = [p for p in problems if p.get("reasonCode") != 12]
         if 200 <= status < 300 and not blocking and not body.get("messages") and _has(body, expected):
             return Outcome.SUCCESS, message
         return Outcome.INVALID, message or f"SALESmanago API v3 answered HTTP {status}"
@@ -290,7 +310,10 @@ class _Caller:
         method: str = "POST",
         allowlist: EndpointAllowlist | None = None,
         classifier: Classifier | None = None,
-    ) -> dict[str, Any]:
+        answer: type[AnswerModel] | None = None,
+    ) -> Any:
+        """The parsed answer of a successful call, read as `answer` when given (then a required field
+        missing or mistyped is an `invalid` outcome, recorded on the attempt like any other)."""
         allowlist = allowlist or self.allowlist
         try:
             url = check_endpoint(base_url, allowlist) + path
@@ -321,6 +344,8 @@ class _Caller:
                     outcome, message = classify(status, parsed, expected, api=api)
                 else:  # a client module with answers of its own (the v3 catalog: problems per item)
                     outcome, message = classifier(status, parsed, expected)
+                if outcome is Outcome.SUCCESS and answer is not None:
+                    outcome, message, parsed = _read(answer, parsed, f"{method} {path}", message)
             except EndpointRefused as refused:  # the name resolved to an inside address: not connected
                 self._refused(method, path, refused, attempt, started)
             except httpx.TimeoutException as exc:
@@ -353,6 +378,11 @@ class _Caller:
                 raise error
             clock.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def read(self, base_url: str, path: str, body: dict[str, Any], answer: type[A], **options: Any) -> A:
+        """`post` with the answer read as `answer`: the fields it requires are the expected ones."""
+        read: A = self.post(base_url, path, body, required_fields(answer), answer=answer, **options)
+        return read
 
     def _send(
         self,
@@ -395,6 +425,17 @@ class _Caller:
             self.recorder(attempt)
         except Exception:  # a broken recorder must not turn a sent call into a failed one
             log.exception("could not record a SALESmanago call")
+
+
+def _read(answer: type[AnswerModel], parsed: Any, call: str, message: str) -> tuple[Outcome, str, Any]:
+    """A successful answer read as its model: (SUCCESS, message with any ignored field named, the
+    model) or (INVALID, what is unreadable, the raw answer)."""
+    notes: list[str] = []
+    try:
+        model = read_answer(answer, parsed, call=call, notes=notes)
+    except AnswerError as exc:
+        return Outcome.INVALID, str(exc), parsed
+    return Outcome.SUCCESS, "; ".join(filter(None, [message, *notes])), model
 
 
 def _reason(exc: httpx.TransportError) -> str:
@@ -444,16 +485,18 @@ class SalesmanagoClient:
             block["owner"] = c.owner
         return block
 
-    def call(self, path: str, payload: dict[str, Any], expected: tuple[str, ...] = ()) -> dict[str, Any]:
-        """POST a v2 method: payload cleaned, auth block added (payload keys never override it)."""
+    def call(self, path: str, payload: dict[str, Any], answer: type[A]) -> A:
+        """POST a v2 method: payload cleaned, auth block added (payload keys never override it), the
+        answer read as `answer` (exactly the fields the product uses)."""
         body = clean_payload(payload)
         body.update(self.auth_block())
-        return self._caller.post(self.credentials.endpoint, path, body, expected)
+        return self._caller.read(self.credentials.endpoint, path, body, answer)
 
     # -- contacts -------------------------------------------------------------------------------------
 
     def upsert_contact(self, payload: dict[str, Any]) -> str:
-        return str(self.call("/api/contact/upsert", payload, ("contactId",))["contactId"])
+        """Synchronous: the answer's contactId means the contact exists now."""
+        return self.call("/api/contact/upsert", payload, ContactUpserted).contactId
 
     def integration_upsert(self, contact_payload: dict[str, Any], event: dict[str, Any]) -> tuple[str, str]:
         """Contact and event in one call (used for PURCHASE)."""
@@ -464,51 +507,51 @@ class SalesmanagoClient:
         if event_request.get("contactId"):  # the SDK drops email when both are present
             event_request.pop("email", None)
         body = {"contactUpsertRequest": contact_request, "addContactExtEventRequest": event_request}
-        answer = self.call("/api/integration/upsert", body, ("contactId", "eventId"))
-        return str(answer["contactId"]), str(answer["eventId"])
+        answer = self.call("/api/integration/upsert", body, ContactAndEventUpserted)
+        return answer.contactId, answer.eventId
 
-    def batch_upsert(self, upserts: list[dict[str, Any]]) -> dict[str, Any]:
+    def batch_upsert(self, upserts: list[dict[str, Any]]) -> BatchAccepted:
+        """Asynchronous: SALESmanago accepts the batch and applies it later, so a contact in it may
+        not exist yet when this returns, and the answer carries no contact ids."""
         owner = self.credentials.owner
         details = [{"owner": owner, **item} for item in upserts]
         body = {"upsertDetails": details, "useApiDoubleOptIn": False, "internalIntegration": True}
-        return self.call("/api/contact/batchupsertv2", body)
+        return self.call("/api/contact/batchupsertv2", body, BatchAccepted)
 
     def contact_basic(self, emails: list[str]) -> list[dict[str, Any]]:
-        answer = self.call("/api/contact/basic", {"email": list(emails)})
-        contacts = answer.get("contacts") or []
-        return [c for c in contacts if isinstance(c, dict)]
+        answer = self.call("/api/contact/basic", {"email": list(emails)}, ContactsFound)
+        return [contact.model_dump(exclude_unset=True) for contact in answer.contacts]
 
     def has_contact(self, email: str) -> bool:
-        answer = self.call("/api/contact/hasContact", {"email": email})
-        # The answer carries `result` and/or `contactId` (which one is unconfirmed); either means "exists".
-        return bool(answer.get("result") or answer.get("contactId"))
+        answer = self.call("/api/contact/hasContact", {"email": email}, ContactLookup)
+        return bool(answer.result or answer.contactId)
 
     def delete_contact(self, email: str) -> None:
-        self.call("/api/contact/delete", {"email": email})
+        self.call("/api/contact/delete", {"email": email}, NothingRead)
 
     # -- events ---------------------------------------------------------------------------------------
 
     def add_event(self, event: dict[str, Any]) -> str:
         body = {"forceOptIn": False, **event}
-        return str(self.call("/api/v2/contact/addContactExtEvent", body, ("eventId",))["eventId"])
+        return self.call("/api/v2/contact/addContactExtEvent", body, EventSaved).eventId
 
     def update_event(self, event: dict[str, Any]) -> str:
-        return str(self.call("/api/v2/contact/updateContactExtEvent", event, ("eventId",))["eventId"])
+        return self.call("/api/v2/contact/updateContactExtEvent", event, EventSaved).eventId
 
-    def add_batch_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.call("/api/v2/contact/addBatchContactExtEvent", {"events": events})
+    def add_batch_events(self, events: list[dict[str, Any]]) -> BatchEventsAdded:
+        """`success` even when some events failed: the answer's failedContacts/failedAmount say which."""
+        return self.call("/api/v2/contact/addBatchContactExtEvent", {"events": events}, BatchEventsAdded)
 
     # -- account --------------------------------------------------------------------------------------
 
     def list_users(self) -> list[str]:
         """The owners list; SALESmanago answering without users is an error (SDK getOwnersList)."""
-        answer = self.call("/api/user/listByClient", {}, ("users",))
-        users = answer.get("users")
-        if not isinstance(users, list) or not users:
+        users = [u.strip() for u in self.call("/api/user/listByClient", {}, Owners).users if u.strip()]
+        if not users:
             raise RemoteCallError(
                 Outcome.INVALID, "SALESmanago returned no users for this account", service=Service.SALESMANAGO
             )
-        return [str(u).strip() for u in users if str(u).strip()]
+        return users
 
 
 class SalesmanagoAccountApi:
@@ -542,15 +585,16 @@ class SalesmanagoAccountApi:
     def token(self, endpoint: str, email: str, password: str) -> dict[str, Any]:
         """/api/authorization/token -> {token, endpoint (the account's real host), smapp}."""
         body = {"username": email, "password": password}
-        return self._caller.post(normalize_endpoint(endpoint), "/api/authorization/token", body, ("token",))
+        answer = self._caller.read(normalize_endpoint(endpoint), "/api/authorization/token", body, LoginToken)
+        return answer.model_dump()
 
     def integration(self, endpoint: str, token: str, api_key: str) -> tuple[str, str]:
         """/api/account/integration -> (clientId = shortId, sha = sha1 computed by the server)."""
         body = {"token": token, "apiKey": api_key}
-        answer = self._caller.post(
-            normalize_endpoint(endpoint), "/api/account/integration", body, ("shortId", "sha1")
+        answer = self._caller.read(
+            normalize_endpoint(endpoint), "/api/account/integration", body, IntegrationKeys
         )
-        return str(answer["shortId"]), str(answer["sha1"])
+        return answer.shortId, answer.sha1
 
     def v3_create(self, email: str, password: str, endpoint: str, key_name: str) -> str:
         body = {
@@ -560,20 +604,20 @@ class SalesmanagoAccountApi:
             "expiry": "NEVER",
             "endpoint": endpoint_host(endpoint),
         }
-        answer = self._caller.post(
-            self.v3_url, "/v3/auth/create", body, ("apiKey",), api="v3", allowlist=self._v3_allowlist
+        answer = self._caller.read(
+            self.v3_url, "/v3/auth/create", body, ApiKeyCreated, api="v3", allowlist=self._v3_allowlist
         )
-        return str(answer["apiKey"])
+        return answer.apiKey
 
     def v3_revoke(self, v3_key: str) -> None:
         """Revoke a v3 key; a key SALESmanago no longer knows (it answers 400 "specified json is not
         valid" or a credentials error) counts as revoked."""
         try:
-            self._caller.post(
+            self._caller.read(
                 self.v3_url,
                 "/v3/auth/revoke",
                 {"apiKey": v3_key},
-                (),
+                NothingRead,
                 api="v3",
                 headers={"API-KEY": v3_key},
                 allowlist=self._v3_allowlist,
