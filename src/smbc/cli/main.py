@@ -53,13 +53,15 @@ app.add_typer(sm_app, name="sm")
 app.add_typer(settings_app, name="settings")
 app.add_typer(keys_app, name="keys")
 
-from smbc.cli.deliveries import deliveries_app  # noqa: E402 - registered right below
+from smbc.cli.catalog import catalog_app  # noqa: E402 - registered right below
+from smbc.cli.deliveries import deliveries_app  # noqa: E402
 from smbc.cli.export import export_app  # noqa: E402
 from smbc.cli.monitoring import monitoring_app  # noqa: E402
 
 app.add_typer(export_app, name="export")
 app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(catalog_app, name="catalog")
 
 
 def _logging(settings: Settings) -> None:
