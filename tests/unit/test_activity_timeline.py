@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from realtime_harness import save_settings
-from store_history import STORE_HASH, StoreHistory, cart, history, order  # noqa: F401  (the fixture)
+from store_history import STORE_HASH, StoreHistory, cart, order, store_history
 
 from smbc.activity.timeline import entity_timeline
 from smbc.consent.callbacks import accept_callback
+from smbc.core.config import Settings
 from smbc.core.remote_calls import Outcome
 from smbc.db.models import Store
 from smbc.settings.store_settings import StoreSettings
 
 ANN = {"id": 7, "email": "Ann@Example.com", "first_name": "Ann", "last_name": "Lee", "addresses": []}
+
+
+@pytest.fixture
+def history(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreHistory]:
+    with store_history(backend_settings, monkeypatch) as opened:
+        yield opened
 
 
 def _ann_history(h: StoreHistory) -> None:
