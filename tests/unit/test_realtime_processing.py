@@ -403,6 +403,26 @@ def test_deleted_customer_deletes_contact_only_when_asked(world: World) -> None:
     assert world.sm.named("delete") == [{"email": "ann@example.com"}]
 
 
+def test_a_customer_deletion_is_acted_on_only_when_bigcommerce_no_longer_has_the_customer(
+    world: World,
+) -> None:
+    world.settings = world.settings.model_copy(update={"delete_contact_on_customer_delete": True})
+    world.bc.customers[7] = dict(CUSTOMER)
+    world.process("store/customer/created", {"type": "customer", "id": 7})
+    delivery_id = world.deliver("store/customer/deleted", {"type": "customer", "id": 7})
+    world.run(delivery_id)
+    row = world.row(delivery_id)
+    assert row.status == "skipped" and "still exists in BigCommerce" in row.reason
+    assert world.sm.named("delete") == []
+    assert world.count(SyncedContact, SyncedContact.customer_id == 7, SyncedContact.deleted.is_(True)) == 0
+    del world.bc.customers[7]  # now really gone: the next deletion is confirmed by the read
+    assert (
+        "deleted in SALESmanago"
+        in world.process("store/customer/deleted", {"type": "customer", "id": 7}).reason
+    )
+    assert world.sm.named("delete") == [{"email": "ann@example.com"}]
+
+
 def test_subscriber_opt_in_then_opt_out(world: World) -> None:
     world.settings = world.settings.model_copy(update={"tags_newsletter": ["news"]})
     world.bc.subscribers[3] = {"id": 3, "email": "sub@example.com", "consents": []}

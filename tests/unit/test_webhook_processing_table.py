@@ -69,8 +69,15 @@ def add_a_mug(bc: MiniBigCommerce) -> None:
     cart["cart_amount"] = 20.0
 
 
+def delete_customer(bc: MiniBigCommerce) -> None:
+    del bc.customers[41]  # a deletion is acted on only once BigCommerce no longer has the customer
+
+
 # What changes in BigCommerce between the earlier fixtures and the one under test.
-MEANWHILE: dict[str, Callable[[MiniBigCommerce], None]] = {"store_cart_updated": add_a_mug}
+MEANWHILE: dict[str, Callable[[MiniBigCommerce], None]] = {
+    "store_cart_updated": add_a_mug,
+    "store_customer_deleted": delete_customer,
+}
 
 
 def fixture_body(name: str) -> bytes:

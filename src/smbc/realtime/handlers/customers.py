@@ -53,7 +53,11 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
 
 
 def handle_customer_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
-    customer_id = int(delivery.resource_id or 0)
+    """Acted on only once BigCommerce confirms the customer is gone: a deletion can be forged or
+    arrive out of order, and deleting a contact in SALESmanago cannot be undone."""
+    customer_id, customer = current_resource(ctx, "customer", delivery, ctx.bc.customer)
+    if customer is not None:
+        return Result.skipped("customer still exists in BigCommerce: deletion not confirmed, nothing changed")
     with ctx.db.session() as session:
         known = contact_by(session, ctx.store.id, customer_id=customer_id)
         email = known.email if known is not None else None
