@@ -23,8 +23,14 @@ Stores
 ------
     bc.default_store_hash          "sbx1demo": owner user 1001 owner@sandbox.test, staff user 1002
                                    staff@sandbox.test, storefront channels 1 and 2 with sites 1000/1001 at
-                                   {base}/storefront/{hash}/{channel_id}, products 77-81 (SKUs MUG-01,
-                                   TEE-01, PST-01, HOOD-01, NOTE-01; variant ids 177-181), 15 order statuses
+                                   {base}/storefront/{hash}/{channel_id}, 15 order statuses, and a catalog:
+                                   77-81 on both channels (SKUs MUG-01, TEE-01, PST-01, HOOD-01, NOTE-01;
+                                   variant ids 177-181: what carts and seeded orders hold), 82 Sandbox
+                                   Sneakers with a Size option (variants 182-184, SNK-01-S/M/L, stock per
+                                   variant, L dearer), 83 TOTE-01 (channel 1 only, on sale), 84 UMB-01
+                                   (channel 2 only, on sale), 85 WRAP-01 (not visible); categories 20-27 in
+                                   tree 1 (both channels), brands 31-32; HTML descriptions, custom URLs,
+                                   1-3 images each (served as PNGs at {base}/product_images/...)
     bc.add_store(store_hash=None, name=None, owner_email=None, staff_email=None) -> hash
                                    same layout; each store has its own owner/staff user ids
     bc.store(hash) -> StoreState   .customers/.subscribers/.orders/.refunds/.channels/.sites/.products
@@ -35,6 +41,10 @@ Stores
                                    deterministic; each customer gets an address and a subscriber record
                                    (about 60 % with marketing_newsletter consent); orders ~20 % guests;
                                    no webhooks; 100,000 of each in seconds
+    bc.seed(hash, products=N, products_with_variants=M)   N bulk products (ids from 100000, SKUs
+                                   BULK-{id}), M of them with sizes S/M/L (SKUs BULK-{id}-S...), every tenth
+                                   on channel 2 only and the next on channel 1 only; made on read, so
+                                   50,000 cost nothing until read; date_modified one second apart up to now
 
 OAuth and callbacks (server to server with httpx, as the browser / BigCommerce would)
 --------------------------------------------------------------------------------------
@@ -72,7 +82,8 @@ Shopper actions (each fires its webhooks; results are API-shaped dicts)
     sf.subscribe(email, first_name="", last_name="") -> subscriber  subscriber/created or /updated
     sf.unsubscribe(email) -> subscriber | None                      consents [] (record kept),
                                                                     subscriber/updated
-    sf.add_to_cart(cart_id=None, product_id=77, quantity=1, customer_id=None) -> cart (v3 `data`)
+    sf.add_to_cart(cart_id=None, product_id=77, quantity=1, customer_id=None, variant_id=None) -> cart
+        (v3 `data`; the line is the product's default variant, or `variant_id`, at its sale price if any)
         new cart: cart/created; new line: cart/lineItem/created; same product again: lineItem/updated;
         always cart/updated. Plus channel-scoped store/channel/{id}/cart/... events
         (data {cart_id[, cart_item_id]}).
@@ -100,6 +111,14 @@ Admin actions
     adm.update_channel(channel_id, **fields)     channel/updated
     adm.delete_script(uuid) / adm.set_script_consent(uuid, category)   Script Manager edits (no webhook)
     adm.update_store_information(name)           information/updated
+    adm.create_product(name, sku, price, stock=10, channel_ids=[1], categories=[20], description="")
+        -> product                                product/created
+    adm.update_product(id, name=, price=, sale_price=, description=, is_visible=, availability=,
+        brand_id=, categories=, channel_ids=, custom_url=)   product/updated
+    adm.set_stock(id, level, variant_id=None)    product/inventory/updated {type, id, inventory{product_id,
+        method "absolute", value}}; a product with options keeps stock per variant: sku/inventory/updated
+        {type "sku", id, inventory{..., variant_id}}
+    adm.delete_product(id)                       product/deleted (then 404)
     adm.set_consent_banner(enabled)              storefront cookie-consent banner ("Accept all cookies" /
                                                  "Only essential cookies"); while the shopper has not
                                                  accepted, only `essential` scripts run; `unknown` never
@@ -117,7 +136,15 @@ REST (`{base}/stores/{hash}/v2|v3/...`, header X-Auth-Token; 401 without a valid
         amounts, needs store_v2_orders or store_v2_transactions), /orders/payment_actions/refunds[/{id}],
         /carts/{id} (include=redirect_urls), /abandoned-carts/{token},
         /content/scripts[/{uuid}] (per client, at most 10 per app),
-        /hooks[/{id}], /hooks/admin (GET, PUT emails)
+        /hooks[/{id}], /hooks/admin (GET, PUT emails),
+        /catalog/products (id, id:in, id:not_in, id:min/max/greater/less, channel_id:in, categories:in,
+        brand_id, sku, sku:in, name, keyword, is_visible, availability, date_modified[:min|:max], sort +
+        direction, include=variants,images,primary_image,options,channels,..., include_fields,
+        exclude_fields, page/limit <= 250) and /{id} (404 when gone), /{id}/variants[/{id}], /{id}/images,
+        /catalog/products/channel-assignments and /category-assignments (product_id:in, channel_id:in /
+        category_id:in), /catalog/variants (id:in, product_id:in, sku, sku:in), /catalog/categories[/{id}],
+        /catalog/trees (channel_id:in), /catalog/trees/categories, /catalog/trees/{id}/categories,
+        /catalog/brands[/{id}]; all catalog routes need store_v2_products[_read_only]
     Errors: v2 `[{"status", "message"}]`, v3 `{"status", "title", "type", "errors"}`.
 
 Rate limits, faults, counters

@@ -1,5 +1,5 @@
-"""What the merchant does in the control panel: customers, orders and refunds, channels, scripts and
-store settings."""
+"""What the merchant does in the control panel: customers, orders and refunds, products, channels,
+scripts and store settings."""
 
 from __future__ import annotations
 
@@ -7,11 +7,35 @@ from decimal import Decimal
 from typing import Any
 
 from smbc.sandbox.bigcommerce.actions import ActionError, StoreActions, existing
-from smbc.sandbox.bigcommerce.render import v2, v3
-from smbc.sandbox.bigcommerce.state import ORDER_STATUSES, Channel, Json, Order, Refund, Site, money
+from smbc.sandbox.bigcommerce.render import catalog, v2, v3
+from smbc.sandbox.bigcommerce.state import (
+    ORDER_STATUSES,
+    Channel,
+    Json,
+    Order,
+    Product,
+    Refund,
+    Site,
+    Variant,
+    money,
+)
 
 REFUNDED = 4
 PARTIALLY_REFUNDED = 14
+# Product fields the merchant can edit (`update_product`), and what each must be.
+EDITABLE_PRODUCT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "description": str,
+    "price": (Decimal, int, float, str),
+    "sale_price": (Decimal, int, float, str),
+    "is_visible": bool,
+    "availability": str,
+    "brand_id": int,
+    "categories": list,
+    "channel_ids": list,
+    "custom_url": str,
+}
+AVAILABILITIES = ("available", "disabled", "preorder")
 
 
 class Admin(StoreActions):
@@ -96,6 +120,112 @@ class Admin(StoreActions):
             order.date_modified = self.fake.now()
             self.state.touch()
             self._order_event(order, "archived")
+
+    # -- products (each change fires the product webhooks; a bulk product becomes a stored row) ---------
+
+    def _product(self, product_id: int) -> Product:
+        product = self.state.product_row(product_id)
+        if product is None:
+            raise ActionError(f"no product {product_id}")
+        return product
+
+    def _product_json(self, product: Product) -> Json:
+        return catalog.product_json(product, self.fake.base_url, {"variants", "images", "channels"})
+
+    def create_product(
+        self,
+        name: str,
+        sku: str,
+        price: Decimal | float | str,
+        stock: int = 10,
+        channel_ids: list[int] | None = None,
+        categories: list[int] | None = None,
+        description: str = "",
+    ) -> Json:
+        """A product without options (one base variant): `store/product/created`."""
+        with self.fake.lock:
+            store = self.state
+            if not name.strip() or not sku.strip():
+                raise ActionError("a product needs a name and a SKU")
+            if stock < 0:
+                raise ActionError("stock must not be negative")
+            now = self.fake.now()
+            product_id = next(store.product_ids)
+            variant = Variant(next(store.variant_ids), product_id, sku.strip(), stock)
+            product = Product(
+                product_id,
+                name.strip(),
+                sku.strip(),
+                money(price),
+                [variant],
+                now,
+                now,
+                description=description,
+                categories=list(categories or [20]),
+                channel_ids=list(channel_ids or [1]),
+                custom_url=f"/{'-'.join(name.lower().split())}-{product_id}/",
+            )
+            store.products[product_id] = product
+            store.touch()
+            self._emit("store/product/created", {"type": "product", "id": product_id})
+            return self._product_json(product)
+
+    def update_product(self, product_id: int, **fields: Any) -> Json:
+        """Change product fields (see EDITABLE_PRODUCT_FIELDS): `store/product/updated`."""
+        with self.fake.lock:
+            for name, value in fields.items():
+                wanted = EDITABLE_PRODUCT_FIELDS.get(name)
+                if wanted is None:
+                    raise ActionError(f"cannot change product field {name!r}")
+                if not isinstance(value, wanted) or (name == "name" and not str(value).strip()):
+                    raise ActionError(f"invalid value for {name}: {value!r}")
+                if name == "availability" and value not in AVAILABILITIES:
+                    raise ActionError(f"availability must be one of {', '.join(AVAILABILITIES)}")
+            product = self._product(product_id)
+            for name, value in fields.items():
+                setattr(product, name, money(value) if name in ("price", "sale_price") else value)
+            product.date_modified = self.fake.now()
+            self.state.touch()
+            self._emit("store/product/updated", {"type": "product", "id": product_id})
+            return self._product_json(product)
+
+    def set_stock(self, product_id: int, level: int, variant_id: int | None = None) -> Json:
+        """Set a stock level: `store/product/inventory/updated` for a product without options,
+        `store/sku/inventory/updated` for a variant of one with options (stock is kept per variant)."""
+        if level < 0:
+            raise ActionError("stock must not be negative")
+        with self.fake.lock:
+            product = self._product(product_id)
+            if product.has_options and variant_id is None:
+                raise ActionError(f"product {product_id} keeps stock per variant: name the variant")
+            variant = product.variant(variant_id)
+            if variant is None:
+                raise ActionError(f"product {product_id} has no variant {variant_id}")
+            variant.inventory_level = level
+            product.date_modified = self.fake.now()
+            self.state.touch()
+            inventory: Json = {"product_id": product_id, "method": "absolute", "value": level}
+            if product.has_options:
+                inventory["variant_id"] = variant.id
+                self._emit(
+                    "store/sku/inventory/updated", {"type": "sku", "id": variant.id, "inventory": inventory}
+                )
+            else:
+                self._emit(
+                    "store/product/inventory/updated",
+                    {"type": "product", "id": product_id, "inventory": inventory},
+                )
+            return self._product_json(product)
+
+    def delete_product(self, product_id: int) -> None:
+        """`store/product/deleted`; the product then answers 404."""
+        with self.fake.lock:
+            store = self.state
+            self._product(product_id)
+            del store.products[product_id]
+            store.deleted_products.add(product_id)
+            store.touch()
+            self._emit("store/product/deleted", {"type": "product", "id": product_id})
 
     # -- channels --------------------------------------------------------------------------------------
 

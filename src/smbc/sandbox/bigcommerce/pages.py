@@ -184,7 +184,7 @@ def storefront_page(
             head_scripts=scripts_for(store, channel_id, "head", consented),
             footer_scripts=scripts_for(store, channel_id, "footer", consented),
             consent_banner=store.consent_banner and consent is None,
-            products=list(store.products.values()),
+            products=[p for p in store.products.values() if p.is_visible and channel_id in p.channel_ids],
             cart=v3.cart_json(cart, fake.storefront_url(store_hash, channel_id)) if cart else None,
             customer=customer,
             message=message,
@@ -291,6 +291,18 @@ def current_customer_scoped(
     return current_customer_jwt(request, store_hash, channel_id, app_client_id)
 
 
+# The smallest valid PNG (one transparent pixel): every product picture of the fake.
+PIXEL_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000b49444154789c6360000200000500017a5eab3f0000000049454e44ae426082"
+)
+
+
+@router.get("/product_images/{size}/{product_id}/{number}.png")
+def product_image(size: str, product_id: int, number: int) -> Response:
+    return Response(PIXEL_PNG, media_type="image/png")
+
+
 @router.get("/storefront/{store_hash}/{channel_id}/api/storefront/carts")
 def storefront_carts_scoped(request: Request, store_hash: str, channel_id: int) -> JSONResponse:
     return JSONResponse(current_cart(request, store_hash, channel_id))
@@ -324,7 +336,9 @@ def run_action(
         return {}, "Unsubscribed from the newsletter."
     if action == "add":
         product_id = int(form.get("product_id", "0"))
-        cart = sf.add_to_cart(cart_id if sf.get_cart(cart_id or "") else None, product_id, 1, customer_id)
+        variant_id = int(form["variant_id"]) if form.get("variant_id") else None
+        open_cart = cart_id if sf.get_cart(cart_id or "") else None
+        cart = sf.add_to_cart(open_cart, product_id, 1, customer_id, variant_id)
         return {"cart": cart["id"]}, "Added to cart."
     if not cart_id or sf.get_cart(cart_id) is None:
         raise ActionError("Your cart is empty.")

@@ -1,0 +1,165 @@
+"""The fake BigCommerce's product catalog: what a catalog sync reads, and the webhooks the merchant's
+product changes fire."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fake_bc_harness import Harness, fake_bc_servers, harness_fixture  # noqa: F401
+
+from smbc.sandbox.bigcommerce import ActionError
+
+BUILT_IN_IDS = [77, 78, 79, 80, 81, 82, 83, 84, 85]
+
+
+def every_page(api: httpx.Client, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        answer = api.get(path, params={**params, "page": page})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        rows.extend(body["data"])
+        if page >= body["meta"]["pagination"]["total_pages"]:
+            return rows
+        page += 1
+
+
+def test_storefronts_see_their_own_products_with_variants_and_images(harness: Harness) -> None:
+    h = harness
+    with h.api(h.install()) as api:
+        one = every_page(api, "/v3/catalog/products", {"channel_id:in": "1", "include": "variants,images"})
+        two = every_page(api, "/v3/catalog/products", {"channel_id:in": "2", "limit": "3"})
+        assigned = every_page(api, "/v3/catalog/products/channel-assignments", {"product_id:in": "83,84"})
+    assert [p["id"] for p in one] == [77, 78, 79, 80, 81, 82, 83, 85]
+    assert [p["id"] for p in two] == [77, 78, 79, 80, 81, 82, 84, 85]
+    assert assigned == [{"product_id": 83, "channel_id": 1}, {"product_id": 84, "channel_id": 2}]
+    sneakers = next(p for p in one if p["id"] == 82)
+    assert sneakers["base_variant_id"] is None and sneakers["inventory_tracking"] == "variant"
+    assert [(v["id"], v["sku"], v["calculated_price"]) for v in sneakers["variants"]] == [
+        (182, "SNK-01-S", 59.0),
+        (183, "SNK-01-M", 59.0),
+        (184, "SNK-01-L", 64.0),
+    ]
+    assert sneakers["inventory_level"] == 10 and len(sneakers["images"]) == 3
+    assert sneakers["custom_url"]["url"] == "/sandbox-sneakers/" and "<strong>" in sneakers["description"]
+    mug = one[0]
+    assert (mug["sku"], mug["base_variant_id"], mug["variants"][0]["sku"]) == ("MUG-01", 177, "MUG-01")
+    assert httpx.get(mug["images"][0]["url_standard"]).headers["content-type"] == "image/png"
+
+
+def test_cart_lines_carry_the_catalog_identifiers(harness: Harness) -> None:
+    h = harness
+    cart = h.bc.storefront(h.store_hash).add_to_cart(product_id=82, variant_id=184, quantity=2)
+    cart = h.bc.storefront(h.store_hash).add_to_cart(cart["id"], product_id=83)
+    lines = cart["line_items"]["physical_items"]
+    assert [(i["product_id"], i["variant_id"], i["sku"], i["sale_price"]) for i in lines] == [
+        (82, 184, "SNK-01-L", 64.0),
+        (83, 185, "TOTE-01", 12.0),
+    ]
+    with pytest.raises(ActionError, match="no variant 999"):
+        h.bc.storefront(h.store_hash).add_to_cart(product_id=82, variant_id=999)
+
+
+def test_bulk_products_are_made_on_read(harness: Harness) -> None:
+    h = harness
+    counts = h.bc.seed(h.store_hash, products=50_000, products_with_variants=20_000)
+    assert counts["products"] == 50_000
+    with h.api(h.install()) as api:
+        first = api.get("/v3/catalog/products", params={"limit": 250, "include": "variants"}).json()
+        assert first["meta"]["pagination"]["total"] == 50_000 + len(BUILT_IN_IDS)
+        assert first["meta"]["pagination"]["total_pages"] == 201
+        last = api.get(
+            "/v3/catalog/products", params={"limit": 250, "page": 201, "include": "variants"}
+        ).json()
+        assert last["data"][-1]["id"] == 149_999
+        some = api.get(
+            "/v3/catalog/products", params={"id:in": "100000,100001,100002", "include": "variants"}
+        )
+        variants = [len(p["variants"]) for p in some.json()["data"]]
+        recent = api.get(
+            "/v3/catalog/products", params={"date_modified:min": last["data"][-1]["date_modified"]}
+        )
+        again = api.get("/v3/catalog/products/100001", params={"include": "variants"}).json()["data"]
+    assert variants == [1, 1, 3]  # two in five have three variants
+    # Bulk products were modified one second apart, up to the moment of seeding.
+    assert [p["id"] for p in recent.json()["data"] if p["id"] >= 100_000] == [149_999]
+    assert again == next(p for p in some.json()["data"] if p["id"] == 100_001)
+
+
+def test_product_changes_fire_the_documented_webhooks(harness: Harness, openapi_dir: Path) -> None:
+    h = harness
+    token = h.install()
+    h.hook(token, "store/product/*")
+    h.hook(token, "store/sku/*")
+    h.bc.seed(h.store_hash, products=10)
+    admin = h.bc.admin(h.store_hash)
+    created = admin.create_product("Sandbox Lamp", "LAMP-01", "30.00", stock=5, channel_ids=[2])
+    updated = admin.update_product(100_003, price="11.00", name="Renamed bulk product")
+    admin.set_stock(77, 7)
+    admin.set_stock(82, 2, variant_id=183)
+    admin.delete_product(79)
+    assert h.bc.webhooks.flush(timeout=10)
+    bodies = {body["scope"]: body for _, _, body in h.app.webhooks}
+    assert bodies["store/product/created"]["data"] == {"type": "product", "id": created["id"]}
+    assert bodies["store/product/updated"]["data"] == {"type": "product", "id": 100_003}
+    stock = {"product_id": 77, "method": "absolute", "value": 7}
+    assert bodies["store/product/inventory/updated"]["data"] == {
+        "type": "product",
+        "id": 77,
+        "inventory": stock,
+    }
+    sku = {"product_id": 82, "method": "absolute", "value": 2, "variant_id": 183}
+    assert bodies["store/sku/inventory/updated"]["data"] == {"type": "sku", "id": 183, "inventory": sku}
+    assert bodies["store/product/deleted"]["data"] == {"type": "product", "id": 79}
+    for scope, body in bodies.items():
+        sample = json.loads(
+            (openapi_dir / "webhook-payloads" / f"{scope.replace('/', '_')}.json").read_text()
+        )
+        assert body.keys() == sample.keys() and body["data"].keys() == sample["data"].keys(), scope
+    with h.api(token) as api:
+        assert api.get("/v3/catalog/products/79").status_code == 404
+        product = api.get("/v3/catalog/products/100003").json()["data"]
+        sneakers = api.get("/v3/catalog/products/82", params={"include": "variants"}).json()["data"]
+        lamp = api.get("/v3/catalog/products", params={"channel_id:in": "2", "sku": "LAMP-01"}).json()["data"]
+    assert (product["name"], product["price"]) == ("Renamed bulk product", 11.0) == (updated["name"], 11.0)
+    assert [v["inventory_level"] for v in sneakers["variants"]] == [4, 2, 6]
+    assert [p["id"] for p in lamp] == [created["id"]]
+
+
+def test_bad_product_changes_are_refused_and_change_nothing(harness: Harness) -> None:
+    h = harness
+    admin = h.bc.admin(h.store_hash)
+    before = h.bc.store(h.store_hash).products[77]
+    snapshot = (before.name, before.price, before.inventory_level)
+    for bad in (
+        lambda: admin.update_product(77, price="12", colour="red"),
+        lambda: admin.update_product(77, name="  "),
+        lambda: admin.update_product(77, availability="sold"),
+        lambda: admin.set_stock(77, -1),
+        lambda: admin.set_stock(82, 3),
+        lambda: admin.delete_product(12345),
+        lambda: admin.create_product("", "X", "1"),
+    ):
+        with pytest.raises(ActionError):
+            bad()
+    after = h.bc.store(h.store_hash).products[77]
+    assert (after.name, after.price, after.inventory_level) == snapshot
+    assert h.bc.webhooks.flush(timeout=10) and h.bc.webhooks.log == []
+
+
+def test_catalog_needs_the_products_scope(harness: Harness) -> None:
+    h = harness
+    token = h.bc.issue_token(h.store_hash, "other", ["store_v2_orders_read_only"])
+    with h.api(token) as api:
+        answer = api.get("/v3/catalog/products")
+        bad = api.get("/v3/catalog/products", params={"include": "everything"})
+    assert answer.status_code == 403 and "store_v2_products" in answer.json()["title"]
+    assert bad.status_code == 403
+    with h.api(h.install()) as api:
+        assert api.get("/v3/catalog/products", params={"include": "everything"}).status_code == 422
+        assert api.get("/v3/catalog/products", params={"sort": "colour"}).status_code == 422
