@@ -53,6 +53,7 @@ app.add_typer(sm_app, name="sm")
 app.add_typer(settings_app, name="settings")
 app.add_typer(keys_app, name="keys")
 
+from smbc.cli.activity import activity_command  # noqa: E402 - registered right below
 from smbc.cli.catalog import catalog_app  # noqa: E402 - registered right below
 from smbc.cli.deliveries import deliveries_app  # noqa: E402
 from smbc.cli.export import export_app  # noqa: E402
@@ -62,6 +63,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(catalog_app, name="catalog")
+app.command("activity")(activity_command)
 
 
 def _logging(settings: Settings) -> None:
@@ -276,63 +278,6 @@ def reconcile(store: str = typer.Option(..., "--store", help="store hash")) -> N
     typer.echo(json.dumps(report.summary(), indent=2))
     if report.error:
         raise typer.Exit(1)
-
-
-@app.command()
-def activity(
-    store: str = typer.Option(..., "--store", help="store hash"),
-    failed: bool = typer.Option(False, "--failed", help="only failed or waiting deliveries and failed calls"),
-    limit: int = typer.Option(50, "--limit", min=1, max=1000),
-    as_json: bool = typer.Option(False, "--json", help='Print JSON: {"deliveries": [...], "calls": [...]}'),
-) -> None:
-    """Recent webhook deliveries and remote calls of a store."""
-    from dataclasses import asdict
-
-    from smbc.activity.recent import recent_activity
-    from smbc.core.runtime import init_runtime
-
-    runtime = init_runtime(cli_settings(), migrate=cli_settings().is_sqlite)
-    try:
-        deliveries, calls = recent_activity(runtime.db, store, failed_only=failed, limit=limit)
-    except LookupError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
-    if as_json:
-        print_json({"deliveries": [asdict(d) for d in deliveries], "calls": [asdict(c) for c in calls]})
-        return
-    print_table(
-        ("id", "received", "scope", "resource", "source", "status", "tries", "reason / error"),
-        [
-            (
-                str(d.id),
-                f"{d.received_at:%Y-%m-%d %H:%M:%S}",
-                d.scope,
-                d.resource,
-                d.source,
-                d.status,
-                str(d.attempts),
-                d.detail,
-            )
-            for d in deliveries
-        ],
-        title="Deliveries",
-    )
-    print_table(
-        ("at", "service", "call", "outcome", "HTTP", "ms", "message"),
-        [
-            (
-                f"{c.created_at:%Y-%m-%d %H:%M:%S}",
-                c.service,
-                f"{c.method} {c.endpoint}",
-                c.outcome,
-                "" if c.status is None else str(c.status),
-                str(c.duration_ms),
-                c.message or "",
-            )
-            for c in calls
-        ],
-        title="Calls",
-    )
 
 
 if __name__ == "__main__":
