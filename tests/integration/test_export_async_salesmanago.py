@@ -1,0 +1,156 @@
+"""Exports against SALESmanago as it answers: `batchupsertv2` is asynchronous (a request id; the
+contacts appear later) and the batch-events call reports events of unknown contacts as failed while
+the request as a whole succeeds. Every event is sent exactly once and none that SALESmanago reported
+failed is marked sent (SQLite and PostgreSQL+Redis)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from export_support import World, export_world
+from sqlalchemy import select
+
+from smbc.core.config import Settings
+from smbc.engine.ledgers import SentEvent
+from smbc.export import runner, service
+from smbc.export.models import FAILED_EVENTS_REASON, Export
+from smbc.sandbox.salesmanago import api as fake_api
+
+FEB = (date(2026, 2, 1), date(2026, 2, 28))
+BATCH_EVENTS = "/api/v2/contact/addBatchContactExtEvent"
+
+
+@pytest.fixture
+def w(backend_settings: Settings) -> Iterator[World]:
+    with export_world(backend_settings) as world:
+        world.sb.sm.batch_delay_s = 3600  # accepted batches stay pending until a test applies them
+        yield world
+
+
+def run_to_end(w: World, export_id: int, limit: int = 20) -> Export:
+    for _ in range(limit):
+        runner.run_export(export_id, db=w.db, time_slice=None, force=True)
+        row = w.export(export_id)
+        if not row.active:
+            return row
+    raise AssertionError(f"export {export_id} did not end: {w.export(export_id).status}")
+
+
+def export(w: World, kind: str) -> Export:
+    return run_to_end(w, service.start_export(w.db, w.store_id, kind, *FEB, batch_size=4, enqueue=False))
+
+
+def purchases_by_order(w: World) -> Counter[str]:
+    return Counter(e["externalId"] for e in w.sb.sm.events(w.cid, type="PURCHASE"))
+
+
+def every_order_once(w: World) -> Counter[str]:
+    return Counter({str(order.id): 1 for order in w.bc_store().orders.values()})
+
+
+def ledger_states(w: World) -> Counter[str]:
+    with w.db.session() as s:
+        return Counter(s.scalars(select(SentEvent.state).where(SentEvent.store_id == w.store_id)))
+
+
+def failed_reported(w: World) -> int:
+    return sum(int(c["response"].get("failedAmount") or 0) for c in w.sm_calls(BATCH_EVENTS))
+
+
+def test_events_after_a_contacts_batch_still_pending_are_sent_exactly_once(w: World) -> None:
+    w.seed_completed_orders(10, customers=5)
+    contacts = export(w, "contacts")
+    assert contacts.status == "done" and w.sb.sm.pending_contacts(w.cid) == 5  # accepted, not applied
+
+    row = export(w, "events")
+
+    # The ledger knew the customers, SALESmanago did not have them yet: their events failed first,
+    # then went again once each buyer was upserted on its own.
+    assert failed_reported(w) > 0
+    assert any("sent again after upserting it" in m for m in row.messages)
+    assert row.status == "done" and row.sent == 10 and row.failed_events == 0 and row.failed == {}
+    assert purchases_by_order(w) == every_order_once(w)
+    assert ledger_states(w) == {"sent": 10}
+    w.sb.sm.apply_pending_batches()  # the asynchronous batches land later and change no event
+    assert sum(purchases_by_order(w).values()) == 10
+
+
+def test_buyers_the_ledger_does_not_know_are_upserted_before_their_events(w: World) -> None:
+    w.seed_completed_orders(6, customers=3)
+    row = export(w, "events")
+    assert row.status == "done" and row.sent == 6 and failed_reported(w) == 0
+    # Each buyer upserted alone the first time (a later batch updates it through batchupsertv2).
+    upserted = [c["body"]["contact"]["email"].lower() for c in w.sm_calls("/api/contact/upsert")]
+    assert sorted(upserted) == sorted({o.billing["email"].lower() for o in w.bc_store().orders.values()})
+    assert purchases_by_order(w) == every_order_once(w)
+
+
+def test_events_salesmanago_keeps_refusing_are_not_marked_sent_and_a_later_export_sends_them(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w.seed_completed_orders(6, customers=3)
+    stubborn_order = next(iter(w.bc_store().orders.values()))
+    stubborn = stubborn_order.billing["email"].lower()
+    original = fake_api.AUTHED_METHODS[BATCH_EVENTS]
+
+    def failing_for_one_contact(
+        api: fake_api.SalesmanagoApi, account: Any, body: dict[str, Any], path: str
+    ) -> fake_api.Reply:
+        """A SALESmanago that fails every event of one contact, whatever happens to that contact."""
+        events = body.get("events") or []
+        kept = [e for e in events if str(e.get("email")).lower() != stubborn]
+        refused = len(events) - len(kept)
+        if not kept:
+            return fake_api.ok(failedContacts=[stubborn], createdAmount=0, failedAmount=refused)
+        reply = original(api, account, {**body, "events": kept}, path)
+        if refused:
+            reply.body["failedContacts"] = [*reply.body["failedContacts"], stubborn]
+            reply.body["failedAmount"] += refused
+        return reply
+
+    monkeypatch.setitem(fake_api.AUTHED_METHODS, BATCH_EVENTS, failing_for_one_contact)
+    row = export(w, "events")
+    stubborn_orders = {
+        str(o.id) for o in w.bc_store().orders.values() if o.billing["email"].lower() == stubborn
+    }
+    assert row.status == "done" and row.failed_events == len(stubborn_orders)
+    assert row.failed == {FAILED_EVENTS_REASON: len(stubborn_orders)}
+    assert row.sent == 6 - len(stubborn_orders)
+    assert not stubborn_orders & set(purchases_by_order(w))
+    with w.db.session() as s:  # not marked sent: nothing in the ledger claims them
+        keys = set(s.scalars(select(SentEvent.key).where(SentEvent.store_id == w.store_id)))
+    assert not keys & stubborn_orders and ledger_states(w) == {"sent": 6 - len(stubborn_orders)}
+
+    monkeypatch.setitem(fake_api.AUTHED_METHODS, BATCH_EVENTS, original)
+    again = export(w, "events")
+    assert again.sent == len(stubborn_orders) and again.failed_events == 0
+    assert purchases_by_order(w) == every_order_once(w)
+    assert ledger_states(w) == {"sent": 6}
+
+
+def test_a_batch_upsert_answering_contact_ids_as_a_list_stops_no_export(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 2: `contactIds` as a list made every batch fail with AttributeError, for ever."""
+    original = fake_api.AUTHED_METHODS["/api/contact/batchupsertv2"]
+
+    def ids_as_a_list(
+        api: fake_api.SalesmanagoApi, account: Any, body: dict[str, Any], path: str
+    ) -> fake_api.Reply:
+        reply = original(api, account, body, path)
+        reply.body["contactIds"] = [f"id-{i}" for i in range(len(body.get("upsertDetails") or []))]
+        return reply
+
+    monkeypatch.setitem(fake_api.AUTHED_METHODS, "/api/contact/batchupsertv2", ids_as_a_list)
+    w.seed_completed_orders(8, customers=4)
+    contacts = export(w, "contacts")
+    assert contacts.status == "done" and contacts.sent == 4 and contacts.attempts == 0
+    events = export(w, "events")  # its buyers are known now: they go through batchupsertv2 too
+    assert events.status == "done" and events.sent == 8 and events.last_error == ""
+    assert len(w.sm_calls("/api/contact/batchupsertv2")) >= 2
+    buyers = {o.billing["email"].lower() for o in w.bc_store().orders.values()}
+    assert buyers <= {c["email"].lower() for c in w.contacts()}
