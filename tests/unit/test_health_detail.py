@@ -20,6 +20,7 @@ from smbc.db.session import Database
 from smbc.monitoring.models import MonitoringScript
 from smbc.realtime.models import WebhookDelivery
 from smbc.reconcile.models import ReconcileState
+from smbc.stores.hooks import NEEDED_SCOPES
 
 
 @pytest.fixture
@@ -141,7 +142,7 @@ def test_each_installed_store_with_what_to_check_first(
     assert (good.hooks.state, good.hooks.checked_at, good.hooks.expected) == (
         "active",
         now - timedelta(minutes=10),
-        20,
+        len(NEEDED_SCOPES),
     )
     assert (good.salesmanago_credentials, good.monitoring, good.monitoring_channels) == ("valid", "live", [1])
     assert good.watermark_age_s == 600
