@@ -159,7 +159,15 @@ def _entries(found: EntityRecords) -> list[TimelineEntry]:
         entries.append(
             TimelineEntry(w.received_at, "ledger", what, w.status, queued_row_decision(w), f"consent:{w.id}")
         )
-    return sorted(entries, key=lambda e: (e.at, e.ref))
+    return sorted(entries, key=_in_order)
+
+
+_RANKS = {"delivery": 0, "call": 1, "ledger": 2}
+
+
+def _in_order(entry: TimelineEntry) -> tuple[datetime, int, int]:
+    """Time order; at one instant a delivery, then its calls, then what it left in the ledgers."""
+    return entry.at, _RANKS[entry.kind], int(entry.ref.rsplit(":", 1)[1])
 
 
 def _consent_history(found: EntityRecords) -> list[ConsentChange]:
