@@ -21,6 +21,7 @@ STAFF = {"id": 1002, "email": "staff@example.com", "locale": "en-US"}
 ALL_SCOPES = (
     "store_v2_customers store_v2_orders_read_only store_cart_read_only store_v2_content "
     "store_v2_information_read_only store_channel_settings_read_only store_sites_read_only "
+    "store_v2_products_read_only "
     "users_basic_information"
 )
 

@@ -53,6 +53,14 @@ EXPECTED: list[tuple[str, list[str]]] = [
     ("store_channel_updated", []),
     ("store_information_updated", []),
     ("store_app_uninstalled", []),
+    # Products go to a storefront's catalog (API v3), and this store has none: nothing is sent.
+    ("store_product_created", []),
+    ("store_product_updated", []),
+    ("store_product_deleted", []),
+    ("store_product_inventory_updated", []),
+    ("store_product_inventory_order_updated", []),
+    ("store_sku_inventory_updated", []),
+    ("store_sku_inventory_order_updated", []),
 ]
 
 # Fixtures processed (and their calls forgotten) before the one under test.

@@ -15,6 +15,8 @@ from smbc.bigcommerce.client import PAGE_LIMIT, BigCommerceClient, V3Pages
 
 PRODUCTS_PATH = "/v3/catalog/products"
 PRODUCT_INCLUDE = "variants,images"
+# Read by id (real time), a product also says which channels it is assigned to.
+PRODUCT_INCLUDE_BY_ID = "variants,images,channels"
 
 
 def _csv(values: Sequence[object]) -> str:
@@ -55,12 +57,12 @@ def product_pages(
 
 
 def products_by_id(bc: BigCommerceClient, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """The products (with variants and images) that still exist among `ids`, visible or not."""
+    """The products (with variants, images and channels) that still exist among `ids`, visible or not."""
     found: dict[int, dict[str, Any]] = {}
     unique = sorted({int(i) for i in ids})
     for start in range(0, len(unique), PAGE_LIMIT):
         chunk = unique[start : start + PAGE_LIMIT]
-        params = {"id:in": _csv(chunk), "include": PRODUCT_INCLUDE, "limit": PAGE_LIMIT}
+        params = {"id:in": _csv(chunk), "include": PRODUCT_INCLUDE_BY_ID, "limit": PAGE_LIMIT}
         for item in (bc.get(PRODUCTS_PATH, params) or {}).get("data") or []:
             found[int(item["id"])] = item
     return found

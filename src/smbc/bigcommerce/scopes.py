@@ -15,6 +15,7 @@ REQUIRED_SCOPES: dict[str, str] = {
     "store_v2_information_read_only": "read the store's name, time zone and numeric id",
     "store_channel_settings_read_only": "list storefronts (channels) for multi-storefront set-up",
     "store_sites_read_only": "read each storefront's primary URL (its SALESmanago location)",
+    "store_v2_products_read_only": "read products, categories and brands for the SALESmanago product catalog",
 }
 
 _READ_ONLY = "_read_only"

@@ -76,6 +76,25 @@ class StoreData(_Data):
     type: str | None = None
 
 
+class ProductData(_Data):
+    type: Literal["product"]
+    id: int
+
+
+class InventoryRef(_Data):
+    product_id: int
+
+
+class ProductInventoryData(ProductData):
+    inventory: InventoryRef
+
+
+class SkuInventoryData(_Data):
+    type: Literal["sku"]
+    id: int
+    inventory: InventoryRef
+
+
 DATA_SCHEMAS: dict[str, type[_Data]] = {
     "store/customer/created": CustomerData,
     "store/customer/updated": CustomerData,
@@ -99,6 +118,13 @@ DATA_SCHEMAS: dict[str, type[_Data]] = {
     "store/channel/updated": ChannelData,
     "store/information/updated": StoreData,
     "store/app/uninstalled": StoreData,
+    "store/product/created": ProductData,
+    "store/product/updated": ProductData,
+    "store/product/deleted": ProductData,
+    "store/product/inventory/updated": ProductInventoryData,
+    "store/product/inventory/order/updated": ProductInventoryData,
+    "store/sku/inventory/updated": SkuInventoryData,
+    "store/sku/inventory/order/updated": SkuInventoryData,
 }
 
 
@@ -154,6 +180,8 @@ def resource_id(scope: str, data: dict[str, Any]) -> str:
     """What the delivery is about: the customer of an address event, else `data.id`."""
     if scope.startswith("store/customer/address/"):
         return str((data.get("address") or {}).get("customer_id", ""))
+    if scope.startswith("store/sku/inventory/"):  # a variant's stock: the delivery is about its product
+        return str((data.get("inventory") or {}).get("product_id", ""))
     value = data.get("id")
     return "" if value is None else str(value)
 

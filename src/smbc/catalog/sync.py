@@ -67,13 +67,6 @@ class LeaseLost(Exception):
     """Another worker took this sync over (ours looked dead): stop without writing anything."""
 
 
-def gone_catalog_message(catalog_id: str) -> str:
-    return (
-        f"The SALESmanago catalog {catalog_id} no longer exists (deleted in SALESmanago?). This storefront's "
-        "products are not synced until you pick or create a catalog in the Product Catalog tab."
-    )
-
-
 @dataclass
 class Run:
     """One run of one sync: the storefront, its clients and the row's cursor."""
@@ -355,7 +348,7 @@ def _catalog_gone(run: Run, exc: CatalogGone) -> str:
         if run.catalog_id in listed:
             finish_sync(session, row, SyncStatus.FAILED, exc.message)
             return SyncStatus.FAILED.value
-        message = gone_catalog_message(run.catalog_id)
+        message = ledger.gone_catalog_message(run.catalog_id)
         ledger.pause_catalog(session, run.store_id, run.channel_id, run.catalog_id, message)
         finish_sync(session, row, SyncStatus.FAILED, message)
     return SyncStatus.FAILED.value

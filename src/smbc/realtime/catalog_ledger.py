@@ -66,6 +66,13 @@ class CatalogPause(Base):
 # -- pauses ------------------------------------------------------------------------------------------
 
 
+def gone_catalog_message(catalog_id: str) -> str:
+    return (
+        f"The SALESmanago catalog {catalog_id} no longer exists (deleted in SALESmanago?). This storefront's "
+        "products are not synced until you pick or create a catalog in the Product Catalog tab."
+    )
+
+
 def paused_message(session: Session, store_id: int, channel_id: int) -> str | None:
     pause = session.scalar(
         select(CatalogPause).where(CatalogPause.store_id == store_id, CatalogPause.channel_id == channel_id)

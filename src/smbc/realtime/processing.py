@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from smbc.bigcommerce import catalog as bc_catalog
 from smbc.bigcommerce.client import CallBuffer
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
@@ -38,6 +39,7 @@ from smbc.realtime.clients import REAL_CLIENTS, Clients
 from smbc.realtime.handlers.carts import handle_cart, handle_cart_closed
 from smbc.realtime.handlers.customers import handle_customer, handle_customer_deleted
 from smbc.realtime.handlers.orders import handle_order, handle_refund
+from smbc.realtime.handlers.products import handle_product, handle_product_deleted
 from smbc.realtime.handlers.store import handle_app_uninstalled, handle_store_changed
 from smbc.realtime.handlers.subscribers import handle_subscriber, handle_subscriber_deleted
 from smbc.realtime.models import WebhookDelivery
@@ -57,6 +59,14 @@ COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
         "store/customer/address/deleted",
     ),
     "subscriber": ("store/subscriber/created", "store/subscriber/updated"),
+    "product": (
+        "store/product/created",
+        "store/product/updated",
+        "store/product/inventory/updated",
+        "store/product/inventory/order/updated",
+        "store/sku/inventory/updated",
+        "store/sku/inventory/order/updated",
+    ),
 }
 _GROUP_OF = {scope: group for group, scopes in COALESCE_GROUPS.items() for scope in scopes}
 # When deliveries about one resource are coalesced, these win (a registration keeps its tags);
@@ -231,6 +241,8 @@ def _prefetch(ctx: Context, batch: Sequence[WebhookDelivery]) -> None:
         ctx.prefetched["customer"] = ctx.bc.customers_by_id(sorted(ids["customer"]))
     if ids.get("subscriber"):
         ctx.prefetched["subscriber"] = ctx.bc.subscribers_by_id(sorted(ids["subscriber"]))
+    if ids.get("product") and getattr(ctx.settings, "catalogs", None):
+        ctx.prefetched["product"] = bc_catalog.products_by_id(ctx.bc, sorted(ids["product"]))
 
 
 def _finish(
@@ -302,6 +314,13 @@ HANDLERS: dict[str, Callable[[Context, WebhookDelivery], Result]] = {
     "store/channel/updated": handle_store_changed,
     "store/information/updated": handle_store_changed,
     "store/app/uninstalled": handle_app_uninstalled,
+    "store/product/created": handle_product,
+    "store/product/updated": handle_product,
+    "store/product/inventory/updated": handle_product,
+    "store/product/inventory/order/updated": handle_product,
+    "store/sku/inventory/updated": handle_product,
+    "store/sku/inventory/order/updated": handle_product,
+    "store/product/deleted": handle_product_deleted,
 }
 
 

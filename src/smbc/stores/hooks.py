@@ -38,6 +38,13 @@ NEEDED_SCOPES: tuple[str, ...] = (
     "store/channel/updated",
     "store/information/updated",
     "store/app/uninstalled",
+    "store/product/created",
+    "store/product/updated",
+    "store/product/deleted",
+    "store/product/inventory/updated",
+    "store/product/inventory/order/updated",
+    "store/sku/inventory/updated",
+    "store/sku/inventory/order/updated",
 )
 
 
