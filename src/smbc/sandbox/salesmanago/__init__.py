@@ -13,6 +13,8 @@ It imports nothing from the product's SALESmanago client, so it can catch that c
     sm.set_account_endpoint(cid, url)        # the account lives on another address serving this fake
     sm.batch_delay_s = 2.0                   # batchupsertv2 answers a requestId, applies its contacts later
     sm.pending_contacts(cid); sm.apply_pending_batches()  # ... or at once, as if the delay had passed
+    sm.catalogs.catalogs(cid), .products(cid, catalog_id), .delete(cid, catalog_id), .max_catalogs = 5
+                                             # the v3 Product Catalog (API-KEY from /v3/auth/create)
 
 HTTP: the API under /api/... and /v3/..., the page at /sandbox, JSON at /sandbox/api/...
 """

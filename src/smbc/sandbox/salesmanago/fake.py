@@ -11,6 +11,7 @@ import httpx
 from smbc.core.clock import Clock
 from smbc.sandbox.salesmanago import callbacks
 from smbc.sandbox.salesmanago.api import SalesmanagoApi
+from smbc.sandbox.salesmanago.catalog import ProductCatalogs
 from smbc.sandbox.salesmanago.faults import Faults
 from smbc.sandbox.salesmanago.state import Account, SalesmanagoState
 
@@ -41,6 +42,7 @@ class FakeSalesmanago:
         self.state = SalesmanagoState(clock)
         self.faults = Faults(seed)
         self.api = SalesmanagoApi(self.state)
+        self.catalogs = ProductCatalogs(self.state)  # the v3 Product Catalog methods and their state
         self.base_url = ""
         self.NORMAL = self._add_ready_account(
             "sbxnormal0001",

@@ -20,6 +20,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from smbc.sandbox.salesmanago.api import Reply, refused, v3_error
+from smbc.sandbox.salesmanago.catalog import GET_METHODS as CATALOG_GET_METHODS
+from smbc.sandbox.salesmanago.catalog import METHODS as CATALOG_METHODS
 from smbc.sandbox.salesmanago.fake import redact
 from smbc.sandbox.salesmanago.state import Account
 
@@ -34,6 +36,7 @@ TEMPLATES = jinja2.Environment(
     autoescape=True,
 )
 CALLS_ON_PAGE = 50
+CATALOG_PRODUCTS_ON_PAGE = 200  # a catalog of 50,000 products shows its first ones
 # Stands in for {endpoint}/static/sm.js: tracks nothing, but shows what the monitoring code set.
 MONITORING_JS = """/* Sandbox SALESmanago {name}: notes what the monitoring code set, tracks nothing. */
 (function () {
@@ -76,6 +79,13 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
         status = fake.faults.failure_status()
         if status is not None:
             reply = _fault_reply(path, status)
+        elif path in CATALOG_METHODS:
+            if (request.method == "GET") != (path in CATALOG_GET_METHODS):
+                reply = v3_error(405, 0, f"Method {request.method} is not allowed for {path}")
+            else:
+                reply = fake.catalogs.handle(
+                    path, {} if request.method == "GET" else body, dict(request.headers)
+                )
         else:
             reached_at = str(request.base_url).rstrip("/")
             reply = fake.api.handle(
@@ -137,6 +147,9 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
         keys = [{**k, "apiKey": k["apiKey"][:4] + "…"} for k in fake.v3_keys(account.client_id)]
         return json_response(keys)
 
+    async def api_catalogs(request: Request, account: Account) -> Response:
+        return json_response(_catalogs_with_products(fake, account.client_id, None))
+
     async def api_calls(request: Request) -> Response:
         return json_response(fake.calls)
 
@@ -169,6 +182,7 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
             events=sorted(fake.events(selected), key=lambda e: e["createdOn"], reverse=True),
             emails=fake.confirmation_emails(selected),
             callbacks_sent=fake.callbacks_sent(selected),
+            catalogs=_catalogs_with_products(fake, selected, CATALOG_PRODUCTS_ON_PAGE),
             calls=[c for c in fake.calls if c["clientId"] in (selected, None)][-CALLS_ON_PAGE:][::-1],
             faults=fake.faults.snapshot(),
             notice=request.query_params.get("notice", ""),
@@ -213,6 +227,10 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
                     },
                 )
                 back["notice"] = "Fault switches saved."
+            elif action == "delete-catalog":
+                if not fake.catalogs.delete(client_id, str(form.get("catalog_id", ""))):
+                    raise ValueError("No such catalog.")
+                back["notice"] = "Catalog deleted: product calls naming it now answer reasonCode 16."
             elif action == "revoke":
                 fake.revoke_credentials(client_id)
                 back["notice"] = "Credentials revoked: every call for this account is refused."
@@ -242,7 +260,7 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
     routes = [
         Route("/", home),
         Route("/api/{rest:path}", api_call, methods=["POST"]),
-        Route("/v3/{rest:path}", api_call, methods=["POST"]),
+        Route("/v3/{rest:path}", api_call, methods=["GET", "POST"]),
         Route("/static/sm.js", monitoring_script),
         Route("/dynamic/{client_id}/popups.js", monitoring_script),
         Route("/sandbox", page),
@@ -258,10 +276,19 @@ def build_app(fake: FakeSalesmanago) -> Starlette:
         Route("/sandbox/api/accounts/{client_id}/events", with_account(api_events)),
         Route("/sandbox/api/accounts/{client_id}/confirmation-emails", with_account(api_emails)),
         Route("/sandbox/api/accounts/{client_id}/v3-keys", with_account(api_v3_keys)),
+        Route("/sandbox/api/accounts/{client_id}/catalogs", with_account(api_catalogs)),
         Route("/sandbox/api/calls", api_calls),
         Route("/sandbox/api/faults", api_faults, methods=["GET", "POST"]),
     ]
     return Starlette(routes=routes)
+
+
+def _catalogs_with_products(fake: FakeSalesmanago, client_id: str, most: int | None) -> list[dict[str, Any]]:
+    """The account's catalogs, each with (the first `most` of) its products."""
+    return [
+        {**c, "products": fake.catalogs.products(client_id, c["catalogId"])[:most]}
+        for c in fake.catalogs.catalogs(client_id)
+    ]
 
 
 def _fault_reply(path: str, status: int) -> Reply:
