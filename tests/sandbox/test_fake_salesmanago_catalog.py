@@ -229,3 +229,16 @@ def test_the_account_page_lists_catalogs_and_their_products(
     assert "Sandbox &lt;Sneakers&gt;" in page and "<Sneakers>" not in page
     listed = http.get(f"/sandbox/api/accounts/{fake.NORMAL.client_id}/catalogs").json()
     assert listed[0]["name"] == "Page_Catalog" and listed[0]["products"][0]["productId"] == "SNK-01-L"
+
+
+def test_the_merchant_deletes_a_catalog_from_the_page(
+    v3: V3, http: TestClient, fake: FakeSalesmanago
+) -> None:
+    catalog = v3.new_catalog("Doomed")
+    form = {"account": fake.NORMAL.client_id, "catalog_id": catalog}
+    assert http.post("/sandbox/actions/delete-catalog", data={**form, "page_token": "old"}).status_code == 403
+    assert v3.catalogs()["catalogs"] != []
+    answer = http.post("/sandbox/actions/delete-catalog", data={**form, "page_token": fake.page_token})
+    assert "Catalog deleted" in answer.text and v3.catalogs()["catalogs"] == []
+    again = http.post("/sandbox/actions/delete-catalog", data={**form, "page_token": fake.page_token})
+    assert "No such catalog." in again.text
