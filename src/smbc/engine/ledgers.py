@@ -103,28 +103,38 @@ def forgotten(key: str | None) -> bool:
     return bool(key) and str(key).startswith(KEYED_HASH_PREFIX)
 
 
-def _known_again(row: SyncedContact | None, email: str | None) -> SyncedContact | None:
-    """A forgotten contact met again under its e-mail (BigCommerce sent it: the person is active in
-    the store again) is keyed by that e-mail again; under another e-mail it is not this contact."""
+def _known_again(row: SyncedContact | None, email: str | None, *, rekey: bool) -> SyncedContact | None:
+    """A forgotten contact met again under its e-mail: a detached copy under that e-mail for a read
+    (the ledger stays as the forget left it), or, with `rekey` (something about the person is being
+    sent again), the row itself keyed by the e-mail again. Under another e-mail: not this contact."""
     if row is None or not forgotten(row.email):
         return row
-    if email and row.email in ledger_keys(email):
+    if not (email and row.email in ledger_keys(email)):
+        return None
+    if rekey:
         row.email = ledger_email(email)
         return row
-    return None
+    columns = {c.key: getattr(row, c.key) for c in SyncedContact.__table__.columns}
+    return SyncedContact(**{**columns, "email": ledger_email(email)})
 
 
 def contact_by(
-    session: Session, store_id: int, *, email: str | None = None, customer_id: int | None = None
+    session: Session,
+    store_id: int,
+    *,
+    email: str | None = None,
+    customer_id: int | None = None,
+    rekey: bool = False,
 ) -> SyncedContact | None:
-    """What the ledger knows of a contact: by customer id first (the latest row), else by e-mail."""
+    """What the ledger knows of a contact: by customer id first (the latest row), else by e-mail
+    (a forgotten contact too, see `_known_again`)."""
     if customer_id:
         row = session.scalars(
             select(SyncedContact)
             .where(SyncedContact.store_id == store_id, SyncedContact.customer_id == customer_id)
             .order_by(SyncedContact.updated_at.desc())
         ).first()
-        if row is not None and (row := _known_again(row, email)) is not None:
+        if row is not None and (row := _known_again(row, email, rekey=rekey)) is not None:
             return row
     if email:
         return _known_again(
@@ -134,6 +144,7 @@ def contact_by(
                 )
             ).first(),
             email,
+            rekey=rekey,
         )
     return None
 
@@ -151,7 +162,7 @@ def remember_contact(
 ) -> SyncedContact:
     """Update the contact ledger (an e-mail change moves what was known to the new e-mail)."""
     email = ledger_email(email)
-    if contact_by(session, store_id, email=email) is not None:
+    if contact_by(session, store_id, email=email, rekey=True) is not None:
         session.flush()  # a forgotten row of this e-mail is keyed by it again before the insert below
     # Two workers may meet one e-mail: the row is inserted if missing, then updated.
     row_values = {
