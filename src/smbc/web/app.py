@@ -30,6 +30,7 @@ ROUTER_MODULES = [
     "smbc.web.storefront",
     "smbc.web.monitoring_tab",
     "smbc.web.export_tab",
+    "smbc.web.catalog_tab",
     "smbc.web.activity_tab",
     "smbc.web.dashboard",
     "smbc.web.settings_tabs",

@@ -30,6 +30,7 @@ TABS = [
     Tab("account", "Account Settings"),
     Tab("platform", "Platform Settings"),
     Tab("monitoring", "Monitoring Code"),
+    Tab("catalog", "Product Catalog"),
     Tab("export", "Export Data"),
     Tab("activity", "Activity"),
 ]
