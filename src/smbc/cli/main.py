@@ -58,12 +58,14 @@ from smbc.cli.catalog import catalog_app  # noqa: E402 - registered right below
 from smbc.cli.deliveries import deliveries_app  # noqa: E402
 from smbc.cli.export import export_app  # noqa: E402
 from smbc.cli.monitoring import monitoring_app  # noqa: E402
+from smbc.cli.privacy import privacy_app  # noqa: E402
 
 app.add_typer(export_app, name="export")
 app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(catalog_app, name="catalog")
 app.command("activity")(activity_command)
+app.add_typer(privacy_app, name="privacy")
 
 
 def _logging(settings: Settings) -> None:
