@@ -17,8 +17,9 @@ def privacy_export(
     store: str = typer.Option(..., "--store", help="store hash"),
     email: str = typer.Option(..., "--email", help="the person's e-mail address"),
 ) -> None:
-    """Print everything the app holds on the person as JSON (deliveries with their payloads, calls,
-    ledger rows, consent write-backs, cart links)."""
+    """Print everything the app holds on the person as JSON.
+
+    Deliveries with their payloads, calls, ledger rows, consent write-backs and cart links."""
     from smbc.privacy.person import export_person
 
     with command_runtime() as (db, _):
@@ -36,8 +37,10 @@ def privacy_forget(
     email: str = typer.Option(..., "--email", help="the person's e-mail address"),
     yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
 ) -> None:
-    """Erase the person from the app's database: deliveries and their payloads, calls, cart links.
-    The ledgers keep only what stops a second send, under a keyed hash of the e-mail. Cannot be undone."""
+    """Erase the person from the app's database. Cannot be undone.
+
+    Deliveries and their payloads, calls and cart links are deleted; the ledgers keep only what stops
+    a second send, under a keyed hash of the e-mail."""
     from smbc.privacy.person import forget_person
 
     if not yes and not typer.confirm(f"Erase everything about {email.strip()} in store {store}?"):
