@@ -154,3 +154,26 @@ def test_a_batch_upsert_answering_contact_ids_as_a_list_stops_no_export(
     assert len(w.sm_calls("/api/contact/batchupsertv2")) >= 2
     buyers = {o.billing["email"].lower() for o in w.bc_store().orders.values()}
     assert buyers <= {c["email"].lower() for c in w.contacts()}
+
+
+def test_failures_counted_without_naming_whose_leave_the_batch_unconfirmed_and_nothing_sent_twice(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = fake_api.AUTHED_METHODS[BATCH_EVENTS]
+
+    def unnamed_failures(
+        api: fake_api.SalesmanagoApi, account: Any, body: dict[str, Any], path: str
+    ) -> fake_api.Reply:
+        reply = original(api, account, body, path)
+        reply.body.pop("failedContacts")
+        reply.body["failedAmount"] = 1
+        return reply
+
+    monkeypatch.setitem(fake_api.AUTHED_METHODS, BATCH_EVENTS, unnamed_failures)
+    w.seed_completed_orders(4, customers=2)
+    row = export(w, "events")
+    # Which event failed is unknown: none is sent again by itself; the merchant may resend them.
+    assert row.status == "done" and row.sent == row.unconfirmed == 4 and row.failed_events == 0
+    assert any("without naming their contacts" in m for m in row.messages)
+    assert len(w.sm_calls(BATCH_EVENTS)) == 1 and purchases_by_order(w) == every_order_once(w)
+    assert ledger_states(w) == {"unconfirmed": 4}
