@@ -46,7 +46,7 @@ class Timezone(AnswerModel):
 class StoreInfo(AnswerModel):
     """`GET /v2/store`: the store's number, names, addresses and language."""
 
-    store_id: StrictInt | str | None = opportunistic()
+    store_id: int | None = opportunistic()
     name: str | None = opportunistic()
     domain: str | None = opportunistic()
     secure_url: str | None = opportunistic()

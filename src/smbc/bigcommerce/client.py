@@ -183,7 +183,7 @@ class V3Pages:
             if cursor_meta is not None and data:
                 next_cursor = cursor_meta.end_cursor
                 has_next_link = bool(cursor_meta.links and cursor_meta.links.next)
-                if next_cursor and has_next_link:
+                if next_cursor and has_next_link and str(next_cursor) != self.cursor:
                     self.cursor = str(next_cursor)
                     continue
             pagination = meta.pagination if meta is not None else None
