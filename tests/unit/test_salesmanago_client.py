@@ -232,6 +232,14 @@ def test_classification_v3() -> None:
     assert outcome is Outcome.INVALID and "name|required" in message
 
 
+def test_problems_that_are_not_objects_are_not_read_as_problems() -> None:
+    for problems in (["name|required", 5], 5, "bad", {"reasonCode": 13}):
+        body = {"apiKey": "k", "problems": problems}
+        assert classify(200, body, ("apiKey",), api="v3")[0] is Outcome.SUCCESS
+        assert classify(400, {"problems": problems}, (), api="v3")[0] is Outcome.INVALID
+        assert classify(200, {"success": True, "problems": problems}, ())[0] is Outcome.SUCCESS
+
+
 def test_invalid_carries_salesmanago_message_and_values(clock: FakeClock) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         body = {"success": False, "message": ["Wrong", "email"], "values": {"email": "x"}}

@@ -107,7 +107,7 @@ class ContactLookup(AnswerModel):
     either one saying so means the contact exists."""
 
     result: bool | None = opportunistic()
-    contactId: str | None = opportunistic()
+    contactId: Identifier | None = opportunistic()
 
 
 # -- events ---------------------------------------------------------------------------------------
