@@ -101,7 +101,7 @@ Shopper actions (each fires its webhooks; results are API-shaped dicts)
 Admin actions
 -------------
     adm = bc.admin(hash)
-    adm.create_customer(email, first_name=..., last_name=..., channel_id=1, ...)
+    adm.create_customer(email, first_name, last_name, newsletter=False, ..., channel_id=1)   = sf.register
     adm.update_customer(id, **fields)
     adm.delete_customer(id) / adm.subscribe(email, channel_id=1) / adm.unsubscribe(email)
     adm.set_order_status(order_id, status_id)   order/updated + order/statusUpdated

@@ -53,6 +53,9 @@ def existing(rows: Mapping[K, R], key: K, what: str) -> R:
 
 
 class StoreActions:
+    # The channel an action happens on when none is named (a storefront sets its own).
+    channel_id: int = 1
+
     def __init__(self, fake: FakeBigCommerce, store_hash: str) -> None:
         self.fake = fake
         self.store_hash = store_hash
@@ -82,42 +85,50 @@ class StoreActions:
     def _customer(self, customer_id: int) -> Customer:
         return existing(self.state.customers, customer_id, "customer")
 
-    def _new_customer(
+    def register(
         self,
         email: str,
         first_name: str,
         last_name: str,
-        channel_id: int,
-        phone: str | None = "",
-        company: str | None = "",
+        newsletter: bool = False,
+        phone: str = "",
+        company: str = "",
         address: dict[str, Any] | None = None,
-    ) -> Customer:
-        """`customer/created`, and `customer/address/created` when `address` is a non-empty dict."""
-        store = self.state
-        email = email.strip()
-        if "@" not in email:
-            raise ActionError(f"invalid email {email!r}")
-        if store.customer_by_email(email, channel_id) is not None:
-            raise ActionError(f"a customer with email {email} already exists")
-        now = self.fake.now()
-        customer = Customer(
-            id=next(store.customer_ids),
-            email=email,
-            first_name=first_name,
-            last_name=last_name,
-            date_created=now,
-            date_modified=now,
-            origin_channel_id=channel_id,
-            channel_ids=[channel_id] if channel_id != 1 else None,
-            phone=phone or "",
-            company=company or "",
-        )
-        store.customers[customer.id] = customer
-        store.touch()
-        self._emit("store/customer/created", {"type": "customer", "id": customer.id})
-        if address:
-            self._add_address(customer, address)
-        return customer
+        channel_id: int | None = None,
+    ) -> Json:
+        """A new customer account: the one way the shopper's sign-up and the merchant's form make one.
+
+        `customer/created`; `customer/address/created` when `address` is a non-empty dict; with
+        `newsletter`, the subscription (`subscriber/created` or `/updated`)."""
+        channel_id = channel_id or self.channel_id
+        with self.fake.lock:
+            store = self.state
+            email = email.strip()
+            if "@" not in email:
+                raise ActionError(f"invalid email {email!r}")
+            if store.customer_by_email(email, channel_id) is not None:
+                raise ActionError(f"a customer with email {email} already exists")
+            now = self.fake.now()
+            customer = Customer(
+                id=next(store.customer_ids),
+                email=email,
+                first_name=first_name,
+                last_name=last_name,
+                date_created=now,
+                date_modified=now,
+                origin_channel_id=channel_id,
+                channel_ids=[channel_id] if channel_id != 1 else None,
+                phone=phone,
+                company=company,
+            )
+            store.customers[customer.id] = customer
+            store.touch()
+            self._emit("store/customer/created", {"type": "customer", "id": customer.id})
+            if address:
+                self._add_address(customer, address)
+            if newsletter:
+                self._set_subscription(email, True, channel_id, "storefront", first_name, last_name)
+            return v3.customer_json(customer, {"addresses"})
 
     def _add_address(self, customer: Customer, fields: dict[str, Any]) -> Address:
         store = self.state
@@ -151,10 +162,7 @@ class StoreActions:
             unknown = set(fields) - EDITABLE_CUSTOMER_FIELDS
             if unknown:
                 raise ActionError(f"cannot change customer fields {sorted(unknown)}")
-            for name, value in fields.items():
-                setattr(customer, name, value)
-            customer.date_modified = self.fake.now()
-            self.state.touch()
+            self.state.modified(customer, self.fake.now(), fields)
             self._emit("store/customer/updated", {"type": "customer", "id": customer.id})
             return v3.customer_json(customer, {"addresses"})
 
@@ -187,9 +195,7 @@ class StoreActions:
         if create_unsubscribed and not subscribed:
             return subscriber  # a checkout without the box ticked leaves an existing subscriber alone
         if subscriber.consents != consents:
-            subscriber.consents = consents
-            subscriber.date_modified = now
-            store.touch()
+            store.modified(subscriber, now, {"consents": consents})
             self._emit("store/subscriber/updated", {"type": "subscriber", "id": subscriber.id})
         return subscriber
 

@@ -43,27 +43,13 @@ class Admin(StoreActions):
 
     # -- customers and subscribers ---------------------------------------------------------------------
 
-    def create_customer(
-        self,
-        email: str,
-        first_name: str = "Admin",
-        last_name: str = "Created",
-        channel_id: int = 1,
-        phone: str = "",
-        company: str = "",
-        address: dict[str, Any] | None = None,
-    ) -> Json:
-        with self.fake.lock:
-            customer = self._new_customer(
-                email, first_name, last_name, channel_id, phone=phone, company=company, address=address
-            )
-            return v3.customer_json(customer, {"addresses"})
+    # The merchant's "add customer" form: the same one entry point as a shopper's sign-up.
+    create_customer = StoreActions.register
 
     def delete_customer(self, customer_id: int) -> None:
         with self.fake.lock:
             self._customer(customer_id)
-            del self.state.customers[customer_id]
-            self.state.touch()
+            self.state.removed(self.state.customers, customer_id)
             self._emit("store/customer/deleted", {"type": "customer", "id": customer_id})
 
     def subscribe(self, email: str, channel_id: int = 1) -> Json:
@@ -76,9 +62,7 @@ class Admin(StoreActions):
 
     def _status_change(self, order: Order, status_id: int) -> None:
         previous = order.status_id
-        order.status_id = status_id
-        order.date_modified = self.fake.now()
-        self.state.touch()
+        self.state.modified(order, self.fake.now(), {"status_id": status_id})
         self._order_event(order, "updated")
         if previous != status_id:
             self._status_updated(order, previous)
@@ -116,9 +100,7 @@ class Admin(StoreActions):
         """`order/archived`; the order then shows only with `is_deleted=true`."""
         with self.fake.lock:
             order = self._order(order_id)
-            order.is_deleted = True
-            order.date_modified = self.fake.now()
-            self.state.touch()
+            self.state.modified(order, self.fake.now(), {"is_deleted": True})
             self._order_event(order, "archived")
 
     # -- products (each change fires the product webhooks; a bulk product becomes a stored row) ---------
@@ -182,10 +164,8 @@ class Admin(StoreActions):
                 if name == "availability" and value not in AVAILABILITIES:
                     raise ActionError(f"availability must be one of {', '.join(AVAILABILITIES)}")
             product = self._product(product_id)
-            for name, value in fields.items():
-                setattr(product, name, money(value) if name in ("price", "sale_price") else value)
-            product.date_modified = self.fake.now()
-            self.state.touch()
+            prices = {name: money(fields[name]) for name in ("price", "sale_price") if name in fields}
+            self.state.modified(product, self.fake.now(), {**fields, **prices})
             self._emit("store/product/updated", {"type": "product", "id": product_id})
             return self._product_json(product)
 
@@ -202,8 +182,7 @@ class Admin(StoreActions):
             if variant is None:
                 raise ActionError(f"product {product_id} has no variant {variant_id}")
             variant.inventory_level = level
-            product.date_modified = self.fake.now()
-            self.state.touch()
+            self.state.modified(product, self.fake.now())
             inventory: Json = {"product_id": product_id, "method": "absolute", "value": level}
             if product.has_options:
                 inventory["variant_id"] = variant.id
@@ -222,9 +201,8 @@ class Admin(StoreActions):
         with self.fake.lock:
             store = self.state
             self._product(product_id)
-            del store.products[product_id]
             store.deleted_products.add(product_id)
-            store.touch()
+            store.removed(store.products, product_id)
             self._emit("store/product/deleted", {"type": "product", "id": product_id})
 
     # -- channels --------------------------------------------------------------------------------------
@@ -249,11 +227,8 @@ class Admin(StoreActions):
     def update_channel(self, channel_id: int, **fields: Any) -> Json:
         with self.fake.lock:
             channel = existing(self.state.channels, channel_id, "channel")
-            for name in ("name", "status", "platform", "is_visible"):
-                if name in fields:
-                    setattr(channel, name, fields[name])
-            channel.date_modified = self.fake.now()
-            self.state.touch()
+            editable = {k: v for k, v in fields.items() if k in ("name", "status", "platform", "is_visible")}
+            self.state.modified(channel, self.fake.now(), editable)
             self._emit("store/channel/updated", {"type": "channel", "id": channel.id})
             return v3.channel_json(channel)
 
@@ -263,15 +238,12 @@ class Admin(StoreActions):
         """The merchant deletes a script in Script Manager."""
         with self.fake.lock:
             existing(self.state.scripts, script_uuid, "script")
-            del self.state.scripts[script_uuid]
-            self.state.touch()
+            self.state.removed(self.state.scripts, script_uuid)
 
     def set_script_consent(self, script_uuid: str, consent_category: str) -> None:
         with self.fake.lock:
             script = existing(self.state.scripts, script_uuid, "script")
-            script.consent_category = consent_category
-            script.date_modified = self.fake.now()
-            self.state.touch()
+            self.state.modified(script, self.fake.now(), {"consent_category": consent_category})
 
     def set_consent_banner(self, enabled: bool) -> None:
         """Turn the storefront cookie-consent banner on or off (Settings > Privacy)."""

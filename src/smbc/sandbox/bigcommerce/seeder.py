@@ -167,14 +167,14 @@ def seed_store(
         for product in rng.sample(products, rng.randint(1, min(3, len(products)))):
             lines.append(
                 OrderLine(
-                    next(store.order_line_ids),
-                    order_id,
-                    product.id,
-                    product.variant_id,
-                    product.sku,
-                    product.name,
-                    rng.randint(1, 3),
-                    product.price,
+                    id=next(store.order_line_ids),
+                    order_id=order_id,
+                    product_id=product.id,
+                    variant_id=product.variant_id,
+                    sku=product.sku,
+                    name=product.name,
+                    quantity=rng.randint(1, 3),
+                    price=product.price,
                 )
             )
         subtotal = sum((line.price * line.quantity for line in lines), Decimal("0"))

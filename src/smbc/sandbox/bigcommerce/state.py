@@ -7,13 +7,14 @@ write goes through `FakeBigCommerce.lock`; nothing here is thread-safe on its ow
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K")
 Json = dict[str, Any]
 # The consent that makes a subscriber a newsletter subscriber (the other one is `abandoned_cart`).
 NEWSLETTER_CONSENT = "marketing_newsletter"
@@ -231,15 +232,28 @@ class Subscriber:
     order_id: int | None = None
 
 
-@dataclass(slots=True)
-class LineItem:
-    id: str
+@dataclass(slots=True, kw_only=True)
+class Purchase:
+    """What a cart line or an order line holds: a product's variant, how many, at what unit price."""
+
     product_id: int
     variant_id: int
     sku: str
     name: str
     quantity: int
     price: Decimal
+
+    def purchase(self) -> dict[str, Any]:
+        """These fields alone (an order line copies them from its cart line)."""
+        return {name: getattr(self, name) for name in PURCHASE_FIELDS}
+
+
+PURCHASE_FIELDS = ("product_id", "variant_id", "sku", "name", "quantity", "price")
+
+
+@dataclass(slots=True, kw_only=True)
+class LineItem(Purchase):
+    id: str
 
 
 @dataclass(slots=True)
@@ -255,16 +269,10 @@ class Cart:
     currency: str = "USD"
 
 
-@dataclass(slots=True)
-class OrderLine:
+@dataclass(slots=True, kw_only=True)
+class OrderLine(Purchase):
     id: int
     order_id: int
-    product_id: int
-    variant_id: int
-    sku: str
-    name: str
-    quantity: int
-    price: Decimal
     quantity_refunded: int = 0
 
 
@@ -365,6 +373,10 @@ class Quota:
     used: int = 0
 
 
+class Dated(Protocol):
+    date_modified: datetime
+
+
 class ProductSource(Protocol):
     """Products made on read (a seeded bulk catalog): `ids` in order, `product(id)` a fresh row each time."""
 
@@ -429,6 +441,18 @@ class StoreState:
 
     def touch(self) -> None:
         self.revision += 1
+
+    def modified(self, row: Dated, now: datetime, fields: Mapping[str, Any] | None = None) -> None:
+        """How a row changes: `fields` set on it, its `date_modified` stamped, the revision bumped."""
+        for name, value in (fields or {}).items():
+            setattr(row, name, value)
+        row.date_modified = now
+        self.touch()
+
+    def removed(self, rows: dict[K, Any], key: K) -> None:
+        """Delete a row (it must exist) and bump the revision."""
+        del rows[key]
+        self.touch()
 
     def cached(self, key: tuple[Any, ...], build: Callable[[], T]) -> T:
         """`build()` once per revision and key (an export pages through the same filtered list 400 times)."""

@@ -32,26 +32,6 @@ class Storefront(StoreActions):
 
     # -- account and newsletter ------------------------------------------------------------------------
 
-    def register(
-        self,
-        email: str,
-        first_name: str,
-        last_name: str,
-        newsletter: bool = False,
-        phone: str = "",
-        company: str = "",
-        address: dict[str, Any] | None = None,
-    ) -> Json:
-        with self.fake.lock:
-            customer = self._new_customer(
-                email, first_name, last_name, self.channel_id, phone=phone, company=company, address=address
-            )
-            if newsletter:
-                self._set_subscription(
-                    customer.email, True, self.channel_id, "storefront", first_name, last_name
-                )
-            return v3.customer_json(customer, {"addresses"})
-
     def add_address(self, customer_id: int, **fields: Any) -> Json:
         with self.fake.lock:
             return v3.address_json(self._add_address(self._customer(customer_id), fields))
@@ -143,13 +123,13 @@ class Storefront(StoreActions):
                 self._item_event(cart, same_variant, "updated")
             else:
                 item = LineItem(
-                    str(uuid.uuid4()),
-                    product.id,
-                    variant.id,
-                    variant.sku,
-                    product.name,
-                    quantity,
-                    product.price_of(variant),
+                    id=str(uuid.uuid4()),
+                    product_id=product.id,
+                    variant_id=variant.id,
+                    sku=variant.sku,
+                    name=product.name,
+                    quantity=quantity,
+                    price=product.price_of(variant),
                 )
                 cart.line_items.append(item)
                 self._item_event(cart, item, "created")
@@ -175,8 +155,7 @@ class Storefront(StoreActions):
             cart.line_items.remove(item)
             self._item_event(cart, item, "deleted")
             if not cart.line_items:
-                del self.state.carts[cart.id]
-                self.state.touch()
+                self.state.removed(self.state.carts, cart.id)
                 self._cart_event(cart, "deleted")
                 return None
             self._cart_changed(cart)
@@ -231,16 +210,7 @@ class Storefront(StoreActions):
             bill = {**billing_address(customer), **(billing or {}), "email": email}
             order_id = next(store.order_ids)
             lines = [
-                OrderLine(
-                    next(store.order_line_ids),
-                    order_id,
-                    i.product_id,
-                    i.variant_id,
-                    i.sku,
-                    i.name,
-                    i.quantity,
-                    i.price,
-                )
+                OrderLine(id=next(store.order_line_ids), order_id=order_id, **i.purchase())
                 for i in cart.line_items
             ]
             subtotal = money(sum((line.price * line.quantity for line in lines), Decimal("0")))

@@ -183,6 +183,5 @@ async def update_hook(call: Caller, hook_id: int) -> JSONResponse:
 async def delete_hook(call: Caller, hook_id: int) -> JSONResponse:
     with call.lock:
         hook = _hook(call, hook_id)
-        del call.store.hooks[hook_id]
-        call.store.touch()
+        call.store.removed(call.store.hooks, hook_id)
         return v3_answer(_hook_json(call, hook))

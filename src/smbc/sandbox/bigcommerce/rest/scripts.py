@@ -91,9 +91,9 @@ def validate_script(body: Json, existing: Script | None, store: StoreState, toke
     return {k: v for k, v in body.items() if k in WRITABLE_FIELDS}
 
 
-def _set_fields(script: Script, fields: Json) -> None:
-    for name, value in fields.items():
-        setattr(script, name, list(value) if name == "integrity_hashes" else value)
+def _copied(fields: Json) -> Json:
+    """The fields to set, with the hash list copied (the script must not share the request's list)."""
+    return {name: list(value) if name == "integrity_hashes" else value for name, value in fields.items()}
 
 
 def _script(call: StoreCall, script_uuid: str) -> Script:
@@ -111,7 +111,8 @@ async def create_script(call: Writer) -> JSONResponse:
             raise ApiError(422, f"An app can create at most {MAX_SCRIPTS_PER_APP} scripts per store")
         now = call.fake.now()
         script = Script(str(uuid.uuid4()), client_id, fields.pop("name"), now, now)
-        _set_fields(script, fields)
+        for name, value in _copied(fields).items():
+            setattr(script, name, value)
         store.scripts[script.uuid] = script
         store.touch()
         return v3_answer(v3.script_json(script))
@@ -147,9 +148,8 @@ async def update_script(call: Writer, script_uuid: str) -> JSONResponse:
     body = await call.json_object()
     with call.lock:
         script = _script(call, script_uuid)
-        _set_fields(script, validate_script(body, script, call.store, call.token))
-        script.date_modified = call.fake.now()
-        call.store.touch()
+        fields = validate_script(body, script, call.store, call.token)
+        call.store.modified(script, call.fake.now(), _copied(fields))
         return v3_answer(v3.script_json(script))
 
 
@@ -157,6 +157,5 @@ async def update_script(call: Writer, script_uuid: str) -> JSONResponse:
 async def delete_script(call: Writer, script_uuid: str) -> Response:
     with call.lock:
         _script(call, script_uuid)
-        del call.store.scripts[script_uuid]
-        call.store.touch()
+        call.store.removed(call.store.scripts, script_uuid)
     return Response(status_code=204)

@@ -160,10 +160,7 @@ async def update_subscriber(call: Writer, subscriber_id: int) -> JSONResponse:
     body = await call.json_object()
     with call.lock:
         subscriber = _subscriber(call, subscriber_id)
-        for name, value in validate_subscriber(body, subscriber, call.store).items():
-            setattr(subscriber, name, value)
-        subscriber.date_modified = call.fake.now()
-        call.store.touch()
+        call.store.modified(subscriber, call.fake.now(), validate_subscriber(body, subscriber, call.store))
         _emit(call, "updated", subscriber.id)
         return v3_answer(v3.subscriber_json(subscriber))
 
@@ -172,7 +169,6 @@ async def update_subscriber(call: Writer, subscriber_id: int) -> JSONResponse:
 async def delete_subscriber(call: Writer, subscriber_id: int) -> Response:
     with call.lock:
         _subscriber(call, subscriber_id)
-        del call.store.subscribers[subscriber_id]
-        call.store.touch()
+        call.store.removed(call.store.subscribers, subscriber_id)
         _emit(call, "deleted", subscriber_id)
     return Response(status_code=204)
