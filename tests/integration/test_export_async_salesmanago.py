@@ -177,3 +177,28 @@ def test_failures_counted_without_naming_whose_leave_the_batch_unconfirmed_and_n
     assert any("without naming their contacts" in m for m in row.messages)
     assert len(w.sm_calls(BATCH_EVENTS)) == 1 and purchases_by_order(w) == every_order_once(w)
     assert ledger_states(w) == {"unconfirmed": 4}
+
+
+def test_a_buyer_salesmanago_refuses_has_its_events_counted_failed_and_not_claimed(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w.seed_completed_orders(6, customers=3)
+    orders = list(w.bc_store().orders.values())
+    refused = orders[0].billing["email"].lower()
+    original = fake_api.AUTHED_METHODS["/api/contact/upsert"]
+
+    def refusing_one(
+        api: fake_api.SalesmanagoApi, account: Any, body: dict[str, Any], path: str
+    ) -> fake_api.Reply:
+        if str(body.get("contact", {}).get("email")).lower() == refused:
+            return fake_api.refused("Contact email is blocked in this account")
+        return original(api, account, body, path)
+
+    monkeypatch.setitem(fake_api.AUTHED_METHODS, "/api/contact/upsert", refusing_one)
+    row = export(w, "events")
+    theirs = {str(o.id) for o in orders if o.billing["email"].lower() == refused}
+    assert row.status == "done" and row.failed == {"buyer refused by SALESmanago": len(theirs)}
+    assert row.sent == 6 - len(theirs) and not theirs & set(purchases_by_order(w))
+    assert any("Contact email is blocked" in m for m in row.messages)
+    with w.db.session() as s:
+        assert not theirs & set(s.scalars(select(SentEvent.key).where(SentEvent.store_id == w.store_id)))

@@ -282,6 +282,9 @@ def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
         kept = [e for e in planned if e.email not in refused]
         result.failed["buyer refused by SALESmanago"] += len(planned) - len(kept)
         planned = kept
+        if not planned:
+            job.cursor["after_id"] = after_id
+            return commit_batch(job, result)
     # 2. Claim the events (insert first) and mark the batch in flight, in one transaction.
     job.batches += 1
     batch_no = job.batches
