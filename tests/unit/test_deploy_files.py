@@ -1,6 +1,6 @@
-"""deploy/ stays true to the app: every metric the Grafana dashboard draws is one the app exports,
-every variable of the example environment file is one the app (or prometheus_client) reads, and
-the systemd units run commands that exist."""
+"""deploy/ stays true to the app: every metric the Grafana dashboard draws and the alerts watch is
+one the app exports, every variable of the example environment file is one the app (or
+prometheus_client) reads, and the systemd units run commands that exist."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -20,9 +21,11 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 HISTOGRAM_SERIES = re.compile(r"_(bucket|count|sum)$")
 
 
-def test_every_metric_of_the_dashboard_is_exported(settings: Settings) -> None:
+def test_every_metric_of_the_dashboard_and_the_alerts_is_exported(settings: Settings) -> None:
     dashboard = json.loads((DEPLOY / "grafana" / "smbc-dashboard.json").read_text())
+    alerts = yaml.safe_load((DEPLOY / "prometheus" / "smbc-alerts.yml").read_text())
     expressions = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    expressions += [rule["expr"] for group in alerts["groups"] for rule in group["rules"]]
     drawn = {HISTOGRAM_SERIES.sub("", name) for expr in expressions for name in re.findall(r"smbc_\w+", expr)}
     assert len(drawn) >= 10
     with TestClient(create_app(settings, start_workers=False)) as client:
