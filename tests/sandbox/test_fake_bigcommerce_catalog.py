@@ -163,3 +163,23 @@ def test_catalog_needs_the_products_scope(harness: Harness) -> None:
     with h.api(h.install()) as api:
         assert api.get("/v3/catalog/products", params={"include": "everything"}).status_code == 422
         assert api.get("/v3/catalog/products", params={"sort": "colour"}).status_code == 422
+
+
+def test_categories_trees_and_brands_name_what_products_point_to(harness: Harness) -> None:
+    h = harness
+    with h.api(h.install()) as api:
+        children = api.get("/v3/catalog/categories", params={"parent_id:in": "20"}).json()["data"]
+        tree = api.get("/v3/catalog/trees", params={"channel_id:in": "2"}).json()["data"]
+        nodes = api.get("/v3/catalog/trees/1/categories").json()["data"]
+        flat = api.get("/v3/catalog/trees/categories", params={"category_id:in": "25"}).json()["data"]
+        brands = api.get("/v3/catalog/brands", params={"id:in": "32"}).json()["data"]
+        umbrella = api.get("/v3/catalog/products/84").json()["data"]
+    assert [c["name"] for c in children] == ["Kitchen", "Apparel", "Decor", "Stationery", "Bags"]
+    assert tree == [{"id": 1, "name": "Sandbox storefronts", "channels": [1, 2]}]
+    shop_all = nodes[0]
+    apparel = next(c for c in shop_all["children"] if c["name"] == "Apparel")
+    assert [(c["name"], c["path"], c["depth"]) for c in apparel["children"]] == [("Shoes", [20, 22], 3)]
+    assert [n["name"] for n in nodes] == ["Shop All", "Outlet"]
+    assert flat[0]["url"]["path"] == "/apparel/shoes/" and flat[0]["parent_id"] == 22
+    assert umbrella["brand_id"] == 32 and [b["name"] for b in brands] == ["Outlet Co."]
+    assert umbrella["categories"] == [27]

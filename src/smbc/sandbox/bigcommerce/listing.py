@@ -55,10 +55,25 @@ def parse_int_list(value: str | None, name: str) -> list[int] | None:
     return [parse_int(v, name) for v in value.split(",") if v.strip()]  # type: ignore[misc]
 
 
-def kept_in(params: dict[str, str], field: str, rows: Iterable[T]) -> list[T]:
-    """The rows whose `field` is one of the `<field>:in` parameter's ids (every row without it)."""
-    wanted = parse_int_list(params.get(f"{field}:in"), f"{field}:in")
+def id_set(params: dict[str, str], name: str) -> set[int] | None:
+    """The ids of an `<x>:in` parameter (None: no such filter)."""
+    wanted = parse_int_list(params.get(name), name)
+    return set(wanted) if wanted is not None else None
+
+
+def kept_in(params: dict[str, str], field: str, rows: Iterable[T], name: str | None = None) -> list[T]:
+    """The rows whose `field` is one of the ids of the `<field>:in` parameter (or of `name`); every row
+    when there is no such parameter."""
+    wanted = id_set(params, name or f"{field}:in")
     return [row for row in rows if wanted is None or getattr(row, field) in wanted]
+
+
+def str_set(params: dict[str, str], name: str) -> set[str] | None:
+    """The values of a `<x>` and a `<x>:in` parameter together (None: neither is given)."""
+    values = parse_str_list(params.get(f"{name}:in"))
+    if params.get(name):
+        values = [*(values or []), params[name]]
+    return set(values) if values is not None else None
 
 
 def parse_str_list(value: str | None) -> list[str] | None:

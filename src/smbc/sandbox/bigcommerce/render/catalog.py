@@ -208,9 +208,9 @@ def product_json(product: Product, base_url: str, include: AbstractSet[str] = fr
     return out
 
 
-def category_json(category: Category) -> Json:
+def _category_fields(category: Category) -> Json:
+    """What both category answers hold (the catalog's own list and the category trees' list)."""
     return {
-        "id": category.id,
         "parent_id": category.parent_id,
         "name": category.name,
         "description": category.description,
@@ -224,29 +224,22 @@ def category_json(category: Category) -> Json:
         "is_visible": category.is_visible,
         "search_keywords": "",
         "default_product_sort": "use_store_settings",
-        "custom_url": {"url": category.custom_url, "is_customized": True},
     }
 
 
+def category_json(category: Category) -> Json:
+    """A category as `GET /v3/catalog/categories` lists it."""
+    custom_url = {"url": category.custom_url, "is_customized": True}
+    return {"id": category.id, **_category_fields(category), "custom_url": custom_url}
+
+
 def tree_category_json(category: Category) -> Json:
-    """A category as `GET /v3/catalog/trees/categories` lists it (its own field names)."""
+    """A category as `GET /v3/catalog/trees/categories` lists it (its own names for the id and URL)."""
     return {
         "category_id": category.id,
         "category_uuid": f"00000000-0000-4000-8000-{category.id:012d}",
-        "parent_id": category.parent_id,
         "tree_id": category.tree_id,
-        "name": category.name,
-        "description": category.description,
-        "views": 0,
-        "sort_order": category.sort_order,
-        "page_title": "",
-        "meta_keywords": [],
-        "meta_description": "",
-        "layout_file": "category.html",
-        "image_url": "",
-        "is_visible": category.is_visible,
-        "search_keywords": "",
-        "default_product_sort": "use_store_settings",
+        **_category_fields(category),
         "url": {"path": category.custom_url, "is_customized": True},
     }
 

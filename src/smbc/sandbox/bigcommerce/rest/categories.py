@@ -18,27 +18,15 @@ router = APIRouter()
 Reader = Annotated[StoreCall, Depends(authorized("products"))]
 
 
-def _wanted_ids(q: dict[str, str], name: str) -> set[int] | None:
-    values = listing.parse_int_list(q.get(name), name)
-    return set(values) if values is not None else None
-
-
 @router.get("/stores/{store_hash}/v3/catalog/categories")
 async def list_categories(call: Reader) -> JSONResponse:
     q = call.query
     page, limit = listing.page_and_limit(q)
-    ids = _wanted_ids(q, "id:in")
-    parents = _wanted_ids(q, "parent_id:in")
     parent = listing.parse_int(q.get("parent_id"), "parent_id")
-    name = q.get("name")
     with call.lock:
+        rows = listing.kept_in(q, "parent_id", listing.kept_in(q, "id", call.store.categories.values()))
         rows = [
-            c
-            for c in call.store.categories.values()
-            if (ids is None or c.id in ids)
-            and (parents is None or c.parent_id in parents)
-            and (parent is None or c.parent_id == parent)
-            and (name is None or c.name == name)
+            c for c in rows if (parent is None or c.parent_id == parent) and q.get("name") in (None, c.name)
         ]
         return v3_page(rows, page, limit, catalog.category_json, q)
 
@@ -54,14 +42,10 @@ async def get_category(call: Reader, category_id: int) -> JSONResponse:
 async def list_trees(call: Reader) -> JSONResponse:
     q = call.query
     page, limit = listing.page_and_limit(q)
-    ids = _wanted_ids(q, "id:in")
-    channels = _wanted_ids(q, "channel_id:in")
+    channels = listing.id_set(q, "channel_id:in")
     with call.lock:
-        rows = [
-            t
-            for t in call.store.category_trees.values()
-            if (ids is None or t.id in ids) and (channels is None or not channels.isdisjoint(t.channel_ids))
-        ]
+        rows = listing.kept_in(q, "id", call.store.category_trees.values())
+        rows = [t for t in rows if channels is None or not channels.isdisjoint(t.channel_ids)]
         return v3_page(
             rows, page, limit, lambda t: {"id": t.id, "name": t.name, "channels": t.channel_ids}, q
         )
@@ -71,17 +55,10 @@ async def list_trees(call: Reader) -> JSONResponse:
 async def list_tree_categories(call: Reader) -> JSONResponse:
     q = call.query
     page, limit = listing.page_and_limit(q)
-    trees = _wanted_ids(q, "tree_id:in")
-    ids = _wanted_ids(q, "category_id:in")
-    parents = _wanted_ids(q, "parent_id:in")
     with call.lock:
-        rows = [
-            c
-            for c in call.store.categories.values()
-            if (trees is None or c.tree_id in trees)
-            and (ids is None or c.id in ids)
-            and (parents is None or c.parent_id in parents)
-        ]
+        rows = listing.kept_in(q, "id", call.store.categories.values(), name="category_id:in")
+        for field in ("tree_id", "parent_id"):
+            rows = listing.kept_in(q, field, rows)
         return v3_page(rows, page, limit, catalog.tree_category_json, q)
 
 
@@ -114,14 +91,9 @@ async def tree_nodes(call: Reader, tree_id: int) -> JSONResponse:
 async def list_brands(call: Reader) -> JSONResponse:
     q = call.query
     page, limit = listing.page_and_limit(q)
-    ids = _wanted_ids(q, "id:in")
-    name = q.get("name")
     with call.lock:
-        rows = [
-            b
-            for b in call.store.brands.values()
-            if (ids is None or b.id in ids) and (name is None or b.name == name)
-        ]
+        rows = listing.kept_in(q, "id", call.store.brands.values())
+        rows = [b for b in rows if q.get("name") in (None, b.name)]
         return v3_page(rows, page, limit, catalog.brand_json, q)
 
 

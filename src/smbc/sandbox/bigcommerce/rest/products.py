@@ -52,14 +52,6 @@ SORTS: dict[str, Callable[[Product], Any]] = {
 NOT_FILTERS = frozenset({"page", "limit", "include", "include_fields", "exclude_fields"})
 
 
-def _ints(q: dict[str, str], name: str) -> set[int] | None:
-    values = listing.parse_int_list(q.get(name), name)
-    single = listing.parse_int(q.get(name.removesuffix(":in")), name.removesuffix(":in"))
-    if single is not None and name.endswith(":in"):
-        values = [*(values or []), single]
-    return set(values) if values is not None else None
-
-
 def _bool(q: dict[str, str], name: str) -> bool | None:
     value = q.get(name)
     if value is None:
@@ -71,18 +63,21 @@ def _bool(q: dict[str, str], name: str) -> bool | None:
 
 def product_filter(q: dict[str, str]) -> Callable[[Product], bool]:
     """The product list's filters that a sync or a merchant tool uses (unknown parameters are ignored)."""
-    ids = _ints(q, "id:in")
-    not_ids = _ints(q, "id:not_in") or set()
+    ids = listing.id_set(q, "id:in")
+    single = listing.parse_int(q.get("id"), "id")
+    if single is not None:
+        ids = {*(ids or ()), single}
+    not_ids = listing.id_set(q, "id:not_in") or set()
     bounds = {
         op: listing.parse_int(q.get(f"id:{op}"), f"id:{op}") for op in ("min", "max", "greater", "less")
     }
-    channels = _ints(q, "channel_id:in")
-    categories = _ints(q, "categories:in")
+    channels = listing.id_set(q, "channel_id:in")
+    categories = listing.id_set(q, "categories:in")
+    category = listing.parse_int(q.get("categories"), "categories")
+    if category is not None:
+        categories = {*(categories or ()), category}
     brand = listing.parse_int(q.get("brand_id"), "brand_id")
-    skus = listing.parse_str_list(q.get("sku:in"))
-    if q.get("sku"):
-        skus = [*(skus or []), q["sku"]]
-    sku_set = set(skus) if skus is not None else None
+    sku_set = listing.str_set(q, "sku")
     name, keyword = q.get("name"), (q.get("keyword") or "").lower()
     visible = _bool(q, "is_visible")
     availability = q.get("availability")
@@ -193,8 +188,8 @@ def _assignments(
     `<key>:in`."""
     q = call.query
     page, limit = listing.page_and_limit(q)
-    products = _ints(q, "product_id:in")
-    others = _ints(q, f"{key}:in")
+    products = listing.id_set(q, "product_id:in")
+    others = listing.id_set(q, f"{key}:in")
     with call.lock:
 
         def build() -> list[tuple[int, int]]:
@@ -261,12 +256,9 @@ async def list_variants(call: Reader) -> JSONResponse:
     """Every product's variants, filtered by `id:in`, `product_id:in`, `sku`, `sku:in`."""
     q = call.query
     page, limit = listing.page_and_limit(q)
-    variant_ids = _ints(q, "id:in")
-    product_ids = _ints(q, "product_id:in")
-    skus = listing.parse_str_list(q.get("sku:in"))
-    if q.get("sku"):
-        skus = [*(skus or []), q["sku"]]
-    sku_set = set(skus) if skus is not None else None
+    variant_ids = listing.id_set(q, "id:in")
+    product_ids = listing.id_set(q, "product_id:in")
+    sku_set = listing.str_set(q, "sku")
     with call.lock:
 
         def build() -> list[tuple[int, int]]:
