@@ -207,7 +207,17 @@ def quantity_update(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # The fields a product's last sent payload keeps (enough to mark it unavailable later).
-REMEMBERED_FIELDS = ("productId", "name", "productUrl", "mainCategory", "price", "mainImageUrl", "quantity")
+REMEMBERED_FIELDS = (
+    "productId",
+    "name",
+    "productUrl",
+    "mainCategory",
+    "price",
+    "mainImageUrl",
+    "quantity",
+    "available",
+    "active",
+)
 
 
 def remembered(item: Mapping[str, Any]) -> dict[str, Any]:

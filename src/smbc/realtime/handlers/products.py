@@ -179,7 +179,6 @@ def _mark_unavailable(
     ctx: Context, api: CatalogApi, catalogs: Mapping[int, str], product_id: int, why: str
 ) -> Result:
     written = ProductsWritten()
-    identifier = str(getattr(ctx.settings, "product_identifier", "id"))
     try:
         for channel_id, catalog_id in sorted(catalogs.items()):
             with ctx.db.session() as session:
@@ -189,9 +188,6 @@ def _mark_unavailable(
                     for row in rows
                     if row.available
                 ]
-                never_seen = not rows
-            if never_seen and identifier == "id":  # not sent by this app, but the id is known: say it anyway
-                gone = [{"productId": str(product_id), "available": False, "active": False}]
             if not gone:
                 continue
             sent = api.upsert_products(catalog_id, gone)
