@@ -116,7 +116,7 @@ def test_a_waiting_and_a_retried_delivery_say_why(history: StoreHistory) -> None
 @pytest.mark.parametrize(
     ("kind", "value", "message"),
     [
-        ("order", "12a", "order: must be a order id"),
+        ("order", "12a", "order: must be an order id"),
         ("email", "nobody", "email: must be an e-mail"),
         ("sku", "1", "search by"),
     ],

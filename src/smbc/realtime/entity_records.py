@@ -46,7 +46,10 @@ class Entity:
         value = value.strip()
         if entity_kind in (EntityKind.ORDER, EntityKind.CUSTOMER):
             if not value.isdigit() or len(value) > 18:
-                raise ValueError(f"{entity_kind.value}: must be a {entity_kind.value} id (a whole number)")
+                article = "an" if entity_kind is EntityKind.ORDER else "a"
+                raise ValueError(
+                    f"{entity_kind.value}: must be {article} {entity_kind.value} id (a whole number)"
+                )
             value = str(int(value))
         elif entity_kind is EntityKind.EMAIL:
             value = ledger_email(value)

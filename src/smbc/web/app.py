@@ -32,6 +32,7 @@ ROUTER_MODULES = [
     "smbc.web.export_tab",
     "smbc.web.catalog_tab",
     "smbc.web.activity_tab",
+    "smbc.web.activity_search",
     "smbc.web.dashboard",
     "smbc.web.settings_tabs",
 ]
