@@ -4,6 +4,7 @@ product changes fire."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,44 @@ def test_categories_trees_and_brands_name_what_products_point_to(harness: Harnes
     assert flat[0]["url"]["path"] == "/apparel/shoes/" and flat[0]["parent_id"] == 22
     assert umbrella["brand_id"] == 32 and [b["name"] for b in brands] == ["Outlet Co."]
     assert umbrella["categories"] == [27]
+
+
+def test_the_control_panel_and_storefronts_show_the_catalog(harness: Harness) -> None:
+    h = harness
+    token = h.install()
+    h.hook(token, "store/product/*")
+    h.hook(token, "store/sku/*")
+    h.bc.seed(h.store_hash, products=20)
+    with httpx.Client(base_url=h.url, follow_redirects=True) as browser:
+        panel = browser.get("/manage", params={"store": h.store_hash}).text
+        assert "Stock of Sandbox Sneakers L" in panel and "20 bulk products" in panel
+        owner = str(h.bc.store(h.store_hash).owner.id)
+        form = {"store": h.store_hash, "user_id": owner, "product_id": "78"}
+        assert (
+            "Price of product 78 saved."
+            in browser.post("/manage/products/price", data={**form, "price": "21.5"}).text
+        )
+        stock = {**form, "product_id": "82", "variant_id": "184", "stock": "1"}
+        assert "Stock of product 82 saved." in browser.post("/manage/products/stock", data=stock).text
+        refused = browser.post("/manage/products/price", data={**form, "price": "cheap"}).text
+        assert "Price and stock must be numbers." in refused
+        assert (
+            "Product 79 deleted."
+            in browser.post("/manage/products/delete", data={**form, "product_id": "79"}).text
+        )
+        one = browser.get(f"/storefront/{h.store_hash}/1/").text
+        two = browser.get(f"/storefront/{h.store_hash}/2/").text
+        browser.post(
+            f"/storefront/{h.store_hash}/1/actions/add", data={"product_id": "82", "variant_id": "183"}
+        )
+    assert (
+        "Add Sandbox Tote Bag to cart" in one and "Outlet Umbrella" not in one and "Sandbox Poster" not in one
+    )
+    assert "Add Outlet Umbrella to cart" in two and "Sandbox Tote Bag" not in two and "Gift Wrap" not in two
+    assert "Size of Sandbox Sneakers" in one
+    assert h.bc.webhooks.flush(timeout=10)
+    scopes = sorted(body["scope"] for _, _, body in h.app.webhooks)
+    assert scopes == ["store/product/deleted", "store/product/updated", "store/sku/inventory/updated"]
+    assert h.bc.store(h.store_hash).products[78].price == Decimal("21.50")
+    carts = list(h.bc.store(h.store_hash).carts.values())
+    assert [(i.variant_id, i.sku) for i in carts[0].line_items] == [(183, "SNK-01-M")]

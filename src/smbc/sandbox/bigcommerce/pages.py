@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -91,6 +92,9 @@ def manage(
         ]
         hooks = [v3.hook_json(h, current.hash, with_status=True) for h in current.hooks.values()]
         scripts = [v3.script_json(s) for s in current.scripts.values()]
+        products = list(current.products.values())
+        bulk = current.bulk_products
+        bulk_count = len([i for i in bulk.ids if i not in current.products]) if bulk else 0
     return page(
         "manage.html",
         store=current,
@@ -100,6 +104,8 @@ def manage(
         channels=channels,
         hooks=hooks,
         scripts=scripts,
+        products=products,
+        bulk_products=bulk_count,
         app_url=fake.app_url,
         message=message,
         error=error,
@@ -150,6 +156,35 @@ def manage_remove_user(request: Request, store: str = Form(...), user_id: int = 
         user_id,
         message=f"Access of user {user_id} revoked (the app answered {answer.status_code}).",
     )
+
+
+@router.post("/manage/products/{action}")
+async def manage_product(request: Request, action: str) -> Response:
+    """The merchant changes a product: its price, a variant's stock, or deletes it."""
+    fake = fake_of(request)
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    store_hash, user_id = form.get("store", ""), int(form.get("user_id", "0") or 0)
+    if store_hash not in fake.stores:
+        return HTMLResponse("<p>Unknown store</p>", status_code=400)
+    admin = fake.admin(store_hash)
+    try:
+        product_id = int(form.get("product_id", ""))
+        if action == "price":
+            admin.update_product(product_id, price=Decimal(form.get("price", "")))
+            note = f"Price of product {product_id} saved."
+        elif action == "stock":
+            admin.set_stock(product_id, int(form.get("stock", "")), int(form.get("variant_id", "")))
+            note = f"Stock of product {product_id} saved."
+        elif action == "delete":
+            admin.delete_product(product_id)
+            note = f"Product {product_id} deleted."
+        else:
+            return HTMLResponse("<p>Unknown action</p>", status_code=404)
+    except ActionError as exc:
+        return back_to_manage(store_hash, user_id, error=str(exc))
+    except (ArithmeticError, ValueError):
+        return back_to_manage(store_hash, user_id, error="Price and stock must be numbers.")
+    return back_to_manage(store_hash, user_id, message=note)
 
 
 # -- storefront ------------------------------------------------------------------------------------
