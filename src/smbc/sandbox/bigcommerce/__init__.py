@@ -190,7 +190,8 @@ Pages
         buttons "Install app" (POST -> 303 to the app's auth callback with a fresh code, in the iframe named
         "app-frame"), "Open app" (303 to the app's load URL with a fresh JWT, in the iframe), "Uninstall" and
         "Revoke user access" (server-to-server callbacks, then back to the page; the fake keeps the revoked
-        user, so they can open the app again as a new user); tables of storefronts,
+        user, so they can open the app again as a new user); tables of storefronts, products ("Save price
+        of <product>", "Save stock of <product>[ <size>]", "Delete <product>": the admin actions above),
         scripts and hooks. Serve it as http://localhost:PORT/manage so the app (127.0.0.1) is cross-site.
     {base}/storefront/{hash}/{channel_id}/   renders that channel's enabled scripts with visibility storefront
         or all_pages (head or footer by `location`; src scripts as <script src>, script_tag html verbatim);
