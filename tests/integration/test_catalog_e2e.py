@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 from realtime_env import RealtimeEnv
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from smbc.catalog import service
 from smbc.catalog.models import CatalogSync
 from smbc.catalog.sync import run_sync
 from smbc.core.config import Settings
+from smbc.core.remote_calls import RemoteCall
+from smbc.realtime import inbox
+from smbc.realtime import processing as realtime
 
 
 @pytest.fixture
@@ -159,3 +162,32 @@ def test_a_catalog_deleted_in_salesmanago_pauses_that_storefront(env: RealtimeEn
         service.start_sync(env.db, env.store_id, [1], actor="test", enqueue=False)
     catalog_for(env, 1, "Fresh")  # picking another catalog goes on
     assert full_sync(env, 1).status == "done"
+
+
+def test_a_burst_on_one_product_is_one_read_and_one_upsert(env: RealtimeEnv) -> None:
+    main = catalog_for(env, 1, "Burst")
+    full_sync(env, 1)
+    env.admin.update_product(77, name="Burst Mug")  # BigCommerce has the last state; three hooks say so
+    env.settle()
+    burst = [
+        ("store/product/updated", {"type": "product", "id": 77}),
+        ("store/product/updated", {"type": "product", "id": 77}),
+        ("store/product/inventory/updated", {"type": "product", "id": 77, "inventory": {"product_id": 77}}),
+    ]
+    ids = [
+        inbox.record_synthetic(env.db, env.store_id, scope, data, created_at=1767300000 + n, source="test")
+        for n, (scope, data) in enumerate(burst)
+    ]
+    upserts = len([c for c in env.sm.calls if c["path"] == "/v3/product/upsert"])
+    results = realtime.drain(env.db, [ids[0]])
+    assert sorted(delivery_id for delivery_id, _ in results) == sorted(ids)
+    assert all(result.status.value == "done" for _, result in results)
+    with env.db.session() as s:
+        reads = s.scalars(
+            select(RemoteCall).where(
+                RemoteCall.context == f"delivery:{ids[0]}", RemoteCall.endpoint == "/v3/catalog/products"
+            )
+        ).all()
+    assert len(reads) == 1
+    assert len([c for c in env.sm.calls if c["path"] == "/v3/product/upsert"]) == upserts + 1
+    assert products(env, main)["77"]["name"] == "Burst Mug"
