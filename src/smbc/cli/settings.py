@@ -80,9 +80,10 @@ def settings_set(
         if key in READ_ONLY_KEYS:
             raise fail(f"{key} is read-only (it comes from the SALESmanago login).", 2)
         changes[key] = value
-    with command_runtime() as (db, _settings):
+    with command_runtime() as (db, settings):
         try:
-            saved = save_settings(db, store, changes, actor())
+            # The storefront code follows a monitoring change at once, as the Monitoring tab's Save.
+            saved = save_settings(db, store, changes, actor(), app_url=settings.app_url)
         except StoreNotInstalled:
             raise no_installed_store(store) from None
         except SettingsInvalid as exc:
@@ -93,3 +94,9 @@ def settings_set(
         typer.echo("No change.")
     for key in saved.changed:
         typer.echo(f"{key}: {saved.before.get(key, '')!r} -> {saved.after.get(key, '')!r}")
+    if saved.monitoring is not None:
+        live = sorted(str(script.get("channel_id")) for script in saved.monitoring.live)
+        where = f"storefront channel(s) {', '.join(live)}" if live else "no storefront"
+        if not saved.monitoring.ok:
+            raise fail(f"Saved, but the monitoring code was not updated: {saved.monitoring.error}")
+        typer.echo(f"The monitoring code is live on {where}.")
