@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Integer, Text, column, func, or_, select, table
+from sqlalchemy import JSON, Integer, Text, column, func, select, table
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,7 @@ from smbc.db.types import UTCDateTime
 from smbc.engine.context import RowStatus
 from smbc.engine.pausing import PauseReason
 from smbc.engine.queue import QueuedRow
+from smbc.engine.queue import due as is_due
 from smbc.monitoring.models import MonitoringScript
 from smbc.realtime.models import WebhookDelivery
 from smbc.settings.models import StoreSettingsRow
@@ -143,7 +144,7 @@ def queue_health(session: Session, model: type[QueuedRow], now: datetime) -> Que
         ).all()  # type: ignore[arg-type]
     )
     due, oldest = session.execute(
-        select(func.count(), func.min(_became_due(model))).where(_is_due(model, now))
+        select(func.count(), func.min(_became_due(model))).where(is_due(model, now))
     ).one()
     pending = counts.get(RowStatus.PENDING.value, 0)
     return QueueHealth(
@@ -158,12 +159,6 @@ def queue_health(session: Session, model: type[QueuedRow], now: datetime) -> Que
 
 def _became_due(model: type[QueuedRow]) -> Any:
     return func.coalesce(model.next_attempt_at, model.received_at)
-
-
-def _is_due(model: type[QueuedRow], now: datetime) -> Any:
-    return (model.status == RowStatus.PENDING.value) & or_(
-        model.next_attempt_at.is_(None), model.next_attempt_at <= now
-    )
 
 
 def _age(now: datetime, since: datetime | None) -> float | None:
@@ -270,7 +265,7 @@ def stores_health(session: Session, now: datetime, store_hash: str | None = None
     oldest_due = dict(
         session.execute(
             select(WebhookDelivery.store_id, func.min(_became_due(WebhookDelivery)))
-            .where(WebhookDelivery.store_id.in_(ids), _is_due(WebhookDelivery, now))
+            .where(WebhookDelivery.store_id.in_(ids), is_due(WebhookDelivery, now))
             .group_by(WebhookDelivery.store_id)
         ).all()  # type: ignore[arg-type]
     )
