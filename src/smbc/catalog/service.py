@@ -78,7 +78,12 @@ def catalog_status(db: Database, store_id: int) -> tuple[bool, list[StorefrontCa
                     storefront=storefront,
                     location=locations.get(storefront.channel_id, ""),
                     catalog_id=settings.catalogs.get(storefront.channel_id, ""),
-                    paused=ledger.paused_message(session, store_id, storefront.channel_id),
+                    paused=ledger.paused_message(
+                        session,
+                        store_id,
+                        storefront.channel_id,
+                        settings.catalogs.get(storefront.channel_id, ""),
+                    ),
                     last=last,
                 )
             )
@@ -126,18 +131,14 @@ def create_catalog(
 
 
 def choose_catalog(db: Database, store_id: int, channel_id: int, catalog_id: str, *, actor: str) -> None:
-    """Point a storefront at a catalog (empty: stop syncing it). A new catalog starts empty here, and
-    a paused storefront goes on."""
+    """Point a storefront at a catalog (empty: stop syncing it); the `catalog.<channel_id>` setting.
+    A storefront paused because its catalog was deleted goes on with the new one."""
     with db.session() as session:
         store = _store(session, store_id)
         channel_ids = {s.channel_id for s in storefronts(store)}
-        before = load_store_settings(session, store_id).catalogs.get(channel_id, "")
         save_store_settings(
             session, store_id, {f"catalog.{channel_id}": catalog_id}, actor, channel_ids=channel_ids
         )
-        if before != catalog_id.strip():
-            ledger.forget_catalog(session, store_id, channel_id)
-            ledger.unpause_catalog(session, store_id, channel_id)
 
 
 def start_sync(
@@ -165,8 +166,10 @@ def start_sync(
                 problems.append(
                     f"Storefront {channel_id} has no catalog: pick one first (catalog.{channel_id})."
                 )
-            elif ledger.paused_message(session, store_id, channel_id):
-                problems.append(ledger.paused_message(session, store_id, channel_id) or "")
+            elif paused := ledger.paused_message(
+                session, store_id, channel_id, settings.catalogs[channel_id]
+            ):
+                problems.append(paused)
         if problems or not wanted:
             raise CatalogProblem(" ".join(problems) or "No storefront has a catalog: pick one first.")
         catalogs = {c: settings.catalogs[c] for c in wanted}

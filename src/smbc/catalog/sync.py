@@ -159,7 +159,7 @@ def _start(
         if store is None or not store.installed:
             finish_sync(session, row, SyncStatus.FAILED, "The app was uninstalled from this store.")
             return SyncStatus.FAILED.value
-        paused = ledger.paused_message(session, row.store_id, row.channel_id)
+        paused = ledger.paused_message(session, row.store_id, row.channel_id, row.catalog_id)
         if paused:
             finish_sync(session, row, SyncStatus.FAILED, paused)
             return SyncStatus.FAILED.value
@@ -281,7 +281,7 @@ def _gone_batch(run: Run) -> bool:
     """Send up to 100 products gone since the last sync as unavailable; False when none are left."""
     with run.db.session() as session:
         rows = ledger.unseen_available(
-            session, run.store_id, run.channel_id, run.sync_id, MAX_PRODUCTS_PER_CALL
+            session, run.store_id, run.channel_id, run.catalog_id, run.sync_id, MAX_PRODUCTS_PER_CALL
         )
         gone = [
             (row.id, row.bc_product_id, unavailable(row.last_sent or {"productId": row.product_key}))

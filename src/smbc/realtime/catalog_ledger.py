@@ -73,19 +73,25 @@ def gone_catalog_message(catalog_id: str) -> str:
     )
 
 
-def paused_message(session: Session, store_id: int, channel_id: int) -> str | None:
+def paused_message(session: Session, store_id: int, channel_id: int, catalog_id: str) -> str | None:
+    """Why syncing the storefront to `catalog_id` is paused, or None (another catalog chosen since,
+    by the tab or `smbc settings set`, goes on at once)."""
     pause = session.scalar(
-        select(CatalogPause).where(CatalogPause.store_id == store_id, CatalogPause.channel_id == channel_id)
+        select(CatalogPause).where(
+            CatalogPause.store_id == store_id,
+            CatalogPause.channel_id == channel_id,
+            CatalogPause.catalog_id == catalog_id,
+        )
     )
     return pause.message if pause is not None else None
 
 
 def pause_catalog(session: Session, store_id: int, channel_id: int, catalog_id: str, message: str) -> None:
-    """Pause a storefront's catalog sync (idempotent: the first message stays)."""
-    if paused_message(session, store_id, channel_id) is None:
-        session.add(
-            CatalogPause(store_id=store_id, channel_id=channel_id, catalog_id=catalog_id, message=message)
-        )
+    """Pause a storefront's sync to a catalog (one pause per storefront: the latest catalog's)."""
+    unpause_catalog(session, store_id, channel_id)
+    session.add(
+        CatalogPause(store_id=store_id, channel_id=channel_id, catalog_id=catalog_id, message=message)
+    )
 
 
 def unpause_catalog(session: Session, store_id: int, channel_id: int) -> None:
@@ -138,7 +144,7 @@ def record_sent(
 
 
 def products_of(
-    session: Session, store_id: int, channel_id: int, bc_product_ids: Iterable[int]
+    session: Session, store_id: int, channel_id: int, catalog_id: str, bc_product_ids: Iterable[int]
 ) -> list[CatalogProduct]:
     """The ledger rows of some BigCommerce products (every variant's, by `product_identifier`)."""
     ids = sorted({int(i) for i in bc_product_ids})
@@ -149,6 +155,7 @@ def products_of(
             select(CatalogProduct).where(
                 CatalogProduct.store_id == store_id,
                 CatalogProduct.channel_id == channel_id,
+                CatalogProduct.catalog_id == catalog_id,
                 CatalogProduct.bc_product_id.in_(ids),
             )
         )
@@ -156,15 +163,16 @@ def products_of(
 
 
 def unseen_available(
-    session: Session, store_id: int, channel_id: int, sync_id: int, limit: int
+    session: Session, store_id: int, channel_id: int, catalog_id: str, sync_id: int, limit: int
 ) -> list[CatalogProduct]:
-    """Products still available in SALESmanago that full sync `sync_id` did not see."""
+    """Products still available in the catalog that full sync `sync_id` did not see."""
     return list(
         session.scalars(
             select(CatalogProduct)
             .where(
                 CatalogProduct.store_id == store_id,
                 CatalogProduct.channel_id == channel_id,
+                CatalogProduct.catalog_id == catalog_id,
                 CatalogProduct.available.is_(True),
                 CatalogProduct.seen_sync != sync_id,
             )
@@ -181,15 +189,6 @@ def mark_seen(
     if available is not None:
         values["available"] = available
     session.execute(update(CatalogProduct).where(CatalogProduct.id.in_(list(row_ids))).values(**values))
-
-
-def forget_catalog(session: Session, store_id: int, channel_id: int) -> None:
-    """Another catalog was chosen for the storefront: what the old one holds no longer matters here."""
-    session.execute(
-        delete(CatalogProduct).where(
-            CatalogProduct.store_id == store_id, CatalogProduct.channel_id == channel_id
-        )
-    )
 
 
 def mark_keys_seen(

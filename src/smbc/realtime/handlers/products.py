@@ -70,7 +70,7 @@ def _catalogs(ctx: Context, delivery: WebhookDelivery) -> tuple[CatalogApi, dict
     if not catalogs:
         return Result.skipped("no storefront has a product catalog")
     with ctx.db.session() as session:
-        paused = {c for c in catalogs if ledger.paused_message(session, ctx.store.id, c)}
+        paused = {c for c, cid in catalogs.items() if ledger.paused_message(session, ctx.store.id, c, cid)}
         try:
             recorder = record_calls_into(ctx.calls, ctx.store.id)
             api = catalog_api(session, ctx.store, recorder=recorder, context=ctx.calls.context)
@@ -150,7 +150,9 @@ def _send(
     with ctx.db.session() as session:
         known = {
             row.product_key: (row.available, dict(row.last_sent or {}))
-            for row in ledger.products_of(session, ctx.store.id, target.channel_id, [product_id])
+            for row in ledger.products_of(
+                session, ctx.store.id, target.channel_id, target.catalog_id, [product_id]
+            )
         }
     keys = {str(i["productId"]) for i in items}
     stale = [
@@ -182,7 +184,7 @@ def _mark_unavailable(
     try:
         for channel_id, catalog_id in sorted(catalogs.items()):
             with ctx.db.session() as session:
-                rows = ledger.products_of(session, ctx.store.id, channel_id, [product_id])
+                rows = ledger.products_of(session, ctx.store.id, channel_id, catalog_id, [product_id])
                 gone = [
                     unavailable(row.last_sent or {"productId": row.product_key})
                     for row in rows
