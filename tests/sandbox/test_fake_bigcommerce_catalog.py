@@ -36,6 +36,10 @@ def test_storefronts_see_their_own_products_with_variants_and_images(harness: Ha
         one = every_page(api, "/v3/catalog/products", {"channel_id:in": "1", "include": "variants,images"})
         two = every_page(api, "/v3/catalog/products", {"channel_id:in": "2", "limit": "3"})
         assigned = every_page(api, "/v3/catalog/products/channel-assignments", {"product_id:in": "83,84"})
+        slim = api.get("/v3/catalog/products/82", params={"include": "variants", "include_fields": "sku"})
+        lean = api.get("/v3/catalog/products/82", params={"exclude_fields": "description,name"})
+    assert slim.json()["data"].keys() == {"id", "sku", "variants"}
+    assert {"description", "name"}.isdisjoint(lean.json()["data"]) and "sku" in lean.json()["data"]
     assert [p["id"] for p in one] == [77, 78, 79, 80, 81, 82, 83, 85]
     assert [p["id"] for p in two] == [77, 78, 79, 80, 81, 82, 84, 85]
     assert assigned == [{"product_id": 83, "channel_id": 1}, {"product_id": 84, "channel_id": 2}]

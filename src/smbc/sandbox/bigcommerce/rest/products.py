@@ -141,24 +141,23 @@ def includes(q: dict[str, str]) -> frozenset[str]:
     return wanted
 
 
-def shaped(q: dict[str, str]) -> Callable[[Json], Json]:
-    """`include_fields` keeps only those fields (with the id and included sub-resources); `exclude_fields`
-    drops fields."""
+def product_renderer(call: StoreCall) -> Callable[[Product], Json]:
+    """How this request renders a product: its `include`d sub-resources, then `include_fields` (keep only
+    those, the id and the sub-resources) and `exclude_fields` (drop those)."""
+    q = call.query
+    sub_resources = includes(q)
     keep = listing.parse_str_list(q.get("include_fields"))
     drop = set(listing.parse_str_list(q.get("exclude_fields")) or [])
     drop.discard("id")
-    sub_resources = includes(q)
+    base_url = call.fake.base_url
 
-    def shape(row: Json) -> Json:
+    def render(product: Product) -> Json:
+        row = catalog.product_json(product, base_url, sub_resources)
         if keep is not None:
             row = {k: v for k, v in row.items() if k == "id" or k in keep or k in sub_resources}
         return {k: v for k, v in row.items() if k not in drop}
 
-    return shape
-
-
-def render_product(call: StoreCall, product: Product) -> Json:
-    return catalog.product_json(product, call.fake.base_url, includes(call.query))
+    return render
 
 
 def existing_product(store: StoreState, product_id: int) -> Product:
@@ -172,11 +171,11 @@ def existing_product(store: StoreState, product_id: int) -> Product:
 async def list_products(call: Reader) -> JSONResponse:
     q = call.query
     page, limit = listing.page_and_limit(q)
-    shape = shaped(q)
+    render = product_renderer(call)
     with call.lock:
         ids = matching_ids(call.store, q)
         chunk = listing.offset_page(ids, page, limit)
-        data = [shape(render_product(call, p)) for p in products_of(call.store, chunk)]
+        data = [render(p) for p in products_of(call.store, chunk)]
     extra = {k: v for k, v in q.items() if k not in ("page", "limit")}
     return v3_answer(data, {"pagination": listing.pagination_meta(len(ids), page, limit, len(data), extra)})
 
@@ -218,9 +217,9 @@ async def category_assignments(call: Reader) -> JSONResponse:
 
 @router.get("/stores/{store_hash}/v3/catalog/products/{product_id}")
 async def get_product(call: Reader, product_id: int) -> JSONResponse:
-    shape = shaped(call.query)
+    render = product_renderer(call)
     with call.lock:
-        return v3_answer(shape(render_product(call, existing_product(call.store, product_id))))
+        return v3_answer(render(existing_product(call.store, product_id)))
 
 
 @router.get("/stores/{store_hash}/v3/catalog/products/{product_id}/variants")
