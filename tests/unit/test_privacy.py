@@ -4,6 +4,7 @@ remains in a dump of the whole database, and the person is still never sent twic
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 
 import pytest
 from realtime_harness import save_settings
@@ -17,6 +18,7 @@ from smbc.core.remote_calls import RemoteCall
 from smbc.db.base import Base
 from smbc.db.models import Store
 from smbc.engine.ledgers import SentEvent, SyncedContact
+from smbc.export.models import Export, ExportSubscriber
 from smbc.monitoring.models import CartLink
 from smbc.privacy.person import export_person, forget_person
 from smbc.realtime.models import WebhookDelivery
@@ -71,6 +73,26 @@ def _person_history(h: StoreHistory) -> None:
         )
 
 
+def _export_quoting_the_person(h: StoreHistory) -> None:
+    """A contacts export whose SALESmanago answer quoted the e-mail, still holding its subscribers."""
+    with h.db.session() as s:
+        run = Export(
+            store_id=h.store_id,
+            kind="contacts",
+            status="running",
+            date_from=date(2026, 1, 1),
+            date_to=date(2026, 1, 2),
+            from_utc=datetime(2026, 1, 1, tzinfo=UTC),
+            to_utc=datetime(2026, 1, 2, tzinfo=UTC),
+            messages=[f"Batch 1: SALESmanago refused it: {EMAIL} is not valid", "Batch 2: timeout"],
+            last_error=f"contact {EMAIL.upper()} refused",
+        )
+        s.add(run)
+        s.flush()
+        s.add(ExportSubscriber(export_id=run.id, email=EMAIL.lower(), opted_in=True))
+        s.add(ExportSubscriber(export_id=run.id, email="other@example.com", opted_in=True))
+
+
 def _dump(h: StoreHistory) -> str:
     """Every row of every table, as text (what a database dump would show)."""
     lines = []
@@ -82,6 +104,7 @@ def _dump(h: StoreHistory) -> str:
 
 def test_export_shows_everything_held_on_the_person(history: StoreHistory) -> None:
     _person_history(history)
+    _export_quoting_the_person(history)
     held = export_person(history.db, STORE_HASH, EMAIL)
 
     assert held["email"] == EMAIL.lower() and held["forgotten"] is False
@@ -99,6 +122,10 @@ def test_export_shows_everything_held_on_the_person(history: StoreHistory) -> No
     assert len(held["cart_windows"]) == 1 and len(held["cart_links"]) == 1
     assert any(c["message"] == f"contact {EMAIL} refused" for c in held["calls"])
     assert any(c["context"].startswith("delivery:") for c in held["calls"])
+    assert [m["message"] for m in held["export_messages"]] == [
+        f"Batch 1: SALESmanago refused it: {EMAIL} is not valid",
+        f"contact {EMAIL.upper()} refused",
+    ]
     with pytest.raises(ValueError, match="email: must be an e-mail"):
         export_person(history.db, STORE_HASH, "not-an-address")
     with pytest.raises(LookupError):
@@ -115,6 +142,7 @@ def test_forget_leaves_nothing_readable_and_the_person_is_never_sent_twice(histo
         "last_name": "Other",
     }
     history.process("store/customer/created", {"type": "customer", "id": 8})
+    _export_quoting_the_person(history)
     assert all(word in _dump(history) for word in READABLE)
     sent_before = list(history.sm.calls)
 
@@ -124,6 +152,11 @@ def test_forget_leaves_nothing_readable_and_the_person_is_never_sent_twice(histo
     assert [word for word in READABLE if word in dump] == []
     assert "other@example.com" in dump  # nobody else is touched
     assert report.erased["webhook_deliveries"] == 4 and report.erased["cart_links"] == 1
+    assert report.erased["export_subscribers"] == 1 and report.pseudonymized["exports"] == 1
+    with history.db.session() as s:
+        run = s.scalars(select(Export)).one()
+        assert run.messages == ["Batch 1: SALESmanago refused it: [erased] is not valid", "Batch 2: timeout"]
+        assert run.last_error == "contact [erased] refused"
     assert report.email_hash == get_box().keyed_hash(EMAIL.lower()) and report.email_hash in dump
     assert history.count(WebhookDelivery) == 1  # the other customer's
     assert history.count(RemoteCall, RemoteCall.message.contains("refused")) == 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import JSON, Integer, String, Text, column, delete, func, or_, select, table, update
 from sqlalchemy.orm import Session
 
 from smbc.consent.models import ConsentWriteBack, DoubleOptInClaim, KnownSubscriber
@@ -30,6 +30,16 @@ from smbc.realtime.entity_records import Entity, EntityKind, EntityRecords, find
 from smbc.realtime.models import CartWindow, WebhookDelivery
 
 ERASED = "[erased]"
+
+# The export is a sibling feature (not importable from here): its tables are read by their columns.
+EXPORTS = table(
+    "exports",
+    column("id", Integer),
+    column("store_id", Integer),
+    column("messages", JSON),
+    column("last_error", Text),
+)
+EXPORT_SUBSCRIBERS = table("export_subscribers", column("export_id", Integer), column("email", String))
 
 
 def _person(session: Session, store_hash: str, email: str) -> tuple[int, Entity]:
@@ -72,6 +82,11 @@ def export_person(db: Database, store_hash: str, email: str) -> dict[str, Any]:
             "cart_links": [_as_dict(r) for r in found.cart_links],
             "deliveries": [_as_dict(r) for r in found.deliveries],
             "calls": [_as_dict(calls[i]) for i in sorted(calls)],
+            "export_messages": [
+                {"export": export_id, "message": text}
+                for export_id, text in _export_texts(session, store_id)
+                if entity.value in text.lower()
+            ],
         }
 
 
@@ -94,7 +109,54 @@ def forget_person(db: Database, store_hash: str, email: str) -> ForgetReport:
         report = ForgetReport(get_box().keyed_hash(entity.value), at=utcnow())
         _erase(session, store_id, entity.value, found, report)
         _pseudonymize(session, found, entity.value, report)
+        _scrub_exports(session, store_id, entity.value, report)
     return report
+
+
+def _export_texts(session: Session, store_id: int) -> list[tuple[int, str]]:
+    """Every problem message of the store's exports (SALESmanago's answers may quote an e-mail)."""
+    texts: list[tuple[int, str]] = []
+    rows = session.execute(
+        select(EXPORTS.c.id, EXPORTS.c.messages, EXPORTS.c.last_error).where(EXPORTS.c.store_id == store_id)
+    )
+    for export_id, messages, last_error in rows:
+        texts += [(export_id, str(m)) for m in (messages or [])] + [(export_id, last_error or "")]
+    return texts
+
+
+def _scrub_exports(session: Session, store_id: int, email: str, report: ForgetReport) -> None:
+    """The e-mail out of the exports' messages, and out of a running contacts export's subscribers."""
+    scrubbed = 0
+    rows = session.execute(
+        select(EXPORTS.c.id, EXPORTS.c.messages, EXPORTS.c.last_error).where(EXPORTS.c.store_id == store_id)
+    ).all()
+    for export_id, messages, last_error in rows:
+        new_messages = [_without(str(m), email) for m in (messages or [])]
+        new_error = _without(last_error or "", email)
+        if new_messages != list(messages or []) or new_error != (last_error or ""):
+            session.execute(
+                update(EXPORTS)
+                .where(EXPORTS.c.id == export_id)
+                .values(messages=new_messages, last_error=new_error)
+            )
+            scrubbed += 1
+    report.pseudonymized["exports"] = scrubbed
+    ids = select(EXPORTS.c.id).where(EXPORTS.c.store_id == store_id).scalar_subquery()
+    gone = session.execute(
+        delete(EXPORT_SUBSCRIBERS).where(
+            EXPORT_SUBSCRIBERS.c.export_id.in_(ids), EXPORT_SUBSCRIBERS.c.email == email
+        )
+    )
+    report.erased["export_subscribers"] = int(gone.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _without(text: str, email: str) -> str:
+    """`text` with every spelling of the e-mail (any letter case) replaced by ERASED."""
+    lowered, at, parts = text.lower(), 0, []
+    while (found := lowered.find(email, at)) >= 0:
+        parts += [text[at:found], ERASED]
+        at = found + len(email)
+    return "".join(parts) + text[at:]
 
 
 def _erase(session: Session, store_id: int, email: str, found: EntityRecords, report: ForgetReport) -> None:
@@ -114,10 +176,10 @@ def _erase(session: Session, store_id: int, email: str, found: EntityRecords, re
         "webhook_deliveries": (WebhookDelivery, delivery_ids),
         "cart_links": (CartLink, {link.id for link in found.cart_links}),
     }
-    for table, (model, ids) in erased.items():
+    for name, (model, ids) in erased.items():
         for chunk in _chunks(sorted(ids)):
             session.execute(delete(model).where(model.id.in_(chunk)))
-        report.erased[table] = len(ids)
+        report.erased[name] = len(ids)
 
 
 def _pseudonymize(session: Session, found: EntityRecords, email: str, report: ForgetReport) -> None:
