@@ -11,6 +11,7 @@ from smbc.bigcommerce.client import (
     DEFAULT_RATE_LIMIT_WAIT_S,
     BigCommerceClient,
     CallBuffer,
+    V3Pages,
     classify_status,
 )
 from smbc.bigcommerce.limiter import LocalLimiter
@@ -357,3 +358,21 @@ def test_redis_slots_do_not_expire_when_the_clock_is_moved(redis_url: str) -> No
     assert got.wait(5)
     t.join(5)
     limiter.close()
+
+
+def test_sites_page_by_their_item_count() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = request.url.params["page"]
+        asked.append(page)
+        meta = {"pagination": {"offset": int(page) - 1, "limit": 1, "total_items": 2}}
+        return httpx.Response(
+            200, json={"data": [{"id": int(page), "channel_id": 1, "url": "https://shop.test"}], "meta": meta}
+        )
+
+    client, calls, _ = make_client(handler)
+    pages = V3Pages(client, "/v3/sites", limit=1)
+    assert [site["id"] for site in pages.items()] == [1, 2]
+    assert asked == ["1", "2"]
+    assert all(call["message"] == "" for call in calls.calls)  # the offset style is no surprise

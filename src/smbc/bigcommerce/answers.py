@@ -275,9 +275,20 @@ class Script(AnswerModel):
 
 
 class V3Pagination(AnswerModel):
-    total: int | None = opportunistic()
-    current_page: int | None = opportunistic()
-    total_pages: int | None = opportunistic()
+    """Page numbers on most lists; `/v3/sites` says `offset`, `limit` and `total_items` instead."""
+
+    total: int | None = opportunistic(often_absent=True)
+    current_page: int | None = opportunistic(often_absent=True)
+    total_pages: int | None = opportunistic(often_absent=True)
+    total_items: int | None = opportunistic(often_absent=True)
+
+    def page_count(self, limit: int) -> int | None:
+        """How many pages the list has, when the answer says."""
+        if self.total_pages is not None:
+            return self.total_pages
+        if self.total_items is not None and limit > 0:
+            return -(-self.total_items // limit)
+        return None
 
 
 class V3CursorLinks(AnswerModel):

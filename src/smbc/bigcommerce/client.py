@@ -31,6 +31,7 @@ from smbc.bigcommerce.answers import (
     Subscriber,
     V3List,
     V3One,
+    V3Pagination,
     as_dict,
     list_item_model,
 )
@@ -186,20 +187,21 @@ class V3Pages:
                 if next_cursor and has_next_link and str(next_cursor) != self.cursor:
                     self.cursor = str(next_cursor)
                     continue
-            pagination = meta.pagination if meta is not None else None
             if self.cursor is not None or not data:
                 return
-            if pagination is None or pagination.total_pages is None:
-                # No page count: a full page may have a next one, so ask (an empty page ends it).
-                if len(data) >= self.limit:
-                    self.page += 1
-                    continue
+            next_page = self._next_page(len(data), meta.pagination if meta is not None else None)
+            if next_page is None:
                 return
-            current = max(pagination.current_page or 0, self.page)  # never asks for a page twice
-            if current < pagination.total_pages:
-                self.page = current + 1
-                continue
-            return
+            self.page = next_page
+
+    def _next_page(self, count: int, pagination: V3Pagination | None) -> int | None:
+        """The page number to ask for next, or None at the end of the list."""
+        pages = pagination.page_count(self.limit) if pagination is not None else None
+        if pagination is None or pages is None:
+            # No page count: a full page may have a next one, so ask (an empty page ends it).
+            return self.page + 1 if count >= self.limit else None
+        current = max(pagination.current_page or 0, self.page)  # never asks for a page twice
+        return current + 1 if current < pages else None
 
     def items(self) -> Iterator[dict[str, Any]]:
         for page in self:
