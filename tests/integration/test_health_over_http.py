@@ -152,7 +152,7 @@ def test_real_deliveries_move_the_metrics_and_fill_the_detail(env: RealtimeEnv) 
     assert detail(env)["monitoring"] == "not_installed"
     assert sync_store(env.db, env.store_id, app_url=env.app_url).error is None  # as a login from the tab
     store = detail(env)
-    assert store["monitoring"] == "live" and store["monitoring_channels"]
+    assert store["monitoring"] == "installed" and store["monitoring_channels"]
     assert store["last_delivery_at"] is not None
     assert store["salesmanago_credentials"] == "valid"
     assert store["hooks"]["state"] == "active"

@@ -144,7 +144,11 @@ def test_each_installed_store_with_what_to_check_first(
         now - timedelta(minutes=10),
         len(NEEDED_SCOPES),
     )
-    assert (good.salesmanago_credentials, good.monitoring, good.monitoring_channels) == ("valid", "live", [1])
+    assert (good.salesmanago_credentials, good.monitoring, good.monitoring_channels) == (
+        "valid",
+        "installed",
+        [1],
+    )
     assert good.watermark_age_s == 600
     assert good.paused_reasons == []
 

@@ -92,7 +92,7 @@ class StoreHealth:
     last_delivery_at: datetime | None  # last webhook received (not reconciliation's own rows)
     hooks: HooksHealth
     salesmanago_credentials: str  # valid | refused | not_connected
-    monitoring: str  # live | not_installed | off | not_connected
+    monitoring: str  # installed (as recorded) | not_installed | off | not_connected
     monitoring_channels: list[int]  # storefronts with our script, as recorded when installed
     watermark: datetime | None
     watermark_age_s: float | None
@@ -199,7 +199,7 @@ def _monitoring(connected: bool, enabled: bool, channels: list[int]) -> str:
         return "not_connected"
     if not enabled:
         return "off"
-    return "live" if channels else "not_installed"
+    return "installed" if channels else "not_installed"
 
 
 def _problems(health: StoreHealth) -> list[str]:
