@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
+from cryptography.fernet import Fernet
 from realtime_harness import save_settings
 from sqlalchemy import select
 from store_history import STORE_HASH, StoreHistory, cart, order, store_history
 
 from smbc.consent.callbacks import accept_callback
 from smbc.core.config import Settings
-from smbc.core.encryption import get_box
+from smbc.core.encryption import SecretBox, get_box
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.base import Base
 from smbc.db.models import Store
@@ -177,3 +178,13 @@ def test_forget_leaves_nothing_readable_and_the_person_is_never_sent_twice(histo
     again = history.process("store/subscriber/updated", {"type": "subscriber", "id": 5})
     new_calls = history.sm.calls[len(sent_before) :]
     assert [name for name, _ in new_calls if name != "basic"] == [], (again, new_calls)
+
+
+def test_keyed_hashes_stay_recognisable_after_a_key_rotation() -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    before = SecretBox([old]).keyed_hash("ann@example.com")
+    after_rotation = SecretBox([new, old])  # newest first, the old key still configured
+    assert after_rotation.keyed_hash("ann@example.com") != before
+    assert after_rotation.keyed_hashes("ann@example.com")[1] == before
+    assert before.startswith("hmac:") and "ann" not in before
+    assert SecretBox([old]).keyed_hash("bob@example.com") != before
