@@ -11,12 +11,26 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from smbc.bigcommerce.answers import V3List, V3One, as_dict
 from smbc.bigcommerce.client import PAGE_LIMIT, BigCommerceClient, V3Pages
+from smbc.core.answers import AnswerModel, opportunistic
 
 PRODUCTS_PATH = "/v3/catalog/products"
 PRODUCT_INCLUDE = "variants,images"
 # Read by id (real time), a product also says which channels it is assigned to.
 PRODUCT_INCLUDE_BY_ID = "variants,images,channels"
+
+
+class CatalogProduct(AnswerModel):
+    """A product as the catalog reads it: the id is required; the mapping reads the rest tolerantly
+    (kept as it came)."""
+
+    id: int
+
+
+def _products(bc: BigCommerceClient, params: dict[str, Any]) -> list[dict[str, Any]]:
+    body = bc.request("GET", PRODUCTS_PATH, params, answer=V3List[CatalogProduct]).data
+    return [] if body is None else [as_dict(p) for p in body.data]
 
 
 def _csv(values: Sequence[object]) -> str:
@@ -38,8 +52,7 @@ def product_page(
     }
     if after_id:
         params["id:greater"] = after_id
-    body = bc.get(PRODUCTS_PATH, params) or {}
-    return [p for p in body.get("data") or [] if isinstance(p, dict) and "id" in p]
+    return _products(bc, params)
 
 
 def product_pages(
@@ -63,7 +76,7 @@ def products_by_id(bc: BigCommerceClient, ids: Sequence[int]) -> dict[int, dict[
     for start in range(0, len(unique), PAGE_LIMIT):
         chunk = unique[start : start + PAGE_LIMIT]
         params = {"id:in": _csv(chunk), "include": PRODUCT_INCLUDE_BY_ID, "limit": PAGE_LIMIT}
-        for item in (bc.get(PRODUCTS_PATH, params) or {}).get("data") or []:
+        for item in _products(bc, params):
             found[int(item["id"])] = item
     return found
 
@@ -102,14 +115,12 @@ def brands(bc: BigCommerceClient) -> dict[int, str]:
     return {int(row["id"]): str(row.get("name") or "") for row in V3Pages(bc, "/v3/catalog/brands").items()}
 
 
+class CurrencyAssignment(AnswerModel):
+    default_currency: str | None = opportunistic()
+
+
 def default_currency(bc: BigCommerceClient, channel_id: int) -> str | None:
     """The channel's default currency code, or None when the channel has no assignment of its own."""
-    body = bc.get(f"/v3/channels/{int(channel_id)}/currency-assignments") or {}
-    data = body.get("data")
-    if isinstance(data, list):
-        data = next(
-            (d for d in data if isinstance(d, dict) and int(d.get("channel_id") or 0) == channel_id), None
-        )
-    if isinstance(data, dict) and data.get("default_currency"):
-        return str(data["default_currency"])
-    return None
+    path = f"/v3/channels/{int(channel_id)}/currency-assignments"
+    body = bc.request("GET", path, answer=V3One[CurrencyAssignment]).data
+    return None if body is None else body.data.default_currency

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from smbc.core.answers import AnswerModel, opportunistic
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
 from smbc.salesmanago.client import (
     DEFAULT_TIMEOUT,
@@ -138,6 +139,25 @@ class CatalogGone(RemoteCallError):
     """SALESmanago does not know the catalog (deleted there): syncing to it cannot succeed."""
 
 
+class CatalogEntry(AnswerModel):
+    """One catalog of `catalogList` (SALESmanago names it `catalogName` or `name`)."""
+
+    catalogId: str | int
+    catalogName: str | None = opportunistic(often_absent=True)
+    name: str | None = opportunistic(often_absent=True)
+    currency: str = opportunistic("")
+    location: str = opportunistic("", often_absent=True)
+    setAsDefault: bool = opportunistic(False, often_absent=True)
+
+
+class CatalogList(AnswerModel):
+    catalogs: list[CatalogEntry] = opportunistic(default_factory=list)
+
+
+class CatalogCreated(AnswerModel):
+    catalogId: str | int
+
+
 @dataclass(frozen=True)
 class Catalog:
     catalog_id: str
@@ -147,13 +167,13 @@ class Catalog:
     set_as_default: bool
 
     @classmethod
-    def from_answer(cls, item: Mapping[str, Any]) -> Catalog:
+    def from_answer(cls, item: CatalogEntry) -> Catalog:
         return cls(
-            catalog_id=str(item.get("catalogId") or ""),
-            name=str(item.get("catalogName") or item.get("name") or ""),
-            currency=str(item.get("currency") or ""),
-            location=str(item.get("location") or ""),
-            set_as_default=bool(item.get("setAsDefault")),
+            catalog_id=str(item.catalogId),
+            name=item.catalogName or item.name or "",
+            currency=item.currency,
+            location=item.location,
+            set_as_default=item.setAsDefault,
         )
 
 
@@ -200,26 +220,33 @@ class CatalogApi:
         )
 
     def _call(
-        self, path: str, body: dict[str, Any], expected: tuple[str, ...] = (), method: str = "POST"
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        method: str = "POST",
+        answer: type[AnswerModel] | None = None,
     ) -> Any:
         return self._caller.post(
             self.v3_url,
             path,
             body,
-            expected,
+            (),
             api="v3",
             headers={"API-KEY": self._key},
             method=method,
             classifier=classify_v3,
+            answer=answer,
         )
 
     def catalogs(self) -> list[Catalog]:
-        answer = self._call("/v3/product/catalogList", {}, method="GET") or {}
-        return [Catalog.from_answer(c) for c in answer.get("catalogs") or [] if isinstance(c, dict)]
+        answer: CatalogList = self._call("/v3/product/catalogList", {}, method="GET", answer=CatalogList)
+        return [Catalog.from_answer(c) for c in answer.catalogs]
 
     def create_catalog(self, name: str, currency: str, location: str, *, set_as_default: bool) -> str:
         body = {"name": name, "currency": currency, "location": location, "setAsDefault": set_as_default}
-        return str(self._call("/v3/product/catalogUpsert", body, ("catalogId",))["catalogId"])
+        created: CatalogCreated = self._call("/v3/product/catalogUpsert", body, answer=CatalogCreated)
+        return str(created.catalogId)
 
     def upsert_products(self, catalog_id: str, products: Sequence[Mapping[str, Any]]) -> ProductsWritten:
         return self._write("/v3/product/upsert", catalog_id, products)
