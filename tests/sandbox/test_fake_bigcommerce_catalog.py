@@ -10,7 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fake_bc_harness import Harness, fake_bc_servers, harness_fixture  # noqa: F401
+from openapi_schema_validator import OAS30Validator
 
 from smbc.sandbox.bigcommerce import ActionError
 
@@ -112,13 +114,13 @@ def test_product_changes_fire_the_documented_webhooks(harness: Harness, openapi_
     bodies = {body["scope"]: body for _, _, body in h.app.webhooks}
     assert bodies["store/product/created"]["data"] == {"type": "product", "id": created["id"]}
     assert bodies["store/product/updated"]["data"] == {"type": "product", "id": 100_003}
-    stock = {"product_id": 77, "method": "absolute", "value": 7}
+    stock = {"product_id": 77, "method": "absolute", "value": -33}  # the change: 40 -> 7
     assert bodies["store/product/inventory/updated"]["data"] == {
         "type": "product",
         "id": 77,
         "inventory": stock,
     }
-    sku = {"product_id": 82, "method": "absolute", "value": 2, "variant_id": 183}
+    sku = {"product_id": 82, "method": "absolute", "value": 2, "variant_id": 183}  # 0 -> 2
     assert bodies["store/sku/inventory/updated"]["data"] == {"type": "sku", "id": 183, "inventory": sku}
     assert bodies["store/product/deleted"]["data"] == {"type": "product", "id": 79}
     for scope, body in bodies.items():
@@ -229,3 +231,34 @@ def test_the_control_panel_and_storefronts_show_the_catalog(harness: Harness) ->
     assert h.bc.store(h.store_hash).products[78].price == Decimal("21.50")
     carts = list(h.bc.store(h.store_hash).carts.values())
     assert [(i.variant_id, i.sku) for i in carts[0].line_items] == [(183, "SNK-01-M")]
+
+
+def test_an_order_takes_its_items_from_stock(harness: Harness, openapi_dir: Path) -> None:
+    h = harness
+    token = h.install()
+    h.hook(token, "store/product/*")
+    h.hook(token, "store/sku/*")
+    sf = h.bc.storefront(h.store_hash)
+    cart = sf.add_to_cart(product_id=81, quantity=5)  # 3 in stock: the level stops at 0
+    cart = sf.add_to_cart(cart["id"], product_id=82, variant_id=184, quantity=2)
+    sf.checkout(cart["id"], guest_email="stock@shop.test")
+    assert h.bc.webhooks.flush(timeout=10)
+    events = {body["scope"]: body for _, _, body in h.app.webhooks}
+    assert events["store/product/inventory/order/updated"]["data"] == {
+        "type": "product",
+        "id": 81,
+        "inventory": {"product_id": 81, "method": "relative", "value": -3},
+    }
+    assert events["store/sku/inventory/order/updated"]["data"]["inventory"] == {
+        "product_id": 82,
+        "method": "relative",
+        "value": -2,
+        "variant_id": 184,
+    }
+    spec = yaml.safe_load((openapi_dir / "webhooks.v3.yml").read_text())
+    for scope, body in events.items():
+        schema = spec["components"]["schemas"][scope.replace("/", "_")]
+        OAS30Validator({**schema, "components": spec["components"]}).validate(body)
+    with h.api(token) as api:
+        levels = api.get("/v3/catalog/variants", params={"sku:in": "NOTE-01,SNK-01-L"}).json()["data"]
+    assert [(v["sku"], v["inventory_level"]) for v in levels] == [("NOTE-01", 0), ("SNK-01-L", 4)]

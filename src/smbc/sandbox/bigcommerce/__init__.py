@@ -93,7 +93,9 @@ Shopper actions (each fires its webhooks; results are API-shaped dicts)
         GET /v3/abandoned-carts/{token} -> {data: {cart_id}}
     sf.checkout(cart_id, customer_id=None, guest_email=None, newsletter=False, billing=None) -> order (v2)
         order/created, cart/converted {orderId} (the cart is gone: GET /v3/carts/{id} is 404),
-        order/statusUpdated 0 -> 11; status 11, shipping 5.00, is_email_opt_in=newsletter.
+        order/statusUpdated 0 -> 11; status 11, shipping 5.00, is_email_opt_in=newsletter; the items
+        leave stock (not below 0): product/inventory/order/updated, or sku/inventory/order/updated for a
+        product with options, {..., inventory{product_id, method "relative", value: the change}}.
         Like BigCommerce, the email gets a subscriber record even without the box ticked (consents []);
         with the box: consents [marketing_newsletter] (created or updated, source "order", order_id).
     Bad input raises ActionError (a ValueError) and changes nothing.
@@ -116,8 +118,9 @@ Admin actions
     adm.update_product(id, name=, price=, sale_price=, description=, is_visible=, availability=,
         brand_id=, categories=, channel_ids=, custom_url=)   product/updated
     adm.set_stock(id, level, variant_id=None)    product/inventory/updated {type, id, inventory{product_id,
-        method "absolute", value}}; a product with options keeps stock per variant: sku/inventory/updated
-        {type "sku", id, inventory{..., variant_id}}
+        method "absolute", value}} (value: the change, as the spec says, not the new level); a product
+        with options keeps stock per variant: sku/inventory/updated {type "sku", id, inventory{...,
+        variant_id}}
     adm.delete_product(id)                       product/deleted (then 404)
     adm.set_consent_banner(enabled)              storefront cookie-consent banner ("Accept all cookies" /
                                                  "Only essential cookies"); while the shopper has not

@@ -16,8 +16,10 @@ from smbc.sandbox.bigcommerce.state import (
     Customer,
     Json,
     Order,
+    Product,
     StoreState,
     Subscriber,
+    Variant,
 )
 
 if TYPE_CHECKING:
@@ -79,6 +81,30 @@ class StoreActions:
     def _status_updated(self, order: Order, previous_status_id: int) -> None:
         status = {"previous_status_id": previous_status_id, "new_status_id": order.status_id}
         self._order_event(order, "statusUpdated", status=status)
+
+    # -- stock ---------------------------------------------------------------------------------------------
+
+    def _set_stock(self, product: Product, variant: Variant, level: int, by_order: bool) -> None:
+        """A new stock level and its webhook: `store/product/inventory[/order]/updated` for a product
+        without options, `store/sku/inventory[/order]/updated` for a variant of one with options. As the
+        spec says, `value` is the change, not the new level; `method` is `relative` for an order."""
+        change = level - variant.inventory_level
+        variant.inventory_level = level
+        self.state.modified(product, self.fake.now())
+        inventory: Json = {
+            "product_id": product.id,
+            "method": "relative" if by_order else "absolute",
+            "value": change,
+        }
+        kind = "order/updated" if by_order else "updated"
+        if product.has_options:
+            data = {"type": "sku", "id": variant.id, "inventory": {**inventory, "variant_id": variant.id}}
+            self._emit(f"store/sku/inventory/{kind}", data)
+        else:
+            self._emit(
+                f"store/product/inventory/{kind}",
+                {"type": "product", "id": product.id, "inventory": inventory},
+            )
 
     # -- customers -------------------------------------------------------------------------------------
 

@@ -181,19 +181,7 @@ class Admin(StoreActions):
             variant = product.variant(variant_id)
             if variant is None:
                 raise ActionError(f"product {product_id} has no variant {variant_id}")
-            variant.inventory_level = level
-            self.state.modified(product, self.fake.now())
-            inventory: Json = {"product_id": product_id, "method": "absolute", "value": level}
-            if product.has_options:
-                inventory["variant_id"] = variant.id
-                self._emit(
-                    "store/sku/inventory/updated", {"type": "sku", "id": variant.id, "inventory": inventory}
-                )
-            else:
-                self._emit(
-                    "store/product/inventory/updated",
-                    {"type": "product", "id": product_id, "inventory": inventory},
-                )
+            self._set_stock(product, variant, level, by_order=False)
             return self._product_json(product)
 
     def delete_product(self, product_id: int) -> None:

@@ -184,6 +184,17 @@ class Storefront(StoreActions):
             cart = self.state.carts.get(cart_id)
             return self._cart_json(cart) if cart else None
 
+    def _take_stock(self, order: Order) -> None:
+        """An order takes its items from stock (`store/.../inventory/order/updated`); a product or variant
+        gone since the cart was filled has no stock to take."""
+        for line in order.lines:
+            product = self.state.product_row(line.product_id)
+            variant = product.variant(line.variant_id) if product else None
+            if product is not None and variant is not None:
+                self._set_stock(
+                    product, variant, max(0, variant.inventory_level - line.quantity), by_order=True
+                )
+
     # -- checkout --------------------------------------------------------------------------------------
 
     def checkout(
@@ -237,6 +248,7 @@ class Storefront(StoreActions):
             self._emit("store/cart/converted", {"type": "cart", "id": cart.id, "orderId": order.id})
             self._emit_channel(cart.channel_id, "cart/converted", {"cart_id": cart.id, "order_id": order.id})
             self._status_updated(order, previous_status_id=0)
+            self._take_stock(order)
             self._set_subscription(
                 email,
                 newsletter,
