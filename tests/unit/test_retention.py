@@ -42,6 +42,8 @@ def test_history_past_the_window_is_pruned_and_ledgers_and_pending_work_stay(his
     calls_before = history.count(RemoteCall)
     assert deliveries_before == 40 * ORDERS_PER_DAY + 1
 
+    out_of_time = prune_history(history.db, retention_days=30, budget_s=0)  # goes on at the next run
+    assert not out_of_time.complete and history.count(WebhookDelivery) == deliveries_before
     report = prune_history(history.db, retention_days=30, batch=7)  # small batches, many of them
 
     assert report.complete

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from huey import crontab
 from sqlalchemy import ColumnElement, and_, delete, or_, select
 
-from smbc.core.clock import utcnow
+from smbc.core.clock import get_clock, utcnow
 from smbc.core.jobs import huey
 from smbc.core.remote_calls import RemoteCall
 from smbc.core.runtime import get_runtime
@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 # Rows per transaction: short transactions keep the pruning out of the workers' way.
 PRUNE_BATCH = 500
-# Batches per run (per table); what is left waits for the next run, an hour later.
-MAX_BATCHES = 200
+# Time per run and table (about a million rows at the measured 6,000-9,000 a second); what is left
+# waits for the next run, an hour later.
+TIME_BUDGET_S = 150.0
 # Statuses after which nothing more happens to a delivery (pending, processing, waiting are kept).
 FINISHED = (RowStatus.DONE.value, RowStatus.SKIPPED.value, RowStatus.FAILED.value)
 
@@ -37,7 +38,7 @@ class PruneReport:
     cutoff: datetime
     deliveries: int
     calls: int
-    complete: bool  # False: MAX_BATCHES was reached, the next run goes on
+    complete: bool  # False: the time budget ran out, the next run goes on
 
     def summary(self) -> dict[str, object]:
         return {
@@ -58,12 +59,14 @@ def prunable_deliveries(cutoff: datetime) -> ColumnElement[bool]:
 
 
 def _delete_in_batches(
-    db: Database, model: type, condition: ColumnElement[bool], batch: int
+    db: Database, model: type, condition: ColumnElement[bool], batch: int, budget_s: float
 ) -> tuple[int, bool]:
-    """Delete the rows matching `condition`, `batch` ids per transaction. (deleted, all gone)."""
+    """Delete the rows matching `condition`, `batch` ids per transaction, for at most `budget_s`
+    seconds. (deleted, all gone)."""
     ident = model.id  # type: ignore[attr-defined]
     deleted = 0
-    for _ in range(MAX_BATCHES):
+    deadline = get_clock().monotonic() + budget_s
+    while get_clock().monotonic() < deadline:
         with db.session() as session:
             ids = list(session.scalars(select(ident).where(condition).order_by(ident).limit(batch)))
             if ids:
@@ -76,12 +79,19 @@ def _delete_in_batches(
 
 
 def prune_history(
-    db: Database, *, retention_days: int, now: datetime | None = None, batch: int = PRUNE_BATCH
+    db: Database,
+    *,
+    retention_days: int,
+    now: datetime | None = None,
+    batch: int = PRUNE_BATCH,
+    budget_s: float = TIME_BUDGET_S,
 ) -> PruneReport:
     """Delete finished deliveries and call records older than `retention_days`."""
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
-    deliveries, deliveries_done = _delete_in_batches(db, WebhookDelivery, prunable_deliveries(cutoff), batch)
-    calls, calls_done = _delete_in_batches(db, RemoteCall, RemoteCall.created_at < cutoff, batch)
+    deliveries, deliveries_done = _delete_in_batches(
+        db, WebhookDelivery, prunable_deliveries(cutoff), batch, budget_s
+    )
+    calls, calls_done = _delete_in_batches(db, RemoteCall, RemoteCall.created_at < cutoff, batch, budget_s)
     return PruneReport(cutoff, deliveries, calls, deliveries_done and calls_done)
 
 
