@@ -46,7 +46,7 @@ def test_list_and_sync(w: World) -> None:
     empty = catalog("list", "--store", w.store_hash)
     assert empty.exit_code == 0, empty.output
     nothing = catalog("sync", "--store", w.store_hash)
-    assert nothing.exit_code == 1 and "pick one first" in nothing.output
+    assert nothing.exit_code == 1 and "pick or create one first" in nothing.output
 
     key = w.sb.sm.v3_keys(w.cid)[0]["apiKey"]
     created = httpx.post(

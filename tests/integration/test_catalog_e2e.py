@@ -160,6 +160,7 @@ def test_a_catalog_deleted_in_salesmanago_pauses_that_storefront(env: RealtimeEn
     assert len(upserts) == 1  # no retry storm
     with pytest.raises(service.CatalogProblem):
         service.start_sync(env.db, env.store_id, [1], actor="test", enqueue=False)
+    assert service.start_due_syncs(env.db) == 0  # the nightly sync leaves a paused storefront alone
     catalog_for(env, 1, "Fresh")  # picking another catalog goes on
     assert full_sync(env, 1).status == "done"
 

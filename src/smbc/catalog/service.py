@@ -157,7 +157,12 @@ def start_sync(
             raise NoCatalogKey()
         settings = load_store_settings(session, store_id)
         known = [s.channel_id for s in storefronts(store)]
-        wanted = channel_ids or [c for c in known if settings.catalogs.get(c)]
+        wanted = channel_ids or [
+            c
+            for c in known
+            if settings.catalogs.get(c)
+            and not ledger.paused_message(session, store_id, c, settings.catalogs[c])
+        ]  # all storefronts: the paused ones wait for another catalog, the others go on
         problems = []
         for channel_id in wanted:
             if channel_id not in known:
@@ -171,7 +176,9 @@ def start_sync(
             ):
                 problems.append(paused)
         if problems or not wanted:
-            raise CatalogProblem(" ".join(problems) or "No storefront has a catalog: pick one first.")
+            raise CatalogProblem(
+                " ".join(problems) or "No storefront has a catalog to sync: pick or create one first."
+            )
         catalogs = {c: settings.catalogs[c] for c in wanted}
     ids = [
         _sync_row(db, store_id, channel_id, catalog_id, actor) for channel_id, catalog_id in catalogs.items()

@@ -267,7 +267,7 @@ def _products_page(run: Run) -> bool:
             run.after_id = max(int(p["id"]) for p in page)
         row.after_id = run.after_id
         row.products_read += len(page)
-        _count(row, written, items)
+        _count(row, written)
         if len(page) < PAGE_LIMIT:
             row.phase = SyncPhase.GONE.value
         _heartbeat(row)
@@ -294,7 +294,7 @@ def _gone_batch(run: Run) -> bool:
         row = _locked(session, run.sync_id, run.token)
         ledger.mark_seen(session, [row_id for row_id, _, _ in gone], run.sync_id, available=False)
         row.gone += written.sent
-        _count(row, ProductsWritten(refused=written.refused, warnings=written.warnings), [])
+        _count(row, ProductsWritten(refused=written.refused, warnings=written.warnings))
         _heartbeat(row)
         run.calls.flush(session)
         if run.on_page is not None:
@@ -302,9 +302,7 @@ def _gone_batch(run: Run) -> bool:
     return True
 
 
-def _count(
-    row: CatalogSync, written: ProductsWritten, items: Sequence[tuple[int, Mapping[str, Any]]]
-) -> None:
+def _count(row: CatalogSync, written: ProductsWritten) -> None:
     row.sent += written.sent
     row.failed += len(written.refused)
     if written.refused:
