@@ -50,3 +50,11 @@ def test_export_benchmark_exports_every_record() -> None:
     assert figures["contacts"]["records"] == 300 and figures["events"]["records"] == 300
     assert figures["contacts"]["status"] == figures["events"]["status"] == "done"
     assert figures["salesmanago_events"] == figures["events"]["sent"] > 0
+
+
+def test_catalog_benchmark_syncs_every_storefront() -> None:
+    figures = run("catalog_sync.py", "--products", "300", "--with-variants", "100", "--latency-ms", "0")
+    for storefront in ("storefront_1", "storefront_2"):
+        assert figures[storefront]["status"] == "done" and figures[storefront]["refused"] == 0
+        assert figures[storefront]["products"] == figures[storefront]["salesmanago_products_sent"] > 0
+    assert figures["naive_one_read_per_product"]["bigcommerce_requests_per_1000"] > 1000
