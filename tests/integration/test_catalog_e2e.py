@@ -92,6 +92,11 @@ def test_variant_identifiers_and_a_product_update_and_delete_by_webhook(env: Rea
     assert now["177"]["name"] == "Sandbox Mug XXL"
     assert now["183"]["available"] is True and now["183"]["quantity"] == 9
 
+    env.admin.set_stock(82, 5, variant_id=182)  # 4 -> 5: still available, only the quantity changes
+    env.settle()
+    assert products(env, main)["182"]["quantity"] == 5
+    assert [c for c in env.sm.calls if c["path"] == "/v3/product/updateQuantity"]
+
     env.admin.delete_product(77)
     env.settle()
     gone = products(env, main)["177"]
