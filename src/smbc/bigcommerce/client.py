@@ -4,6 +4,10 @@ Every area that talks to BigCommerce (set-up, webhooks, real time, reconciliatio
 write-back, monitoring scripts) goes through `BigCommerceClient`. Each attempt is handed to the
 `recorder` (a `RemoteCall` row in the end), and the per-store limiter keeps every thread (and, with
 Redis, every worker process) within 3 requests in flight and the store's quota.
+
+Every answer a typed method returns is read through its model (`bigcommerce.answers`): a required
+field missing or wrongly typed is an `invalid` outcome recorded on the call; an ignored
+opportunistic field is named in the call's recorded message.
 """
 
 from __future__ import annotations
