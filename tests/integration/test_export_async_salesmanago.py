@@ -202,3 +202,24 @@ def test_a_buyer_salesmanago_refuses_has_its_events_counted_failed_and_not_claim
     assert any("Contact email is blocked" in m for m in row.messages)
     with w.db.session() as s:
         assert not theirs & set(s.scalars(select(SentEvent.key).where(SentEvent.store_id == w.store_id)))
+
+
+def test_failed_contacts_named_in_a_way_we_cannot_match_leave_the_batch_unconfirmed(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = fake_api.AUTHED_METHODS[BATCH_EVENTS]
+
+    def named_by_id(
+        api: fake_api.SalesmanagoApi, account: Any, body: dict[str, Any], path: str
+    ) -> fake_api.Reply:
+        reply = original(api, account, body, path)
+        reply.body["failedContacts"] = [f"id-of-{i}" for i, _ in enumerate(reply.body["failedContacts"])]
+        return reply
+
+    w.seed_completed_orders(4, customers=2)
+    assert export(w, "contacts").status == "done"  # known to the ledger, still pending in SALESmanago
+    monkeypatch.setitem(fake_api.AUTHED_METHODS, BATCH_EVENTS, named_by_id)
+    row = export(w, "events")
+    assert failed_reported(w) > 0 and row.failed_events == 0
+    assert row.unconfirmed == row.sent == 4 and ledger_states(w) == {"unconfirmed": 4}
+    assert any("without naming their contacts" in m for m in row.messages)

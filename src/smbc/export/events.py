@@ -451,6 +451,19 @@ def _upsert_one(job: Job, payload: dict[str, Any], result: BatchResult, batch_no
         return None
 
 
+def _failures(answer: BatchEventsAdded, events: list[PlannedEvent]) -> tuple[list[PlannedEvent], bool]:
+    """(the events of the contacts the answer names as failed, whether it reports failures it does not
+    let us place). UNCONFIRMED whether `failedContacts` holds e-mails or contact ids: we send e-mails
+    and match those; a name we cannot match, or more failures than the names cover, is unplaced."""
+    counted = answer.failedAmount or 0
+    if answer.failedContacts is None:
+        return [], counted > 0
+    named = {reference.strip().lower() for reference in answer.failedContacts}
+    failed = [e for e in events if e.email in named]
+    unplaced = bool(named - {e.email for e in events}) or counted > len(failed)
+    return failed, unplaced
+
+
 def _read_failures(
     answer: BatchEventsAdded,
     sending: list[PlannedEvent],
@@ -459,15 +472,16 @@ def _read_failures(
     batch_no: int,
 ) -> None:
     """The events the answer reports failed: those of the contacts it names are sent again. Failures
-    it counts without naming whose leave the whole batch unconfirmed (never sent twice by us)."""
-    if answer.failedContacts is not None:
-        named = {reference.strip().lower() for reference in answer.failedContacts}
-        fate.retry = [e for e in sending if e.email in named]
-    elif (answer.failedAmount or 0) > 0:
-        fate.unconfirmed = {_ref(e) for e in sending}
+    it reports without our knowing which events leave the rest of the batch unconfirmed (none is sent
+    twice by the export itself)."""
+    fate.retry, unplaced = _failures(answer, sending)
+    if unplaced:
+        retrying = {_ref(e) for e in fate.retry}
+        fate.unconfirmed = {_ref(e) for e in sending} - retrying
         result.messages.append(
-            f"Batch {batch_no}: SALESmanago reported {answer.failedAmount} events failed without "
-            f"naming their contacts; the {len(sending)} events count as unconfirmed. " + UNCONFIRMED_HINT
+            f"Batch {batch_no}: SALESmanago reported {answer.failedAmount or 'some'} events failed "
+            f"without naming their contacts; {len(fate.unconfirmed)} events count as unconfirmed. "
+            + UNCONFIRMED_HINT
         )
 
 
@@ -501,11 +515,10 @@ def _send_again(
             lost = exc.status is None and not exc.never_sent  # it may have arrived
             (fate.unconfirmed if lost else fate.failed).update(_ref(e) for e in retry)
         else:
-            if again.failedContacts is not None:
-                named = {reference.strip().lower() for reference in again.failedContacts}
-                fate.failed.update(_ref(e) for e in retry if e.email in named)
-            elif (again.failedAmount or 0) > 0:
-                fate.unconfirmed.update(_ref(e) for e in retry)
+            failed, unplaced = _failures(again, retry)
+            fate.failed.update(_ref(e) for e in failed)
+            if unplaced:
+                fate.unconfirmed.update(_ref(e) for e in retry if e not in failed)
     stored = len(fate.retry) - len(fate.failed) - len(fate.unconfirmed & {_ref(e) for e in fate.retry})
     result.messages.append(
         f"Batch {batch_no}: SALESmanago reported {len(fate.retry)} events failed (their contact did not "
