@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from realtime_harness import save_settings
@@ -13,6 +14,8 @@ from smbc.consent.callbacks import accept_callback
 from smbc.core.config import Settings
 from smbc.core.remote_calls import Outcome
 from smbc.db.models import Store
+from smbc.export.ledger import ContactSent, remember_contacts
+from smbc.export.models import Export
 from smbc.settings.store_settings import StoreSettings
 
 ANN = {"id": 7, "email": "Ann@Example.com", "first_name": "Ann", "last_name": "Lee", "addresses": []}
@@ -128,3 +131,34 @@ def test_bad_searches_are_refused_with_the_reason(
         entity_timeline(history.db, STORE_HASH, kind, value)
     with pytest.raises(LookupError, match="no store"):
         entity_timeline(history.db, "nope", "order", "1")
+
+
+def test_consent_sent_by_an_export_names_that_export(history: StoreHistory) -> None:
+    _ann_history(history)
+    started = history.clock.now()
+    with history.db.session() as s:
+        run = Export(
+            store_id=history.store_id,
+            kind="contacts",
+            status="done",
+            date_from=date(2026, 1, 1),
+            date_to=date(2026, 1, 2),
+            from_utc=started,
+            to_utc=started,
+            started_at=started,
+        )
+        s.add(run)
+        s.flush()
+        export_id = run.id
+    history.clock.advance(30)
+    with history.db.session() as s:
+        remember_contacts(s, history.store_id, [ContactSent("dan@example.com", "c-dan", 9, True)])
+    history.clock.advance(30)
+    with history.db.session() as s:
+        s.get(Export, export_id).finished_at = history.clock.now()
+
+    [change] = entity_timeline(history.db, STORE_HASH, "email", "dan@example.com").consent
+    assert (change.source, change.change) == (f"export {export_id} (contacts)", "consent last sent: opted in")
+    # Ann's consent was last written by real time, before that export.
+    ann = entity_timeline(history.db, STORE_HASH, "email", "ann@example.com").consent
+    assert [c.source for c in ann if c.change.startswith("consent last sent")] == ["BigCommerce (real time)"]

@@ -9,14 +9,27 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, String, column, select, table
+from sqlalchemy.orm import Session
 
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.db.types import UTCDateTime
 from smbc.engine.context import RowStatus
 from smbc.engine.ledgers import SENT_STATES, forgotten
 from smbc.engine.queue import QueuedRow
 from smbc.realtime.entity_records import Entity, EntityKind, EntityRecords, find_entity_records
+
+# The export is a sibling feature (not importable from here): its runs are read by their columns.
+EXPORTS = table(
+    "exports",
+    column("id", Integer),
+    column("store_id", Integer),
+    column("kind", String),
+    column("started_at", UTCDateTime),
+    column("heartbeat_at", UTCDateTime),
+    column("finished_at", UTCDateTime),
+)
 
 SOURCE_LABELS = {
     "callback": "SALESmanago callback",
@@ -37,7 +50,7 @@ class TimelineEntry:
 @dataclass(frozen=True)
 class ConsentChange:
     at: datetime
-    source: str  # BigCommerce, a SALESmanago callback, the contact ledger (real time or an export)
+    source: str  # BigCommerce, a SALESmanago callback, an export
     change: str
     sent: str  # what the app sent about it, and to whom
 
@@ -170,7 +183,37 @@ def _in_order(entry: TimelineEntry) -> tuple[datetime, int, int]:
     return entry.at, _RANKS[entry.kind], int(entry.ref.rsplit(":", 1)[1])
 
 
-def _consent_history(found: EntityRecords) -> list[ConsentChange]:
+@dataclass(frozen=True)
+class ExportRun:
+    id: int
+    kind: str
+    started_at: datetime
+    ended_at: datetime  # finished, or its last heartbeat while it runs
+
+
+def _export_runs(session: Session, store_id: int) -> list[ExportRun]:
+    rows = session.execute(
+        select(
+            EXPORTS.c.id, EXPORTS.c.kind, EXPORTS.c.started_at, EXPORTS.c.heartbeat_at, EXPORTS.c.finished_at
+        )
+        .where(EXPORTS.c.store_id == store_id, EXPORTS.c.started_at.is_not(None))
+        .order_by(EXPORTS.c.id)
+    )
+    return [
+        ExportRun(i, kind, started, finished or beat or started) for i, kind, started, beat, finished in rows
+    ]
+
+
+def _ledger_source(at: datetime, exports: list[ExportRun]) -> str:
+    """Who wrote the contact ledger's consent at `at`: an export running then, else real time. (The
+    ledger keeps the last write only; earlier ones show as their deliveries and write-backs.)"""
+    for run in exports:
+        if run.started_at <= at <= run.ended_at:
+            return f"export {run.id} ({run.kind})"
+    return "BigCommerce (real time)"
+
+
+def _consent_history(found: EntityRecords, exports: list[ExportRun]) -> list[ConsentChange]:
     if found.entity.kind not in (EntityKind.EMAIL, EntityKind.CUSTOMER):
         return []
     changes: list[ConsentChange] = []
@@ -199,7 +242,7 @@ def _consent_history(found: EntityRecords) -> list[ConsentChange]:
             changes.append(
                 ConsentChange(
                     contact.updated_at,
-                    "contact ledger (real time or an export)",
+                    _ledger_source(contact.updated_at, exports),
                     f"consent last sent: {verb}",
                     f"SALESmanago contact {contact.contact_id or ''} {verb}".replace("  ", " "),
                 )
@@ -216,4 +259,5 @@ def entity_timeline(db: Database, store_hash: str, kind: str, value: str) -> Ent
         if store_id is None:
             raise LookupError(f"no store with hash {store_hash!r}")
         found = find_entity_records(session, store_id, entity)
-        return EntityTimeline(str(entity), _entries(found), _consent_history(found))
+        exports = _export_runs(session, store_id) if found.contacts else []
+        return EntityTimeline(str(entity), _entries(found), _consent_history(found, exports))
