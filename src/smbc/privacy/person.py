@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text, column, delete, func, or_, select, table, update
+from sqlalchemy import JSON, Integer, Select, String, Text, column, delete, func, or_, select, table, update
 from sqlalchemy.orm import Session
 
 from smbc.consent.models import ConsentWriteBack, DoubleOptInClaim, KnownSubscriber
@@ -51,7 +51,7 @@ def _person(session: Session, store_hash: str, email: str) -> tuple[int, Entity]
     return store_id, entity
 
 
-def _naming(store_id: int, email: str) -> Any:
+def _naming(store_id: int, email: str) -> Select[tuple[RemoteCall]]:
     """Calls of the store whose message names the e-mail (an error quoting the address)."""
     return select(RemoteCall).where(
         RemoteCall.store_id == store_id, func.lower(RemoteCall.message).contains(email, autoescape=True)

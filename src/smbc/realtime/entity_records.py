@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from smbc.consent.models import ConsentWriteBack, DoubleOptInClaim, KnownSubscriber
@@ -75,13 +76,14 @@ class EntityRecords:
     double_opt_in: list[DoubleOptInClaim] = field(default_factory=list)
     cart_windows: list[CartWindow] = field(default_factory=list)
     cart_links: list[CartLink] = field(default_factory=list)
-    emails: set[str] = field(default_factory=set)  # the e-mails (or their keyed hashes) reached
 
 
+# The webhook scopes about each kind of resource (`resource_id` is the order, customer, cart or
+# subscriber id; an address event's is its customer's).
 SCOPE_PREFIXES = {
-    EntityKind.ORDER: "store/order/",
-    EntityKind.CUSTOMER: "store/customer/",
-    EntityKind.CART: "store/cart/",
+    "order": "store/order/",
+    "customer": "store/customer/",
+    "cart": "store/cart/",
     "subscriber": "store/subscriber/",
 }
 
@@ -94,7 +96,7 @@ def _about(prefix: str, ids: Iterable[object]) -> ColumnElement[bool]:
 
 
 def find_entity_records(session: Session, store_id: int, entity: Entity) -> EntityRecords:
-    """Every row about `entity` in the store (detached from nothing: use them inside `session`)."""
+    """Every row about `entity` in the store (rows of `session`: read them while it is open)."""
     found = EntityRecords(entity)
     order_ids: set[int] = set()
     customer_ids: set[int] = set()
@@ -167,9 +169,9 @@ def find_entity_records(session: Session, store_id: int, entity: Entity) -> Enti
         select(WebhookDelivery).where(
             WebhookDelivery.store_id == store_id,
             or_(
-                _about(SCOPE_PREFIXES[EntityKind.ORDER], order_ids),
-                _about(SCOPE_PREFIXES[EntityKind.CUSTOMER], customer_ids),
-                _about(SCOPE_PREFIXES[EntityKind.CART], cart_ids),
+                _about(SCOPE_PREFIXES["order"], order_ids),
+                _about(SCOPE_PREFIXES["customer"], customer_ids),
+                _about(SCOPE_PREFIXES["cart"], cart_ids),
                 _about(SCOPE_PREFIXES["subscriber"], (s.subscriber_id for s in found.subscribers)),
             ),
         ),
@@ -182,9 +184,8 @@ def find_entity_records(session: Session, store_id: int, entity: Entity) -> Enti
         if contexts
         else select(RemoteCall).where(false()),
     )
-    found.emails = set(keys) | {e.email for e in found.sent_events if e.email}
     return found
 
 
-def _rows(session: Session, query: object) -> list:  # type: ignore[type-arg]
-    return list(session.scalars(query.limit(MAX_ROWS)))  # type: ignore[attr-defined]
+def _rows(session: Session, query: Select[Any]) -> list[Any]:
+    return list(session.scalars(query.limit(MAX_ROWS)))
