@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,8 +82,15 @@ class Run:
     api: CatalogApi
     calls: CallBuffer
     phase: SyncPhase
-    after_id: int
+    after_id: int  # saved: every product up to it is in the catalog
     on_page: Callable[[CatalogSync], None] | None = None
+    read_after: int = 0  # read: the last product id of the last page read
+    # Items read and not sent yet (calls go out full, 100 products at a time), and their products.
+    waiting_items: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    waiting_products: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.read_after = max(self.read_after, self.after_id)
 
 
 def _runnable(now: datetime, *, force: bool = False) -> ColumnElement[bool]:
@@ -250,9 +257,25 @@ def send_items(api: CatalogApi, catalog_id: str, items: Sequence[Mapping[str, An
 
 
 def _products_page(run: Run) -> bool:
-    """Send one page of products; False when there were no more."""
-    page = bc_catalog.product_page(run.bc, run.channel_id, run.after_id, PAGE_LIMIT)
-    items = [(int(p["id"]), item) for p in page for item in catalog_products(p, run.storefront)]
+    """Read one page of products and send what fills whole calls of 100 (everything after the last
+    page); the rest waits for the next page. The saved cursor is the last product whose every item
+    went, so a product split between two calls is read again after a kill. False after the last page."""
+    page = bc_catalog.product_page(run.bc, run.channel_id, run.read_after, PAGE_LIMIT)
+    last = len(page) < PAGE_LIMIT
+    for product in page:
+        product_id = int(product["id"])
+        run.waiting_products.append(product_id)
+        run.waiting_items.extend((product_id, item) for item in catalog_products(product, run.storefront))
+    if page:
+        run.read_after = max(int(p["id"]) for p in page)
+    waiting = len(run.waiting_items)
+    ready = waiting if last else waiting - waiting % MAX_PRODUCTS_PER_CALL
+    items, run.waiting_items = run.waiting_items[:ready], run.waiting_items[ready:]
+    first_waiting = run.waiting_items[0][0] if run.waiting_items else None
+    done = [p for p in run.waiting_products if first_waiting is None or p < first_waiting]
+    run.waiting_products = [
+        p for p in run.waiting_products if first_waiting is not None and p >= first_waiting
+    ]
     written = send_items(run.api, run.catalog_id, [item for _, item in items]) if items else ProductsWritten()
     accepted = [
         (pid, remembered(item)) for pid, item in items if str(item["productId"]) not in written.refused
@@ -263,18 +286,18 @@ def _products_page(run: Run) -> bool:
             session, run.store_id, run.channel_id, run.catalog_id, accepted, seen_sync=run.sync_id
         )
         ledger.mark_keys_seen(session, run.store_id, run.channel_id, list(written.refused), run.sync_id)
-        if page:
-            run.after_id = max(int(p["id"]) for p in page)
+        if done:
+            run.after_id = max(done)
         row.after_id = run.after_id
-        row.products_read += len(page)
+        row.products_read += len(done)
         _count(row, written)
-        if len(page) < PAGE_LIMIT:
+        if last:
             row.phase = SyncPhase.GONE.value
         _heartbeat(row)
         run.calls.flush(session)
         if run.on_page is not None:
             run.on_page(row)
-    return len(page) == PAGE_LIMIT
+    return not last
 
 
 def _gone_batch(run: Run) -> bool:
