@@ -35,7 +35,7 @@ from smbc.consent.double_opt_in import (
 from smbc.consent.service import OPT_IN, SOURCE_OPT_IN_SYNC
 from smbc.consent.write_back import enqueue_write_back, record_write_back
 from smbc.engine.context import Context
-from smbc.engine.ledgers import SyncedContact
+from smbc.engine.ledgers import SyncedContact, ledger_keys
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import NEWSLETTER, NO_CONSENT_CHANGE, ConsentFlags
@@ -111,20 +111,24 @@ class ConsentPlan:
 
 
 def last_known_opt_in(session: Session, store_id: int, email: str) -> bool | None:
-    """The newsletter consent last sent to (or received from) SALESmanago for the e-mail."""
+    """The newsletter consent last sent to (or received from) SALESmanago for the e-mail (a
+    forgotten person's too: their row is kept under a keyed hash of the e-mail)."""
     return session.scalar(
-        select(SyncedContact.opted_in).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
+        select(SyncedContact.opted_in).where(
+            SyncedContact.store_id == store_id, SyncedContact.email.in_([email, *ledger_keys(email)])
+        )
     )
 
 
 def last_known_opt_ins(session: Session, store_id: int, emails: Iterable[str]) -> dict[str, bool | None]:
     """`last_known_opt_in` for many e-mails in one query (e-mails the ledger does not know: absent)."""
+    wanted = {key: email for email in emails for key in (email, *ledger_keys(email))}
     rows = session.execute(
         select(SyncedContact.email, SyncedContact.opted_in).where(
-            SyncedContact.store_id == store_id, SyncedContact.email.in_(list(emails))
+            SyncedContact.store_id == store_id, SyncedContact.email.in_(list(wanted))
         )
     )
-    return {email: opted_in for email, opted_in in rows}
+    return {wanted[key]: opted_in for key, opted_in in rows}
 
 
 def consent_plan_for(
