@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     metrics_token: str = ""
     # Processed deliveries, their payloads and call records older than this many days are pruned.
     retention_days: int = Field(default=30, ge=1, le=3650)
+    # Seconds a claimed queued row stays its worker's without a heartbeat; then another worker takes it.
+    lease_seconds: float = Field(default=30.0, ge=1, le=600)
 
     @field_validator("database_url")
     @classmethod
