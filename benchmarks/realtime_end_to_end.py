@@ -1,8 +1,19 @@
 """End-to-end real-time benchmark: mixed shopper activity on many sandbox stores, both fakes with
-added latency; how long until SALESmanago has everything, and how many calls each delivery costs.
+added latency; how long until SALESmanago has everything, how many calls and how much CPU each
+delivery costs, and the worker's memory.
 
     python benchmarks/realtime_end_to_end.py [--deliveries 10000] [--stores 20] [--latency-ms 50]
         [--workers 16] [--database-url postgresql+psycopg://...] [--queue-url redis://...]
+        [--rate 50 --duration 300] [--profile DIR]
+
+Two modes. A burst (the default): `--deliveries` as fast as the fakes make them. Steady state
+(`--rate`): activity paced at `--rate` deliveries a second for `--duration` seconds, to measure a
+delivery's own latency (webhook to SALESmanago) rather than a queue draining.
+
+CPU per delivery is the user + system time of the app's processes (`smbc serve` and `smbc worker`,
+with any children) between the first delivery and the last one done, divided by the deliveries; the
+fakes run in this process and are not counted. The worker's RSS is sampled every second.
+`--profile DIR` attaches `py-spy` to both processes (collapsed stacks in DIR).
 
 Prints JSON. Activity per store, in rounds: a registration, a guest cart that gets an e-mail and
 two changes, a checkout, and a status change of an earlier order. The activity comes as one burst,
@@ -22,6 +33,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -89,6 +101,67 @@ def activity_round(sb: Sandbox, store_hash: str, n: int, orders: list[int]) -> N
         sb.bc.admin(store_hash).set_order_status(orders[-2], 2)
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (Linux /proc)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += process_tree(int(child))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for each in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class RssSampler(threading.Thread):
+    """The worker's RSS once a second, while the run lasts."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.samples: list[float] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(1.0):
+            try:
+                self.samples.append(rss_mb(self.pid))
+            except OSError:
+                return
+
+    def figures(self) -> dict[str, Any]:
+        s = self.samples or [0.0]
+        tenth = max(len(s) // 10, 1)
+        return {
+            "samples": len(s),
+            "first_tenth_mean_mb": round(sum(s[:tenth]) / len(s[:tenth]), 1),
+            "middle_mb": round(s[len(s) // 2], 1),
+            "last_tenth_mean_mb": round(sum(s[-tenth:]) / len(s[-tenth:]), 1),
+            "max_mb": round(max(s), 1),
+        }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=10_000)
@@ -98,6 +171,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--queue-url", default="")
     parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--rate", type=float, default=0.0, help="steady state: deliveries per second")
+    parser.add_argument("--duration", type=float, default=300.0, help="steady state: seconds of activity")
+    parser.add_argument("--profile", default="", help="directory for py-spy profiles of both processes")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     install(sb, db, store_hash, settings)
                 sb.bc.faults.latency_ms = args.latency_ms
                 sb.sm.faults.latency_ms = int(args.latency_ms)
-                result = run(sb, db, hashes, args)
+                result = run(sb, db, hashes, args, web=processes[0].pid, worker=processes[1].pid)
             finally:
                 for process in processes:
                     process.terminate()
@@ -155,7 +231,70 @@ def answers(url: str) -> bool:
         return False
 
 
-def run(sb: Sandbox, db: Database, hashes: list[str], args: argparse.Namespace) -> dict[str, Any]:
+def start_profiles(directory: str, pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+    if not directory:
+        return []
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    beside = Path(sys.executable).parent / "py-spy"  # installed into the same virtualenv, or on PATH
+    py_spy = str(beside) if beside.exists() else "py-spy"
+    return [
+        subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--format",
+                "raw",
+                "--rate",
+                "50",
+                "--nonblocking",
+                "--output",
+                str(Path(directory) / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, pid in pids.items()
+    ]
+
+
+def generate_burst(
+    sb: Sandbox, hashes: list[str], args: argparse.Namespace, orders: dict[str, list[int]]
+) -> None:
+    n = 0
+    fired = 0
+    while fired < args.deliveries:
+        for store_hash in hashes:
+            activity_round(sb, store_hash, n, orders[store_hash])
+            n += 1
+        fired = len(sb.bc.webhooks.log) + sb.bc.webhooks.pending
+
+
+def generate_steady(
+    sb: Sandbox, hashes: list[str], args: argparse.Namespace, orders: dict[str, list[int]]
+) -> None:
+    """Rounds on the stores in turn, held back so that no more than `rate` deliveries a second fire."""
+    fired_before = len(sb.bc.webhooks.log) + sb.bc.webhooks.pending
+    started = time.monotonic()
+    n = 0
+    while (elapsed := time.monotonic() - started) < args.duration:
+        fired = len(sb.bc.webhooks.log) + sb.bc.webhooks.pending - fired_before
+        if fired >= args.rate * elapsed:
+            time.sleep(0.01)
+            continue
+        store_hash = hashes[n % len(hashes)]
+        activity_round(sb, store_hash, n, orders[store_hash])
+        n += 1
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    return round(values[max(int(len(values) * share) - 1, 0)], 2) if values else None
+
+
+def run(
+    sb: Sandbox, db: Database, hashes: list[str], args: argparse.Namespace, *, web: int, worker: int
+) -> dict[str, Any]:
     def count(*where: Any) -> int:
         with db.session() as s:
             return int(s.scalar(select(func.count()).select_from(WebhookDelivery).where(*where)) or 0)
@@ -173,18 +312,21 @@ def run(sb: Sandbox, db: Database, hashes: list[str], args: argparse.Namespace) 
 
     before = {"bc": calls("bigcommerce"), "sm": calls("salesmanago"), "deliveries": count()}
     orders: dict[str, list[int]] = {h: [] for h in hashes}
+    sampler = RssSampler(worker)
+    profilers = start_profiles(args.profile, {"web": web, "worker": worker})
+    cpu_before = {"web": cpu_seconds(web), "worker": cpu_seconds(worker)}
+    sampler.start()
     started = time.monotonic()
-    n = 0
-    fired = 0
-    while fired < args.deliveries:
-        for store_hash in hashes:
-            activity_round(sb, store_hash, n, orders[store_hash])
-            n += 1
-        fired = len(sb.bc.webhooks.log) + sb.bc.webhooks.pending
+    (generate_steady if args.rate else generate_burst)(sb, hashes, args, orders)
     generated_in = time.monotonic() - started
     sb.bc.webhooks.flush(args.timeout)
     wait_for(lambda: count(WebhookDelivery.status.in_(UNFINISHED)) == 0, args.timeout, "deliveries")
     finished_in = time.monotonic() - started
+    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in (("web", web), ("worker", worker))}
+    sampler.stopped.set()
+    for profiler in profilers:
+        profiler.send_signal(2)  # SIGINT: py-spy writes its profile and exits
+        profiler.wait(timeout=60)
     deliveries = count() - before["deliveries"]
     bc_calls = calls("bigcommerce") - before["bc"]
     sm_calls = calls("salesmanago") - before["sm"]
@@ -207,8 +349,10 @@ def run(sb: Sandbox, db: Database, hashes: list[str], args: argparse.Namespace) 
                 .group_by(WebhookDelivery.scope, WebhookDelivery.reason)
             ).all()
         )
+    per_delivery_ms = {name: round(1000 * seconds / max(deliveries, 1), 2) for name, seconds in cpu.items()}
     return {
         "benchmark": "realtime_end_to_end",
+        "mode": f"steady {args.rate:g}/s for {args.duration:g} s" if args.rate else "burst",
         "stores": len(hashes),
         "latency_ms": args.latency_ms,
         "workers": args.workers,
@@ -218,9 +362,12 @@ def run(sb: Sandbox, db: Database, hashes: list[str], args: argparse.Namespace) 
         "activity_generated_s": round(generated_in, 2),
         "until_salesmanago_has_everything_s": round(finished_in, 2),
         "deliveries_per_s": round(deliveries / finished_in, 1),
-        # From the webhook's arrival to its processing being done (sent to SALESmanago), in a burst.
-        "received_to_done_p50_s": round(waits[len(waits) // 2], 2) if waits else None,
-        "received_to_done_p99_s": round(waits[int(len(waits) * 0.99) - 1], 2) if waits else None,
+        # From the webhook's arrival to its processing being done (sent to SALESmanago).
+        "received_to_done_p50_s": percentile(waits, 0.50),
+        "received_to_done_p95_s": percentile(waits, 0.95),
+        "received_to_done_p99_s": percentile(waits, 0.99),
+        "cpu_ms_per_delivery": {**per_delivery_ms, "total": round(sum(per_delivery_ms.values()), 2)},
+        "worker_rss": sampler.figures(),
         "bigcommerce_calls_per_delivery": round(bc_calls / max(deliveries, 1), 3),
         "salesmanago_calls_per_delivery": round(sm_calls / max(deliveries, 1), 3),
         "salesmanago_events": len(sb.sm.events(sb.sm.NORMAL.client_id)),
