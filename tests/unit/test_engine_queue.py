@@ -206,9 +206,10 @@ def test_the_sweep_frees_a_row_held_by_a_worker_that_died(engine: Engine) -> Non
     delivery_id = engine.deliver()
     with engine.db.session() as s:
         assert queue.claim(s, WebhookDelivery, delivery_id, engine.clock.now())
+    queue.LEASES.release(queue.queued_lease(WebhookDelivery), [delivery_id])  # the worker died
     kind = engine.kind()
-    engine.clock.advance(queue.STALE_LOCK.total_seconds() - 1)
-    assert queue.sweep(kind, engine.db, engine.clock.now()) == 0  # still within its lock
+    engine.clock.advance(queue.lease().total_seconds() - 1)
+    assert queue.sweep(kind, engine.db, engine.clock.now()) == 0  # still within its lease
     engine.clock.advance(2)
     assert queue.sweep(kind, engine.db, engine.clock.now()) == 1
     assert engine.row(delivery_id).status == RowStatus.PENDING

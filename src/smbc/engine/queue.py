@@ -4,8 +4,12 @@ and the sweep.
 A row in the database is the work; a queue message only says "work on row N now". Every table of
 queued work (webhook deliveries, consent write-backs) carries the columns of `QueuedRow`; a worker
 claims a row with one conditional UPDATE (only one worker wins), and `finish` writes what became of
-it. The periodic sweep re-enqueues due rows, so a lost queue message loses nothing, and frees rows
-held by a worker that died (`STALE_LOCK`). Features register their queue (`register_queue`), so
+it. The periodic sweep re-enqueues due rows, so a lost queue message loses nothing.
+
+A claim is a lease (`lease()`, 30 s by default): while a worker works on a row, its process's
+`LEASES` keeper renews `locked_at` every third of the lease, so a slow but live worker keeps its row;
+a worker that died stops renewing, and `reclaim_expired` (every half lease in each `smbc worker`,
+and in the sweep) gives its rows to the others. Features register their queue (`register_queue`), so
 the sweep and `engine.pausing.resume_store` reach every queue while the engine imports no feature.
 """
 
@@ -13,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -22,6 +27,7 @@ from typing import Any
 from huey import crontab
 from huey.api import TaskWrapper
 from sqlalchemy import ColumnElement, ForeignKey, Integer, Select, String, Text, and_, or_, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smbc.core.clock import utcnow
@@ -38,7 +44,9 @@ log = logging.getLogger(__name__)
 # A row failing with an error the outcome table does not know (a bug, an answer nobody foresaw) is
 # failed after this many attempts in all, with the error: such an error rarely passes by itself.
 UNEXPECTED_ERROR_ATTEMPTS = 5
-STALE_LOCK = timedelta(minutes=10)  # a worker that died mid-row frees it after this
+DEFAULT_LEASE = timedelta(seconds=30)  # SMBC_LEASE_SECONDS
+# A hold this old lapses even in a live worker (a stuck thread, or a hold a bug never released).
+STALE_LOCK = timedelta(minutes=10)
 NEVER_TRIED_GRACE = timedelta(seconds=60)  # a fresh row's queue message is still on its way
 SWEEP_LIMIT = 1000
 
@@ -152,6 +160,163 @@ class RetryPolicy:
 DEFAULT_RETRY = RetryPolicy()
 
 
+# -- leases --------------------------------------------------------------------------------------
+
+
+def lease() -> timedelta:
+    """How long a claimed row stays its worker's without a renewal (the runtime's `lease_seconds`)."""
+    try:
+        return timedelta(seconds=get_runtime().settings.lease_seconds)
+    except RuntimeError:  # no runtime: a unit test driving the engine by hand
+        return DEFAULT_LEASE
+
+
+@dataclass(frozen=True, eq=False)
+class Leased:
+    """A kind of row a worker holds: its table, the column its lease is renewed in, and the value of
+    `state_column` while it is still held (a queued row: processing; a ledger claim: claimed)."""
+
+    model: type
+    column: str
+    state_column: str
+    held_state: str
+
+
+_QUEUED_LEASES: dict[type, Leased] = {}
+
+
+def queued_lease(model: type[QueuedRow]) -> Leased:
+    """The lease of a table of queued work: `locked_at`, renewed while the row is processing."""
+    if model not in _QUEUED_LEASES:
+        _QUEUED_LEASES[model] = Leased(model, "locked_at", "status", RowStatus.PROCESSING.value)
+    return _QUEUED_LEASES[model]
+
+
+@dataclass
+class LeaseKeeper:
+    """The rows this process holds, renewed from one daemon thread every third of the lease. The
+    thread starts with the first hold and ends when nothing is held."""
+
+    holds: dict[tuple[Engine, Leased], dict[int, datetime]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _thread: threading.Thread | None = None
+    _idle: threading.Event = field(default_factory=threading.Event)  # never set: the renewal's pace
+
+    def hold(self, bind: Engine, leased: Leased, ids: Iterable[int], now: datetime | None = None) -> None:
+        since = now or utcnow()
+        with self._lock:
+            self.holds.setdefault((bind, leased), {}).update(dict.fromkeys(ids, since))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="smbc-leases", daemon=True)
+                self._thread.start()
+
+    def release(self, leased: Leased, ids: Iterable[int]) -> None:
+        with self._lock:
+            for (_, kind), held in list(self.holds.items()):
+                if kind is leased:
+                    for row_id in ids:
+                        held.pop(row_id, None)
+            for key in [key for key, held in self.holds.items() if not held]:
+                del self.holds[key]
+
+    def held(self, leased: Leased) -> set[int]:
+        with self._lock:
+            return {row_id for (_, kind), held in self.holds.items() if kind is leased for row_id in held}
+
+    def renew(self, now: datetime | None = None) -> int:
+        """Renew every held row's lease; a hold older than `STALE_LOCK` lapses. Returns how many rows
+        were renewed. A row another worker took over meanwhile is not held any more: left alone."""
+        now = now or utcnow()
+        with self._lock:
+            for held in self.holds.values():
+                for row_id in [row_id for row_id, since in held.items() if now - since > STALE_LOCK]:
+                    log.warning("row %s held for over %s: its lease lapses", row_id, STALE_LOCK)
+                    del held[row_id]
+            work = [(bind, leased, sorted(held)) for (bind, leased), held in self.holds.items() if held]
+        renewed = 0
+        for bind, leased, ids in work:
+            model = leased.model
+            try:
+                with bind.begin() as conn:
+                    result = conn.execute(
+                        update(model)
+                        .where(
+                            model.id.in_(ids),  # type: ignore[attr-defined]
+                            getattr(model, leased.state_column) == leased.held_state,
+                        )
+                        .values({leased.column: now})
+                    )
+                renewed += result.rowcount  # type: ignore[attr-defined]
+            except Exception:  # the database is away: the lease may lapse, the work is not lost
+                log.warning("could not renew the leases of %s", model.__name__, exc_info=True)
+        return renewed
+
+    def _run(self) -> None:
+        while True:
+            self._idle.wait(lease().total_seconds() / 3)
+            with self._lock:
+                if not any(self.holds.values()):
+                    self.holds.clear()
+                    self._thread = None
+                    return
+            self.renew()
+
+
+LEASES = LeaseKeeper()
+
+
+def hold_claimed(session: Session, model: type[QueuedRow], ids: Iterable[int], now: datetime) -> None:
+    """Keep the lease of rows this worker claimed until `finish` (claimed by a query of its own)."""
+    bind = session.get_bind()
+    LEASES.hold(bind if isinstance(bind, Engine) else bind.engine, queued_lease(model), ids, now)
+
+
+def reclaim_expired(db: Database, now: datetime | None = None) -> int:
+    """Put back to pending every row whose lease ran out (its worker died), in every table of queued
+    work, and sweep the queues so another worker takes them now. Returns how many rows were freed."""
+    now = now or utcnow()
+    freed = 0
+    with db.session() as session:
+        for model in QueuedRow.__subclasses__():
+            result = session.execute(
+                update(model)
+                .where(model.status == RowStatus.PROCESSING.value, model.locked_at < now - lease())
+                .values(status=RowStatus.PENDING.value, locked_at=None, next_attempt_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            freed += result.rowcount  # type: ignore[attr-defined]
+    if freed:
+        log.warning("took over %s rows whose worker stopped renewing its lease", freed)
+        sweep_all(db, now)
+    return freed
+
+
+class LeaseReclaimer:
+    """`reclaim_expired` every half lease, from a daemon thread of a worker process (the first run at
+    once: a worker started after all others died takes their rows as soon as the leases ran out)."""
+
+    def __init__(self, db: Callable[[], Database]) -> None:
+        self._db = db
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="smbc-lease-reclaimer", daemon=True)
+
+    def start(self) -> LeaseReclaimer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                reclaim_expired(self._db())
+            except Exception:
+                log.warning("could not reclaim expired leases", exc_info=True)
+            self._stop.wait(lease().total_seconds() / 2)
+
+
 # -- claim ---------------------------------------------------------------------------------------
 
 
@@ -169,14 +334,18 @@ def claimed_values(model: type[QueuedRow], now: datetime) -> dict[str, Any]:
 
 
 def claim(session: Session, model: type[QueuedRow], row_id: int, now: datetime) -> bool:
-    """Take the row if it is due; exactly one of several racing workers gets True."""
+    """Take the row if it is due; exactly one of several racing workers gets True. The row's lease is
+    renewed by this process (`LEASES`) until `finish`."""
     result = session.execute(
         update(model)
         .where(model.id == row_id, due(model, now))  # type: ignore[attr-defined]
         .values(**claimed_values(model, now))
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    claimed = result.rowcount == 1  # type: ignore[attr-defined]
+    if claimed:
+        hold_claimed(session, model, [row_id], now)
+    return claimed
 
 
 # -- finish --------------------------------------------------------------------------------------
@@ -211,6 +380,7 @@ def finish(
     elif result.status is not RowStatus.WAITING:
         values["processed_at"] = now
     session.execute(update(model).where(model.id == row.id).values(**values))  # type: ignore[attr-defined]
+    LEASES.release(queued_lease(model), [row.id])  # type: ignore[attr-defined]
     QUEUE_ROWS_FINISHED.labels(model.__tablename__, result.status.value).inc()  # type: ignore[attr-defined]
     return result
 
@@ -230,8 +400,9 @@ def due_row_ids(
     """The sweep's query, the same for every table of queued work.
 
     Waiting rows of `resumable_stores` go back to pending (a pause lifted without resume_store()),
-    rows held by a worker that died are freed, and pending rows that are due (or whose queue message
-    was lost) are returned, oldest first; `runnable_stores` narrows those to stores allowed to run."""
+    rows whose lease ran out (their worker died) are freed, and pending rows that are due (or whose
+    queue message was lost) are returned, oldest first; `runnable_stores` narrows those to stores
+    allowed to run."""
     ident = model.id  # type: ignore[attr-defined]
     session.execute(
         update(model)
@@ -241,7 +412,7 @@ def due_row_ids(
     )
     session.execute(
         update(model)
-        .where(model.status == RowStatus.PROCESSING.value, model.locked_at < now - STALE_LOCK)
+        .where(model.status == RowStatus.PROCESSING.value, model.locked_at < now - lease())
         .values(status=RowStatus.PENDING.value, locked_at=None, next_attempt_at=now)
     )
     query = select(ident).where(

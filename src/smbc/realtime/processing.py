@@ -116,6 +116,7 @@ def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[WebhookDe
                 .execution_options(synchronize_session=False)
             ).all()
             if sibling_ids:
+                queue.hold_claimed(session, WebhookDelivery, sibling_ids, now)
                 claimed += session.scalars(
                     select(WebhookDelivery)
                     .where(WebhookDelivery.id.in_(sibling_ids))
