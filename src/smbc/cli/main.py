@@ -104,7 +104,8 @@ def worker(
 ) -> None:
     """Run a queue consumer and the periodic scheduler (for SMBC_WORKERS=external)."""
     from smbc.core import jobs
-    from smbc.core.runtime import init_runtime
+    from smbc.core.runtime import get_runtime, init_runtime
+    from smbc.engine.queue import LeaseReclaimer
 
     settings = cli_settings()
     _logging(settings)
@@ -113,7 +114,12 @@ def worker(
     consumer = jobs.huey.create_consumer(
         workers=threads or settings.inline_worker_threads, worker_type="thread", periodic=True, **jobs.POLLING
     )
-    consumer.run()  # until SIGINT/SIGTERM
+    # Rows of a worker that died (no lease renewed) are taken over within a lease and a half.
+    reclaimer = LeaseReclaimer(lambda: get_runtime().db).start()
+    try:
+        consumer.run()  # until SIGINT/SIGTERM
+    finally:
+        reclaimer.stop()
 
 
 @db_app.command("upgrade")
