@@ -13,7 +13,8 @@ delivery's own latency (webhook to SALESmanago) rather than a queue draining.
 CPU per delivery is the user + system time of the app's processes (`smbc serve` and `smbc worker`,
 with any children) between the first delivery and the last one done, divided by the deliveries; the
 fakes run in this process and are not counted. The worker's RSS is sampled every second.
-`--profile DIR` attaches `py-spy` to both processes (collapsed stacks in DIR).
+`--profile DIR` attaches `py-spy` to both processes (collapsed stacks of the thread holding the
+GIL, i.e. where Python spends CPU, in DIR).
 
 Prints JSON. Activity per store, in rounds: a registration, a guest cart that gets an e-mail and
 two changes, a checkout, and a status change of an earlier order. The activity comes as one burst,
@@ -249,6 +250,7 @@ def start_profiles(directory: str, pids: dict[str, int]) -> list[subprocess.Pope
                 "--rate",
                 "50",
                 "--nonblocking",
+                "--gil",  # only the thread holding the GIL: where the Python CPU goes, not lock waits
                 "--output",
                 str(Path(directory) / f"{name}.txt"),
             ],

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from smbc.bigcommerce import catalog as bc_catalog
-from smbc.bigcommerce.client import CallBuffer
+from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
 from smbc.core.metrics import record_delivery_processed
@@ -32,7 +33,7 @@ from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.engine import queue
-from smbc.engine.context import Context, Result, RowStatus
+from smbc.engine.context import Context, Result, RowStatus, SalesmanagoPort
 from smbc.engine.pausing import pause_reason_for, pause_store
 from smbc.mapping.records import channel_location
 from smbc.realtime.clients import REAL_CLIENTS, Clients
@@ -138,70 +139,86 @@ def process_delivery(
     batch = claim_batch(db, delivery_id, now)
     if not batch:
         return []
-    with db.session() as session:
-        store = session.get(Store, batch[0].store_id)
-        settings = load_settings_for(session, batch[0].store_id) if store else StoreSettings()
-        if store is not None:
-            session.expunge(store)
-    if store is None or not store.installed:
-        return _finish(db, batch, {d.id: Result.skipped("store uninstalled") for d in batch}, None, now)
-    if store.sync_paused_reason:
-        paused = Result.waiting(f"sync paused: {store.sync_paused_reason}")
-        return _finish(db, batch, {d.id: paused for d in batch}, None, now)
-
     calls = CallBuffer(context=f"delivery:{batch[0].id}")
+    prepared = _prepare(db, batch[0].store_id, clients, calls)
+    if isinstance(prepared, Result):
+        return _finish(db, batch, {d.id: prepared for d in batch}, calls, now)
+    if isinstance(prepared, _NotPrepared):
+        failure = queue.result_for(prepared.error)
+        return _finish(
+            db, batch, {d.id: failure for d in batch}, calls, now, store=prepared.store, error=prepared.error
+        )
+    store, settings, bc, sm = prepared
     results: dict[int, Result] = {}
-    sm_session = db.sessions()
+    sites = store.sites or []
+    ctx = Context(
+        db,
+        store,
+        settings,
+        bc,
+        sm,
+        calls,
+        now,
+        locate=lambda channel: channel_location(settings, sites, channel),
+    )
+    primary = _coalesce_same_resource(batch, results)
     try:
+        _prefetch(ctx, primary)
+    except RemoteCallError as exc:
+        failure = queue.result_for(exc)
+        return _finish(db, batch, {d.id: failure for d in batch}, calls, now, store=store, error=exc)
+    last_error: RemoteCallError | None = None
+    for delivery in primary:
+        try:
+            results[delivery.id] = handle(ctx, delivery)
+        except RemoteCallError as exc:
+            results[delivery.id] = queue.result_for(exc)
+            last_error = exc if exc.outcome is Outcome.CREDENTIALS else last_error
+            if exc.outcome is Outcome.CREDENTIALS:
+                break  # the store is about to be paused: the rest waits too
+        except Exception as exc:  # a bug must not lose the delivery: retry later, keep the error
+            log.exception("delivery %s failed", delivery.id)
+            results[delivery.id] = queue.result_for_unexpected(exc)
+    for delivery in batch:
+        results.setdefault(delivery.id, Result.waiting(queue.PAUSED_FOR_CREDENTIALS))
+    finished = _finish(db, batch, results, calls, now, store=store, error=last_error)
+    for delivery_id, result in finished:
+        if result.status is RowStatus.PENDING and result.exact and result.retry_after:
+            enqueue_delivery_later(delivery_id, result.retry_after)
+    return finished
+
+
+@dataclass
+class _NotPrepared:
+    """The clients could not be built for a reason the outcome table knows (e.g. not connected)."""
+
+    store: Store
+    error: RemoteCallError
+
+
+def _prepare(
+    db: Database, store_id: int, clients: Clients, calls: CallBuffer
+) -> tuple[Store, StoreSettings, BigCommerceClient, SalesmanagoPort] | Result | _NotPrepared:
+    """The store (a detached snapshot), its settings and both clients, read in one short transaction
+    (one round trip fewer per batch than a session each); no transaction stays open for the calls.
+    A `Result` when the batch cannot run at all (uninstalled, paused, clients not buildable)."""
+    with db.session() as session:
+        store = session.get(Store, store_id)
+        if store is None or not store.installed:
+            return Result.skipped("store uninstalled")
+        if store.sync_paused_reason:
+            return Result.waiting(f"sync paused: {store.sync_paused_reason}")
+        settings = load_settings_for(session, store_id)
+        session.expunge(store)
         try:
             bc = clients.bigcommerce(store, calls)
-            sm = clients.salesmanago(sm_session, store, calls)
-            sm_session.rollback()  # credentials are read; hold no transaction during network calls
+            sm = clients.salesmanago(session, store, calls)
         except RemoteCallError as exc:
-            failure = queue.result_for(exc)
-            return _finish(db, batch, {d.id: failure for d in batch}, calls, now, store=store, error=exc)
+            return _NotPrepared(store, exc)
         except Exception as exc:  # e.g. the SALESmanago client cannot be built: keep the rows, retry
             log.exception("could not prepare clients for store %s", store.hash)
-            failure = queue.result_for_unexpected(exc)
-            return _finish(db, batch, {d.id: failure for d in batch}, calls, now)
-        sites = store.sites or []
-        ctx = Context(
-            db,
-            store,
-            settings,
-            bc,
-            sm,
-            calls,
-            now,
-            locate=lambda channel: channel_location(settings, sites, channel),
-        )
-        primary = _coalesce_same_resource(batch, results)
-        try:
-            _prefetch(ctx, primary)
-        except RemoteCallError as exc:
-            failure = queue.result_for(exc)
-            return _finish(db, batch, {d.id: failure for d in batch}, calls, now, store=store, error=exc)
-        last_error: RemoteCallError | None = None
-        for delivery in primary:
-            try:
-                results[delivery.id] = handle(ctx, delivery)
-            except RemoteCallError as exc:
-                results[delivery.id] = queue.result_for(exc)
-                last_error = exc if exc.outcome is Outcome.CREDENTIALS else last_error
-                if exc.outcome is Outcome.CREDENTIALS:
-                    break  # the store is about to be paused: the rest waits too
-            except Exception as exc:  # a bug must not lose the delivery: retry later, keep the error
-                log.exception("delivery %s failed", delivery.id)
-                results[delivery.id] = queue.result_for_unexpected(exc)
-        for delivery in batch:
-            results.setdefault(delivery.id, Result.waiting(queue.PAUSED_FOR_CREDENTIALS))
-        finished = _finish(db, batch, results, calls, now, store=store, error=last_error)
-        for delivery_id, result in finished:
-            if result.status is RowStatus.PENDING and result.exact and result.retry_after:
-                enqueue_delivery_later(delivery_id, result.retry_after)
-        return finished
-    finally:
-        sm_session.close()
+            return queue.result_for_unexpected(exc)
+    return store, settings, bc, sm
 
 
 def _coalesce_same_resource(
