@@ -17,6 +17,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, StrictFloat, StrictInt, StrictStr
 
+from smbc.bigcommerce.dates import parse_date
 from smbc.core.answers import AnswerModel, opportunistic
 
 
@@ -28,12 +29,43 @@ def _numeric(value: str | int | float) -> str | int | float:
 # Money comes as a decimal string on /v2 ("12.5000") and as a number on /v3; both are kept as sent.
 Money = Annotated[StrictStr | StrictInt | StrictFloat, AfterValidator(_numeric)]
 
+
+def _readable_date(value: str) -> str:
+    if parse_date(value) is None:
+        raise ValueError("not a date in either of BigCommerce's forms")
+    return value
+
+
+# A date as sent (RFC-2822 on /v2, ISO-8601 on /v3), accepted only when it can be read as a date.
+BcDate = Annotated[StrictStr, AfterValidator(_readable_date)]
+
 M = TypeVar("M")
 
 
 def as_dict(model: BaseModel) -> dict[str, Any]:
     """The answer object as callers know it: the keys that came, declared ones validated."""
     return model.model_dump(exclude_unset=True)
+
+
+# -- installation --------------------------------------------------------------------------
+
+
+class OAuthUser(AnswerModel):
+    id: int
+    email: str | None = opportunistic()
+
+
+class OAuthToken(AnswerModel):
+    """`POST /oauth2/token` on the login host: the store's token, for which store, and who installed.
+
+    UNCONFIRMED that `owner` is always there: without it the installing user is taken as owner."""
+
+    access_token: str
+    context: str
+    user: OAuthUser
+    scope: str | None = opportunistic()
+    owner: OAuthUser | None = opportunistic(often_absent=True)
+    account_uuid: str | None = opportunistic(often_absent=True)
 
 
 # -- store -----------------------------------------------------------------------------------
@@ -100,8 +132,8 @@ class Customer(AnswerModel):
     last_name: str | None = opportunistic()
     phone: str | None = opportunistic()
     company: str | None = opportunistic()
-    date_created: str | None = opportunistic()
-    date_modified: str | None = opportunistic()
+    date_created: BcDate | None = opportunistic()
+    date_modified: BcDate | None = opportunistic()
     origin_channel_id: int | None = opportunistic(often_absent=True)
     addresses: list[CustomerAddress] | None = opportunistic(often_absent=True)
 
@@ -111,7 +143,7 @@ class Subscriber(AnswerModel):
     email: str
     first_name: str | None = opportunistic()
     last_name: str | None = opportunistic()
-    date_modified: str | None = opportunistic()
+    date_modified: BcDate | None = opportunistic()
     consents: list[str] | None = opportunistic(often_absent=True)
 
 
@@ -170,8 +202,8 @@ class Order(AnswerModel):
 
     id: int
     status_id: int
-    date_created: str
-    date_modified: str | None = opportunistic()
+    date_created: BcDate
+    date_modified: BcDate | None = opportunistic()
     customer_id: int | None = opportunistic()
     channel_id: int | None = opportunistic(often_absent=True)
     cart_id: str | None = opportunistic(often_absent=True)
@@ -206,7 +238,7 @@ class Refund(AnswerModel):
     id: int
     order_id: int
     total_amount: Money | None = opportunistic()
-    created: str | None = opportunistic()
+    created: BcDate | None = opportunistic()
     items: list[RefundItem] | None = opportunistic()
 
 

@@ -110,7 +110,7 @@ def _error_message(response: httpx.Response) -> str:
             parts.append("; ".join(f"{k}: {v}" for k, v in errors.items()))
         return " ".join(parts)[:500] or response.reason_phrase
     if isinstance(body, list) and body and isinstance(body[0], dict):  # v2 errors: [{status, message}]
-        return "; ".join(str(item.get("message", "")) for item in body)[:500]
+        return "; ".join(str(item.get("message", "")) for item in body if isinstance(item, dict))[:500]
     return response.reason_phrase
 
 
@@ -375,7 +375,8 @@ class BigCommerceClient(UsesClock):
         return outcome, response, message, data
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """The raw JSON of a GET (None for 204 / 404). Product code reads through the typed methods."""
+        """The raw JSON of a GET (None for 204 / 404), for tests and diagnostics: product code reads
+        only through the typed methods, whose answers are checked."""
         return self.request("GET", path, params).data
 
     def _read(self, path: str, answer: Any, params: Mapping[str, Any] | None = None) -> Any:
@@ -460,7 +461,7 @@ class BigCommerceClient(UsesClock):
         return self._total("/v3/customers/subscribers", filters)
 
     def create_subscriber(self, subscriber: Mapping[str, Any]) -> dict[str, Any]:
-        return self._write("POST", "/v3/customers/subscribers", Subscriber, subscriber) or {}
+        return self._create(_Writable("/v3/customers/subscribers", Subscriber), subscriber)
 
     def update_subscriber(self, subscriber_id: int, fields: Mapping[str, Any]) -> dict[str, Any] | None:
         return self._write("PUT", f"/v3/customers/subscribers/{int(subscriber_id)}", Subscriber, fields)
@@ -531,7 +532,12 @@ class BigCommerceClient(UsesClock):
         return None if answer is None else as_dict(answer.data)
 
     def _create(self, kind: _Writable, body: Mapping[str, Any]) -> dict[str, Any]:
-        return self._write("POST", kind.path, kind.item, body) or {}
+        """The object made; a 404 (the collection is not there) made nothing, which no caller can use."""
+        created = self._write("POST", kind.path, kind.item, body)
+        if created is None:
+            message = f"BigCommerce POST {kind.path}: answered 404, nothing was created"
+            raise RemoteCallError(Outcome.INVALID, message, service=Service.BIGCOMMERCE, status=404)
+        return created
 
     def _update(self, kind: _Writable, key: int | str, fields: Mapping[str, Any]) -> dict[str, Any]:
         return self._write("PUT", f"{kind.path}/{key}", kind.item, fields) or {}

@@ -23,6 +23,7 @@ from smbc.export.read_ahead import ReadAhead
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 
+SUBSCRIBERS_PATH = "/v3/customers/subscribers"
 # Where a customer stands in the stream: (the `after` that reads its page again, the page number
 # when BigCommerce offers no cursor, its index in the page).
 Position = tuple[str | None, int, int]
@@ -39,13 +40,13 @@ def _range_filter(job: Job) -> dict[str, Any]:
 
 def _subscribers_prefetch(job: Job) -> None:
     """Read every subscriber page into `export_subscribers` (one page a transaction, resumable)."""
-    for page, data, last in ReadAhead(_subscriber_pages(job, int(job.cursor.get("subscriber_page") or 1))):
+    for data, next_position, last in ReadAhead(_subscriber_pages(job)):
         states: dict[str, bool] = {}
         for item in data:
             email = rules.normalize_email(item.get("email"))
             if email:  # one e-mail on several channels: subscribed on any counts
                 states[email] = states.get(email, False) or subscriber_consented(item)
-        job.cursor["subscriber_page"] = page + 1
+        job.cursor.update(next_position)
         if last:
             job.cursor["subscribers"] = "loaded"
 
@@ -79,17 +80,23 @@ def _subscribers_prefetch(job: Job) -> None:
         commit_batch(job, BatchResult(), extra=store_states)
 
 
-def _subscriber_pages(job: Job, page: int) -> Iterator[tuple[int, list[dict[str, Any]], bool]]:
-    """(page number, subscribers, is it the last page), from `page` on."""
-    while True:
-        body = job.bc.get("/v3/customers/subscribers", {"page": page, "limit": PAGE_LIMIT}) or {}
-        data = body.get("data") or []
-        total_pages = int(((body.get("meta") or {}).get("pagination") or {}).get("total_pages") or 0)
-        last = not data or page >= total_pages
-        yield page, data, last
-        if last:
-            return
-        page += 1
+def _subscriber_pages(job: Job) -> Iterator[tuple[list[dict[str, Any]], dict[str, Any], bool]]:
+    """(subscribers, where the page after them starts, is it the last page), from the saved position.
+
+    Each page is handed on once the next one is read, so its position is known and saved with it."""
+    pages = V3Pages(
+        job.bc,
+        SUBSCRIBERS_PATH,
+        limit=PAGE_LIMIT,
+        cursor=job.cursor.get("subscriber_after"),
+        page=int(job.cursor.get("subscriber_page") or 1),
+    )
+    held: list[dict[str, Any]] | None = None
+    for data in pages:  # while a page is taken, `pages` holds the position that reads it again
+        if held is not None:
+            yield held, {"subscriber_page": pages.page, "subscriber_after": pages.cursor}, False
+        held = data
+    yield held or [], {}, True
 
 
 def _newsletter_states(job: Job, emails: list[str]) -> dict[str, bool]:
@@ -104,8 +111,7 @@ def _newsletter_states(job: Job, emails: list[str]) -> dict[str, bool]:
         return {email: bool(opted_in) for email, opted_in in rows}
     states: dict[str, bool] = {}
     for email in emails:  # few customers in the range: one `email` lookup each is cheaper
-        body = job.bc.get("/v3/customers/subscribers", {"email": email}) or {}
-        for item in body.get("data") or []:
+        for item in job.bc.subscribers(email=email).items():
             states[email] = states.get(email, False) or subscriber_consented(item)
     return states
 
@@ -116,8 +122,10 @@ def _plan_subscriber_reads(job: Job) -> None:
     if "subscribers" in job.cursor:
         return
     customers_total = _count_customers(job)
-    body = job.bc.get("/v3/customers/subscribers", {"page": 1, "limit": 1}) or {}
-    subscribers_total = int(((body.get("meta") or {}).get("pagination") or {}).get("total") or 0)
+    subscribers_total = job.bc.subscriber_count()
+    if subscribers_total is None:  # the answer does not say: reading every page is always right
+        job.cursor["subscribers"] = "pages"
+        return
     pages = math.ceil(subscribers_total / PAGE_LIMIT)
     if pages == 0:
         job.cursor["subscribers"] = "loaded"  # no subscriber at all: nobody is opted in or out
@@ -128,13 +136,12 @@ def _plan_subscriber_reads(job: Job) -> None:
 
 
 def _count_customers(job: Job) -> int | None:
-    body = job.bc.get("/v3/customers", {**_range_filter(job), "limit": 1, "page": 1}) or {}
-    total = ((body.get("meta") or {}).get("pagination") or {}).get("total")
+    total = job.bc.customer_count(**_range_filter(job))
     if total is None:
         return None
     with job.db.session() as session:
-        locked_row(session, job).total = int(total)
-    return int(total)
+        locked_row(session, job).total = total
+    return total
 
 
 def _customer_stream(job: Job) -> Iterator[tuple[dict[str, Any], Position]]:

@@ -104,11 +104,11 @@ def _orders_total(job: Job) -> None:
     }
     # Not documented whether /v2/orders/count honours these filters; the total is only an estimate for
     # the progress bar and is set to the real count when the export ends.
-    body = job.bc.get("/v2/orders/count", params) or {}
+    count = job.bc.order_count(**params)
     with job.db.session() as session:
         row = locked_row(session, job)
-        if body.get("count") is not None:
-            row.total = int(body["count"])
+        if count is not None:
+            row.total = count
     job.cursor["counted"] = True
 
 

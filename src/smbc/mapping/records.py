@@ -12,9 +12,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
+from smbc.bigcommerce.dates import parse_date
 from smbc.mapping.rules import (
     NO_CONSENT_CHANGE,
     ConsentFlags,
@@ -209,18 +209,9 @@ class ExternalEvent:
 # -- helpers on BigCommerce data ------------------------------------------------------------
 
 
-def parse_bc_date(value: str | None) -> datetime | None:
-    """RFC-2822 (v2: `Tue, 20 Nov 2012 00:00:00 +0000`) or ISO-8601 (v3)."""
-    if not value:
-        return None
-    try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        pass
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+def parse_bc_date(value: Any) -> datetime | None:
+    """RFC-2822 (v2) or ISO-8601 (v3); None for a missing, mistyped or unreadable value."""
+    return parse_date(value)
 
 
 def epoch_ms(value: datetime | None) -> int:

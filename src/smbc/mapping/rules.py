@@ -28,8 +28,9 @@ class EventKind(StrEnum):
     CART = "CART"
 
 
-def normalize_email(email: str | None) -> str:
-    return (email or "").strip().lower()
+def normalize_email(email: Any) -> str:
+    """The e-mail as a key (trimmed, lower case); "" for anything that is not a text."""
+    return email.strip().lower() if isinstance(email, str) else ""
 
 
 def email_problem(email: str | None, ignored_domains: Iterable[str]) -> str | None:
@@ -56,9 +57,9 @@ def normalize_tags(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def lang_code(locale: str | None) -> str | None:
-    """`en-US` / `pl_PL` / `de` -> `EN` / `PL` / `DE`."""
-    if not locale:
+def lang_code(locale: Any) -> str | None:
+    """`en-US` / `pl_PL` / `de` -> `EN` / `PL` / `DE`; None for anything else."""
+    if not isinstance(locale, str) or not locale:
         return None
     code = re.split(r"[-_]", locale.strip())[0]
     return code[:2].upper() if len(code) >= 2 and code[:2].isalpha() else None
@@ -66,8 +67,9 @@ def lang_code(locale: str | None) -> str | None:
 
 def store_language(store_info: Mapping[str, Any] | None) -> str | None:
     """The store's language as SALESmanago wants it (`EN`), from BigCommerce's store information."""
-    info = store_info or {}
-    return lang_code(info.get("language") or info.get("locale"))
+    if not isinstance(store_info, Mapping):
+        return None
+    return lang_code(store_info.get("language") or store_info.get("locale"))
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from smbc.account.credentials import wipe_credentials
+from smbc.bigcommerce.answers import OAuthToken
 from smbc.bigcommerce.scopes import missing_scopes, parse_scopes
 from smbc.bigcommerce.signed_payload import BcUser, SignedPayload
+from smbc.core.answers import AnswerError, read_answer
 from smbc.core.clock import utcnow
 from smbc.core.config import Settings, random_secret
 from smbc.db.base import Base
@@ -152,23 +154,22 @@ def _grant_from_response(response: httpx.Response, callback: AuthCallback) -> To
             "Install the app again from the control panel.",
         )
     try:
-        body = response.json()
-        token = str(body["access_token"])
-        user = BcUser(id=int(body["user"]["id"]), email=str(body["user"].get("email") or ""))
-    except (ValueError, KeyError, TypeError):
+        body = read_answer(OAuthToken, response.json(), call="BigCommerce POST /oauth2/token")
+    except AnswerError as error:
+        log.warning("%s", error)  # names the unreadable fields, never their values
         raise CallbackError(
-            401, "Installation was refused", "BigCommerce's answer had no access token."
+            401,
+            "Installation was refused",
+            "BigCommerce's answer could not be read: " + "; ".join(error.problems),
         ) from None
-    if not token or store_hash_from_context(body.get("context")) != callback.store_hash:
+    except ValueError:
+        raise CallbackError(401, "Installation was refused", "BigCommerce's answer was not JSON.") from None
+    token = body.access_token
+    if not token or store_hash_from_context(body.context) != callback.store_hash:
         raise CallbackError(401, "Installation was refused", "BigCommerce's answer is for another store.")
-    owner_raw = body.get("owner")
-    # UNCONFIRMED that `owner` is always present; without it the installing user is taken as owner.
-    owner = (
-        BcUser(id=int(owner_raw["id"]), email=str(owner_raw.get("email") or ""))
-        if isinstance(owner_raw, dict) and owner_raw.get("id") is not None
-        else user
-    )
-    scopes = parse_scopes(body.get("scope")) if body.get("scope") is not None else callback.scopes
+    user = BcUser(id=body.user.id, email=body.user.email or "")
+    owner = BcUser(id=body.owner.id, email=body.owner.email or "") if body.owner is not None else user
+    scopes = parse_scopes(body.scope) if body.scope is not None else callback.scopes
     check_scopes(scopes)
     return TokenGrant(
         access_token=token,
@@ -176,7 +177,7 @@ def _grant_from_response(response: httpx.Response, callback: AuthCallback) -> To
         store_hash=callback.store_hash,
         user=user,
         owner=owner,
-        account_uuid=body.get("account_uuid") or callback.account_uuid,
+        account_uuid=body.account_uuid or callback.account_uuid,
     )
 
 
