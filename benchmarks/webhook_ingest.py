@@ -1,177 +1,239 @@
-"""Ingest benchmark: POST /webhooks/bigcommerce at a fixed offered load, against a bare endpoint
-measured in the same run on the same machine. Prints JSON; the ratio is the figure.
+"""Ingest benchmark: `smbc serve` taking unique webhook deliveries from `wrk` (closed loop), against a
+bare Starlette endpoint measured in the same run on the same machine. Prints JSON; the ratio is the figure.
 
-    python benchmarks/webhook_ingest.py [--rate 200] [--seconds 10] [--concurrency 32]
-        [--database-url postgresql+psycopg://...] [--queue-url redis://...]
+    python benchmarks/webhook_ingest.py [--seconds 10] [--connections 64] [--threads 2]
+        [--database-url postgresql+psycopg://...] [--queue-url redis://...] [--workers inline|external]
 
-Each server runs alone in a child process (one uvicorn process, as one production web process), so
-the load generator here does not share its interpreter: the app (SQLite database and queue unless
-told otherwise, no workers: only the receiver is measured), then a bare endpoint that only reads and
-parses the body. Each request is a distinct `store/cart/updated` delivery (new hash), so every one is
-verified, validated, recorded as an inbox row and enqueued.
+The app runs as one `smbc serve` process, as in production: embedded defaults unless told otherwise
+(SQLite database and queue in a temporary folder, inline workers running). The bare endpoint runs
+in its own process under the same uvicorn and only reads the body and parses it. `wrk` sends every
+request with a new `store/customer/updated` delivery (a Lua script numbers them per connection
+thread), so each one is verified, validated, recorded and enqueued. After the run, the inbox rows
+are counted: every 200 the receiver answered must be a row.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from smbc.core.config import load_settings
-from smbc.core.http_server import BackgroundServer
-from smbc.core.runtime import get_runtime
+from smbc.core.config import Settings, load_settings
+from smbc.core.http_server import free_port
+from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
-from smbc.db.session import Database
-from smbc.stores.hooks import SECRET_HEADER
-from smbc.web.app import create_app
+from smbc.realtime.models import WebhookDelivery
+from smbc.stores.hooks import SECRET_HEADER, WEBHOOK_PATH
 
 SECRET = "bench-secret"  # noqa: S105 (a benchmark store)
 
+# Every request a new delivery: thread number and a per-thread counter make the hash and the id unique.
+WRK_SCRIPT = r"""
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+function init(args)
+  run_prefix = args[1]
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  if args[2] ~= nil and args[2] ~= "" then wrk.headers[args[3]] = args[2] end
+  counter = 0
+end
+function request()
+  counter = counter + 1
+  local n = tid * 100000000 + counter
+  local body = string.format(
+    '{"scope":"store/customer/updated","store_id":"1000001","data":{"type":"customer","id":%d},' ..
+    '"hash":"%s%012d","created_at":%d,"producer":"stores/bench1"}', n, run_prefix, n, 1767225600 + counter)
+  return wrk.format(nil, nil, nil, body)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests":%d,"duration_us":%d,"connect_errors":%d,"read_errors":%d,"write_errors":%d,' ..
+    '"non_2xx":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
 
-def bare_app() -> FastAPI:
-    """The least a receiver can do: read the body, parse it, answer 200."""
-    app = FastAPI()
 
-    @app.post("/bare")
-    async def bare(request: Request) -> JSONResponse:
-        json.loads(await request.body())
-        return JSONResponse({"result": "ok"})
-
-    return app
+async def _bare(request: Request) -> JSONResponse:
+    json.loads(await request.body())
+    return JSONResponse({"result": "ok"})
 
 
-def body(n: int) -> bytes:
-    return json.dumps(
-        {
-            "scope": "store/cart/updated",
-            "store_id": "1000001",
-            "data": {"type": "cart", "id": f"00000000-0000-0000-0000-{n:012d}"},
-            "hash": f"{n:040x}",
-            "created_at": 1767225600 + n,
-            "producer": "stores/bench1",
-        }
-    ).encode()
+def serve_bare(port: int) -> None:
+    """Child process: the least a receiver can do (read the body, parse it, answer 200)."""
+    import uvicorn  # only the child needs it
+
+    app = Starlette(routes=[Route("/bare", _bare, methods=["POST"])])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def offer(url: str, headers: dict[str, str], rate: float, seconds: float, concurrency: int) -> dict[str, Any]:
-    """Open-loop load: request i is sent at start + i/rate whatever the answers before it."""
-    total = int(rate * seconds)
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=concurrency))
-    start = time.perf_counter() + 0.2
-    offset = int(time.time() * 1000) % 10**9 * 1000  # fresh hashes every run
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def one(i: int) -> None:
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        sent = time.perf_counter()
+
+def wait_until_up(url: str, child: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.poll() is not None:
+            raise SystemExit(f"the server for {url} exited with {child.returncode}")
         try:
-            status = client.post(url, content=body(offset + i), headers=headers).status_code
+            httpx.get(url + "/healthz", timeout=1)
+            return
         except httpx.HTTPError:
-            status = 0
-        elapsed = time.perf_counter() - sent
-        with lock:
-            latencies.append(elapsed)
-            statuses[status] = statuses.get(status, 0) + 1
+            time.sleep(0.1)
+    raise SystemExit(f"the server for {url} did not start")
 
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, range(total)))
-    wall = time.perf_counter() - start
-    client.close()
-    ordered = sorted(latencies)
+
+def run_wrk(url: str, args: argparse.Namespace, script: Path, secret: str) -> dict[str, Any]:
+    prefix = f"{int(time.time()) % 10**8:08x}"  # fresh hashes every run
+    command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "10s"]
+    command += ["-s", str(script), url, "--", prefix, secret, SECRET_HEADER]
+    out = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=args.seconds + 60
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
+    raw = json.loads(line.removeprefix("WRK_JSON "))
+    seconds = raw["duration_us"] / 1e6
     return {
-        "offered_per_s": rate,
-        "requests": total,
-        "achieved_per_s": round(total / wall, 1),
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 2),
-        "max_ms": round(ordered[-1] * 1000, 2),
-        "statuses": statuses,
+        "requests": raw["requests"],
+        "per_s": round(raw["requests"] / seconds, 1),
+        "ok_2xx": raw["requests"] - raw["non_2xx"],
+        "non_2xx": raw["non_2xx"],
+        "socket_errors": raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"],
+        "p50_ms": round(raw["p50_us"] / 1000, 2),
+        "p90_ms": round(raw["p90_us"] / 1000, 2),
+        "p99_ms": round(raw["p99_us"] / 1000, 2),
+        "max_ms": round(raw["max_us"] / 1000, 2),
     }
 
 
-def serve(kind: str, workdir: Path, database_url: str, queue_url: str) -> None:
-    """Child process: start one server, print its URL, serve until stdin closes."""
-    if kind == "bare":
-        server = BackgroundServer(bare_app())
-    else:
-        settings = load_settings(
-            database_url=database_url or f"sqlite:///{workdir / 'smbc.db'}",
-            queue_url=queue_url or f"sqlite:///{workdir / 'queue.db'}",
-            queue_name=f"bench{workdir.name[-8:]}",
-            secret_key=Fernet.generate_key().decode(),
-            var_dir=workdir,
-            workers="external",
-        )
-        Database(settings.database_url).upgrade()  # the app migrates SQLite only, as in production
-        server = BackgroundServer(create_app(settings, start_workers=False))
-    with server:
-        if kind == "app":
-            with get_runtime().db.session() as s:
-                s.query(Store).filter(Store.hash == "bench1").delete()
-                s.add(Store(hash="bench1", store_id="1000001", access_token="t", webhook_secret=SECRET))  # noqa: S106
-        print(server.url, flush=True)
-        sys.stdin.read()
+def measured(child: subprocess.Popen[bytes], url: str, args: argparse.Namespace, script: Path, secret: str):
+    wait_until_up(url.rsplit("/", 1)[0] if url.endswith("/bare") else url.split("/webhooks")[0], child)
+    before = cpu_seconds(child.pid)
+    figures = run_wrk(url, args, script, secret)
+    figures["server_cpu_ms_per_request"] = round(
+        (cpu_seconds(child.pid) - before) * 1000 / figures["requests"], 3
+    )
+    return figures
 
 
-def measure(
-    kind: str, path: str, headers: dict[str, str], args: argparse.Namespace, workdir: Path
-) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--serve", kind, "--workdir", str(workdir)]
-    command += ["--database-url", args.database_url, "--queue-url", args.queue_url]
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
-        assert child.stdout is not None and child.stdin is not None
-        url = child.stdout.readline().strip()
-        if not url:
-            raise SystemExit(f"the {kind} server did not start")
-        try:
-            return offer(url + path, headers, args.rate, args.seconds, args.concurrency)
-        finally:
-            child.stdin.close()
-            child.wait(timeout=60)
+def stop(child: subprocess.Popen[bytes]) -> None:
+    child.terminate()
+    try:
+        child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def app_settings(args: argparse.Namespace, workdir: Path) -> Settings:
+    return load_settings(
+        database_url=args.database_url or f"sqlite:///{workdir / 'smbc.db'}",
+        queue_url=args.queue_url or f"sqlite:///{workdir / 'queue.db'}",
+        queue_name=f"bench{workdir.name[-8:]}",
+        secret_key=Fernet.generate_key().decode(),
+        var_dir=workdir,
+        workers=args.workers,
+        bc_client_id="bench",
+        bc_client_secret="bench",  # noqa: S106 (no request from BigCommerce is verified here)
+    )
+
+
+def prepare_store(settings: Settings) -> None:
+    """Migrate (as `smbc db upgrade` would) and install the benchmark store with its secret."""
+    runtime = init_runtime(settings, migrate=True)
+    try:
+        with runtime.db.session() as s:
+            s.query(Store).filter(Store.hash == "bench1").delete()
+            s.add(Store(hash="bench1", store_id="1000001", access_token="t", webhook_secret=SECRET))  # noqa: S106
+    finally:
+        close_runtime()
+
+
+def inbox_rows(settings: Settings) -> int:
+    runtime = init_runtime(settings)
+    try:
+        with runtime.db.session() as s:
+            store = select(Store.id).where(Store.hash == "bench1").scalar_subquery()
+            return s.scalar(select(func.count()).where(WebhookDelivery.store_id == store)) or 0
+    finally:
+        close_runtime()
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=200.0, help="offered requests per second")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--database-url", default="", help="default: SQLite in a temporary folder")
     parser.add_argument("--queue-url", default="", help="default: SQLite in a temporary folder")
-    parser.add_argument("--serve", choices=("app", "bare"), help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", choices=("inline", "external"), default="inline")
+    parser.add_argument(
+        "--smbc", default=str(Path(sys.executable).with_name("smbc")), help="the smbc command"
+    )
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve:
-        serve(args.serve, args.workdir, args.database_url, args.queue_url)
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
         return {}
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
     with tempfile.TemporaryDirectory() as tmp:
-        bare = measure("bare", "/bare", {}, args, Path(tmp))
-        ingest = measure("app", "/webhooks/bigcommerce", {SECRET_HEADER: SECRET}, args, Path(tmp))
+        workdir = Path(tmp)
+        script = workdir / "unique_deliveries.lua"
+        script.write_text(WRK_SCRIPT)
+        port = free_port()
+        bare_child = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)])
+        try:
+            bare = measured(bare_child, f"http://127.0.0.1:{port}/bare", args, script, "")
+        finally:
+            stop(bare_child)
+        settings = app_settings(args, workdir)
+        prepare_store(settings)
+        port = free_port()
+        env = {**os.environ, **settings.environment()}
+        app_child = subprocess.Popen(
+            [args.smbc, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
+        )
+        try:
+            ingest = measured(app_child, f"http://127.0.0.1:{port}{WEBHOOK_PATH}", args, script, SECRET)
+        finally:
+            stop(app_child)
+        ingest["inbox_rows"] = inbox_rows(settings)
     result = {
         "benchmark": "webhook_ingest",
         "database": "postgresql" if args.database_url.startswith("postgresql") else "sqlite",
         "queue": "redis" if args.queue_url.startswith("redis") else "sqlite",
+        "workers": args.workers,
+        "connections": args.connections,
+        "seconds": args.seconds,
         "ingest": ingest,
         "bare": bare,
-        "p50_ratio": round(ingest["p50_ms"] / bare["p50_ms"], 2),
-        "p99_ratio": round(ingest["p99_ms"] / bare["p99_ms"], 2),
-        "throughput_ratio": round(ingest["achieved_per_s"] / bare["achieved_per_s"], 3),
+        "throughput_ratio": round(ingest["per_s"] / bare["per_s"], 3),
+        "p99_ratio": round(ingest["p99_ms"] / bare["p99_ms"], 2) if bare["p99_ms"] else None,
     }
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")

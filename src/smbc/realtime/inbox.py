@@ -10,10 +10,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session
 
-from smbc.bigcommerce.webhook_payloads import InvalidDelivery, parse_delivery, payload_digest, resource_id
+from smbc.bigcommerce.webhook_payloads import (
+    DeliveryEnvelope,
+    InvalidDelivery,
+    parse_delivery,
+    payload_digest,
+    resource_id,
+)
 from smbc.core.clock import get_clock
 from smbc.db.models import Store
 from smbc.db.session import Database
@@ -39,42 +47,141 @@ class Accepted:
     delivery_id: int | None = None
 
 
-def accept_delivery(db: Database, body: bytes, secret: str | None) -> Accepted:
-    """Verify and record one delivery; never calls a remote API. Enqueueing is the caller's job."""
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached or written: nothing was recorded, the sender should retry."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """A delivery whose body is a valid BigCommerce webhook, with the secret header it came with."""
+
+    envelope: DeliveryEnvelope
+    secret: str | None
+
+
+UNAVAILABLE = Accepted(503, "database_unavailable", "database unavailable; retry later")
+FAILED = Accepted(500, "error", "delivery not recorded; retry later")
+RETRY_AFTER_SECONDS = 10  # told to the sender with a 503; BigCommerce also retries on its own schedule
+
+
+def parse_received(body: bytes, secret: str | None) -> Received | Accepted:
+    """The body checked without the database: a `Received`, or the 400 it gets."""
     try:
-        envelope = parse_delivery(body)
+        return Received(parse_delivery(body), secret)
     except InvalidDelivery as exc:
         return Accepted(400, "invalid", str(exc))
-    try:
-        with db.session() as session:  # one short transaction: look the store up, insert the row
-            found = session.execute(
-                select(Store.id, Store.status, Store.webhook_secret).where(Store.hash == envelope.store_hash)
-            ).first()
-            if found is None:  # counted (smbc_webhook_deliveries_total) and logged: no store to file it under
-                log.info("webhook %s for unknown store %s dropped", envelope.scope, envelope.store_hash)
-                return Accepted(200, "dropped_unknown_store")
-            store_pk, status, expected = found.id, found.status, found.webhook_secret or ""
-            installed = status == "installed"
-            if installed and not (expected and hmac.compare_digest(expected, secret or "")):
-                return Accepted(401, "unauthorized", "missing or wrong webhook secret")
-            if not installed:
-                log.info("webhook %s for uninstalled store %s dropped", envelope.scope, envelope.store_hash)
-                return Accepted(200, "dropped_uninstalled")
-            row = WebhookDelivery(
-                store_id=store_pk,
-                scope=envelope.scope,
-                hash=envelope.hash,
-                created_at=envelope.created_at,
-                resource_id=resource_id(envelope.scope, envelope.data),
-                payload=envelope.model_dump(),
-                source="webhook",
+
+
+def _delivery_key(store_pk: int, envelope: DeliveryEnvelope) -> tuple[int, str, str, int]:
+    return (store_pk, envelope.scope, envelope.hash, envelope.created_at)  # the inbox's unique key
+
+
+def _verify(envelope: DeliveryEnvelope, secret: str | None, found: Any) -> Accepted | None:
+    """What a delivery gets for its store, or None when it is to be recorded."""
+    if found is None:  # counted (smbc_webhook_deliveries_total) and logged: no store to file it under
+        log.info("webhook %s for unknown store %s dropped", envelope.scope, envelope.store_hash)
+        return Accepted(200, "dropped_unknown_store")
+    installed = found.status == "installed"
+    expected = found.webhook_secret or ""
+    if installed and not (expected and hmac.compare_digest(expected, secret or "")):
+        return Accepted(401, "unauthorized", "missing or wrong webhook secret")
+    if not installed:
+        log.info("webhook %s for uninstalled store %s dropped", envelope.scope, envelope.store_hash)
+        return Accepted(200, "dropped_uninstalled")
+    return None
+
+
+def _row_values(store_pk: int, envelope: DeliveryEnvelope) -> dict[str, Any]:
+    return {
+        "store_id": store_pk,
+        "scope": envelope.scope,
+        "hash": envelope.hash,
+        "created_at": envelope.created_at,
+        "resource_id": resource_id(envelope.scope, envelope.data),
+        "payload": envelope.model_dump(),
+        "source": "webhook",
+    }
+
+
+def _record_in(session: Session, received: list[Received]) -> list[Accepted]:
+    """Verify and insert deliveries in the caller's transaction: one store read, one duplicate read
+    and one multi-row INSERT for all of them."""
+    hashes = {r.envelope.store_hash for r in received}
+    stores = {
+        row.hash: row
+        for row in session.execute(
+            select(Store.hash, Store.id, Store.status, Store.webhook_secret).where(Store.hash.in_(hashes))
+        )
+    }
+    results: list[Accepted | None] = [None] * len(received)
+    pending: dict[tuple[int, str, str, int], list[int]] = {}  # key -> indexes (a batch may repeat one)
+    for i, item in enumerate(received):
+        found = stores.get(item.envelope.store_hash)
+        results[i] = _verify(item.envelope, item.secret, found)
+        if results[i] is None:
+            pending.setdefault(_delivery_key(found.id, item.envelope), []).append(i)
+    if pending:
+        existing = session.execute(
+            select(
+                WebhookDelivery.store_id,
+                WebhookDelivery.scope,
+                WebhookDelivery.hash,
+                WebhookDelivery.created_at,
+            ).where(
+                WebhookDelivery.store_id.in_({key[0] for key in pending}),
+                WebhookDelivery.scope.in_({key[1] for key in pending}),  # the unique index's order
+                WebhookDelivery.hash.in_({key[2] for key in pending}),
             )
-            session.add(row)
-            session.flush()
-            delivery_id = row.id
+        ).all()
+        for key in map(tuple, existing):
+            for i in pending.pop(key, []):
+                results[i] = Accepted(200, "duplicate")
+    if pending:
+        keys = list(pending)
+        values = [_row_values(key[0], received[pending[key][0]].envelope) for key in keys]
+        ids = session.scalars(
+            insert(WebhookDelivery).returning(WebhookDelivery.id, sort_by_parameter_order=True), values
+        ).all()
+        for key, delivery_id in zip(keys, ids, strict=True):
+            first, *repeats = pending[key]
+            results[first] = Accepted(200, "accepted", delivery_id=delivery_id)
+            for i in repeats:
+                results[i] = Accepted(200, "duplicate")
+    return [r for r in results if r is not None]
+
+
+def record_received(db: Database, received: list[Received]) -> list[Accepted]:
+    """Verify and record deliveries in one transaction (the group commit's flush): when this returns,
+    every "accepted" one is durable. A delivery another process recorded at the same moment sends
+    the batch through one transaction each; raises `DatabaseUnavailable` when the database fails."""
+    try:
+        try:
+            with db.session() as session:
+                return _record_in(session, received)
+        except IntegrityError:
+            return [_record_alone(db, item) for item in received]
+    except (OperationalError, InterfaceError, PoolTimeout) as exc:
+        log.warning("webhook deliveries not recorded, database unavailable: %s", type(exc).__name__)
+        raise DatabaseUnavailable(type(exc).__name__) from None
+
+
+def _record_alone(db: Database, item: Received) -> Accepted:
+    try:
+        with db.session() as session:
+            return _record_in(session, [item])[0]
     except IntegrityError:
         return Accepted(200, "duplicate")
-    return Accepted(200, "accepted", delivery_id=delivery_id)
+
+
+def accept_delivery(db: Database, body: bytes, secret: str | None) -> Accepted:
+    """Verify and record one delivery; never calls a remote API. Enqueueing is the caller's job."""
+    received = parse_received(body, secret)
+    if isinstance(received, Accepted):
+        return received
+    try:
+        return record_received(db, [received])[0]
+    except DatabaseUnavailable:
+        return UNAVAILABLE
 
 
 def accept_and_enqueue(db: Database, body: bytes, secret: str | None) -> Accepted:
@@ -82,6 +189,13 @@ def accept_and_enqueue(db: Database, body: bytes, secret: str | None) -> Accepte
     if outcome.delivery_id is not None:
         enqueue_delivery(outcome.delivery_id)
     return outcome
+
+
+def enqueue_accepted(outcomes: list[Accepted]) -> None:
+    """A queue message for each delivery just recorded (a lost one is found again by the sweep)."""
+    for outcome in outcomes:
+        if outcome.delivery_id is not None:
+            enqueue_delivery(outcome.delivery_id)
 
 
 def record_synthetic(
