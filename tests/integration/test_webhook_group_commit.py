@@ -1,0 +1,141 @@
+"""The receiver over real HTTP: deliveries arriving together share one commit, each answered after
+it; while the database fails it answers 503 with Retry-After on a connection it keeps open, and it
+takes deliveries again by itself once the database is back."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select
+from tests.support import wait_for
+
+from smbc.core import jobs
+from smbc.core.config import Settings
+from smbc.core.http_server import BackgroundServer
+from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.realtime.models import WebhookDelivery
+from smbc.stores.hooks import SECRET_HEADER, WEBHOOK_PATH
+from smbc.web.app import create_app
+
+STORE = "gc1"
+SECRET = "gc-secret"
+
+
+def delivery(n: int) -> bytes:
+    return json.dumps(
+        {
+            "scope": "store/customer/updated",
+            "store_id": "1",
+            "data": {"type": "customer", "id": n},
+            "hash": f"{n:040x}",
+            "created_at": 1767225600 + n,
+            "producer": f"stores/{STORE}",
+        }
+    ).encode()
+
+
+@pytest.fixture
+def server(backend_settings: Settings) -> Iterator[BackgroundServer]:
+    app = create_app(backend_settings, start_workers=False)
+    with BackgroundServer(app) as srv:
+        with app.state.runtime.db.session() as s:
+            s.add(Store(hash=STORE, store_id="1", webhook_secret=SECRET, access_token="t"))
+        jobs.huey.flush()
+        yield srv
+
+
+def database(server: BackgroundServer) -> Database:
+    return server.app.state.runtime.db
+
+
+def post(conn: http.client.HTTPConnection, body: bytes) -> tuple[int, dict[str, str], Any]:
+    conn.request("POST", WEBHOOK_PATH, body=body, headers={SECRET_HEADER: SECRET})
+    answer = conn.getresponse()
+    return answer.status, {k.lower(): v for k, v in answer.getheaders()}, json.loads(answer.read())
+
+
+def connection(server: BackgroundServer) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection(server.host, server.port, timeout=30)
+
+
+def inbox_count(db: Database) -> int:
+    with db.session() as s:
+        return s.scalar(select(func.count()).select_from(WebhookDelivery)) or 0
+
+
+def test_deliveries_arriving_together_share_one_commit(server: BackgroundServer) -> None:
+    db = database(server)
+    commits: list[int] = []
+    first_insert = threading.Event()
+    release = threading.Event()
+
+    def hold_first_insert(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if (
+            statement.lstrip().upper().startswith("INSERT INTO WEBHOOK_DELIVERIES")
+            and not first_insert.is_set()
+        ):
+            first_insert.set()
+            release.wait(30)  # the writer is busy: the others queue up behind it
+
+    event.listen(db.engine, "before_cursor_execute", hold_first_insert)
+    event.listen(db.engine, "commit", lambda _conn: commits.append(1))
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            first = pool.submit(post, connection(server), delivery(0))
+            wait_for(first_insert.is_set, "the first delivery's INSERT")
+            rest = [pool.submit(post, connection(server), delivery(n)) for n in range(1, 20)]
+            group = server.app.state.inbox_group_commit
+            wait_for(lambda: len(group._waiting) == 19, lambda: f"{len(group._waiting)} of 19 waiting")
+            assert not any(f.done() for f in [first, *rest])  # nobody is answered before its commit
+            commits.clear()
+            release.set()
+            answers = [f.result() for f in [first, *rest]]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", hold_first_insert)
+    assert [(status, body["result"]) for status, _, body in answers] == [(200, "accepted")] * 20
+    assert len(commits) == 2  # the first delivery's transaction, then one for the 19 that waited
+    assert inbox_count(db) == 20
+    assert jobs.huey.pending_count() == 20  # one queue message each, sent before the answer
+
+
+def test_a_delivery_sent_twice_in_one_batch_is_one_row(server: BackgroundServer) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(connection(server), delivery(7)), range(4)))
+    assert sorted(body["result"] for _, _, body in answers) == [
+        "accepted",
+        "duplicate",
+        "duplicate",
+        "duplicate",
+    ]
+    assert inbox_count(database(server)) == 1
+
+
+def test_database_down_answers_503_with_retry_after_and_recovers_by_itself(server: BackgroundServer) -> None:
+    db = database(server)
+    driver_error = db.engine.dialect.loaded_dbapi.OperationalError
+
+    def database_down(*_args: Any) -> None:
+        raise driver_error("server closed the connection unexpectedly")  # what a restart looks like
+
+    conn = connection(server)
+    assert post(conn, delivery(1))[0] == 200
+    kept_alive = conn.sock
+    event.listen(db.engine, "before_cursor_execute", database_down)
+    try:
+        for n in (2, 3, 4):
+            status, headers, body = post(conn, delivery(n))
+            assert (status, body["error"]) == (503, "database unavailable; retry later")
+            assert int(headers["retry-after"]) > 0 and headers.get("connection") != "close"
+            assert conn.sock is kept_alive  # the same connection answers: nothing was reset
+    finally:
+        event.remove(db.engine, "before_cursor_execute", database_down)
+    status, _, body = post(conn, delivery(2))  # BigCommerce's retry, once the database is back
+    assert (status, body["result"]) == (200, "accepted") and conn.sock is kept_alive
+    assert inbox_count(db) == 2  # only what was answered 200
