@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support import require
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
@@ -32,9 +35,12 @@ def run(script: str, *args: str) -> dict[str, Any]:
 
 
 def test_ingest_benchmark_measures_the_receiver_and_a_bare_endpoint() -> None:
-    figures = run("webhook_ingest.py", "--rate", "40", "--seconds", "1", "--concurrency", "4")
-    assert figures["ingest"]["statuses"] == {"200": 40} and figures["bare"]["statuses"] == {"200": 40}
-    assert figures["p50_ratio"] > 0 and figures["throughput_ratio"] > 0
+    require(shutil.which("wrk") is not None, "wrk is not installed (Debian package wrk)")
+    figures = run("webhook_ingest.py", "--seconds", "1", "--connections", "4", "--threads", "1")
+    ingest, bare = figures["ingest"], figures["bare"]
+    assert ingest["requests"] > 0 and ingest["non_2xx"] == ingest["socket_errors"] == 0
+    assert ingest["inbox_rows"] >= ingest["ok_2xx"]  # every 200 answered is a recorded delivery
+    assert bare["requests"] > 0 and figures["throughput_ratio"] > 0
 
 
 def test_real_time_benchmark_ends_with_every_delivery_processed() -> None:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
-from tests.support import wait_for
 
 from smbc.core import jobs
 from smbc.core.config import Settings
@@ -23,6 +22,7 @@ from smbc.db.session import Database
 from smbc.realtime.models import WebhookDelivery
 from smbc.stores.hooks import SECRET_HEADER, WEBHOOK_PATH
 from smbc.web.app import create_app
+from support import wait_for
 
 STORE = "gc1"
 SECRET = "gc-secret"
