@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
-from smbc.account.credentials import salesmanago_client
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
 from smbc.bigcommerce.client import for_store as bigcommerce_for_store
+from smbc.core.remote_calls import RemoteCallError
 from smbc.db.models import Store
 from smbc.engine.context import SalesmanagoPort
-from smbc.salesmanago.client import record_calls_into
+from smbc.salesmanago.client import SalesmanagoClient, SalesmanagoCredentials, record_calls_into
 
 
 def real_bigcommerce(store: Store, calls: CallBuffer) -> BigCommerceClient:
@@ -21,10 +19,14 @@ def real_bigcommerce(store: Store, calls: CallBuffer) -> BigCommerceClient:
     return bigcommerce_for_store(store, recorder=calls, context=calls.context)
 
 
-def real_salesmanago(session: Session, store: Store, calls: CallBuffer) -> SalesmanagoPort:
-    """The SALESmanago client of the store's account (credentials read with `session`)."""
-    recorder = record_calls_into(calls, store.id)
-    return salesmanago_client(session, store, recorder=recorder, context=calls.context)
+def real_salesmanago(
+    credentials: SalesmanagoCredentials | RemoteCallError, store: Store, calls: CallBuffer
+) -> SalesmanagoPort:
+    """The SALESmanago client of the store's account (its credentials as read for the batch, or the
+    reason there are none, raised: the store is not connected)."""
+    if isinstance(credentials, RemoteCallError):
+        raise credentials
+    return SalesmanagoClient(credentials, recorder=record_calls_into(calls, store.id), context=calls.context)
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,9 @@ class Clients:
     """Factories of the clients one batch of deliveries works with."""
 
     bigcommerce: Callable[[Store, CallBuffer], BigCommerceClient] = real_bigcommerce
-    salesmanago: Callable[[Session, Store, CallBuffer], SalesmanagoPort] = real_salesmanago
+    salesmanago: Callable[[SalesmanagoCredentials | RemoteCallError, Store, CallBuffer], SalesmanagoPort] = (
+        real_salesmanago
+    )
 
 
 REAL_CLIENTS = Clients()

@@ -44,6 +44,7 @@ from smbc.realtime.handlers.products import handle_product, handle_product_delet
 from smbc.realtime.handlers.store import handle_app_uninstalled, handle_store_changed
 from smbc.realtime.handlers.subscribers import handle_subscriber, handle_subscriber_deleted
 from smbc.realtime.models import WebhookDelivery
+from smbc.realtime.store_snapshots import store_snapshot
 from smbc.settings.store_settings import StoreSettings, load_store_settings
 
 log = logging.getLogger(__name__)
@@ -199,26 +200,25 @@ class _NotPrepared:
 def _prepare(
     db: Database, store_id: int, clients: Clients, calls: CallBuffer
 ) -> tuple[Store, StoreSettings, BigCommerceClient, SalesmanagoPort] | Result | _NotPrepared:
-    """The store (a detached snapshot), its settings and both clients, read in one short transaction
-    (one round trip fewer per batch than a session each); no transaction stays open for the calls.
-    A `Result` when the batch cannot run at all (uninstalled, paused, clients not buildable)."""
+    """The store (a detached snapshot), its settings and both clients: one short transaction, one
+    statement when the store's rows are unchanged since the last batch (`store_snapshots`); no
+    transaction stays open for the calls. A `Result` when the batch cannot run at all."""
     with db.session() as session:
-        store = session.get(Store, store_id)
-        if store is None or not store.installed:
-            return Result.skipped("store uninstalled")
-        if store.sync_paused_reason:
-            return Result.waiting(f"sync paused: {store.sync_paused_reason}")
-        settings = load_settings_for(session, store_id)
-        session.expunge(store)
-        try:
-            bc = clients.bigcommerce(store, calls)
-            sm = clients.salesmanago(session, store, calls)
-        except RemoteCallError as exc:
-            return _NotPrepared(store, exc)
-        except Exception as exc:  # e.g. the SALESmanago client cannot be built: keep the rows, retry
-            log.exception("could not prepare clients for store %s", store.hash)
-            return queue.result_for_unexpected(exc)
-    return store, settings, bc, sm
+        snapshot = store_snapshot(session, store_id)
+    if snapshot is None or not snapshot.store.installed:
+        return Result.skipped("store uninstalled")
+    store = snapshot.store
+    if store.sync_paused_reason:
+        return Result.waiting(f"sync paused: {store.sync_paused_reason}")
+    try:
+        bc = clients.bigcommerce(store, calls)
+        sm = clients.salesmanago(snapshot.credentials, store, calls)
+    except RemoteCallError as exc:
+        return _NotPrepared(store, exc)
+    except Exception as exc:  # e.g. the SALESmanago client cannot be built: keep the rows, retry
+        log.exception("could not prepare clients for store %s", store.hash)
+        return queue.result_for_unexpected(exc)
+    return store, snapshot.settings, bc, sm
 
 
 def _coalesce_same_resource(
