@@ -156,3 +156,19 @@ def test_product_pages_go_by_id_with_variants_and_images_in_one_read() -> None:
     assert [len(p) for p in pages] == [250, 250, 100]
     assert all(s["include"] == "variants,images" and s["channel_id:in"] == "2" for s in seen)
     assert [s.get("id:greater") for s in seen] == [None, "250", "500"]
+
+
+def test_channel_assignments_by_product() -> None:
+    rows = [
+        {"product_id": 7, "channel_id": 1},
+        {"product_id": 7, "channel_id": 2},
+        {"product_id": 9, "channel_id": 2},
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path.endswith("/v3/catalog/products/channel-assignments")
+        wanted = {int(i) for i in request.url.params["product_id:in"].split(",")}
+        data = [r for r in rows if r["product_id"] in wanted]
+        return httpx.Response(200, json={"data": data, "meta": {"pagination": {"total_pages": 1}}})
+
+    assert bc_catalog.channel_assignments(bc_client(handler), [7, 9, 11]) == {7: {1, 2}, 9: {2}}

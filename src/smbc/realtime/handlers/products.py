@@ -64,7 +64,7 @@ def _category_and_brand_names(bc: BigCommerceClient) -> tuple[dict[int, CatalogC
     return categories, brands
 
 
-def _catalogs(ctx: Context, delivery: WebhookDelivery) -> tuple[CatalogApi, dict[int, str]] | Result:
+def _catalogs(ctx: Context) -> tuple[CatalogApi, dict[int, str]] | Result:
     """The catalog client and the storefronts (channel -> catalog id) to write, or why there are none."""
     catalogs = {int(c): str(cid) for c, cid in getattr(ctx.settings, "catalogs", {}).items() if cid}
     if not catalogs:
@@ -95,7 +95,7 @@ def _targets(ctx: Context, bc: BigCommerceClient, catalogs: Mapping[int, str]) -
 
 
 def handle_product(ctx: Context, delivery: WebhookDelivery) -> Result:
-    found = _catalogs(ctx, delivery)
+    found = _catalogs(ctx)
     if isinstance(found, Result):
         return found
     api, catalogs = found
@@ -105,8 +105,9 @@ def handle_product(ctx: Context, delivery: WebhookDelivery) -> Result:
     written = ProductsWritten()
     notes: list[str] = []
     try:
+        channels = _channels(ctx.bc, product)
         for target in _targets(ctx, ctx.bc, catalogs):
-            shown = bool(product.get("is_visible", True)) and target.channel_id in _channels(product)
+            shown = bool(product.get("is_visible", True)) and target.channel_id in channels
             items = catalog_products(product, target.storefront) if shown else []
             written.add(_send(ctx, api, target, product_id, items, stock_only=delivery.scope in STOCK_SCOPES))
             notes.append(f"storefront {target.channel_id}: {len(items)} product(s)")
@@ -118,7 +119,7 @@ def handle_product(ctx: Context, delivery: WebhookDelivery) -> Result:
 
 
 def handle_product_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
-    found = _catalogs(ctx, delivery)
+    found = _catalogs(ctx)
     if isinstance(found, Result):
         return found
     api, catalogs = found
@@ -132,8 +133,13 @@ def _read_one(bc: BigCommerceClient) -> Any:
     return read
 
 
-def _channels(product: Mapping[str, Any]) -> set[int]:
-    return {int(c) for c in product.get("channels") or []}
+def _channels(bc: BigCommerceClient, product: Mapping[str, Any]) -> set[int]:
+    """The product's storefronts: from the read (`include=channels`), else asked for, so that an
+    answer without them never takes the product off every storefront."""
+    if isinstance(product.get("channels"), list):
+        return {int(c) for c in product["channels"]}
+    product_id = int(product["id"])
+    return bc_catalog.channel_assignments(bc, [product_id]).get(product_id, set())
 
 
 def _send(
