@@ -13,7 +13,6 @@ from smbc.actions import deliveries as delivery_actions
 from smbc.actions.deliveries import DeliveryNotFound
 from smbc.actions.store_lookup import StoreNotInstalled
 from smbc.activity.health import system_health
-from smbc.activity.health import system_health
 from smbc.activity.recent import recent_activity
 from smbc.engine.context import RowStatus
 from smbc.monitoring.scripts import check_monitoring
@@ -37,7 +36,6 @@ def _context(request: Request, store_hash: str, failed_only: bool) -> dict[str, 
     deliveries, calls = recent_activity(db, store_hash, failed_only=failed_only)
     return {
         "monitoring_problems": monitoring_problems,
-        "health": system_health(db, store_hash=store_hash),
         "health": system_health(db, store_hash=store_hash),
         "connected": connected,
         "deliveries": deliveries,
