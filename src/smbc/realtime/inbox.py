@@ -23,10 +23,11 @@ from smbc.bigcommerce.webhook_payloads import (
     resource_id,
 )
 from smbc.core.clock import get_clock
+from smbc.core.job_batches import enqueue_each
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.realtime.models import WebhookDelivery
-from smbc.realtime.processing import enqueue_delivery
+from smbc.realtime.processing import enqueue_delivery, process_delivery_task
 
 log = logging.getLogger(__name__)
 
@@ -192,10 +193,13 @@ def accept_and_enqueue(db: Database, body: bytes, secret: str | None) -> Accepte
 
 
 def enqueue_accepted(outcomes: list[Accepted]) -> None:
-    """A queue message for each delivery just recorded (a lost one is found again by the sweep)."""
-    for outcome in outcomes:
-        if outcome.delivery_id is not None:
-            enqueue_delivery(outcome.delivery_id)
+    """A queue message for each delivery just recorded, all in one write (a group commit's worth);
+    if the queue is down, the sweep finds the rows later."""
+    ids = [outcome.delivery_id for outcome in outcomes if outcome.delivery_id is not None]
+    try:
+        enqueue_each(process_delivery_task, ids)
+    except Exception:
+        log.warning("could not enqueue %d deliveries; the sweep will pick them up", len(ids), exc_info=True)
 
 
 def record_synthetic(
