@@ -49,6 +49,16 @@ def test_real_time_benchmark_ends_with_every_delivery_processed() -> None:
     )
     assert figures["deliveries"] >= 40 and set(figures["statuses"]) <= {"done", "skipped"}
     assert figures["salesmanago_events"] > 0 and figures["bigcommerce_calls_per_delivery"] > 0
+    assert figures["cpu_ms_per_delivery"]["total"] > 0
+
+
+@pytest.mark.timeout(300)  # two app processes and two installs: slow on a loaded machine
+def test_real_time_benchmark_steady_state_mode_paces_the_activity() -> None:
+    figures = run(
+        "realtime_end_to_end.py", "--rate", "20", "--duration", "3", "--stores", "2", "--latency-ms", "0"
+    )
+    assert figures["mode"] == "steady 20/s for 3 s" and 0 < figures["deliveries"] <= 20 * 3 + 12
+    assert figures["received_to_done_p95_s"] is not None and figures["worker_rss"]["max_mb"] > 0
 
 
 def test_export_benchmark_exports_every_record() -> None:
