@@ -237,14 +237,17 @@ class LeaseKeeper:
         for bind, leased, ids in work:
             model = leased.model
             try:
+                ident = model.id  # type: ignore[attr-defined]
+                # A row another transaction is writing (its finish, a claim) is skipped, not waited
+                # for: waiting deadlocked with a finish writing the same rows in another order.
+                free = (
+                    select(ident)
+                    .where(ident.in_(ids), getattr(model, leased.state_column) == leased.held_state)
+                    .with_for_update(skip_locked=True)
+                )
                 with bind.begin() as conn:
                     result = conn.execute(
-                        update(model)
-                        .where(
-                            model.id.in_(ids),  # type: ignore[attr-defined]
-                            getattr(model, leased.state_column) == leased.held_state,
-                        )
-                        .values({leased.column: now})
+                        update(model).where(ident.in_(free.scalar_subquery())).values({leased.column: now})
                     )
                 renewed += result.rowcount  # type: ignore[attr-defined]
             except Exception:  # the database is away: the lease may lapse, the work is not lost
@@ -278,9 +281,15 @@ def reclaim_expired(db: Database, now: datetime | None = None) -> int:
     freed = 0
     with db.session() as session:
         for model in QueuedRow.__subclasses__():
+            ident = model.id  # type: ignore[attr-defined]
+            expired = (
+                select(ident)
+                .where(model.status == RowStatus.PROCESSING.value, model.locked_at < now - lease())
+                .with_for_update(skip_locked=True)  # a row being written is not a dead worker's
+            )
             result = session.execute(
                 update(model)
-                .where(model.status == RowStatus.PROCESSING.value, model.locked_at < now - lease())
+                .where(ident.in_(expired.scalar_subquery()))
                 .values(status=RowStatus.PENDING.value, locked_at=None, next_attempt_at=now)
                 .execution_options(synchronize_session=False)
             )
