@@ -77,12 +77,20 @@ class Balancer:
             targets = [self.backends[next(self._turn) % len(self.backends)]]
         assert self._client is not None
         client = self._client
-        answers = await asyncio.gather(
-            *(client.request(request.method, f"{b}{path}", content=body, headers=headers) for b in targets)
-        )
-        answer = max(answers, key=lambda a: a.status_code)  # the worst one: BigCommerce would retry it
-        kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS}
-        await Response(answer.content, status_code=answer.status_code, headers=kept)(scope, receive, send)
+
+        async def forward(backend: str) -> Response:
+            try:
+                answer = await client.request(
+                    request.method, f"{backend}{path}", content=body, headers=headers
+                )
+            except httpx.HTTPError as exc:  # a web process stopped (the drill's end): as a balancer would
+                return Response(f"backend unreachable: {exc}", status_code=502)
+            kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS}
+            return Response(answer.content, status_code=answer.status_code, headers=kept)
+
+        answers = await asyncio.gather(*(forward(backend) for backend in targets))
+        worst = max(answers, key=lambda a: a.status_code)  # BigCommerce would retry it
+        await worst(scope, receive, send)
 
 
 def answers(url: str) -> bool:
@@ -111,6 +119,9 @@ class Cluster:
     def __enter__(self) -> Cluster:
         self.front.start()
         self.sb.start()
+        # BigCommerce's retry ladder (a minute, then longer) a hundred times faster: a delivery refused
+        # while a part was down comes back within the drill.
+        self.sb.bc.webhooks.retry_time_scale = 0.01
         try:
             self.settings: Settings = make_settings(
                 self.tmp_path,
