@@ -48,7 +48,8 @@ class GroupCommit:
         loop = asyncio.get_running_loop()
         answered: asyncio.Future[Accepted] = loop.create_future()
         self._waiting.append((received, answered))
-        if self._flusher is None:
+        flusher = self._flusher
+        if flusher is None or flusher.done() or flusher.get_loop() is not loop:  # none running in this loop
             self._flusher = loop.create_task(self._flush_while_waiting())
         return await answered
 
@@ -72,7 +73,8 @@ class GroupCommit:
                 sent = loop.run_in_executor(self._enqueuer, enqueue_accepted, outcomes)
                 sent.add_done_callback(partial(_answer, batch, outcomes))
         finally:
-            self._flusher = None
+            if self._flusher is asyncio.current_task():
+                self._flusher = None
 
 
 def _answer(
