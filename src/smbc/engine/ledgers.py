@@ -22,6 +22,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -233,13 +235,25 @@ def claim_event(
             return None
         return f"{kind} for {key} is being sent by {row.claimed_by}"
 
-    claim = SentEvent(
-        store_id=store_id, kind=kind, key=key, order_id=order_id, claimed_by=owner, claimed_at=now
-    )
     holder = select(SentEvent).where(
         SentEvent.store_id == store_id, SentEvent.kind == kind, SentEvent.key == key
     )
-    return claim_by_inserting(db, claim, holder, held)
+    # One transaction and no exception when the row exists: deliveries about an order already sent
+    # (created, updated, status changed) are most of them, and a failed INSERT costs a second one.
+    with db.session() as session:
+        dialect_insert = (
+            postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        inserted = session.execute(
+            dialect_insert(SentEvent)
+            .values(
+                store_id=store_id, kind=kind, key=key, order_id=order_id, claimed_by=owner, claimed_at=now
+            )
+            .on_conflict_do_nothing(index_elements=["store_id", "kind", "key"])
+        )
+        if inserted.rowcount == 1:
+            return None
+        return held(session.scalars(holder).first())
 
 
 def release_event(db: Database, store_id: int, kind: str, key: str, owner: str) -> None:
