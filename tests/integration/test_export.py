@@ -22,6 +22,7 @@ from smbc.core.clock import FakeClock, set_clock, utcnow
 from smbc.core.config import Settings
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCall, RemoteCallError, Service
 from smbc.db.models import Store
+from smbc.engine import long_jobs
 from smbc.engine.ledgers import SentEvent, SyncedContact
 from smbc.export import contacts as contacts_export
 from smbc.export import events as events_export
@@ -409,7 +410,7 @@ def test_only_a_finished_events_export_with_unconfirmed_events_can_be_sent_again
 @contextmanager
 def service_clock_past_the_lease() -> Iterator[None]:
     """A dead worker's lease goes stale after LEASE_STALE: move the clock past it."""
-    previous = set_clock(FakeClock(utcnow() + runner.LEASE_STALE + timedelta(seconds=1)))
+    previous = set_clock(FakeClock(utcnow() + long_jobs.LEASE_STALE + timedelta(seconds=1)))
     try:
         yield
     finally:

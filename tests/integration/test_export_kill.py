@@ -18,6 +18,7 @@ from export_support import World, export_world
 
 from smbc.core.clock import FakeClock, set_clock, utcnow
 from smbc.core.config import Settings
+from smbc.engine import long_jobs
 from smbc.export import runner, service
 from support import wait_for
 
@@ -83,7 +84,7 @@ def test_a_killed_worker_resumes_and_each_event_is_sent_exactly_once(backend_set
         assert 0 < stopped.sent == sent_before < 40
         assert runner.run_export(export_id, db=w.db) is None  # its heartbeat is still fresh
 
-        previous = set_clock(FakeClock(utcnow() + runner.LEASE_STALE + timedelta(seconds=1)))
+        previous = set_clock(FakeClock(utcnow() + long_jobs.LEASE_STALE + timedelta(seconds=1)))
         try:
             assert runner.due_export_ids(w.db) == [export_id]  # the sweep would queue it
             assert runner.run_export(export_id, db=w.db, time_slice=None) == "done"

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from smbc.account.catalog_access import NoCatalogKey, catalog_api
@@ -26,21 +25,24 @@ from smbc.bigcommerce import catalog as bc_catalog
 from smbc.bigcommerce.client import PAGE_LIMIT, BigCommerceClient, CallBuffer
 from smbc.bigcommerce.client import for_store as bc_for_store
 from smbc.catalog.models import ACTIVE_STATUSES, CatalogSync, SyncPhase, SyncStatus
-from smbc.core.clock import get_clock, utcnow
+from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.engine.pausing import PauseReason, pause_reason_for
-from smbc.engine.queue import (
-    OUTCOME_ACTIONS,
-    Action,
-    QueueKind,
-    RetryPolicy,
-    enqueue_or_leave,
-    register_queue,
+from smbc.engine.long_jobs import (
+    TIME_SLICE_S,
+    LeaseLost,
+    LongJobKind,
+    SliceRun,
+    after_error,
+    beat,
+    finish_row,
+    run_slice,
 )
+from smbc.engine.pausing import PauseReason, pause_reason_for
+from smbc.engine.queue import QueueKind, RetryPolicy, enqueue_or_leave, register_queue
 from smbc.mapping.catalog_products import (
     CatalogCategory,
     StorefrontCatalog,
@@ -55,16 +57,11 @@ from smbc.settings.store_settings import load_store_settings
 
 log = logging.getLogger(__name__)
 
-TIME_SLICE_S = 50.0  # a task runs pages this long, then re-queues itself (other work gets a turn)
-LEASE_STALE = timedelta(minutes=5)  # no heartbeat for this long: the worker died, another takes over
 SYNC_RETRY = RetryPolicy(
     base=timedelta(seconds=5), cap=timedelta(minutes=10), give_up_after=timedelta(hours=24)
 )
+SYNCS = LongJobKind(CatalogSync, "catalog sync", [s.value for s in ACTIVE_STATUSES], SYNC_RETRY)
 REFUSED_KEPT = 20  # refused products listed with their reason (all are counted)
-
-
-class LeaseLost(Exception):
-    """Another worker took this sync over (ours looked dead): stop without writing anything."""
 
 
 @dataclass
@@ -93,41 +90,8 @@ class Run:
         self.read_after = max(self.read_after, self.after_id)
 
 
-def _runnable(now: datetime, *, force: bool = False) -> ColumnElement[bool]:
-    conditions = [
-        CatalogSync.status.in_([s.value for s in ACTIVE_STATUSES]),
-        or_(CatalogSync.lease_owner.is_(None), CatalogSync.heartbeat_at < now - LEASE_STALE),
-    ]
-    if not force:
-        conditions.append(or_(CatalogSync.next_attempt_at.is_(None), CatalogSync.next_attempt_at <= now))
-    return and_(*conditions)
-
-
-def _acquire(db: Database, sync_id: int, token: str, now: datetime, *, force: bool) -> bool:
-    with db.session() as session:
-        taken = session.execute(
-            update(CatalogSync)
-            .where(CatalogSync.id == sync_id, _runnable(now, force=force))
-            .values(lease_owner=token, heartbeat_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        row = session.get(CatalogSync, sync_id)
-        assert row is not None
-        row.status = SyncStatus.RUNNING.value
-        row.started_at = row.started_at or now
-    return True
-
-
 def finish_sync(session: Session, row: CatalogSync, status: SyncStatus, error: str = "") -> None:
-    row.status = status.value
-    row.active_slot = None
-    row.lease_owner = None
-    row.next_attempt_at = None
-    row.finished_at = utcnow()
-    if error:
-        row.last_error = error[:2000]
+    finish_row(row, status.value, utcnow(), error)
 
 
 def run_sync(
@@ -143,7 +107,7 @@ def run_sync(
     due). `force` ignores a scheduled retry time (the CLI runs it now)."""
     db = db or get_runtime().db
     token = uuid.uuid4().hex
-    if not _acquire(db, sync_id, token, utcnow(), force=force):
+    if not SYNCS.acquire(db, sync_id, token, utcnow(), force=force):
         return None
     try:
         run = _start(db, sync_id, token, on_page)
@@ -209,34 +173,31 @@ def _start(
 
 
 def _locked(session: Session, sync_id: int, token: str) -> CatalogSync:
-    row = session.get(CatalogSync, sync_id, with_for_update=True)
-    if row is None or row.lease_owner != token:
-        raise LeaseLost()
-    return row
+    return SYNCS.locked(session, sync_id, token)
 
 
 def _run(run: Run, time_slice: float | None) -> str:
-    started = get_clock().monotonic()
+    slices = SliceRun(
+        what=f"catalog sync {run.sync_id}",
+        step=lambda: _step(run),
+        release=lambda: _release(run),
+        requeue=lambda: enqueue_sync(run.sync_id),
+        on_error=lambda exc, unexpected: _on_error(run, exc, unexpected=unexpected),
+    )
+    return run_slice(slices, time_slice)
+
+
+def _step(run: Run) -> str | None:
+    """One page of products (or of products gone); the status the sync ended with, or None."""
     try:
-        while True:
-            if time_slice is not None and get_clock().monotonic() - started >= time_slice:
-                _release(run)
-                enqueue_sync(run.sync_id)
-                return SyncStatus.RUNNING.value
-            more = _products_page(run) if run.phase is SyncPhase.PRODUCTS else _gone_batch(run)
-            if not more and run.phase is SyncPhase.GONE:
-                return _end(run)
-            if not more:
-                run.phase = SyncPhase.GONE
+        more = _products_page(run) if run.phase is SyncPhase.PRODUCTS else _gone_batch(run)
     except CatalogGone as exc:
         return _catalog_gone(run, exc)
-    except RemoteCallError as exc:
-        return _on_error(run, exc)
-    except LeaseLost:
-        raise
-    except Exception as exc:  # a bug: keep the sync and its cursor, retry later, show the error
-        log.exception("catalog sync %s failed", run.sync_id)
-        return _on_error(run, RemoteCallError(Outcome.RETRY, f"internal error: {type(exc).__name__}: {exc}"))
+    if not more and run.phase is SyncPhase.GONE:
+        return _end(run)
+    if not more:
+        run.phase = SyncPhase.GONE
+    return None
 
 
 def send_items(api: CatalogApi, catalog_id: str, items: Sequence[Mapping[str, Any]]) -> ProductsWritten:
@@ -335,10 +296,8 @@ def _count(row: CatalogSync, written: ProductsWritten) -> None:
 
 
 def _heartbeat(row: CatalogSync) -> None:
-    row.heartbeat_at = utcnow()
-    row.attempts = 0
-    row.failing_since = None
-    row.last_error = ""
+    beat(row)
+    row.last_error = ""  # the sync's tab shows no error once it goes on
 
 
 def _release(run: Run) -> None:
@@ -381,28 +340,19 @@ def _credentials_message(exc: RemoteCallError) -> str:
     return f"SALESmanago refused the API v3 key ({exc.message}): log in again, then sync again."
 
 
-def _on_error(run: Run, exc: RemoteCallError) -> str:
+def _on_error(run: Run, exc: RemoteCallError, *, unexpected: bool = False) -> str:
     """Retryable: wait (backoff) and go on from the cursor; otherwise the sync fails with the reason."""
-    now = utcnow()
-    action = OUTCOME_ACTIONS[exc.outcome]
     with run.db.session() as session:
         row = _locked(session, run.sync_id, run.token)
         run.calls.flush(session)
-        if action is not Action.RETRY:
-            message = _credentials_message(exc) if action is Action.WAIT else exc.message
-            finish_sync(session, row, SyncStatus.FAILED, message)
+        verdict = after_error(
+            row, exc, SYNC_RETRY, utcnow(), credentials_message=_credentials_message, unexpected=unexpected
+        )
+        if isinstance(verdict, str):
+            finish_sync(session, row, SyncStatus.FAILED, verdict)
             return SyncStatus.FAILED.value
-        row.attempts += 1
-        row.failing_since = row.failing_since or now
-        if SYNC_RETRY.gives_up(row.failing_since, now):
-            finish_sync(session, row, SyncStatus.FAILED, f"Gave up after 24 h of failures: {exc.message}")
-            return SyncStatus.FAILED.value
-        wait = SYNC_RETRY.wait(row.attempts, exc.retry_after).total_seconds()
-        row.next_attempt_at = now + timedelta(seconds=wait)
-        row.last_error = exc.message[:2000]
-        row.lease_owner = None
-    log.info("catalog sync %s failed (%s); retrying in %.0f s", run.sync_id, exc, wait)
-    enqueue_sync(run.sync_id, delay=wait)
+    log.info("catalog sync %s failed (%s); retrying in %.0f s", run.sync_id, exc, verdict)
+    enqueue_sync(run.sync_id, delay=verdict)
     return SyncStatus.RUNNING.value
 
 
@@ -420,9 +370,7 @@ def enqueue_sync(sync_id: int, delay: float | None = None) -> None:
 
 
 def due_sync_ids(db: Database, now: datetime | None = None) -> list[int]:
-    now = now or utcnow()
-    with db.session() as session:
-        return list(session.scalars(select(CatalogSync.id).where(_runnable(now)).order_by(CatalogSync.id)))
+    return SYNCS.due_ids(db, now)
 
 
 # The engine's periodic sweep re-enqueues due syncs (a lost queue message loses nothing).

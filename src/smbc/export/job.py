@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
@@ -14,11 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
-from smbc.core.clock import utcnow
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.engine.long_jobs import LongJobKind, beat, finish_row
+from smbc.engine.queue import RetryPolicy
 from smbc.export.ledger import mark_unconfirmed
-from smbc.export.models import Export, ExportKind, ExportStatus, ExportSubscriber
+from smbc.export.models import ACTIVE_STATUSES, Export, ExportKind, ExportStatus, ExportSubscriber
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.salesmanago.client import SalesmanagoClient
@@ -28,10 +29,11 @@ MESSAGES_KEPT = 10
 # No double opt-in in an export: these shoppers already confirmed in the store, and a batch would
 # send every one of them a confirmation e-mail (SALESmanago's own plugins export the same way).
 SEND_DOUBLE_OPT_IN = False
-
-
-class LeaseLost(Exception):
-    """Another worker took this export over (ours looked dead): stop without writing anything."""
+# 5 s, 10 s, 20 s, ... up to 10 min between runs; an export failing for 24 h fails for good.
+EXPORT_RETRY = RetryPolicy(
+    base=timedelta(seconds=5), cap=timedelta(minutes=10), give_up_after=timedelta(hours=24)
+)
+EXPORTS_JOBS = LongJobKind(Export, "export", [s.value for s in ACTIVE_STATUSES], EXPORT_RETRY)
 
 
 @dataclass
@@ -83,10 +85,7 @@ class BatchResult:
 
 
 def locked_row(session: Session, job: Job) -> Export:
-    row = session.get(Export, job.export_id, with_for_update=True)
-    if row is None or row.lease_owner != job.token:
-        raise LeaseLost()
-    return row
+    return EXPORTS_JOBS.locked(session, job.export_id, job.token)
 
 
 def _add_counts(row: Export, result: BatchResult) -> None:
@@ -104,15 +103,10 @@ def _add_counts(row: Export, result: BatchResult) -> None:
 def finish_export(
     session: Session, row: Export, status: ExportStatus, now: datetime, error: str = ""
 ) -> None:
-    row.status = status.value
-    row.active_slot = None
-    row.lease_owner = None
-    row.finished_at = now
-    row.next_attempt_at = None
+    finish_row(row, status.value, now, error)
     if status is ExportStatus.DONE and row.total is not None:
         row.total = row.done  # the count BigCommerce gave was an estimate; this is what there was
     if error:
-        row.last_error = error[:2000]
         row.messages = [*(row.messages or []), error][-MESSAGES_KEPT:]
     cursor = dict(row.cursor or {})
     inflight = cursor.pop("inflight", None)
@@ -138,9 +132,7 @@ def commit_batch(job: Job, result: BatchResult, *, extra: Callable[[Session], No
                 _add_counts(row, result)
                 row.cursor = dict(job.cursor)
                 row.batches = job.batches
-                row.heartbeat_at = utcnow()
-                row.attempts = 0
-                row.failing_since = None
+                beat(row)
                 session.flush()
                 session.expunge(row)
             break

@@ -11,12 +11,12 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smbc.core.clock import utcnow
 from smbc.db.base import Base
 from smbc.db.types import UTCDateTime
+from smbc.engine.long_jobs import LongJobColumns
 
 
 class ExportKind(StrEnum):
@@ -39,15 +39,11 @@ ACTIVE_STATUSES = (ExportStatus.QUEUED, ExportStatus.RUNNING, ExportStatus.CANCE
 FAILED_EVENTS_REASON = "SALESmanago reported the event failed"
 
 
-class Export(Base):
+class Export(LongJobColumns, Base):
     __tablename__ = "exports"
     __table_args__ = (Index("ix_exports_store_created", "store_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default=ExportStatus.QUEUED.value, index=True)
-    active_slot: Mapped[str | None] = mapped_column(String(64), unique=True)
     # The range as the merchant chose it (whole days in `timezone`) and its UTC bounds (inclusive).
     date_from: Mapped[date] = mapped_column(Date)
     date_to: Mapped[date] = mapped_column(Date)
@@ -68,18 +64,6 @@ class Export(Base):
     messages: Mapped[list[str]] = mapped_column(JSON, default=list)  # the last few problems
     cursor: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     batches: Mapped[int] = mapped_column(Integer, default=0)  # batches committed (also batch ids)
-    # Retries after SALESmanago/BigCommerce failures: consecutive failures and when to go on.
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The worker running it: a lease refreshed after every batch; a stale one is taken over.
-    lease_owner: Mapped[str | None] = mapped_column(String(64))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    actor: Mapped[str] = mapped_column(String(320), default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
     def active(self) -> bool:

@@ -3,86 +3,42 @@ after every batch, in the transaction that records the batch's result, so a cras
 stopped. Pages are streamed (one page and one batch in memory at a time). A run ends when the export
 is done or cancelled, must wait for a retry, or its time slice is used up (then it is queued again).
 
-The lease is the runner's own, not the engine's claim: an export runs for hours, keeps its row
-through many transactions and proves it is alive with a heartbeat, where an engine row is claimed
-for one short piece of work. Retry schedule, outcome -> action and the sweep are the engine's."""
+An export is one of the engine's long jobs (`engine.long_jobs`): a lease with a heartbeat, time
+slices, the engine's retry schedule, outcome -> action and sweep."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
-
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from datetime import datetime
 
 from smbc.account.credentials import salesmanago_client
 from smbc.bigcommerce.client import CallBuffer
 from smbc.bigcommerce.client import for_store as bc_for_store
-from smbc.core.clock import get_clock, utcnow
+from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
-from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
+from smbc.core.remote_calls import BackoffPolicy, RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.engine.pausing import PauseReason, pause_reason_for
-from smbc.engine.queue import (
-    OUTCOME_ACTIONS,
-    UNEXPECTED_ERROR_ATTEMPTS,
-    Action,
-    QueueKind,
-    RetryPolicy,
-    describe_unexpected,
-    enqueue_or_leave,
-    gave_up_unexpected,
-    register_queue,
+from smbc.engine.long_jobs import (
+    TIME_SLICE_S,
+    LeaseLost,
+    SliceRun,
+    after_error,
+    run_slice,
 )
+from smbc.engine.pausing import PauseReason, pause_reason_for
+from smbc.engine.queue import QueueKind, enqueue_or_leave, register_queue
 from smbc.export.contacts import contact_batches
 from smbc.export.events import event_batches, resolve_inflight
-from smbc.export.job import Job, LeaseLost, finish_export, locked_row
-from smbc.export.models import ACTIVE_STATUSES, Export, ExportKind, ExportStatus
+from smbc.export.job import EXPORTS_JOBS, Job, finish_export, locked_row
+from smbc.export.models import Export, ExportKind, ExportStatus
 from smbc.salesmanago.client import record_calls_into
 from smbc.settings.store_settings import load_store_settings
 
 log = logging.getLogger(__name__)
-
-TIME_SLICE_S = 50.0  # a task runs batches this long, then re-queues itself (other work gets a turn)
-LEASE_STALE = timedelta(minutes=5)  # no heartbeat for this long: the worker died, another takes over
-# 5 s, 10 s, 20 s, ... up to 10 min between runs; an export failing for 24 h fails for good.
-EXPORT_RETRY = RetryPolicy(
-    base=timedelta(seconds=5), cap=timedelta(minutes=10), give_up_after=timedelta(hours=24)
-)
-
-
-def _runnable(now: datetime, *, force: bool = False) -> ColumnElement[bool]:
-    """An active export nobody runs (no lease, or its worker stopped sending heartbeats) whose retry
-    time has come (`force`: whatever the retry time)."""
-    conditions = [
-        Export.status.in_([s.value for s in ACTIVE_STATUSES]),
-        or_(Export.lease_owner.is_(None), Export.heartbeat_at < now - LEASE_STALE),
-    ]
-    if not force:
-        conditions.append(or_(Export.next_attempt_at.is_(None), Export.next_attempt_at <= now))
-    return and_(*conditions)
-
-
-def _acquire(db: Database, export_id: int, token: str, now: datetime, *, force: bool) -> bool:
-    with db.session() as session:
-        taken = session.execute(
-            update(Export)
-            .where(Export.id == export_id, _runnable(now, force=force))
-            .values(lease_owner=token, heartbeat_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        row = session.get(Export, export_id)
-        assert row is not None
-        if row.status == ExportStatus.QUEUED.value:
-            row.status = ExportStatus.RUNNING.value
-        if row.started_at is None:
-            row.started_at = now
-    return True
 
 
 def run_export(
@@ -98,7 +54,7 @@ def run_export(
     it (or it is not due). `force` ignores a scheduled retry time (the CLI runs it now)."""
     db = db or get_runtime().db
     token = uuid.uuid4().hex
-    if not _acquire(db, export_id, token, utcnow(), force=force):
+    if not EXPORTS_JOBS.acquire(db, export_id, token, utcnow(), force=force):
         return None
     try:
         return _run(db, export_id, token, time_slice, on_batch)
@@ -163,28 +119,24 @@ def _run(
     job = _start_job(db, export_id, token, on_batch)
     if isinstance(job, str):
         return job
-    started = get_clock().monotonic()
-    try:
-        resolve_inflight(job)
-        batches = contact_batches(job) if job.kind is ExportKind.CONTACTS else event_batches(job)
-        while True:
-            status = _status(job)
-            if status == ExportStatus.CANCELLING.value:
-                return _end(job, ExportStatus.CANCELLED)
-            if time_slice is not None and get_clock().monotonic() - started >= time_slice:
-                _release(job)
-                enqueue_export(export_id)
-                return ExportStatus.RUNNING.value
-            if next(batches, None) is None:
-                return _end(job, ExportStatus.DONE)
-    except RemoteCallError as exc:
-        return _on_error(job, exc)
-    except LeaseLost:
-        raise
-    except Exception as exc:  # a bug: keep the export and its cursor, retry a few times, show the error
-        log.exception("export %s failed", export_id)
-        error = RemoteCallError(Outcome.RETRY, describe_unexpected(exc))
-        return _on_error(job, error, unexpected=True)
+    resolve_inflight(job)
+    batches = contact_batches(job) if job.kind is ExportKind.CONTACTS else event_batches(job)
+
+    def step() -> str | None:
+        if _status(job) == ExportStatus.CANCELLING.value:
+            return _end(job, ExportStatus.CANCELLED)
+        if next(batches, None) is None:
+            return _end(job, ExportStatus.DONE)
+        return None
+
+    slices = SliceRun(
+        what=f"export {export_id}",
+        step=step,
+        release=lambda: _release(job),
+        requeue=lambda: enqueue_export(export_id),
+        on_error=lambda exc, unexpected: _on_error(job, exc, unexpected=unexpected),
+    )
+    return run_slice(slices, time_slice)
 
 
 def _status(job: Job) -> str:
@@ -226,31 +178,18 @@ def _on_error(job: Job, exc: RemoteCallError, *, unexpected: bool = False) -> st
     The row keeps the cursor of the last committed batch: `job.cursor` may already point past work
     whose transaction failed (a claim, a ledger write), and saving it would skip that work."""
     now = utcnow()
-    action = OUTCOME_ACTIONS[exc.outcome]
     with job.db.session() as session:
         row = locked_row(session, job)
         job.calls.flush(session)
-        if action is not Action.RETRY:
-            message = _credentials_message(exc) if action is Action.WAIT else exc.message
-            finish_export(session, row, ExportStatus.FAILED, now, message)
+        verdict = after_error(
+            row, exc, EXPORTS_JOBS.retry, now, credentials_message=_credentials_message, unexpected=unexpected
+        )
+        if isinstance(verdict, str):
+            finish_export(session, row, ExportStatus.FAILED, now, verdict)
             return ExportStatus.FAILED.value
-        row.attempts += 1
-        row.failing_since = row.failing_since or now
-        if unexpected and row.attempts >= UNEXPECTED_ERROR_ATTEMPTS:
-            message = gave_up_unexpected(exc.message, row.attempts)
-            finish_export(session, row, ExportStatus.FAILED, now, message)
-            return ExportStatus.FAILED.value
-        if EXPORT_RETRY.gives_up(row.failing_since, now):
-            message = f"Gave up after 24 h of failures: {exc.message}"
-            finish_export(session, row, ExportStatus.FAILED, now, message)
-            return ExportStatus.FAILED.value
-        wait = EXPORT_RETRY.wait(row.attempts, exc.retry_after).total_seconds()
-        row.next_attempt_at = now + timedelta(seconds=wait)
-        row.last_error = exc.message[:2000]
-        row.lease_owner = None
         attempts = row.attempts
-    log.info("export %s: attempt %s failed (%s); retrying in %.0f s", job.export_id, attempts, exc, wait)
-    enqueue_export(job.export_id, delay=wait)
+    log.info("export %s: attempt %s failed (%s); retrying in %.0f s", job.export_id, attempts, exc, verdict)
+    enqueue_export(job.export_id, delay=verdict)
     return ExportStatus.RUNNING.value
 
 
@@ -268,11 +207,7 @@ def enqueue_export(export_id: int, delay: float | None = None) -> None:
 
 
 def due_export_ids(db: Database, now: datetime | None = None) -> list[int]:
-    """Active exports nobody runs: queued or waiting for a retry that is due, and those whose worker
-    stopped sending heartbeats (killed, crashed)."""
-    now = now or utcnow()
-    with db.session() as session:
-        return list(session.scalars(select(Export.id).where(_runnable(now)).order_by(Export.id)))
+    return EXPORTS_JOBS.due_ids(db, now)
 
 
 # The engine's periodic sweep re-enqueues due exports (a lost queue message loses nothing).
