@@ -23,7 +23,13 @@ from smbc.realtime.models import WebhookDelivery
 from smbc.realtime.processing import DELIVERIES
 from support import require, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.subprocess, pytest.mark.timeout(300)]
+# One drill at a time (one xdist worker): each runs five processes on a small machine.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.subprocess,
+    pytest.mark.xdist_group("reliability-drills"),
+    pytest.mark.timeout(300),
+]
 
 ORDERS = 80
 REDIS_SERVER = "/usr/bin/redis-server"

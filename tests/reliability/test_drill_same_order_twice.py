@@ -13,7 +13,13 @@ from sqlalchemy import func, select
 from smbc.realtime.models import WebhookDelivery
 from support import wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.subprocess, pytest.mark.timeout(300)]
+# One drill at a time (one xdist worker): each runs five processes on a small machine.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.subprocess,
+    pytest.mark.xdist_group("reliability-drills"),
+    pytest.mark.timeout(300),
+]
 
 ORDERS = 50
 

@@ -13,7 +13,13 @@ from cluster import Cluster
 
 from support import wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.subprocess, pytest.mark.timeout(420)]
+# One drill at a time (one xdist worker): each runs five processes on a small machine.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.subprocess,
+    pytest.mark.xdist_group("reliability-drills"),
+    pytest.mark.timeout(420),
+]
 
 ORDERS = 80  # per burst: about 560 webhook deliveries each (carts, orders, subscribers, stock)
 WITHIN = 120.0  # seconds from the kill to the last PURCHASE
