@@ -170,6 +170,8 @@ class V3Pages:
     limit: int = PAGE_LIMIT
     cursor: str | None = None
     page: int = 1
+    # The model of one item; None: the one `answers.LIST_ITEMS` registers for the path.
+    item: Any = None
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         while True:
@@ -178,7 +180,7 @@ class V3Pages:
                 params["after"] = self.cursor
             else:
                 params["page"] = self.page
-            answer = V3List[list_item_model(self.path)]  # type: ignore[misc]
+            answer = V3List[self.item or list_item_model(self.path)]  # type: ignore[misc]
             body = self.client.request("GET", self.path, params, answer=answer).data
             data = body.data if body is not None else []
             meta = body.meta if body is not None else None
