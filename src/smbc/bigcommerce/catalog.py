@@ -3,15 +3,21 @@ variants and images in the same call, products by id, channel assignments, categ
 a channel's default currency.
 
 Product pages go by id (`id:greater`, ascending), so the last id of a page is a cursor a full sync
-saves and resumes from."""
+saves and resumes from.
+
+Every answer is read through a model (`smbc.core.answers`): what identifies a row (a product's,
+brand's or assignment's ids) is required, so an answer without it is an `invalid` outcome recorded
+on the call; names, parents and the currency are opportunistic (a warning names the call and field).
+A category row without any id is left out with a warning: the others still name the product's."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from smbc.bigcommerce.answers import V3List, V3One, as_dict
+from smbc.bigcommerce.answers import V3List, as_dict
 from smbc.bigcommerce.client import PAGE_LIMIT, BigCommerceClient, V3Pages
 from smbc.core.answers import AnswerModel, opportunistic
 
@@ -19,6 +25,10 @@ PRODUCTS_PATH = "/v3/catalog/products"
 PRODUCT_INCLUDE = "variants,images"
 # Read by id (real time), a product also says which channels it is assigned to.
 PRODUCT_INCLUDE_BY_ID = "variants,images,channels"
+CATEGORIES_PATH = "/v3/catalog/trees/categories"
+BRANDS_PATH = "/v3/catalog/brands"
+
+log = logging.getLogger(__name__)
 
 
 class CatalogProduct(AnswerModel):
@@ -28,9 +38,43 @@ class CatalogProduct(AnswerModel):
     id: int
 
 
-def _products(bc: BigCommerceClient, params: dict[str, Any]) -> list[dict[str, Any]]:
+class ChannelAssignment(AnswerModel):
+    """One row of `/v3/catalog/products/channel-assignments`."""
+
+    product_id: int
+    channel_id: int
+
+
+class TreeCategory(AnswerModel):
+    """One category of `/v3/catalog/trees/categories` (older answers name its id `id`)."""
+
+    category_id: int | None = opportunistic(often_absent=True)
+    id: int | None = opportunistic(often_absent=True)
+    name: str | None = opportunistic()
+    parent_id: int | None = opportunistic()
+
+
+class Brand(AnswerModel):
+    """One brand of `/v3/catalog/brands`."""
+
+    id: int
+    name: str | None = opportunistic()
+
+
+class CurrencyAssignment(AnswerModel):
+    default_currency: str | None = opportunistic()
+
+
+class CurrencyAssignments(AnswerModel):
+    """`/v3/channels/{id}/currency-assignments`: only a default for the catalog's currency, so an
+    unreadable `data` falls back to the store's currency with a warning."""
+
+    data: CurrencyAssignment | None = opportunistic()
+
+
+def _products(bc: BigCommerceClient, params: dict[str, Any]) -> list[CatalogProduct]:
     body = bc.request("GET", PRODUCTS_PATH, params, answer=V3List[CatalogProduct]).data
-    return [] if body is None else [as_dict(p) for p in body.data]
+    return [] if body is None else body.data
 
 
 def _csv(values: Sequence[object]) -> str:
@@ -52,7 +96,7 @@ def product_page(
     }
     if after_id:
         params["id:greater"] = after_id
-    return _products(bc, params)
+    return [as_dict(product) for product in _products(bc, params)]
 
 
 def product_pages(
@@ -66,7 +110,7 @@ def product_pages(
         yield page
         if len(page) < limit:
             return
-        after_id = max(int(p["id"]) for p in page)
+        after_id = max(p["id"] for p in page)  # required by `CatalogProduct`: an int in every item
 
 
 def products_by_id(bc: BigCommerceClient, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -76,8 +120,8 @@ def products_by_id(bc: BigCommerceClient, ids: Sequence[int]) -> dict[int, dict[
     for start in range(0, len(unique), PAGE_LIMIT):
         chunk = unique[start : start + PAGE_LIMIT]
         params = {"id:in": _csv(chunk), "include": PRODUCT_INCLUDE_BY_ID, "limit": PAGE_LIMIT}
-        for item in _products(bc, params):
-            found[int(item["id"])] = item
+        for product in _products(bc, params):
+            found[product.id] = as_dict(product)
     return found
 
 
@@ -87,8 +131,9 @@ def channel_assignments(bc: BigCommerceClient, product_ids: Sequence[int]) -> di
     unique = sorted({int(i) for i in product_ids})
     for start in range(0, len(unique), PAGE_LIMIT):
         params = {"product_id:in": _csv(unique[start : start + PAGE_LIMIT])}
-        for row in V3Pages(bc, f"{PRODUCTS_PATH}/channel-assignments", params).items():
-            assigned.setdefault(int(row["product_id"]), set()).add(int(row["channel_id"]))
+        pages = V3Pages(bc, f"{PRODUCTS_PATH}/channel-assignments", params, item=ChannelAssignment)
+        for row in pages.items():  # both ids are required by `ChannelAssignment`
+            assigned.setdefault(row["product_id"], set()).add(row["channel_id"])
     return assigned
 
 
@@ -102,25 +147,23 @@ class Category:
 def categories(bc: BigCommerceClient) -> dict[int, Category]:
     """Every category of every tree (a product's `categories` may name any of them)."""
     found: dict[int, Category] = {}
-    for row in V3Pages(bc, "/v3/catalog/trees/categories").items():
-        category_id = int(row.get("category_id") or row.get("id") or 0)
-        if category_id:
-            found[category_id] = Category(
-                category_id, str(row.get("name") or ""), int(row.get("parent_id") or 0)
-            )
+    for row in V3Pages(bc, CATEGORIES_PATH, item=TreeCategory).items():
+        category_id = row.get("category_id") or row.get("id")
+        if not category_id:
+            log.warning("GET %s: a category without an id ignored", CATEGORIES_PATH)
+            continue
+        found[category_id] = Category(category_id, row.get("name") or "", row.get("parent_id") or 0)
     return found
 
 
 def brands(bc: BigCommerceClient) -> dict[int, str]:
-    return {int(row["id"]): str(row.get("name") or "") for row in V3Pages(bc, "/v3/catalog/brands").items()}
-
-
-class CurrencyAssignment(AnswerModel):
-    default_currency: str | None = opportunistic()
+    """brand id -> its name ("" when the answer has none)."""
+    return {row["id"]: row.get("name") or "" for row in V3Pages(bc, BRANDS_PATH, item=Brand).items()}
 
 
 def default_currency(bc: BigCommerceClient, channel_id: int) -> str | None:
     """The channel's default currency code, or None when the channel has no assignment of its own."""
     path = f"/v3/channels/{int(channel_id)}/currency-assignments"
-    body = bc.request("GET", path, answer=V3One[CurrencyAssignment]).data
-    return None if body is None else body.data.default_currency
+    body = bc.request("GET", path, answer=CurrencyAssignments).data
+    assignment = body.data if body is not None else None
+    return assignment.default_currency if assignment is not None else None
