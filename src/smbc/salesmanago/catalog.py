@@ -12,12 +12,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from functools import partial
+from typing import Annotated, Any
 
 import httpx
+from pydantic import Field
 
-from smbc.core.answers import AnswerModel, opportunistic
+from smbc.core.answers import AnswerError, AnswerModel, opportunistic, read_answer
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
+from smbc.salesmanago.answers import Identifier
 from smbc.salesmanago.client import (
     DEFAULT_TIMEOUT,
     Recorder,
@@ -91,35 +94,75 @@ class Problem:
         return f"{self.message.strip()} ({described})" if self.message.strip() else described
 
 
-def problems_of(body: Any) -> list[Problem]:
-    """Every problem in a v3 answer: `problems[]`, and the top-level `reasonCode` with `messages`."""
+class ProblemEntry(AnswerModel):
+    """One entry of a v3 answer's `problems`. Its code decides what it concerns, so a wrongly typed
+    code is never replaced by a guess: the entry is then unreadable."""
+
+    reasonCode: int | None = None
+    message: str = opportunistic("")
+    # The product's position when SALESmanago gives it apart; else the message's `[i]` says it.
+    index: Annotated[int, Field(strict=True, ge=0)] | None = opportunistic(often_absent=True)
+
+
+class V3Report(AnswerModel):
+    """What a v3 answer reports as wrong: per-item `problems`, or a whole-request `reasonCode` with
+    its `messages`. Nothing here is opportunistic: a report that cannot be read refuses the whole
+    call, rather than counting as sent products SALESmanago may have refused."""
+
+    problems: list[Any] | None = None
+    reasonCode: int | None = None
+    messages: list[Any] | str | None = None
+
+
+V3_CALL = "SALESmanago API v3"
+
+
+def problems_of(
+    body: Any, *, call: str = V3_CALL, notes: list[str] | None = None, items: int | None = None
+) -> list[Problem]:
+    """Every problem in a v3 answer: `problems[]`, and the top-level `reasonCode` with `messages`.
+
+    `items`: how many products the call sent; a problem placed outside them cannot be placed."""
     if not isinstance(body, dict):
         return []
-    found: list[Problem] = []
-    for item in body.get("problems") or []:
-        if isinstance(item, dict):
-            message = str(item.get("message") or "")
-            index = item.get("index")
-            if not isinstance(index, int):
-                match = _INDEX.search(message)
-                index = int(match.group(1)) if match else None
-            code = item.get("reasonCode")
-            found.append(Problem(code if isinstance(code, int) else None, message, index))
-    if body.get("reasonCode") is not None or body.get("messages"):
-        messages = body.get("messages")
+    try:
+        report = read_answer(V3Report, body, call=call, notes=notes)
+    except AnswerError as unreadable:
+        return [Problem(None, str(unreadable), None)]
+    found = [_problem(item, call, notes, items) for item in report.problems or []]
+    if report.reasonCode is not None or report.messages:
+        messages = report.messages
         text = " ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages or "")
-        code = body.get("reasonCode")
-        found.append(Problem(code if isinstance(code, int) else None, text, None))
+        found.append(Problem(report.reasonCode, text, None))
     return found
 
 
-def classify_v3(status: int, body: Any, expected: tuple[str, ...]) -> tuple[Outcome, str]:
+def _problem(item: Any, call: str, notes: list[str] | None, items: int | None) -> Problem:
+    """One entry of `problems`; an unreadable one names no product, so it concerns the whole call."""
+    try:
+        entry = read_answer(ProblemEntry, item, call=call, notes=notes)
+    except AnswerError as unreadable:
+        return Problem(None, str(unreadable), None)
+    index = entry.index
+    if index is None:
+        match = _INDEX.search(entry.message)
+        index = int(match.group(1)) if match else None
+    if index is not None and items is not None and index >= items:
+        index = None
+    return Problem(entry.reasonCode, entry.message, index)
+
+
+def classify_v3(
+    status: int, body: Any, expected: tuple[str, ...], *, call: str = V3_CALL, items: int | None = None
+) -> tuple[Outcome, str]:
     """The call's outcome: transport-level answers as every SALESmanago call; then by reasonCode.
 
-    Problems of single products leave the call a SUCCESS: the caller reads them from the answer."""
+    Problems of single products leave the call a SUCCESS: the caller reads them from the answer.
+    `call` names the call in warnings; `items` is how many products it sent."""
     if status in (401, 403, 429) or status >= 500 or 300 <= status < 400 or not isinstance(body, dict):
         return classify(status, body, expected, api="v3")
-    problems = problems_of(body)
+    notes: list[str] = []
+    problems = problems_of(body, call=call, notes=notes, items=items)
     blocking = [p for p in problems if p.severity in (Severity.REQUEST, Severity.CREDENTIALS)]
     message = "; ".join(p.reason for p in blocking) or "; ".join(p.reason for p in problems)
     if any(p.severity is Severity.CREDENTIALS for p in blocking):
@@ -132,7 +175,7 @@ def classify_v3(status: int, body: Any, expected: tuple[str, ...]) -> tuple[Outc
     missing = [name for name in expected if body.get(name) in (None, "")]
     if missing:
         return Outcome.INVALID, f"SALESmanago API v3 answer without {', '.join(missing)}"
-    return Outcome.SUCCESS, message
+    return Outcome.SUCCESS, "; ".join(filter(None, [message, *notes]))
 
 
 class CatalogGone(RemoteCallError):
@@ -142,7 +185,7 @@ class CatalogGone(RemoteCallError):
 class CatalogEntry(AnswerModel):
     """One catalog of `catalogList` (SALESmanago names it `catalogName` or `name`)."""
 
-    catalogId: str | int
+    catalogId: Identifier
     catalogName: str | None = opportunistic(often_absent=True)
     name: str | None = opportunistic(often_absent=True)
     currency: str = opportunistic("")
@@ -151,11 +194,14 @@ class CatalogEntry(AnswerModel):
 
 
 class CatalogList(AnswerModel):
-    catalogs: list[CatalogEntry] = opportunistic(default_factory=list)
+    """`catalogList`. Required whole: the list decides whether a catalog was deleted in SALESmanago,
+    and an unreadable one taken as empty would pause every storefront's sync."""
+
+    catalogs: list[CatalogEntry]
 
 
 class CatalogCreated(AnswerModel):
-    catalogId: str | int
+    catalogId: Identifier
 
 
 @dataclass(frozen=True)
@@ -227,6 +273,8 @@ class CatalogApi:
         method: str = "POST",
         answer: type[AnswerModel] | None = None,
     ) -> Any:
+        products = body.get("products")
+        sent = len(products) if isinstance(products, list) else None
         return self._caller.post(
             self.v3_url,
             path,
@@ -235,7 +283,7 @@ class CatalogApi:
             api="v3",
             headers={"API-KEY": self._key},
             method=method,
-            classifier=classify_v3,
+            classifier=partial(classify_v3, call=f"{method} {path}", items=sent),
             answer=answer,
         )
 
@@ -276,7 +324,7 @@ class CatalogApi:
                     Outcome.INVALID, exc.message, service=Service.SALESMANAGO, status=exc.status
                 ) from exc
             raise
-        problems = problems_of(answer)
+        problems = problems_of(answer, call=f"POST {path}", items=len(items))
         refused: dict[str, str] = {}
         for problem in problems:
             if problem.severity is Severity.ITEM and problem.index is not None and problem.index < len(items):
