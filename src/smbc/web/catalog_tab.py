@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from smbc.account.catalog_access import NO_KEY_MESSAGE, NoCatalogKey
@@ -15,6 +14,7 @@ from smbc.catalog import service
 from smbc.core.remote_calls import RemoteCallError
 from smbc.settings.store_settings import SettingsInvalid
 from smbc.stores.access import DashboardSession
+from smbc.web.forms import handle_form
 from smbc.web.session import current_session, installed_store_or_404
 from smbc.web.templating import render
 
@@ -95,8 +95,7 @@ def _choose(request: Request, session: DashboardSession, channel_id: int, form: 
 async def choose_catalog(
     channel_id: int, request: Request, session: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
-    form = await request.form()
-    return await run_in_threadpool(_choose, request, session, channel_id, form)
+    return await handle_form(request, session, lambda r, s, form: _choose(r, s, channel_id, form))
 
 
 def _create(request: Request, session: DashboardSession, channel_id: int, form: Any) -> HTMLResponse:
@@ -127,8 +126,7 @@ def _create(request: Request, session: DashboardSession, channel_id: int, form: 
 async def create_catalog(
     channel_id: int, request: Request, session: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
-    form = await request.form()
-    return await run_in_threadpool(_create, request, session, channel_id, form)
+    return await handle_form(request, session, lambda r, s, form: _create(r, s, channel_id, form))
 
 
 @router.post("/app/catalog/{channel_id}/sync", response_class=HTMLResponse)

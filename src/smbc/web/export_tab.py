@@ -4,11 +4,11 @@ exports' counts. Every action is one call of `smbc.actions.export`, as `smbc exp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from smbc.account.credentials import get_account
@@ -19,11 +19,13 @@ from smbc.db.models import Store
 from smbc.export import service
 from smbc.export.models import Export, ExportKind
 from smbc.stores.access import DashboardSession
+from smbc.web.forms import handle_form
 from smbc.web.session import current_session, installed_store_or_404
 from smbc.web.templating import render
 
 router = APIRouter()
 REFRESH_MS = 2000
+T = TypeVar("T")
 NOT_STARTED = "The export was not started: correct the fields marked below."
 
 
@@ -99,8 +101,14 @@ def export_status(request: Request, session: DashboardSession = Depends(current_
     return render(request, "export_status.html", _status_context(request, view.store.id))
 
 
-def _not_installed() -> HTTPException:
-    return HTTPException(status_code=404, detail="This store does not have the app installed.")
+def _on_store(
+    request: Request, session: DashboardSession, action: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """Run an export action on the dashboard's store (404 if the app was uninstalled meanwhile)."""
+    try:
+        return action(request.app.state.runtime.db, session.store_hash, *args, **kwargs)
+    except StoreNotInstalled:
+        raise HTTPException(status_code=404, detail="This store does not have the app installed.") from None
 
 
 def _actor(session: DashboardSession) -> str:
@@ -113,17 +121,16 @@ def _start(request: Request, session: DashboardSession, kind: ExportKind, form: 
     texts = {name: str(form.get(name, "")) for name in ("date_from", "date_to", "tags")}
     view.form = {f"{prefix}_{name}": value for name, value in texts.items()}
     try:
-        started = export_actions.start_export(
-            request.app.state.runtime.db,
-            session.store_hash,
+        started = _on_store(
+            request,
+            session,
+            export_actions.start_export,
             kind,
             date_from=texts["date_from"],
             date_to=texts["date_to"],
             tags=texts["tags"] if kind is ExportKind.CONTACTS else "",
             actor=_actor(session),
         )
-    except StoreNotInstalled:
-        raise _not_installed() from None
     except service.ExportInvalid as exc:
         view.errors = {f"{prefix}_{name}": message for name, message in exc.errors.items()}
         view.messages.append({"kind": "danger", "text": exc.errors.get("form") or NOT_STARTED})
@@ -145,8 +152,7 @@ async def start_export(
     kind: ExportKind, request: Request, session: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
     """Start a contacts or an events export (`/app/export/contacts`, `/app/export/events`)."""
-    form = await request.form()
-    return await run_in_threadpool(_start, request, session, kind, form)
+    return await handle_form(request, session, lambda r, s, form: _start(r, s, kind, form))
 
 
 @router.post("/app/export/{export_id}/resend-unconfirmed", response_class=HTMLResponse)
@@ -155,11 +161,9 @@ def resend_unconfirmed(
 ) -> HTMLResponse:
     view = _view(request, session.store_hash)
     try:
-        started = export_actions.resend_unconfirmed(
-            request.app.state.runtime.db, session.store_hash, export_id, actor=_actor(session)
+        started = _on_store(
+            request, session, export_actions.resend_unconfirmed, export_id, actor=_actor(session)
         )
-    except StoreNotInstalled:
-        raise _not_installed() from None
     except service.ExportInvalid as exc:
         view.messages.append({"kind": "warning", "text": exc.errors["form"]})
         return _render(request, view, status_code=422)
@@ -180,10 +184,7 @@ def cancel(
     export_id: int, request: Request, session: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
     view = _view(request, session.store_hash)
-    try:
-        cancelled = export_actions.cancel_export(request.app.state.runtime.db, session.store_hash, export_id)
-    except StoreNotInstalled:
-        raise _not_installed() from None
+    cancelled = _on_store(request, session, export_actions.cancel_export, export_id)
     if cancelled:
         view.messages.append(
             {"kind": "success", "text": f"Export #{export_id} is stopping after the batch in hand."}
