@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from smbc.bigcommerce.answers import V3List, as_dict
@@ -27,6 +28,7 @@ PRODUCT_INCLUDE = "variants,images"
 PRODUCT_INCLUDE_BY_ID = "variants,images,channels"
 CATEGORIES_PATH = "/v3/catalog/trees/categories"
 BRANDS_PATH = "/v3/catalog/brands"
+CURRENCIES_PATH = "/v2/currencies"
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,17 @@ class CurrencyAssignments(AnswerModel):
     unreadable `data` falls back to the store's currency with a warning."""
 
     data: CurrencyAssignment | None = opportunistic()
+
+
+class Currency(AnswerModel):
+    """One row of `/v2/currencies`: the code and its rate against the store's default are required
+    (a price cannot be converted without them); the rest is opportunistic."""
+
+    currency_code: str
+    currency_exchange_rate: Decimal
+    is_default: bool = opportunistic(False)
+    enabled: bool = opportunistic(True)
+    decimal_places: int = opportunistic(2)
 
 
 def _products(bc: BigCommerceClient, params: dict[str, Any]) -> list[CatalogProduct]:
@@ -167,3 +180,27 @@ def default_currency(bc: BigCommerceClient, channel_id: int) -> str | None:
     body = bc.request("GET", path, answer=CurrencyAssignments).data
     assignment = body.data if body is not None else None
     return assignment.default_currency if assignment is not None else None
+
+
+@dataclass(frozen=True)
+class StoreCurrency:
+    code: str
+    rate: Decimal  # units of this currency per unit of the store's default currency
+    decimal_places: int
+    is_default: bool
+    enabled: bool
+
+
+def currencies(bc: BigCommerceClient) -> list[StoreCurrency]:
+    """The store's currencies (one call: BigCommerce answers the whole list unpaged)."""
+    rows = bc.request("GET", CURRENCIES_PATH, answer=list[Currency]).data or []
+    return [
+        StoreCurrency(
+            code=row.currency_code.strip().upper(),
+            rate=row.currency_exchange_rate,
+            decimal_places=row.decimal_places,
+            is_default=row.is_default,
+            enabled=row.enabled,
+        )
+        for row in rows
+    ]
