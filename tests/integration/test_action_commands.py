@@ -79,6 +79,7 @@ def test_rotating_the_callback_token_prints_the_new_urls_and_logs_the_change(db:
     "command",
     [
         ("sm", "rotate-callback-token"),
+        ("sm", "logout"),
         ("monitoring", "restore"),
         ("deliveries", "retry", "1"),
         ("export", "cancel", "1"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from smbc.cli.common import actor, command_runtime, fail, no_installed_store
+from smbc.cli.common import actor, fail, store_runtime
 
 sm_app = typer.Typer(help="SALESmanago account of a store", no_args_is_help=True)
 
@@ -27,7 +27,6 @@ def sm_login(
     """Connect a store: e-mail and password, or --endpoint --client-id --api-secret --owner."""
     from smbc.account.login import LoginFailed
     from smbc.actions import account as account_actions
-    from smbc.actions.store_lookup import StoreNotInstalled
 
     use_credentials = any(v is not None for v in (client_id, api_secret, owner))
     if use_credentials and email is not None:
@@ -38,7 +37,7 @@ def sm_login(
         raise fail("Give --email (and --password), or API credentials with --client-id.", 2)
     if not use_credentials and password is None:
         password = typer.prompt("SALESmanago password", hide_input=True)
-    with command_runtime() as (db, settings):
+    with store_runtime(store) as (db, settings):
         try:
             if use_credentials:
                 result = account_actions.login_with_api_credentials(
@@ -61,8 +60,6 @@ def sm_login(
                     settings=settings,
                     actor=actor(),
                 )
-        except StoreNotInstalled:
-            raise no_installed_store(store) from None
         except LoginFailed as exc:
             prefix = f"{exc.field}: " if exc.field else ""
             raise fail(f"Login failed. {prefix}{exc.message}") from None
@@ -77,13 +74,9 @@ def sm_login(
 def sm_logout(store: str = typer.Option(..., "--store", help="Store hash")) -> None:
     """Revoke the v3 key, forget the credentials and pause syncing for the store."""
     from smbc.actions import account as account_actions
-    from smbc.actions.store_lookup import StoreNotInstalled
 
-    with command_runtime() as (db, settings):
-        try:
-            result = account_actions.logout(db, store, settings=settings, actor=actor())
-        except StoreNotInstalled:
-            raise no_installed_store(store) from None
+    with store_runtime(store) as (db, settings):
+        result = account_actions.logout(db, store, settings=settings, actor=actor())
     if not result.was_connected:
         typer.echo(f"Store {store} was not connected to SALESmanago.")
         return
@@ -96,13 +89,9 @@ def sm_logout(store: str = typer.Option(..., "--store", help="Store hash")) -> N
 def sm_rotate_callback_token(store: str = typer.Option(..., "--store", help="Store hash")) -> None:
     """Give the store new opt-in/opt-out callback URLs; the old ones stop working at once."""
     from smbc.actions import account as account_actions
-    from smbc.actions.store_lookup import StoreNotInstalled
 
-    with command_runtime() as (db, settings):
-        try:
-            urls = account_actions.rotate_callback_token(db, store, actor=actor(), app_url=settings.app_url)
-        except StoreNotInstalled:
-            raise no_installed_store(store) from None
+    with store_runtime(store) as (db, settings):
+        urls = account_actions.rotate_callback_token(db, store, actor=actor(), app_url=settings.app_url)
     typer.echo("New callback URLs: paste both into SALESmanago, the old ones no longer work.")
     typer.echo(f"opt-in:  {urls['opt_in']}")
     typer.echo(f"opt-out: {urls['opt_out']}")

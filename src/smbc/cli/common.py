@@ -57,6 +57,19 @@ def command_runtime() -> Iterator[tuple[Database, Settings]]:
 
 
 @contextmanager
+def store_runtime(store_hash: str) -> Iterator[tuple[Database, Settings]]:
+    """`command_runtime` for a command on one store: an action that finds the app not installed on
+    it ends the command with exit 1 and what to do."""
+    from smbc.actions.store_lookup import StoreNotInstalled
+
+    with command_runtime() as runtime:
+        try:
+            yield runtime
+        except StoreNotInstalled:
+            raise no_installed_store(store_hash) from None
+
+
+@contextmanager
 def store_session(store_hash: str) -> Iterator[tuple[Session, Store, Settings]]:
     """One unit of work on an installed store."""
     with command_runtime() as (db, settings), db.session() as session:
