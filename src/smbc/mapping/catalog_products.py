@@ -3,7 +3,10 @@
 One SALESmanago product per BigCommerce product when the store's `product_identifier` is `id`, or
 one per variant when it is `sku` or `variant_id`; `productId` is then exactly the value the CART and
 PURCHASE events put in their `products` (`mapping.records.product_identifiers`): the product id,
-the variant's SKU, or the variant id."""
+the variant's SKU, or the variant id.
+
+Prices come from BigCommerce in the store's default currency; `PriceConversion` turns them into the
+catalog's currency with the store's own exchange rate, rounded to that currency's decimal places."""
 
 from __future__ import annotations
 
@@ -11,8 +14,10 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
+
+from smbc.bigcommerce.catalog import StoreCurrency
 
 # SALESmanago's own limits are UNCONFIRMED for name and description: trim to these safe sizes.
 NAME_LIMIT = 255
@@ -35,6 +40,47 @@ class CatalogCategory:
     parent_id: int = 0
 
 
+class CurrencyNotInStore(ValueError):
+    """The catalog's currency is not one the store has enabled: no rate, so no price can be sent."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+        super().__init__(
+            f"catalog currency {code} is not a currency of this store: enable it in BigCommerce "
+            "(Settings > Currencies) or pick a catalog in the store's currency"
+        )
+
+
+@dataclass(frozen=True)
+class PriceConversion:
+    """BigCommerce prices are in the store's default currency; a catalog may be in another one."""
+
+    currency: str = ""
+    rate: Decimal = Decimal(1)  # catalog currency units per unit of the store's default currency
+    decimal_places: int = 2
+
+    def convert(self, amount: Decimal) -> float:
+        step = Decimal(1).scaleb(-max(0, min(self.decimal_places, 6)))
+        return float((amount * self.rate).quantize(step, rounding=ROUND_HALF_UP))
+
+
+def price_conversion(catalog_currency: str, store_currencies: Sequence[StoreCurrency]) -> PriceConversion:
+    """How to turn the store's prices into the catalog's currency, with BigCommerce's own rate.
+    CurrencyNotInStore when the store does not have the currency enabled (never a price in the
+    wrong currency)."""
+    code = catalog_currency.strip().upper()
+    by_code = {c.code: c for c in store_currencies}
+    default = next((c for c in store_currencies if c.is_default), None)
+    wanted = by_code.get(code)
+    if wanted is not None and default is not None and wanted.code == default.code:
+        return PriceConversion(code, Decimal(1), wanted.decimal_places)
+    if wanted is None or not wanted.enabled or wanted.rate <= 0:
+        raise CurrencyNotInStore(code)
+    # The default's own rate is 1 on BigCommerce; divided by anyway so a stale one cannot skew prices.
+    base_rate = default.rate if default is not None and default.rate > 0 else Decimal(1)
+    return PriceConversion(code, wanted.rate / base_rate, wanted.decimal_places)
+
+
 @dataclass(frozen=True)
 class StorefrontCatalog:
     """What the mapping needs to know about one storefront and its store's catalog."""
@@ -43,6 +89,7 @@ class StorefrontCatalog:
     identifier: str = "id"  # the store's `product_identifier`: id | sku | variant_id
     categories: Mapping[int, CatalogCategory] = field(default_factory=dict)
     brands: Mapping[int, str] = field(default_factory=dict)
+    prices: PriceConversion = field(default_factory=PriceConversion)
 
 
 def plain_text(value: object, limit: int) -> str:
@@ -57,14 +104,14 @@ def trim(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _price(value: object) -> float | None:
-    if value in (None, ""):
+def _price(value: object, prices: PriceConversion) -> float | None:
+    if value in (None, "") or isinstance(value, bool):
         return None
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
         return None
-    return float(amount.quantize(Decimal("0.01")))
+    return prices.convert(amount) if amount.is_finite() else None
 
 
 def product_url(site_url: str, product: Mapping[str, Any]) -> str:
@@ -158,12 +205,12 @@ def catalog_products(product: Mapping[str, Any], storefront: StorefrontCatalog) 
     if brand:
         base["systemDetails"] = {"brand": trim(brand, BRAND_LIMIT)}
     if storefront.identifier == "id":
-        return [_finish(base, product, None, identifier_of(product, None, "id"), images)]
+        return [_finish(base, product, None, identifier_of(product, None, "id"), images, storefront.prices)]
     out = []
     for variant in _variants(product):
         product_id = identifier_of(product, variant, storefront.identifier)
         if product_id:
-            out.append(_finish(base, product, variant, product_id, images))
+            out.append(_finish(base, product, variant, product_id, images, storefront.prices))
     return out
 
 
@@ -173,12 +220,13 @@ def _finish(
     variant: Mapping[str, Any] | None,
     product_id: str,
     images: Sequence[str],
+    prices: PriceConversion,
 ) -> dict[str, Any]:
     item = {"productId": product_id, **base}
-    price = _price(variant.get("price")) if variant is not None else None
-    sale = _price(variant.get("sale_price")) if variant is not None else None
-    price = price if price is not None else _price(product.get("price"))
-    sale = sale if sale is not None else _price(product.get("sale_price"))
+    price = _price(variant.get("price"), prices) if variant is not None else None
+    sale = _price(variant.get("sale_price"), prices) if variant is not None else None
+    price = price if price is not None else _price(product.get("price"), prices)
+    sale = sale if sale is not None else _price(product.get("sale_price"), prices)
     item["price"] = price if price is not None else 0.0
     if sale and price is not None and 0 < sale < price:
         item["discountPrice"] = sale
