@@ -266,8 +266,8 @@ def test_salesmanago_failing_for_a_while_is_retried_later_and_nothing_is_skipped
     assert row.next_attempt_at is not None and row.next_attempt_at > utcnow() and row.attempts == 1
     assert row.lease_owner is None and w.events() == [] and row.last_error
     assert runner.run_export(export_id, db=w.db, time_slice=None) is None  # not due yet: no tight loop
-    assert export_id not in runner.due_export_ids(w.db)
-    assert export_id in runner.due_export_ids(w.db, now=row.next_attempt_at + timedelta(seconds=1))
+    assert export_id not in runner.EXPORTS_JOBS.due_ids(w.db)
+    assert export_id in runner.EXPORTS_JOBS.due_ids(w.db, now=row.next_attempt_at + timedelta(seconds=1))
     assert runner.run_export(export_id, db=w.db, time_slice=None, force=True) == "running"
     assert w.export(export_id).attempts == 2 and w.events() == []
 
@@ -364,7 +364,7 @@ def test_a_batch_in_flight_when_the_worker_died_is_not_sent_again(
     assert runner.run_export(export_id, db=w.db) is None  # its lease has not gone stale yet
 
     with service_clock_past_the_lease():
-        assert export_id in runner.due_export_ids(w.db)
+        assert export_id in runner.EXPORTS_JOBS.due_ids(w.db)
         row = run_to_end(w, export_id)
     assert row.status == "done" and row.sent == 9 and row.unconfirmed == 3
     assert any("not sent again" in m for m in row.messages)

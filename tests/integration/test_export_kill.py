@@ -86,7 +86,7 @@ def test_a_killed_worker_resumes_and_each_event_is_sent_exactly_once(backend_set
 
         previous = set_clock(FakeClock(utcnow() + long_jobs.LEASE_STALE + timedelta(seconds=1)))
         try:
-            assert runner.due_export_ids(w.db) == [export_id]  # the sweep would queue it
+            assert runner.EXPORTS_JOBS.due_ids(w.db) == [export_id]  # the sweep would queue it
             assert runner.run_export(export_id, db=w.db, time_slice=None) == "done"
         finally:
             set_clock(previous)

@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -36,13 +36,12 @@ from smbc.engine.long_jobs import (
     LeaseLost,
     LongJobKind,
     SliceRun,
-    after_error,
     beat,
     finish_row,
     run_slice,
 )
 from smbc.engine.pausing import PauseReason, pause_reason_for
-from smbc.engine.queue import QueueKind, RetryPolicy, enqueue_or_leave, register_queue
+from smbc.engine.queue import RetryPolicy, enqueue_or_leave
 from smbc.mapping.catalog_products import (
     CatalogCategory,
     StorefrontCatalog,
@@ -342,18 +341,18 @@ def _credentials_message(exc: RemoteCallError) -> str:
 
 def _on_error(run: Run, exc: RemoteCallError, *, unexpected: bool = False) -> str:
     """Retryable: wait (backoff) and go on from the cursor; otherwise the sync fails with the reason."""
-    with run.db.session() as session:
-        row = _locked(session, run.sync_id, run.token)
-        run.calls.flush(session)
-        verdict = after_error(
-            row, exc, SYNC_RETRY, utcnow(), credentials_message=_credentials_message, unexpected=unexpected
-        )
-        if isinstance(verdict, str):
-            finish_sync(session, row, SyncStatus.FAILED, verdict)
-            return SyncStatus.FAILED.value
-    log.info("catalog sync %s failed (%s); retrying in %.0f s", run.sync_id, exc, verdict)
-    enqueue_sync(run.sync_id, delay=verdict)
-    return SyncStatus.RUNNING.value
+    retried = SYNCS.retry_or_fail(
+        run.db,
+        run.sync_id,
+        run.token,
+        exc,
+        flush=run.calls.flush,
+        fail=lambda session, row, message: finish_sync(session, row, SyncStatus.FAILED, message),
+        requeue=lambda wait: enqueue_sync(run.sync_id, delay=wait),
+        credentials_message=_credentials_message,
+        unexpected=unexpected,
+    )
+    return SyncStatus.RUNNING.value if retried else SyncStatus.FAILED.value
 
 
 # -- the queue ---------------------------------------------------------------------------------------
@@ -369,9 +368,4 @@ def enqueue_sync(sync_id: int, delay: float | None = None) -> None:
     enqueue_or_leave(run_sync_task, sync_id, what="catalog sync", delay=delay)
 
 
-def due_sync_ids(db: Database, now: datetime | None = None) -> list[int]:
-    return SYNCS.due_ids(db, now)
-
-
-# The engine's periodic sweep re-enqueues due syncs (a lost queue message loses nothing).
-CATALOG_SYNCS = register_queue(QueueKind("catalog_syncs", due_ids=due_sync_ids, enqueue=enqueue_sync))
+CATALOG_SYNCS = SYNCS.register("catalog_syncs", enqueue_sync)

@@ -27,9 +27,11 @@ from smbc.engine.queue import (
     OUTCOME_ACTIONS,
     UNEXPECTED_ERROR_ATTEMPTS,
     Action,
+    QueueKind,
     RetryPolicy,
     describe_unexpected,
     gave_up_unexpected,
+    register_queue,
 )
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,41 @@ class LongJobKind(Generic[R]):
         key = self.model.id
         with db.session() as session:
             return list(session.scalars(select(key).where(self.runnable(now)).order_by(key)))
+
+    def register(self, name: str, enqueue: Callable[[int], None]) -> QueueKind:
+        """The engine's periodic sweep re-enqueues due jobs (a lost queue message loses nothing)."""
+        return register_queue(QueueKind(name, due_ids=self.due_ids, enqueue=enqueue))
+
+    def retry_or_fail(
+        self,
+        db: Database,
+        row_id: int,
+        token: str,
+        exc: RemoteCallError,
+        *,
+        flush: Callable[[Session], object],
+        fail: Callable[[Session, R, str], None],
+        requeue: Callable[[float], None],
+        credentials_message: Callable[[RemoteCallError], str],
+        unexpected: bool = False,
+    ) -> bool:
+        """After a failed step, in one transaction with the calls made (`flush`): either `fail` the
+        job with its reason (False), or schedule its retry by `after_error` and `requeue` it (True)."""
+        with db.session() as session:
+            row = self.locked(session, row_id, token)
+            flush(session)
+            verdict = after_error(
+                row, exc, self.retry, utcnow(), credentials_message=credentials_message, unexpected=unexpected
+            )
+            if isinstance(verdict, str):
+                fail(session, row, verdict)
+                return False
+            attempts = row.attempts
+        log.info(
+            "%s %s: attempt %s failed (%s); retrying in %.0f s", self.what, row_id, attempts, exc, verdict
+        )
+        requeue(verdict)
+        return True
 
 
 def finish_row(row: LongJobColumns, status: str, now: datetime, error: str = "") -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 
 from smbc.account.credentials import salesmanago_client
 from smbc.bigcommerce.client import CallBuffer
@@ -26,11 +25,10 @@ from smbc.engine.long_jobs import (
     TIME_SLICE_S,
     LeaseLost,
     SliceRun,
-    after_error,
     run_slice,
 )
 from smbc.engine.pausing import PauseReason, pause_reason_for
-from smbc.engine.queue import QueueKind, enqueue_or_leave, register_queue
+from smbc.engine.queue import enqueue_or_leave
 from smbc.export.contacts import contact_batches
 from smbc.export.events import event_batches, resolve_inflight
 from smbc.export.job import EXPORTS_JOBS, Job, finish_export, locked_row
@@ -177,20 +175,20 @@ def _on_error(job: Job, exc: RemoteCallError, *, unexpected: bool = False) -> st
 
     The row keeps the cursor of the last committed batch: `job.cursor` may already point past work
     whose transaction failed (a claim, a ledger write), and saving it would skip that work."""
-    now = utcnow()
-    with job.db.session() as session:
-        row = locked_row(session, job)
-        job.calls.flush(session)
-        verdict = after_error(
-            row, exc, EXPORTS_JOBS.retry, now, credentials_message=_credentials_message, unexpected=unexpected
-        )
-        if isinstance(verdict, str):
-            finish_export(session, row, ExportStatus.FAILED, now, verdict)
-            return ExportStatus.FAILED.value
-        attempts = row.attempts
-    log.info("export %s: attempt %s failed (%s); retrying in %.0f s", job.export_id, attempts, exc, verdict)
-    enqueue_export(job.export_id, delay=verdict)
-    return ExportStatus.RUNNING.value
+    retried = EXPORTS_JOBS.retry_or_fail(
+        job.db,
+        job.export_id,
+        job.token,
+        exc,
+        flush=job.calls.flush,
+        fail=lambda session, row, message: finish_export(
+            session, row, ExportStatus.FAILED, utcnow(), message
+        ),
+        requeue=lambda wait: enqueue_export(job.export_id, delay=wait),
+        credentials_message=_credentials_message,
+        unexpected=unexpected,
+    )
+    return ExportStatus.RUNNING.value if retried else ExportStatus.FAILED.value
 
 
 # -- the queue ---------------------------------------------------------------------------------------
@@ -206,9 +204,4 @@ def enqueue_export(export_id: int, delay: float | None = None) -> None:
     enqueue_or_leave(run_export_task, export_id, what="export", delay=delay)
 
 
-def due_export_ids(db: Database, now: datetime | None = None) -> list[int]:
-    return EXPORTS_JOBS.due_ids(db, now)
-
-
-# The engine's periodic sweep re-enqueues due exports (a lost queue message loses nothing).
-EXPORTS = register_queue(QueueKind("exports", due_ids=due_export_ids, enqueue=enqueue_export))
+EXPORTS = EXPORTS_JOBS.register("exports", enqueue_export)
