@@ -386,6 +386,28 @@ class ProductSource(Protocol):
     def product(self, product_id: int) -> Product: ...
 
 
+@dataclass(slots=True)
+class Currency:
+    """A currency of the store (Settings > Currencies); the default one's rate is 1."""
+
+    id: int
+    code: str
+    name: str
+    exchange_rate: Decimal  # units of this currency per unit of the default currency
+    token: str
+    country_iso2: str
+    is_default: bool = False
+    enabled: bool = True
+    decimal_places: int = 2
+
+
+def seeded_currencies() -> dict[str, Currency]:
+    return {
+        "USD": Currency(1, "USD", "US Dollar", Decimal("1"), "$", "US", is_default=True),
+        "EUR": Currency(2, "EUR", "Euro", Decimal("0.915"), "€", "EU"),
+    }
+
+
 @dataclass
 class StoreState:
     """Everything one store holds. Dicts are keyed by id, in creation (= id) order."""
@@ -405,6 +427,9 @@ class StoreState:
     categories: dict[int, Category] = field(default_factory=dict)
     category_trees: dict[int, CategoryTree] = field(default_factory=dict)
     brands: dict[int, Brand] = field(default_factory=dict)
+    currencies: dict[str, Currency] = field(default_factory=seeded_currencies)
+    # channel id -> (enabled codes, default code); a channel without its own inherits the store's.
+    channel_currencies: dict[int, tuple[list[str], str]] = field(default_factory=dict)
     customers: dict[int, Customer] = field(default_factory=dict)
     subscribers: dict[int, Subscriber] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)

@@ -15,6 +15,7 @@ from smbc.sandbox.bigcommerce.rest import (
     carts,
     categories,
     channels,
+    currencies,
     customers,
     hooks,
     orders,
@@ -29,6 +30,6 @@ from smbc.sandbox.bigcommerce.rest import (
 def build_router() -> APIRouter:
     router = APIRouter()
     families = (store_info, channels, customers, subscribers, orders, refunds, carts, scripts, hooks)
-    for family in (*families, products, categories):
+    for family in (*families, products, categories, currencies):
         router.include_router(family.router)
     return router
