@@ -24,6 +24,7 @@ from smbc.engine.ledgers import SentEvent, SyncedContact, remember_contact
 from smbc.engine.pausing import resume_store
 from smbc.realtime import inbox
 from smbc.realtime import processing as realtime
+from smbc.realtime.handlers.carts import CART_BUSY_RETRY_S
 from smbc.realtime.models import CartWindow, WebhookDelivery
 from smbc.settings.store_settings import StoreSettings
 
@@ -515,12 +516,13 @@ def test_a_cart_another_worker_is_sending_comes_back_shortly_without_waiting(wor
         )
     delivery_id = world.deliver("store/cart/updated", {"type": "cart", "id": "busy"})
     [(_, result)] = world.run(delivery_id)  # pending at once: nobody waits for the other worker
-    assert (result.status.value, result.retry_after, result.exact) == ("pending", 2.0, True)
+    assert (result.status.value, result.retry_after, result.exact) == ("pending", CART_BUSY_RETRY_S, True)
+    assert CART_BUSY_RETRY_S <= 2  # shortly: well inside a steady load's p95 of 2 s
     row = world.row(delivery_id)
-    assert row.next_attempt_at == world.clock.now() + timedelta(seconds=2)
+    assert row.next_attempt_at == world.clock.now() + timedelta(seconds=CART_BUSY_RETRY_S)
     assert world.sm.calls == []
     with world.db.session() as s:  # the other worker finished
         s.execute(update(CartWindow).values(lease_owner=None, lease_until=None))
-    world.clock.advance(2)
+    world.clock.advance(CART_BUSY_RETRY_S)
     [(_, result)] = world.run(delivery_id)
     assert result.status.value == "done" and len(world.sm.named("integration")) == 1
