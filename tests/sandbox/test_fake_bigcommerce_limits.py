@@ -67,6 +67,7 @@ def test_exhausted_quota_is_429_until_the_window_resets(
         clock.advance(20)
         assert api.get("/v2/order_statuses").status_code == 200
     assert bc.requests_by_store[store_hash] == 5
+    assert bc.over_quota[store_hash] == 1  # the refused one; the window's allowed ones are not counted
 
 
 def test_quotas_are_per_store(clocked: tuple[FakeBigCommerce, FakeClock, str]) -> None:
@@ -92,6 +93,7 @@ def test_fault_knobs(harness: Harness) -> None:
         overloaded = api.get("/v2/store")
         assert overloaded.status_code == 429
         assert not any(name in overloaded.headers for name in RATE_HEADERS)
+        assert sum(h.bc.over_quota.values()) == 0  # an overload 429 is not the quota's
         h.bc.faults.rate_limit_without_headers = 0.0
         h.bc.faults.timeout_rate = 1.0
         h.bc.faults.timeout_s = 5

@@ -157,7 +157,8 @@ Rate limits, faults, counters
     bc.faults.latency_ms, .error_rate (share of 500s), .rate_limit_without_headers (share of header-less
         429s), .timeout_rate (share that hang for .timeout_s, default 30 s), .hold (while True, REST
         requests wait at the door, counted as in flight: tests observe concurrency without racing)
-    bc.requests_by_store[hash], bc.max_in_flight[hash], bc.in_flight[hash], bc.held (held URLs)
+    bc.requests_by_store[hash], bc.max_in_flight[hash], bc.in_flight[hash], bc.held (held URLs),
+    bc.over_quota[hash] (requests refused for the quota)
 
 Webhooks
 --------

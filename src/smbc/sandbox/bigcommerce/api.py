@@ -98,6 +98,7 @@ def create_app(fake: FakeBigCommerce) -> FastAPI:
             return error_response(request, 429, "Too many requests")
         headers, allowed = _take_quota(store_hash)
         if not allowed:
+            fake.over_quota[store_hash] += 1
             response: Response = error_response(request, 429, "You have exceeded your rate limit")
             headers["X-Retry-After"] = str(max(1, -(-int(headers["X-Rate-Limit-Time-Reset-Ms"]) // 1000)))
         elif faults.error_rate > 0 and chance.random() < faults.error_rate:

@@ -107,6 +107,7 @@ class FakeBigCommerce:
         self.closing = False
         self.requests_by_store: Counter[str] = Counter()
         self.max_in_flight: Counter[str] = Counter()
+        self.over_quota: Counter[str] = Counter()  # requests refused for the store's quota, by store
         self.in_flight: Counter[str] = Counter()
         self.held: list[str] = []  # URLs of the requests waiting at the door while faults.hold
         self.webhooks = WebhookDispatcher(
