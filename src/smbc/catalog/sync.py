@@ -44,8 +44,11 @@ from smbc.engine.pausing import PauseReason, pause_reason_for
 from smbc.engine.queue import RetryPolicy, enqueue_or_leave
 from smbc.mapping.catalog_products import (
     CatalogCategory,
+    CurrencyNotInStore,
+    PriceConversion,
     StorefrontCatalog,
     catalog_products,
+    price_conversion,
     remembered,
     unavailable,
 )
@@ -160,15 +163,37 @@ def _start(
             c.category_id: CatalogCategory(c.name, c.parent_id) for c in bc_catalog.categories(bc).values()
         }
         brands = bc_catalog.brands(bc)
+        prices = _price_conversion(bc, api, str(run_fields["catalog_id"]))
     except RemoteCallError as exc:
         run = Run(
             db, sync_id, token, storefront=StorefrontCatalog(""), bc=bc, api=api, calls=calls, **run_fields
         )
         return _on_error(run, exc)
-    storefront = StorefrontCatalog(site or fallback_site, identifier, categories, brands)
+    except CurrencyNotInStore as exc:
+        return _refuse_currency(db, sync_id, token, calls, str(exc))
+    storefront = StorefrontCatalog(site or fallback_site, identifier, categories, brands, prices)
     return Run(
         db, sync_id, token, storefront=storefront, bc=bc, api=api, calls=calls, on_page=on_page, **run_fields
     )
+
+
+def _price_conversion(bc: BigCommerceClient, api: CatalogApi, catalog_id: str) -> PriceConversion:
+    """The catalog's currency (from catalogList) and the store's rates, read once per run. A catalog
+    not listed keeps the store's prices: its first upsert finds it gone and pauses the storefront."""
+    catalog = next((c for c in api.catalogs() if c.catalog_id == catalog_id), None)
+    if catalog is None:
+        return PriceConversion()
+    return price_conversion(catalog.currency, bc_catalog.currencies(bc))
+
+
+def _refuse_currency(db: Database, sync_id: int, token: str, calls: CallBuffer, message: str) -> str:
+    """No price may go in the wrong currency: the sync stops with the reason (the tab and the CLI
+    show it) until the merchant enables the currency in BigCommerce or picks another catalog."""
+    with db.session() as session:
+        row = _locked(session, sync_id, token)
+        calls.flush(session)
+        finish_sync(session, row, SyncStatus.FAILED, message)
+    return SyncStatus.FAILED.value
 
 
 def _locked(session: Session, sync_id: int, token: str) -> CatalogSync:
