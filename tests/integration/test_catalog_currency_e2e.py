@@ -59,6 +59,11 @@ def test_a_catalog_in_euro_gets_prices_converted_at_the_store_rate(env: Realtime
         reads = s.scalars(select(RemoteCall.id).where(RemoteCall.endpoint.like("%/v2/currencies"))).all()
     assert len(reads) == 2  # once per run, not per page or product
 
+    env.admin.update_product(77, name="Euro Mug")  # real time converts too
+    env.settle()
+    mug = next(p for p in env.sm.catalogs.products(env.client_id, euro) if p["productId"] == "77")
+    assert (mug["name"], mug["price"]) == ("Euro Mug", 11.44)
+
 
 def test_a_catalog_in_a_currency_the_store_lacks_gets_no_price_and_says_why(env: RealtimeEnv) -> None:
     storefront_currency(env.bc, env.store_hash, 1, "PLN")
@@ -69,6 +74,9 @@ def test_a_catalog_in_a_currency_the_store_lacks_gets_no_price_and_says_why(env:
     _, statuses = service.catalog_status(env.db, env.store_id)
     [shown] = [s for s in statuses if s.storefront.channel_id == 1]
     assert shown.last is not None and shown.last.last_error.startswith(NOT_IN_STORE)
+    env.admin.update_product(77, name="Zloty Mug")  # nor does real time send a price in USD there
+    env.settle()
+    assert env.sm.catalogs.products(env.client_id, zloty) == []
 
     with env.bc.lock:  # the merchant adds the currency in BigCommerce: the next sync goes on
         env.bc.store(env.store_hash).currencies["PLN"] = Currency(

@@ -20,8 +20,10 @@ from smbc.core.remote_calls import Outcome, RemoteCallError, Service
 from smbc.engine.context import Context, Result
 from smbc.mapping.catalog_products import (
     CatalogCategory,
+    CurrencyNotInStore,
     StorefrontCatalog,
     catalog_products,
+    price_conversion,
     quantity_update,
     remembered,
     unavailable,
@@ -42,6 +44,8 @@ STOCK_SCOPES = frozenset(
 )
 NAMES_TTL_S = 600.0  # categories and brands are read at most this often per store, not per delivery
 _names: dict[str, tuple[float, dict[int, CatalogCategory], dict[int, str]]] = {}
+# Per store: when read, each catalog's currency (catalogList) and the store's rates, kept as long as names.
+_currencies: dict[str, tuple[float, dict[str, str], list[bc_catalog.StoreCurrency]]] = {}
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class _Target:
     channel_id: int
     catalog_id: str
     storefront: StorefrontCatalog
+    refused: str = ""  # why nothing may be sent there (a currency the store lacks)
 
 
 def _category_and_brand_names(bc: BigCommerceClient) -> tuple[dict[int, CatalogCategory], dict[int, str]]:
@@ -62,6 +67,19 @@ def _category_and_brand_names(bc: BigCommerceClient) -> tuple[dict[int, CatalogC
     brands = bc_catalog.brands(bc)
     _names[bc.store_hash] = (now, categories, brands)
     return categories, brands
+
+
+def _catalog_currencies(
+    bc: BigCommerceClient, api: CatalogApi, catalog_ids: set[str]
+) -> tuple[dict[str, str], list[bc_catalog.StoreCurrency]]:
+    now = get_clock().monotonic()
+    cached = _currencies.get(bc.store_hash)
+    if cached is not None and now - cached[0] < NAMES_TTL_S and catalog_ids <= set(cached[1]):
+        return cached[1], cached[2]
+    by_catalog = {c.catalog_id: c.currency for c in api.catalogs()}
+    rates = bc_catalog.currencies(bc)
+    _currencies[bc.store_hash] = (now, by_catalog, rates)
+    return by_catalog, rates
 
 
 def _catalogs(ctx: Context) -> tuple[CatalogApi, dict[int, str]] | Result:
@@ -82,16 +100,25 @@ def _catalogs(ctx: Context) -> tuple[CatalogApi, dict[int, str]] | Result:
     return api, active
 
 
-def _targets(ctx: Context, bc: BigCommerceClient, catalogs: Mapping[int, str]) -> list[_Target]:
+def _targets(
+    ctx: Context, bc: BigCommerceClient, api: CatalogApi, catalogs: Mapping[int, str]
+) -> list[_Target]:
     categories, brands = _category_and_brand_names(bc)
+    currencies, rates = _catalog_currencies(bc, api, set(catalogs.values()))
     sites = {s.channel_id: s.url for s in storefronts(ctx.store)}
     identifier = str(getattr(ctx.settings, "product_identifier", "id"))
-    return [
-        _Target(
-            channel, catalog_id, StorefrontCatalog(sites.get(channel, ""), identifier, categories, brands)
-        )
-        for channel, catalog_id in sorted(catalogs.items())
-    ]
+    targets = []
+    for channel, catalog_id in sorted(catalogs.items()):
+        storefront = StorefrontCatalog(sites.get(channel, ""), identifier, categories, brands)
+        refused = ""
+        if catalog_id in currencies:  # one not listed: its upsert finds it gone and pauses it
+            try:
+                prices = price_conversion(currencies[catalog_id], rates)
+                storefront = StorefrontCatalog(storefront.site_url, identifier, categories, brands, prices)
+            except CurrencyNotInStore as exc:
+                refused = str(exc)
+        targets.append(_Target(channel, catalog_id, storefront, refused))
+    return targets
 
 
 def handle_product(ctx: Context, delivery: WebhookDelivery) -> Result:
@@ -106,7 +133,10 @@ def handle_product(ctx: Context, delivery: WebhookDelivery) -> Result:
     notes: list[str] = []
     try:
         channels = _channels(ctx.bc, product)
-        for target in _targets(ctx, ctx.bc, catalogs):
+        for target in _targets(ctx, ctx.bc, api, catalogs):
+            if target.refused:
+                notes.append(f"storefront {target.channel_id}: nothing sent, {target.refused}")
+                continue
             shown = bool(product.get("is_visible", True)) and target.channel_id in channels
             items = catalog_products(product, target.storefront) if shown else []
             written.add(_send(ctx, api, target, product_id, items, stock_only=delivery.scope in STOCK_SCOPES))
