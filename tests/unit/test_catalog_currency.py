@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import httpx
 import pytest
 
+from smbc.bigcommerce import catalog as bc_catalog
 from smbc.bigcommerce.catalog import StoreCurrency
+from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
+from smbc.bigcommerce.limiter import LocalLimiter
+from smbc.core.clock import FakeClock
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 from smbc.mapping.catalog_products import (
     CurrencyNotInStore,
     PriceConversion,
@@ -81,3 +87,46 @@ def test_a_currency_with_no_usable_rate_is_refused() -> None:
     broken = StoreCurrency("EUR", Decimal("0"), 2, is_default=False, enabled=True)
     with pytest.raises(CurrencyNotInStore):
         price_conversion("EUR", [USD, broken])
+
+
+def bc_client(answer: object) -> BigCommerceClient:
+    clock = FakeClock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/stores/abc/v2/currencies"
+        return httpx.Response(200, json=answer)
+
+    return BigCommerceClient(
+        "abc",
+        "token",
+        "https://bc.test",
+        http=httpx.Client(transport=httpx.MockTransport(handler)),
+        recorder=CallBuffer(),
+        limiter=LocalLimiter(clock=clock),
+        clock=clock,
+        policy=BackoffPolicy(attempts=1, base=0.1, cap=1.0),
+    )
+
+
+def test_the_store_currencies_are_read_with_their_rates_and_tolerant_extras() -> None:
+    rows = [
+        {
+            "currency_code": "USD",
+            "currency_exchange_rate": "1.0000000000",
+            "is_default": True,
+            "enabled": True,
+        },
+        {"currency_code": "eur", "currency_exchange_rate": "0.9150000000", "decimal_places": "x"},
+    ]
+    usd, eur = bc_catalog.currencies(bc_client(rows))
+    assert (usd.code, usd.rate, usd.is_default) == ("USD", Decimal(1), True)
+    assert (eur.code, eur.rate, eur.decimal_places, eur.enabled) == ("EUR", Decimal("0.915"), 2, True)
+
+
+@pytest.mark.parametrize("missing", ["currency_code", "currency_exchange_rate"])
+def test_a_currency_without_its_code_or_rate_is_an_unreadable_answer(missing: str) -> None:
+    row = {"currency_code": "EUR", "currency_exchange_rate": "0.915"}
+    del row[missing]
+    with pytest.raises(RemoteCallError) as refused:
+        bc_catalog.currencies(bc_client([row]))
+    assert refused.value.outcome is Outcome.INVALID and missing in refused.value.message
