@@ -131,8 +131,11 @@ REST (`{base}/stores/{hash}/v2|v3/...`, header X-Auth-Token; 401 without a valid
     v2: /store, /time, /orders (filters min_id, max_id, min_total, max_total, customer_id, email, status_id,
         cart_id, channel_id, min/max_date_created, min/max_date_modified (RFC-2822 or ISO-8601), is_deleted,
         sort field[:asc|:desc], page, limit <= 250, include=consignments[.line_items]; 204 with no body when
-        empty), /orders/count, /orders/{id}, /orders/{id}/products, /order_statuses[/{id}]
-    v3: /channels[/{id}[/site]], /sites[/{id}], /customers (id:in, email:in, name:in, name:like, company:in,
+        empty), /orders/count, /orders/{id}, /orders/{id}/products, /order_statuses[/{id}],
+        /currencies (USD the default, EUR at 0.915; `StoreState.currencies`)
+    v3: /channels[/{id}[/site]], /channels/{id}/currency-assignments (the store's unless
+        `StoreState.channel_currencies` gives the channel its own), /sites[/{id}],
+        /customers (id:in, email:in, name:in, name:like, company:in,
         date_created[:min|:max], date_modified[:min|:max], include, sort, page/limit, after/before cursors,
         documented meta), /customers/subscribers (GET filters, POST, DELETE needs a filter) and /{id}
         (GET/PUT/DELETE), /orders/{id}/payment_actions/refunds (GET; POST refunds the sum of `payments`
