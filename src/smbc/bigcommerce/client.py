@@ -1,4 +1,4 @@
-"""THE BigCommerce REST client: one classification table, pagination objects, a per-store limiter.
+"""THE BigCommerce REST client: one classification table, a per-store limiter (paging: `paging`).
 
 Every area that talks to BigCommerce (set-up, webhooks, real time, reconciliation, export, consent
 write-back, monitoring scripts) goes through `BigCommerceClient`. Each attempt is handed to the
@@ -12,10 +12,9 @@ opportunistic field is named in the call's recorded message.
 
 from __future__ import annotations
 
-import threading
 import time as _time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -35,23 +34,25 @@ from smbc.bigcommerce.answers import (
     Subscriber,
     V3List,
     V3One,
-    V3Pagination,
     as_dict,
     list_item_model,
 )
+
+# Re-exported: every feature that records calls imports the buffer beside the client it records.
+from smbc.bigcommerce.call_buffer import CallBuffer as CallBuffer
 from smbc.bigcommerce.limiter import StoreLimiter, get_limiter
+from smbc.bigcommerce.paging import PAGE_LIMIT, V2Pages, V3Pages, plain_dicts
 from smbc.core.answers import AnswerError, AnswerModel, read_answer
 from smbc.core.clock import Clock, UsesClock
 from smbc.core.http_clients import check_no_open_transaction, shared_client
 from smbc.core.metrics import record_remote_call
-from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service, record_call
+from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
 from smbc.core.runtime import get_runtime
 
 Priority = Literal["realtime", "export"]
 Recorder = Callable[[dict[str, Any]], None]
 
 SERVICE = "bigcommerce"
-PAGE_LIMIT = 250
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 # 429 without rate-limit headers means platform overload for the store: back off at least this long.
 DEFAULT_RATE_LIMIT_WAIT_S = 5.0
@@ -119,99 +120,6 @@ class Response:
     status: int
     data: Any  # parsed JSON body (read as the call's answer model when one is given), or None for 204 / 404
     headers: Mapping[str, str]
-
-
-def _dicts(items: Sequence[Any]) -> list[dict[str, Any]]:
-    return [as_dict(item) if isinstance(item, AnswerModel) else item for item in items]
-
-
-@dataclass
-class V2Pages:
-    """`/v2` lists moving on by `min_id` (keyset, sort id:asc); 204 or a short page ends them.
-
-    `cursor` is the last id seen, so an export can save it and resume with `min_id=cursor+1`."""
-
-    client: BigCommerceClient
-    path: str
-    params: dict[str, Any] = field(default_factory=dict)
-    limit: int = PAGE_LIMIT
-    cursor: int | None = None
-
-    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
-        item = list_item_model(self.path)
-        if item is dict[str, Any]:
-            raise ValueError(f"V2Pages needs an item model with an id for {self.path}")  # keyset paging
-        while True:
-            params = {**self.params, "limit": self.limit, "sort": "id:asc"}
-            if self.cursor is not None:
-                params["min_id"] = self.cursor + 1
-            page = self.client.request("GET", self.path, params, answer=list[item]).data or []
-            if not page:
-                return
-            self.cursor = max(int(entry.id) for entry in page)
-            yield _dicts(page)
-            if len(page) < self.limit:
-                return
-
-    def items(self) -> Iterator[dict[str, Any]]:
-        for page in self:
-            yield from page
-
-
-@dataclass
-class V3Pages:
-    """`/v3` lists: cursor pagination (`after`) when the answer offers it, else page numbers.
-
-    `cursor` holds the next `after` value (or page number) so a caller can save and resume."""
-
-    client: BigCommerceClient
-    path: str
-    params: dict[str, Any] = field(default_factory=dict)
-    limit: int = PAGE_LIMIT
-    cursor: str | None = None
-    page: int = 1
-    # The model of one item; None: the one `answers.LIST_ITEMS` registers for the path.
-    item: Any = None
-
-    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
-        while True:
-            params = {**self.params, "limit": self.limit}
-            if self.cursor is not None:
-                params["after"] = self.cursor
-            else:
-                params["page"] = self.page
-            answer = V3List[self.item or list_item_model(self.path)]  # type: ignore[misc]
-            body = self.client.request("GET", self.path, params, answer=answer).data
-            data = body.data if body is not None else []
-            meta = body.meta if body is not None else None
-            if data:
-                yield _dicts(data)
-            cursor_meta = meta.cursor_pagination if meta is not None else None
-            if cursor_meta is not None and data:
-                next_cursor = cursor_meta.end_cursor
-                has_next_link = bool(cursor_meta.links and cursor_meta.links.next)
-                if next_cursor and has_next_link and str(next_cursor) != self.cursor:
-                    self.cursor = str(next_cursor)
-                    continue
-            if self.cursor is not None or not data:
-                return
-            next_page = self._next_page(len(data), meta.pagination if meta is not None else None)
-            if next_page is None:
-                return
-            self.page = next_page
-
-    def _next_page(self, count: int, pagination: V3Pagination | None) -> int | None:
-        """The page number to ask for next, or None at the end of the list."""
-        pages = pagination.page_count(self.limit) if pagination is not None else None
-        if pagination is None or pages is None:
-            # No page count: a full page may have a next one, so ask (an empty page ends it).
-            return self.page + 1 if count >= self.limit else None
-        current = max(pagination.current_page or 0, self.page)  # never asks for a page twice
-        return current + 1 if current < pages else None
-
-    def items(self) -> Iterator[dict[str, Any]]:
-        for page in self:
-            yield from page
 
 
 # `data` of an attempt whose answer could not be read (its message already names the call).
@@ -500,13 +408,13 @@ class BigCommerceClient(UsesClock):
             batch = self._read(f"/v2/orders/{int(order_id)}/products", list[OrderProduct], params)
             if not batch:
                 return products
-            products.extend(_dicts(batch))
+            products.extend(plain_dicts(batch))
             if len(batch) < PAGE_LIMIT:
                 return products
             page += 1
 
     def order_statuses(self) -> list[dict[str, Any]]:
-        return _dicts(self._read("/v2/order_statuses", list[OrderStatus]) or [])
+        return plain_dicts(self._read("/v2/order_statuses", list[OrderStatus]) or [])
 
     def refund(self, refund_id: int) -> dict[str, Any] | None:
         return self._one(f"/v3/orders/payment_actions/refunds/{int(refund_id)}", Refund)
@@ -582,33 +490,6 @@ class _Writable:
 
 HOOKS = _Writable("/v3/hooks", Hook)
 SCRIPTS = _Writable("/v3/content/scripts", Script)
-
-
-class CallBuffer:
-    """Collects attempt records during remote work; `flush(session)` writes them as RemoteCall rows in
-    the same short transaction as the work's state (no database lock is held during network calls).
-    Thread-safe: an export's page reader records into the same buffer as its sender."""
-
-    def __init__(self, context: str = "") -> None:
-        self.context = context
-        self.calls: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, fields: dict[str, Any]) -> None:
-        with self._lock:
-            self.calls.append(fields)
-
-    def flush(self, session: Any) -> list[dict[str, Any]]:
-        """Write and forget the records; returns them, for `put_back` if the transaction fails."""
-        with self._lock:
-            taken, self.calls = self.calls, []
-        for fields in taken:
-            record_call(session, **fields)
-        return taken
-
-    def put_back(self, taken: list[dict[str, Any]]) -> None:
-        with self._lock:
-            self.calls = taken + self.calls
 
 
 def for_store(

@@ -1,0 +1,35 @@
+"""Call records kept in memory during remote work and written later with the work's state."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from smbc.core.remote_calls import record_call
+
+
+class CallBuffer:
+    """Collects attempt records during remote work; `flush(session)` writes them as RemoteCall rows in
+    the same short transaction as the work's state (no database lock is held during network calls).
+    Thread-safe: an export's page reader records into the same buffer as its sender."""
+
+    def __init__(self, context: str = "") -> None:
+        self.context = context
+        self.calls: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, fields: dict[str, Any]) -> None:
+        with self._lock:
+            self.calls.append(fields)
+
+    def flush(self, session: Any) -> list[dict[str, Any]]:
+        """Write and forget the records; returns them, for `put_back` if the transaction fails."""
+        with self._lock:
+            taken, self.calls = self.calls, []
+        for fields in taken:
+            record_call(session, **fields)
+        return taken
+
+    def put_back(self, taken: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self.calls = taken + self.calls
