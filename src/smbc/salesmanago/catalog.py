@@ -13,22 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Unpack
 
-import httpx
 from pydantic import Field
 
 from smbc.core.answers import AnswerError, AnswerModel, opportunistic, read_answer
-from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
+from smbc.core.remote_calls import Outcome, RemoteCallError, Service
 from smbc.salesmanago.answers import Identifier
-from smbc.salesmanago.client import (
-    DEFAULT_TIMEOUT,
-    Recorder,
-    _Caller,
-    classify,
-    configured_allowlist,
-)
-from smbc.salesmanago.endpoints import EndpointAllowlist
+from smbc.salesmanago.calls import TransportOptions, build_caller
+from smbc.salesmanago.classification import classify
 
 MAX_PRODUCTS_PER_CALL = 100
 DEFAULT_V3_URL = "https://api.salesmanago.com"
@@ -241,29 +234,12 @@ class CatalogApi:
     """One account's Product Catalog through API v3 (key in the `API-KEY` header, never logged)."""
 
     def __init__(
-        self,
-        v3_key: str,
-        *,
-        v3_url: str = DEFAULT_V3_URL,
-        http: httpx.Client | None = None,
-        recorder: Recorder | None = None,
-        policy: BackoffPolicy | None = None,
-        context: str = "",
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        allowlist: EndpointAllowlist | None = None,
+        self, v3_key: str, *, v3_url: str = DEFAULT_V3_URL, **transport: Unpack[TransportOptions]
     ) -> None:
         self.v3_url = v3_url.rstrip("/")
         self._key = v3_key
         # The v3 URL is the operator's setting, not one a merchant types: allowed as an origin.
-        self._caller = _Caller(
-            http=http,
-            recorder=recorder,
-            policy=policy or BackoffPolicy(),
-            context=context,
-            timeout=timeout,
-            allowlist=(allowlist or configured_allowlist()).with_origin(self.v3_url),
-            secrets_to_hide=(v3_key,),
-        )
+        self._caller = build_caller(transport, secrets_to_hide=(v3_key,), origin=self.v3_url)
 
     def _call(
         self,
