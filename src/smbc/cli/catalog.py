@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from smbc.cli.common import actor, command_runtime, fail, no_installed_store, print_json, print_table
+from smbc.cli.common import actor, fail, print_json, print_table, store_runtime
 
 if TYPE_CHECKING:
     from smbc.catalog.models import CatalogSync
@@ -22,13 +22,11 @@ STORE = typer.Option(..., "--store", help="store hash")
 
 
 def _store_id(db: Database, store_hash: str) -> int:
-    from smbc.actions.store_lookup import StoreNotInstalled, installed_store
+    """The installed store's id; not installed ends the command in `store_runtime`."""
+    from smbc.actions.store_lookup import installed_store
 
     with db.session() as session:
-        try:
-            return installed_store(session, store_hash).id
-        except StoreNotInstalled:
-            raise no_installed_store(store_hash) from None
+        return installed_store(session, store_hash).id
 
 
 @catalog_app.command("list")
@@ -40,7 +38,7 @@ def catalog_list(
     from smbc.catalog import service
     from smbc.core.remote_calls import RemoteCallError
 
-    with command_runtime() as (db, _settings):
+    with store_runtime(store) as (db, _settings):
         store_id = _store_id(db, store)
         try:
             catalogs = service.list_catalogs(db, store_id)
@@ -79,7 +77,7 @@ def catalog_sync(
     from smbc.account.catalog_access import NoCatalogKey
     from smbc.catalog import service
 
-    with command_runtime() as (db, _settings):
+    with store_runtime(store) as (db, _settings):
         store_id = _store_id(db, store)
         try:
             ids = service.start_sync(db, store_id, list(channel) or None, actor=actor(), enqueue=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from smbc.cli.common import command_runtime, fail, no_installed_store
+from smbc.cli.common import fail, store_runtime
 
 deliveries_app = typer.Typer(
     help="Webhook deliveries of a store (list them with `smbc activity`)", no_args_is_help=True
@@ -18,13 +18,10 @@ def deliveries_retry(
 ) -> None:
     """Queue a failed or skipped delivery again, with a fresh count of attempts."""
     from smbc.actions.deliveries import DeliveryNotFound, retry_delivery
-    from smbc.actions.store_lookup import StoreNotInstalled
 
-    with command_runtime() as (db, _settings):
+    with store_runtime(store) as (db, _settings):
         try:
             queued = retry_delivery(db, store, delivery_id)
-        except StoreNotInstalled:
-            raise no_installed_store(store) from None
         except DeliveryNotFound as exc:
             raise fail(str(exc)) from None
     if not queued:

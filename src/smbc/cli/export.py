@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import typer
 
-from smbc.cli.common import actor, command_runtime, fail, no_installed_store
+from smbc.cli.common import actor, fail, store_runtime
 from smbc.db.session import Database
 from smbc.export.models import Export, ExportKind, ExportStatus
 
@@ -64,13 +64,9 @@ def export_resend(store: str = STORE, export_id: int = EXPORT_ID) -> None:
 def export_cancel(store: str = STORE, export_id: int = EXPORT_ID) -> None:
     """Stop a running export after the batch in hand."""
     from smbc.actions import export as export_actions
-    from smbc.actions.store_lookup import StoreNotInstalled
 
-    with command_runtime() as (db, _settings):
-        try:
-            cancelled = export_actions.cancel_export(db, store, export_id)
-        except StoreNotInstalled:
-            raise no_installed_store(store) from None
+    with store_runtime(store) as (db, _settings):
+        cancelled = export_actions.cancel_export(db, store, export_id)
     if not cancelled:
         raise fail(f"Export #{export_id} is not running.")
     typer.echo(f"Export #{export_id} is stopping after the batch in hand.")
@@ -99,14 +95,11 @@ def _resend(store: str, export_id: int) -> None:
 
 def _run(store: str, start: Callable[[Database], Export]) -> None:
     """Record the export with `start`, then run it here until it ends."""
-    from smbc.actions.store_lookup import StoreNotInstalled
     from smbc.export import service
 
-    with command_runtime() as (db, _settings):
+    with store_runtime(store) as (db, _settings):
         try:
             queued: Export = start(db)
-        except StoreNotInstalled:
-            raise no_installed_store(store) from None
         except service.ExportInvalid as exc:
             for field, message in exc.errors.items():
                 typer.echo(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from smbc.cli.common import command_runtime, fail, no_installed_store
+from smbc.cli.common import fail, store_runtime
 
 monitoring_app = typer.Typer(
     help="The SALESmanago monitoring code on a store's storefronts", no_args_is_help=True
@@ -15,13 +15,9 @@ monitoring_app = typer.Typer(
 def monitoring_restore(store: str = typer.Option(..., "--store", help="Store hash")) -> None:
     """Put the monitoring code back as the settings say (e.g. after it was deleted in Script Manager)."""
     from smbc.actions.monitoring import restore_monitoring
-    from smbc.actions.store_lookup import StoreNotInstalled
 
-    with command_runtime() as (db, settings):
-        try:
-            result = restore_monitoring(db, store, app_url=settings.app_url)
-        except StoreNotInstalled:
-            raise no_installed_store(store) from None
+    with store_runtime(store) as (db, settings):
+        result = restore_monitoring(db, store, app_url=settings.app_url)
     if not result.ok:
         raise fail(f"Not restored: {result.error}")
     channels = sorted(str(script.get("channel_id")) for script in result.live)

@@ -7,7 +7,7 @@ import json
 import typer
 from sqlalchemy.orm import Session
 
-from smbc.cli.common import actor, command_runtime, fail, no_installed_store, store_session
+from smbc.cli.common import actor, fail, store_runtime, store_session
 from smbc.db.models import Store
 
 settings_app = typer.Typer(help="A store's settings (keys as in the documentation)", no_args_is_help=True)
@@ -68,7 +68,6 @@ def settings_set(
 ) -> None:
     """Change settings with the dashboard's validation; nothing is saved when a value is wrong."""
     from smbc.actions.settings import save_settings
-    from smbc.actions.store_lookup import StoreNotInstalled
     from smbc.settings.store_settings import SettingsInvalid
 
     changes: dict[str, object] = {}
@@ -80,12 +79,10 @@ def settings_set(
         if key in READ_ONLY_KEYS:
             raise fail(f"{key} is read-only (it comes from the SALESmanago login).", 2)
         changes[key] = value
-    with command_runtime() as (db, settings):
+    with store_runtime(store) as (db, settings):
         try:
             # The storefront code follows a monitoring change at once, as the Monitoring tab's Save.
             saved = save_settings(db, store, changes, actor(), app_url=settings.app_url)
-        except StoreNotInstalled:
-            raise no_installed_store(store) from None
         except SettingsInvalid as exc:
             for key, message in exc.errors.items():
                 typer.echo(f"{key}: {message}", err=True)
