@@ -47,6 +47,13 @@ def as_dict(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(exclude_unset=True)
 
 
+class NamedItem(AnswerModel):
+    """An object known by its id (required) that also carries a display name (opportunistic)."""
+
+    id: int
+    name: str | None = opportunistic()
+
+
 # -- installation --------------------------------------------------------------------------
 
 
@@ -92,9 +99,7 @@ class ServerTime(AnswerModel):
     time: int
 
 
-class Channel(AnswerModel):
-    id: int
-    name: str | None = opportunistic()
+class Channel(NamedItem):
     type: str | None = opportunistic()
     status: str | None = opportunistic()
 
@@ -125,25 +130,25 @@ class CustomerAddress(AnswerModel):
     company: str | None = opportunistic()
 
 
-class Customer(AnswerModel):
+class Person(AnswerModel):
+    """A customer or a subscriber: the id and the e-mail (the contact's key) are required."""
+
     id: int
     email: str
     first_name: str | None = opportunistic()
     last_name: str | None = opportunistic()
+    date_modified: BcDate | None = opportunistic()
+
+
+class Customer(Person):
     phone: str | None = opportunistic()
     company: str | None = opportunistic()
     date_created: BcDate | None = opportunistic()
-    date_modified: BcDate | None = opportunistic()
     origin_channel_id: int | None = opportunistic(often_absent=True)
     addresses: list[CustomerAddress] | None = opportunistic(often_absent=True)
 
 
-class Subscriber(AnswerModel):
-    id: int
-    email: str
-    first_name: str | None = opportunistic()
-    last_name: str | None = opportunistic()
-    date_modified: BcDate | None = opportunistic()
+class Subscriber(Person):
     consents: list[str] | None = opportunistic(often_absent=True)
 
 
@@ -218,9 +223,8 @@ class Order(AnswerModel):
     consignments: list[Consignments] | Consignments | ResourceLink | None = opportunistic(often_absent=True)
 
 
-class OrderStatus(AnswerModel):
-    id: int
-    name: str | None = opportunistic()
+class OrderStatus(NamedItem):
+    """One row of `/v2/order_statuses`."""
 
 
 class OrderCount(AnswerModel):

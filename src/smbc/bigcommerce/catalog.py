@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from smbc.bigcommerce.answers import V3List, as_dict
+from smbc.bigcommerce.answers import NamedItem, V3List, as_dict
 from smbc.bigcommerce.client import PAGE_LIMIT, BigCommerceClient, V3Pages
 from smbc.core.answers import AnswerModel, opportunistic
 
@@ -56,11 +56,8 @@ class TreeCategory(AnswerModel):
     parent_id: int | None = opportunistic()
 
 
-class Brand(AnswerModel):
+class Brand(NamedItem):
     """One brand of `/v3/catalog/brands`."""
-
-    id: int
-    name: str | None = opportunistic()
 
 
 class CurrencyAssignment(AnswerModel):
