@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from smbc.cli.common import actor, fail, store_runtime
+from smbc.cli.common import STORE, actor, fail, store_runtime
 
 sm_app = typer.Typer(help="SALESmanago account of a store", no_args_is_help=True)
 
@@ -14,7 +14,7 @@ sm_app = typer.Typer(help="SALESmanago account of a store", no_args_is_help=True
 
 @sm_app.command("login")
 def sm_login(
-    store: str = typer.Option(..., "--store", help="Store hash"),
+    store: str = STORE,
     email: str | None = typer.Option(None, "--email", help="SALESmanago login e-mail"),
     password: str | None = typer.Option(None, "--password", help="Password (asked when omitted)"),
     endpoint: str | None = typer.Option(
@@ -71,7 +71,7 @@ def sm_login(
 
 
 @sm_app.command("logout")
-def sm_logout(store: str = typer.Option(..., "--store", help="Store hash")) -> None:
+def sm_logout(store: str = STORE) -> None:
     """Revoke the v3 key, forget the credentials and pause syncing for the store."""
     from smbc.actions import account as account_actions
 
@@ -86,7 +86,7 @@ def sm_logout(store: str = typer.Option(..., "--store", help="Store hash")) -> N
 
 
 @sm_app.command("rotate-callback-token")
-def sm_rotate_callback_token(store: str = typer.Option(..., "--store", help="Store hash")) -> None:
+def sm_rotate_callback_token(store: str = STORE) -> None:
     """Give the store new opt-in/opt-out callback URLs; the old ones stop working at once."""
     from smbc.actions import account as account_actions
 

@@ -8,11 +8,11 @@ from dataclasses import asdict
 
 import typer
 
-from smbc.cli.common import command_runtime, fail, print_json, print_table
+from smbc.cli.common import STORE, command_runtime, fail, print_json, print_table
 
 
 def activity_command(
-    store: str = typer.Option(..., "--store", help="store hash"),
+    store: str = STORE,
     failed: bool = typer.Option(False, "--failed", help="only failed or waiting deliveries and failed calls"),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
     order: str | None = typer.Option(None, "--order", metavar="N", help="everything about order N"),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from smbc.cli.common import actor, fail, print_json, print_table, store_runtime
+from smbc.cli.common import STORE, actor, fail, print_json, print_table, store_runtime
 
 if TYPE_CHECKING:
     from smbc.catalog.models import CatalogSync
@@ -17,8 +17,6 @@ if TYPE_CHECKING:
 catalog_app = typer.Typer(
     help="SALESmanago product catalogs and the storefronts' product sync", no_args_is_help=True
 )
-
-STORE = typer.Option(..., "--store", help="store hash")
 
 
 def _store_id(db: Database, store_hash: str) -> int:

@@ -17,6 +17,9 @@ from smbc.core.config import ConfigError, Settings, get_settings
 from smbc.db.models import Store
 from smbc.db.session import Database
 
+# The option of every command on one store.
+STORE = typer.Option(..., "--store", help="Store hash")
+
 
 def cli_settings() -> Settings:
     """The process settings, or exit 2 with the configuration error."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from smbc.cli.common import fail, store_runtime
+from smbc.cli.common import STORE, fail, store_runtime
 
 deliveries_app = typer.Typer(
     help="Webhook deliveries of a store (list them with `smbc activity`)", no_args_is_help=True
@@ -13,7 +13,7 @@ deliveries_app = typer.Typer(
 
 @deliveries_app.command("retry")
 def deliveries_retry(
-    store: str = typer.Option(..., "--store", help="Store hash"),
+    store: str = STORE,
     delivery_id: int = typer.Argument(..., metavar="DELIVERY_ID", help="as `smbc activity` lists it"),
 ) -> None:
     """Queue a failed or skipped delivery again, with a fresh count of attempts."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import typer
 
-from smbc.cli.common import actor, fail, store_runtime
+from smbc.cli.common import STORE, actor, fail, store_runtime
 from smbc.db.session import Database
 from smbc.export.models import Export, ExportKind, ExportStatus
 
@@ -17,7 +17,6 @@ export_app = typer.Typer(
     no_args_is_help=True,
 )
 
-STORE = typer.Option(..., "--store", help="store hash")
 EXPORT_ID = typer.Argument(..., metavar="EXPORT_ID", help="the export's number (#N on the Export Data tab)")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from smbc.cli.common import cli_settings, print_json, print_table
+from smbc.cli.common import STORE, cli_settings, print_json, print_table
 from smbc.core.config import ConfigError, Settings, load_settings
 
 HELP = """SALESmanago for BigCommerce
@@ -266,7 +266,7 @@ def main() -> None:
 
 
 @app.command()
-def reconcile(store: str = typer.Option(..., "--store", help="store hash")) -> None:
+def reconcile(store: str = STORE) -> None:
     """Read changes missed by webhooks now, send them, and repair the store's hooks."""
     import json
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from smbc.cli.common import fail, store_runtime
+from smbc.cli.common import STORE, fail, store_runtime
 
 monitoring_app = typer.Typer(
     help="The SALESmanago monitoring code on a store's storefronts", no_args_is_help=True
@@ -12,7 +12,7 @@ monitoring_app = typer.Typer(
 
 
 @monitoring_app.command("restore")
-def monitoring_restore(store: str = typer.Option(..., "--store", help="Store hash")) -> None:
+def monitoring_restore(store: str = STORE) -> None:
     """Put the monitoring code back as the settings say (e.g. after it was deleted in Script Manager)."""
     from smbc.actions.monitoring import restore_monitoring
 

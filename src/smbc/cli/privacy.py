@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from smbc.cli.common import command_runtime, fail, print_json
+from smbc.cli.common import STORE, command_runtime, fail, print_json
 
 privacy_app = typer.Typer(
     help="Personal data of one person (an e-mail) in a store: export or erase", no_args_is_help=True
@@ -14,7 +14,7 @@ privacy_app = typer.Typer(
 
 @privacy_app.command("export")
 def privacy_export(
-    store: str = typer.Option(..., "--store", help="store hash"),
+    store: str = STORE,
     email: str = typer.Option(..., "--email", help="the person's e-mail address"),
 ) -> None:
     """Print everything the app holds on the person as JSON.
@@ -33,7 +33,7 @@ def privacy_export(
 
 @privacy_app.command("forget")
 def privacy_forget(
-    store: str = typer.Option(..., "--store", help="store hash"),
+    store: str = STORE,
     email: str = typer.Option(..., "--email", help="the person's e-mail address"),
     yes: bool = typer.Option(False, "--yes", "-y", help="do not ask for confirmation"),
 ) -> None:

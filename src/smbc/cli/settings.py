@@ -7,7 +7,7 @@ import json
 import typer
 from sqlalchemy.orm import Session
 
-from smbc.cli.common import actor, fail, store_runtime, store_session
+from smbc.cli.common import STORE, actor, fail, store_runtime, store_session
 from smbc.db.models import Store
 
 settings_app = typer.Typer(help="A store's settings (keys as in the documentation)", no_args_is_help=True)
@@ -47,7 +47,7 @@ def current_keys(session: Session, store: Store, app_url: str) -> dict[str, str]
 
 @settings_app.command("show")
 def settings_show(
-    store: str = typer.Option(..., "--store", help="Store hash"),
+    store: str = STORE,
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Print every settings key and the read-only SALESmanago keys."""
@@ -64,7 +64,7 @@ def settings_show(
 @settings_app.command("set")
 def settings_set(
     assignments: list[str] = typer.Argument(..., metavar="KEY=VALUE...", help="e.g. tags.purchase=VIP,BUYER"),
-    store: str = typer.Option(..., "--store", help="Store hash"),
+    store: str = STORE,
 ) -> None:
     """Change settings with the dashboard's validation; nothing is saved when a value is wrong."""
     from smbc.actions.settings import save_settings
