@@ -23,15 +23,7 @@ class ReadPage(Protocol):
 class PageSource(Protocol):
     """What paging needs of a client: one GET, its answer read as a model."""
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        *,
-        answer: Any = None,
-    ) -> ReadPage: ...
+    def request(self, method: str, path: str, params: Mapping[str, Any], *, answer: Any) -> ReadPage: ...
 
 
 def plain_dicts(items: Sequence[Any]) -> list[dict[str, Any]]:
