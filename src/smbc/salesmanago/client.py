@@ -31,19 +31,13 @@ from smbc.salesmanago.answers import (
 )
 
 # Re-exported: features import the client's vocabulary from the client, wherever it is defined.
-from smbc.salesmanago.calls import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
-from smbc.salesmanago.calls import SERVICE as SERVICE
 from smbc.salesmanago.calls import CallAttempt as CallAttempt
 from smbc.salesmanago.calls import Recorder as Recorder
 from smbc.salesmanago.calls import TransportOptions, build_caller
-from smbc.salesmanago.calls import attempt_fields as attempt_fields
-from smbc.salesmanago.calls import configured_allowlist as configured_allowlist
 from smbc.salesmanago.calls import record_calls_into as record_calls_into
-from smbc.salesmanago.classification import MSG_NOT_AUTHENTICATED as MSG_NOT_AUTHENTICATED
 from smbc.salesmanago.classification import MSG_USER_NOT_AUTHENTICATED as MSG_USER_NOT_AUTHENTICATED
 from smbc.salesmanago.classification import UnexpectedAnswerError as UnexpectedAnswerError
 from smbc.salesmanago.classification import classify as classify
-from smbc.salesmanago.classification import is_envelope as is_envelope
 from smbc.salesmanago.payload import clean_payload
 
 A = TypeVar("A", bound=AnswerModel)
