@@ -287,6 +287,20 @@ def test_limiter_counts_requests_before_answers_arrive() -> None:
     assert clock.monotonic() - start == pytest.approx(4.0)
 
 
+def test_an_answer_does_not_give_back_what_requests_still_in_flight_will_use() -> None:
+    # Two requests are out when the first one's answer says one request is left: the second one will
+    # take it, so a third must wait for the window's reset (it went over the quota before).
+    clock = FakeClock()
+    limiter = LocalLimiter(clock=clock)
+    limiter.observe("abc123", _quota_headers(left=2, reset_ms=4000))
+    start = clock.monotonic()
+    with limiter.slot("abc123", "realtime"), limiter.slot("abc123", "realtime"):
+        limiter.observe("abc123", _quota_headers(left=1, reset_ms=4000))
+    with limiter.slot("abc123", "realtime"):
+        pass
+    assert clock.monotonic() - start == pytest.approx(4.0)
+
+
 def test_client_feeds_the_limiter_from_response_headers() -> None:
     clock = FakeClock()
     limiter = LocalLimiter(clock=clock)
@@ -376,3 +390,21 @@ def test_sites_page_by_their_item_count() -> None:
     assert [site["id"] for site in pages.items()] == [1, 2]
     assert asked == ["1", "2"]
     assert all(call["message"] == "" for call in calls.calls)  # the offset style is no surprise
+
+
+def test_redis_answers_do_not_give_back_what_other_processes_have_in_flight(redis_url: str) -> None:
+    from smbc.bigcommerce.limiter import RedisLimiter
+
+    clock = FakeClock()
+    prefix = f"test:bc:{uuid.uuid4().hex[:8]}"
+    a = RedisLimiter(redis_url, clock=clock, prefix=prefix)
+    b = RedisLimiter(redis_url, clock=clock, prefix=prefix)
+    a.observe("s3", _quota_headers(left=2, reset_ms=4000))
+    start = clock.time()
+    with a.slot("s3", "realtime"), b.slot("s3", "realtime"):
+        a.observe("s3", _quota_headers(left=1, reset_ms=4000))  # b's request will take the last one
+    with b.slot("s3", "realtime"):
+        pass
+    assert clock.time() - start == pytest.approx(4.0, abs=0.01)
+    a.close()
+    b.close()

@@ -120,7 +120,8 @@ class LocalLimiter(UsesClock):
                 wait = reset_ms / 1000.0 if reset_ms is not None else RATE_LIMITED_DEFAULT_WAIT_S
                 state.reset_at = now + wait
             elif left is not None:
-                state.left = left
+                # The answer's count predates the other requests still in flight: they will use it too.
+                state.left = max(0, left - max(0, state.in_flight - 1))
                 state.reset_at = now + (reset_ms or 0) / 1000.0
             if quota is not None:
                 state.quota = quota
@@ -228,7 +229,9 @@ class RedisLimiter(UsesClock):
             wait_ms = reset_ms if reset_ms is not None else int(RATE_LIMITED_DEFAULT_WAIT_S * 1000)
             fields.update(left=0, reset_at=now + wait_ms)
         elif left is not None:
-            fields.update(left=left, reset_at=now + (reset_ms or 0))
+            # The answer's count predates the other requests still in flight (this one holds a slot).
+            others = max(0, int(self._redis.zcard(self._keys(store_hash)[0])) - 1)
+            fields.update(left=max(0, left - others), reset_at=now + (reset_ms or 0))
         if quota is not None:
             fields["quota"] = quota
         if fields:
