@@ -219,7 +219,14 @@ def measure_deliveries(
             before_db = database_stats(admin, database)
             before_tables = table_figures(engine)
             before_cpu = {"web": cpu_seconds(web.pid), "worker": cpu_seconds(worker.pid)}
-            figures = run(sb, db, hashes, args)
+            figures = run(
+                sb,
+                db,
+                hashes,
+                argparse.Namespace(**vars(args), profile="", rate=0.0, duration=0.0),
+                web=web.pid,
+                worker=worker.pid,
+            )
             after_cpu = {"web": cpu_seconds(web.pid), "worker": cpu_seconds(worker.pid)}
             limiter = limiter_bytes_per_store(args.redis_url, settings.queue_name, hashes)
         finally:

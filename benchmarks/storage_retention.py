@@ -104,7 +104,9 @@ def measure(database_url: str, tmp: Path, args: argparse.Namespace) -> dict[str,
             hashes = [sb.bc.default_store_hash] + [sb.bc.add_store() for _ in range(max(args.stores - 1, 0))]
             for store_hash in hashes:
                 install(sb, db, store_hash, settings)
-            traffic = run(sb, db, hashes, argparse.Namespace(**vars(args), latency_ms=0.0))
+            web, worker = processes
+            burst = argparse.Namespace(**vars(args), latency_ms=0.0, profile="", rate=0.0, duration=0.0)
+            traffic = run(sb, db, hashes, burst, web=web.pid, worker=worker.pid)
         finally:
             for process in processes:
                 process.terminate()
