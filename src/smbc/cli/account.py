@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from smbc.cli.common import STORE, actor, fail, store_runtime
+from smbc.cli.common import STORE, actor, fail, store_runtime, warn
 
 sm_app = typer.Typer(help="SALESmanago account of a store", no_args_is_help=True)
 
@@ -66,8 +66,7 @@ def sm_login(
     account = result.account
     typer.echo(f"Connected store {store} to SALESmanago client {account.client_id} at {account.endpoint}.")
     typer.echo(f"Owners: {', '.join(account.owners)}")
-    for warning in result.warnings:
-        typer.echo(f"Warning: {warning}", err=True)
+    warn(result.warnings)
 
 
 @sm_app.command("logout")
@@ -81,8 +80,7 @@ def sm_logout(store: str = STORE) -> None:
         typer.echo(f"Store {store} was not connected to SALESmanago.")
         return
     typer.echo(f"Logged out store {store}; syncing is paused until the next login.")
-    for warning in result.warnings:
-        typer.echo(f"Warning: {warning}", err=True)
+    warn(result.warnings)
 
 
 @sm_app.command("rotate-callback-token")

@@ -42,6 +42,12 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def warn(warnings: Sequence[str]) -> None:
+    """What went wrong beside a done command, on stderr: the exit code stays 0."""
+    for warning in warnings:
+        typer.echo(f"Warning: {warning}", err=True)
+
+
 def no_installed_store(store_hash: str) -> typer.Exit:
     return fail(f"No installed store with hash {store_hash!r} (see `smbc stores`).")
 
