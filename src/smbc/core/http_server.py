@@ -22,10 +22,20 @@ class BackgroundServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None, **uvicorn_options: Any):
         self.app = app
         self.host = host
-        self.port = port or free_port(host)
+        # Bound here and handed to uvicorn, so no other process can take the port in between.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port or 0))
+        self.port = self._socket.getsockname()[1]
         options = {"log_level": "warning", "access_log": False, "lifespan": "on", **uvicorn_options}
         self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, **options))
-        self._thread = threading.Thread(target=self._server.run, name=f"uvicorn:{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=f"uvicorn:{self.port}", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            self._socket.close()
 
     @property
     def url(self) -> str:
