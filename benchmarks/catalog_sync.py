@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
+from export_benchmark import measured_child
 from sqlalchemy import func, select
 
 from smbc.account.models import SalesmanagoAccount
@@ -45,24 +46,7 @@ from smbc.sandbox.bigcommerce import DEFAULT_APP_SCOPES
 from smbc.settings.store_settings import save_store_settings
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-CHILD = """
-import json, os, sys
-from smbc.core.config import load_settings
-from smbc.core.runtime import init_runtime
-from smbc.catalog.sync import run_sync
-samples = []
-def rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-def on_page(row):
-    samples.append(rss_mb())
-init_runtime(load_settings())
-status = run_sync(int(sys.argv[1]), time_slice=None, force=True, on_page=on_page)
-# VmHWM, not ru_maxrss: the latter keeps the RSS of the parent this process was forked from.
-with open("/proc/self/status") as f:
-    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
-print(json.dumps({"status": status, "peak_rss_mb": peak, "samples": samples}))
-"""
+CHILD = measured_child("smbc.catalog.sync", "run_sync", "on_page")
 CHANNELS = (1, 2)
 
 

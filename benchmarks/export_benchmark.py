@@ -41,25 +41,32 @@ from smbc.sandbox import Sandbox
 from smbc.sandbox.bigcommerce import DEFAULT_APP_SCOPES
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-CHILD = """
+
+
+def measured_child(module: str, function: str, hook: str) -> str:
+    """A child script running one long job to its end, sampling its RSS at each `hook` call."""
+    return f"""
 import json, os, sys
 from smbc.core.config import load_settings
 from smbc.core.runtime import init_runtime
-from smbc.export.runner import run_export
+from {module} import {function}
 samples = []
 def rss_mb():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-def on_batch(row):
+def sample(row):
     samples.append(rss_mb())
 init_runtime(load_settings())
-status = run_export(int(sys.argv[1]), time_slice=None, force=True, on_batch=on_batch)
-# VmHWM, not ru_maxrss: the latter keeps the RSS the process had before exec (a fork of this
-# benchmark, which holds the whole fake store) and would measure the fakes, not the export.
+status = {function}(int(sys.argv[1]), time_slice=None, force=True, {hook}=sample)
+# VmHWM, not ru_maxrss: the latter keeps the RSS the process had before exec (a fork of the
+# benchmark, which holds the whole fake store) and would measure the fakes, not the job.
 with open("/proc/self/status") as f:
     peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
-print(json.dumps({"status": status, "peak_rss_mb": peak, "samples": samples}))
+print(json.dumps({{"status": status, "peak_rss_mb": peak, "samples": samples}}))
 """
+
+
+CHILD = measured_child("smbc.export.runner", "run_export", "on_batch")
 FIRST, LAST = date(2025, 1, 1), date(2025, 12, 31)
 
 
