@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from realtime_harness import FakeSalesmanagoPort
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from smbc.consent.models import ConsentWriteBack
 from smbc.consent.write_back import record_write_back
@@ -191,6 +191,43 @@ def test_finish_schedules_a_retry_then_gives_up_after_the_policy_window(engine: 
             assert after.processed_at is None
         else:
             assert after.reason == "gave up after 1 h of retries"
+
+
+def test_finish_batch_writes_each_rows_own_result_as_finish_does(engine: Engine) -> None:
+    ids = [engine.deliver() for _ in range(5)]
+    now = engine.clock.now()
+    with engine.db.session() as s:
+        assert all(queue.claim(s, WebhookDelivery, i, now) for i in ids)
+    for _ in range(queue.UNEXPECTED_ERROR_ATTEMPTS - 1):  # the last row has been tried 5 times
+        with engine.db.session() as s:
+            s.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == ids[4])
+                .values(attempts=WebhookDelivery.attempts + 1)
+            )
+    rows = [engine.row(i) for i in ids]
+    results = [
+        Result.done("sent"),
+        Result.retry("503"),
+        Result.done("sent too"),
+        Result.waiting(queue.PAUSED_FOR_CREDENTIALS, "401"),
+        queue.result_for_unexpected(KeyError("id")),
+    ]
+    with engine.db.session() as s:
+        written = queue.finish_batch(s, WebhookDelivery, list(zip(rows, results, strict=True)), now)
+    after = [engine.row(i) for i in ids]
+    assert [r.status for r in written] == [s.status for s in after]
+    assert [(a.status, a.reason, a.locked_at) for a in after] == [
+        ("done", "sent", None),
+        ("pending", "", None),
+        ("done", "sent too", None),
+        ("waiting", queue.PAUSED_FOR_CREDENTIALS, None),
+        ("failed", "stopped after 5 attempts: internal error: KeyError: 'id'", None),
+    ]
+    assert [a.processed_at is not None for a in after] == [True, False, True, False, True]
+    assert [a.last_error for a in after] == ["", "503", "", "401", "internal error: KeyError: 'id'"]
+    assert now + timedelta(seconds=15) <= after[1].next_attempt_at <= now + timedelta(seconds=30)
+    assert queue.LEASES.held(queue.queued_lease(WebhookDelivery)).isdisjoint(ids)
 
 
 def test_the_sweep_finds_a_row_whose_queue_message_was_lost(engine: Engine) -> None:

@@ -15,9 +15,11 @@ the sweep and `engine.pausing.resume_store` reach every queue while the engine i
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +28,21 @@ from typing import Any
 
 from huey import crontab
 from huey.api import TaskWrapper
-from sqlalchemy import ColumnElement, ForeignKey, Integer, Select, String, Text, and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKey,
+    Integer,
+    Select,
+    String,
+    Table,
+    Text,
+    Update,
+    and_,
+    bindparam,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -342,15 +358,31 @@ def claimed_values(model: type[QueuedRow], now: datetime) -> dict[str, Any]:
     return {"status": RowStatus.PROCESSING.value, "locked_at": now, "attempts": model.attempts + 1}
 
 
+def queue_table(model: type[QueuedRow]) -> Table:
+    """The model's table: the engine's hot statements are Core statements on it, built once per
+    table, so no ORM state is set up per call and SQLAlchemy's cache key is computed only once."""
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+@functools.cache
+def _claim_statement(model: type[QueuedRow]) -> Update:
+    table = queue_table(model)
+    now = bindparam("now", type_=table.c.locked_at.type)
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("row_id"),
+            table.c.status == RowStatus.PENDING.value,
+            or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now),
+        )
+        .values(status=RowStatus.PROCESSING.value, locked_at=now, attempts=table.c.attempts + 1)
+    )
+
+
 def claim(session: Session, model: type[QueuedRow], row_id: int, now: datetime) -> bool:
     """Take the row if it is due; exactly one of several racing workers gets True. The row's lease is
     renewed by this process (`LEASES`) until `finish`."""
-    result = session.execute(
-        update(model)
-        .where(model.id == row_id, due(model, now))  # type: ignore[attr-defined]
-        .values(**claimed_values(model, now))
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_claim_statement(model), {"row_id": row_id, "now": now})
     claimed = result.rowcount == 1  # type: ignore[attr-defined]
     if claimed:
         hold_claimed(session, model, [row_id], now)
@@ -359,18 +391,22 @@ def claim(session: Session, model: type[QueuedRow], row_id: int, now: datetime) 
 
 # -- finish --------------------------------------------------------------------------------------
 
+# The key of the row's id among the values `finish_batch` writes (not a column name, so the UPDATE's
+# SET clause is made of the other keys).
+_ROW_ID = "finished_row_id"
 
-def finish(
-    session: Session,
-    model: type[QueuedRow],
-    row: QueuedRow,
-    result: Result,
-    now: datetime,
-    policy: RetryPolicy = DEFAULT_RETRY,
-) -> Result:
-    """Write what became of a claimed row (`row` is its snapshot from the claim: `attempts` already
-    counts this one). A retry is scheduled by `policy`, or becomes a failure once the policy gives
-    up. Returns the result as written."""
+
+@functools.cache
+def _finish_statement(model: type[QueuedRow]) -> Update:
+    table = queue_table(model)
+    return update(table).where(table.c.id == bindparam(_ROW_ID))
+
+
+def finished_values(
+    row: QueuedRow, result: Result, now: datetime, policy: RetryPolicy = DEFAULT_RETRY
+) -> tuple[Result, dict[str, Any]]:
+    """What `finish` writes on a claimed row, and the result as written: a retry is scheduled by
+    `policy`, or becomes a failure once the policy gives up or the unexpected errors' bound is reached."""
     values: dict[str, Any] = {"status": result.status.value, "reason": result.reason[:255], "locked_at": None}
     if result.error:
         values["last_error"] = result.error[:2000]
@@ -388,10 +424,47 @@ def finish(
             )
     elif result.status is not RowStatus.WAITING:
         values["processed_at"] = now
-    session.execute(update(model).where(model.id == row.id).values(**values))  # type: ignore[attr-defined]
-    LEASES.release(queued_lease(model), [row.id])  # type: ignore[attr-defined]
-    QUEUE_ROWS_FINISHED.labels(model.__tablename__, result.status.value).inc()  # type: ignore[attr-defined]
-    return result
+    return result, values
+
+
+def finish_batch(
+    session: Session,
+    model: type[QueuedRow],
+    finished: Sequence[tuple[QueuedRow, Result]],
+    now: datetime,
+    policy: RetryPolicy = DEFAULT_RETRY,
+) -> list[Result]:
+    """Write what became of claimed rows (each `row` is its snapshot from the claim: `attempts`
+    already counts this one), as `finish` does for one: one executemany per set of columns written
+    (a batch of successes is one statement). Returns the results as written, in order."""
+    written: list[Result] = []
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row, result in finished:
+        result, values = finished_values(row, result, now, policy)
+        written.append(result)
+        by_columns.setdefault(tuple(values), []).append({**values, _ROW_ID: row.id})  # type: ignore[attr-defined]
+    statement = _finish_statement(model)
+    for parameters in by_columns.values():
+        session.execute(statement, parameters)
+    LEASES.release(queued_lease(model), [row.id for row, _ in finished])  # type: ignore[attr-defined]
+    table_name = queue_table(model).name
+    for status, count in Counter(result.status.value for result in written).items():
+        QUEUE_ROWS_FINISHED.labels(table_name, status).inc(count)
+    return written
+
+
+def finish(
+    session: Session,
+    model: type[QueuedRow],
+    row: QueuedRow,
+    result: Result,
+    now: datetime,
+    policy: RetryPolicy = DEFAULT_RETRY,
+) -> Result:
+    """Write what became of a claimed row (`row` is its snapshot from the claim: `attempts` already
+    counts this one). A retry is scheduled by `policy`, or becomes a failure once the policy gives
+    up. Returns the result as written."""
+    return finish_batch(session, model, [(row, result)], now, policy)[0]
 
 
 # -- sweep ---------------------------------------------------------------------------------------
