@@ -557,12 +557,14 @@ class QueueKind:
 
     `due_ids(db, now)` lists the rows to run now (and frees those of dead workers); `enqueue(id)`
     asks a worker to run one and never raises; `wake(session, store_id, now)`, when the queue has
-    rows that wait for a paused store, makes them due and returns their ids."""
+    rows that wait for a paused store, makes them due and returns their ids; `enqueue_all(db, ids)`,
+    when given, is what the sweep calls instead of `enqueue` per row (e.g. one message per store)."""
 
     name: str
     due_ids: Callable[[Database, datetime], list[int]]
     enqueue: Callable[[int], None]
     wake: Callable[[Session, int, datetime], Sequence[int]] | None = None
+    enqueue_all: Callable[[Database, Sequence[int]], None] | None = None
 
 
 QUEUES: dict[str, QueueKind] = {}
@@ -576,9 +578,13 @@ def register_queue(kind: QueueKind) -> QueueKind:
 
 def sweep(kind: QueueKind, db: Database | None = None, now: datetime | None = None) -> int:
     """Enqueue every row of the queue that is due. Returns how many."""
-    ids = kind.due_ids(db or get_runtime().db, now or utcnow())
-    for row_id in ids:
-        kind.enqueue(row_id)
+    db = db or get_runtime().db
+    ids = kind.due_ids(db, now or utcnow())
+    if kind.enqueue_all is not None:
+        kind.enqueue_all(db, ids)
+    else:
+        for row_id in ids:
+            kind.enqueue(row_id)
     return len(ids)
 
 
