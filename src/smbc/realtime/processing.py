@@ -274,7 +274,6 @@ def _finish(
     error: RemoteCallError | None = None,
 ) -> list[tuple[int, Result]]:
     """Record every outcome, the attempts, and a pause, in one transaction."""
-    out: list[tuple[int, Result]] = []
     with db.session() as session:
         if calls is not None:
             calls.flush(session)
@@ -284,10 +283,8 @@ def _finish(
             for result in results.values():
                 if result.status is RowStatus.WAITING:
                     result.reason = f"sync paused: {reason}"
-        for delivery in batch:
-            out.append(
-                (delivery.id, queue.finish(session, WebhookDelivery, delivery, results[delivery.id], now))
-            )
+        written = queue.finish_batch(session, WebhookDelivery, [(d, results[d.id]) for d in batch], now)
+        out = [(delivery.id, result) for delivery, result in zip(batch, written, strict=True)]
     for delivery, (_, result) in zip(batch, out, strict=True):
         record_delivery_processed(delivery.scope, result.status.value, delivery.received_at, utcnow())
     return out
