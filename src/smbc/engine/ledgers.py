@@ -1,7 +1,26 @@
 """The ledgers: what was sent to SALESmanago, once per store and key (events) or e-mail (contacts).
 
 Uniqueness constraints carry the "once, ever" rules: a worker claims a ledger row by inserting it
-first, so two workers racing on one order cannot both send."""
+first, so two workers racing on one order cannot both send.
+
+An event's row says how far its send went (`SentEvent.state`), because SALESmanago offers no way to
+read events back: a send whose answer was never seen cannot be checked, only not repeated.
+
+    claimed  --mark_sending-->  sending  --mark_sent-->  sent
+       |                           |
+    release_event               release_event (the request certainly never arrived: no connection,
+       |                           |           or SALESmanago answered with an error)
+    (deleted: another           mark_unconfirmed_event / claim_event's takeover
+     attempt claims again)         (no answer: a read timeout, or the worker died) --> unconfirmed
+
+- `claimed`: a worker holds the event; nothing has left for SALESmanago yet, so a takeover (the
+  same delivery after its worker died, or a stale claim) simply sends it.
+- `sending`: committed immediately before the request leaves (after the BigCommerce reads and the
+  consent plan). From here on SALESmanago may have it, so a takeover never sends it again: it records
+  it `unconfirmed` instead. The window between this commit and the request is one statement.
+- `unconfirmed`: counted as sent everywhere (`SENT_STATES`); only someone who checked SALESmanago
+  sends it again on purpose (`release_unconfirmed_events` for real time, the export's own
+  `resend_unconfirmed` for an export's events)."""
 
 from __future__ import annotations
 
@@ -12,6 +31,7 @@ from typing import TypeVar
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -36,8 +56,10 @@ from smbc.engine.queue import STALE_LOCK
 
 # "unconfirmed": the request went out and no answer came back (a kill -9, a read timeout). SALESmanago
 # offers no way to read events back, so it counts as sent (never sent twice by itself) until the
-# merchant asks for it again from the Export Data tab (`export.resend_unconfirmed`).
+# merchant asks for it again (`release_unconfirmed_events`, or the Export Data tab's
+# `export.resend_unconfirmed` for an export's events).
 SENT_STATES = ("sent", "unconfirmed")
+INTERRUPTED = "interrupted while sending to SALESmanago; it may have it; not sent again to avoid a duplicate"
 Row = TypeVar("Row")
 
 
@@ -60,7 +82,8 @@ class SentEvent(Base):
     kind: Mapped[str] = mapped_column(String(24))  # PURCHASE | CANCELLATION | RETURN
     key: Mapped[str] = mapped_column(String(64))  # order id, or refund id for RETURN
     order_id: Mapped[int | None] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(String(16), default="claimed")  # claimed | one of SENT_STATES
+    # claimed | sending | one of SENT_STATES (see the module's docstring)
+    state: Mapped[str] = mapped_column(String(16), default="claimed")
     claimed_by: Mapped[str] = mapped_column(String(64), default="")  # "delivery:42", "export:3"
     claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     event_id: Mapped[str | None] = mapped_column(String(64))
@@ -222,18 +245,27 @@ def claim_by_inserting(
 def claim_event(
     db: Database, store_id: int, kind: str, key: str, *, owner: str, order_id: int | None, now: datetime
 ) -> str | None:
-    """Insert-first claim of (store, kind, key). None: ours to send; otherwise why not."""
+    """Insert-first claim of (store, kind, key). None: ours to send; otherwise why not.
+
+    A claim our own earlier attempt left (the delivery taken over after its worker died), or a dead
+    worker's stale one, is taken over: sent if it was only `claimed`, recorded `unconfirmed` (and not
+    sent) if it was `sending`, since SALESmanago may have it."""
 
     def held(row: SentEvent | None) -> str | None:
         if row is None:
             return "claimed and released by another worker; retry"
+        if row.state == "unconfirmed":
+            return f"{kind} for {key} unconfirmed: {INTERRUPTED}"
         if row.state in SENT_STATES:
             return f"{kind} already sent for {key} (event {row.event_id})"
         stale = now - row.claimed_at > STALE_LOCK and row.claimed_by.startswith("delivery:")
-        if row.claimed_by == owner or stale:  # an export's claim is its own to resume or release
-            row.claimed_by, row.claimed_at = owner, now  # our own earlier attempt, or a dead worker's
-            return None
-        return f"{kind} for {key} is being sent by {row.claimed_by}"
+        if row.claimed_by != owner and not stale:  # an export's claim is its own to resume or release
+            return f"{kind} for {key} is being sent by {row.claimed_by}"
+        row.claimed_by, row.claimed_at = owner, now  # our own earlier attempt, or a dead worker's
+        if row.state == "sending":
+            row.state, row.sent_at = "unconfirmed", now
+            return f"{kind} for {key} unconfirmed: {INTERRUPTED}"
+        return None
 
     holder = select(SentEvent).where(
         SentEvent.store_id == store_id, SentEvent.kind == kind, SentEvent.key == key
@@ -256,18 +288,62 @@ def claim_event(
         return held(session.scalars(holder).first())
 
 
+def _owned(
+    store_id: int, kind: str, key: str, owner: str, state: str | tuple[str, ...]
+) -> list[ColumnElement[bool]]:
+    """The conditions naming `owner`'s row of (store, kind, key) in `state` (or one of them)."""
+    states = (state,) if isinstance(state, str) else state
+    return [
+        SentEvent.store_id == store_id,
+        SentEvent.kind == kind,
+        SentEvent.key == key,
+        SentEvent.claimed_by == owner,
+        SentEvent.state.in_(states),
+    ]
+
+
+def mark_sending(db: Database, store_id: int, kind: str, key: str, owner: str) -> bool:
+    """Committed immediately before the request for our claimed event leaves: from now on a takeover
+    records it unconfirmed instead of sending it. False: the claim is no longer ours (send nothing)."""
+    with db.session() as session:
+        marked = session.execute(
+            update(SentEvent).where(*_owned(store_id, kind, key, owner, "claimed")).values(state="sending")
+        )
+        return bool(marked.rowcount)  # type: ignore[attr-defined]
+
+
 def release_event(db: Database, store_id: int, kind: str, key: str, owner: str) -> None:
-    """Give up our claim of (store, kind, key) before anything was sent: another worker may send."""
+    """Give up our claim of (store, kind, key) when nothing arrived (nothing left yet, or the request
+    certainly did not arrive: no connection, an error answer): another attempt may send."""
+    with db.session() as session:
+        session.execute(delete(SentEvent).where(*_owned(store_id, kind, key, owner, ("claimed", "sending"))))
+
+
+def mark_unconfirmed_event(
+    db: Database, store_id: int, kind: str, key: str, owner: str, now: datetime
+) -> str:
+    """Our request left and no answer came back (a read timeout): SALESmanago may have it, so it is
+    recorded unconfirmed, never sent again by itself. Returns the reason to show."""
     with db.session() as session:
         session.execute(
-            delete(SentEvent).where(
-                SentEvent.store_id == store_id,
-                SentEvent.kind == kind,
-                SentEvent.key == key,
-                SentEvent.claimed_by == owner,
-                SentEvent.state == "claimed",
-            )
+            update(SentEvent)
+            .where(*_owned(store_id, kind, key, owner, "sending"))
+            .values(state="unconfirmed", sent_at=now)
         )
+    return f"{kind} for {key} unconfirmed: {INTERRUPTED}"
+
+
+def release_unconfirmed_events(session: Session, store_id: int, owner: str) -> int:
+    """Forget `owner`'s unconfirmed events (someone checked SALESmanago lacks them), so that its next
+    attempt sends them; returns how many."""
+    released = session.execute(
+        delete(SentEvent).where(
+            SentEvent.store_id == store_id,
+            SentEvent.claimed_by == owner,
+            SentEvent.state == "unconfirmed",
+        )
+    )
+    return int(released.rowcount)  # type: ignore[attr-defined]
 
 
 def mark_sent(
