@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import JSON, Text, bindparam, cast, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -42,20 +42,30 @@ class StoreSnapshot:
 
 
 def _as_stored(column: Any) -> ColumnElement[Any]:
-    """The column as stored: an encrypted one is compared as its ciphertext, never decrypted."""
-    return type_coerce(column, Text) if isinstance(column.type, EncryptedText) else column
+    """The column as stored: an encrypted one is compared as its ciphertext, never decrypted, and a
+    JSON one as its text, never parsed (the fingerprint is only compared)."""
+    if isinstance(column.type, EncryptedText):
+        return type_coerce(column, Text)
+    if isinstance(column.type, JSON):
+        return cast(column, Text)
+    return column
 
 
 _ACCOUNT_COLUMNS = ("id", "endpoint", "client_id", "api_key", "sha", "login_email", "owners")
+_STORES = Store.__table__
+_SETTINGS = StoreSettingsRow.__table__
+_ACCOUNTS = SalesmanagoAccount.__table__
+# Core, on the tables, built once: no ORM loading, and SQLAlchemy's cache key is computed once.
 _FINGERPRINT = (
     select(
-        *(_as_stored(c) for c in Store.__table__.columns),
-        StoreSettingsRow.data,
-        *(_as_stored(SalesmanagoAccount.__table__.c[name]) for name in _ACCOUNT_COLUMNS),
+        *(_as_stored(c) for c in _STORES.columns),
+        _as_stored(_SETTINGS.c.data),
+        *(_as_stored(_ACCOUNTS.c[name]) for name in _ACCOUNT_COLUMNS),
     )
-    .select_from(Store)
-    .outerjoin(StoreSettingsRow, StoreSettingsRow.store_id == Store.id)
-    .outerjoin(SalesmanagoAccount, SalesmanagoAccount.store_id == Store.id)
+    .select_from(_STORES)
+    .outerjoin(_SETTINGS, _SETTINGS.c.store_id == _STORES.c.id)
+    .outerjoin(_ACCOUNTS, _ACCOUNTS.c.store_id == _STORES.c.id)
+    .where(_STORES.c.id == bindparam("store_id"))
 )
 
 _snapshots: dict[int, tuple[tuple[Any, ...], StoreSnapshot]] = {}
@@ -64,7 +74,7 @@ _lock = threading.Lock()
 
 def store_snapshot(session: Session, store_id: int) -> StoreSnapshot | None:
     """The store's snapshot (None: no such store), rebuilt only when its rows changed."""
-    row = session.execute(_FINGERPRINT.where(Store.id == store_id)).first()
+    row = session.execute(_FINGERPRINT, {"store_id": store_id}).first()
     if row is None:
         return None
     fingerprint = tuple(row)
