@@ -310,6 +310,37 @@ def test_network_error_and_timeout_are_retry(clock: FakeClock) -> None:
     assert info.value.outcome is Outcome.RETRY and "did not answer in time" in info.value.message
 
 
+def test_an_event_whose_answer_never_came_is_not_sent_again_within_the_call(clock: FakeClock) -> None:
+    """SALESmanago may hold an event whose answer timed out: a second attempt could duplicate it."""
+    event = {"email": "a@b.com", "contactEvent": {"contactExtEventType": "PURCHASE"}}
+    answers: list[Callable[[httpx.Request], httpx.Response]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)(request)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = make_client(handler)
+    for send in (
+        lambda: client.integration_upsert({"contact": {"email": "a@b.com"}}, event),
+        lambda: client.add_event(event),
+    ):
+        answers[:] = [slow, lambda r: ok(contactId="c-1", eventId="e-1")]
+        with pytest.raises(RemoteCallError) as info:
+            send()
+        assert info.value.may_have_arrived and len(answers) == 1  # the second attempt never left
+    # An error answer or no connection at all: it did not arrive, so the call tries again.
+    answers[:] = [lambda r: httpx.Response(500), refused, lambda r: ok(eventId="e-2")]
+    assert client.add_event(event) == "e-2" and answers == []
+    # A contact upsert is the same whatever the number of times it arrives: tried again.
+    answers[:] = [slow, lambda r: ok(contactId="c-3")]
+    assert client.upsert_contact({"contact": {"email": "a@b.com"}}) == "c-3"
+
+
 def test_429_honours_retry_after(clock: FakeClock) -> None:
     answers = iter([httpx.Response(429, headers={"Retry-After": "7"}), ok(users=["a@x.com"])])
     start = clock.time()

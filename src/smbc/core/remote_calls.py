@@ -64,6 +64,12 @@ class RemoteCallError(Exception):
         # otherwise may have arrived: the service can have it although we never saw the answer).
         self.never_sent = never_sent
 
+    @property
+    def may_have_arrived(self) -> bool:
+        """No answer came back after the request left (a read timeout, a dropped connection): the
+        service may have it. An answer, or no connection at all: the answer (or its absence) says."""
+        return self.status is None and not self.never_sent
+
 
 @dataclass(frozen=True)
 class BackoffPolicy:

@@ -118,9 +118,13 @@ class Caller:
         allowlist: EndpointAllowlist | None = None,
         classifier: Classifier | None = None,
         answer: type[AnswerModel] | None = None,
+        once: bool = False,
     ) -> Any:
         """The parsed answer of a successful call, read as `answer` when given (then a required field
-        missing or mistyped is an `invalid` outcome, recorded on the attempt like any other)."""
+        missing or mistyped is an `invalid` outcome, recorded on the attempt like any other).
+
+        `once`: a call that creates something (an event) is not sent again after an attempt whose
+        answer never came (it may have arrived): the caller decides, knowing what a duplicate costs."""
         allowlist = allowlist or self.allowlist
         try:
             url = check_endpoint(base_url, allowlist) + path
@@ -178,7 +182,7 @@ class Caller:
                 retry_after=wait_asked,
                 never_sent=never_sent,
             )
-            if not outcome.retryable or attempt == attempts:
+            if not outcome.retryable or attempt == attempts or (once and error.may_have_arrived):
                 raise error
             wait = max(self.policy.delay(attempt), wait_asked or 0.0)
             if wait > self.policy.cap:  # a long server-requested wait belongs to the job layer

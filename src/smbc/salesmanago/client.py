@@ -127,12 +127,12 @@ class SalesmanagoClient:
             block["owner"] = c.owner
         return block
 
-    def call(self, path: str, payload: dict[str, Any], answer: type[A]) -> A:
+    def call(self, path: str, payload: dict[str, Any], answer: type[A], *, once: bool = False) -> A:
         """POST a v2 method: payload cleaned, auth block added (payload keys never override it), the
-        answer read as `answer` (exactly the fields the product uses)."""
+        answer read as `answer` (exactly the fields the product uses). `once`: see `Caller.post`."""
         body = clean_payload(payload)
         body.update(self.auth_block())
-        return self._caller.read(self.credentials.endpoint, path, body, answer)
+        return self._caller.read(self.credentials.endpoint, path, body, answer, once=once)
 
     # -- contacts -------------------------------------------------------------------------------------
 
@@ -149,7 +149,7 @@ class SalesmanagoClient:
         if event_request.get("contactId"):  # the SDK drops email when both are present
             event_request.pop("email", None)
         body = {"contactUpsertRequest": contact_request, "addContactExtEventRequest": event_request}
-        answer = self.call("/api/integration/upsert", body, ContactAndEventUpserted)
+        answer = self.call("/api/integration/upsert", body, ContactAndEventUpserted, once=True)
         return answer.contactId, answer.eventId
 
     def batch_upsert(self, upserts: list[dict[str, Any]]) -> BatchAccepted:
@@ -175,7 +175,7 @@ class SalesmanagoClient:
 
     def add_event(self, event: dict[str, Any]) -> str:
         body = {"forceOptIn": False, **event}
-        return self.call("/api/v2/contact/addContactExtEvent", body, EventSaved).eventId
+        return self.call("/api/v2/contact/addContactExtEvent", body, EventSaved, once=True).eventId
 
     def update_event(self, event: dict[str, Any]) -> str:
         return self.call("/api/v2/contact/updateContactExtEvent", event, EventSaved).eventId
