@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 
 import pytest
 from realtime_harness import save_settings
@@ -14,8 +13,6 @@ from smbc.consent.callbacks import accept_callback
 from smbc.core.config import Settings
 from smbc.core.remote_calls import Outcome
 from smbc.db.models import Store
-from smbc.export.ledger import ContactSent, remember_contacts
-from smbc.export.models import Export
 from smbc.settings.store_settings import StoreSettings
 
 ANN = {"id": 7, "email": "Ann@Example.com", "first_name": "Ann", "last_name": "Lee", "addresses": []}
@@ -87,12 +84,20 @@ def test_an_email_shows_everything_about_the_person_and_the_consent_history(hist
     assert "contact ann@example.com" in whats and "PURCHASE of order 50" in whats
     assert "cart c-1 window" in whats and "double opt-in, subscription 1" in whats
     assert "opt-out from SALESmanago callback to BigCommerce" in whats
-    sources = [(c.source, c.change) for c in timeline.consent]
-    assert ("BigCommerce", "newsletter subscription created") in sources
-    assert ("SALESmanago callback", "opted out") in sources
-    subscribed = next(c for c in timeline.consent if c.change == "newsletter subscription created")
-    assert subscribed.sent == "opted in, confirmation e-mail requested"
-    assert [c.at for c in timeline.consent] == sorted(c.at for c in timeline.consent)
+    requested, opted_out = timeline.consent
+    assert (requested.source, requested.change) == ("bigcommerce", "double_opt_in_requested")
+    assert requested.sent == "/api/contact/upsert: forceOptIn, useApiDoubleOptIn"
+    assert (opted_out.source_label, opted_out.change_label) == ("SALESmanago callback", "opted out")
+    assert opted_out.sent == f"BigCommerce subscriber to be opted out (write-back {opted_out.ref})"
+    assert requested.at < opted_out.at
+    subscribed = next(e for e in timeline.entries if e.what.startswith("store/subscriber/created"))
+    assert requested.ref == subscribed.ref  # the delivery that sent it
+    # The changes stand in the timeline too, in time order with the rest.
+    changes = [e.what for e in timeline.entries if e.kind == "consent"]
+    assert changes == [
+        f"consent double opt-in requested, from BigCommerce ({requested.ref})",
+        f"consent opted out, from SALESmanago callback ({opted_out.ref})",
+    ]
     # The customer reaches the same person.
     by_customer = entity_timeline(history.db, STORE_HASH, "customer", "7")
     assert {e.ref for e in by_customer.entries} == {e.ref for e in timeline.entries}
@@ -131,34 +136,3 @@ def test_bad_searches_are_refused_with_the_reason(
         entity_timeline(history.db, STORE_HASH, kind, value)
     with pytest.raises(LookupError, match="no store"):
         entity_timeline(history.db, "nope", "order", "1")
-
-
-def test_consent_sent_by_an_export_names_that_export(history: StoreHistory) -> None:
-    _ann_history(history)
-    started = history.clock.now()
-    with history.db.session() as s:
-        run = Export(
-            store_id=history.store_id,
-            kind="contacts",
-            status="done",
-            date_from=date(2026, 1, 1),
-            date_to=date(2026, 1, 2),
-            from_utc=started,
-            to_utc=started,
-            started_at=started,
-        )
-        s.add(run)
-        s.flush()
-        export_id = run.id
-    history.clock.advance(30)
-    with history.db.session() as s:
-        remember_contacts(s, history.store_id, [ContactSent("dan@example.com", "c-dan", 9, True)])
-    history.clock.advance(30)
-    with history.db.session() as s:
-        s.get(Export, export_id).finished_at = history.clock.now()
-
-    [change] = entity_timeline(history.db, STORE_HASH, "email", "dan@example.com").consent
-    assert (change.source, change.change) == (f"export {export_id} (contacts)", "consent last sent: opted in")
-    # Ann's consent was last written by real time, before that export.
-    ann = entity_timeline(history.db, STORE_HASH, "email", "ann@example.com").consent
-    assert [c.source for c in ann if c.change.startswith("consent last sent")] == ["BigCommerce (real time)"]

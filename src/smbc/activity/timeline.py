@@ -1,7 +1,8 @@
 """ "What happened to order 1234 / customer 42 / x@y / cart …?": every delivery, call and ledger row
 about one entity of a store, in time order, each with the reason for its decision; for an e-mail
-(or a customer) also its newsletter consent history. `smbc activity --order N` and the Activity
-tab's search both call `entity_timeline`."""
+(or a customer) also its newsletter consent history, every change with its source, time and what
+was sent (`consent.history`). `smbc activity --order N` and the Activity tab's search both call
+`entity_timeline`."""
 
 from __future__ import annotations
 
@@ -9,29 +10,18 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, column, select, table
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
+from smbc.consent.history import CHANGE_LABELS, SOURCE_LABELS
+from smbc.consent.models import ConsentHistoryEntry
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.db.types import UTCDateTime
 from smbc.engine.context import RowStatus
 from smbc.engine.ledgers import SENT_STATES, forgotten
 from smbc.engine.queue import QueuedRow
-from smbc.realtime.entity_records import Entity, EntityKind, EntityRecords, find_entity_records
+from smbc.realtime.entity_records import Entity, EntityRecords, find_entity_records
 
-# The export is a sibling feature (not importable from here): its runs are read by their columns.
-EXPORTS = table(
-    "exports",
-    column("id", Integer),
-    column("store_id", Integer),
-    column("kind", String),
-    column("started_at", UTCDateTime),
-    column("heartbeat_at", UTCDateTime),
-    column("finished_at", UTCDateTime),
-)
-
-SOURCE_LABELS = {
+WRITE_BACK_SOURCES = {
     "callback": "SALESmanago callback",
     "opt_in_sync": "BigCommerce registration (opt-in kept from SALESmanago)",
 }
@@ -40,7 +30,7 @@ SOURCE_LABELS = {
 @dataclass(frozen=True)
 class TimelineEntry:
     at: datetime
-    kind: str  # delivery | call | ledger
+    kind: str  # delivery | call | ledger | consent
     what: str
     status: str
     reason: str  # sent …, skipped because …, waiting because …
@@ -50,9 +40,18 @@ class TimelineEntry:
 @dataclass(frozen=True)
 class ConsentChange:
     at: datetime
-    source: str  # BigCommerce, a SALESmanago callback, an export
-    change: str
-    sent: str  # what the app sent about it, and to whom
+    source: str  # a `ConsentSource`: bigcommerce, salesmanago_callback, export
+    change: str  # a `ConsentChangeKind`: opted_in, opted_out, double_opt_in_requested
+    sent: str  # what the app sent about it, and where
+    ref: str  # the work it came from: "delivery:42", "consent:7", "export:3"
+
+    @property
+    def source_label(self) -> str:
+        return SOURCE_LABELS.get(self.source, self.source)
+
+    @property
+    def change_label(self) -> str:
+        return CHANGE_LABELS.get(self.change, self.change)
 
 
 @dataclass(frozen=True)
@@ -168,14 +167,20 @@ def _entries(found: EntityRecords) -> list[TimelineEntry]:
             )
         )
     for w in found.write_backs:
-        what = f"{w.action.replace('_', '-')} from {SOURCE_LABELS.get(w.source, w.source)} to BigCommerce"
+        what = (
+            f"{w.action.replace('_', '-')} from {WRITE_BACK_SOURCES.get(w.source, w.source)} to BigCommerce"
+        )
         entries.append(
             TimelineEntry(w.received_at, "ledger", what, w.status, queued_row_decision(w), f"consent:{w.id}")
         )
+    for row in found.consent_history:
+        c = _consent_change(row)
+        what = f"consent {c.change_label}, from {c.source_label} ({c.ref})"
+        entries.append(TimelineEntry(c.at, "consent", what, c.change, c.sent, f"consent_change:{row.id}"))
     return sorted(entries, key=_in_order)
 
 
-_RANKS = {"delivery": 0, "call": 1, "ledger": 2}
+_RANKS = {"delivery": 0, "call": 1, "ledger": 2, "consent": 3}
 
 
 def _in_order(entry: TimelineEntry) -> tuple[datetime, int, int]:
@@ -183,71 +188,13 @@ def _in_order(entry: TimelineEntry) -> tuple[datetime, int, int]:
     return entry.at, _RANKS[entry.kind], int(entry.ref.rsplit(":", 1)[1])
 
 
-@dataclass(frozen=True)
-class ExportRun:
-    id: int
-    kind: str
-    started_at: datetime
-    ended_at: datetime  # finished, or its last heartbeat while it runs
+def _consent_change(row: ConsentHistoryEntry) -> ConsentChange:
+    return ConsentChange(row.at, row.source, row.change, row.sent, row.ref)
 
 
-def _export_runs(session: Session, store_id: int) -> list[ExportRun]:
-    rows = session.execute(
-        select(
-            EXPORTS.c.id, EXPORTS.c.kind, EXPORTS.c.started_at, EXPORTS.c.heartbeat_at, EXPORTS.c.finished_at
-        )
-        .where(EXPORTS.c.store_id == store_id, EXPORTS.c.started_at.is_not(None))
-        .order_by(EXPORTS.c.id)
-    )
-    return [
-        ExportRun(i, kind, started, finished or beat or started) for i, kind, started, beat, finished in rows
-    ]
-
-
-def _ledger_source(at: datetime, exports: list[ExportRun]) -> str:
-    """Who wrote the contact ledger's consent at `at`: an export running then, else real time. (The
-    ledger keeps the last write only; earlier ones show as their deliveries and write-backs.)"""
-    for run in exports:
-        if run.started_at <= at <= run.ended_at:
-            return f"export {run.id} ({run.kind})"
-    return "BigCommerce (real time)"
-
-
-def _consent_history(found: EntityRecords, exports: list[ExportRun]) -> list[ConsentChange]:
-    if found.entity.kind not in (EntityKind.EMAIL, EntityKind.CUSTOMER):
-        return []
-    changes: list[ConsentChange] = []
-    for d in found.deliveries:
-        about_consent = d.scope.startswith("store/subscriber/") or "opt" in d.reason
-        if about_consent:
-            change = "newsletter subscription " + d.scope.rsplit("/", 1)[-1]
-            changes.append(ConsentChange(d.received_at, "BigCommerce", change, queued_row_decision(d)))
-    for w in found.write_backs:
-        verb = "opted in" if w.action == "opt_in" else "opted out"
-        sent = f"BigCommerce subscriber to be {verb}: {queued_row_decision(w)}"
-        changes.append(ConsentChange(w.received_at, SOURCE_LABELS.get(w.source, w.source), verb, sent))
-    for claim in found.double_opt_in:
-        if claim.sent_at is not None:
-            changes.append(
-                ConsentChange(
-                    claim.sent_at,
-                    "BigCommerce",
-                    f"subscribed (subscription {claim.round}), confirmation pending in SALESmanago",
-                    "SALESmanago asked to send the double opt-in confirmation e-mail",
-                )
-            )
-    for contact in found.contacts:
-        if contact.opted_in is not None:
-            verb = "opted in" if contact.opted_in else "opted out"
-            changes.append(
-                ConsentChange(
-                    contact.updated_at,
-                    _ledger_source(contact.updated_at, exports),
-                    f"consent last sent: {verb}",
-                    f"SALESmanago contact {contact.contact_id or ''} {verb}".replace("  ", " "),
-                )
-            )
-    return sorted(changes, key=lambda c: c.at)
+def _consent_history(found: EntityRecords) -> list[ConsentChange]:
+    """The consent history of the e-mail (or of the customer's e-mails), oldest first."""
+    return [_consent_change(row) for row in found.consent_history]
 
 
 def entity_timeline(db: Database, store_hash: str, kind: str, value: str) -> EntityTimeline:
@@ -259,5 +206,4 @@ def entity_timeline(db: Database, store_hash: str, kind: str, value: str) -> Ent
         if store_id is None:
             raise LookupError(f"no store with hash {store_hash!r}")
         found = find_entity_records(session, store_id, entity)
-        exports = _export_runs(session, store_id) if found.contacts else []
-        return EntityTimeline(str(entity), _entries(found), _consent_history(found, exports))
+        return EntityTimeline(str(entity), _entries(found), _consent_history(found))

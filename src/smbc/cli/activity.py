@@ -64,8 +64,11 @@ def _entity(store: str, kind: str, value: str, *, as_json: bool) -> None:
     )
     if timeline.consent:
         print_table(
-            ("at", "source", "change", "sent"),
-            [(f"{c.at:%Y-%m-%d %H:%M:%S}", c.source, c.change, c.sent) for c in timeline.consent],
+            ("at", "source", "change", "sent", "from"),
+            [
+                (f"{c.at:%Y-%m-%d %H:%M:%S}", c.source_label, c.change_label, c.sent, c.ref)
+                for c in timeline.consent
+            ],
             title="Consent history",
         )
 

@@ -1,6 +1,7 @@
 """SALESmanago's opt-in / opt-out callbacks, checked and recorded: the token is compared in constant
 time, the store's callback budget (shared by every process) counted, the e-mail validated, and a
-write-back row recorded and queued; the worker applies it to BigCommerce (`smbc.consent.write_back`)."""
+write-back row recorded with the consent history's row and queued; the worker applies it to
+BigCommerce (`smbc.consent.write_back`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from smbc.consent import service as consent
+from smbc.consent.history import ConsentChangeKind, ConsentSource, record_consent_change
 from smbc.consent.write_back import enqueue_write_back, record_write_back
 from smbc.db.models import Store
 from smbc.db.session import Database
@@ -76,10 +78,21 @@ def accept_callback(
     address = rules.normalize_email(email)
     if rules.email_problem(address, ()) is not None:
         return CallbackAnswer(400, f"malformed e-mail address {email[:100]!r}: nothing was changed")
+    opted_in = action == consent.OPT_IN
     with db.session() as session:
         row = record_write_back(session, store_id, address, action, source=consent.SOURCE_CALLBACK)
         row_id = row.id
+        record_consent_change(
+            session,
+            store_id,
+            address,
+            source=ConsentSource.SALESMANAGO_CALLBACK,
+            change=ConsentChangeKind.OPTED_IN if opted_in else ConsentChangeKind.OPTED_OUT,
+            sent=f"BigCommerce subscriber to be {'opted in' if opted_in else 'opted out'} "
+            f"(write-back consent:{row_id})",
+            ref=f"consent:{row_id}",
+        )
     if enqueue:
         enqueue_write_back(row_id)
-    verb = "opt-in" if action == consent.OPT_IN else "opt-out"
+    verb = "opt-in" if opted_in else "opt-out"
     return CallbackAnswer(200, f"{verb} of {address} recorded", row_id)

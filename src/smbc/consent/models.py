@@ -1,6 +1,7 @@
 """Newsletter-consent tables: write-backs to BigCommerce (from SALESmanago callbacks and opt-in
-synchronization), double opt-in claims (one confirmation e-mail per subscription) and the
-subscriber -> e-mail index (a deleted subscriber can no longer be read from BigCommerce)."""
+synchronization), double opt-in claims (one confirmation e-mail per subscription), the
+subscriber -> e-mail index (a deleted subscriber can no longer be read from BigCommerce) and the
+consent history (one row per consent change the app makes or learns)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,23 @@ class KnownSubscriber(Base):
     email: Mapped[str] = mapped_column(String(320), index=True)
     consented: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ConsentHistoryEntry(Base):
+    """One consent change of one e-mail, written in the transaction that makes or learns it
+    (`smbc.consent.history`). The e-mail is only ever held as its keyed hash, so the history, which
+    is evidence of consent and kept, names nobody once the person is forgotten."""
+
+    __tablename__ = "consent_history"
+    __table_args__ = (Index("ix_consent_history_store_email", "store_id", "email_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    email_hash: Mapped[str] = mapped_column(String(80))  # `SecretBox.keyed_hash` of the e-mail
+    source: Mapped[str] = mapped_column(String(24))  # a `history.ConsentSource`
+    change: Mapped[str] = mapped_column(String(32))  # a `history.ConsentChangeKind`
+    sent: Mapped[str] = mapped_column(String(500))  # what was sent, and where; never an e-mail or secret
+    ref: Mapped[str] = mapped_column(
+        String(64)
+    )  # the work it came from: "delivery:42", "consent:7", "export:3"
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -32,16 +32,21 @@ from smbc.consent.double_opt_in import (
     mark_double_opt_in_sent,
     release_double_opt_in,
 )
+from smbc.consent.history import ConsentChangeKind, ConsentSource, record_consent_change
 from smbc.consent.service import OPT_IN, SOURCE_OPT_IN_SYNC
 from smbc.consent.write_back import enqueue_write_back, record_write_back
 from smbc.engine.context import Context
-from smbc.engine.ledgers import SyncedContact, ledger_keys
+from smbc.engine.ledgers import SyncedContact, ledger_keys, remember_contact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import NEWSLETTER, NO_CONSENT_CHANGE, ConsentFlags
 from smbc.settings.store_settings import StoreSettings
 
 T = TypeVar("T")
+# The SALESmanago calls that carry a contact's consent, as the consent history names them.
+UPSERT_PATH = "/api/contact/upsert"
+INTEGRATION_UPSERT_PATH = "/api/integration/upsert"
+BATCH_UPSERT_PATH = "/api/contact/batchupsertv2"
 
 
 def subscriber_consented(subscriber: Mapping[str, Any]) -> bool:
@@ -100,6 +105,32 @@ class ConsentPlan:
         if self.flags.force_opt_out:
             return False
         return None
+
+    @property
+    def change(self) -> ConsentChangeKind | None:
+        """The consent change this send makes (None: it changes nothing)."""
+        if self.flags.force_opt_in:
+            return (
+                ConsentChangeKind.DOUBLE_OPT_IN_REQUESTED
+                if self.double_opt_in
+                else ConsentChangeKind.OPTED_IN
+            )
+        if self.flags.force_opt_out:
+            return ConsentChangeKind.OPTED_OUT
+        return None
+
+    def sent_summary(self, endpoint: str) -> str:
+        """What the send tells SALESmanago about consent, for the consent history (no e-mail, no secret)."""
+        if self.flags.force_opt_out:
+            parts = ["forceOptOut"]
+        else:
+            parts = ["forceOptIn"] + ([f"tags {', '.join(self.tags)}"] if self.tags else [])
+            if self.double_opt_in is not None:
+                confirmation = self.double_opt_in.email_id or self.double_opt_in.template_id
+                parts.append(
+                    "useApiDoubleOptIn" + (f" (confirmation e-mail {confirmation})" if confirmation else "")
+                )
+        return f"{endpoint}: {', '.join(parts)}" + (f"; {self.note}" if self.note else "")
 
     def apply(self, contact: mapping.ContactUpsert) -> mapping.ContactUpsert:
         return replace(
@@ -225,10 +256,18 @@ def plan_registration(ctx: Context, customer: Mapping[str, Any], *, registering:
 
 
 def send_planned(
-    ctx: Context, contact: mapping.ContactUpsert, plan: ConsentPlan, send: Callable[[dict[str, Any]], T]
+    ctx: Context,
+    contact: mapping.ContactUpsert,
+    plan: ConsentPlan,
+    send: Callable[[dict[str, Any]], T],
+    *,
+    work: str,
+    endpoint: str,
 ) -> T:
-    """Send `contact` with the plan's consent; then settle the claim, close the subscription round
-    on an opt-out and queue the opt-in synchronization's write-back."""
+    """Send `contact` with the plan's consent to `endpoint`; then, in one transaction, settle the
+    claim, close the subscription round on an opt-out, queue the opt-in synchronization's write-back
+    and, for a consent change, write it to the contact ledger and the consent history (`work` names
+    the delivery it came from, "delivery:42"). The caller records the rest of the contact after."""
     email = contact.email
     try:
         answer = send(plan.apply(contact).to_payload())
@@ -242,6 +281,7 @@ def send_planned(
             mark_double_opt_in_sent(session, ctx.store.id, email, plan.claim_owner, ctx.now)
         if plan.flags.force_opt_out:
             close_subscription_round(session, ctx.store.id, email)
+        sent = plan.sent_summary(endpoint)
         if plan.write_back is not None:
             fields = dict(plan.write_back)
             row = record_write_back(
@@ -254,6 +294,19 @@ def send_planned(
                 subscriber_fields=fields,
             )
             write_back_id = row.id
+            sent += f"; BigCommerce subscriber to be opted in (write-back consent:{write_back_id})"
+        if plan.change is not None:
+            current = contact.new_email or email  # an e-mail change: the consent is the new address's
+            remember_contact(session, ctx.store.id, current, opted_in=plan.opted_in)
+            record_consent_change(
+                session,
+                ctx.store.id,
+                current,
+                source=ConsentSource.BIGCOMMERCE,
+                change=plan.change,
+                sent=sent,
+                ref=work,
+            )
     if write_back_id is not None:
         enqueue_write_back(write_back_id)
     return answer

@@ -14,7 +14,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import PAGE_LIMIT, V3Pages
-from smbc.consent.plan import last_known_opt_ins, plan_consent_batch, subscriber_consented
+from smbc.consent.history import ConsentChangeMade, ConsentSource, record_consent_changes
+from smbc.consent.plan import (
+    BATCH_UPSERT_PATH,
+    last_known_opt_ins,
+    plan_consent_batch,
+    subscriber_consented,
+)
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.export.job import BatchResult, Job, commit_batch, in_range, locked_row, reason_category
 from smbc.export.ledger import ContactSent, remember_contacts
@@ -210,13 +216,17 @@ def _send_contacts(job: Job, chunk: list[tuple[dict[str, Any], Position]]) -> Ex
     )
     upserts: list[dict[str, Any]] = []
     remembered: list[tuple[str, int, bool | None, str]] = []
+    changes: list[ConsentChangeMade] = []
     for email, customer in wanted.items():
         customer_contact = mapping.contact_from_customer(
             customer, owner=job.owner, tags=job.tags, lang=job.lang()
         )
-        contact = plans[email].apply(customer_contact)
+        plan = plans[email]
+        contact = plan.apply(customer_contact)
         upserts.append(contact.to_payload())
         remembered.append((email, int(customer.get("id") or 0), states.get(email), contact.digest()))
+        if plan.change is not None:
+            changes.append(ConsentChangeMade(email, plan.change, plan.sent_summary(BATCH_UPSERT_PATH)))
     if upserts:
         try:
             # Asynchronous: accepted now, applied by SALESmanago a little later; no ids come back.
@@ -244,5 +254,8 @@ def _send_contacts(job: Job, chunk: list[tuple[dict[str, Any], Position]]) -> Ex
             for email, customer_id, subscribed, digest in remembered
         ]
         remember_contacts(session, job.store.id, sent)
+        record_consent_changes(
+            session, job.store.id, changes, source=ConsentSource.EXPORT, ref=f"export:{job.export_id}"
+        )
 
     return commit_batch(job, result, extra=remember)

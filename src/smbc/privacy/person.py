@@ -6,7 +6,9 @@ payloads), the calls made for them and any call whose message names the e-mail, 
 cart links. The ledgers stay, because they are what keeps every send once-only, but only with
 what that needs: the e-mail is replaced by its keyed hash (`SecretBox.keyed_hash`, an HMAC under a
 key derived from SMBC_SECRET_KEY), which the ledger lookups still match (`engine.ledgers.ledger_keys`)
-and which nobody without the key can turn back into the address. Names kept for a write-back go."""
+and which nobody without the key can turn back into the address. Names kept for a write-back go.
+The consent history is kept as it is: it never held more than the keyed hash, and it is the
+merchant's evidence of each opt-in and opt-out (an erased withdrawal could not be shown later)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any
 from sqlalchemy import JSON, Integer, Select, String, Text, column, delete, func, or_, select, table, update
 from sqlalchemy.orm import Session
 
-from smbc.consent.models import ConsentWriteBack, DoubleOptInClaim, KnownSubscriber
+from smbc.consent.models import ConsentHistoryEntry, ConsentWriteBack, DoubleOptInClaim, KnownSubscriber
 from smbc.core.clock import utcnow
 from smbc.core.encryption import get_box
 from smbc.core.remote_calls import RemoteCall
@@ -78,6 +80,7 @@ def export_person(db: Database, store_hash: str, email: str) -> dict[str, Any]:
             "newsletter_subscribers": [_as_dict(r) for r in found.subscribers],
             "consent_write_backs": [_as_dict(r) for r in found.write_backs],
             "double_opt_in_claims": [_as_dict(r) for r in found.double_opt_in],
+            "consent_history": [_as_dict(r) for r in found.consent_history],
             "cart_windows": [_as_dict(r) for r in found.cart_windows],
             "cart_links": [_as_dict(r) for r in found.cart_links],
             "deliveries": [_as_dict(r) for r in found.deliveries],
@@ -209,6 +212,9 @@ def _pseudonymize(session: Session, found: EntityRecords, email: str, report: Fo
     for chunk in _chunks(windows):
         session.execute(update(CartWindow).where(CartWindow.id.in_(chunk)).values(contact_key=hashed))
     report.pseudonymized[CartWindow.__tablename__] = len(windows)
+    # Kept: the history holds only the keyed hash, what changed and what was sent (never the address
+    # or a name), and it is the evidence of consent and of its withdrawal that the merchant must keep.
+    report.pseudonymized[ConsentHistoryEntry.__tablename__] = len(found.consent_history)
 
 
 def _rekey(session: Session, model: Any, rows: list[Any], hashed: str, report: ForgetReport) -> None:

@@ -2,9 +2,9 @@
 it, the calls made for them, and the ledger rows. What `smbc activity --order N` (and the Activity
 tab's search) shows and what `smbc privacy export|forget` reads and erases.
 
-An e-mail reaches its customer ids (contact ledger), orders (sent events), subscribers, carts and
-consent write-backs; a customer id reaches its e-mails and so the same. Ledger rows of a forgotten
-person are found under the keyed hash of the e-mail (`engine.ledgers.ledger_keys`)."""
+An e-mail reaches its customer ids (contact ledger), orders (sent events), subscribers, carts,
+consent write-backs and consent history; a customer id reaches its e-mails and so the same. Ledger
+rows of a forgotten person are found under the keyed hash of the e-mail (`engine.ledgers.ledger_keys`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
-from smbc.consent.models import ConsentWriteBack, DoubleOptInClaim, KnownSubscriber
+from smbc.consent.history import history_keys
+from smbc.consent.models import ConsentHistoryEntry, ConsentWriteBack, DoubleOptInClaim, KnownSubscriber
 from smbc.core.remote_calls import RemoteCall
 from smbc.engine.ledgers import SentEvent, SyncedContact, ledger_email, ledger_keys
 from smbc.monitoring.models import CartLink
@@ -74,6 +75,7 @@ class EntityRecords:
     subscribers: list[KnownSubscriber] = field(default_factory=list)
     write_backs: list[ConsentWriteBack] = field(default_factory=list)
     double_opt_in: list[DoubleOptInClaim] = field(default_factory=list)
+    consent_history: list[ConsentHistoryEntry] = field(default_factory=list)
     cart_windows: list[CartWindow] = field(default_factory=list)
     cart_links: list[CartLink] = field(default_factory=list)
 
@@ -145,6 +147,15 @@ def find_entity_records(session: Session, store_id: int, entity: Entity) -> Enti
             select(DoubleOptInClaim).where(
                 DoubleOptInClaim.store_id == store_id, DoubleOptInClaim.email.in_(keys)
             ),
+        )
+        found.consent_history = _rows(
+            session,
+            select(ConsentHistoryEntry)
+            .where(
+                ConsentHistoryEntry.store_id == store_id,
+                ConsentHistoryEntry.email_hash.in_(history_keys(keys)),
+            )
+            .order_by(ConsentHistoryEntry.at, ConsentHistoryEntry.id),
         )
     contact_ids = {c.contact_id for c in found.contacts if c.contact_id}
     contact_keys = [*keys, *(f"id:{c}" for c in contact_ids)]

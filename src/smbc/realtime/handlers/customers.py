@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smbc.consent.plan import plan_registration, send_planned
+from smbc.consent.plan import UPSERT_PATH, plan_registration, send_planned
 from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import contact_by, remember_contact
 from smbc.mapping import records as mapping
@@ -35,7 +35,9 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
     if known_hash == digest and (not registering or delivery.source == "reconcile"):
         return Result.done("contact unchanged")  # (a reconciled registration already sent too)
     plan = plan_registration(ctx, customer, registering=registering)  # opt-in synchronization
-    contact_id = send_planned(ctx, contact, plan, ctx.sm.upsert_contact)
+    contact_id = send_planned(
+        ctx, contact, plan, ctx.sm.upsert_contact, work=f"delivery:{delivery.id}", endpoint=UPSERT_PATH
+    )
     with ctx.db.session() as session:
         remember_contact(
             session,

@@ -1,5 +1,16 @@
 """Orders (created, updated, status changed, refunded) -> SALESmanago PURCHASE, CANCELLATION and
-RETURN events, each sent once ever."""
+RETURN events, each sent once ever.
+
+Once ever, even when a send is interrupted (`_send_once`, on the ledger's states, see
+`engine.ledgers`): the event is claimed, the BigCommerce reads and the consent plan are done, and
+the claim is marked `sending` in its own commit immediately before the request leaves. A send whose
+request certainly did not arrive (no connection, SALESmanago answered with an error or a 429) gives
+the claim back and the delivery is retried. A send whose answer never came (a read timeout), or one
+whose worker died before recording the answer (its delivery is taken over with the same owner and
+finds its claim `sending`), is recorded `unconfirmed` and not sent again: SALESmanago cannot be
+asked whether it holds an event, and a duplicate PURCHASE counts twice in its reports. The
+delivery is done with that reason; the merchant can send it again on purpose
+(`realtime.unconfirmed.resend_unconfirmed`)."""
 
 from __future__ import annotations
 
@@ -7,9 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from smbc.consent.plan import plan_consent, send_planned
+from smbc.consent.plan import INTEGRATION_UPSERT_PATH, plan_consent, send_planned
+from smbc.core.remote_calls import RemoteCallError
 from smbc.engine.context import Context, Result
-from smbc.engine.ledgers import claim_event, event_sent, mark_sent, release_event, remember_contact
+from smbc.engine.ledgers import (
+    claim_event,
+    event_sent,
+    mark_sending,
+    mark_sent,
+    mark_unconfirmed_event,
+    release_event,
+    remember_contact,
+)
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
@@ -22,12 +42,18 @@ def _order_items(ctx: Context, order: dict[str, Any]) -> list[dict[str, Any]]:
     return items if items is not None else ctx.bc.order_products(int(order["id"]))
 
 
-def _send_with_bare_contact(ctx: Context, event: mapping.ExternalEvent) -> str:
+def _send_with_bare_contact(ctx: Context, event: mapping.ExternalEvent, leaving: Callable[[], None]) -> str:
     """An event for an e-mail, with a bare contact upsert (no data, consent flags all false) so it
     is accepted even when the contact does not exist (yet) in SALESmanago."""
     bare = mapping.ContactUpsert(email=event.email or "", owner=ctx.owner)
-    _, event_id = ctx.sm.integration_upsert(bare.to_payload(), event.to_payload())
+    contact, request = bare.to_payload(), event.to_payload()
+    leaving()
+    _, event_id = ctx.sm.integration_upsert(contact, request)
     return event_id
+
+
+class ClaimLost(Exception):
+    """Our claim of an event was taken over before its request left (our worker was presumed dead)."""
 
 
 @dataclass(frozen=True)
@@ -47,17 +73,37 @@ def _send_once(
     order_id: int,
     owner: str,
     email: str,
-    send: Callable[[], Sent],
+    send: Callable[[Callable[[], None]], Sent],
 ) -> Sent | str:
     """Claim (kind, key) in the once-ever ledger, send, and record it as sent. A string: why it was
-    not sent (already sent, or another worker is sending it); a failed send releases the claim."""
+    not sent (already sent, another worker is sending it, or unconfirmed: see the module docstring).
+
+    `send` calls the function it is given immediately before its SALESmanago request leaves."""
     busy = claim_event(ctx.db, ctx.store.id, kind, key, owner=owner, order_id=order_id, now=ctx.now)
     if busy:
         return busy
+    left = False
+
+    def leaving() -> None:
+        nonlocal left
+        if not mark_sending(ctx.db, ctx.store.id, kind, key, owner):
+            raise ClaimLost(f"{kind} for {key}: the claim was taken over by another worker; not sent")
+        left = True
+
     try:
-        sent = send()
-    except BaseException:
+        sent = send(leaving)
+    except ClaimLost as lost:
+        return str(lost)
+    except RemoteCallError as exc:
+        if left and exc.may_have_arrived:
+            return mark_unconfirmed_event(ctx.db, ctx.store.id, kind, key, owner, ctx.now)
         release_event(ctx.db, ctx.store.id, kind, key, owner)
+        raise
+    except BaseException:
+        # After the request left, anything else (a failure recording the answer, a kill) may follow
+        # an event SALESmanago has: the claim stays `sending`, and the retry records it unconfirmed.
+        if not left:
+            release_event(ctx.db, ctx.store.id, kind, key, owner)
         raise
     with ctx.db.session() as session:
         mark_sent(
@@ -93,7 +139,7 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
         return Result.skipped(problem)
     owner = f"delivery:{delivery.id}"
 
-    def send() -> Sent:
+    def send(leaving: Callable[[], None]) -> Sent:
         items = _order_items(ctx, order)
         event = mapping.order_event(
             order,
@@ -105,12 +151,23 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
             date=None if kind is EventKind.PURCHASE else mapping.parse_bc_date(order.get("date_modified")),
         )
         if kind is not EventKind.PURCHASE:
-            return Sent(_send_with_bare_contact(ctx, event))
+            return Sent(_send_with_bare_contact(ctx, event, leaving))
         subscribed = True if order.get("is_email_opt_in") else None  # unticked box says nothing
         contact = mapping.contact_from_order(order, owner=ctx.owner, settings=ctx.settings)
         plan = plan_consent(ctx, email, subscribed, owner=owner)
+
+        def purchase_request(payload: dict[str, Any]) -> tuple[str, str]:
+            request = event.to_payload()
+            leaving()
+            return ctx.sm.integration_upsert(payload, request)
+
         contact_id, event_id = send_planned(
-            ctx, contact, plan, lambda payload: ctx.sm.integration_upsert(payload, event.to_payload())
+            ctx,
+            contact,
+            plan,
+            purchase_request,
+            work=owner,
+            endpoint=INTEGRATION_UPSERT_PATH,
         )
         # What was sent: a double opt-in claim held elsewhere sent no opt-in.
         return Sent(event_id, contact_id, plan.opted_in)
@@ -154,7 +211,7 @@ def handle_refund(ctx: Context, delivery: WebhookDelivery) -> Result:
 def send_return(ctx: Context, order: dict[str, Any], refund: dict[str, Any], *, owner: str) -> Result:
     key = str(refund.get("id"))
 
-    def send() -> Sent:
+    def send(leaving: Callable[[], None]) -> Sent:
         items = _order_items(ctx, order)
         event = mapping.return_event(
             order,
@@ -164,7 +221,7 @@ def send_return(ctx: Context, order: dict[str, Any], refund: dict[str, Any], *, 
             location=ctx.location(order.get("channel_id")),
             owner=ctx.owner,
         )
-        return Sent(_send_with_bare_contact(ctx, event))
+        return Sent(_send_with_bare_contact(ctx, event, leaving))
 
     email = mapping.order_email(order)
     sent = _send_once(

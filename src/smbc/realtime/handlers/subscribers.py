@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from smbc.consent.models import KnownSubscriber
-from smbc.consent.plan import plan_consent, send_planned, subscriber_consented
+from smbc.consent.plan import UPSERT_PATH, plan_consent, send_planned, subscriber_consented
 from smbc.consent.subscriber_index import _index_insert
 from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import remember_contact
@@ -34,7 +34,9 @@ def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
         name=mapping.join_name(subscriber.get("first_name"), subscriber.get("last_name")),
         lang=rules.store_language(ctx.store.info),
     )
-    contact_id = send_planned(ctx, contact, plan, ctx.sm.upsert_contact)
+    contact_id = send_planned(
+        ctx, contact, plan, ctx.sm.upsert_contact, work=f"delivery:{delivery.id}", endpoint=UPSERT_PATH
+    )
     with ctx.db.session() as session:
         remember_contact(session, ctx.store.id, email, contact_id=contact_id, opted_in=plan.opted_in)
     if plan.flags.force_opt_out:
@@ -82,7 +84,12 @@ def handle_subscriber_deleted(ctx: Context, delivery: WebhookDelivery) -> Result
         forget()
         return Result.done("subscriber deleted; newsletter consent unchanged")
     contact_id = send_planned(
-        ctx, mapping.ContactUpsert(email=email, owner=ctx.owner), plan, ctx.sm.upsert_contact
+        ctx,
+        mapping.ContactUpsert(email=email, owner=ctx.owner),
+        plan,
+        ctx.sm.upsert_contact,
+        work=f"delivery:{delivery.id}",
+        endpoint=UPSERT_PATH,
     )
     with ctx.db.session() as session:
         remember_contact(session, ctx.store.id, email, contact_id=contact_id, opted_in=False)
