@@ -118,6 +118,17 @@ class MiniBigCommerce:
         return httpx.Response(404, json={"title": f"no route {path}"})
 
 
+# The HTTP status SALESmanago answers a failure of each outcome with, as the fakes inject it.
+ANSWER_STATUS = {
+    Outcome.RETRY: 503,
+    Outcome.RATE_LIMITED: 429,
+    Outcome.CREDENTIALS: 401,
+    Outcome.INVALID: 400,
+    Outcome.IGNORED: 404,
+    Outcome.SUCCESS: 200,
+}
+
+
 @dataclass
 class FakeSalesmanagoPort:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
@@ -156,8 +167,13 @@ class FakeSalesmanagoPort:
     def named(self, name: str) -> list[dict[str, Any]]:
         return [p for n, p in self.calls if n == name]
 
-    def fail(self, outcome: Outcome, message: str = "injected", times: int = 1) -> None:
-        self.failures.extend(RemoteCallError(outcome, message) for _ in range(times))
+    def fail(
+        self, outcome: Outcome, message: str = "injected", times: int = 1, *, answered: bool = True
+    ) -> None:
+        """The next `times` calls fail with an answer of that outcome's status, or, `answered=False`,
+        with no answer at all after the request left (a read timeout: SALESmanago may have it)."""
+        status = ANSWER_STATUS[outcome] if answered else None
+        self.failures.extend(RemoteCallError(outcome, message, status=status) for _ in range(times))
 
 
 def salesmanago_requests(calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
