@@ -120,6 +120,10 @@ def test_export_shows_everything_held_on_the_person(history: StoreHistory) -> No
     assert all("payload" in d for d in held["deliveries"])
     assert [w["action"] for w in held["consent_write_backs"]] == ["opt_out"]
     assert [c["state"] for c in held["double_opt_in_claims"]] == ["sent"]
+    assert [(c["source"], c["change"]) for c in held["consent_history"]] == [
+        ("bigcommerce", "double_opt_in_requested"),
+        ("salesmanago_callback", "opted_out"),
+    ]
     assert len(held["cart_windows"]) == 1 and len(held["cart_links"]) == 1
     assert any(c["message"] == f"contact {EMAIL} refused" for c in held["calls"])
     assert any(c["context"].startswith("delivery:") for c in held["calls"])
@@ -167,6 +171,9 @@ def test_forget_leaves_nothing_readable_and_the_person_is_never_sent_twice(histo
         assert s.scalars(select(SentEvent.email)).all() == [report.email_hash]
     held = export_person(history.db, STORE_HASH, EMAIL)  # the ledger lookups find the hashed rows
     assert held["forgotten"] is True and held["deliveries"] == [] and len(held["sent_events"]) == 1
+    # The consent history is kept, as evidence of consent: it never held more than the keyed hash.
+    assert report.pseudonymized["consent_history"] == 2
+    assert [c["email_hash"] for c in held["consent_history"]] == [report.email_hash] * 2
 
     # Everything delivered again (the person is still in BigCommerce): nothing is sent a second time.
     assert history.process("store/order/created", {"type": "order", "id": 50}).reason.startswith(
