@@ -193,6 +193,32 @@ def test_finish_schedules_a_retry_then_gives_up_after_the_policy_window(engine: 
             assert after.reason == "gave up after 1 h of retries"
 
 
+def test_claim_store_rows_takes_the_stores_oldest_due_rows_once(engine: Engine) -> None:
+    ids = [engine.deliver() for _ in range(5)]
+    with engine.db.session() as s:
+        other = Store(hash="other1", access_token="token", webhook_secret="x", sites=[])
+        s.add(other)
+        s.flush()
+        s.add(WebhookDelivery(store_id=other.id, scope="store/customer/updated", hash="h", created_at=1))
+        s.execute(  # not due yet
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == ids[1])
+            .values(next_attempt_at=engine.clock.now() + timedelta(minutes=1))
+        )
+    now = engine.clock.now()
+    with engine.db.session() as s:
+        first = queue.claim_store_rows(s, WebhookDelivery, engine.store_id, now, 3)
+        s.expunge_all()
+    with engine.db.session() as s:
+        rest = queue.claim_store_rows(s, WebhookDelivery, engine.store_id, now, 3)
+    assert [row.id for row in first] == [ids[0], ids[2], ids[3]]
+    assert [(row.status, row.attempts, row.locked_at) for row in first] == [("processing", 1, now)] * 3
+    assert first[0].scope == "store/customer/updated"
+    assert [row.id for row in rest] == [ids[4]]
+    assert {ids[0], ids[2], ids[3], ids[4]} <= queue.LEASES.held(queue.queued_lease(WebhookDelivery))
+    assert engine.row(ids[1]).status == RowStatus.PENDING
+
+
 def test_finish_batch_writes_each_rows_own_result_as_finish_does(engine: Engine) -> None:
     ids = [engine.deliver() for _ in range(5)]
     now = engine.clock.now()

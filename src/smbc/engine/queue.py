@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from huey import crontab
 from huey.api import TaskWrapper
@@ -45,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql import Executable
 
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
@@ -56,6 +57,8 @@ from smbc.db.types import UTCDateTime
 from smbc.engine.context import Result, RowStatus
 
 log = logging.getLogger(__name__)
+
+QueuedRowT = TypeVar("QueuedRowT", bound="QueuedRow")
 
 # A row failing with an error the outcome table does not know (a bug, an answer nobody foresaw) is
 # failed after this many attempts in all, with the error: such an error rarely passes by itself.
@@ -387,6 +390,51 @@ def claim(session: Session, model: type[QueuedRow], row_id: int, now: datetime) 
     if claimed:
         hold_claimed(session, model, [row_id], now)
     return claimed
+
+
+@functools.cache
+def _claim_store_statement(model: type[QueuedRow]) -> Executable:
+    table = queue_table(model)
+    now = bindparam("now", type_=table.c.locked_at.type)
+    due_now = and_(
+        table.c.status == RowStatus.PENDING.value,
+        or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now),
+    )
+    oldest_due = (
+        select(table.c.id)
+        .where(table.c.store_id == bindparam("claim_store_id"), due_now)
+        .order_by(table.c.id)
+        .limit(bindparam("claim_limit", type_=Integer))
+        .with_for_update(skip_locked=True)  # nothing on SQLite, which has one writer anyway
+        # A CTE is run once; PostgreSQL may rescan an `IN (subquery)` per row and, skipping the rows
+        # this statement already updated, claim past the limit (seen: a whole store's rows).
+        .cte("claimable")
+    )
+    claiming = (
+        update(table)
+        .where(table.c.id.in_(select(oldest_due.c.id)), due_now)
+        .values(status=RowStatus.PROCESSING.value, locked_at=now, attempts=table.c.attempts + 1)
+        .returning(*table.c)
+    )
+    # The rows as the claim left them, loaded as (detached, once expunged) instances of the model.
+    return select(model).from_statement(claiming)
+
+
+def claim_store_rows(
+    session: Session, model: type[QueuedRowT], store_id: int, now: datetime, limit: int
+) -> list[QueuedRowT]:
+    """Claim up to `limit` of the store's due rows, oldest first, with one UPDATE (built once per
+    table); on PostgreSQL rows another worker is claiming are skipped (SKIP LOCKED), not waited for.
+    Returns them in id order; their leases are renewed by this process (`LEASES`) until `finish`."""
+    claimed = list(
+        session.scalars(
+            _claim_store_statement(model),
+            {"claim_store_id": store_id, "now": now, "claim_limit": limit},
+        )
+    )
+    if claimed:
+        hold_claimed(session, model, [row.id for row in claimed], now)  # type: ignore[attr-defined]
+    return sorted(claimed, key=lambda row: row.id)  # type: ignore[attr-defined]  # RETURNING has no order
 
 
 # -- finish --------------------------------------------------------------------------------------
