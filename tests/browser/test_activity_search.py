@@ -51,7 +51,9 @@ def test_the_merchant_finds_what_happened_to_an_order_and_a_person(browser_conte
     assert page.locator("#search-result h4").first.inner_text() == "Everything about email ola@example.com"
     assert page.locator("#consent-history").is_visible()
     consent = page.locator("#consent-history tbody tr").all_inner_texts()
-    assert any("BigCommerce" in row and "newsletter subscription created" in row for row in consent)
+    assert any("BigCommerce" in row and "opted in" in row and "/api/contact/upsert" in row for row in consent)
+    rows = page.locator("#search-result tbody tr").all_inner_texts()
+    assert any("consent opted in, from BigCommerce (delivery:" in row for row in rows)
 
     search(page, "customer", "seven")
     error = page.locator("#search-value-error")
