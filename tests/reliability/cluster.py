@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -52,6 +53,8 @@ class Balancer:
     def __init__(self) -> None:
         self.backends: list[str] = []
         self.mirror = False  # every webhook delivery to every web process at once
+        # What the sender got for each webhook delivery: (monotonic time, status, Retry-After header).
+        self.webhook_answers: list[tuple[float, int, str | None]] = []
         self._turn = itertools.count()
         self._client: httpx.AsyncClient | None = None
 
@@ -90,6 +93,9 @@ class Balancer:
 
         answers = await asyncio.gather(*(forward(backend) for backend in targets))
         worst = max(answers, key=lambda a: a.status_code)  # BigCommerce would retry it
+        if path.startswith("/webhooks/"):
+            retry_after = worst.headers.get("retry-after")
+            self.webhook_answers.append((time.monotonic(), worst.status_code, retry_after))
         await worst(scope, receive, send)
 
 
