@@ -5,7 +5,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from smbc.core.remote_calls import record_call
+from sqlalchemy import insert
+
+from smbc.core.remote_calls import RemoteCall
+
+# One Core INSERT, built once: the records need no ORM objects, and a batch is one executemany.
+_INSERT_CALLS = insert(RemoteCall.__table__)
 
 
 class CallBuffer:
@@ -26,8 +31,11 @@ class CallBuffer:
         """Write and forget the records; returns them, for `put_back` if the transaction fails."""
         with self._lock:
             taken, self.calls = self.calls, []
-        for fields in taken:
-            record_call(session, **fields)
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for fields in taken:  # an executemany needs the same columns in every row
+            by_columns.setdefault(tuple(sorted(fields)), []).append(fields)
+        for rows in by_columns.values():
+            session.execute(_INSERT_CALLS, rows)
         return taken
 
     def put_back(self, taken: list[dict[str, Any]]) -> None:
