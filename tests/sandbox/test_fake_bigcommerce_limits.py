@@ -130,3 +130,25 @@ def test_latency_and_most_requests_in_flight(harness: Harness) -> None:
             t.join()
     assert h.bc.max_in_flight[h.store_hash] == 5
     assert h.bc.requests_by_store[h.store_hash] == 5
+
+
+def test_busiest_windows_count_every_request_received_refused_ones_too(
+    clocked: tuple[FakeBigCommerce, FakeClock, str],
+) -> None:
+    bc, clock, url = clocked
+    store_hash = bc.default_store_hash
+    token = bc.issue_token(store_hash, "c", ["store_v2_orders_read_only"])
+    bc.set_quota(store_hash, requests=3, window_s=10)
+    with httpx.Client(base_url=f"{url}/stores/{store_hash}", headers={"X-Auth-Token": token}) as api:
+        assert api.get("/v2/order_statuses").status_code == 200  # the fake's window starts here
+        clock.advance(8)
+        assert api.get("/v2/order_statuses").status_code == 200
+        clock.advance(4)  # a new window of the fake's; 4 s ago is still within a sliding span
+        assert [api.get("/v2/order_statuses").status_code for _ in range(4)] == [200, 200, 200, 429]
+        assert bc.busiest_quota_window[store_hash] == 4  # the refused one counts as received
+        assert bc.busiest_sliding_window[store_hash] == 5
+        clock.advance(20)
+        api.get("/v2/order_statuses")
+    assert (bc.busiest_quota_window[store_hash], bc.busiest_sliding_window[store_hash]) == (4, 5)
+    bc.set_quota(store_hash, requests=3, window_s=10)
+    assert bc.busiest_quota_window[store_hash] == bc.busiest_sliding_window[store_hash] == 0

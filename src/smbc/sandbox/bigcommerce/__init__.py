@@ -161,7 +161,9 @@ Rate limits, faults, counters
         429s), .timeout_rate (share that hang for .timeout_s, default 30 s), .hold (while True, REST
         requests wait at the door, counted as in flight: tests observe concurrency without racing)
     bc.requests_by_store[hash], bc.max_in_flight[hash], bc.in_flight[hash], bc.held (held URLs),
-    bc.over_quota[hash] (requests refused for the quota)
+    bc.over_quota[hash] (requests refused for the quota), bc.busiest_quota_window[hash] (most requests
+        received in one of the fake's quota windows, refused ones too), bc.busiest_sliding_window[hash] (most
+        received within any span of the window's length); set_quota starts both afresh
 
 Webhooks
 --------

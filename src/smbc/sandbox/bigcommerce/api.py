@@ -70,6 +70,7 @@ def create_app(fake: FakeBigCommerce) -> FastAPI:
         if store_hash not in fake.stores:
             return error_response(request, 404, f"Store {store_hash} not found")
         fake.requests_by_store[store_hash] += 1
+        fake.record_arrival(store_hash)
         fake.in_flight[store_hash] += 1
         fake.max_in_flight[store_hash] = max(fake.max_in_flight[store_hash], fake.in_flight[store_hash])
         try:
@@ -113,7 +114,9 @@ def create_app(fake: FakeBigCommerce) -> FastAPI:
             quota = fake.stores[store_hash].quota
             now = fake.monotonic()
             if quota.window_started is None or now >= quota.window_started + quota.window_s:
-                quota.window_started, quota.used = now, 0
+                quota.window_started, quota.used, quota.received = now, 0, 0
+            quota.received += 1
+            fake.busiest_quota_window[store_hash] = max(fake.busiest_quota_window[store_hash], quota.received)
             allowed = quota.used < quota.requests
             if allowed:
                 quota.used += 1

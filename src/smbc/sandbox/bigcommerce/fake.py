@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -109,6 +109,12 @@ class FakeBigCommerce:
         self.max_in_flight: Counter[str] = Counter()
         self.over_quota: Counter[str] = Counter()  # requests refused for the store's quota, by store
         self.in_flight: Counter[str] = Counter()
+        # The most requests a store received (refused ones too) in one of its quota windows as the fake
+        # counts them, and in any span of the window's length (sliding): what a benchmark holds the
+        # app's limiter to. The arrivals of the last span are all that is kept.
+        self.busiest_quota_window: Counter[str] = Counter()
+        self.busiest_sliding_window: Counter[str] = Counter()
+        self._arrivals: dict[str, deque[float]] = {}
         self.held: list[str] = []  # URLs of the requests waiting at the door while faults.hold
         self.webhooks = WebhookDispatcher(
             self._hooks_for, self._hook_active, self._deactivate_hook, self._delivery_failed
@@ -201,6 +207,23 @@ class FakeBigCommerce:
         with self.lock:
             quota = self.store(store_hash).quota
             quota.requests, quota.window_s, quota.window_started, quota.used = requests, window_s, None, 0
+            quota.received = 0
+            # A new quota: its busiest windows are counted afresh.
+            self.busiest_quota_window.pop(store_hash, None)
+            self.busiest_sliding_window.pop(store_hash, None)
+            self._arrivals.pop(store_hash, None)
+
+    def record_arrival(self, store_hash: str) -> None:
+        """A request reached the store's API: counted in the sliding span of the quota's window."""
+        with self.lock:
+            now = self.monotonic()
+            arrivals = self._arrivals.setdefault(store_hash, deque())
+            arrivals.append(now)
+            window_s = self.stores[store_hash].quota.window_s
+            while arrivals[0] <= now - window_s:
+                arrivals.popleft()
+            busiest = max(self.busiest_sliding_window[store_hash], len(arrivals))
+            self.busiest_sliding_window[store_hash] = busiest
 
     # -- tokens and scopes -----------------------------------------------------------------------------
 

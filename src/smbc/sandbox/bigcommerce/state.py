@@ -371,6 +371,7 @@ class Quota:
     window_s: float = 30.0
     window_started: float | None = None
     used: int = 0
+    received: int = 0  # in this window, refused requests too
 
 
 class Dated(Protocol):
