@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from smbc.bigcommerce.answers import V3List, V3Pagination, as_dict, list_item_model
-from smbc.core.answers import AnswerModel
+from smbc.core.answers import AnswerModel, AsSent
 
 PAGE_LIMIT = 250
 
@@ -51,11 +51,12 @@ class V2Pages:
             params = {**self.params, "limit": self.limit, "sort": "id:asc"}
             if self.cursor is not None:
                 params["min_id"] = self.cursor + 1
-            page = self.client.request("GET", self.path, params, answer=list[item]).data or []
+            # Plain dicts as sent: a page is read by its item model without a model per item.
+            page = self.client.request("GET", self.path, params, answer=AsSent(list[item])).data or []
             if not page:
                 return
-            self.cursor = max(int(entry.id) for entry in page)
-            yield plain_dicts(page)
+            self.cursor = max(int(entry["id"]) for entry in page)
+            yield page
             if len(page) < self.limit:
                 return
 

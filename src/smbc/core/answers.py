@@ -36,7 +36,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeVar, cast, overload
+from types import UnionType
+from typing import Annotated, Any, NotRequired, Required, TypeVar, Union, cast, get_args, get_origin, overload
 
 from pydantic import (
     BaseModel,
@@ -49,6 +50,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 from smbc.core.remote_calls import Outcome, RemoteCallError, Service
 
@@ -167,7 +169,10 @@ def read_answer(shape: Any, data: Any, *, call: str, notes: list[str] | None = N
     """`data` (parsed JSON) read as `shape` (an AnswerModel, or e.g. `list[Model]`).
 
     `call` names the call in warnings and errors ("GET /v3/customers"). Notes about ignored
-    opportunistic fields are logged and appended to `notes` when given. Raises `AnswerError`."""
+    opportunistic fields are logged and appended to `notes` when given. Raises `AnswerError`.
+    `AsSent(shape)` gives plain JSON instead of models."""
+    if isinstance(shape, AsSent):
+        return _read_as_sent(shape.shape, data, call, notes)
     reading = _Reading(call)
     try:
         value = _adapter(shape).validate_python(data, context={"reading": reading})
@@ -180,3 +185,97 @@ def read_answer(shape: Any, data: Any, *, call: str, notes: list[str] | None = N
     if notes is not None:
         notes.extend(reading.notes)
     return cast(Any, value)
+
+
+@dataclass(frozen=True)
+class AsSent:
+    """`read_answer(AsSent(shape), ...)` hands back the answer as plain JSON (dicts and lists), the
+    same as reading it as `shape` and dumping the models with `exclude_unset`.
+
+    For pages of hundreds of objects: an answer exactly as modelled (every required and opportunistic
+    field there and of its type, nothing to coerce) is checked once strictly, in pydantic's core
+    without a Python call per field, and handed back as it came; anything else is read tolerantly."""
+
+    shape: Any
+
+
+_BASE_DECORATORS = {"_note_missing", "_tolerate"}
+
+
+@lru_cache(maxsize=256)
+def _strict_mirror(model: type[BaseModel]) -> Any:
+    """`model` without its tolerance, as a TypedDict: opportunistic fields required unless often
+    absent, undeclared keys not copied (validated with strict=True: nothing coerced). None when the
+    model validates or dumps by code of its own (a mirror would skip it), so such answers always
+    take the tolerant reading."""
+    decorators = model.__pydantic_decorators__
+    own = [
+        name
+        for kind in (
+            decorators.validators,
+            decorators.field_validators,
+            decorators.root_validators,
+            decorators.field_serializers,
+            decorators.model_serializers,
+            decorators.model_validators,
+            decorators.computed_fields,
+        )
+        for name in kind
+        if name not in _BASE_DECORATORS
+    ]
+    if own or any(info.alias is not None for info in model.model_fields.values()):
+        return None  # an alias would dump under the field's name: not the answer as sent
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = _mirrored(info.annotation)
+        if annotation is _NO_MIRROR:
+            return None
+        if info.metadata:
+            annotation = Annotated[(annotation, *info.metadata)]
+        needed = info.is_required() or _opportunistic_kind(model, name) is True
+        fields[name] = Required[annotation] if needed else NotRequired[annotation]
+    return TypedDict(f"{model.__name__}AsSent", fields)  # type: ignore[operator]
+
+
+_NO_MIRROR: Any = object()
+
+
+def _mirrored(annotation: Any) -> Any:
+    """`annotation` with every answer model in it replaced by its strict mirror."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        mirror = _strict_mirror(annotation)
+        return _NO_MIRROR if mirror is None else mirror
+    if annotation is Any:
+        return _NO_MIRROR  # a TypedDict would take a model's extras as declared: keep to models
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        inner = _mirrored(args[0])
+        return _NO_MIRROR if inner is _NO_MIRROR else Annotated[(inner, *annotation.__metadata__)]
+    if not args:
+        return annotation
+    mirrored = tuple(_mirrored(arg) for arg in args)
+    if _NO_MIRROR in mirrored:
+        return _NO_MIRROR
+    if origin in (Union, UnionType):
+        return Union[mirrored]  # noqa: UP007 (built from a tuple)
+    if origin in (list, dict):
+        return origin[mirrored]
+    return _NO_MIRROR  # a container this mirror does not know: read it tolerantly
+
+
+@lru_cache(maxsize=256)
+def _shape_mirror(shape: Any) -> Any:
+    return _mirrored(shape)
+
+
+def _read_as_sent(shape: Any, data: Any, call: str, notes: list[str] | None) -> Any:
+    mirror = _shape_mirror(shape)
+    if mirror is not _NO_MIRROR:
+        try:
+            _adapter(mirror).validate_python(data, strict=True)
+        except ValidationError:
+            pass  # something missing, odd or to coerce: the tolerant reading decides
+        else:
+            return data
+    value = read_answer(shape, data, call=call, notes=notes)
+    return _adapter(shape).dump_python(value, exclude_unset=True)
