@@ -13,6 +13,7 @@ from sqlalchemy import select
 from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.db.models import Store
+from smbc.engine.ledgers import SentEvent
 from smbc.realtime.models import WebhookDelivery
 
 
@@ -115,3 +116,43 @@ def test_hostile_error_message_is_escaped(client: TestClient) -> None:
     html = client.get("/app/tabs/activity", headers=bearer(token)).text
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_send_again_only_on_a_delivery_with_an_unconfirmed_event_and_only_in_its_store(
+    client: TestClient,
+) -> None:
+    token = add_store(client.app)
+    add_store(client.app, store_hash="other9", email="other@shop.test")
+    mine = add_delivery(client.app, "abc123", status="done", scope="store/order/created", resource_id="50")
+    sent = add_delivery(client.app, "abc123", status="done", scope="store/order/created", resource_id="51")
+    theirs = add_delivery(client.app, "other9", status="done", scope="store/order/created", resource_id="50")
+    with client.app.state.runtime.db.session() as s:
+        for store_hash, delivery_id, order_id, state in (
+            ("abc123", mine, 50, "unconfirmed"),
+            ("abc123", sent, 51, "sent"),
+            ("other9", theirs, 50, "unconfirmed"),
+        ):
+            store = s.scalar(select(Store).where(Store.hash == store_hash))
+            s.add(
+                SentEvent(
+                    store_id=store.id,
+                    kind="PURCHASE",
+                    key=str(order_id),
+                    order_id=order_id,
+                    state=state,
+                    claimed_by=f"delivery:{delivery_id}",
+                )
+            )
+    html = client.get("/app/tabs/activity", headers=bearer(token)).text
+    assert f"/app/activity/deliveries/{mine}/resend" in html
+    assert html.count("Send again</button>") == 1
+
+    response = client.post(f"/app/activity/deliveries/{sent}/resend", headers=bearer(token))
+    assert response.status_code == 200 and "has no unconfirmed event" in response.text
+    assert client.post(f"/app/activity/deliveries/{theirs}/resend", headers=bearer(token)).status_code == 404
+    response = client.post(f"/app/activity/deliveries/{mine}/resend", headers=bearer(token))
+    assert response.status_code == 200 and "banner--success" in response.text
+    assert delivery_status(client.app, mine) == "pending"
+    assert delivery_status(client.app, theirs) == "done"
+    with client.app.state.runtime.db.session() as s:
+        assert sorted(s.scalars(select(SentEvent.claimed_by))) == [f"delivery:{sent}", f"delivery:{theirs}"]

@@ -24,6 +24,7 @@ COMMANDS = [
     ("settings", "set", "cart_event_window=1h"),
     ("monitoring", "restore"),
     ("deliveries", "retry", "1"),
+    ("deliveries", "resend", "1"),
     ("export", "cancel", "1"),
     ("export", "resend", "1"),
     ("export", "contacts"),

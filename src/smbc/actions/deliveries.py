@@ -1,4 +1,5 @@
-"""Trying a webhook delivery again (the Activity tab's Retry and `smbc deliveries retry` alike)."""
+"""Trying a webhook delivery again (the Activity tab's Retry and `smbc deliveries retry` alike), and
+sending its unconfirmed events again (Send again and `smbc deliveries resend`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from sqlalchemy import select
 
 from smbc.actions.store_lookup import installed_store
 from smbc.db.session import Database
-from smbc.realtime import processing
+from smbc.realtime import processing, unconfirmed
 from smbc.realtime.models import WebhookDelivery
 
 
@@ -18,9 +19,8 @@ class DeliveryNotFound(LookupError):
         self.delivery_id = delivery_id
 
 
-def retry_delivery(db: Database, store_hash: str, delivery_id: int) -> bool:
-    """Queue a failed or skipped delivery again, with a fresh count of attempts. False when it is
-    neither (nothing changes). Raises StoreNotInstalled or DeliveryNotFound."""
+def _store_of_delivery(db: Database, store_hash: str, delivery_id: int) -> int:
+    """The id of the installed store owning the delivery. Raises StoreNotInstalled or DeliveryNotFound."""
     with db.session() as session:
         store = installed_store(session, store_hash)
         owned = session.scalar(
@@ -28,6 +28,22 @@ def retry_delivery(db: Database, store_hash: str, delivery_id: int) -> bool:
                 WebhookDelivery.id == delivery_id, WebhookDelivery.store_id == store.id
             )
         )
+        store_id = store.id
     if owned is None:
         raise DeliveryNotFound(delivery_id)
+    return store_id
+
+
+def retry_delivery(db: Database, store_hash: str, delivery_id: int) -> bool:
+    """Queue a failed or skipped delivery again, with a fresh count of attempts. False when it is
+    neither (nothing changes). Raises StoreNotInstalled or DeliveryNotFound."""
+    _store_of_delivery(db, store_hash, delivery_id)
     return processing.retry_delivery(delivery_id, db=db)
+
+
+def resend_unconfirmed(db: Database, store_hash: str, delivery_id: int) -> int:
+    """Send a delivery's unconfirmed events again (the merchant checked SALESmanago lacks them): how
+    many will be sent, 0 when it holds none (nothing changes). Raises StoreNotInstalled or
+    DeliveryNotFound."""
+    store_id = _store_of_delivery(db, store_hash, delivery_id)
+    return unconfirmed.resend_unconfirmed(db, store_id, delivery_id)

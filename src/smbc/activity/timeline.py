@@ -17,7 +17,7 @@ from smbc.consent.models import ConsentHistoryEntry
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.engine.context import RowStatus
-from smbc.engine.ledgers import SENT_STATES, forgotten
+from smbc.engine.ledgers import INTERRUPTED, SENT_STATES, forgotten
 from smbc.engine.queue import QueuedRow
 from smbc.realtime.entity_records import Entity, EntityRecords, find_entity_records
 
@@ -89,6 +89,14 @@ def queued_row_decision(row: QueuedRow) -> str:
     return "failed: " + " — ".join(x for x in (reason, error) if x)
 
 
+def _resend_hint(owner: str) -> str:
+    """How the merchant sends an unconfirmed event again, once SALESmanago is checked to lack it."""
+    if owner.startswith("delivery:"):
+        delivery_id = owner.removeprefix("delivery:")
+        return f"to send it again: Send again on the Activity tab or `smbc deliveries resend {delivery_id}`"
+    return "to send it again: Send unconfirmed again on the Export Data tab"
+
+
 def _entries(found: EntityRecords) -> list[TimelineEntry]:
     entries: list[TimelineEntry] = []
     for d in found.deliveries:
@@ -107,7 +115,9 @@ def _entries(found: EntityRecords) -> list[TimelineEntry]:
         if e.state == "sent":
             reason = f"sent (event {e.event_id}) by {e.claimed_by}"
         elif e.state in SENT_STATES:
-            reason = f"sent by {e.claimed_by}, its answer never seen: counted as sent, not sent again"
+            reason = f"{INTERRUPTED} (sent by {e.claimed_by}); {_resend_hint(e.claimed_by)}"
+        elif e.state == "sending":
+            reason = f"leaving for SALESmanago, sent by {e.claimed_by}"
         else:
             reason = f"being sent by {e.claimed_by}"
         what = f"{e.kind} of order {e.order_id}" + (f", refund {e.key}" if e.kind == "RETURN" else "")

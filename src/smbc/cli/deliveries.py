@@ -1,4 +1,4 @@
-"""`smbc deliveries retry`: the Activity tab's Retry from the command line."""
+"""`smbc deliveries retry` and `resend`: the Activity tab's Retry and Send again from the command line."""
 
 from __future__ import annotations
 
@@ -27,3 +27,21 @@ def deliveries_retry(
     if not queued:
         raise fail(f"Delivery {delivery_id} is not failed or skipped, so it was not retried.")
     typer.echo(f"Delivery {delivery_id} was queued again.")
+
+
+@deliveries_app.command("resend")
+def deliveries_resend(
+    store: str = STORE,
+    delivery_id: int = typer.Argument(..., metavar="DELIVERY_ID", help="as `smbc activity` lists it"),
+) -> None:
+    """Send a delivery's unconfirmed events again (SALESmanago may already have them: check first)."""
+    from smbc.actions.deliveries import DeliveryNotFound, resend_unconfirmed
+
+    with store_runtime(store) as (db, _settings):
+        try:
+            released = resend_unconfirmed(db, store, delivery_id)
+        except DeliveryNotFound as exc:
+            raise fail(str(exc)) from None
+    if not released:
+        raise fail(f"Delivery {delivery_id} has no unconfirmed event, so nothing was sent again.")
+    typer.echo(f"Delivery {delivery_id} was queued again to send {released} unconfirmed event(s).")

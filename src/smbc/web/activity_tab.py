@@ -1,4 +1,5 @@
-"""The Activity tab: the store's recent webhook deliveries and remote calls, with Retry on failed ones."""
+"""The Activity tab: the store's recent webhook deliveries and remote calls, with Retry on failed ones
+and Send again on those whose event is unconfirmed."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from smbc.activity.health import system_health
 from smbc.activity.recent import recent_activity
 from smbc.engine.context import RowStatus
 from smbc.monitoring.scripts import check_monitoring
+from smbc.realtime.unconfirmed import unconfirmed_deliveries
 from smbc.stores.access import DashboardSession
 from smbc.web.session import current_session, installed_store_or_404
 from smbc.web.templating import render
@@ -43,6 +45,7 @@ def _context(request: Request, store_hash: str, failed_only: bool) -> dict[str, 
         "failed_only": failed_only,
         "paused_reason": paused_reason,
         "retryable": RETRYABLE,
+        "unconfirmed": unconfirmed_deliveries(db, store_id, [d.id for d in deliveries]),
         "messages": [],
     }
 
@@ -77,4 +80,26 @@ async def retry(
                 "text": f"Delivery {delivery_id} is not failed or skipped, so it was not retried.",
             }
         ]
+    return render(request, "activity.html", context)
+
+
+def _resend(request: Request, store_hash: str, delivery_id: int) -> int:
+    try:
+        return delivery_actions.resend_unconfirmed(request.app.state.runtime.db, store_hash, delivery_id)
+    except (DeliveryNotFound, StoreNotInstalled):  # another store's id answers like a missing one
+        raise HTTPException(status_code=404, detail="No such delivery in this store.") from None
+
+
+@router.post("/app/activity/deliveries/{delivery_id}/resend", response_class=HTMLResponse)
+async def resend(
+    request: Request, delivery_id: int, dash: DashboardSession = Depends(current_session)
+) -> HTMLResponse:
+    released = await run_in_threadpool(_resend, request, dash.store_hash, delivery_id)
+    context = await run_in_threadpool(_context, request, dash.store_hash, False)
+    if released:
+        text = f"Delivery {delivery_id} was queued again to send {released} unconfirmed event(s)."
+        context["messages"] = [{"kind": "success", "text": text}]
+    else:
+        text = f"Delivery {delivery_id} has no unconfirmed event, so nothing was sent again."
+        context["messages"] = [{"kind": "warning", "text": text}]
     return render(request, "activity.html", context)
