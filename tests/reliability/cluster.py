@@ -36,6 +36,7 @@ from smbc.core.remote_calls import RemoteCall
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.engine.ledgers import SentEvent
 from smbc.realtime.models import WebhookDelivery
 from smbc.sandbox import Sandbox
 from support import make_settings, wait_for
@@ -229,6 +230,18 @@ class Cluster:
         """PURCHASE events the fake SALESmanago holds, by order id."""
         events = self.sb.sm.events(self.sb.sm.NORMAL.client_id, "PURCHASE")
         return Counter(int(e["externalId"]) for e in events)
+
+    def unconfirmed_purchases(self) -> dict[int, str]:
+        """Orders whose PURCHASE the ledger records unconfirmed (its send was interrupted in flight),
+        with the work that sent it ("delivery:42")."""
+        assert self.db is not None
+        with self.db.session() as s:
+            rows = s.execute(
+                select(SentEvent.order_id, SentEvent.claimed_by).where(
+                    SentEvent.kind == "PURCHASE", SentEvent.state == "unconfirmed"
+                )
+            )
+            return {int(order_id): owner for order_id, owner in rows if order_id is not None}
 
     def wait_for_purchases(self, orders: list[int], *, timeout: float) -> None:
         wanted = set(orders)
