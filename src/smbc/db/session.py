@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -103,6 +104,12 @@ def insert_ignoring_conflicts(
     that another worker may have inserted first."""
     if not rows:
         return
-    dialect_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
-    session.execute(statement, rows)
+    target = getattr(table, "__table__", table)  # a mapped class's table: a Core INSERT, no ORM bulk path
+    session.execute(_insert_ignoring(session.get_bind().dialect.name, target, tuple(conflict_columns)), rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_ignoring(dialect: str, table: Any, conflict_columns: tuple[str, ...]) -> Any:
+    """Built once per table: SQLAlchemy computes a statement's cache key once per object."""
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
