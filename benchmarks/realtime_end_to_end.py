@@ -37,11 +37,14 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from smbc.core.config import Settings, load_settings
 from smbc.core.http_server import free_port
@@ -127,6 +130,26 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
     return total
+
+
+def cpu_seconds_of(pids: int | Sequence[int]) -> float:
+    """User + system CPU seconds of one process or several (each with its descendants)."""
+    return sum(cpu_seconds(pid) for pid in ([pids] if isinstance(pids, int) else pids))
+
+
+@contextmanager
+def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database for one run (its statistics and sizes are the run's alone), dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def rss_mb(pid: int) -> float:
@@ -296,8 +319,19 @@ def percentile(values: list[float], share: float) -> float | None:
 
 
 def run(
-    sb: Sandbox, db: Database, hashes: list[str], args: argparse.Namespace, *, web: int, worker: int
+    sb: Sandbox,
+    db: Database,
+    hashes: list[str],
+    args: argparse.Namespace,
+    *,
+    web: int | Sequence[int],
+    worker: int | Sequence[int],
 ) -> dict[str, Any]:
+    """The activity, then the figures; `web` and `worker` are a process id each, or several (their CPU is
+    summed; the first worker's RSS is sampled and only the first of each kind is profiled)."""
+    webs = [web] if isinstance(web, int) else list(web)
+    workers = [worker] if isinstance(worker, int) else list(worker)
+
     def count(*where: Any) -> int:
         with db.session() as s:
             return int(s.scalar(select(func.count()).select_from(WebhookDelivery).where(*where)) or 0)
@@ -315,17 +349,21 @@ def run(
 
     before = {"bc": calls("bigcommerce"), "sm": calls("salesmanago"), "deliveries": count()}
     orders: dict[str, list[int]] = {h: [] for h in hashes}
-    sampler = RssSampler(worker)
-    profilers = start_profiles(args.profile, {"web": web, "worker": worker})
-    cpu_before = {"web": cpu_seconds(web), "worker": cpu_seconds(worker)}
+    sampler = RssSampler(workers[0])
+    profilers = start_profiles(args.profile, {"web": webs[0], "worker": workers[0]})
+    cpu_before = {"web": cpu_seconds_of(webs), "worker": cpu_seconds_of(workers)}
     sampler.start()
     started = time.monotonic()
     (generate_steady if args.rate else generate_burst)(sb, hashes, args, orders)
     generated_in = time.monotonic() - started
     sb.bc.webhooks.flush(args.timeout)
+    delivered_in = time.monotonic() - started
     wait_for(lambda: count(WebhookDelivery.status.in_(UNFINISHED)) == 0, args.timeout, "deliveries")
     finished_in = time.monotonic() - started
-    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in (("web", web), ("worker", worker))}
+    cpu = {
+        "web": cpu_seconds_of(webs) - cpu_before["web"],
+        "worker": cpu_seconds_of(workers) - cpu_before["worker"],
+    }
     sampler.stopped.set()
     for profiler in profilers:
         profiler.send_signal(2)  # SIGINT: py-spy writes its profile and exits
@@ -370,6 +408,8 @@ def run(
         "statuses": statuses,
         "skipped_why": skipped,
         "activity_generated_s": round(generated_in, 2),
+        # When the fake BigCommerce had posted every webhook (and the app had answered it).
+        "webhooks_delivered_s": round(delivered_in, 2),
         "until_salesmanago_has_everything_s": round(finished_in, 2),
         "deliveries_per_s": round(deliveries / finished_in, 1),
         # From the webhook's arrival to its processing being done (sent to SALESmanago).
