@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from smbc.account.catalog_access import NO_KEY_MESSAGE, NoCatalogKey
@@ -14,8 +14,8 @@ from smbc.catalog import service
 from smbc.core.remote_calls import RemoteCallError
 from smbc.settings.store_settings import SettingsInvalid
 from smbc.stores.access import DashboardSession
-from smbc.web.forms import handle_form
-from smbc.web.session import current_session, installed_store_or_404
+from smbc.web.forms import PostedForm
+from smbc.web.session import CurrentSession, installed_store_or_404
 from smbc.web.templating import render
 
 router = APIRouter()
@@ -59,17 +59,20 @@ def _render(
 
 
 @router.get("/app/tabs/catalog", response_class=HTMLResponse)
-def catalog_tab(request: Request, session: DashboardSession = Depends(current_session)) -> HTMLResponse:
+def catalog_tab(request: Request, session: CurrentSession) -> HTMLResponse:
     return _render(request, _store_id(request, session))
 
 
 @router.get("/app/catalog/status", response_class=HTMLResponse)
-def catalog_status(request: Request, session: DashboardSession = Depends(current_session)) -> HTMLResponse:
+def catalog_status(request: Request, session: CurrentSession) -> HTMLResponse:
     """The storefronts' sync status only (what the page polls while a sync runs)."""
     return render(request, "catalog_status.html", _status_context(request, _store_id(request, session)))
 
 
-def _choose(request: Request, session: DashboardSession, channel_id: int, form: Any) -> HTMLResponse:
+@router.post("/app/catalog/{channel_id}/choose", response_class=HTMLResponse)
+def choose_catalog(
+    channel_id: int, request: Request, session: CurrentSession, form: PostedForm
+) -> HTMLResponse:
     store_id = _store_id(request, session)
     catalog_id = str(form.get("catalog_id", "")).strip()
     try:
@@ -91,14 +94,10 @@ def _choose(request: Request, session: DashboardSession, channel_id: int, form: 
     return _render(request, store_id, [{"kind": "success", "text": text}])
 
 
-@router.post("/app/catalog/{channel_id}/choose", response_class=HTMLResponse)
-async def choose_catalog(
-    channel_id: int, request: Request, session: DashboardSession = Depends(current_session)
+@router.post("/app/catalog/{channel_id}/create", response_class=HTMLResponse)
+def create_catalog(
+    channel_id: int, request: Request, session: CurrentSession, form: PostedForm
 ) -> HTMLResponse:
-    return await handle_form(request, session, lambda r, s, form: _choose(r, s, channel_id, form))
-
-
-def _create(request: Request, session: DashboardSession, channel_id: int, form: Any) -> HTMLResponse:
     store_id = _store_id(request, session)
     name = str(form.get("name", ""))
     try:
@@ -122,17 +121,8 @@ def _create(request: Request, session: DashboardSession, channel_id: int, form: 
     return _render(request, store_id, [{"kind": "success", "text": text}])
 
 
-@router.post("/app/catalog/{channel_id}/create", response_class=HTMLResponse)
-async def create_catalog(
-    channel_id: int, request: Request, session: DashboardSession = Depends(current_session)
-) -> HTMLResponse:
-    return await handle_form(request, session, lambda r, s, form: _create(r, s, channel_id, form))
-
-
 @router.post("/app/catalog/{channel_id}/sync", response_class=HTMLResponse)
-def sync_now(
-    channel_id: int, request: Request, session: DashboardSession = Depends(current_session)
-) -> HTMLResponse:
+def sync_now(channel_id: int, request: Request, session: CurrentSession) -> HTMLResponse:
     store_id = _store_id(request, session)
     try:
         service.start_sync(request.app.state.runtime.db, store_id, [channel_id], actor=_actor(session))

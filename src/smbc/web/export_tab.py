@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from smbc.account.credentials import get_account
@@ -19,8 +19,8 @@ from smbc.db.models import Store
 from smbc.export import service
 from smbc.export.models import Export, ExportKind
 from smbc.stores.access import DashboardSession
-from smbc.web.forms import handle_form
-from smbc.web.session import current_session, installed_store_or_404
+from smbc.web.forms import PostedForm
+from smbc.web.session import CurrentSession, installed_store_or_404
 from smbc.web.templating import render
 
 router = APIRouter()
@@ -90,12 +90,12 @@ def _render(request: Request, view: TabView, status_code: int = 200) -> HTMLResp
 
 
 @router.get("/app/tabs/export", response_class=HTMLResponse)
-def export_tab(request: Request, session: DashboardSession = Depends(current_session)) -> HTMLResponse:
+def export_tab(request: Request, session: CurrentSession) -> HTMLResponse:
     return _render(request, _view(request, session.store_hash))
 
 
 @router.get("/app/export/status", response_class=HTMLResponse)
-def export_status(request: Request, session: DashboardSession = Depends(current_session)) -> HTMLResponse:
+def export_status(request: Request, session: CurrentSession) -> HTMLResponse:
     """The running and past exports only (what the page polls while an export runs)."""
     view = _view(request, session.store_hash)
     return render(request, "export_status.html", _status_context(request, view.store.id))
@@ -115,7 +115,11 @@ def _actor(session: DashboardSession) -> str:
     return session.email or f"user:{session.user_id}"
 
 
-def _start(request: Request, session: DashboardSession, kind: ExportKind, form: Any) -> HTMLResponse:
+@router.post("/app/export/{kind}", response_class=HTMLResponse)
+def start_export(
+    kind: ExportKind, request: Request, session: CurrentSession, form: PostedForm
+) -> HTMLResponse:
+    """Start a contacts or an events export (`/app/export/contacts`, `/app/export/events`)."""
     view = _view(request, session.store_hash)
     prefix = kind.value
     texts = {name: str(form.get(name, "")) for name in ("date_from", "date_to", "tags")}
@@ -147,18 +151,8 @@ def _start(request: Request, session: DashboardSession, kind: ExportKind, form: 
     return _render(request, view)
 
 
-@router.post("/app/export/{kind}", response_class=HTMLResponse)
-async def start_export(
-    kind: ExportKind, request: Request, session: DashboardSession = Depends(current_session)
-) -> HTMLResponse:
-    """Start a contacts or an events export (`/app/export/contacts`, `/app/export/events`)."""
-    return await handle_form(request, session, lambda r, s, form: _start(r, s, kind, form))
-
-
 @router.post("/app/export/{export_id}/resend-unconfirmed", response_class=HTMLResponse)
-def resend_unconfirmed(
-    export_id: int, request: Request, session: DashboardSession = Depends(current_session)
-) -> HTMLResponse:
+def resend_unconfirmed(export_id: int, request: Request, session: CurrentSession) -> HTMLResponse:
     view = _view(request, session.store_hash)
     try:
         started = _on_store(
@@ -180,9 +174,7 @@ def resend_unconfirmed(
 
 
 @router.post("/app/export/{export_id}/cancel", response_class=HTMLResponse)
-def cancel(
-    export_id: int, request: Request, session: DashboardSession = Depends(current_session)
-) -> HTMLResponse:
+def cancel(export_id: int, request: Request, session: CurrentSession) -> HTMLResponse:
     view = _view(request, session.store_hash)
     cancelled = _on_store(request, session, export_actions.cancel_export, export_id)
     if cancelled:

@@ -3,16 +3,11 @@ is shown in (the submitted values over the saved ones, errors by field, notices 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, Request
 from starlette.datastructures import FormData
-
-from smbc.stores.access import DashboardSession
 
 NOT_SAVED = "Nothing was saved: correct the fields marked below."
 
@@ -76,11 +71,10 @@ class FormState:
         }
 
 
-async def handle_form(
-    request: Request,
-    dash: DashboardSession,
-    handler: Callable[[Request, DashboardSession, FormData], HTMLResponse],
-) -> HTMLResponse:
-    """Read the posted form, then run `handler` on a worker thread (it works with the database)."""
-    form = await request.form()
-    return await run_in_threadpool(handler, request, dash, form)
+async def posted_form(request: Request) -> FormData:
+    """The posted form, read on the event loop; the route taking it is a plain `def`, so FastAPI runs it
+    on a worker thread (it works with the database)."""
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]

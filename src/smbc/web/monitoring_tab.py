@@ -12,7 +12,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from smbc.actions import monitoring as monitoring_actions
@@ -30,9 +30,8 @@ from smbc.monitoring.scripts import (
     storefront_channels,
 )
 from smbc.settings.store_settings import SettingsInvalid, StoreSettings
-from smbc.stores.access import DashboardSession
-from smbc.web.forms import CONSENT_CATEGORIES, NOT_SAVED, handle_form
-from smbc.web.session import current_session, installed_store_or_404
+from smbc.web.forms import CONSENT_CATEGORIES, NOT_SAVED, PostedForm
+from smbc.web.session import CurrentSession, installed_store_or_404
 from smbc.web.templating import render
 
 router = APIRouter()
@@ -220,7 +219,7 @@ def _refresh_storefronts(request: Request, store_hash: str) -> None:
 
 
 @router.get("/app/tabs/monitoring", response_class=HTMLResponse)
-def monitoring_tab(request: Request, session: DashboardSession = Depends(current_session)) -> HTMLResponse:
+def monitoring_tab(request: Request, session: CurrentSession) -> HTMLResponse:
     _refresh_storefronts(request, session.store_hash)
     view = _base_view(request, session.store_hash)
     _read_live(request, session.store_hash, view)
@@ -228,13 +227,7 @@ def monitoring_tab(request: Request, session: DashboardSession = Depends(current
 
 
 @router.post("/app/tabs/monitoring", response_class=HTMLResponse)
-async def save_monitoring(
-    request: Request, session: DashboardSession = Depends(current_session)
-) -> HTMLResponse:
-    return await handle_form(request, session, _save)
-
-
-def _save(request: Request, session: DashboardSession, form: Any) -> HTMLResponse:
+def save_monitoring(request: Request, session: CurrentSession, form: PostedForm) -> HTMLResponse:
     view = _base_view(request, session.store_hash)
     shown, changes, errors = parse_form(form, [c["id"] for c in view.channels])
     view.form = shown
@@ -265,9 +258,7 @@ def _save(request: Request, session: DashboardSession, form: Any) -> HTMLRespons
 
 
 @router.post("/app/tabs/monitoring/restore", response_class=HTMLResponse)
-def restore_monitoring(
-    request: Request, session: DashboardSession = Depends(current_session)
-) -> HTMLResponse:
+def restore_monitoring(request: Request, session: CurrentSession) -> HTMLResponse:
     try:
         result = monitoring_actions.restore_monitoring(
             request.app.state.runtime.db, session.store_hash, app_url=request.app.state.settings.app_url

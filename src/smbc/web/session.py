@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from typing import Annotated
 
 import jwt
 from fastapi import Depends, HTTPException, Request
@@ -91,6 +92,9 @@ def current_session(request: Request) -> DashboardSession:
                 status_code=401, detail="Your access to this store has ended: open the app again."
             )
     return session
+
+
+CurrentSession = Annotated[DashboardSession, Depends(current_session)]
 
 
 def still_allowed(db: Session, session: DashboardSession) -> bool:

@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from smbc.account.credentials import (
@@ -44,8 +43,8 @@ from smbc.stores.access import (
     may_steer,
     who_may_steer,
 )
-from smbc.web.forms import CART_WINDOWS, ORDER_STATUSES, PRODUCT_IDENTIFIERS, FormState, handle_form
-from smbc.web.session import current_session
+from smbc.web.forms import CART_WINDOWS, ORDER_STATUSES, PRODUCT_IDENTIFIERS, FormState, PostedForm
+from smbc.web.session import CurrentSession
 from smbc.web.templating import render
 
 router = APIRouter()
@@ -88,12 +87,15 @@ def _unit_of_work(request: Request, dash: DashboardSession) -> Iterator[tuple[Se
         yield session, store
 
 
-def steering_session(request: Request, dash: DashboardSession = Depends(current_session)) -> DashboardSession:
+def steering_session(request: Request, dash: CurrentSession) -> DashboardSession:
     """FastAPI dependency for the routes that steer the integration: 403 for everyone else."""
     with _unit_of_work(request, dash) as (session, store):
         if not may_steer(dash, load_store_settings(session, store.id)):
             raise HTTPException(status_code=403, detail=NOT_ALLOWED)
     return dash
+
+
+SteeringSession = Annotated[DashboardSession, Depends(steering_session)]
 
 
 def _access_context(session: Session, store: Store, dash: DashboardSession) -> dict[str, Any]:
@@ -211,19 +213,13 @@ def _account_tab(
 
 
 @router.get("/app/tabs/account", response_class=HTMLResponse)
-def account_tab(
-    request: Request, mode: str = "", dash: DashboardSession = Depends(current_session)
-) -> HTMLResponse:
+def account_tab(request: Request, dash: CurrentSession, mode: str = "") -> HTMLResponse:
     with _unit_of_work(request, dash) as (session, store):
         return _account_tab(request, session, store, dash, mode=mode or "password")
 
 
 @router.post("/app/account/login", response_class=HTMLResponse)
-async def account_login(request: Request, dash: DashboardSession = Depends(steering_session)) -> HTMLResponse:
-    return await handle_form(request, dash, _account_login)
-
-
-def _account_login(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
+def account_login(request: Request, dash: SteeringSession, form: PostedForm) -> HTMLResponse:
     change_endpoint = "change_endpoint" in form
     endpoint = str(form.get("endpoint", "")).strip()
     values = {
@@ -241,13 +237,7 @@ def _account_login(request: Request, dash: DashboardSession, form: FormData) -> 
 
 
 @router.post("/app/account/login-credentials", response_class=HTMLResponse)
-async def account_login_credentials(
-    request: Request, dash: DashboardSession = Depends(steering_session)
-) -> HTMLResponse:
-    return await handle_form(request, dash, _account_login_credentials)
-
-
-def _account_login_credentials(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
+def account_login_credentials(request: Request, dash: SteeringSession, form: PostedForm) -> HTMLResponse:
     values = {k: str(form.get(k, "")).strip() for k in ("endpoint", "client_id", "owner")}
     login = partial(
         account_actions.login_with_api_credentials,
@@ -310,11 +300,7 @@ def account_form_changes(form: FormData, channel_ids: set[int]) -> dict[str, obj
 
 
 @router.post("/app/account/settings", response_class=HTMLResponse)
-async def account_save(request: Request, dash: DashboardSession = Depends(steering_session)) -> HTMLResponse:
-    return await handle_form(request, dash, _account_save)
-
-
-def _account_save(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
+def account_save(request: Request, dash: SteeringSession, form: PostedForm) -> HTMLResponse:
     with _unit_of_work(request, dash) as (session, store):
         if get_account(session, store.id) is None:
             return _account_tab(
@@ -354,9 +340,7 @@ def _save(request: Request, dash: DashboardSession, changes: dict[str, object]) 
 
 
 @router.post("/app/account/owners/refresh", response_class=HTMLResponse)
-def account_refresh_owners(
-    request: Request, dash: DashboardSession = Depends(steering_session)
-) -> HTMLResponse:
+def account_refresh_owners(request: Request, dash: SteeringSession) -> HTMLResponse:
     try:
         refreshed = account_actions.refresh_owners(request.app.state.runtime.db, dash.store_hash)
         notices = [("success", f"Owners list refreshed: {len(refreshed.owners)} users.")]
@@ -369,9 +353,7 @@ def account_refresh_owners(
 
 
 @router.post("/app/account/callback-token/rotate", response_class=HTMLResponse)
-def account_rotate_token(
-    request: Request, dash: DashboardSession = Depends(steering_session)
-) -> HTMLResponse:
+def account_rotate_token(request: Request, dash: SteeringSession) -> HTMLResponse:
     try:
         db = request.app.state.runtime.db
         app_url = request.app.state.settings.app_url
@@ -384,7 +366,7 @@ def account_rotate_token(
 
 
 @router.post("/app/account/logout", response_class=HTMLResponse)
-def account_logout(request: Request, dash: DashboardSession = Depends(steering_session)) -> HTMLResponse:
+def account_logout(request: Request, dash: SteeringSession) -> HTMLResponse:
     try:
         result = account_actions.logout(
             request.app.state.runtime.db,
@@ -401,12 +383,9 @@ def account_logout(request: Request, dash: DashboardSession = Depends(steering_s
 
 
 @router.post("/app/account/managers", response_class=HTMLResponse)
-async def account_managers(
-    request: Request, dash: DashboardSession = Depends(steering_session)
-) -> HTMLResponse:
-    form = await request.form()
+def account_managers(request: Request, dash: SteeringSession, form: PostedForm) -> HTMLResponse:
     changes: dict[str, object] = {"managers": str(form.get("managers", ""))}
-    invalid = await run_in_threadpool(_save, request, dash, changes)
+    invalid = _save(request, dash, changes)
     with _unit_of_work(request, dash) as (session, store):
         if invalid is not None:
             refused = FormState.refused(
@@ -467,17 +446,13 @@ def _platform_context(
 
 
 @router.get("/app/tabs/platform", response_class=HTMLResponse)
-def platform_tab(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
+def platform_tab(request: Request, dash: CurrentSession) -> HTMLResponse:
     with _unit_of_work(request, dash) as (session, store):
         return _render(request, "platform_settings.html", _platform_context(session, store))
 
 
 @router.post("/app/platform/settings", response_class=HTMLResponse)
-async def platform_save(request: Request, dash: DashboardSession = Depends(current_session)) -> HTMLResponse:
-    return await handle_form(request, dash, _platform_save)
-
-
-def _platform_save(request: Request, dash: DashboardSession, form: FormData) -> HTMLResponse:
+def platform_save(request: Request, dash: CurrentSession, form: PostedForm) -> HTMLResponse:
     changes, errors = platform_form_changes(form)
     if not errors:
         invalid = _save(request, dash, changes)
