@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from store_history import StoreHistory, order, store_history
 
+from smbc.consent.models import ConsentHistoryEntry
 from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.engine.ledgers import SentEvent, SyncedContact
@@ -28,7 +29,10 @@ def _grow(history: StoreHistory, days: int, first_order: int) -> int:
     order_id = first_order
     for _ in range(days):
         for _ in range(ORDERS_PER_DAY):
-            history.bc.orders[order_id] = order(order_id, f"buyer{order_id}@example.com")
+            buyer = f"buyer{order_id}@example.com"
+            history.bc.orders[order_id] = order(
+                order_id, buyer, is_email_opt_in=True
+            )  # newsletter box ticked
             assert history.process("store/order/created", {"type": "order", "id": order_id}).status == "done"
             order_id += 1
         history.clock.advance(DAY)
@@ -57,6 +61,7 @@ def test_history_past_the_window_is_pruned_and_ledgers_and_pending_work_stay(his
     # The ledgers are whole: every PURCHASE ever sent, every contact.
     assert history.count(SentEvent, SentEvent.state == "sent") == 40 * ORDERS_PER_DAY
     assert history.count(SyncedContact) == 40 * ORDERS_PER_DAY
+    assert history.count(ConsentHistoryEntry) == 40 * ORDERS_PER_DAY  # evidence of consent: kept
 
     # A pruned order delivered again is still not sent twice.
     sent = len(history.sm.named("integration"))

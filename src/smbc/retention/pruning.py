@@ -3,7 +3,8 @@
 
 Only history goes: a delivery still pending, being processed or waiting for a paused store is never
 pruned, whatever its age. The ledgers (sent events, synced contacts, exports, consent write-backs)
-are what keeps every send once-only, so they are kept."""
+are what keeps every send once-only, so they are kept; so is the consent history, the merchant's
+evidence of each opt-in and opt-out."""
 
 from __future__ import annotations
 
