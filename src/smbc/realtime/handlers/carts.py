@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from smbc.db.session import Database, insert_ignoring_conflicts
@@ -23,11 +23,46 @@ CART_LEASE = timedelta(minutes=2)
 CART_BUSY_RETRY_S = 0.5
 
 
+# The hot statements on the cart windows, built once (Core, on the table): SQLAlchemy computes a
+# statement's cache key once per object, and no ORM state is set up per call.
+_WINDOWS = CartWindow.__table__
+_CLOSE_WINDOWS = (
+    update(_WINDOWS)
+    .where(
+        _WINDOWS.c.store_id == bindparam("window_store"),
+        _WINDOWS.c.cart_id == bindparam("window_cart"),
+        _WINDOWS.c.closed.is_(False),
+    )
+    .values(closed=True, closed_reason=bindparam("close_reason"))
+)
+_THIS_WINDOW = and_(
+    _WINDOWS.c.store_id == bindparam("window_store"),
+    _WINDOWS.c.cart_id == bindparam("window_cart"),
+    _WINDOWS.c.contact_key == bindparam("window_contact"),
+)
+_LEASE_WINDOW = (
+    update(_WINDOWS)
+    .where(
+        _THIS_WINDOW,
+        or_(
+            _WINDOWS.c.lease_until.is_(None),
+            _WINDOWS.c.lease_until < bindparam("lease_now", type_=_WINDOWS.c.lease_until.type),
+            _WINDOWS.c.lease_owner == bindparam("lease_holder"),
+        ),
+    )
+    .values(lease_owner=bindparam("lease_holder"), lease_until=bindparam("lease_end"))
+)
+_LEASED_WINDOW = select(CartWindow).from_statement(select(_WINDOWS).where(_THIS_WINDOW))
+_RELEASE_WINDOW = (
+    update(_WINDOWS)
+    .where(_WINDOWS.c.id == bindparam("window_id"), _WINDOWS.c.lease_owner == bindparam("lease_holder"))
+    .values(lease_owner=None, lease_until=None)
+)
+
+
 def close_cart_windows(session: Session, store_id: int, cart_id: str, reason: str) -> int:
     result = session.execute(
-        update(CartWindow)
-        .where(CartWindow.store_id == store_id, CartWindow.cart_id == cart_id, CartWindow.closed.is_(False))
-        .values(closed=True, closed_reason=reason)
+        _CLOSE_WINDOWS, {"window_store": store_id, "window_cart": cart_id, "close_reason": reason}
     )
     return result.rowcount or 0
 
@@ -39,30 +74,14 @@ def _lease_window(
     with db.session() as session:
         window = {"store_id": store_id, "cart_id": cart_id, "contact_key": contact_key}
         insert_ignoring_conflicts(session, CartWindow, [window], list(window))
+        this_window = {"window_store": store_id, "window_cart": cart_id, "window_contact": contact_key}
         leased = session.execute(
-            update(CartWindow)
-            .where(
-                CartWindow.store_id == store_id,
-                CartWindow.cart_id == cart_id,
-                CartWindow.contact_key == contact_key,
-                or_(
-                    CartWindow.lease_until.is_(None),
-                    CartWindow.lease_until < now,
-                    CartWindow.lease_owner == owner,
-                ),
-            )
-            .values(lease_owner=owner, lease_until=now + CART_LEASE)
-            .execution_options(synchronize_session=False)
+            _LEASE_WINDOW,
+            {**this_window, "lease_now": now, "lease_holder": owner, "lease_end": now + CART_LEASE},
         )
         if leased.rowcount != 1:
             return None
-        row = session.scalars(
-            select(CartWindow).where(
-                CartWindow.store_id == store_id,
-                CartWindow.cart_id == cart_id,
-                CartWindow.contact_key == contact_key,
-            )
-        ).one()
+        row = session.scalars(_LEASED_WINDOW, this_window).one()
         session.expunge(row)
         return row
 
@@ -152,11 +171,7 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
         return Result.done(f"CART event {'updated' if keep else 'created'} ({event_id})")
     finally:
         with ctx.db.session() as session:
-            session.execute(
-                update(CartWindow)
-                .where(CartWindow.id == window.id, CartWindow.lease_owner == owner)
-                .values(lease_owner=None, lease_until=None)
-            )
+            session.execute(_RELEASE_WINDOW, {"window_id": window.id, "lease_holder": owner})
 
 
 def handle_cart_closed(ctx: Context, delivery: WebhookDelivery) -> Result:
