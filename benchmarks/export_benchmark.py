@@ -3,6 +3,7 @@ with BigCommerce's Pro quota (450 requests / 30 s) and 50 ms of latency on every
 
     python benchmarks/export_benchmark.py [--customers 100000] [--orders 100000] [--latency-ms 50]
         [--quota 450] [--window-s 30] [--batch-size 400] [--database-url postgresql+psycopg://...]
+        [--kinds contacts,events] [--profile DIR]
 
 Prints JSON: for each export, the wall time against the time the quota alone allows (all of it, and
 the 70 % an export may use, the rest being kept for real time), BigCommerce and SALESmanago requests
@@ -57,7 +58,14 @@ def rss_mb():
 def sample(row):
     samples.append(rss_mb())
 init_runtime(load_settings())
-status = {function}(int(sys.argv[1]), time_slice=None, force=True, {hook}=sample)
+profile_to = os.environ.get("SMBC_BENCH_PROFILE")
+if profile_to:  # --profile: the job's own functions, without the fakes (another process)
+    import cProfile
+    profiler = cProfile.Profile()
+    status = profiler.runcall({function}, int(sys.argv[1]), time_slice=None, force=True, {hook}=sample)
+    profiler.dump_stats(profile_to)
+else:
+    status = {function}(int(sys.argv[1]), time_slice=None, force=True, {hook}=sample)
 # VmHWM, not ru_maxrss: the latter keeps the RSS the process had before exec (a fork of the
 # benchmark, which holds the whole fake store) and would measure the fakes, not the job.
 with open("/proc/self/status") as f:
@@ -100,6 +108,8 @@ def run_one(settings: Any, store_id: int, kind: str, args: argparse.Namespace) -
         db, store_id, kind, FIRST, LAST, batch_size=args.batch_size, enqueue=False
     )
     env = {**os.environ, "PYTHONPATH": str(SRC), **settings.environment(), "SMBC_LOG_LEVEL": "WARNING"}
+    if args.profile:
+        env["SMBC_BENCH_PROFILE"] = str(Path(args.profile) / f"{kind}.prof")
     started = time.monotonic()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = subprocess.run(
@@ -132,6 +142,7 @@ def run_one(settings: Any, store_id: int, kind: str, args: argparse.Namespace) -
             "failed": row.failed,
             "wall_s": round(wall, 1),
             "export_process_cpu_s": round(export_cpu, 1),  # the rest is waiting: quota, latency, fakes
+            "export_cpu_ms_per_record": round(export_cpu * 1000 / max(records, 1), 3),
             "quota_alone_s": round(bc_requests / quota * window, 1),
             "quota_export_share_s": round(bc_requests / (quota * (1 - EXPORT_RESERVE)) * window, 1),
             "bigcommerce_requests": bc_requests,
@@ -158,6 +169,12 @@ def main() -> None:
     parser.add_argument("--window-s", type=float, default=30)
     parser.add_argument("--batch-size", type=int, default=service.BATCH_SIZE)
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--kinds", default="contacts,events", help="which exports to run, comma-separated (default: both)"
+    )
+    parser.add_argument(
+        "--profile", default="", help="a directory: each export's process writes <kind>.prof (cProfile) there"
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="smbc-export-bench-"))
@@ -185,7 +202,7 @@ def main() -> None:
             "database": "postgresql" if settings.database_url.startswith("postgresql") else "sqlite",
             "seed_s": round(seed_s, 1),
         }
-        for kind in ("contacts", "events"):
+        for kind in args.kinds.split(","):
             report[kind] = run_one(settings, store_id, kind, args)
             print(f"{kind}: {json.dumps(report[kind])}", file=sys.stderr)
         report["salesmanago_contacts"] = len(sb.sm.contacts(sb.sm.NORMAL.client_id))

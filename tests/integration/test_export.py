@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, timedelta
+from decimal import Decimal
 from types import ModuleType
 
 import pytest
@@ -203,6 +204,8 @@ def test_refunded_order_sends_one_return_per_refund_and_a_cancellation_follows_a
     with w.sb.bc.lock:
         first, second, third = store.orders.values()
         first.status_id = second.status_id = third.status_id = 10
+        first.refunded_amount = second.refunded_amount = third.refunded_amount = Decimal("0")
+        store.refunds.clear()  # the seed's own (a seeded order may be refunded): only the two below
     admin = w.sb.bc.admin(w.store_hash)
     admin.refund(first.id, amount="5.00")
     admin.refund(first.id, amount="1.00")
@@ -221,6 +224,32 @@ def test_refunded_order_sends_one_return_per_refund_and_a_cancellation_follows_a
     # its state now sends no PURCHASE, only its RETURNs.
     assert [int(e["externalId"]) for e in w.events("PURCHASE")] == [second.id]
     assert row.sent == len(w.events()) == 2 + 1 + 1
+
+
+def test_events_export_reads_one_bigcommerce_page_per_250_orders(w: World) -> None:
+    """Orders come with their line items, and the refunds of the whole run in one list: besides the
+    order pages, one count and one page of refunds (not a products or refunds read per page)."""
+    w.sb.bc.seed(w.store_hash, customers=100, orders=1100, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    store = w.bc_store()
+    with w.sb.bc.lock:
+        refunded = {r.order_id for r in store.refunds.values()}
+        refunds = len(store.refunds)
+    assert 0 < refunds < 250  # about 5 % of the orders: they all fit one page
+    before = w.sb.bc.requests_by_store[w.store_hash]
+    row = run_to_end(w, service.start_export(w.db, w.store_id, "events", *FEB, enqueue=False))
+    assert row.status == "done" and row.done == 1100
+    assert w.sb.bc.requests_by_store[w.store_hash] - before == 5 + 1 + 1  # 4 pages of 250 and one of 100
+    with w.db.session() as s:
+        endpoints = Counter(
+            s.scalars(
+                select(RemoteCall.endpoint).where(
+                    RemoteCall.context == f"export:{row.id}", RemoteCall.service == "bigcommerce"
+                )
+            )
+        )
+    assert endpoints == {"/v2/orders": 5, "/v2/orders/count": 1, "/v3/orders/payment_actions/refunds": 1}
+    assert {int(e["externalId"]) for e in w.events("RETURN")} == refunded  # each refund found its order
+    assert len(w.events("RETURN")) == refunds
 
 
 # -- running, cancelling, failing -------------------------------------------------------------------

@@ -125,11 +125,7 @@ def _order_pages(job: Job) -> Iterator[list[dict[str, Any]]]:
 def _plan_page(job: Job, orders: list[dict[str, Any]]) -> list[OrderPlan]:
     """Map one page of orders as real time would, leaving out what the ledger already has."""
     ids = [int(o["id"]) for o in orders]
-    refunded = [int(o["id"]) for o in orders if _money(o.get("refunded_amount")) > 0]
-    refunds: dict[int, list[dict[str, Any]]] = {}
-    if refunded:
-        for refund in job.bc.refunds(order_ids=refunded):
-            refunds.setdefault(int(refund.get("order_id") or 0), []).append(refund)
+    refunds = _refunds_of(job, orders)
     with job.db.session() as session:
         ledger = {
             (kind, key): state
@@ -144,6 +140,31 @@ def _plan_page(job: Job, orders: list[dict[str, Any]]) -> list[OrderPlan]:
     for order in orders:
         plans.append(_plan_order(job, order, refunds.get(int(order["id"]), []), ledger, known))
     return plans
+
+
+def _refunds_of(job: Job, orders: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """The refunds of a page's refunded orders, from the run's list of refunds (`_read_refunds`)."""
+    refunded = [int(o["id"]) for o in orders if _money(o.get("refunded_amount")) > 0]
+    if not refunded:
+        return {}
+    if job.refunds is None:
+        job.refunds = _read_refunds(job)
+    return {order_id: job.refunds.pop(order_id) for order_id in refunded if order_id in job.refunds}
+
+
+def _read_refunds(job: Job) -> dict[int, list[dict[str, Any]]]:
+    """Every refund created since the range's start, by order, read once a run (250 a page) when the
+    first refunded order comes: asking for each page's refunded orders cost one more read per page
+    of orders. A refund cannot be older than its order, so none of the range's is missed; those of
+    orders already exported (before the cursor) are dropped, those of later orders never asked for.
+    A refund made after this read is sent by real time (its webhook), as during any export."""
+    after = int(job.cursor.get("after_id") or 0)
+    refunds: dict[int, list[dict[str, Any]]] = {}
+    for refund in job.bc.refunds(created_since=job.from_utc):
+        order_id = int(refund.get("order_id") or 0)
+        if order_id > after:
+            refunds.setdefault(order_id, []).append(refund)
+    return refunds
 
 
 def _money(value: Any) -> float:

@@ -59,6 +59,8 @@ class Job:
     batches: int = 0
     on_batch: Callable[[Export], None] | None = None
     double_opt_in: bool = SEND_DOUBLE_OPT_IN
+    # The refunds of orders not exported yet, by order id (read once a run: events._read_refunds).
+    refunds: dict[int, list[dict[str, Any]]] | None = None
 
     @property
     def owner(self) -> str:

@@ -39,7 +39,8 @@ Stores
     bc.lock                        hold it while reading StoreState from another thread
     bc.seed(hash, customers=N, orders=N, start=date, end=date, seed=1, subscribers=None) -> counts
                                    deterministic; each customer gets an address and a subscriber record
-                                   (about 60 % with marketing_newsletter consent); orders ~20 % guests;
+                                   (about 60 % with marketing_newsletter consent); orders ~20 % guests,
+                                   ~5 % refunded (one refund each, made when the order last changed);
                                    no webhooks; 100,000 of each in seconds
     bc.seed(hash, products=N, products_with_variants=M)   N bulk products (ids from 100000, SKUs
                                    BULK-{id}), M of them with sizes S/M/L (SKUs BULK-{id}-S...), every tenth
@@ -139,7 +140,8 @@ REST (`{base}/stores/{hash}/v2|v3/...`, header X-Auth-Token; 401 without a valid
         date_created[:min|:max], date_modified[:min|:max], include, sort, page/limit, after/before cursors,
         documented meta), /customers/subscribers (GET filters, POST, DELETE needs a filter) and /{id}
         (GET/PUT/DELETE), /orders/{id}/payment_actions/refunds (GET; POST refunds the sum of `payments`
-        amounts, needs store_v2_orders or store_v2_transactions), /orders/payment_actions/refunds[/{id}],
+        amounts, needs store_v2_orders or store_v2_transactions), /orders/payment_actions/refunds[/{id}]
+        (order_id:in, id:in, created:min, created:max),
         /carts/{id} (include=redirect_urls), /abandoned-carts/{token},
         /content/scripts[/{uuid}] (per client, at most 10 per app),
         /hooks[/{id}], /hooks/admin (GET, PUT emails),

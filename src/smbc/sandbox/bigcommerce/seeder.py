@@ -16,6 +16,7 @@ from smbc.sandbox.bigcommerce.state import (
     Customer,
     Order,
     OrderLine,
+    Refund,
     StoreState,
     Subscriber,
 )
@@ -186,13 +187,19 @@ def seed_store(
             email = f"guest.{order_id}@seed.sandbox.test"
         status_id = rng.choices(statuses, weights)[0]
         total = subtotal + shipping
+        channel_id = 1 if rng.random() < 0.8 else 2  # drawn in this order: the same store as before
+        modified = min(end_dt, created + timedelta(seconds=rng.randint(0, 7 * 86400)))
+        refunded = total if status_id == 4 else (Decimal("5.00") if status_id == 14 else Decimal("0"))
+        if refunded:  # what the refund that set the status left: one refund, made when the order changed
+            refund = Refund(next(store.refund_ids), order_id, refunded, modified)
+            store.refunds[refund.id] = refund
         store.orders[order_id] = Order(
             id=order_id,
             customer_id=buyer.id if buyer else 0,
-            channel_id=1 if rng.random() < 0.8 else 2,
+            channel_id=channel_id,
             status_id=status_id,
             date_created=created,
-            date_modified=min(end_dt, created + timedelta(seconds=rng.randint(0, 7 * 86400))),
+            date_modified=modified,
             billing={
                 "first_name": first,
                 "last_name": last,
@@ -209,9 +216,7 @@ def seed_store(
             shipping=shipping,
             total=total,
             is_email_opt_in=rng.random() < 0.3,
-            refunded_amount=total
-            if status_id == 4
-            else (Decimal("5.00") if status_id == 14 else Decimal("0")),
+            refunded_amount=refunded,
         )
     store.touch()
     return {"customers": customers, "subscribers": subscribers, "orders": orders}

@@ -56,8 +56,11 @@ async def create_refund(call: Writer, order_id: int) -> JSONResponse:
 @router.get("/stores/{store_hash}/v3/orders/payment_actions/refunds")
 async def all_refunds(call: Reader) -> JSONResponse:
     page, limit = listing.page_and_limit(call.query)
+    _, low, high = listing.date_range(call.query, "created")  # created:min, created:max
     with call.lock:
         rows = listing.kept_in(call.query, "order_id", call.store.refunds.values())
+        rows = listing.kept_in(call.query, "id", rows)
+        rows = [r for r in rows if listing.in_range(r.created, None, low, high)]
         return v3_page(rows, page, limit, v3.refund_json)
 
 
