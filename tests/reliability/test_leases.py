@@ -64,10 +64,8 @@ class World:
         self.bc = MiniBigCommerce()
         self.sm = SlowSalesmanago()
         self.sm.go.set()  # sends go through unless a test holds them
-        self.enqueued: list[int] = []
-        monkeypatch.setattr(
-            realtime, "process_delivery_task", self.enqueued.append
-        )  # a queue that only records
+        self.enqueued: list[int] = []  # the stores whose drain was asked for
+        monkeypatch.setattr(realtime, "enqueue_drains", self.enqueued.extend)  # a queue that only records
         with self.db.session() as s:
             store = Store(hash="lease1", access_token="token", webhook_secret="x", sites=[])
             s.add(store)
@@ -154,7 +152,7 @@ def test_a_dead_workers_row_is_taken_over_after_its_lease_and_sent_once(world: W
     assert world.run(delivery_id) == {}
     world.clock.advance(2)
     assert queue.reclaim_expired(world.db) == 1
-    assert delivery_id in world.enqueued  # the sweep put it back on the queue at once
+    assert world.store_id in world.enqueued  # the sweep put its store back on the queue at once
 
     assert world.run(delivery_id)[delivery_id].status is RowStatus.DONE
     other = world.deliver("store/order/statusUpdated")  # the same order again, from another hook
@@ -172,7 +170,7 @@ def test_a_worker_started_after_the_others_died_takes_their_rows(world: World) -
     world.clock.advance(queue.lease().total_seconds() + 1)
     reclaimer = queue.LeaseReclaimer(lambda: world.db).start()  # as `smbc worker` starts
     try:
-        wait_for(lambda: delivery_id in world.enqueued, "the new worker to take the row", timeout=30)
+        wait_for(lambda: world.store_id in world.enqueued, "the new worker to take the row", timeout=30)
     finally:
         reclaimer.stop()
     assert world.status(delivery_id) == RowStatus.PENDING

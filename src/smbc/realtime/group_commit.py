@@ -4,9 +4,9 @@ A request waits while the one writer thread flushes the batch before it, then go
 everyone who arrived meanwhile: one store read, one duplicate read, one INSERT and one commit for
 the lot. Each request is answered only after the commit that holds its row, so a 200 still means
 the delivery is durable. There is no timer: an idle receiver flushes a lone delivery at once, and
-under load the batches grow by themselves. Queue messages are sent from a thread of their own
-while the writer flushes the next batch; a request is answered once its message is sent (or, if the
-queue is down, left to the sweep)."""
+under load the batches grow by themselves. Queue messages (one drain per store of the batch) are
+sent from a thread of their own while the writer flushes the next batch; a request is answered
+once its message is sent (or, if the queue is down, left to the sweep)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The real-time inbox: a verified webhook delivery becomes one `WebhookDelivery` row and a queue
-message. Nothing here calls a remote API: BigCommerce blocks a whole domain when fewer than 90 % of
-deliveries succeed, so the receiver answers fast and the workers do the rest."""
+"""The real-time inbox: a verified webhook delivery becomes one `WebhookDelivery` row, and a drain of
+its store is queued. Nothing here calls a remote API: BigCommerce blocks a whole domain when fewer
+than 90 % of deliveries succeed, so the receiver answers fast and the workers do the rest."""
 
 from __future__ import annotations
 
@@ -23,11 +23,10 @@ from smbc.bigcommerce.webhook_payloads import (
     resource_id,
 )
 from smbc.core.clock import get_clock
-from smbc.core.job_batches import enqueue_each
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.realtime.models import WebhookDelivery
-from smbc.realtime.processing import enqueue_delivery, process_delivery_task
+from smbc.realtime.processing import enqueue_drains
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +45,7 @@ class Accepted:
     result: str
     message: str = ""
     delivery_id: int | None = None
+    store_id: int | None = None  # the store of an accepted delivery (its drain)
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -144,7 +144,7 @@ def _record_in(session: Session, received: list[Received]) -> list[Accepted]:
         ids = session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), values).all()
         for key, delivery_id in zip(keys, ids, strict=True):
             first, *repeats = pending[key]
-            results[first] = Accepted(200, "accepted", delivery_id=delivery_id)
+            results[first] = Accepted(200, "accepted", delivery_id=delivery_id, store_id=key[0])
             for i in repeats:
                 results[i] = Accepted(200, "duplicate")
     return [r for r in results if r is not None]
@@ -186,19 +186,15 @@ def accept_delivery(db: Database, body: bytes, secret: str | None) -> Accepted:
 
 def accept_and_enqueue(db: Database, body: bytes, secret: str | None) -> Accepted:
     outcome = accept_delivery(db, body, secret)
-    if outcome.delivery_id is not None:
-        enqueue_delivery(outcome.delivery_id)
+    enqueue_accepted([outcome])
     return outcome
 
 
 def enqueue_accepted(outcomes: list[Accepted]) -> None:
-    """A queue message for each delivery just recorded, all in one write (a group commit's worth);
-    if the queue is down, the sweep finds the rows later."""
-    ids = [outcome.delivery_id for outcome in outcomes if outcome.delivery_id is not None]
-    try:
-        enqueue_each(process_delivery_task, ids)
-    except Exception:
-        log.warning("could not enqueue %d deliveries; the sweep will pick them up", len(ids), exc_info=True)
+    """A drain of each store with a delivery just recorded, all in one write (a group commit's worth:
+    one message per store, none for a store whose drain is queued and not started yet); if the queue
+    is down, the sweep finds the rows later."""
+    enqueue_drains(outcome.store_id for outcome in outcomes if outcome.store_id is not None)
 
 
 def record_synthetic(
@@ -234,4 +230,4 @@ def recheck_cart(db: Database, store_id: int, cart_id: str, contact_id: str) -> 
         db, store_id, "store/cart/updated", data, created_at=now, source="cart-link"
     )
     if delivery_id is not None:
-        enqueue_delivery(delivery_id)
+        enqueue_drains([store_id])

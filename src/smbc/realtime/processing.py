@@ -1,10 +1,13 @@
 """Real-time processing: each inbox row reads the current state from BigCommerce and sends what
 changed to SALESmanago, exactly once per rule, whatever the number of deliveries or workers.
 
-Flow of one delivery (database transactions are short; no lock is held during a network call):
-claim the row (and due siblings of the same store and kind, read together with one `id:in` call)
--> read BigCommerce -> claim the ledger row (insert first: the unique key decides who sends) ->
-send to SALESmanago -> record the result, the ledger and every attempt in one transaction.
+Work arrives as a drain of a store (`drain_store`): the receiver, the sweep and every retry ask for
+one per store, never one per delivery. A drain claims the store's oldest due rows of every scope
+(one UPDATE), reads those of a coalescing group together with one `id:in` call, and if more rows
+are due it queues the store again at the back, so a store's flood takes turns with other stores.
+Per row (database transactions are short; no lock is held during a network call): read BigCommerce
+-> claim the ledger row (insert first: the unique key decides who sends) -> send to SALESmanago ->
+record the result, the ledger and every attempt in one transaction.
 
 The inbox is one of the engine's queues (`smbc.engine.queue`): claim, finish, retry schedule,
 outcome table and sweep are the engine's. Outcomes: retryable -> `pending` again with
@@ -20,12 +23,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from smbc.bigcommerce import catalog as bc_catalog
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
 from smbc.core.clock import utcnow
+from smbc.core.job_batches import QueuedMarks, enqueue_each
 from smbc.core.jobs import huey
 from smbc.core.metrics import record_delivery_processed
 from smbc.core.remote_calls import Outcome, RemoteCallError
@@ -50,6 +54,8 @@ from smbc.settings.store_settings import StoreSettings, load_store_settings
 log = logging.getLogger(__name__)
 
 COALESCE_LIMIT = 50
+# Rows one drain of a store claims and handles before the store goes to the back of the queue.
+DRAIN_LIMIT = 50
 
 # Scopes read together: pending deliveries of one store in one group share one `id:in` read.
 COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -83,52 +89,63 @@ def load_settings_for(session: Session, store_id: int) -> StoreSettings:
 # -- claiming --------------------------------------------------------------------------------
 
 
-def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[WebhookDelivery]:
-    """Claim the row, plus due rows of the same store and coalescing group (one read for all).
+def _claim_due(
+    session: Session, now: datetime, limit: int, *where: ColumnElement[bool]
+) -> list[WebhookDelivery]:
+    """Claim up to `limit` due rows matching `where`, oldest first, with one UPDATE; on PostgreSQL rows
+    another worker is claiming are skipped (SKIP LOCKED), not waited for: that worker takes them."""
+    due_ids = (
+        select(WebhookDelivery.id)
+        .where(*where, queue.due(WebhookDelivery, now))
+        .order_by(WebhookDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # nothing on SQLite, which has one writer anyway
+        # A CTE runs once: PostgreSQL may rescan an `IN (subquery)` and claim past the limit.
+        .cte("claimable")
+    )
+    claimed = session.scalars(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(select(due_ids.c.id)), queue.due(WebhookDelivery, now))
+        .values(**queue.claimed_values(WebhookDelivery, now))
+        .returning(WebhookDelivery)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if claimed:
+        queue.hold_claimed(session, WebhookDelivery, [d.id for d in claimed], now)
+    return sorted(claimed, key=lambda d: d.id)  # RETURNING has no order: per-contact order is id order
 
-    One transaction and one UPDATE for the siblings; on PostgreSQL rows another worker is claiming
-    are skipped (SKIP LOCKED), not waited for: that worker takes them."""
+
+def claim_store_batch(
+    db: Database, store_id: int, now: datetime, limit: int = DRAIN_LIMIT
+) -> list[WebhookDelivery]:
+    """Claim the store's oldest due rows of every scope (a drain's batch), in one transaction."""
     with db.session() as session:
-        if not queue.claim(session, WebhookDelivery, delivery_id, now):
-            return []
-        first = session.get(WebhookDelivery, delivery_id)
-        assert first is not None
-        claimed = [first]
-        group = _GROUP_OF.get(first.scope)
-        if group is not None:
-            due_siblings = (
-                select(WebhookDelivery.id)
-                .where(
-                    WebhookDelivery.store_id == first.store_id,
-                    WebhookDelivery.scope.in_(COALESCE_GROUPS[group]),
-                    WebhookDelivery.id != first.id,
-                    queue.due(WebhookDelivery, now),
-                )
-                .order_by(WebhookDelivery.id)
-                .limit(COALESCE_LIMIT - 1)
-                .with_for_update(skip_locked=True)  # nothing on SQLite, which has one writer anyway
-            )
-            sibling_ids = session.scalars(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id.in_(due_siblings.scalar_subquery()), queue.due(WebhookDelivery, now)
-                )
-                .values(**queue.claimed_values(WebhookDelivery, now))
-                .returning(WebhookDelivery.id)
-                .execution_options(synchronize_session=False)
-            ).all()
-            if sibling_ids:
-                queue.hold_claimed(session, WebhookDelivery, sibling_ids, now)
-                claimed += session.scalars(
-                    select(WebhookDelivery)
-                    .where(WebhookDelivery.id.in_(sibling_ids))
-                    .order_by(WebhookDelivery.id)
-                ).all()
+        claimed = queue.claim_store_rows(session, WebhookDelivery, store_id, now, limit)
         session.expunge_all()
     return claimed
 
 
-# -- the entry point -------------------------------------------------------------------------
+def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[WebhookDelivery]:
+    """Claim the row, plus due rows of the same store and coalescing group (one read for all): the
+    path of one row in hand (the CLI, tests)."""
+    with db.session() as session:
+        claimed = _claim_due(session, now, 1, WebhookDelivery.id == delivery_id)
+        group = _GROUP_OF.get(claimed[0].scope) if claimed else None
+        if group is not None:
+            first = claimed[0]
+            claimed += _claim_due(
+                session,
+                now,
+                COALESCE_LIMIT - 1,
+                WebhookDelivery.store_id == first.store_id,
+                WebhookDelivery.scope.in_(COALESCE_GROUPS[group]),
+                WebhookDelivery.id != first.id,
+            )
+        session.expunge_all()
+    return claimed
+
+
+# -- the entry points ------------------------------------------------------------------------
 
 
 def process_delivery(
@@ -137,7 +154,33 @@ def process_delivery(
     """Work on one inbox row (and the siblings it coalesces with). Returns what happened to each."""
     db = db or get_runtime().db
     now = utcnow()
-    batch = claim_batch(db, delivery_id, now)
+    return _process_batch(db, claim_batch(db, delivery_id, now), clients, now)
+
+
+def drain_store(
+    store_id: int, *, db: Database | None = None, clients: Clients = REAL_CLIENTS, limit: int = DRAIN_LIMIT
+) -> list[tuple[int, Result]]:
+    """Work on the store's oldest due rows, up to `limit`; if that many were due, ask for another
+    drain of the store at the back of the queue instead of looping, so other stores' drains run in
+    between (round robin). Returns what happened to each row."""
+    # Before the claim: a row recorded from now on is either claimed here or gets a message of its own.
+    try:
+        QUEUED_DRAINS.clear([store_id])
+    except Exception:  # the mark lapses by itself (DRAIN_MARK_SECONDS); the rows are drained anyway
+        log.warning("could not clear the drain mark of store %s", store_id, exc_info=True)
+    db = db or get_runtime().db
+    now = utcnow()
+    batch = claim_store_batch(db, store_id, now, limit)
+    finished = _process_batch(db, batch, clients, now)
+    if len(batch) == limit:
+        enqueue_drains([store_id])
+    return finished
+
+
+def _process_batch(
+    db: Database, batch: list[WebhookDelivery], clients: Clients, now: datetime
+) -> list[tuple[int, Result]]:
+    """Handle claimed rows of one store, coalescing reads, and record what became of each."""
     if not batch:
         return []
     calls = CallBuffer(context=f"delivery:{batch[0].id}")
@@ -182,11 +225,7 @@ def process_delivery(
             results[delivery.id] = queue.result_for_unexpected(exc)
     for delivery in batch:
         results.setdefault(delivery.id, Result.waiting(queue.PAUSED_FOR_CREDENTIALS))
-    finished = _finish(db, batch, results, calls, now, store=store, error=last_error)
-    for delivery_id, result in finished:
-        if result.status is RowStatus.PENDING and result.exact and result.retry_after:
-            enqueue_delivery_later(delivery_id, result.retry_after)
-    return finished
+    return _finish(db, batch, results, calls, now, store=store, error=last_error)
 
 
 @dataclass
@@ -273,7 +312,9 @@ def _finish(
     store: Store | None = None,
     error: RemoteCallError | None = None,
 ) -> list[tuple[int, Result]]:
-    """Record every outcome, the attempts, and a pause, in one transaction."""
+    """Record every outcome, the attempts, and a pause, in one transaction; rows left to retry get a
+    delayed drain of their store at the earliest retry time."""
+    retry_at: datetime | None = None
     with db.session() as session:
         if calls is not None:
             calls.flush(session)
@@ -284,9 +325,20 @@ def _finish(
                 if result.status is RowStatus.WAITING:
                     result.reason = f"sync paused: {reason}"
         written = queue.finish_batch(session, WebhookDelivery, [(d, results[d.id]) for d in batch], now)
-        out = [(delivery.id, result) for delivery, result in zip(batch, written, strict=True)]
-    for delivery, (_, result) in zip(batch, out, strict=True):
+        retried = [
+            d.id for d, result in zip(batch, written, strict=True) if result.status is RowStatus.PENDING
+        ]
+        if retried:
+            retry_at = session.scalar(
+                select(func.min(WebhookDelivery.next_attempt_at)).where(WebhookDelivery.id.in_(retried))
+            )
+    out = [(delivery.id, result) for delivery, result in zip(batch, written, strict=True)]
+    for delivery, result in zip(batch, written, strict=True):
         record_delivery_processed(delivery.scope, result.status.value, delivery.received_at, utcnow())
+    if retry_at is not None:
+        # One message for the earliest retry (a busy cart's is half a second away); rows due later
+        # are claimed by whichever drain of the store runs after their time, or by the minute's sweep.
+        enqueue_drain_later(batch[0].store_id, max((retry_at - now).total_seconds(), 0.0))
     return out
 
 
@@ -342,19 +394,67 @@ HANDLERS: dict[str, Callable[[Context, WebhookDelivery], Result]] = {
 # -- queue, sweep, pause/resume --------------------------------------------------------------
 
 
+# A drain marked queued (`QUEUED_DRAINS`) is not sent again until it starts. A drain lost with its
+# message (Redis lost, a worker killed before the task began) is recovered twice over: its mark lapses
+# after DRAIN_MARK_SECONDS, so the next delivery sends one, and the sweep finds rows left due.
+DRAIN_MARK_SECONDS = 30.0
+QUEUED_DRAINS = QueuedMarks("drain-queued", DRAIN_MARK_SECONDS)
+
+
+@huey.task()
+def drain_store_task(store_id: int) -> None:
+    drain_store(store_id)
+
+
 @huey.task()
 def process_delivery_task(delivery_id: int) -> None:
     process_delivery(delivery_id)
 
 
+def enqueue_drains(store_ids: Iterable[int]) -> None:
+    """Ask for a drain of each store (once per store, and not while one is queued and has not started),
+    in one write; if the queue is down, the sweep finds the rows later (so this never raises)."""
+    stores = list(dict.fromkeys(store_ids))
+    try:
+        wanted = QUEUED_DRAINS.claim(stores)
+    except Exception:  # the marks are in the queue's Redis: if it is down, so is the queue
+        log.warning(
+            "could not enqueue drains of %d stores; the sweep will pick them up", len(stores), exc_info=True
+        )
+        return
+    try:
+        enqueue_each(drain_store_task, wanted)
+    except Exception:
+        log.warning(
+            "could not enqueue drains of %d stores; the sweep will pick them up", len(wanted), exc_info=True
+        )
+        try:
+            QUEUED_DRAINS.clear(wanted)  # nothing queued: the next delivery tries again
+        except Exception:
+            log.debug("could not clear the drain marks", exc_info=True)
+
+
+def enqueue_drain_later(store_id: int, delay: float) -> None:
+    """A drain of the store in `delay` seconds (a retry's time; never a sleep). Not marked: a drain
+    that waits for its time must not hold back the drains of new deliveries."""
+    queue.enqueue_or_leave(drain_store_task, store_id, what="drain of store", delay=max(delay, 0.001))
+
+
 def enqueue_delivery(delivery_id: int) -> None:
-    """Ask a worker to process the row now; if the queue is down, the sweep finds the row later."""
+    """Ask a worker to process this one row (and its coalescing siblings) now; if the queue is down,
+    the sweep finds the row later. Deliveries that arrive go through `enqueue_drains` instead."""
     queue.enqueue_or_leave(process_delivery_task, delivery_id, what="delivery")
 
 
-def enqueue_delivery_later(delivery_id: int, delay: float) -> None:
-    """Run the row again in `delay` seconds (a short wait for another worker, never a sleep)."""
-    queue.enqueue_or_leave(process_delivery_task, delivery_id, what="delivery", delay=delay)
+def enqueue_due_deliveries(db: Database, delivery_ids: Sequence[int]) -> None:
+    """The sweep's enqueue: one drain per store that has any of the rows."""
+    if not delivery_ids:
+        return
+    with db.session() as session:
+        stores = session.scalars(
+            select(WebhookDelivery.store_id).where(WebhookDelivery.id.in_(delivery_ids)).distinct()
+        ).all()
+    enqueue_drains(sorted(stores))
 
 
 def due_delivery_ids(db: Database, now: datetime | None = None, limit: int = queue.SWEEP_LIMIT) -> list[int]:
@@ -371,13 +471,18 @@ def due_delivery_ids(db: Database, now: datetime | None = None, limit: int = que
 
 DELIVERIES = queue.register_queue(
     queue.QueueKind(
-        "webhook_deliveries", due_delivery_ids, enqueue_delivery, wake=queue.waking(WebhookDelivery)
+        "webhook_deliveries",
+        due_delivery_ids,
+        enqueue_delivery,
+        wake=queue.waking(WebhookDelivery),
+        enqueue_all=enqueue_due_deliveries,
     )
 )
 
 
 def sweep_due(db: Database | None = None, now: datetime | None = None) -> int:
-    """Enqueue every delivery that is due (the periodic `engine.queue.sweep_queues_task` does this)."""
+    """Enqueue a drain of every store with a delivery that is due (the periodic
+    `engine.queue.sweep_queues_task` does this). Returns how many rows were due."""
     return queue.sweep(DELIVERIES, db, now)
 
 
@@ -385,7 +490,7 @@ def retry_delivery(delivery_id: int, *, db: Database | None = None) -> bool:
     """A failed or skipped delivery tried again (the Activity tab's Retry)."""
     db = db or get_runtime().db
     with db.session() as session:
-        result = session.execute(
+        store_id = session.scalar(
             update(WebhookDelivery)
             .where(
                 WebhookDelivery.id == delivery_id,
@@ -395,10 +500,11 @@ def retry_delivery(delivery_id: int, *, db: Database | None = None) -> bool:
             .values(
                 status=RowStatus.PENDING.value, next_attempt_at=utcnow(), reason="", last_error="", attempts=0
             )
+            .returning(WebhookDelivery.store_id)
         )
-    if result.rowcount != 1:
+    if store_id is None:
         return False
-    enqueue_delivery(delivery_id)
+    enqueue_drains([store_id])
     return True
 
 

@@ -29,7 +29,7 @@ from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
 from smbc.realtime.inbox import record_synthetic
-from smbc.realtime.processing import drain, enqueue_delivery, load_settings_for
+from smbc.realtime.processing import drain, enqueue_drains, load_settings_for
 from smbc.reconcile.models import ReconcileState
 from smbc.stores.hooks import register_webhooks
 
@@ -182,9 +182,8 @@ def reconcile_store(
             state.watermark = started  # only moves when everything since the last one was read
     if process_inline:
         drain(db, report.deliveries)
-    else:
-        for delivery_id in report.deliveries:
-            enqueue_delivery(delivery_id)
+    elif report.deliveries:
+        enqueue_drains([store_id])
     return report
 
 

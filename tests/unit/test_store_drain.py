@@ -1,0 +1,172 @@
+"""Drains of a store: one queue message per store, never one per delivery; a drain takes the store's
+oldest due rows and sends the store to the back of the queue when more are due (stores take turns)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients, save_settings
+from sqlalchemy import select
+
+from smbc.core.clock import FakeClock, set_clock
+from smbc.core.config import Settings
+from smbc.core.jobs import huey
+from smbc.core.remote_calls import Outcome
+from smbc.core.runtime import close_runtime, init_runtime
+from smbc.db.models import Store
+from smbc.realtime import inbox
+from smbc.realtime import processing as realtime
+from smbc.realtime.models import WebhookDelivery
+from smbc.settings.store_settings import StoreSettings
+
+
+class World:
+    def __init__(self, settings: Settings, clock: FakeClock) -> None:
+        self.db = init_runtime(settings, migrate=True).db
+        self.clock = clock
+        self.bc = MiniBigCommerce()
+        self.sm = FakeSalesmanagoPort()
+        self.clients = fake_clients(self.bc, self.sm)
+        self.stores = [self._store(f"drain{n}") for n in range(2)]
+        self._n = 0
+        huey.flush()
+
+    def _store(self, hash_: str) -> int:
+        with self.db.session() as s:
+            store = Store(hash=hash_, access_token="token", webhook_secret="x", sites=[])
+            s.add(store)
+            s.flush()
+            store_id = store.id
+        save_settings(self.db, store_id, StoreSettings(contact_owner="owner@shop.test"))
+        return store_id
+
+    def deliver(self, store_id: int, scope: str, data: dict[str, Any]) -> int:
+        self._n += 1
+        delivery_id = inbox.record_synthetic(
+            self.db, store_id, scope, data, created_at=1_700_000_000 + self._n, source="webhook"
+        )
+        assert delivery_id is not None
+        return delivery_id
+
+    def customer(self, store_id: int, customer_id: int) -> int:
+        self.bc.customers[customer_id] = {
+            "id": customer_id,
+            "email": f"c{customer_id}@example.com",
+            "first_name": "C",
+            "last_name": "Lee",
+            "addresses": [],
+        }
+        return self.deliver(store_id, "store/customer/updated", {"type": "customer", "id": customer_id})
+
+    def status(self, delivery_id: int) -> str:
+        with self.db.session() as s:
+            return s.scalars(select(WebhookDelivery.status).where(WebhookDelivery.id == delivery_id)).one()
+
+    def queued_drains(self) -> list[int]:
+        """The stores of the drain messages waiting in the queue, oldest first."""
+        stores = []
+        for message in huey.storage.enqueued_items():
+            task = huey.deserialize_task(message)
+            assert task.name.endswith("drain_store_task")
+            stores.append(task.args[0])
+        return stores
+
+
+@pytest.fixture
+def world(backend_settings: Settings) -> Iterator[World]:
+    clock = FakeClock()
+    previous = set_clock(clock)
+    try:
+        yield World(backend_settings, clock)
+    finally:
+        huey.flush()
+        set_clock(previous)
+        close_runtime()
+
+
+def test_a_batch_of_deliveries_queues_one_drain_per_store_and_none_while_one_waits(world: World) -> None:
+    a, b = world.stores
+    accepted = [
+        inbox.Accepted(200, "accepted", delivery_id=n, store_id=store) for n, store in enumerate([a, b, a, a])
+    ]
+    inbox.enqueue_accepted(accepted)
+    assert world.queued_drains() == [a, b]
+    inbox.enqueue_accepted(accepted[:1])  # the next group commit: a's drain is queued and not started
+    assert world.queued_drains() == [a, b]
+
+    realtime.drain_store(a, db=world.db, clients=world.clients)  # it started: the next batch queues one
+    inbox.enqueue_accepted(accepted[:1])
+    assert world.queued_drains() == [a, b, a]
+
+
+def test_a_drain_takes_the_oldest_due_rows_of_every_scope_and_leaves_the_other_store(world: World) -> None:
+    a, b = world.stores
+    first = world.customer(a, 1)
+    other_store = world.customer(b, 2)
+    rest = [world.customer(a, 3), world.deliver(a, "store/cart/deleted", {"type": "cart", "id": "c1"})]
+    last = world.customer(a, 4)
+
+    finished = realtime.drain_store(a, db=world.db, clients=world.clients, limit=3)
+
+    assert [delivery_id for delivery_id, _ in finished] == [first, *rest]
+    assert world.status(other_store) == world.status(last) == "pending"
+    assert world.queued_drains() == [a]  # a full batch: the store goes to the back of the queue
+    huey.flush()
+    realtime.drain_store(a, db=world.db, clients=world.clients, limit=3)
+    assert world.status(last) == "done"
+    assert world.queued_drains() == []  # less than a batch was due: nothing more to drain
+
+
+def test_stores_take_turns_while_one_store_is_flooded(world: World) -> None:
+    a, b = world.stores
+    flood = [world.customer(a, n) for n in range(1, 121)]
+    quiet = world.customer(b, 500)
+    inbox.enqueue_accepted(
+        [
+            inbox.Accepted(200, "accepted", delivery_id=flood[0], store_id=a),
+            inbox.Accepted(200, "accepted", delivery_id=quiet, store_id=b),
+        ]
+    )
+    ran: list[int] = []
+    while (queued := world.queued_drains()) and len(ran) < 20:  # a worker taking messages in order
+        huey.storage.dequeue()
+        ran.append(queued[0])
+        realtime.drain_store(queued[0], db=world.db, clients=world.clients)
+        if queued[0] == b:
+            assert world.status(quiet) == "done" and world.status(flood[-1]) == "pending"
+    assert ran == [a, b, a, a]  # 50 + 50 + 20 rows of the flood, the quiet store second
+    assert {world.status(delivery_id) for delivery_id in flood} == {"done"}
+
+
+def test_a_row_left_to_retry_gets_a_drain_of_its_store_at_its_time(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _ = world.stores
+    later: list[tuple[int, float]] = []
+    monkeypatch.setattr(realtime, "enqueue_drain_later", lambda store, delay: later.append((store, delay)))
+    world.sm.fail(Outcome.RETRY, "SALESmanago answered HTTP 503", times=1)
+    delivery_id = world.customer(a, 9)
+
+    realtime.drain_store(a, db=world.db, clients=world.clients)
+
+    with world.db.session() as s:
+        row = s.get(WebhookDelivery, delivery_id)
+        assert row is not None and row.status == "pending"
+        wait = (row.next_attempt_at - world.clock.now()).total_seconds()
+    assert later == [(a, pytest.approx(wait))] and wait >= 15
+    world.clock.advance(timedelta(seconds=wait).total_seconds())
+    realtime.drain_store(a, db=world.db, clients=world.clients)
+    assert world.status(delivery_id) == "done"
+
+
+def test_the_sweep_queues_one_drain_per_store_with_due_rows(world: World) -> None:
+    a, b = world.stores
+    for n in range(3):
+        world.customer(a, 10 + n)
+    world.customer(b, 20)
+    world.clock.advance(120)  # their messages were lost
+    assert realtime.sweep_due(world.db, world.clock.now()) == 4
+    assert sorted(world.queued_drains()) == [a, b]
