@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -344,3 +345,31 @@ def test_catalog_matches_the_specs(walker: Walker) -> None:
     brands = "brands_catalog.v3.yml"
     walker.call(brands, "GET", "/catalog/brands")
     walker.call(brands, "GET", "/catalog/brands/31")
+
+
+def test_what_the_events_export_reads_matches_the_specs(walker: Walker) -> None:
+    """A full page of orders carries every order's line items (no link to read them apart), and the
+    store's refunds are listed by creation date, as the specs shape both."""
+    walker.h.bc.seed(
+        walker.h.store_hash, customers=50, orders=300, start=date(2025, 3, 1), end=date(2025, 3, 31)
+    )
+    include = {"include": "consignments.line_items", "consignment_structure": "object", "limit": "250"}
+    page = walker.call("orders.v2.oas2.yml", "GET", "/orders", params={**include, "sort": "id:asc"})
+    assert len(page) == 250
+    for order in page:
+        items = [item for group in order["consignments"]["shipping"] for item in group["line_items"]]
+        assert items and all(item["order_id"] == order["id"] and item["product_id"] for item in items)
+
+    refunds = "orders.v3.yml"
+    with walker.h.bc.lock:
+        made = sorted(walker.h.bc.store(walker.h.store_hash).refunds.values(), key=lambda r: r.created)
+    assert len(made) > 2  # the seed refunds the orders it leaves Refunded or Partially Refunded
+    middle = made[len(made) // 2].created
+    since = walker.call(
+        refunds, "GET", "/orders/payment_actions/refunds", params={"created:min": middle.isoformat()}
+    )
+    assert {r["id"] for r in since["data"]} == {r.id for r in made if r.created >= middle}
+    until = walker.call(
+        refunds, "GET", "/orders/payment_actions/refunds", params={"created:max": middle.isoformat()}
+    )
+    assert {r["id"] for r in until["data"]} == {r.id for r in made if r.created <= middle}
