@@ -32,7 +32,7 @@ from typing import Any
 
 import redis
 from cryptography.fernet import Fernet
-from realtime_end_to_end import answers, app_environment, install, run, wait_for
+from realtime_end_to_end import answers, app_environment, install, run, scratch_database, wait_for
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
@@ -167,21 +167,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "capacity_figures",
         "redis": redis_figures(args.redis_url, args.queue_items),
     }
-    database = f"smbc_capacity_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{database}"'))
-    database_url = args.admin_url.rsplit("/", 1)[0] + f"/{database}"
-    engine = create_engine(database_url)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            result.update(measure_deliveries(args, database, database_url, engine, admin, Path(tmp)))
-    finally:
-        engine.dispose()
-        close_runtime()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(args.admin_url, "smbc_capacity") as database_url:
+        database = database_url.rsplit("/", 1)[1]
+        admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
+        engine = create_engine(database_url)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                result.update(measure_deliveries(args, database, database_url, engine, admin, Path(tmp)))
+        finally:
+            engine.dispose()
+            close_runtime()
+            admin.dispose()
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return result

@@ -3,7 +3,7 @@
 within its BigCommerce quota and 3 requests in flight, as the fake BigCommerce saw it.
 
     python benchmarks/scaling_curve.py [--worker-processes 1,2,4] [--deliveries 1500] [--stores 4]
-        [--threads 4] [--latency-ms 20] [--quota 150] [--quota-window-s 30]
+        [--threads 4] [--latency-ms 20] [--quota 75] [--quota-window-s 5]
         [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--redis-url redis://...]
 
 Each point starts afresh: a new database, a new Redis queue name (and so new limiter keys), new fakes
@@ -85,9 +85,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--stores", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4, help="threads per worker process")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="of both fakes")
-    # The Standard plan's quota, the smallest a store has: where the quota binds first.
-    parser.add_argument("--quota", type=int, default=150, help="BigCommerce requests per window, per store")
-    parser.add_argument("--quota-window-s", type=float, default=30.0)
+    # The Pro plan's rate (450 per 30 s) in windows short enough that a point spans a dozen of them.
+    parser.add_argument("--quota", type=int, default=75, help="BigCommerce requests per window, per store")
+    parser.add_argument("--quota-window-s", type=float, default=5.0)
     parser.add_argument("--admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per point")

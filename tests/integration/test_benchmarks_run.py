@@ -13,20 +13,20 @@ from typing import Any
 
 import pytest
 
-from support import require
+from support import POSTGRES_ADMIN_URL, REDIS_URL, postgres_available, redis_available, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def run(script: str, *args: str) -> dict[str, Any]:
+def run(script: str, *args: str, timeout: float = 300) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(BENCHMARKS.parent / "src")}
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         env=env,
         check=False,
     )
@@ -74,3 +74,31 @@ def test_catalog_benchmark_syncs_every_storefront() -> None:
         assert figures[storefront]["status"] == "done" and figures[storefront]["refused"] == 0
         assert figures[storefront]["products"] == figures[storefront]["salesmanago_products_sent"] > 0
     assert figures["naive_one_read_per_product"]["bigcommerce_requests_per_1000"] > 1000
+
+
+@pytest.mark.timeout(
+    600
+)  # two points, each with two web processes, its workers and an install: minutes when loaded
+def test_scaling_curve_holds_every_store_to_its_quota_and_3_in_flight_across_processes() -> None:
+    require(postgres_available(), "PostgreSQL is not reachable on 127.0.0.1:5432")
+    require(redis_available(), "Redis is not reachable on 127.0.0.1:6379")
+    figures = run(
+        "scaling_curve.py",
+        *("--worker-processes", "1,2", "--deliveries", "40", "--stores", "1", "--threads", "2"),
+        # A quota the burst fills, so two processes must share it through Redis.
+        *("--latency-ms", "0", "--quota", "20", "--quota-window-s", "5"),
+        *("--admin-url", POSTGRES_ADMIN_URL, "--redis-url", REDIS_URL),
+        timeout=580,
+    )
+    assert [p["worker_processes"] for p in figures["points"]] == [1, 2]
+    for point in figures["points"]:
+        assert point["deliveries"] >= 40 and set(point["statuses"]) <= {"done", "skipped"}
+        assert point["bigcommerce"]["requests"] > 20  # more than one window's quota: the quota bound
+        assert point["bigcommerce"]["busiest_quota_window"] <= 20
+        assert point["bigcommerce"]["refused_for_quota"] == 0
+        assert 0 < point["bigcommerce"]["most_in_flight_per_store"] <= 3
+        assert point["cpu_ms_per_delivery"]["worker"] > 0 and point["cpu_ms_per_delivery"]["web"] > 0
+    assert figures["violations"] == []
+    assert (
+        figures["curve"][0]["throughput_vs_first"] == 1.0 and figures["curve"][1]["throughput_vs_first"] > 0
+    )
