@@ -9,8 +9,6 @@ engine's; a catalog SALESmanago no longer has pauses that storefront's catalog s
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +31,6 @@ from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.engine.long_jobs import (
     TIME_SLICE_S,
-    LeaseLost,
     LongJobKind,
     SliceRun,
     beat,
@@ -56,8 +53,6 @@ from smbc.realtime import catalog_ledger as ledger
 from smbc.salesmanago.catalog import MAX_PRODUCTS_PER_CALL, CatalogApi, CatalogGone, ProductsWritten
 from smbc.salesmanago.client import record_calls_into
 from smbc.settings.store_settings import load_store_settings
-
-log = logging.getLogger(__name__)
 
 SYNC_RETRY = RetryPolicy(
     base=timedelta(seconds=5), cap=timedelta(minutes=10), give_up_after=timedelta(hours=24)
@@ -108,17 +103,9 @@ def run_sync(
     is queued again). Returns the status left, or None when another worker holds it (or it is not
     due). `force` ignores a scheduled retry time (the CLI runs it now)."""
     db = db or get_runtime().db
-    token = uuid.uuid4().hex
-    if not SYNCS.acquire(db, sync_id, token, utcnow(), force=force):
-        return None
-    try:
-        run = _start(db, sync_id, token, on_page)
-        if isinstance(run, str):
-            return run
-        return _run(run, time_slice)
-    except LeaseLost:
-        log.warning("catalog sync %s was taken over by another worker", sync_id)
-        return None
+    return SYNCS.run_leased(
+        db, sync_id, lambda token: _run(db, sync_id, token, time_slice, on_page), force=force
+    )
 
 
 def _start(
@@ -200,7 +187,16 @@ def _locked(session: Session, sync_id: int, token: str) -> CatalogSync:
     return SYNCS.locked(session, sync_id, token)
 
 
-def _run(run: Run, time_slice: float | None) -> str:
+def _run(
+    db: Database,
+    sync_id: int,
+    token: str,
+    time_slice: float | None,
+    on_page: Callable[[CatalogSync], None] | None,
+) -> str:
+    run = _start(db, sync_id, token, on_page)
+    if isinstance(run, str):
+        return run
     slices = SliceRun(
         what=f"catalog sync {run.sync_id}",
         step=lambda: _step(run),

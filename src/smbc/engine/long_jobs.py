@@ -11,6 +11,7 @@ schedule and outcome -> action are the engine's, as for queued rows."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -115,6 +116,18 @@ class LongJobKind(Generic[R]):
                 row.status = RUNNING
             row.started_at = row.started_at or now
         return True
+
+    def run_leased(self, db: Database, row_id: int, run: Callable[[str], str], *, force: bool) -> str | None:
+        """Take the row's lease under a token of this run and `run` the job with it: the status left, or
+        None when another worker holds it (or it is not due) or took it over meanwhile."""
+        token = uuid.uuid4().hex
+        if not self.acquire(db, row_id, token, utcnow(), force=force):
+            return None
+        try:
+            return run(token)
+        except LeaseLost:
+            log.warning("%s %s was taken over by another worker", self.what, row_id)
+            return None
 
     def locked(self, session: Session, row_id: int, token: str) -> R:
         """The row, locked for this transaction, while the lease is still ours."""

@@ -8,8 +8,6 @@ slices, the engine's retry schedule, outcome -> action and sweep."""
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import Callable
 
 from smbc.account.credentials import salesmanago_client
@@ -36,8 +34,6 @@ from smbc.export.models import Export, ExportKind, ExportStatus
 from smbc.salesmanago.client import record_calls_into
 from smbc.settings.store_settings import load_store_settings
 
-log = logging.getLogger(__name__)
-
 
 def run_export(
     export_id: int,
@@ -51,14 +47,9 @@ def run_export(
     is used up (then it is queued again). Returns the status left, or None when another worker holds
     it (or it is not due). `force` ignores a scheduled retry time (the CLI runs it now)."""
     db = db or get_runtime().db
-    token = uuid.uuid4().hex
-    if not EXPORTS_JOBS.acquire(db, export_id, token, utcnow(), force=force):
-        return None
-    try:
-        return _run(db, export_id, token, time_slice, on_batch)
-    except LeaseLost:
-        log.warning("export %s was taken over by another worker", export_id)
-        return None
+    return EXPORTS_JOBS.run_leased(
+        db, export_id, lambda token: _run(db, export_id, token, time_slice, on_batch), force=force
+    )
 
 
 def _start_job(
