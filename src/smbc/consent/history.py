@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import insert
@@ -90,11 +89,10 @@ def record_consent_change(
     change: ConsentChangeKind,
     sent: str,
     ref: str,
-    at: datetime | None = None,
 ) -> None:
     """Add one history row in the caller's transaction (the one that makes the change)."""
     record_consent_changes(
-        session, store_id, [ConsentChangeMade(email, change, sent)], source=source, ref=ref, at=at
+        session, store_id, [ConsentChangeMade(email, change, sent)], source=source, ref=ref
     )
 
 
@@ -105,12 +103,11 @@ def record_consent_changes(
     *,
     source: ConsentSource,
     ref: str,
-    at: datetime | None = None,
 ) -> None:
     """Add a history row per change, in one statement (an export batch records hundreds)."""
     if not changes:
         return
-    when = at or utcnow()
+    when = utcnow()
     rows = [
         {
             "store_id": store_id,
