@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from smbc.consent.plan import INTEGRATION_UPSERT_PATH, plan_consent, send_planned
 from smbc.core.remote_calls import RemoteCallError
 from smbc.engine.context import Context, Result
@@ -74,11 +76,13 @@ def _send_once(
     owner: str,
     email: str,
     send: Callable[[Callable[[], None]], Sent],
+    record: Callable[[Session, Sent], None] | None = None,
 ) -> Sent | str:
     """Claim (kind, key) in the once-ever ledger, send, and record it as sent. A string: why it was
     not sent (already sent, another worker is sending it, or unconfirmed: see the module docstring).
 
-    `send` calls the function it is given immediately before its SALESmanago request leaves."""
+    `send` calls the function it is given immediately before its SALESmanago request leaves;
+    `record` writes what else the send settles, in the transaction that marks it sent."""
     busy = claim_event(ctx.db, ctx.store.id, kind, key, owner=owner, order_id=order_id, now=ctx.now)
     if busy:
         return busy
@@ -116,6 +120,8 @@ def _send_once(
             email=email,
             now=ctx.now,
         )
+        if record is not None:
+            record(session, sent)
     return sent
 
 
@@ -172,23 +178,26 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
         # What was sent: a double opt-in claim held elsewhere sent no opt-in.
         return Sent(event_id, contact_id, plan.opted_in)
 
-    sent = _send_once(ctx, kind, key, order_id=order_id, owner=owner, email=email, send=send)
+    def purchased(session: Session, sent: Sent) -> None:
+        """A PURCHASE settles the contact ledger and closes the order's cart window."""
+        customer_id = int(order.get("customer_id") or 0) or None
+        remember_contact(
+            session,
+            ctx.store.id,
+            email,
+            contact_id=sent.contact_id,
+            customer_id=customer_id,
+            opted_in=sent.opted_in,
+        )
+        if order.get("cart_id"):
+            close_cart_windows(session, ctx.store.id, str(order["cart_id"]), "purchase")
+
+    # One transaction after the answer: should it fail, the claim stays `sending` and the retry
+    # records the event unconfirmed rather than sending it again.
+    record = purchased if kind is EventKind.PURCHASE else None
+    sent = _send_once(ctx, kind, key, order_id=order_id, owner=owner, email=email, send=send, record=record)
     if isinstance(sent, str):
         return Result.done(sent)
-    # Apart: the once-ever record above is committed whatever happens to the bookkeeping below.
-    with ctx.db.session() as session:
-        if kind is EventKind.PURCHASE:
-            customer_id = int(order.get("customer_id") or 0) or None
-            remember_contact(
-                session,
-                ctx.store.id,
-                email,
-                contact_id=sent.contact_id,
-                customer_id=customer_id,
-                opted_in=sent.opted_in,
-            )
-            if order.get("cart_id"):
-                close_cart_windows(session, ctx.store.id, str(order["cart_id"]), "purchase")
     return Result.done(f"{kind.value} sent (event {sent.event_id})")
 
 
