@@ -12,7 +12,7 @@ from smbc.sandbox.bigcommerce import listing
 from smbc.sandbox.bigcommerce.listing import QueryError
 from smbc.sandbox.bigcommerce.render import v3
 from smbc.sandbox.bigcommerce.rest.access import StoreCall, authorized
-from smbc.sandbox.bigcommerce.rest.envelopes import v3_answer
+from smbc.sandbox.bigcommerce.rest.envelopes import pagination, v3_answer
 from smbc.sandbox.bigcommerce.state import Customer, Json
 
 router = APIRouter()
@@ -83,8 +83,7 @@ async def list_customers(call: Reader) -> JSONResponse:
             meta["cursor_pagination"] = listing.cursor_meta(chunk, key, limit, more_after, has_before)
         else:
             chunk = listing.offset_page(rows, page, limit)
-            extra = {k: v for k, v in q.items() if k not in ("page", "limit")}
-            meta["pagination"] = listing.pagination_meta(len(rows), page, limit, len(chunk), extra)
+            meta["pagination"] = pagination(len(rows), page, limit, len(chunk), q)
             if page == 1:
                 meta["cursor_pagination"] = listing.cursor_meta(
                     chunk, key, limit, len(rows) > len(chunk), False

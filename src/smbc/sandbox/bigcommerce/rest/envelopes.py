@@ -26,5 +26,10 @@ def v3_page(
 ) -> JSONResponse:
     """One page of `rows` with `meta.pagination`; `query` (the filters) is repeated in its links."""
     data = [render(row) for row in listing.offset_page(rows, page, limit)]
+    return v3_answer(data, {"pagination": pagination(len(rows), page, limit, len(data), query)})
+
+
+def pagination(total: int, page: int, limit: int, count: int, query: dict[str, str] | None = None) -> Json:
+    """`meta.pagination` of an offset page; its links repeat `query`'s filters with the other pages."""
     extra = {k: v for k, v in query.items() if k not in ("page", "limit")} if query is not None else None
-    return v3_answer(data, {"pagination": listing.pagination_meta(len(rows), page, limit, len(data), extra)})
+    return listing.pagination_meta(total, page, limit, count, extra)

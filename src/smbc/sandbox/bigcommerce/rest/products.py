@@ -18,7 +18,7 @@ from smbc.sandbox.bigcommerce.api import ApiError
 from smbc.sandbox.bigcommerce.listing import QueryError
 from smbc.sandbox.bigcommerce.render import catalog
 from smbc.sandbox.bigcommerce.rest.access import StoreCall, authorized
-from smbc.sandbox.bigcommerce.rest.envelopes import v3_answer, v3_page
+from smbc.sandbox.bigcommerce.rest.envelopes import pagination, v3_answer, v3_page
 from smbc.sandbox.bigcommerce.state import Json, Product, StoreState
 
 router = APIRouter()
@@ -176,8 +176,7 @@ async def list_products(call: Reader) -> JSONResponse:
         ids = matching_ids(call.store, q)
         chunk = listing.offset_page(ids, page, limit)
         data = [render(p) for p in products_of(call.store, chunk)]
-    extra = {k: v for k, v in q.items() if k not in ("page", "limit")}
-    return v3_answer(data, {"pagination": listing.pagination_meta(len(ids), page, limit, len(data), extra)})
+    return v3_answer(data, {"pagination": pagination(len(ids), page, limit, len(data), q)})
 
 
 def _assignments(
