@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
@@ -160,6 +161,30 @@ def test_a_dead_workers_row_is_taken_over_after_its_lease_and_sent_once(world: W
     assert world.purchases() == 1
     with world.db.session() as s:
         assert s.scalars(select(SentEvent.state)).all() == ["sent"]
+
+
+def test_a_row_whose_outcome_the_database_refused_is_retried_after_one_lease(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivery_id = world.deliver()
+    finish_batch = queue.finish_batch
+
+    def database_gone(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(queue, "finish_batch", finish_batch)  # back for the retry
+        raise OperationalError("UPDATE webhook_deliveries", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(queue, "finish_batch", database_gone)
+    with pytest.raises(OperationalError):
+        world.run(delivery_id)
+    assert world.status(delivery_id) == RowStatus.PROCESSING  # nothing could be written
+
+    # The worker lives on but no longer renews the row: it lapses after one lease, not STALE_LOCK.
+    world.clock.advance(queue.lease().total_seconds() + 1)
+    queue.LEASES.renew()
+    assert queue.reclaim_expired(world.db) == 1
+    assert world.store_id in world.enqueued
+    assert world.run(delivery_id)[delivery_id].status is RowStatus.DONE
+    assert world.purchases() == 1  # sent before the failure, recorded as sent: not sent again
 
 
 def test_a_worker_started_after_the_others_died_takes_their_rows(world: World) -> None:

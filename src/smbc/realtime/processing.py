@@ -180,7 +180,20 @@ def drain_store(
 def _process_batch(
     db: Database, batch: list[WebhookDelivery], clients: Clients, now: datetime
 ) -> list[tuple[int, Result]]:
-    """Handle claimed rows of one store, coalescing reads, and record what became of each."""
+    """Handle claimed rows of one store, coalescing reads, and record what became of each. If their
+    outcomes cannot be written (the database failed), this process stops renewing their leases: they
+    lapse within one lease and `queue.reclaim_expired` retries them, instead of being kept until
+    `queue.STALE_LOCK` (minutes) after the database is back."""
+    try:
+        return _handle_batch(db, batch, clients, now)
+    except BaseException:
+        queue.LEASES.release(queue.queued_lease(WebhookDelivery), [d.id for d in batch])
+        raise
+
+
+def _handle_batch(
+    db: Database, batch: list[WebhookDelivery], clients: Clients, now: datetime
+) -> list[tuple[int, Result]]:
     if not batch:
         return []
     calls = CallBuffer(context=f"delivery:{batch[0].id}")
