@@ -3,13 +3,14 @@
 within its BigCommerce quota and 3 requests in flight, as the fake BigCommerce saw it.
 
     python benchmarks/scaling_curve.py [--worker-processes 1,2,4] [--deliveries 1500] [--stores 4]
-        [--threads 4] [--latency-ms 20] [--quota 75] [--quota-window-s 5]
+        [--threads 4] [--latency-ms 20] [--quota 75] [--quota-window-s 5] [--webhook-senders 16]
         [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--redis-url redis://...]
 
 Each point starts afresh: a new database, a new Redis queue name (and so new limiter keys), new fakes
 and stores, two web processes behind a round-robin TCP proxy (benchmarks/round_robin_proxy.py), and
 the point's worker processes of `--threads` threads each. The stores are installed, then given the
-quota, then the burst runs (benchmarks/realtime_end_to_end.py's `run`) until every delivery is done.
+quota, then the burst runs (benchmarks/realtime_end_to_end.py's `run`) until every delivery is done;
+the fake BigCommerce posts `--webhook-senders` webhooks at once.
 
 Prints JSON: per point, deliveries/s end to end and its ratio to the first point's, CPU per delivery
 of each kind of process (the app's web and worker processes; the proxy and this process, which runs
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # The Pro plan's rate (450 per 30 s) in windows short enough that a point spans a dozen of them.
     parser.add_argument("--quota", type=int, default=75, help="BigCommerce requests per window, per store")
     parser.add_argument("--quota-window-s", type=float, default=5.0)
+    # BigCommerce's own number is not documented; the fake's 4 would bind before several workers do.
+    parser.add_argument("--webhook-senders", type=int, default=16, help="webhooks the fake posts at once")
     parser.add_argument("--admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per point")
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "stores": args.stores,
         "deliveries_per_point": args.deliveries,
         "latency_ms": args.latency_ms,
+        "webhook_senders": args.webhook_senders,
         "quota": {"requests": args.quota, "window_s": args.quota_window_s},
         "cpus": os.cpu_count(),
         "load_average_before": [round(v, 2) for v in load_before],
@@ -172,6 +176,7 @@ def measure(args: argparse.Namespace, worker_processes: int) -> dict[str, Any]:
                     for store_hash in hashes:
                         install(sb, db, store_hash, settings)
                         sb.bc.set_quota(store_hash, requests=args.quota, window_s=args.quota_window_s)
+                    sb.bc.webhooks.set_senders(args.webhook_senders)
                     sb.bc.faults.latency_ms = args.latency_ms
                     sb.sm.faults.latency_ms = int(args.latency_ms)
                     return measure_burst(args, sb, db, hashes, webs, workers, proxy.pid)

@@ -35,6 +35,9 @@ class StandInApp:
     webhook_status: dict[str, int] = field(default_factory=dict)
     # Seconds each webhook path waits before answering.
     webhook_delay: dict[str, float] = field(default_factory=dict)
+    # Webhook requests being answered now, and the most at once.
+    webhooks_in_progress: int = 0
+    most_webhooks_at_once: int = 0
     exchange_overrides: dict[str, str] = field(default_factory=dict)
 
     def build(self) -> FastAPI:
@@ -71,7 +74,12 @@ class StandInApp:
 
         @app.post("/webhooks/{name}")
         async def webhook(name: str, request: Request) -> Response:
-            await asyncio.sleep(self.webhook_delay.get(name, 0))
+            self.webhooks_in_progress += 1  # one event loop: no lock needed
+            self.most_webhooks_at_once = max(self.most_webhooks_at_once, self.webhooks_in_progress)
+            try:
+                await asyncio.sleep(self.webhook_delay.get(name, 0))
+            finally:
+                self.webhooks_in_progress -= 1
             self.webhooks.append((name, dict(request.headers), await request.json()))
             return Response(status_code=self.webhook_status.get(name, 200))
 

@@ -196,6 +196,25 @@ def test_deliveries_happen_on_a_background_thread_after_the_action_returns(harne
     assert [b["scope"] for _, _, b in h.app.webhooks] == ["store/customer/created"]
 
 
+def test_deliveries_are_posted_four_at_once_unless_told(harness: Harness) -> None:
+    h = harness
+    token = h.install()
+    h.hook(token, "store/customer/created", name="slow")
+    h.app.webhook_delay["slow"] = 1.0
+    sf = h.bc.storefront(h.store_hash)
+    for n in range(10):
+        sf.register(f"four{n}@shop.test", "F", "Our")
+    assert h.bc.webhooks.flush(timeout=30)
+    assert h.app.most_webhooks_at_once == 4
+    h.bc.webhooks.set_senders(8)
+    h.app.most_webhooks_at_once = 0
+    for n in range(16):
+        sf.register(f"eight{n}@shop.test", "E", "Ight")
+    assert h.bc.webhooks.flush(timeout=30)
+    assert 4 < h.app.most_webhooks_at_once <= 8
+    assert len(received(h, "store/customer/created")) == 26
+
+
 def test_delivery_exceptions_reach_the_exception_hook(harness: Harness) -> None:
     h = harness
     token = h.install()

@@ -189,6 +189,7 @@ Webhooks
                                          least 100 deliveries) is blocked for 180 s x retry_time_scale per
                                          client: its deliveries wait; see /v3/hooks/admin blocked_domains
     bc.webhooks.timeout_s = 5.0          delivery timeout (no answer in time = failure)
+    bc.webhooks.set_senders(4)           how many deliveries are posted at once (4 unless told)
     store/hook/deliveryException         hooks of the same client on another destination get
                                          {type: "webhook", id, error_code, message}: 90001 failed, will retry
                                          (at most once per 10 min x scale per destination), 90002 retries

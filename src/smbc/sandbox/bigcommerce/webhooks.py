@@ -174,6 +174,16 @@ class WebhookDispatcher:
                 if (scope is None or a.scope == scope) and (store_hash is None or a.store_hash == store_hash)
             ]
 
+    def set_senders(self, senders: int) -> None:
+        """How many deliveries are posted at once from now on (4 unless told; BigCommerce's own number
+        is not documented). Deliveries already handed to a sender finish where they are."""
+        with self._cond:
+            old, self._pool = (
+                self._pool,
+                ThreadPoolExecutor(max_workers=senders, thread_name_prefix="fakebc-webhook"),
+            )
+        old.shutdown(wait=False)
+
     @property
     def pending(self) -> int:
         with self._cond:
