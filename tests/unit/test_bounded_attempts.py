@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients, save_settings
+from sqlalchemy.exc import OperationalError
 
 from smbc.activity.recent import recent_activity
 from smbc.consent import write_back
@@ -117,6 +118,15 @@ def test_a_delivery_that_keeps_raising_an_unknown_error_fails_within_minutes(wor
 def test_a_retryable_outcome_is_not_cut_short_by_the_bound(world: World) -> None:
     world.bc.customers[7] = dict(CUSTOMER)
     world.sm.fail(Outcome.RETRY, "SALESmanago answered HTTP 503", times=queue.UNEXPECTED_ERROR_ATTEMPTS + 2)
+    delivery_id = world.deliver_customer()
+    row = world.until_settled(WebhookDelivery, delivery_id, world.process)
+    assert row.status == "done" and row.attempts == queue.UNEXPECTED_ERROR_ATTEMPTS + 3
+
+
+def test_a_database_failing_mid_delivery_is_retried_as_an_outage_not_cut_short(world: World) -> None:
+    world.bc.customers[7] = dict(CUSTOMER)
+    gone = OperationalError("INSERT INTO synced_contacts", {}, Exception("server closed the connection"))
+    world.sm.failures.extend([gone] * (queue.UNEXPECTED_ERROR_ATTEMPTS + 2))  # type: ignore[list-item]
     delivery_id = world.deliver_customer()
     row = world.until_settled(WebhookDelivery, delivery_id, world.process)
     assert row.status == "done" and row.attempts == queue.UNEXPECTED_ERROR_ATTEMPTS + 3

@@ -44,6 +44,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import Executable
 
@@ -63,6 +65,8 @@ QueuedRowT = TypeVar("QueuedRowT", bound="QueuedRow")
 # A row failing with an error the outcome table does not know (a bug, an answer nobody foresaw) is
 # failed after this many attempts in all, with the error: such an error rarely passes by itself.
 UNEXPECTED_ERROR_ATTEMPTS = 5
+# The database's own failures (server restarting, connection cut, pool exhausted, deadlock): transient.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 DEFAULT_LEASE = timedelta(seconds=30)  # SMBC_LEASE_SECONDS
 # A hold this old lapses even in a live worker (a stuck thread, or a hold a bug never released).
 STALE_LOCK = timedelta(minutes=10)
@@ -127,7 +131,10 @@ def result_for(exc: RemoteCallError) -> Result:
 
 def result_for_unexpected(exc: BaseException) -> Result:
     """An exception that is not a `RemoteCallError`: retried with backoff, but the row is failed once
-    it has been tried `UNEXPECTED_ERROR_ATTEMPTS` times (`finish`), never retried for ever."""
+    it has been tried `UNEXPECTED_ERROR_ATTEMPTS` times (`finish`), never retried for ever. The
+    database failing passes by itself (a restart, a cut connection): retried as an outage is."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return Result.retry(f"database unavailable: {type(exc).__name__}: {exc}")
     return Result(RowStatus.PENDING, error=describe_unexpected(exc), unexpected=True)
 
 
