@@ -289,7 +289,9 @@ def test_salesmanago_failing_for_a_while_is_retried_later_and_nothing_is_skipped
 ) -> None:
     w.seed_completed_orders(12)
     export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=4, enqueue=False)
-    w.sb.sm.fail_next(6, 503)  # two runs' worth: each call is tried 3 times before the job waits
+    # Two runs' worth: a batch's 4 new buyers are upserted at once, each tried 3 times before the job waits.
+    assert events_export.UPSERTS_AT_ONCE == 4
+    w.sb.sm.fail_next(2 * 4 * 3, 503)
     assert runner.run_export(export_id, db=w.db, time_slice=None) == "running"
     row = w.export(export_id)
     assert row.next_attempt_at is not None and row.next_attempt_at > utcnow() and row.attempts == 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,9 @@ from smbc.mapping.rules import EventKind
 from smbc.salesmanago.answers import BatchEventsAdded
 
 _LEDGER = SentEvent.__table__
+# New buyers' synchronous upserts in flight at once. SALESmanago publishes no rate limit (real time's
+# workers already call it in parallel); a few at once keeps well clear of one, 429s back off as usual.
+UPSERTS_AT_ONCE = 4
 UNCONFIRMED_HINT = "If SALESmanago does not show them, use “Send unconfirmed again” on this export."
 
 
@@ -434,20 +438,20 @@ def _upsert_buyers(
 ) -> tuple[dict[str, str], set[str]]:
     """Make sure every buyer exists before its event: (contact ids learnt, buyers refused).
 
-    A buyer the contact ledger does not know is upserted on its own with `/api/contact/upsert`,
-    which answers once the contact exists; `batchupsertv2` only accepts contacts to apply later,
-    so it carries just the buyers SALESmanago already has (their data brought up to date)."""
+    A buyer the contact ledger does not know is upserted on its own with `/api/contact/upsert` (a
+    few at once), which answers once the contact exists; `batchupsertv2` only accepts contacts to
+    apply later, so it carries just the buyers SALESmanago already has (their data brought up to date)."""
     with job.db.session() as session:
         known = known_contacts(session, job.store.id, list(contacts))
     contact_ids: dict[str, str] = {}
     refused: set[str] = set()
-    for email, (payload, _) in contacts.items():
-        if email not in known:
-            contact_id = _upsert_one(job, payload, result, batch_no)
-            if contact_id is None:
-                refused.add(email)
-            else:
-                contact_ids[email] = contact_id
+    new = [(email, payload) for email, (payload, _) in contacts.items() if email not in known]
+    for (email, _), (contact_id, message) in zip(new, _upsert_new_buyers(job, new), strict=True):
+        if contact_id is None:
+            refused.add(email)
+            result.messages.append(f"Batch {batch_no}: SALESmanago refused a buyer: {message}"[:500])
+        else:
+            contact_ids[email] = contact_id
     updates = [payload for email, (payload, _) in contacts.items() if email in known]
     for start in range(0, len(updates), job.batch_size):
         try:
@@ -462,15 +466,34 @@ def _upsert_buyers(
     return contact_ids, refused
 
 
-def _upsert_one(job: Job, payload: dict[str, Any], result: BatchResult, batch_no: int) -> str | None:
-    """The contact id of one synchronous upsert; None (with a message) when SALESmanago refuses it."""
+def _upsert_new_buyers(job: Job, buyers: list[tuple[str, dict[str, Any]]]) -> list[tuple[str | None, str]]:
+    """(contact id, or None and SALESmanago's refusal) of each new buyer's synchronous upsert, a few at
+    once: each waits for SALESmanago to create the contact, one after the other they were most of an
+    export's time. Another error is raised once all are answered (upserts are idempotent: the batch
+    is planned again)."""
+    if not buyers:
+        return []
+    with ThreadPoolExecutor(min(UPSERTS_AT_ONCE, len(buyers)), thread_name_prefix="export-upsert") as pool:
+        answers = [pool.submit(_upsert_or_refusal, job, payload) for _, payload in buyers]
+        wait(answers)
+    return [answer.result() for answer in answers]  # the first error, in the buyers' order, is raised
+
+
+def _upsert_or_refusal(job: Job, payload: dict[str, Any]) -> tuple[str | None, str]:
     try:
-        return job.sm.upsert_contact(payload)
+        return job.sm.upsert_contact(payload), ""
     except RemoteCallError as exc:
         if exc.outcome is not Outcome.INVALID:
             raise
-        result.messages.append(f"Batch {batch_no}: SALESmanago refused a buyer: {exc.message}"[:500])
-        return None
+        return None, exc.message
+
+
+def _upsert_one(job: Job, payload: dict[str, Any], result: BatchResult, batch_no: int) -> str | None:
+    """The contact id of one synchronous upsert; None (with a message) when SALESmanago refuses it."""
+    contact_id, refusal = _upsert_or_refusal(job, payload)
+    if contact_id is None:
+        result.messages.append(f"Batch {batch_no}: SALESmanago refused a buyer: {refusal}"[:500])
+    return contact_id
 
 
 def _failures(answer: BatchEventsAdded, events: list[PlannedEvent]) -> tuple[list[PlannedEvent], bool]:
