@@ -1,16 +1,17 @@
 """Drill 6: a flood of deliveries for one store does not starve the others.
 
-A fast sender posts `FLOOD` unique `store/customer/updated` deliveries (a merchant's bulk edit of a
-few customers) for one store straight at the two web processes, as fast as they take them, while
+A fast sender posts `FLOOD` unique `store/customer/updated` deliveries (a merchant's bulk import:
+one per customer, each a contact to send) for one store straight at the two web processes, as fast as they take them, while
 quiet stores' shoppers check out. Each quiet order's `store/order/created` delivery is timed from
 receipt to done; the figure is the ratio of that latency during the flood to the same stores'
 latency with no flood (printed, as `flood_latency_ratio`). Nothing is lost, every PURCHASE arrives
 once, no store goes over its BigCommerce quota. A second run spreads the same flood over several
 stores: every one is drained.
 
-Issue #16 asks for 10,000 deliveries in 10 s and 50 stores; two web and two worker processes on this
-shared 2-core machine take about 2,000 in a drill's few minutes, so that is the default
-(`SMBC_DRILL_FLOOD=10000 SMBC_DRILL_FLOOD_STORES=50` runs the issue's sizes)."""
+Issue #16 asks for 10,000 deliveries in 10 s, for one store and over 50 stores. Two web and two
+worker processes on this shared 2-core machine take about 120 deliveries a second, so a run of the
+issue's size takes about six minutes; CI runs 4,000 over the issue's 50 stores, about three minutes for
+both (`SMBC_DRILL_FLOOD=10000` runs the issue's size, `SMBC_DRILL_FLOOD_STORES` the spread)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ pytestmark = [
     pytest.mark.timeout(600),
 ]
 
-FLOOD = int(os.environ.get("SMBC_DRILL_FLOOD", "2000"))
-FLOOD_STORES = int(os.environ.get("SMBC_DRILL_FLOOD_STORES", "5"))  # the spread run's stores
+FLOOD = int(os.environ.get("SMBC_DRILL_FLOOD", "4000"))
+FLOOD_STORES = int(os.environ.get("SMBC_DRILL_FLOOD_STORES", "50"))  # the spread run's stores
 QUIET_STORES = 2
 QUIET_ORDERS = 4  # per quiet store, with no flood and again during it
 SENDERS = 64  # requests in flight from the flood's sender
@@ -232,7 +233,7 @@ def test_one_stores_flood_does_not_starve_the_other_stores(
         backlog_after = c.unfinished()
         sender.join(timeout=300)
         assert flood.accepted == FLOOD
-        wait_for(lambda: c.unfinished() == 0, "the flood to be drained", timeout=300)
+        wait_for(lambda: c.unfinished() == 0, "the flood to be drained", timeout=300, interval=0.2)
 
         ratio = statistics.median(flooded_latencies) / max(statistics.median(calm), 0.001)
         print(
@@ -273,9 +274,20 @@ def test_a_flood_spread_over_many_stores_is_drained(
         flood = Flood(c, customers, FLOOD)
         flood.start().join(timeout=300)
         assert flood.accepted == FLOOD
-        wait_for(lambda: c.unfinished() == 0, "the flood to be drained", timeout=300)
+        backlog = c.unfinished()
+        wait_for(lambda: c.unfinished() == 0, "the flood to be drained", timeout=300, interval=0.2)
+        print(
+            f"spread flood: {FLOOD} deliveries over {len(hashes)} stores received in {flood.seconds:.1f} s, "
+            f"{backlog} left to drain then"
+        )
         final = statuses(c)
         assert final["pending"] == final["processing"] == final["failed"] == 0, final
-        assert final["done"] + final["skipped"] >= FLOOD
+        with c.db.session() as s:  # type: ignore[union-attr]
+            recorded = s.scalar(
+                select(func.count())
+                .select_from(WebhookDelivery)
+                .where(WebhookDelivery.hash.startswith(flood.run_id))
+            )
+        assert recorded == FLOOD  # every delivery recorded once, and (above) finished
         assert all(count == 0 for count in c.sb.bc.over_quota.values())
         assert c.ready()
