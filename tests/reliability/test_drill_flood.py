@@ -1,12 +1,12 @@
 """Drill 6: a flood of deliveries for one store does not starve the others.
 
 A fast sender posts `FLOOD` unique `store/customer/updated` deliveries (a merchant's bulk import:
-one per customer, each a contact to send) for one store straight at the two web processes, as fast as they take them, while
-quiet stores' shoppers check out. Each quiet order's `store/order/created` delivery is timed from
-receipt to done; the figure is the ratio of that latency during the flood to the same stores'
-latency with no flood (printed, as `flood_latency_ratio`). Nothing is lost, every PURCHASE arrives
-once, no store goes over its BigCommerce quota. A second run spreads the same flood over several
-stores: every one is drained.
+one per customer, each a contact to send) for one store straight at the two web processes, as fast
+as they take them, while quiet stores' shoppers check out. Each quiet order's `store/order/created`
+delivery is timed from receipt to done; the figure is the ratio of that latency during the flood to
+the same stores' latency with no flood (printed, as `flood_latency_ratio`). Nothing is lost, every
+PURCHASE arrives once, no store goes over its BigCommerce quota. A second run spreads the same flood
+over many stores: every one is drained.
 
 Issue #16 asks for 10,000 deliveries in 10 s, for one store and over 50 stores. Two web and two
 worker processes on this shared 2-core machine take about 120 deliveries a second, so a run of the
