@@ -2,7 +2,7 @@
 1, 2 and 4 `smbc worker` processes behind 2 `smbc serve` processes, and whether every store stayed
 within its BigCommerce quota and 3 requests in flight, as the fake BigCommerce saw it.
 
-    python benchmarks/scaling_curve.py [--worker-processes 1,2,4] [--deliveries 1500] [--stores 4]
+    python benchmarks/scaling_curve.py [--worker-processes 1,2,4] [--deliveries 3000] [--stores 8]
         [--threads 4] [--latency-ms 20] [--quota 75] [--quota-window-s 5] [--webhook-senders 16]
         [--admin-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--redis-url redis://...]
 
@@ -82,8 +82,9 @@ def start_proxy(web_ports: list[int]) -> tuple[subprocess.Popen[str], int]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker-processes", default="1,2,4", help="comma-separated worker process counts")
-    parser.add_argument("--deliveries", type=int, default=1500, help="per point")
-    parser.add_argument("--stores", type=int, default=4)
+    parser.add_argument("--deliveries", type=int, default=3000, help="per point")
+    # Their quotas together allow about 160 deliveries/s: more than one worker process takes.
+    parser.add_argument("--stores", type=int, default=8)
     parser.add_argument("--threads", type=int, default=4, help="threads per worker process")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="of both fakes")
     # The Pro plan's rate (450 per 30 s) in windows short enough that a point spans a dozen of them.
