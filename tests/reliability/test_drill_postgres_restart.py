@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from cluster import Cluster
 from private_postgres import PrivatePostgres
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from smbc.core.clock import utcnow
 from smbc.engine.ledgers import SentEvent
@@ -151,6 +151,10 @@ def test_a_postgres_restart_mid_burst_loses_nothing_and_heals_by_itself(
         assert healed_in < WITHIN
         wait_for(lambda: c.unfinished() == 0, "every delivery to be finished", timeout=WITHIN)
 
+        assert c.db is not None
+        with c.db.session() as s:
+            retried = s.scalar(select(func.count()).where(WebhookDelivery.attempts > 1))
+        print(f"deliveries tried more than once: {retried}")
         sent = c.purchases()
         assert set(sent) == set(orders)
         assert [order for order, times in sent.items() if times > 1] == []  # nothing sent twice
