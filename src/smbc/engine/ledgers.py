@@ -38,6 +38,7 @@ from sqlalchemy import (
     Select,
     String,
     UniqueConstraint,
+    bindparam,
     delete,
     select,
     update,
@@ -143,6 +144,21 @@ def _known_again(row: SyncedContact | None, email: str | None, *, rekey: bool) -
     return SyncedContact(**{**columns, "email": ledger_email(email)})
 
 
+# The contact ledger's lookups, built once: SQLAlchemy computes a statement's cache key once per object.
+_CONTACT_BY_CUSTOMER = (
+    select(SyncedContact)
+    .where(
+        SyncedContact.store_id == bindparam("ledger_store"),
+        SyncedContact.customer_id == bindparam("customer"),
+    )
+    .order_by(SyncedContact.updated_at.desc())
+)
+_CONTACT_BY_EMAIL = select(SyncedContact).where(
+    SyncedContact.store_id == bindparam("ledger_store"),
+    SyncedContact.email.in_(bindparam("emails", expanding=True)),
+)
+
+
 def contact_by(
     session: Session,
     store_id: int,
@@ -155,18 +171,14 @@ def contact_by(
     (a forgotten contact too, see `_known_again`)."""
     if customer_id:
         row = session.scalars(
-            select(SyncedContact)
-            .where(SyncedContact.store_id == store_id, SyncedContact.customer_id == customer_id)
-            .order_by(SyncedContact.updated_at.desc())
+            _CONTACT_BY_CUSTOMER, {"ledger_store": store_id, "customer": customer_id}
         ).first()
         if row is not None and (row := _known_again(row, email, rekey=rekey)) is not None:
             return row
     if email:
         return _known_again(
             session.scalars(
-                select(SyncedContact).where(
-                    SyncedContact.store_id == store_id, SyncedContact.email.in_(ledger_keys(email))
-                )
+                _CONTACT_BY_EMAIL, {"ledger_store": store_id, "emails": ledger_keys(email)}
             ).first(),
             email,
             rekey=rekey,
