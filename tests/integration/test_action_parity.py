@@ -126,6 +126,37 @@ def _with_failed_delivery(env: MonitoringEnv) -> None:
         )
 
 
+PURCHASE_STATUSES = (2, 3, 8, 9, 10, 11)  # the default `purchase_statuses`
+
+
+def _with_unconfirmed_delivery(env: MonitoringEnv) -> None:
+    """A PURCHASE delivery done with its event unconfirmed (its send timed out), SALESmanago lacking it."""
+    _with_orders(env)
+    db = env.app.state.runtime.db
+    orders = env.sb.bc.store(env.store_hash).orders
+    order_id = min(i for i, o in orders.items() if o.status_id in PURCHASE_STATUSES)
+    scope, data = "store/order/created", {"type": "order", "id": order_id}
+    delivery_id = inbox.record_synthetic(
+        db, env.store_id, scope, data, created_at=1_770_000_000, source="webhook"
+    )
+    with db.session() as s:
+        s.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(status="done", reason=f"PURCHASE for {order_id} unconfirmed", attempts=1)
+        )
+        s.add(
+            SentEvent(
+                store_id=env.store_id,
+                kind="PURCHASE",
+                key=str(order_id),
+                order_id=order_id,
+                state="unconfirmed",
+                claimed_by=f"delivery:{delivery_id}",
+            )
+        )
+
+
 # -- the actions ---------------------------------------------------------------------------------
 
 
@@ -246,6 +277,15 @@ ACTIONS: dict[str, Action] = {
             [r["status"] for r in _rows("webhook_deliveries")(seen)] == ["done"] and bool(_sm_paths(seen))
         ),
         prepare=_with_failed_delivery,
+    ),
+    "delivery resend unconfirmed": Action(
+        cli=lambda env: ["deliveries", "resend", "--store", env.store_hash, "1"],
+        web=_post("/app/activity/deliveries/1/resend"),
+        effect=lambda seen: (
+            [r["state"] for r in _rows("sent_events")(seen)] == ["sent"]
+            and "/api/integration/upsert" in _sm_paths(seen)
+        ),
+        prepare=_with_unconfirmed_delivery,
     ),
 }
 
