@@ -9,9 +9,10 @@ PURCHASE arrives once, no store goes over its BigCommerce quota. A second run sp
 over many stores: every one is drained.
 
 Issue #16 asks for 10,000 deliveries in 10 s, for one store and over 50 stores. Two web and two
-worker processes on this shared 2-core machine take about 120 deliveries a second, so a run of the
-issue's size takes about six minutes; CI runs 4,000 over the issue's 50 stores, about three minutes for
-both (`SMBC_DRILL_FLOOD=10000` runs the issue's size, `SMBC_DRILL_FLOOD_STORES` the spread)."""
+worker processes on this shared 2-core machine take 30 to 120 deliveries a second depending on the
+load beside them, so the issue's size takes six to ten minutes; CI runs 3,000 over the issue's 50
+stores, three to four minutes for both (`SMBC_DRILL_FLOOD=10000` runs the issue's size,
+`SMBC_DRILL_FLOOD_STORES` sets the spread)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ pytestmark = [
     pytest.mark.timeout(600),
 ]
 
-FLOOD = int(os.environ.get("SMBC_DRILL_FLOOD", "4000"))
+FLOOD = int(os.environ.get("SMBC_DRILL_FLOOD", "3000"))
 FLOOD_STORES = int(os.environ.get("SMBC_DRILL_FLOOD_STORES", "50"))  # the spread run's stores
 QUIET_STORES = 2
 QUIET_ORDERS = 4  # per quiet store, with no flood and again during it
