@@ -2,13 +2,13 @@
 with BigCommerce's Pro quota (450 requests / 30 s) and 50 ms of latency on every BigCommerce call.
 
     python benchmarks/export_benchmark.py [--customers 100000] [--orders 100000] [--latency-ms 50]
-        [--quota 450] [--window-s 30] [--batch-size 400] [--database-url postgresql+psycopg://...]
-        [--kinds contacts,events] [--profile DIR]
+        [--sm-latency-ms 0] [--quota 450] [--window-s 30] [--batch-size 400]
+        [--database-url postgresql+psycopg://...] [--kinds contacts,events] [--profile DIR]
 
 Prints JSON: for each export, the wall time against the time the quota alone allows (all of it, and
 the 70 % an export may use, the rest being kept for real time), BigCommerce and SALESmanago requests
 per 1,000 records (from the app's own RemoteCall rows), and the peak RSS of the process that ran the
-export. Each export runs in a child process (`run_export` with no time slice), so its memory is
+export and its CPU time per record. Each export runs in a child process (`run_export` with no time slice), so its memory is
 measured apart from the fakes, which hold the whole store in this process.
 """
 
@@ -165,6 +165,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--sm-latency-ms", type=int, default=0, help="latency of every SALESmanago answer")
     parser.add_argument("--quota", type=int, default=450)
     parser.add_argument("--window-s", type=float, default=30)
     parser.add_argument("--batch-size", type=int, default=service.BATCH_SIZE)
@@ -192,10 +193,12 @@ def main() -> None:
         seed_s = time.monotonic() - seeded_at
         store_id = set_up(sb, settings, store_hash, args.quota, args.window_s)
         sb.bc.faults.latency_ms = args.latency_ms
+        sb.sm.faults.latency_ms = args.sm_latency_ms
         report: dict[str, Any] = {
             "customers": args.customers,
             "orders": args.orders,
             "bigcommerce_latency_ms": args.latency_ms,
+            "salesmanago_latency_ms": args.sm_latency_ms,
             "quota": f"{args.quota}/{args.window_s:g}s",
             "export_share_of_quota": 1 - EXPORT_RESERVE,
             "batch_size": args.batch_size,
