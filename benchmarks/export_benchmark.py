@@ -7,9 +7,10 @@ with BigCommerce's Pro quota (450 requests / 30 s) and 50 ms of latency on every
 
 Prints JSON: for each export, the wall time against the time the quota alone allows (all of it, and
 the 70 % an export may use, the rest being kept for real time), BigCommerce and SALESmanago requests
-per 1,000 records (from the app's own RemoteCall rows), and the peak RSS of the process that ran the
-export and its CPU time per record. Each export runs in a child process (`run_export` with no time slice), so its memory is
-measured apart from the fakes, which hold the whole store in this process.
+per 1,000 records (from the app's own RemoteCall rows), and the peak RSS and CPU time per record of
+the process that ran the export. Each export runs in a child process (`run_export` with no time
+slice), so its memory and CPU are measured apart from the fakes, which hold the whole store in this
+process.
 """
 
 from __future__ import annotations
