@@ -1,9 +1,10 @@
 """The events export: orders created in the range (`/v2/orders`, keyset by `min_id`, line items
 included), mapped exactly as real time maps them (PURCHASE, CANCELLATION after a PURCHASE, RETURN per
-refund), buyers made sure to exist first (see `_upsert_buyers`), then `addBatchContactExtEvent`, whose
-answer may report events failed (`failedContacts`): those are not marked sent; their buyers are
-upserted and they are sent once more, and what fails again is released and counted
-(`Export.failed_events`), so a later export sends it. Each (order, type) is claimed in the
+refund: the refunds listed once a run, see `_read_refunds`), buyers made sure to exist first (see
+`_upsert_buyers`), then `addBatchContactExtEvent`, whose answer may report events failed
+(`failedContacts`): those are not marked sent; their buyers are upserted and they are sent once
+more, and what fails again is released and counted (`Export.failed_events`), so a later export
+sends it. Each (order, type) is claimed in the
 `sent_events` ledger real time uses before sending, so anything already sent (by real time or an
 earlier export) is skipped and running an export twice sends nothing new.
 
