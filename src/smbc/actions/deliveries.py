@@ -47,3 +47,17 @@ def resend_unconfirmed(db: Database, store_hash: str, delivery_id: int) -> int:
     DeliveryNotFound."""
     store_id = _store_of_delivery(db, store_hash, delivery_id)
     return unconfirmed.resend_unconfirmed(db, store_id, delivery_id)
+
+
+def retried_message(delivery_id: int, queued: bool) -> str:
+    """What the CLI and the Activity tab say after `retry_delivery`."""
+    if queued:
+        return f"Delivery {delivery_id} was queued again."
+    return f"Delivery {delivery_id} is not failed or skipped, so it was not retried."
+
+
+def resent_message(delivery_id: int, released: int) -> str:
+    """What the CLI and the Activity tab say after `resend_unconfirmed`."""
+    if released:
+        return f"Delivery {delivery_id} was queued again to send {released} unconfirmed event(s)."
+    return f"Delivery {delivery_id} has no unconfirmed event, so nothing was sent again."

@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import typer
 
 from smbc.cli.common import STORE, fail, store_runtime
 
+if TYPE_CHECKING:
+    from smbc.db.session import Database
+
 deliveries_app = typer.Typer(
     help="Webhook deliveries of a store (list them with `smbc activity`)", no_args_is_help=True
 )
+
+
+def _run(
+    store: str,
+    delivery_id: int,
+    action: Callable[[Database, str, int], Any],
+    message: Callable[[int, Any], str],
+) -> None:
+    """One delivery action, as the Activity tab runs it: a falsy result changed nothing (exit 2)."""
+    from smbc.actions.deliveries import DeliveryNotFound
+
+    with store_runtime(store) as (db, _settings):
+        try:
+            result = action(db, store, delivery_id)
+        except DeliveryNotFound as exc:
+            raise fail(str(exc)) from None
+    if not result:
+        raise fail(message(delivery_id, result))
+    typer.echo(message(delivery_id, result))
 
 
 @deliveries_app.command("retry")
@@ -17,16 +42,9 @@ def deliveries_retry(
     delivery_id: int = typer.Argument(..., metavar="DELIVERY_ID", help="as `smbc activity` lists it"),
 ) -> None:
     """Queue a failed or skipped delivery again, with a fresh count of attempts."""
-    from smbc.actions.deliveries import DeliveryNotFound, retry_delivery
+    from smbc.actions.deliveries import retried_message, retry_delivery
 
-    with store_runtime(store) as (db, _settings):
-        try:
-            queued = retry_delivery(db, store, delivery_id)
-        except DeliveryNotFound as exc:
-            raise fail(str(exc)) from None
-    if not queued:
-        raise fail(f"Delivery {delivery_id} is not failed or skipped, so it was not retried.")
-    typer.echo(f"Delivery {delivery_id} was queued again.")
+    _run(store, delivery_id, retry_delivery, retried_message)
 
 
 @deliveries_app.command("resend")
@@ -35,13 +53,6 @@ def deliveries_resend(
     delivery_id: int = typer.Argument(..., metavar="DELIVERY_ID", help="as `smbc activity` lists it"),
 ) -> None:
     """Send a delivery's unconfirmed events again (SALESmanago may already have them: check first)."""
-    from smbc.actions.deliveries import DeliveryNotFound, resend_unconfirmed
+    from smbc.actions.deliveries import resend_unconfirmed, resent_message
 
-    with store_runtime(store) as (db, _settings):
-        try:
-            released = resend_unconfirmed(db, store, delivery_id)
-        except DeliveryNotFound as exc:
-            raise fail(str(exc)) from None
-    if not released:
-        raise fail(f"Delivery {delivery_id} has no unconfirmed event, so nothing was sent again.")
-    typer.echo(f"Delivery {delivery_id} was queued again to send {released} unconfirmed event(s).")
+    _run(store, delivery_id, resend_unconfirmed, resent_message)

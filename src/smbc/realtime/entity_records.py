@@ -121,33 +121,17 @@ def find_entity_records(session: Session, store_id: int, entity: Entity) -> Enti
             keys = [c.email for c in _rows(session, by_customer)]
         else:
             keys = ledger_keys(entity.value)
-        found.contacts = _rows(
-            session,
-            select(SyncedContact).where(SyncedContact.store_id == store_id, SyncedContact.email.in_(keys)),
-        )
+
+        def by_email(model: Any) -> list[Any]:
+            return _rows(session, select(model).where(model.store_id == store_id, model.email.in_(keys)))
+
+        found.contacts = by_email(SyncedContact)
         customer_ids |= {c.customer_id for c in found.contacts if c.customer_id}
-        found.sent_events = _rows(
-            session, select(SentEvent).where(SentEvent.store_id == store_id, SentEvent.email.in_(keys))
-        )
+        found.sent_events = by_email(SentEvent)
         order_ids |= {e.order_id for e in found.sent_events if e.order_id}
-        found.subscribers = _rows(
-            session,
-            select(KnownSubscriber).where(
-                KnownSubscriber.store_id == store_id, KnownSubscriber.email.in_(keys)
-            ),
-        )
-        found.write_backs = _rows(
-            session,
-            select(ConsentWriteBack).where(
-                ConsentWriteBack.store_id == store_id, ConsentWriteBack.email.in_(keys)
-            ),
-        )
-        found.double_opt_in = _rows(
-            session,
-            select(DoubleOptInClaim).where(
-                DoubleOptInClaim.store_id == store_id, DoubleOptInClaim.email.in_(keys)
-            ),
-        )
+        found.subscribers = by_email(KnownSubscriber)
+        found.write_backs = by_email(ConsentWriteBack)
+        found.double_opt_in = by_email(DoubleOptInClaim)
         found.consent_history = _rows(
             session,
             select(ConsentHistoryEntry)

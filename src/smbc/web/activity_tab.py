@@ -3,6 +3,7 @@ and Send again on those whose event is unconfirmed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -15,6 +16,7 @@ from smbc.actions.deliveries import DeliveryNotFound
 from smbc.actions.store_lookup import StoreNotInstalled
 from smbc.activity.health import system_health
 from smbc.activity.recent import recent_activity
+from smbc.db.session import Database
 from smbc.engine.context import RowStatus
 from smbc.monitoring.scripts import check_monitoring
 from smbc.realtime.unconfirmed import unconfirmed_deliveries
@@ -58,48 +60,48 @@ async def activity_tab(
     return render(request, "activity.html", context)
 
 
-def _retry(request: Request, store_hash: str, delivery_id: int) -> bool:
-    try:
-        return delivery_actions.retry_delivery(request.app.state.runtime.db, store_hash, delivery_id)
-    except (DeliveryNotFound, StoreNotInstalled):  # another store's id answers like a missing one
-        raise HTTPException(status_code=404, detail="No such delivery in this store.") from None
+async def _delivery_action(
+    request: Request,
+    store_hash: str,
+    delivery_id: int,
+    action: Callable[[Database, str, int], Any],
+    message: Callable[[int, Any], str],
+) -> HTMLResponse:
+    """Run one delivery action as the CLI does, then show the tab with what it said."""
+
+    def run() -> Any:
+        try:
+            return action(request.app.state.runtime.db, store_hash, delivery_id)
+        except (DeliveryNotFound, StoreNotInstalled):  # another store's id answers like a missing one
+            raise HTTPException(status_code=404, detail="No such delivery in this store.") from None
+
+    result = await run_in_threadpool(run)
+    context = await run_in_threadpool(_context, request, store_hash, False)
+    context["messages"] = [{"kind": "success" if result else "warning", "text": message(delivery_id, result)}]
+    return render(request, "activity.html", context)
 
 
 @router.post("/app/activity/deliveries/{delivery_id}/retry", response_class=HTMLResponse)
 async def retry(
     request: Request, delivery_id: int, dash: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
-    queued = await run_in_threadpool(_retry, request, dash.store_hash, delivery_id)
-    context = await run_in_threadpool(_context, request, dash.store_hash, False)
-    if queued:
-        context["messages"] = [{"kind": "success", "text": f"Delivery {delivery_id} was queued again."}]
-    else:
-        context["messages"] = [
-            {
-                "kind": "warning",
-                "text": f"Delivery {delivery_id} is not failed or skipped, so it was not retried.",
-            }
-        ]
-    return render(request, "activity.html", context)
-
-
-def _resend(request: Request, store_hash: str, delivery_id: int) -> int:
-    try:
-        return delivery_actions.resend_unconfirmed(request.app.state.runtime.db, store_hash, delivery_id)
-    except (DeliveryNotFound, StoreNotInstalled):  # another store's id answers like a missing one
-        raise HTTPException(status_code=404, detail="No such delivery in this store.") from None
+    return await _delivery_action(
+        request,
+        dash.store_hash,
+        delivery_id,
+        delivery_actions.retry_delivery,
+        delivery_actions.retried_message,
+    )
 
 
 @router.post("/app/activity/deliveries/{delivery_id}/resend", response_class=HTMLResponse)
 async def resend(
     request: Request, delivery_id: int, dash: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
-    released = await run_in_threadpool(_resend, request, dash.store_hash, delivery_id)
-    context = await run_in_threadpool(_context, request, dash.store_hash, False)
-    if released:
-        text = f"Delivery {delivery_id} was queued again to send {released} unconfirmed event(s)."
-        context["messages"] = [{"kind": "success", "text": text}]
-    else:
-        text = f"Delivery {delivery_id} has no unconfirmed event, so nothing was sent again."
-        context["messages"] = [{"kind": "warning", "text": text}]
-    return render(request, "activity.html", context)
+    return await _delivery_action(
+        request,
+        dash.store_hash,
+        delivery_id,
+        delivery_actions.resend_unconfirmed,
+        delivery_actions.resent_message,
+    )
