@@ -134,7 +134,7 @@ def test_stores_take_turns_while_one_store_is_flooded(world: World) -> None:
     while (queued := world.queued_drains()) and len(ran) < 20:  # a worker taking messages in order
         huey.storage.dequeue()
         ran.append(queued[0])
-        realtime.drain_store(queued[0], db=world.db, clients=world.clients)
+        realtime.drain_store(queued[0], db=world.db, clients=world.clients, limit=50)
         if queued[0] == b:
             assert world.status(quiet) == "done" and world.status(flood[-1]) == "pending"
     assert ran == [a, b, a, a]  # 50 + 50 + 20 rows of the flood, the quiet store second

@@ -54,8 +54,10 @@ from smbc.settings.store_settings import StoreSettings, load_store_settings
 log = logging.getLogger(__name__)
 
 COALESCE_LIMIT = 50
-# Rows one drain of a store claims and handles before the store goes to the back of the queue.
-DRAIN_LIMIT = 50
+# Rows one drain of a store claims and handles, one after another, before the store goes to the
+# back of the queue. Small: a store's backlog is split over several drains that free workers run at
+# once (as far as the store's limiter lets them), and another store waits for one short batch at most.
+DRAIN_LIMIT = 10
 
 # Scopes read together: pending deliveries of one store in one group share one `id:in` read.
 COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -162,7 +164,9 @@ def drain_store(
 ) -> list[tuple[int, Result]]:
     """Work on the store's oldest due rows, up to `limit`; if that many were due, ask for another
     drain of the store at the back of the queue instead of looping, so other stores' drains run in
-    between (round robin). Returns what happened to each row."""
+    between (round robin). It is asked for before this batch is worked on: a free worker may take
+    the store's next batch meanwhile (the store's BigCommerce limiter bounds their calls). Returns
+    what happened to each row."""
     # Before the claim: a row recorded from now on is either claimed here or gets a message of its own.
     try:
         QUEUED_DRAINS.clear([store_id])
@@ -171,10 +175,9 @@ def drain_store(
     db = db or get_runtime().db
     now = utcnow()
     batch = claim_store_batch(db, store_id, now, limit)
-    finished = _process_batch(db, batch, clients, now)
     if len(batch) == limit:
         enqueue_drains([store_id])
-    return finished
+    return _process_batch(db, batch, clients, now)
 
 
 def _process_batch(
