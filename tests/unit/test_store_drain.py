@@ -170,3 +170,41 @@ def test_the_sweep_queues_one_drain_per_store_with_due_rows(world: World) -> Non
     world.clock.advance(120)  # their messages were lost
     assert realtime.sweep_due(world.db, world.clock.now()) == 4
     assert sorted(world.queued_drains()) == [a, b]
+
+
+def test_an_orders_deliveries_in_one_batch_send_and_retry_once(world: World) -> None:
+    a, _ = world.stores
+    world.bc.orders[50] = {
+        "id": 50,
+        "status_id": 11,
+        "customer_id": 0,
+        "channel_id": 1,
+        "cart_id": "cart-50",
+        "date_created": "Tue, 06 Jan 2026 10:00:00 +0000",
+        "date_modified": "Tue, 06 Jan 2026 11:00:00 +0000",
+        "total_inc_tax": "20.00",
+        "currency_code": "USD",
+        "billing_address": {"first_name": "Bo", "last_name": "Buyer", "email": "bo@example.com"},
+        "consignments": [
+            {
+                "shipping": [
+                    {
+                        "shipping_method": "Flat",
+                        "line_items": [
+                            {"id": 1, "product_id": 111, "sku": "MUG", "name": "Mug", "quantity": 2}
+                        ],
+                    }
+                ]
+            }
+        ],
+        "refunded_amount": "0.0000",
+    }
+    world.sm.fail(Outcome.RETRY, "SALESmanago answered HTTP 503", times=1)
+    created = world.deliver(a, "store/order/created", {"type": "order", "id": 50})
+    updated = world.deliver(a, "store/order/statusUpdated", {"type": "order", "id": 50})
+
+    finished = dict(realtime.drain_store(a, db=world.db, clients=world.clients))
+
+    assert finished[created].status.value == "pending"  # SALESmanago failed: retried later, once
+    assert finished[updated].reason == f"coalesced with delivery {created}"
+    assert world.sm.failures == [] and world.sm.named("integration") == []  # one attempt, not two

@@ -79,6 +79,12 @@ COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
     ),
 }
 _GROUP_OF = {scope: group for group, scopes in COALESCE_GROUPS.items() for scope in scopes}
+# Deliveries about one resource in one batch are handled once: each handler reads the resource's
+# current state, so a second would only repeat the first (and its retry, when the send failed).
+_SAME_RESOURCE = {
+    **_GROUP_OF,
+    **dict.fromkeys(("store/order/created", "store/order/updated", "store/order/statusUpdated"), "order"),
+}
 # When deliveries about one resource are coalesced, these win (a registration keeps its tags);
 # note `store/customer/address/created` is not one of them.
 _CREATED_SCOPES = frozenset({"store/customer/created", "store/subscriber/created"})
@@ -279,14 +285,15 @@ def _prepare(
 def _coalesce_same_resource(
     batch: Sequence[WebhookDelivery], results: dict[int, Result]
 ) -> list[WebhookDelivery]:
-    """Several deliveries about one customer in a batch: handle one (a `created` if there is one)."""
+    """Several deliveries about one customer (or order, ...) in a batch: handle one (a `created` if
+    there is one)."""
     chosen: dict[tuple[str, str], WebhookDelivery] = {}
     for delivery in batch:
-        group = _GROUP_OF.get(delivery.scope)
-        if group is None or not delivery.resource_id:
+        family = _SAME_RESOURCE.get(delivery.scope)
+        if family is None or not delivery.resource_id:
             chosen[(delivery.scope, str(delivery.id))] = delivery
             continue
-        key = (group, delivery.resource_id)
+        key = (family, delivery.resource_id)
         current = chosen.get(key)
         if current is None or (delivery.scope in _CREATED_SCOPES and current.scope not in _CREATED_SCOPES):
             chosen[key] = delivery
@@ -297,7 +304,7 @@ def _coalesce_same_resource(
             winner = next(
                 d
                 for d in primary
-                if _GROUP_OF.get(d.scope) == _GROUP_OF.get(delivery.scope)
+                if _SAME_RESOURCE.get(d.scope) == _SAME_RESOURCE.get(delivery.scope)
                 and d.resource_id == delivery.resource_id
             )
             results[delivery.id] = Result.done(f"coalesced with delivery {winner.id}")
