@@ -408,3 +408,66 @@ def test_redis_answers_do_not_give_back_what_other_processes_have_in_flight(redi
     assert clock.time() - start == pytest.approx(4.0, abs=0.01)
     a.close()
     b.close()
+
+
+def _limiters(kind: str, clock: FakeClock, redis_url: str) -> tuple[Any, Any]:
+    """Two limiters of one store's callers: threads of one process, or two processes sharing Redis."""
+    from smbc.bigcommerce.limiter import RedisLimiter
+
+    if kind == "local":
+        local = LocalLimiter(clock=clock)
+        return local, local
+    prefix = f"test:bc:{uuid.uuid4().hex[:8]}"
+    return RedisLimiter(redis_url, clock=clock, prefix=prefix), RedisLimiter(
+        redis_url, clock=clock, prefix=prefix
+    )
+
+
+def _elapsed(clock: FakeClock, kind: str, start: float) -> float:
+    return (clock.monotonic() if kind == "local" else clock.time()) - start
+
+
+@pytest.mark.parametrize("kind", ["local", "redis"])
+def test_an_older_answer_arriving_late_does_not_give_back_what_a_newer_one_took(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    # The scaling benchmark saw a store get one request over its quota with 4 worker processes.
+    clock = FakeClock()
+    a, b = _limiters(kind, clock, request.getfixturevalue("redis_url") if kind == "redis" else "")
+    a.observe("s4", _quota_headers(left=3, reset_ms=4000))  # the newer answer
+    b.observe("s4", _quota_headers(left=5, reset_ms=3990))  # an older one of the same window, late
+    start = clock.monotonic() if kind == "local" else clock.time()
+    for _ in range(3):
+        with b.slot("s4", "realtime"):
+            pass
+    assert _elapsed(clock, kind, start) == pytest.approx(0.0, abs=0.01)
+    with a.slot("s4", "realtime"):  # a fourth waits for the window's reset
+        pass
+    assert _elapsed(clock, kind, start) == pytest.approx(4.0, abs=0.02)
+
+
+@pytest.mark.parametrize("kind", ["local", "redis"])
+def test_an_answer_from_a_window_that_has_ended_is_ignored(kind: str, request: pytest.FixtureRequest) -> None:
+    clock = FakeClock()
+    a, b = _limiters(kind, clock, request.getfixturevalue("redis_url") if kind == "redis" else "")
+    a.observe("s5", _quota_headers(left=2, reset_ms=29_000))  # a new window, nearly spent
+    b.observe("s5", _quota_headers(left=40, reset_ms=100))  # late, from the window before
+    start = clock.monotonic() if kind == "local" else clock.time()
+    for _ in range(2):
+        with b.slot("s5", "realtime"):
+            pass
+    with a.slot("s5", "realtime"):  # waits for the new window's end, not the old one's
+        pass
+    assert _elapsed(clock, kind, start) == pytest.approx(29.0, abs=0.02)
+
+
+@pytest.mark.parametrize("kind", ["local", "redis"])
+def test_the_next_windows_answer_replaces_the_last_ones(kind: str, request: pytest.FixtureRequest) -> None:
+    clock = FakeClock()
+    a, b = _limiters(kind, clock, request.getfixturevalue("redis_url") if kind == "redis" else "")
+    a.observe("s6", _quota_headers(left=0, reset_ms=1000))
+    b.observe("s6", _quota_headers(left=50, reset_ms=30_500))  # the window after, already begun
+    start = clock.monotonic() if kind == "local" else clock.time()
+    with a.slot("s6", "realtime"):
+        pass
+    assert _elapsed(clock, kind, start) == pytest.approx(0.0, abs=0.01)
