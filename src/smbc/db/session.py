@@ -9,12 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Where a Core statement runs: a unit of work's Session, or a Core-only transaction's Connection.
+StatementRunner = Session | Connection
 
 
 def make_engine(url: str) -> Engine:
@@ -51,7 +53,7 @@ _open_sessions = _OpenSessions()
 
 
 def open_sessions_in_this_thread() -> int:
-    """How many `Database.session()` blocks the calling thread is inside (any database)."""
+    """How many `Database.session()` or `connection()` blocks the calling thread is inside (any database)."""
     return _open_sessions.count
 
 
@@ -70,6 +72,17 @@ class Database:
         try:
             with self.sessions() as session, session.begin():
                 yield session
+        finally:
+            _open_sessions.count -= 1
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A unit of work of Core statements only (no ORM object is loaded or added): committed when
+        the block ends, rolled back on error, without a Session's bookkeeping (about 70 µs less)."""
+        _open_sessions.count += 1
+        try:
+            with self.engine.begin() as connection:
+                yield connection
         finally:
             _open_sessions.count -= 1
 
@@ -98,14 +111,15 @@ def upgrade(engine: Engine) -> None:
 
 
 def insert_ignoring_conflicts(
-    session: Session, table: Any, rows: list[dict[str, Any]], conflict_columns: list[str]
+    session: StatementRunner, table: Any, rows: list[dict[str, Any]], conflict_columns: list[str]
 ) -> None:
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL, as one executemany: for ledger rows
     that another worker may have inserted first."""
     if not rows:
         return
     target = getattr(table, "__table__", table)  # a mapped class's table: a Core INSERT, no ORM bulk path
-    session.execute(_insert_ignoring(session.get_bind().dialect.name, target, tuple(conflict_columns)), rows)
+    dialect = session.dialect.name if isinstance(session, Connection) else session.get_bind().dialect.name
+    session.execute(_insert_ignoring(dialect, target, tuple(conflict_columns)), rows)
 
 
 @functools.lru_cache(maxsize=64)

@@ -24,22 +24,25 @@ read events back: a send whose answer was never seen cannot be checked, only not
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    ColumnElement,
     ForeignKey,
     Index,
+    Insert,
     Integer,
     Select,
     String,
     UniqueConstraint,
+    and_,
     bindparam,
     delete,
+    func,
     select,
     update,
 )
@@ -51,7 +54,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from smbc.core.clock import utcnow
 from smbc.core.encryption import KEYED_HASH_PREFIX, get_box
 from smbc.db.base import Base
-from smbc.db.session import Database, insert_ignoring_conflicts
+from smbc.db.session import Database, StatementRunner, insert_ignoring_conflicts
 from smbc.db.types import UTCDateTime
 from smbc.engine.queue import STALE_LOCK
 
@@ -186,8 +189,51 @@ def contact_by(
     return None
 
 
+_CONTACTS = SyncedContact.__table__
+# What `remember_contact` writes, built once (Core, on the table): each value given replaces the
+# row's, a missing one keeps it, else takes the moved e-mail's (`fallback_*`, None without a move).
+_REMEMBERED_VALUES = {
+    "contact_id": func.coalesce(
+        bindparam("contact", type_=String),
+        _CONTACTS.c.contact_id,
+        bindparam("fallback_contact", type_=String),
+    ),
+    "customer_id": func.coalesce(
+        bindparam("customer", type_=BigInteger),
+        _CONTACTS.c.customer_id,
+        bindparam("fallback_customer", type_=BigInteger),
+    ),
+    "opted_in": func.coalesce(
+        bindparam("opted_in", type_=Boolean),
+        _CONTACTS.c.opted_in,
+        bindparam("fallback_opted_in", type_=Boolean),
+    ),
+    "payload_hash": func.coalesce(bindparam("payload_hash", type_=String), _CONTACTS.c.payload_hash),
+    "deleted": False,
+    "updated_at": bindparam("remembered_at", type_=_CONTACTS.c.updated_at.type),
+}
+_THIS_CONTACT = and_(
+    _CONTACTS.c.store_id == bindparam("ledger_store"), _CONTACTS.c.email == bindparam("ledger_email")
+)
+_REMEMBER = update(_CONTACTS).where(_THIS_CONTACT).values(_REMEMBERED_VALUES)
+_FORGOTTEN_CONTACT = select(_CONTACTS.c.id).where(
+    _CONTACTS.c.store_id == bindparam("ledger_store"),
+    _CONTACTS.c.email.in_(bindparam("hashes", expanding=True)),
+)
+_REKEY = (
+    update(_CONTACTS)
+    .where(_CONTACTS.c.id == bindparam("contact_row"))
+    .values(email=bindparam("ledger_email"))
+)
+_MOVE_AWAY = (
+    delete(_CONTACTS)
+    .where(_CONTACTS.c.store_id == bindparam("ledger_store"), _CONTACTS.c.email == bindparam("moved_email"))
+    .returning(_CONTACTS.c.contact_id, _CONTACTS.c.customer_id, _CONTACTS.c.opted_in)
+)
+
+
 def remember_contact(
-    session: Session,
+    session: StatementRunner,
     store_id: int,
     email: str,
     *,
@@ -196,46 +242,47 @@ def remember_contact(
     previous_email: str | None = None,
     opted_in: bool | None = None,
     payload_hash: str | None = None,
-) -> SyncedContact:
-    """Update the contact ledger (an e-mail change moves what was known to the new e-mail)."""
+) -> None:
+    """Update the contact ledger (an e-mail change moves what was known to the new e-mail): one
+    UPDATE when the e-mail is known, the usual case."""
     email = ledger_email(email)
-    if contact_by(session, store_id, email=email, rekey=True) is not None:
-        session.flush()  # a forgotten row of this e-mail is keyed by it again before the insert below
-    # Two workers may meet one e-mail: the row is inserted if missing, then updated.
-    row_values = {
-        "store_id": store_id,
-        "email": email,
-        "payload_hash": "",
-        "deleted": False,
-        "updated_at": utcnow(),
+    params: dict[str, Any] = {
+        "ledger_store": store_id,
+        "ledger_email": email,
+        "contact": contact_id or None,
+        "customer": customer_id or None,
+        "opted_in": opted_in,
+        "payload_hash": payload_hash,
+        "remembered_at": utcnow(),
+        "fallback_contact": None,
+        "fallback_customer": None,
+        "fallback_opted_in": None,
     }
-    insert_ignoring_conflicts(session, SyncedContact, [row_values], ["store_id", "email"])
-    row = session.scalars(
-        select(SyncedContact).where(SyncedContact.store_id == store_id, SyncedContact.email == email)
-    ).one()
     if previous_email and ledger_email(previous_email) != email:
-        old = session.scalars(
-            select(SyncedContact).where(
-                SyncedContact.store_id == store_id,
-                SyncedContact.email == ledger_email(previous_email),
-            )
-        ).first()
+        moved = session.execute(
+            _MOVE_AWAY, {"ledger_store": store_id, "moved_email": ledger_email(previous_email)}
+        )
+        old = moved.first()
         if old is not None:
-            row.contact_id = row.contact_id or old.contact_id
-            row.customer_id = row.customer_id or old.customer_id
-            row.opted_in = row.opted_in if row.opted_in is not None else old.opted_in
-            session.execute(delete(SyncedContact).where(SyncedContact.id == old.id))
-    if contact_id:
-        row.contact_id = contact_id
-    if customer_id:
-        row.customer_id = customer_id
-    if opted_in is not None:
-        row.opted_in = opted_in
-    if payload_hash is not None:
-        row.payload_hash = payload_hash
-    row.deleted = False
-    row.updated_at = utcnow()
-    return row
+            params.update(fallback_contact=old[0], fallback_customer=old[1], fallback_opted_in=old[2])
+    if session.execute(_REMEMBER, params).rowcount:  # type: ignore[attr-defined]
+        return
+    # Not under the e-mail: a forgotten row of it is keyed by the e-mail again, else one is inserted.
+    hashes = get_box().keyed_hashes(email)
+    forgotten_row = session.execute(_FORGOTTEN_CONTACT, {"ledger_store": store_id, "hashes": hashes}).first()
+    if forgotten_row is not None:
+        session.execute(_REKEY, {"contact_row": forgotten_row[0], "ledger_email": email})
+    else:
+        # Two workers may meet one e-mail: the row is inserted if missing, then updated.
+        row_values = {
+            "store_id": store_id,
+            "email": email,
+            "payload_hash": "",
+            "deleted": False,
+            "updated_at": params["remembered_at"],
+        }
+        insert_ignoring_conflicts(session, SyncedContact, [row_values], ["store_id", "email"])
+    session.execute(_REMEMBER, params)
 
 
 def claim_by_inserting(
@@ -254,6 +301,76 @@ def claim_by_inserting(
         return held(session.scalars(holder).first())
 
 
+_EVENTS = SentEvent.__table__
+# The event ledger's hot statements, built once (Core, on the table): no ORM object is loaded, and
+# SQLAlchemy computes each statement's cache key once.
+_THIS_EVENT = and_(
+    _EVENTS.c.store_id == bindparam("event_store"),
+    _EVENTS.c.kind == bindparam("event_kind"),
+    _EVENTS.c.key == bindparam("event_key"),
+)
+_EVENT_HOLDER = select(
+    _EVENTS.c.id, _EVENTS.c.state, _EVENTS.c.claimed_by, _EVENTS.c.claimed_at, _EVENTS.c.event_id
+).where(_THIS_EVENT)
+_TAKE_OVER = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_row"))
+    .values(
+        claimed_by=bindparam("owner"),
+        claimed_at=bindparam("now", type_=_EVENTS.c.claimed_at.type),
+        state=bindparam("new_state"),
+        sent_at=func.coalesce(bindparam("new_sent_at", type_=_EVENTS.c.sent_at.type), _EVENTS.c.sent_at),
+    )
+)
+_OWNED = and_(
+    _THIS_EVENT,
+    _EVENTS.c.claimed_by == bindparam("owner"),
+    _EVENTS.c.state.in_(bindparam("owned_states", expanding=True)),
+)
+_MARK_SENDING = update(_EVENTS).where(_OWNED).values(state="sending")
+_RELEASE = delete(_EVENTS).where(_OWNED)
+_MARK_UNCONFIRMED = (
+    update(_EVENTS)
+    .where(_OWNED)
+    .values(state="unconfirmed", sent_at=bindparam("now", type_=_EVENTS.c.sent_at.type))
+)
+_MARK_SENT = (
+    update(_EVENTS)
+    .where(_THIS_EVENT)
+    .values(
+        state="sent",
+        event_id=bindparam("sent_event_id", type_=String),
+        contact_id=bindparam("sent_contact_id", type_=String),
+        email=bindparam("sent_email", type_=String),
+        sent_at=bindparam("now", type_=_EVENTS.c.sent_at.type),
+    )
+)
+_EVENT_SENT = select(_EVENTS.c.id).where(_THIS_EVENT, _EVENTS.c.state.in_(SENT_STATES))
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Insert:
+    """The insert-first claim, once per dialect (the `ON CONFLICT` clause is the dialect's)."""
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        dialect_insert(_EVENTS)
+        .values(
+            store_id=bindparam("event_store"),
+            kind=bindparam("event_kind"),
+            key=bindparam("event_key"),
+            order_id=bindparam("order_id", type_=BigInteger),
+            state="claimed",
+            claimed_by=bindparam("owner"),
+            claimed_at=bindparam("now", type_=_EVENTS.c.claimed_at.type),
+        )
+        .on_conflict_do_nothing(index_elements=["store_id", "kind", "key"])
+    )
+
+
+def _event(store_id: int, kind: str, key: str) -> dict[str, Any]:
+    return {"event_store": store_id, "event_kind": str(kind), "event_key": key}
+
+
 def claim_event(
     db: Database, store_id: int, kind: str, key: str, *, owner: str, order_id: int | None, now: datetime
 ) -> str | None:
@@ -262,8 +379,17 @@ def claim_event(
     A claim our own earlier attempt left (the delivery taken over after its worker died), or a dead
     worker's stale one, is taken over: sent if it was only `claimed`, recorded `unconfirmed` (and not
     sent) if it was `sending`, since SALESmanago may have it."""
-
-    def held(row: SentEvent | None) -> str | None:
+    event = _event(store_id, kind, key)
+    # One transaction and no exception when the row exists: deliveries about an order already sent
+    # (created, updated, status changed) are most of them, and a failed INSERT costs a second one.
+    with db.connection() as connection:
+        inserted = connection.execute(
+            _claim_statement(connection.dialect.name),
+            {**event, "order_id": order_id, "owner": owner, "now": now},
+        )
+        if inserted.rowcount == 1:
+            return None
+        row = connection.execute(_EVENT_HOLDER, event).first()
         if row is None:
             return "claimed and released by another worker; retry"
         if row.state == "unconfirmed":
@@ -273,62 +399,38 @@ def claim_event(
         stale = now - row.claimed_at > STALE_LOCK and row.claimed_by.startswith("delivery:")
         if row.claimed_by != owner and not stale:  # an export's claim is its own to resume or release
             return f"{kind} for {key} is being sent by {row.claimed_by}"
-        row.claimed_by, row.claimed_at = owner, now  # our own earlier attempt, or a dead worker's
-        if row.state == "sending":
-            row.state, row.sent_at = "unconfirmed", now
-            return f"{kind} for {key} unconfirmed: {INTERRUPTED}"
-        return None
-
-    holder = select(SentEvent).where(
-        SentEvent.store_id == store_id, SentEvent.kind == kind, SentEvent.key == key
-    )
-    # One transaction and no exception when the row exists: deliveries about an order already sent
-    # (created, updated, status changed) are most of them, and a failed INSERT costs a second one.
-    with db.session() as session:
-        dialect_insert = (
-            postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # Our own earlier attempt, or a dead worker's: ours now; one that was `sending` may have arrived.
+        interrupted = row.state == "sending"
+        connection.execute(
+            _TAKE_OVER,
+            {
+                "event_row": row.id,
+                "owner": owner,
+                "now": now,
+                "new_state": "unconfirmed" if interrupted else row.state,
+                "new_sent_at": now if interrupted else None,
+            },
         )
-        inserted = session.execute(
-            dialect_insert(SentEvent)
-            .values(
-                store_id=store_id, kind=kind, key=key, order_id=order_id, claimed_by=owner, claimed_at=now
-            )
-            .on_conflict_do_nothing(index_elements=["store_id", "kind", "key"])
-        )
-        if inserted.rowcount == 1:
-            return None
-        return held(session.scalars(holder).first())
-
-
-def _owned(
-    store_id: int, kind: str, key: str, owner: str, state: str | tuple[str, ...]
-) -> list[ColumnElement[bool]]:
-    """The conditions naming `owner`'s row of (store, kind, key) in `state` (or one of them)."""
-    states = (state,) if isinstance(state, str) else state
-    return [
-        SentEvent.store_id == store_id,
-        SentEvent.kind == kind,
-        SentEvent.key == key,
-        SentEvent.claimed_by == owner,
-        SentEvent.state.in_(states),
-    ]
+        return f"{kind} for {key} unconfirmed: {INTERRUPTED}" if interrupted else None
 
 
 def mark_sending(db: Database, store_id: int, kind: str, key: str, owner: str) -> bool:
     """Committed immediately before the request for our claimed event leaves: from now on a takeover
     records it unconfirmed instead of sending it. False: the claim is no longer ours (send nothing)."""
-    with db.session() as session:
-        marked = session.execute(
-            update(SentEvent).where(*_owned(store_id, kind, key, owner, "claimed")).values(state="sending")
+    with db.connection() as connection:
+        marked = connection.execute(
+            _MARK_SENDING, {**_event(store_id, kind, key), "owner": owner, "owned_states": ["claimed"]}
         )
-        return bool(marked.rowcount)  # type: ignore[attr-defined]
+        return bool(marked.rowcount)
 
 
 def release_event(db: Database, store_id: int, kind: str, key: str, owner: str) -> None:
     """Give up our claim of (store, kind, key) when nothing arrived (nothing left yet, or the request
     certainly did not arrive: no connection, an error answer): another attempt may send."""
-    with db.session() as session:
-        session.execute(delete(SentEvent).where(*_owned(store_id, kind, key, owner, ("claimed", "sending"))))
+    with db.connection() as connection:
+        connection.execute(
+            _RELEASE, {**_event(store_id, kind, key), "owner": owner, "owned_states": ["claimed", "sending"]}
+        )
 
 
 def mark_unconfirmed_event(
@@ -336,11 +438,10 @@ def mark_unconfirmed_event(
 ) -> str:
     """Our request left and no answer came back (a read timeout): SALESmanago may have it, so it is
     recorded unconfirmed, never sent again by itself. Returns the reason to show."""
-    with db.session() as session:
-        session.execute(
-            update(SentEvent)
-            .where(*_owned(store_id, kind, key, owner, "sending"))
-            .values(state="unconfirmed", sent_at=now)
+    with db.connection() as connection:
+        connection.execute(
+            _MARK_UNCONFIRMED,
+            {**_event(store_id, kind, key), "owner": owner, "owned_states": ["sending"], "now": now},
         )
     return f"{kind} for {key} unconfirmed: {INTERRUPTED}"
 
@@ -359,7 +460,7 @@ def release_unconfirmed_events(session: Session, store_id: int, owner: str) -> i
 
 
 def mark_sent(
-    session: Session,
+    session: StatementRunner,
     store_id: int,
     kind: str,
     key: str,
@@ -371,22 +472,17 @@ def mark_sent(
 ) -> None:
     """The claimed event was sent (in the caller's transaction, with the rest of the outcome)."""
     session.execute(
-        update(SentEvent)
-        .where(SentEvent.store_id == store_id, SentEvent.kind == kind, SentEvent.key == key)
-        .values(state="sent", event_id=event_id, contact_id=contact_id, email=email, sent_at=now)
+        _MARK_SENT,
+        {
+            **_event(store_id, kind, key),
+            "sent_event_id": event_id,
+            "sent_contact_id": contact_id,
+            "sent_email": email,
+            "now": now,
+        },
     )
 
 
-def event_sent(session: Session, store_id: int, kind: str, key: str) -> bool:
+def event_sent(session: StatementRunner, store_id: int, kind: str, key: str) -> bool:
     """Whether (store, kind, key) was sent, or may have been (`SENT_STATES`)."""
-    return (
-        session.scalars(
-            select(SentEvent.id).where(
-                SentEvent.store_id == store_id,
-                SentEvent.kind == kind,
-                SentEvent.key == key,
-                SentEvent.state.in_(SENT_STATES),
-            )
-        ).first()
-        is not None
-    )
+    return session.execute(_EVENT_SENT, _event(store_id, kind, key)).first() is not None
