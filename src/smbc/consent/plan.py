@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from smbc.consent.double_opt_in import (
@@ -35,6 +35,7 @@ from smbc.consent.double_opt_in import (
 from smbc.consent.history import ConsentChangeKind, ConsentSource, record_consent_change
 from smbc.consent.service import OPT_IN, SOURCE_OPT_IN_SYNC
 from smbc.consent.write_back import enqueue_write_back, record_write_back
+from smbc.db.session import StatementRunner
 from smbc.engine.context import Context
 from smbc.engine.ledgers import SyncedContact, ledger_keys, remember_contact
 from smbc.mapping import records as mapping
@@ -141,14 +142,19 @@ class ConsentPlan:
         )
 
 
-def last_known_opt_in(session: Session, store_id: int, email: str) -> bool | None:
+# Built once (Core, on the table): SQLAlchemy computes a statement's cache key once per object.
+_CONTACTS = SyncedContact.__table__
+_LAST_KNOWN_OPT_IN = select(_CONTACTS.c.opted_in).where(
+    _CONTACTS.c.store_id == bindparam("ledger_store"),
+    _CONTACTS.c.email.in_(bindparam("ledger_keys", expanding=True)),
+)
+
+
+def last_known_opt_in(session: StatementRunner, store_id: int, email: str) -> bool | None:
     """The newsletter consent last sent to (or received from) SALESmanago for the e-mail (a
     forgotten person's too: their row is kept under a keyed hash of the e-mail)."""
-    return session.scalar(
-        select(SyncedContact.opted_in).where(
-            SyncedContact.store_id == store_id, SyncedContact.email.in_([email, *ledger_keys(email)])
-        )
-    )
+    keys = list(dict.fromkeys([email, *ledger_keys(email)]))
+    return session.execute(_LAST_KNOWN_OPT_IN, {"ledger_store": store_id, "ledger_keys": keys}).scalar()
 
 
 def last_known_opt_ins(session: Session, store_id: int, emails: Iterable[str]) -> dict[str, bool | None]:
@@ -214,8 +220,8 @@ def plan_consent(ctx: Context, email: str, subscribed: bool | None, *, owner: st
     """The consent part of one contact send (real time), for `subscribed` (True: subscribes now,
     False: withdrew, None: says nothing). May ask SALESmanago whether the contact is opted in already
     and claim the confirmation e-mail; `owner` names the work ("delivery:42") holding that claim."""
-    with ctx.db.session() as session:
-        last = last_known_opt_in(session, ctx.store.id, email)
+    with ctx.db.connection() as connection:
+        last = last_known_opt_in(connection, ctx.store.id, email)
     plan = consent_plan_for(
         subscribed,
         last,
@@ -241,8 +247,8 @@ def plan_registration(ctx: Context, customer: Mapping[str, Any], *, registering:
     email = rules.normalize_email(customer.get("email"))
     if not opted_in_in_salesmanago(salesmanago_contact(ctx, email)):
         return ConsentPlan(note="not opted in in SALESmanago")
-    with ctx.db.session() as session:
-        last = last_known_opt_in(session, ctx.store.id, email)
+    with ctx.db.connection() as connection:
+        last = last_known_opt_in(connection, ctx.store.id, email)
     fields = {
         "channel_id": int(customer.get("origin_channel_id") or 0) or None,
         "first_name": customer.get("first_name") or "",
@@ -275,6 +281,10 @@ def send_planned(
         if plan.claim_owner:
             release_double_opt_in(ctx.db, ctx.store.id, email, plan.claim_owner)
         raise
+    if not (
+        plan.claim_owner or plan.flags.force_opt_out or plan.write_back is not None or plan.change is not None
+    ):
+        return answer  # nothing about consent to settle: no transaction
     write_back_id: int | None = None
     with ctx.db.session() as session:
         if plan.claim_owner:
