@@ -9,6 +9,8 @@ import hmac
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 KEYED_HASH_PREFIX = "hmac:"
+# Plaintexts `decrypt_remembered` keeps per box; past this many the memory starts again.
+MAX_REMEMBERED = 4096
 _KEYED_HASH_PURPOSE = b"smbc: keyed hash of personal data"
 
 
@@ -26,6 +28,7 @@ class SecretBox:
             raise ValueError(
                 "SMBC_SECRET_KEY must be comma-separated Fernet keys (32 url-safe base64 bytes each)"
             ) from exc
+        self._remembered: dict[str, str] = {}
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
@@ -37,6 +40,17 @@ class SecretBox:
             raise ValueError(
                 "cannot decrypt: no configured key matches (was SMBC_SECRET_KEY changed?)"
             ) from exc
+
+    def decrypt_remembered(self, token: str) -> str:
+        """`decrypt`, remembering the answer per ciphertext: for a secret read at every request (a
+        store's webhook secret). A changed secret is a new ciphertext, so nothing is used stale."""
+        plaintext = self._remembered.get(token)
+        if plaintext is None:
+            plaintext = self.decrypt(token)
+            if len(self._remembered) >= MAX_REMEMBERED:
+                self._remembered.clear()
+            self._remembered[token] = plaintext
+        return plaintext
 
     def rotate(self, token: str) -> str:
         """Re-encrypt under the newest key; ValueError when no configured key can read it."""
