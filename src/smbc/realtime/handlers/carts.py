@@ -6,9 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
-from sqlalchemy.orm import Session
 
-from smbc.db.session import Database, insert_ignoring_conflicts
+from smbc.db.session import Database, StatementRunner, insert_ignoring_conflicts
 from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import contact_by, remember_contact
 from smbc.mapping import records as mapping
@@ -60,7 +59,7 @@ _RELEASE_WINDOW = (
 )
 
 
-def close_cart_windows(session: Session, store_id: int, cart_id: str, reason: str) -> int:
+def close_cart_windows(session: StatementRunner, store_id: int, cart_id: str, reason: str) -> int:
     result = session.execute(
         _CLOSE_WINDOWS, {"window_store": store_id, "window_cart": cart_id, "close_reason": reason}
     )
@@ -166,8 +165,8 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
                 )
             )
         if contact_sm_id and email:
-            with ctx.db.session() as session:
-                remember_contact(session, ctx.store.id, email, contact_id=contact_sm_id)
+            with ctx.db.connection() as connection:
+                remember_contact(connection, ctx.store.id, email, contact_id=contact_sm_id)
         return Result.done(f"CART event {'updated' if keep else 'created'} ({event_id})")
     finally:
         with ctx.db.session() as session:

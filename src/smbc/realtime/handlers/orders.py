@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from smbc.consent.plan import INTEGRATION_UPSERT_PATH, plan_consent, send_planned
 from smbc.core.remote_calls import RemoteCallError
+from smbc.db.session import StatementRunner
 from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import (
     claim_event,
@@ -76,7 +75,7 @@ def _send_once(
     owner: str,
     email: str,
     send: Callable[[Callable[[], None]], Sent],
-    record: Callable[[Session, Sent], None] | None = None,
+    record: Callable[[StatementRunner, Sent], None] | None = None,
 ) -> Sent | str:
     """Claim (kind, key) in the once-ever ledger, send, and record it as sent. A string: why it was
     not sent (already sent, another worker is sending it, or unconfirmed: see the module docstring).
@@ -109,9 +108,9 @@ def _send_once(
         if not left:
             release_event(ctx.db, ctx.store.id, kind, key, owner)
         raise
-    with ctx.db.session() as session:
+    with ctx.db.connection() as connection:  # Core statements only
         mark_sent(
-            session,
+            connection,
             ctx.store.id,
             kind,
             key,
@@ -121,7 +120,7 @@ def _send_once(
             now=ctx.now,
         )
         if record is not None:
-            record(session, sent)
+            record(connection, sent)
     return sent
 
 
@@ -136,8 +135,8 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
         return Result.done(f"status {status_id} ({order.get('status', '')}) sends nothing")
     key = str(order_id)
     if kind is EventKind.CANCELLATION:
-        with ctx.db.session() as session:
-            if not event_sent(session, ctx.store.id, EventKind.PURCHASE, key):
+        with ctx.db.connection() as connection:
+            if not event_sent(connection, ctx.store.id, EventKind.PURCHASE, key):
                 return Result.done("cancelled before any PURCHASE was sent")
     email = mapping.order_email(order)
     problem = rules.email_problem(email, ctx.settings.ignored_domains)
@@ -178,7 +177,7 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
         # What was sent: a double opt-in claim held elsewhere sent no opt-in.
         return Sent(event_id, contact_id, plan.opted_in)
 
-    def purchased(session: Session, sent: Sent) -> None:
+    def purchased(session: StatementRunner, sent: Sent) -> None:
         """A PURCHASE settles the contact ledger and closes the order's cart window."""
         customer_id = int(order.get("customer_id") or 0) or None
         remember_contact(

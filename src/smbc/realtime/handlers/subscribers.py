@@ -37,8 +37,8 @@ def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
     contact_id = send_planned(
         ctx, contact, plan, ctx.sm.upsert_contact, work=f"delivery:{delivery.id}", endpoint=UPSERT_PATH
     )
-    with ctx.db.session() as session:
-        remember_contact(session, ctx.store.id, email, contact_id=contact_id, opted_in=plan.opted_in)
+    with ctx.db.connection() as connection:
+        remember_contact(connection, ctx.store.id, email, contact_id=contact_id, opted_in=plan.opted_in)
     if plan.flags.force_opt_out:
         return Result.done("opted out")
     return Result.done("opted in, confirmation e-mail requested" if plan.double_opt_in else "opted in")
@@ -91,7 +91,7 @@ def handle_subscriber_deleted(ctx: Context, delivery: WebhookDelivery) -> Result
         work=f"delivery:{delivery.id}",
         endpoint=UPSERT_PATH,
     )
-    with ctx.db.session() as session:
-        remember_contact(session, ctx.store.id, email, contact_id=contact_id, opted_in=False)
+    with ctx.db.connection() as connection:
+        remember_contact(connection, ctx.store.id, email, contact_id=contact_id, opted_in=False)
     forget()
     return Result.done("subscriber deleted: opted out")
