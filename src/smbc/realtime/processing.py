@@ -434,12 +434,13 @@ def process_delivery_task(delivery_id: int) -> None:
     process_delivery(delivery_id)
 
 
-def enqueue_drains(store_ids: Iterable[int]) -> None:
-    """Ask for a drain of each store (once per store, and not while one is queued and has not started),
-    in one write; if the queue is down, the sweep finds the rows later (so this never raises)."""
+def enqueue_drains(store_ids: Iterable[int], *, even_if_queued: bool = False) -> None:
+    """Ask for a drain of each store (once per store, and not while one is queued and has not started
+    unless `even_if_queued`), in one write; if the queue is down, the sweep finds the rows later (so
+    this never raises)."""
     stores = list(dict.fromkeys(store_ids))
     try:
-        wanted = QUEUED_DRAINS.claim(stores)
+        wanted = stores if even_if_queued else QUEUED_DRAINS.claim(stores)
     except Exception:  # the marks are in the queue's Redis: if it is down, so is the queue
         log.warning(
             "could not enqueue drains of %d stores; the sweep will pick them up", len(stores), exc_info=True
@@ -470,14 +471,15 @@ def enqueue_delivery(delivery_id: int) -> None:
 
 
 def enqueue_due_deliveries(db: Database, delivery_ids: Sequence[int]) -> None:
-    """The sweep's enqueue: one drain per store that has any of the rows."""
+    """The sweep's enqueue: one drain per store that has any of the rows, whatever the marks say (the
+    safety net does not trust a mark whose message may be lost)."""
     if not delivery_ids:
         return
     with db.session() as session:
         stores = session.scalars(
             select(WebhookDelivery.store_id).where(WebhookDelivery.id.in_(delivery_ids)).distinct()
         ).all()
-    enqueue_drains(sorted(stores))
+    enqueue_drains(sorted(stores), even_if_queued=True)
 
 
 def due_delivery_ids(db: Database, now: datetime | None = None, limit: int = queue.SWEEP_LIMIT) -> list[int]:
