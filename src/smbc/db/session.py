@@ -122,6 +122,16 @@ def insert_ignoring_conflicts(
     session.execute(_insert_ignoring(dialect, target, tuple(conflict_columns)), rows)
 
 
+def insert_one_ignoring_conflict(
+    session: StatementRunner, table: Any, row: dict[str, Any], conflict_columns: list[str]
+) -> bool:
+    """`insert_ignoring_conflicts` for one row: whether it went in (False: another worker's was there)."""
+    target = getattr(table, "__table__", table)
+    dialect = session.dialect.name if isinstance(session, Connection) else session.get_bind().dialect.name
+    inserted = session.execute(_insert_ignoring(dialect, target, tuple(conflict_columns)), row)
+    return inserted.rowcount == 1  # type: ignore[attr-defined]
+
+
 @functools.lru_cache(maxsize=64)
 def _insert_ignoring(dialect: str, table: Any, conflict_columns: tuple[str, ...]) -> Any:
     """Built once per table: SQLAlchemy computes a statement's cache key once per object."""

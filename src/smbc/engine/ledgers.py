@@ -54,7 +54,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from smbc.core.clock import utcnow
 from smbc.core.encryption import KEYED_HASH_PREFIX, get_box
 from smbc.db.base import Base
-from smbc.db.session import Database, StatementRunner, insert_ignoring_conflicts
+from smbc.db.session import Database, StatementRunner, insert_one_ignoring_conflict
 from smbc.db.types import UTCDateTime
 from smbc.engine.queue import STALE_LOCK
 
@@ -273,15 +273,19 @@ def remember_contact(
     if forgotten_row is not None:
         session.execute(_REKEY, {"contact_row": forgotten_row[0], "ledger_email": email})
     else:
-        # Two workers may meet one e-mail: the row is inserted if missing, then updated.
         row_values = {
             "store_id": store_id,
             "email": email,
-            "payload_hash": "",
+            "contact_id": params["contact"] or params["fallback_contact"],
+            "customer_id": params["customer"] or params["fallback_customer"],
+            "opted_in": opted_in if opted_in is not None else params["fallback_opted_in"],
+            "payload_hash": payload_hash or "",
             "deleted": False,
             "updated_at": params["remembered_at"],
         }
-        insert_ignoring_conflicts(session, SyncedContact, [row_values], ["store_id", "email"])
+        if insert_one_ignoring_conflict(session, SyncedContact, row_values, ["store_id", "email"]):
+            return
+    # Keyed by the e-mail again, or another worker inserted it first: updated as the first UPDATE would.
     session.execute(_REMEMBER, params)
 
 
