@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Row, and_, bindparam, or_, select, update
 
 from smbc.db.session import Database, StatementRunner, insert_ignoring_conflicts
 from smbc.engine.context import Context, Result
@@ -51,7 +51,7 @@ _LEASE_WINDOW = (
     )
     .values(lease_owner=bindparam("lease_holder"), lease_until=bindparam("lease_end"))
 )
-_LEASED_WINDOW = select(CartWindow).from_statement(select(_WINDOWS).where(_THIS_WINDOW))
+_LEASED_WINDOW = select(_WINDOWS).where(_THIS_WINDOW)
 _RELEASE_WINDOW = (
     update(_WINDOWS)
     .where(_WINDOWS.c.id == bindparam("window_id"), _WINDOWS.c.lease_owner == bindparam("lease_holder"))
@@ -68,21 +68,20 @@ def close_cart_windows(session: StatementRunner, store_id: int, cart_id: str, re
 
 def _lease_window(
     db: Database, store_id: int, cart_id: str, contact_key: str, owner: str, now: datetime
-) -> CartWindow | None:
-    """Get (creating it first if needed) and lease the cart's window row; None while another holds it."""
-    with db.session() as session:
+) -> Row[Any] | None:
+    """Get (creating it first if needed) and lease the cart's window row (its columns, as leased);
+    None while another holds it."""
+    with db.connection() as connection:
         window = {"store_id": store_id, "cart_id": cart_id, "contact_key": contact_key}
-        insert_ignoring_conflicts(session, CartWindow, [window], list(window))
+        insert_ignoring_conflicts(connection, CartWindow, [window], list(window))
         this_window = {"window_store": store_id, "window_cart": cart_id, "window_contact": contact_key}
-        leased = session.execute(
+        leased = connection.execute(
             _LEASE_WINDOW,
             {**this_window, "lease_now": now, "lease_holder": owner, "lease_end": now + CART_LEASE},
         )
         if leased.rowcount != 1:
             return None
-        row = session.scalars(_LEASED_WINDOW, this_window).one()
-        session.expunge(row)
-        return row
+        return connection.execute(_LEASED_WINDOW, this_window).one()
 
 
 def _cart_contact(ctx: Context, cart: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -148,8 +147,8 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
             contact_sm_id, event_id = ctx.sm.integration_upsert(bare.to_payload(), event.to_payload())
         else:
             event_id = ctx.sm.add_event(event.to_payload())
-        with ctx.db.session() as session:
-            session.execute(
+        with ctx.db.connection() as connection:
+            connection.execute(
                 update(CartWindow)
                 .where(CartWindow.id == window.id)
                 .values(
@@ -169,12 +168,12 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
                 remember_contact(connection, ctx.store.id, email, contact_id=contact_sm_id)
         return Result.done(f"CART event {'updated' if keep else 'created'} ({event_id})")
     finally:
-        with ctx.db.session() as session:
-            session.execute(_RELEASE_WINDOW, {"window_id": window.id, "lease_holder": owner})
+        with ctx.db.connection() as connection:
+            connection.execute(_RELEASE_WINDOW, {"window_id": window.id, "lease_holder": owner})
 
 
 def handle_cart_closed(ctx: Context, delivery: WebhookDelivery) -> Result:
     reason = "converted" if delivery.scope.endswith("converted") else "deleted"
-    with ctx.db.session() as session:
-        closed = close_cart_windows(session, ctx.store.id, delivery.resource_id, reason)
+    with ctx.db.connection() as connection:
+        closed = close_cart_windows(connection, ctx.store.id, delivery.resource_id, reason)
     return Result.done(f"cart {reason}; {closed} CART window(s) closed")
