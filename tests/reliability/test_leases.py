@@ -66,7 +66,9 @@ class World:
         self.sm = SlowSalesmanago()
         self.sm.go.set()  # sends go through unless a test holds them
         self.enqueued: list[int] = []  # the stores whose drain was asked for
-        monkeypatch.setattr(realtime, "enqueue_drains", self.enqueued.extend)  # a queue that only records
+        monkeypatch.setattr(  # a queue that only records
+            realtime, "enqueue_drains", lambda stores, **_: self.enqueued.extend(stores)
+        )
         with self.db.session() as s:
             store = Store(hash="lease1", access_token="token", webhook_secret="x", sites=[])
             s.add(store)
