@@ -177,6 +177,17 @@ def test_wrong_or_missing_secret_is_401_and_stores_nothing(client: TestClient, s
     assert rows(client) == []
 
 
+def test_a_new_webhook_secret_is_checked_from_the_next_delivery(client: TestClient) -> None:
+    body = fixture("store_order_created")
+    assert post(client, body).status_code == 200  # the secret as it was, decrypted and remembered
+    with client.app.state.runtime.db.session() as s:
+        s.scalars(select(Store).where(Store.hash == STORE)).one().webhook_secret = "n3w-secret"
+    later = {**body, "created_at": body["created_at"] + 5}
+    assert post(client, later).status_code == 401
+    assert post(client, later, secret="n3w-secret").status_code == 200
+    assert len(rows(client)) == 2
+
+
 def _metric(result: str) -> float:
     return REGISTRY.get_sample_value("smbc_webhook_deliveries_total", {"result": result}) or 0.0
 
