@@ -37,6 +37,7 @@ def test_worker_runs_queued_tasks_until_ctrl_c(settings: Settings, tmp_path: Pat
             SMBC_SECRET_KEY=settings.secret_key,
             SMBC_VAR_DIR=str(tmp_path),
             SMBC_WORKERS="external",
+            SMBC_LOG_LEVEL="DEBUG",  # Huey's per-task line is written at DEBUG only
         )
         worker = subprocess.Popen(
             [sys.executable, "-m", "smbc", "worker", "--threads", "1"],

@@ -278,7 +278,7 @@ def test_a_purchase_whose_answer_timed_out_is_sent_once_and_its_delivery_says_un
     assert resend_unconfirmed(w.db, STORE_HASH, delivery_id) == 0  # sent now: nothing to send again
 
 
-def test_a_purchase_answered_with_errors_gives_its_claim_back_and_is_sent_on_retry(
+def test_a_purchase_answered_with_errors_keeps_its_claim_and_is_sent_on_retry(
     sandbox_world: tuple[World, FakeSalesmanago],
 ) -> None:
     w, sm = sandbox_world
@@ -286,7 +286,18 @@ def test_a_purchase_answered_with_errors_gives_its_claim_back_and_is_sent_on_ret
     delivery_id = w.deliver()
     assert w.run(delivery_id).status is RowStatus.PENDING
     with w.db.session() as s:
-        assert s.scalars(select(SentEvent)).all() == []
+        # Held for its retry, back at claimed: it certainly did not arrive.
+        assert [(e.state, e.claimed_by) for e in s.scalars(select(SentEvent))] == [
+            ("claimed", f"delivery:{delivery_id}")
+        ]
+    # Another delivery about the order leaves it to the one retrying: one sender per contact in an outage.
+    calls_before = len(sm.calls)
+    other = w.run(w.deliver("store/order/statusUpdated"))
+    assert (other.status, other.reason) == (
+        RowStatus.DONE,
+        f"PURCHASE for 50 is being sent by delivery:{delivery_id}",
+    )
+    assert len(sm.calls) == calls_before
     sm.faults.fail_next(1, 429)
     clock = get_clock()
     assert isinstance(clock, FakeClock)

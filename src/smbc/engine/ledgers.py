@@ -333,6 +333,7 @@ _OWNED = and_(
 )
 _MARK_SENDING = update(_EVENTS).where(_OWNED).values(state="sending")
 _RELEASE = delete(_EVENTS).where(_OWNED)
+_KEEP_FOR_RETRY = update(_EVENTS).where(_OWNED).values(state="claimed")
 _MARK_UNCONFIRMED = (
     update(_EVENTS)
     .where(_OWNED)
@@ -434,6 +435,17 @@ def release_event(db: Database, store_id: int, kind: str, key: str, owner: str) 
     with db.connection() as connection:
         connection.execute(
             _RELEASE, {**_event(store_id, kind, key), "owner": owner, "owned_states": ["claimed", "sending"]}
+        )
+
+
+def keep_for_retry(db: Database, store_id: int, kind: str, key: str, owner: str) -> None:
+    """The request certainly did not arrive and our delivery will try again: it keeps the claim, back
+    at `claimed`, so other deliveries about the same order do not each send (and retry) it too while
+    SALESmanago is failing. A claim left past `STALE_LOCK` is taken over by any later delivery."""
+    with db.connection() as connection:
+        connection.execute(
+            _KEEP_FOR_RETRY,
+            {**_event(store_id, kind, key), "owner": owner, "owned_states": ["claimed", "sending"]},
         )
 
 

@@ -21,10 +21,12 @@ from typing import Any
 from smbc.consent.plan import INTEGRATION_UPSERT_PATH, plan_consent, send_planned
 from smbc.core.remote_calls import RemoteCallError
 from smbc.db.session import StatementRunner
+from smbc.engine import queue
 from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import (
     claim_event,
     event_sent,
+    keep_for_retry,
     mark_sending,
     mark_sent,
     mark_unconfirmed_event,
@@ -100,7 +102,10 @@ def _send_once(
     except RemoteCallError as exc:
         if left and exc.may_have_arrived:
             return mark_unconfirmed_event(ctx.db, ctx.store.id, kind, key, owner, ctx.now)
-        release_event(ctx.db, ctx.store.id, kind, key, owner)
+        if queue.OUTCOME_ACTIONS[exc.outcome] is queue.Action.RETRY:
+            keep_for_retry(ctx.db, ctx.store.id, kind, key, owner)
+        else:
+            release_event(ctx.db, ctx.store.id, kind, key, owner)
         raise
     except BaseException:
         # After the request left, anything else (a failure recording the answer, a kill) may follow
