@@ -52,6 +52,20 @@ def reserve_for(priority: str, quota: int | None) -> int:
     return 0
 
 
+def merge_answer(
+    known_left: int | None, known_reset_at: float, left: int, reset_at: float, *, window: float, now: float
+) -> tuple[int, float]:
+    """The requests left and the reset time after an answer, given what is known. Answers of one
+    window arrive out of order (a slow thread's answer was counted by BigCommerce before answers
+    already seen): within the known window an answer only ever lowers the count. An answer whose
+    reset is over half a window after the known one is from the next window and is taken as it is."""
+    if known_left is None or now >= known_reset_at:
+        return left, reset_at
+    if window > 0 and reset_at > known_reset_at + window / 2:
+        return left, reset_at
+    return min(known_left, left), max(known_reset_at, reset_at)
+
+
 @dataclass
 class _StoreState:
     in_flight: int = 0
@@ -112,17 +126,21 @@ class LocalLimiter(UsesClock):
         left = _int_header(headers, "x-rate-limit-requests-left")
         quota = _int_header(headers, "x-rate-limit-requests-quota")
         reset_ms = _int_header(headers, "x-rate-limit-time-reset-ms")
+        window_s = (_int_header(headers, "x-rate-limit-time-window-ms") or 0) / 1000.0
         with self._cond:
             state = self._stores.setdefault(store_hash, _StoreState())
             now = self.clock.monotonic()
+            answer: tuple[int, float] | None = None
             if rate_limited:
-                state.left = 0
                 wait = reset_ms / 1000.0 if reset_ms is not None else RATE_LIMITED_DEFAULT_WAIT_S
-                state.reset_at = now + wait
+                answer = 0, now + wait
             elif left is not None:
                 # The answer's count predates the other requests still in flight: they will use it too.
-                state.left = max(0, left - max(0, state.in_flight - 1))
-                state.reset_at = now + (reset_ms or 0) / 1000.0
+                answer = max(0, left - max(0, state.in_flight - 1)), now + (reset_ms or 0) / 1000.0
+            if answer is not None:
+                state.left, state.reset_at = merge_answer(
+                    state.left, state.reset_at, *answer, window=window_s, now=now
+                )
             if quota is not None:
                 state.quota = quota
             self._cond.notify_all()
@@ -159,6 +177,26 @@ return 1
 """
 
 
+# One script: counting the slots and writing what is left in two calls let another process take a
+# request in between whose decrement the write then erased. The same rules as merge_answer.
+_OBSERVE = """
+local slots, quota_key = KEYS[1], KEYS[2]
+local now, left, reset_at, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+if ARGV[5] == '1' then
+  left = math.max(0, left - math.max(0, redis.call('ZCARD', slots) - 1))
+end
+local known = tonumber(redis.call('HGET', quota_key, 'left') or '')
+local known_reset = tonumber(redis.call('HGET', quota_key, 'reset_at') or '0')
+if known ~= nil and now < known_reset and not (window > 0 and reset_at > known_reset + window / 2) then
+  left, reset_at = math.min(known, left), math.max(known_reset, reset_at)
+end
+redis.call('HSET', quota_key, 'left', left, 'reset_at', reset_at)
+if ARGV[6] ~= '' then redis.call('HSET', quota_key, 'quota', ARGV[6]) end
+redis.call('PEXPIRE', quota_key, 120000)
+return left
+"""
+
+
 class RedisLimiter(UsesClock):
     """Worker processes sharing one Redis: slots are leases in a sorted set, quota in a hash."""
 
@@ -173,6 +211,7 @@ class RedisLimiter(UsesClock):
 
         self._redis = redis.Redis.from_url(url)
         self._acquire_script = self._redis.register_script(_ACQUIRE)
+        self._observe_script = self._redis.register_script(_OBSERVE)
         self.max_in_flight = max_in_flight
         self._clock = clock
         self.prefix = prefix
@@ -223,20 +262,23 @@ class RedisLimiter(UsesClock):
         left = _int_header(headers, "x-rate-limit-requests-left")
         quota = _int_header(headers, "x-rate-limit-requests-quota")
         reset_ms = _int_header(headers, "x-rate-limit-time-reset-ms")
+        window_ms = _int_header(headers, "x-rate-limit-time-window-ms") or 0
         now = self._now_ms()
-        fields: dict[str, int] = {}
         if rate_limited:
             wait_ms = reset_ms if reset_ms is not None else int(RATE_LIMITED_DEFAULT_WAIT_S * 1000)
-            fields.update(left=0, reset_at=now + wait_ms)
+            answer, count_others = (0, now + wait_ms), False
         elif left is not None:
             # The answer's count predates the other requests still in flight (this one holds a slot).
-            others = max(0, int(self._redis.zcard(self._keys(store_hash)[0])) - 1)
-            fields.update(left=max(0, left - others), reset_at=now + (reset_ms or 0))
-        if quota is not None:
-            fields["quota"] = quota
-        if fields:
-            self._redis.hset(quota_key, mapping=fields)
-            self._redis.pexpire(quota_key, 120_000)
+            answer, count_others = (left, now + (reset_ms or 0)), True
+        else:
+            if quota is not None:
+                self._redis.hset(quota_key, "quota", quota)
+                self._redis.pexpire(quota_key, 120_000)
+            return
+        self._observe_script(
+            keys=list(self._keys(store_hash)),
+            args=[now, *answer, window_ms, int(count_others), "" if quota is None else quota],
+        )
 
 
 _limiters: dict[str, StoreLimiter] = {}

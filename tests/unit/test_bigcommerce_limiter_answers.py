@@ -1,0 +1,98 @@
+"""Answers that reach the limiter in another order than BigCommerce counted their requests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Protocol
+
+import pytest
+
+from smbc.bigcommerce.limiter import LocalLimiter, RedisLimiter, StoreLimiter
+from smbc.core.clock import FakeClock
+
+STORE = "abc123"
+
+
+class _Processes(Protocol):
+    def __call__(self, count: int) -> list[StoreLimiter]: ...
+
+
+def _answer(left: int, reset_ms: int) -> dict[str, str]:
+    return {
+        "X-Rate-Limit-Requests-Left": str(left),
+        "X-Rate-Limit-Requests-Quota": "15",
+        "X-Rate-Limit-Time-Reset-Ms": str(reset_ms),
+        "X-Rate-Limit-Time-Window-Ms": "5000",
+    }
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["local", "redis"])
+def processes(
+    request: pytest.FixtureRequest, clock: FakeClock
+) -> Iterator[Callable[[int], list[StoreLimiter]]]:
+    """Limiters standing for worker processes of one deployment: threads of one process share a
+    LocalLimiter, processes share Redis."""
+    if request.param == "local":
+        shared = LocalLimiter(clock=clock)
+        yield lambda count: [shared] * count
+        return
+    redis_url = request.getfixturevalue("redis_url")
+    prefix = f"test:bc:{uuid.uuid4().hex[:8]}"
+    made: list[RedisLimiter] = []
+
+    def make(count: int) -> list[StoreLimiter]:
+        made.extend(RedisLimiter(redis_url, clock=clock, prefix=prefix) for _ in range(count))
+        return list(made[-count:])
+
+    yield make
+    for limiter in made:
+        limiter.close()
+
+
+def _sent_before_the_reset(limiter: StoreLimiter, clock: FakeClock, most: int) -> int:
+    start = clock.time()
+    sent = 0
+    for _ in range(most):
+        with limiter.slot(STORE, "realtime"):
+            pass
+        if clock.time() != start:
+            break
+        sent += 1
+    return sent
+
+
+def test_a_late_answer_does_not_give_back_requests_counted_after_it(
+    processes: _Processes, clock: FakeClock
+) -> None:
+    # Three requests out with 5 left. BigCommerce counts a first (4 left), then b (3), then c (2);
+    # b's and c's answers arrive first, a's last (a slow thread). Only 2 are left: a's answer must
+    # not raise the count back to 4 (the scaling curve's store went over its quota this way).
+    a, b, c = processes(3)
+    a.observe(STORE, _answer(left=5, reset_ms=4000))
+    with ExitStack() as a_out:
+        a_out.enter_context(a.slot(STORE, "realtime"))
+        with ExitStack() as b_out:
+            b_out.enter_context(b.slot(STORE, "realtime"))
+            with c.slot(STORE, "realtime"):
+                b.observe(STORE, _answer(left=3, reset_ms=3990))
+                b_out.close()
+                c.observe(STORE, _answer(left=2, reset_ms=3980))
+        a.observe(STORE, _answer(left=4, reset_ms=3970))
+    assert _sent_before_the_reset(a, clock, most=6) <= 2
+
+
+def test_an_answer_from_the_next_window_is_taken_as_it_is(processes: _Processes, clock: FakeClock) -> None:
+    # Nothing was left in the window; BigCommerce's window ended before the limiter's estimate, and a
+    # request already counted in the next one says 14 are left there: no need to wait.
+    (limiter,) = processes(1)
+    limiter.observe(STORE, _answer(left=0, reset_ms=4000))
+    clock.advance(3.5)
+    limiter.observe(STORE, _answer(left=14, reset_ms=4990))
+    assert _sent_before_the_reset(limiter, clock, most=5) == 5
