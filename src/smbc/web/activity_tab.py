@@ -60,14 +60,23 @@ async def activity_tab(
     return render(request, "activity.html", context)
 
 
-async def _delivery_action(
-    request: Request,
-    store_hash: str,
-    delivery_id: int,
-    action: Callable[[Database, str, int], Any],
-    message: Callable[[int, Any], str],
+# The Activity tab's buttons on a delivery: the action the CLI runs too, and what it says after.
+DELIVERY_ACTIONS: dict[str, tuple[Callable[[Database, str, int], Any], Callable[[int, Any], str]]] = {
+    "retry": (delivery_actions.retry_delivery, delivery_actions.retried_message),
+    "resend": (delivery_actions.resend_unconfirmed, delivery_actions.resent_message),
+}
+
+
+@router.post("/app/activity/deliveries/{delivery_id}/{action_name}", response_class=HTMLResponse)
+async def delivery_action(
+    request: Request, delivery_id: int, action_name: str, dash: DashboardSession = Depends(current_session)
 ) -> HTMLResponse:
-    """Run one delivery action as the CLI does, then show the tab with what it said."""
+    """Retry (a failed or skipped delivery) or resend (its unconfirmed events), then show the tab with
+    what the action said."""
+    if action_name not in DELIVERY_ACTIONS:
+        raise HTTPException(status_code=404, detail="No such action on a delivery.")
+    action, message = DELIVERY_ACTIONS[action_name]
+    store_hash = dash.store_hash
 
     def run() -> Any:
         try:
@@ -79,29 +88,3 @@ async def _delivery_action(
     context = await run_in_threadpool(_context, request, store_hash, False)
     context["messages"] = [{"kind": "success" if result else "warning", "text": message(delivery_id, result)}]
     return render(request, "activity.html", context)
-
-
-@router.post("/app/activity/deliveries/{delivery_id}/retry", response_class=HTMLResponse)
-async def retry(
-    request: Request, delivery_id: int, dash: DashboardSession = Depends(current_session)
-) -> HTMLResponse:
-    return await _delivery_action(
-        request,
-        dash.store_hash,
-        delivery_id,
-        delivery_actions.retry_delivery,
-        delivery_actions.retried_message,
-    )
-
-
-@router.post("/app/activity/deliveries/{delivery_id}/resend", response_class=HTMLResponse)
-async def resend(
-    request: Request, delivery_id: int, dash: DashboardSession = Depends(current_session)
-) -> HTMLResponse:
-    return await _delivery_action(
-        request,
-        dash.store_hash,
-        delivery_id,
-        delivery_actions.resend_unconfirmed,
-        delivery_actions.resent_message,
-    )
