@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from huey.consumer import Consumer
 from huey.storage import RedisStorage
 from sqlalchemy import or_, select
 
 from smbc.core import jobs
 from smbc.core.clock import Clock, FakeClock, set_clock
-from smbc.core.config import Settings
+from smbc.core.config import Settings, get_settings
 from smbc.core.http_server import BackgroundServer, free_port
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
@@ -232,3 +235,14 @@ class RealtimeEnv:
 
     def contact(self, email: str) -> dict[str, Any] | None:
         return self.sm.contact(self.client_id, email)
+
+
+@contextmanager
+def realtime_env_for_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeEnv]:
+    """A `RealtimeEnv` whose settings are in the process's environment, where `smbc` commands read them."""
+    with RealtimeEnv(settings) as environment:
+        for name, value in environment.settings.environment().items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        yield environment
+        get_settings.cache_clear()

@@ -7,23 +7,19 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from realtime_env import RealtimeEnv
+from realtime_env import RealtimeEnv, realtime_env_for_cli
 from typer.testing import CliRunner
 
 from smbc.cli.main import app
-from smbc.core.config import Settings, get_settings
+from smbc.core.config import Settings
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeEnv]:
-    with RealtimeEnv(settings) as environment:
-        for name, value in environment.settings.environment().items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+    with realtime_env_for_cli(settings, monkeypatch) as environment:
         yield environment
-        get_settings.cache_clear()
 
 
 def test_an_order_a_customer_an_email_and_a_cart_each_tell_their_story(env: RealtimeEnv) -> None:

@@ -7,12 +7,12 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from realtime_env import RealtimeEnv
+from realtime_env import RealtimeEnv, realtime_env_for_cli
 from test_consent_e2e import paste_callback_urls, settle_all
 from typer.testing import CliRunner
 
 from smbc.cli.main import app
-from smbc.core.config import Settings, get_settings
+from smbc.core.config import Settings
 
 runner = CliRunner()
 EMAIL = "story@example.com"
@@ -20,12 +20,8 @@ EMAIL = "story@example.com"
 
 @pytest.fixture
 def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeEnv]:
-    with RealtimeEnv(settings) as environment:
-        for name, value in environment.settings.environment().items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+    with realtime_env_for_cli(settings, monkeypatch) as environment:
         yield environment
-        get_settings.cache_clear()
 
 
 def test_a_subscription_a_callback_and_an_export_each_leave_their_change_in_order(env: RealtimeEnv) -> None:

@@ -6,23 +6,19 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from realtime_env import RealtimeEnv
+from realtime_env import RealtimeEnv, realtime_env_for_cli
 from typer.testing import CliRunner
 
 from smbc.cli.main import app
-from smbc.core.config import Settings, get_settings
+from smbc.core.config import Settings
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def env(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeEnv]:
-    with RealtimeEnv(backend_settings) as environment:
-        for name, value in environment.settings.environment().items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+    with realtime_env_for_cli(backend_settings, monkeypatch) as environment:
         yield environment
-        get_settings.cache_clear()
 
 
 def test_reconcile_command_sends_what_webhooks_lost_and_activity_shows_it(env: RealtimeEnv) -> None:

@@ -20,11 +20,16 @@ class CallBuffer:
 
     def __init__(self, context: str = "") -> None:
         self.context = context
+        # Set while one piece of a batch's work runs, so its calls are recorded as that work's (the
+        # clients were built once for the batch, with the batch's context).
+        self.attribute_to: str | None = None
         self.calls: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
     def __call__(self, fields: dict[str, Any]) -> None:
         with self._lock:
+            if self.attribute_to is not None:
+                fields = {**fields, "context": self.attribute_to}
             self.calls.append(fields)
 
     def flush(self, session: Any) -> list[dict[str, Any]]:

@@ -235,6 +235,7 @@ def _handle_batch(
         return _finish(db, batch, {d.id: failure for d in batch}, calls, now, store=store, error=exc)
     last_error: RemoteCallError | None = None
     for delivery in primary:
+        calls.attribute_to = f"delivery:{delivery.id}"  # a drain's batch mixes orders, carts, customers
         try:
             results[delivery.id] = handle(ctx, delivery)
         except RemoteCallError as exc:
@@ -245,6 +246,7 @@ def _handle_batch(
         except Exception as exc:  # a bug must not lose the delivery: retry later, keep the error
             log.exception("delivery %s failed", delivery.id)
             results[delivery.id] = queue.result_for_unexpected(exc)
+    calls.attribute_to = None
     for delivery in batch:
         results.setdefault(delivery.id, Result.waiting(queue.PAUSED_FOR_CREDENTIALS))
     return _finish(db, batch, results, calls, now, store=store, error=last_error)
