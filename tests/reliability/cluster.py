@@ -192,20 +192,22 @@ class Cluster:
     def store_hash(self) -> str:
         return self.sb.bc.default_store_hash
 
-    def install(self) -> int:
-        """Install the store (a worker sets it up) and connect it to SALESmanago."""
+    def install(self, store_hash: str | None = None, *, timeout: float = 60) -> int:
+        """Install a store (the sandbox's default one unless named; a worker sets it up) and connect it
+        to the sandbox's SALESmanago account."""
         assert self.db is not None
-        assert self.sb.bc.install(self.store_hash).status_code < 400
+        store_hash = store_hash or self.store_hash
+        assert self.sb.bc.install(store_hash).status_code < 400
 
         def set_up() -> int | None:
             with self.db.session() as s:  # type: ignore[union-attr]
-                store = s.scalar(select(Store).where(Store.hash == self.store_hash))
+                store = s.scalar(select(Store).where(Store.hash == store_hash))
                 return store.id if store is not None and store.setup_completed_at else None
 
-        store_id = wait_for(set_up, "a worker to set the store up", timeout=60)
+        store_id = wait_for(set_up, f"a worker to set store {store_hash} up", timeout=timeout)
         login_with_password(
             self.db,
-            self.store_hash,
+            store_hash,
             email=self.sb.sm.NORMAL.email,
             password=self.sb.sm.PASSWORD,
             endpoint=self.sb.sm_url,

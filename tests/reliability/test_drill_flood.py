@@ -31,7 +31,6 @@ import pytest
 from cluster import Cluster
 from sqlalchemy import func, select
 
-from smbc.actions.account import login_with_password
 from smbc.db.models import Store
 from smbc.realtime.models import WebhookDelivery
 from smbc.sandbox.bigcommerce.seeder import seed_store
@@ -54,29 +53,6 @@ SENDERS = 64  # requests in flight from the flood's sender
 # (about a second here, against 20 ms with no flood) and for the CPU the flood takes from everyone.
 # Without turns it would wait for the flood's whole backlog: over 1,000 times its calm latency here.
 MAX_LATENCY_RATIO = 200.0
-
-
-def install(c: Cluster, store_hash: str) -> int:
-    """A store installed (a worker sets it up) and connected to the sandbox's SALESmanago account."""
-    assert c.db is not None
-    assert c.sb.bc.install(store_hash).status_code < 400
-
-    def set_up() -> int | None:
-        with c.db.session() as s:  # type: ignore[union-attr]
-            store = s.scalar(select(Store).where(Store.hash == store_hash))
-            return store.id if store is not None and store.setup_completed_at else None
-
-    store_id = wait_for(set_up, f"a worker to set store {store_hash} up", timeout=120)
-    login_with_password(
-        c.db,
-        store_hash,
-        email=c.sb.sm.NORMAL.email,
-        password=c.sb.sm.PASSWORD,
-        endpoint=c.sb.sm_url,
-        settings=c.settings,
-        actor="drill",
-    )
-    return store_id
 
 
 def checkout(c: Cluster, store_hash: str, email: str) -> int:
@@ -195,9 +171,9 @@ def test_one_stores_flood_does_not_starve_the_other_stores(
         c.start_worker()
         c.start_worker()
         flooded = c.store_hash
-        install(c, flooded)
+        c.install(flooded, timeout=120)
         quiet_hashes = [c.sb.bc.add_store() for _ in range(QUIET_STORES)]
-        quiet_ids = [install(c, store_hash) for store_hash in quiet_hashes]
+        quiet_ids = [c.install(store_hash, timeout=120) for store_hash in quiet_hashes]
         customers = seed_customers(c, flooded, FLOOD)  # one per delivery: each is a contact to send
         emails = itertools.count(1)
         placed: list[str] = []
@@ -270,7 +246,7 @@ def test_a_flood_spread_over_many_stores_is_drained(
         c.start_worker()
         hashes = [c.store_hash] + [c.sb.bc.add_store() for _ in range(FLOOD_STORES - 1)]
         for store_hash in hashes:
-            install(c, store_hash)
+            c.install(store_hash, timeout=120)
         customers = {store_hash: seed_customers(c, store_hash, FLOOD // len(hashes)) for store_hash in hashes}
         flood = Flood(c, customers, FLOOD)
         flood.start().join(timeout=300)
