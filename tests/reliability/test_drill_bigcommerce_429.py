@@ -24,7 +24,7 @@ ORDERS = 30
 QUOTA = 40  # requests per window: the burst needs several windows
 WINDOW_S = 5.0
 OVERLOADED_SHARE = 0.5  # of requests answered 429 without rate-limit headers during the storm
-STORM_429S = 20  # header-less 429s the app receives before the storm ends
+STORM_429S = 10  # header-less 429s the app receives before the storm ends (each holds the store 5 s)
 
 
 def test_the_app_stays_within_quota_through_429_storms_and_resumes(
@@ -43,7 +43,7 @@ def test_the_app_stays_within_quota_through_429_storms_and_resumes(
         wait_for(
             lambda: c.bigcommerce_answers(429) >= STORM_429S,
             lambda: f"{STORM_429S} header-less 429s (seen {c.bigcommerce_answers(429)})",
-            timeout=120,
+            timeout=180,
         )
         bc.faults.rate_limit_without_headers = 0.0  # the storm ends; the quota still binds
 
