@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, TypeVar
 
 from huey import crontab
@@ -44,29 +42,34 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql import Executable
 
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
 from smbc.core.metrics import QUEUE_ROWS_FINISHED
-from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.session import Database
 from smbc.db.types import UTCDateTime
 from smbc.engine.context import Result, RowStatus
+from smbc.engine.outcomes import (  # noqa: F401  (callers reach the outcome table through this module too)
+    DATABASE_UNAVAILABLE,
+    DEFAULT_RETRY,
+    OUTCOME_ACTIONS,
+    PAUSED_FOR_CREDENTIALS,
+    UNEXPECTED_ERROR_ATTEMPTS,
+    Action,
+    RetryPolicy,
+    describe_unexpected,
+    gave_up_unexpected,
+    result_for,
+    result_for_unexpected,
+)
 
 log = logging.getLogger(__name__)
 
 QueuedRowT = TypeVar("QueuedRowT", bound="QueuedRow")
 
-# A row failing with an error the outcome table does not know (a bug, an answer nobody foresaw) is
-# failed after this many attempts in all, with the error: such an error rarely passes by itself.
-UNEXPECTED_ERROR_ATTEMPTS = 5
-# The database's own failures (server restarting, connection cut, pool exhausted, deadlock): transient.
-DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 DEFAULT_LEASE = timedelta(seconds=30)  # SMBC_LEASE_SECONDS
 # A hold this old lapses even in a live worker (a stuck thread, or a hold a bug never released).
 STALE_LOCK = timedelta(minutes=10)
@@ -90,100 +93,6 @@ class QueuedRow:
     reason: Mapped[str] = mapped_column(String(255), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-# -- outcome -> what happens to the row ----------------------------------------------------------
-
-
-class Action(StrEnum):
-    DONE = "done"  # nothing more to do
-    RETRY = "retry"  # pending again, after a backoff
-    WAIT = "wait"  # the store is paused (credentials refused); the row waits for resume_store
-    FAIL = "fail"  # refused: never retried (a 4xx other than 401/403/404/409/429 lands here)
-    SKIP = "skip"  # nothing to do (a 404: the resource was deleted since)
-
-
-OUTCOME_ACTIONS: Mapping[Outcome, Action] = {
-    Outcome.SUCCESS: Action.DONE,
-    Outcome.RETRY: Action.RETRY,
-    Outcome.RATE_LIMITED: Action.RETRY,
-    Outcome.CREDENTIALS: Action.WAIT,
-    Outcome.INVALID: Action.FAIL,
-    Outcome.IGNORED: Action.SKIP,
-}
-
-PAUSED_FOR_CREDENTIALS = "sync paused: credentials"
-
-
-def result_for(exc: RemoteCallError) -> Result:
-    """What a failed remote call makes of the row, by `OUTCOME_ACTIONS`."""
-    action = OUTCOME_ACTIONS[exc.outcome]
-    if action is Action.RETRY:
-        return Result.retry(exc.message, exc.retry_after)
-    if action is Action.WAIT:
-        return Result.waiting(PAUSED_FOR_CREDENTIALS, exc.message)
-    if action is Action.SKIP:
-        return Result.skipped(exc.message[:255])
-    if action is Action.DONE:
-        return Result.done(exc.message[:255])
-    return Result.failed("refused", exc.message)
-
-
-def result_for_unexpected(exc: BaseException) -> Result:
-    """An exception that is not a `RemoteCallError`: retried with backoff, but the row is failed once
-    it has been tried `UNEXPECTED_ERROR_ATTEMPTS` times (`finish`), never retried for ever. The
-    database failing passes by itself (a restart, a cut connection): retried as an outage is."""
-    if isinstance(exc, DATABASE_UNAVAILABLE):
-        return Result.retry(f"database unavailable: {type(exc).__name__}: {exc}")
-    return Result(RowStatus.PENDING, error=describe_unexpected(exc), unexpected=True)
-
-
-def describe_unexpected(exc: BaseException) -> str:
-    return f"internal error: {type(exc).__name__}: {exc}"
-
-
-def gave_up_unexpected(error: str, attempts: int) -> str:
-    """The reason written on a row (or an export) that stopped on an unexpected error."""
-    return f"stopped after {attempts} attempts: {error}"
-
-
-# -- retry schedule ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter. Defaults: 30 s, 1 min, 2 min, ... capped at 2 h; a row still
-    failing 24 h after it was received fails for good."""
-
-    base: timedelta = timedelta(seconds=30)
-    cap: timedelta = timedelta(hours=2)
-    give_up_after: timedelta = timedelta(hours=24)
-
-    def delay(self, attempts: int, rng: random.Random | None = None) -> timedelta:
-        """Half the ceiling plus a random half; the ceiling doubles per attempt up to `cap`."""
-        ceiling = min(self.cap.total_seconds(), self.base.total_seconds() * 2 ** max(attempts - 1, 0))
-        return timedelta(seconds=ceiling / 2 + (rng or random).uniform(0, ceiling / 2))
-
-    def wait(
-        self,
-        attempts: int,
-        retry_after: float | None = None,
-        *,
-        exact: bool = False,
-        rng: random.Random | None = None,
-    ) -> timedelta:
-        """The wait before the next attempt: the backoff, or longer when the service asked for it
-        (`retry_after` seconds); `exact` waits `retry_after` and no more (a short wait for a peer)."""
-        if retry_after and exact:
-            return timedelta(seconds=retry_after)
-        backoff = self.delay(attempts, rng)
-        return max(backoff, timedelta(seconds=retry_after)) if retry_after else backoff
-
-    def gives_up(self, since: datetime, now: datetime) -> bool:
-        return now - since >= self.give_up_after
-
-
-DEFAULT_RETRY = RetryPolicy()
 
 
 # -- leases --------------------------------------------------------------------------------------

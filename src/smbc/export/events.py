@@ -33,7 +33,15 @@ from smbc.consent.plan import consent_plan_for, last_known_opt_ins
 from smbc.core.clock import utcnow
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.engine.ledgers import SENT_STATES, SentEvent
-from smbc.export.job import BatchResult, Job, commit_batch, in_range, locked_row, reason_category
+from smbc.export.job import (
+    UNCONFIRMED_HINT,
+    BatchResult,
+    Job,
+    commit_batch,
+    in_range,
+    locked_row,
+    reason_category,
+)
 from smbc.export.ledger import (
     ContactSent,
     claim_events,
@@ -54,33 +62,6 @@ _LEDGER = SentEvent.__table__
 # New buyers' synchronous upserts in flight at once. SALESmanago publishes no rate limit (real time's
 # workers already call it in parallel); a few at once keeps well clear of one, 429s back off as usual.
 UPSERTS_AT_ONCE = 4
-UNCONFIRMED_HINT = "If SALESmanago does not show them, use “Send unconfirmed again” on this export."
-
-
-def resolve_inflight(job: Job) -> None:
-    """A batch left in flight by a dead worker: SALESmanago may have it. It is not sent again."""
-    inflight = job.cursor.get("inflight")
-    if not inflight:
-        return
-    owner = f"{job.claim_prefix}{inflight['batch']}"
-    now = utcnow()
-
-    def mark(session: Session) -> None:
-        mark_unconfirmed(session, job.store.id, owner, now)
-
-    job.cursor.pop("inflight")
-    job.cursor["after_id"] = inflight["after_id"]
-    count = int(inflight.get("events", 0))
-    message = (
-        f"Batch {inflight['batch']}: the worker stopped while SALESmanago was receiving {count} events; "
-        "they were not sent again, so nothing is duplicated (SALESmanago most likely has them). "
-        + UNCONFIRMED_HINT
-    )
-    result = BatchResult(
-        done=int(inflight.get("orders", 0)), sent=count, unconfirmed=count, messages=[message]
-    )
-    result.skipped.update(inflight.get("skipped") or {})
-    commit_batch(job, result, extra=mark)
 
 
 @dataclass

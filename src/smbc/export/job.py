@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
+from smbc.core.clock import utcnow
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.engine.long_jobs import LongJobKind, beat, finish_row
@@ -112,7 +113,7 @@ def finish_export(
         row.messages = [*(row.messages or []), error][-MESSAGES_KEPT:]
     cursor = dict(row.cursor or {})
     inflight = cursor.pop("inflight", None)
-    if inflight:  # never resolved by a run: the same rule as events.resolve_inflight (not sent again)
+    if inflight:  # never resolved by a run: the same rule as resolve_inflight (not sent again)
         mark_unconfirmed(session, row.store_id, f"export:{row.id}:{inflight['batch']}", now)
     row.cursor = cursor
     session.execute(delete(ExportSubscriber).where(ExportSubscriber.export_id == row.id))
@@ -162,3 +163,32 @@ def reason_category(problem: str) -> str:
         if problem.startswith(prefix):
             return prefix
     return problem
+
+
+UNCONFIRMED_HINT = "If SALESmanago does not show them, use “Send unconfirmed again” on this export."
+
+
+def resolve_inflight(job: Job) -> None:
+    """A batch left in flight by a dead worker: SALESmanago may have it. It is not sent again."""
+    inflight = job.cursor.get("inflight")
+    if not inflight:
+        return
+    owner = f"{job.claim_prefix}{inflight['batch']}"
+    now = utcnow()
+
+    def mark(session: Session) -> None:
+        mark_unconfirmed(session, job.store.id, owner, now)
+
+    job.cursor.pop("inflight")
+    job.cursor["after_id"] = inflight["after_id"]
+    count = int(inflight.get("events", 0))
+    message = (
+        f"Batch {inflight['batch']}: the worker stopped while SALESmanago was receiving {count} events; "
+        "they were not sent again, so nothing is duplicated (SALESmanago most likely has them). "
+        + UNCONFIRMED_HINT
+    )
+    result = BatchResult(
+        done=int(inflight.get("orders", 0)), sent=count, unconfirmed=count, messages=[message]
+    )
+    result.skipped.update(inflight.get("skipped") or {})
+    commit_batch(job, result, extra=mark)

@@ -28,8 +28,8 @@ from smbc.engine.long_jobs import (
 from smbc.engine.pausing import PauseReason, pause_reason_for
 from smbc.engine.queue import enqueue_or_leave
 from smbc.export.contacts import contact_batches
-from smbc.export.events import event_batches, resolve_inflight
-from smbc.export.job import EXPORTS_JOBS, Job, finish_export, locked_row
+from smbc.export.events import event_batches
+from smbc.export.job import EXPORTS_JOBS, Job, finish_export, locked_row, resolve_inflight
 from smbc.export.models import Export, ExportKind, ExportStatus
 from smbc.salesmanago.client import record_calls_into
 from smbc.settings.store_settings import load_store_settings
