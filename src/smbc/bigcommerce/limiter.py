@@ -28,6 +28,9 @@ MAX_IN_FLIGHT = 3
 EXPORT_RESERVE = 0.3  # share of the quota export work leaves to real time
 RATE_LIMITED_DEFAULT_WAIT_S = 5.0
 SLOT_LEASE_MS = 60_000  # a crashed process frees its Redis slots after this
+# A reset this far ahead is no BigCommerce window (they last 30 s): the state is stale (the clock
+# jumped, as a test's fake clock does), so it is forgotten rather than waited for.
+MAX_RESET_AHEAD_S = 300.0
 
 
 class StoreLimiter(Protocol):
@@ -59,7 +62,7 @@ def merge_answer(
     window arrive out of order (a slow thread's answer was counted by BigCommerce before answers
     already seen): within the known window an answer only ever lowers the count. An answer whose
     reset is over half a window after the known one is from the next window and is taken as it is."""
-    if known_left is None or now >= known_reset_at:
+    if known_left is None or now >= known_reset_at or known_reset_at - now > MAX_RESET_AHEAD_S:
         return left, reset_at
     if window > 0 and reset_at > known_reset_at + window / 2:
         return left, reset_at
@@ -88,7 +91,7 @@ class LocalLimiter(UsesClock):
         if state.left is None:
             return 0.0
         now = self.clock.monotonic()
-        if now >= state.reset_at:
+        if now >= state.reset_at or state.reset_at - now > MAX_RESET_AHEAD_S:
             state.left = None  # a new window: full quota until the next answer says otherwise
             return 0.0
         if state.left > reserve_for(priority, state.quota):
