@@ -53,6 +53,11 @@ SENDERS = 64  # requests in flight from the flood's sender
 # (about a second here, against 20 ms with no flood) and for the CPU the flood takes from everyone.
 # Without turns it would wait for the flood's whole backlog: over 1,000 times its calm latency here.
 MAX_LATENCY_RATIO = 200.0
+# The flooded store's BigCommerce quota binds: 8 requests per 2 s window drain at most about 40 of its
+# deliveries a second (one customers read per batch of 10), less than the workers could. A drain
+# sleeping for the quota held its worker thread and the quiet stores waited (a median of 21.7 s,
+# 2,141 times their calm latency, before drains gave their rows back until the window's reset).
+FLOODED_QUOTA, FLOODED_QUOTA_WINDOW_S = 8, 2.0
 
 
 def checkout(c: Cluster, store_hash: str, email: str) -> int:
@@ -172,6 +177,7 @@ def test_one_stores_flood_does_not_starve_the_other_stores(
         c.start_worker()
         flooded = c.store_hash
         c.install(flooded, timeout=120)
+        c.sb.bc.set_quota(flooded, requests=FLOODED_QUOTA, window_s=FLOODED_QUOTA_WINDOW_S)
         quiet_hashes = [c.sb.bc.add_store() for _ in range(QUIET_STORES)]
         quiet_ids = [c.install(store_hash, timeout=120) for store_hash in quiet_hashes]
         customers = seed_customers(c, flooded, FLOOD)  # one per delivery: each is a contact to send

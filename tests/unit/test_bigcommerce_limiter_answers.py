@@ -9,7 +9,7 @@ from typing import Protocol
 
 import pytest
 
-from smbc.bigcommerce.limiter import LocalLimiter, RedisLimiter, StoreLimiter
+from smbc.bigcommerce.limiter import LocalLimiter, QuotaUsedUp, RedisLimiter, StoreLimiter
 from smbc.core.clock import FakeClock
 
 STORE = "abc123"
@@ -96,3 +96,31 @@ def test_an_answer_from_the_next_window_is_taken_as_it_is(processes: _Processes,
     clock.advance(3.5)
     limiter.observe(STORE, _answer(left=14, reset_ms=4990))
     assert _sent_before_the_reset(limiter, clock, most=5) == 5
+
+
+def test_a_caller_that_may_not_hold_its_thread_is_told_how_long_the_quota_is_used_up(
+    processes: _Processes, clock: FakeClock
+) -> None:
+    # A real-time drain gives its rows back instead of sleeping 8 s in a worker thread other stores need.
+    (limiter,) = processes(1)
+    limiter.observe(STORE, _answer(left=0, reset_ms=8000))
+    assert limiter.quota_wait(STORE, "realtime") == pytest.approx(8.0, abs=0.01)
+    start = clock.time()
+    with pytest.raises(QuotaUsedUp) as raised, limiter.slot(STORE, "realtime", max_wait=1.0):
+        pass
+    assert raised.value.wait_s == pytest.approx(8.0, abs=0.01)
+    assert clock.time() == start  # nothing waited, nothing sent
+    clock.advance(7.5)  # half a second left: short enough to wait for in place
+    with limiter.slot(STORE, "realtime", max_wait=1.0):
+        pass
+    assert clock.time() - start == pytest.approx(8.0, abs=0.01)
+    assert limiter.quota_wait(STORE, "realtime") == 0.0
+
+
+def test_a_reset_too_far_ahead_to_be_a_window_is_forgotten(processes: _Processes, clock: FakeClock) -> None:
+    # BigCommerce's windows last 30 s: a reset an hour ahead is stale state (a clock that jumped), and
+    # waiting for it held a worker for ever.
+    (limiter,) = processes(1)
+    limiter.observe(STORE, _answer(left=0, reset_ms=3_600_000))
+    assert limiter.quota_wait(STORE, "realtime") == 0.0
+    assert _sent_before_the_reset(limiter, clock, most=3) == 3

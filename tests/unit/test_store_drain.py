@@ -4,13 +4,17 @@ oldest due rows and sends the store to the back of the queue when more are due (
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients, save_settings
 from sqlalchemy import select
 
+from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
+from smbc.bigcommerce.limiter import LocalLimiter
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.jobs import huey
@@ -19,13 +23,16 @@ from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
 from smbc.realtime import inbox
 from smbc.realtime import processing as realtime
+from smbc.realtime.clients import MAX_QUOTA_WAIT_S
 from smbc.realtime.models import WebhookDelivery
+from smbc.realtime.store_snapshots import forget_snapshots
 from smbc.settings.store_settings import StoreSettings
 
 
 class World:
     def __init__(self, settings: Settings, clock: FakeClock) -> None:
         self.db = init_runtime(settings, migrate=True).db
+        forget_snapshots()  # a new database under the same store ids
         self.clock = clock
         self.bc = MiniBigCommerce()
         self.sm = FakeSalesmanagoPort()
@@ -160,6 +167,56 @@ def test_a_row_left_to_retry_gets_a_drain_of_its_store_at_its_time(
     world.clock.advance(timedelta(seconds=wait).total_seconds())
     realtime.drain_store(a, db=world.db, clients=world.clients)
     assert world.status(delivery_id) == "done"
+
+
+def test_a_store_whose_quota_is_used_up_gives_its_rows_back_and_frees_the_worker(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sleeping 20 s in the limiter held a worker thread per waiting drain: a flooded store with no
+    # quota left kept every thread, and quiet stores' orders waited behind it.
+    a, b = world.stores
+    limiter = LocalLimiter(clock=world.clock)
+    http = httpx.Client(transport=httpx.MockTransport(world.bc.handler))
+
+    def bigcommerce(store: Store, calls: CallBuffer) -> BigCommerceClient:
+        return BigCommerceClient(
+            store.hash,
+            "token",
+            "https://api.bigcommerce.test",
+            http=http,
+            recorder=calls,
+            limiter=limiter,
+            clock=world.clock,
+            store_id=store.id,
+            max_quota_wait=MAX_QUOTA_WAIT_S,
+        )
+
+    clients = replace(
+        world.clients, bigcommerce=bigcommerce, quota_wait=lambda h: limiter.quota_wait(h, "realtime")
+    )
+    later: list[tuple[int, float]] = []
+    monkeypatch.setattr(realtime, "enqueue_drain_later", lambda store, delay: later.append((store, delay)))
+    limiter.observe("drain0", {"X-Rate-Limit-Requests-Left": "0", "X-Rate-Limit-Time-Reset-Ms": "20000"})
+    flood = [world.customer(a, n) for n in range(1, 4)]
+
+    realtime.drain_store(a, db=world.db, clients=clients)  # the first call finds the quota used up
+
+    with world.db.session() as s:
+        rows = s.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(flood))).all()
+        assert {(r.status, r.attempts, r.next_attempt_at) for r in rows} == {
+            ("pending", 0, world.clock.now() + timedelta(seconds=20))
+        }  # given back untried, due at the reset
+    assert world.bc.requests == [] and later == [(a, pytest.approx(20.0))]
+    realtime.drain_store(a, db=world.db, clients=clients)  # the next drain claims nothing and waits too
+    assert later[-1] == (a, pytest.approx(20.0)) and world.bc.requests == []
+
+    quiet = world.customer(b, 500)
+    realtime.drain_store(b, db=world.db, clients=clients)  # other stores' quotas are their own
+    assert world.status(quiet) == "done"
+
+    world.clock.advance(20)
+    realtime.drain_store(a, db=world.db, clients=clients)
+    assert {world.status(delivery_id) for delivery_id in flood} == {"done"}
 
 
 def test_the_sweep_queues_one_drain_per_store_with_due_rows(world: World) -> None:

@@ -41,13 +41,13 @@ from smbc.bigcommerce.answers import (
 
 # Re-exported: every feature that records calls imports the buffer beside the client it records.
 from smbc.bigcommerce.call_buffer import CallBuffer as CallBuffer
-from smbc.bigcommerce.limiter import StoreLimiter, get_limiter
+from smbc.bigcommerce.limiter import QuotaUsedUp, StoreLimiter, get_limiter
 from smbc.bigcommerce.paging import PAGE_LIMIT, V2Pages, V3Pages, plain_dicts
 from smbc.core.answers import AnswerError, AnswerModel, read_answer
 from smbc.core.clock import Clock, UsesClock
 from smbc.core.http_clients import check_no_open_transaction, shared_client
 from smbc.core.metrics import record_remote_call
-from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError, Service
+from smbc.core.remote_calls import BackoffPolicy, CallPostponed, Outcome, RemoteCallError, Service
 from smbc.core.runtime import get_runtime
 
 Priority = Literal["realtime", "export"]
@@ -170,6 +170,7 @@ class BigCommerceClient(UsesClock):
         clock: Clock | None = None,
         store_id: int | None = None,
         context: str = "",
+        max_quota_wait: float | None = None,
     ) -> None:
         self.store_hash = store_hash
         self._token = access_token
@@ -183,6 +184,8 @@ class BigCommerceClient(UsesClock):
         self._clock = clock
         self.store_id = store_id
         self.context = context
+        # None: wait for the store's quota however long it takes; else longer waits raise CallPostponed.
+        self.max_quota_wait = max_quota_wait
 
     def close(self) -> None:
         if self._owns_http:
@@ -206,7 +209,14 @@ class BigCommerceClient(UsesClock):
         attempt = 0
         while True:
             attempt += 1
-            outcome, response, message, data = self._attempt(method, path, params, json, attempt, answer)
+            try:
+                outcome, response, message, data = self._attempt(method, path, params, json, attempt, answer)
+            except QuotaUsedUp as exc:
+                raise CallPostponed(
+                    f"BigCommerce {method} {path}: not sent, {exc}",
+                    service=Service.BIGCOMMERCE,
+                    retry_after=exc.wait_s,
+                ) from None
             if outcome is Outcome.SUCCESS and response is not None:
                 return Response(response.status_code, data, response.headers)
             if outcome is Outcome.IGNORED and response is not None:
@@ -250,7 +260,7 @@ class BigCommerceClient(UsesClock):
         data: Any = None
         check_no_open_transaction(SERVICE, method, path)
         started = _time.perf_counter()
-        with self.limiter.slot(self.store_hash, self.priority):
+        with self.limiter.slot(self.store_hash, self.priority, max_wait=self.max_quota_wait):
             try:
                 response = self._http.request(
                     method, self.base + path, params=dict(params or {}), json=json, headers=headers
@@ -509,6 +519,7 @@ def for_store(
     context: str = "",
     http: httpx.Client | None = None,
     base_url: str | None = None,
+    max_quota_wait: float | None = None,
 ) -> BigCommerceClient:
     """A client for an installed `Store` row, with the process-wide limiter and settings."""
     if not store.access_token:
@@ -528,6 +539,7 @@ def for_store(
         priority=priority,
         store_id=store.id,
         context=context,
+        max_quota_wait=max_quota_wait,
     )
 
 

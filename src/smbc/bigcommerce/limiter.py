@@ -6,6 +6,10 @@ Two rules: at most 3 requests in flight per store, and stay within the store's q
 window to reset once the requests left reach its reserve. Export work keeps a reserve free for
 real-time work (it waits when 30 % of the quota is left), real-time work waits only at 0.
 
+A caller that must not hold its thread for long (a real-time drain: other stores' work waits for the
+thread) passes `max_wait`: a longer wait for the quota raises `QuotaUsedUp` instead, and the caller
+gives its work back until the window resets.
+
 Choice of backend: with `SMBC_QUEUE_URL=redis://…` several worker processes share Redis counters
 (`RedisLimiter`); otherwise all workers are threads of one process and `LocalLimiter` is enough.
 """
@@ -33,8 +37,22 @@ SLOT_LEASE_MS = 60_000  # a crashed process frees its Redis slots after this
 MAX_RESET_AHEAD_S = 300.0
 
 
+class QuotaUsedUp(Exception):
+    """The store's quota is used up for `wait_s` more seconds, longer than the caller waits."""
+
+    def __init__(self, store_hash: str, wait_s: float) -> None:
+        super().__init__(f"the API quota of store {store_hash} is used up for {wait_s:.1f} s more")
+        self.wait_s = wait_s
+
+
 class StoreLimiter(Protocol):
-    def slot(self, store_hash: str, priority: str) -> AbstractContextManager[None]: ...
+    def slot(
+        self, store_hash: str, priority: str, *, max_wait: float | None = None
+    ) -> AbstractContextManager[None]: ...
+
+    def quota_wait(self, store_hash: str, priority: str) -> float:
+        """Seconds before a caller of this priority may send, as far as the quota is known."""
+        ...
 
     def observe(self, store_hash: str, headers: Mapping[str, str], *, rate_limited: bool = False) -> None: ...
 
@@ -98,9 +116,15 @@ class LocalLimiter(UsesClock):
             return 0.0
         return state.reset_at - now
 
+    def quota_wait(self, store_hash: str, priority: str = "realtime") -> float:
+        with self._cond:
+            return self._quota_wait(self._stores.setdefault(store_hash, _StoreState()), priority)
+
     @contextmanager
-    def slot(self, store_hash: str, priority: str = "realtime") -> Iterator[None]:
-        self._acquire(store_hash, priority)
+    def slot(
+        self, store_hash: str, priority: str = "realtime", *, max_wait: float | None = None
+    ) -> Iterator[None]:
+        self._acquire(store_hash, priority, max_wait)
         try:
             yield
         finally:
@@ -108,7 +132,7 @@ class LocalLimiter(UsesClock):
                 self._stores[store_hash].in_flight -= 1
                 self._cond.notify_all()
 
-    def _acquire(self, store_hash: str, priority: str) -> None:
+    def _acquire(self, store_hash: str, priority: str, max_wait: float | None) -> None:
         while True:
             with self._cond:
                 state = self._stores.setdefault(store_hash, _StoreState())
@@ -123,6 +147,8 @@ class LocalLimiter(UsesClock):
                         return
                     self._cond.wait(timeout=1.0)  # another thread's request finishing frees a slot
                     continue
+            if max_wait is not None and wait > max_wait:
+                raise QuotaUsedUp(store_hash, wait)
             self.clock.sleep(wait)
 
     def observe(self, store_hash: str, headers: Mapping[str, str], *, rate_limited: bool = False) -> None:
@@ -158,10 +184,11 @@ local slots, quota_key = KEYS[1], KEYS[2]
 local now, max_in_flight, token, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local priority_reserve_share = tonumber(ARGV[5])
 local wall = tonumber(ARGV[6])
+local max_ahead = tonumber(ARGV[7])
 local left = tonumber(redis.call('HGET', quota_key, 'left') or '')
 local quota = tonumber(redis.call('HGET', quota_key, 'quota') or '')
 local reset_at = tonumber(redis.call('HGET', quota_key, 'reset_at') or '0')
-if left ~= nil and now < reset_at then
+if left ~= nil and now < reset_at and reset_at - now <= max_ahead then
   local reserve = 0
   if priority_reserve_share > 0 and quota ~= nil then
     reserve = math.max(1, math.ceil(quota * priority_reserve_share))
@@ -185,12 +212,14 @@ return 1
 _OBSERVE = """
 local slots, quota_key = KEYS[1], KEYS[2]
 local now, left, reset_at, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_ahead = tonumber(ARGV[7])
 if ARGV[5] == '1' then
   left = math.max(0, left - math.max(0, redis.call('ZCARD', slots) - 1))
 end
 local known = tonumber(redis.call('HGET', quota_key, 'left') or '')
 local known_reset = tonumber(redis.call('HGET', quota_key, 'reset_at') or '0')
-if known ~= nil and now < known_reset and not (window > 0 and reset_at > known_reset + window / 2) then
+local next_window = window > 0 and reset_at > known_reset + window / 2
+if known ~= nil and now < known_reset and known_reset - now <= max_ahead and not next_window then
   left, reset_at = math.min(known, left), math.max(known_reset, reset_at)
 end
 redis.call('HSET', quota_key, 'left', left, 'reset_at', reset_at)
@@ -228,8 +257,21 @@ class RedisLimiter(UsesClock):
     def _now_ms(self) -> int:
         return int(self.clock.time() * 1000)
 
+    def quota_wait(self, store_hash: str, priority: str = "realtime") -> float:
+        _, quota_key = self._keys(store_hash)
+        left, reset_at, quota = self._redis.hmget(quota_key, ["left", "reset_at", "quota"])
+        if left is None:
+            return 0.0
+        wait = (float(reset_at or 0) - self._now_ms()) / 1000.0
+        if wait <= 0 or wait > MAX_RESET_AHEAD_S:
+            return 0.0
+        reserve = reserve_for(priority, int(float(quota)) if quota is not None else None)
+        return wait if int(float(left)) <= reserve else 0.0
+
     @contextmanager
-    def slot(self, store_hash: str, priority: str = "realtime") -> Iterator[None]:
+    def slot(
+        self, store_hash: str, priority: str = "realtime", *, max_wait: float | None = None
+    ) -> Iterator[None]:
         slots, quota_key = self._keys(store_hash)
         token = uuid.uuid4().hex
         share = EXPORT_RESERVE if priority == "export" else 0.0
@@ -246,12 +288,15 @@ class RedisLimiter(UsesClock):
                         SLOT_LEASE_MS,
                         share,
                         int(time.time() * 1000),
+                        int(MAX_RESET_AHEAD_S * 1000),
                     ],
                 )
             )
             if result == 1:
                 break
             if result < 0:
+                if max_wait is not None and -result / 1000.0 > max_wait:
+                    raise QuotaUsedUp(store_hash, -result / 1000.0)
                 self.clock.sleep(-result / 1000.0)
             else:
                 time.sleep(0.01)  # another process holds the slots: wait for one to be freed
@@ -280,7 +325,14 @@ class RedisLimiter(UsesClock):
             return
         self._observe_script(
             keys=list(self._keys(store_hash)),
-            args=[now, *answer, window_ms, int(count_others), "" if quota is None else quota],
+            args=[
+                now,
+                *answer,
+                window_ms,
+                int(count_others),
+                "" if quota is None else quota,
+                int(MAX_RESET_AHEAD_S * 1000),
+            ],
         )
 
 

@@ -71,6 +71,17 @@ class RemoteCallError(Exception):
         return self.status is None and not self.never_sent
 
 
+class CallPostponed(RemoteCallError):
+    """The call was not made: the service's quota is used up for longer than the caller may hold its
+    thread. The work is given back to be tried after exactly `retry_after` seconds, and that is not
+    counted as an attempt."""
+
+    def __init__(self, message: str, *, service: Service, retry_after: float) -> None:
+        super().__init__(
+            Outcome.RATE_LIMITED, message, service=service, retry_after=retry_after, never_sent=True
+        )
+
+
 @dataclass(frozen=True)
 class BackoffPolicy:
     """Exponential backoff with full jitter. Defaults: 3 quick in-call attempts, 0.5 s base, 30 s cap.

@@ -63,6 +63,7 @@ class Result:
     retry_after: float | None = None
     exact: bool = False  # retry after exactly `retry_after` (a short wait for another worker)
     unexpected: bool = False  # an error the outcome table does not know: retried a bounded number of times
+    postponed: bool = False  # given back untried (the quota was used up): not counted as an attempt
 
     @classmethod
     def done(cls, reason: str = "") -> Result:
@@ -75,6 +76,11 @@ class Result:
     @classmethod
     def retry(cls, error: str, after: float | None = None, *, exact: bool = False) -> Result:
         return cls(RowStatus.PENDING, error=error, retry_after=after, exact=exact)
+
+    @classmethod
+    def postpone(cls, error: str, after: float) -> Result:
+        """Given back untried, to be claimed again after exactly `after` seconds."""
+        return cls(RowStatus.PENDING, error=error, retry_after=after, exact=True, postponed=True)
 
     @classmethod
     def waiting(cls, reason: str, error: str = "") -> Result:

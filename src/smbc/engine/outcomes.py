@@ -12,7 +12,7 @@ from enum import StrEnum
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.core.remote_calls import CallPostponed, Outcome, RemoteCallError
 from smbc.engine.context import Result, RowStatus
 
 # A row failing with an error the outcome table does not know (a bug, an answer nobody foresaw) is
@@ -47,6 +47,8 @@ PAUSED_FOR_CREDENTIALS = "sync paused: credentials"
 
 def result_for(exc: RemoteCallError) -> Result:
     """What a failed remote call makes of the row, by `OUTCOME_ACTIONS`."""
+    if isinstance(exc, CallPostponed) and exc.retry_after is not None:
+        return Result.postpone(exc.message, exc.retry_after)
     action = OUTCOME_ACTIONS[exc.outcome]
     if action is Action.RETRY:
         return Result.retry(exc.message, exc.retry_after)

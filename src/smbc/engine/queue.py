@@ -386,6 +386,8 @@ def finished_values(
             values["next_attempt_at"] = now + policy.wait(
                 row.attempts, result.retry_after, exact=result.exact
             )
+            if result.postponed:
+                values["attempts"] = max(row.attempts - 1, 0)  # the claim counted it; nothing was tried
     elif result.status is not RowStatus.WAITING:
         values["processed_at"] = now
     return result, values

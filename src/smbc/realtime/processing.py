@@ -32,7 +32,7 @@ from smbc.core.clock import utcnow
 from smbc.core.job_batches import QueuedMarks, enqueue_each
 from smbc.core.jobs import huey
 from smbc.core.metrics import record_delivery_processed
-from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.core.remote_calls import CallPostponed, Outcome, RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
@@ -40,7 +40,7 @@ from smbc.engine import queue
 from smbc.engine.context import Context, Result, RowStatus, SalesmanagoPort
 from smbc.engine.pausing import pause_reason_for, pause_store
 from smbc.mapping.records import channel_location
-from smbc.realtime.clients import REAL_CLIENTS, Clients
+from smbc.realtime.clients import MAX_QUOTA_WAIT_S, REAL_CLIENTS, Clients
 from smbc.realtime.handlers.carts import handle_cart, handle_cart_closed
 from smbc.realtime.handlers.customers import handle_customer, handle_customer_deleted
 from smbc.realtime.handlers.orders import handle_order, handle_refund
@@ -48,7 +48,7 @@ from smbc.realtime.handlers.products import handle_product, handle_product_delet
 from smbc.realtime.handlers.store import handle_app_uninstalled, handle_store_changed
 from smbc.realtime.handlers.subscribers import handle_subscriber, handle_subscriber_deleted
 from smbc.realtime.models import WebhookDelivery
-from smbc.realtime.store_snapshots import store_snapshot
+from smbc.realtime.store_snapshots import known_store_hash, store_snapshot
 from smbc.settings.store_settings import StoreSettings, load_store_settings
 
 log = logging.getLogger(__name__)
@@ -171,13 +171,19 @@ def drain_store(
     """Work on the store's oldest due rows, up to `limit`; if that many were due, ask for another
     drain of the store at the back of the queue instead of looping, so other stores' drains run in
     between (round robin). It is asked for before this batch is worked on: a free worker may take
-    the store's next batch meanwhile (the store's BigCommerce limiter bounds their calls). Returns
-    what happened to each row."""
+    the store's next batch meanwhile (the store's BigCommerce limiter bounds their calls). While
+    the store's quota is used up, nothing is claimed: one drain is asked for at the window's reset.
+    Returns what happened to each row."""
     # Before the claim: a row recorded from now on is either claimed here or gets a message of its own.
     try:
         QUEUED_DRAINS.clear([store_id])
     except Exception:  # the mark lapses by itself (DRAIN_MARK_SECONDS); the rows are drained anyway
         log.warning("could not clear the drain mark of store %s", store_id, exc_info=True)
+    store_hash = known_store_hash(store_id)
+    wait = clients.quota_wait(store_hash) if store_hash is not None else 0.0
+    if wait > MAX_QUOTA_WAIT_S:
+        postpone_drain(store_id, wait)  # nothing claimed: the rows stay due for the drain at the reset
+        return []
     db = db or get_runtime().db
     now = utcnow()
     batch = claim_store_batch(db, store_id, now, limit)
@@ -234,10 +240,16 @@ def _handle_batch(
         failure = queue.result_for(exc)
         return _finish(db, batch, {d.id: failure for d in batch}, calls, now, store=store, error=exc)
     last_error: RemoteCallError | None = None
+    rest = Result.waiting(queue.PAUSED_FOR_CREDENTIALS)
     for delivery in primary:
         calls.attribute_to = f"delivery:{delivery.id}"  # a drain's batch mixes orders, carts, customers
         try:
             results[delivery.id] = handle(ctx, delivery)
+        except CallPostponed as exc:
+            # The store's quota is used up: the rest of the batch is given back untried with it, and
+            # the thread goes to other stores' work until the quota's window resets.
+            rest = results[delivery.id] = queue.result_for(exc)
+            break
         except RemoteCallError as exc:
             results[delivery.id] = queue.result_for(exc)
             last_error = exc if exc.outcome is Outcome.CREDENTIALS else last_error
@@ -248,7 +260,7 @@ def _handle_batch(
             results[delivery.id] = queue.result_for_unexpected(exc)
     calls.attribute_to = None
     for delivery in batch:
-        results.setdefault(delivery.id, Result.waiting(queue.PAUSED_FOR_CREDENTIALS))
+        results.setdefault(delivery.id, rest)
     return _finish(db, batch, results, calls, now, store=store, error=last_error)
 
 
@@ -458,6 +470,18 @@ def enqueue_drains(store_ids: Iterable[int], *, even_if_queued: bool = False) ->
             QUEUED_DRAINS.clear(wanted)  # nothing queued: the next delivery tries again
         except Exception:
             log.debug("could not clear the drain marks", exc_info=True)
+
+
+def postpone_drain(store_id: int, delay: float) -> None:
+    """One drain of the store in `delay` seconds (its quota's reset), marked as queued so that new
+    deliveries meanwhile do not ask for drains that would only postpone themselves again."""
+    try:
+        wanted = QUEUED_DRAINS.claim([store_id])
+    except Exception:  # the queue's Redis is down: so is the queue; the sweep finds the rows
+        log.warning("could not mark the postponed drain of store %s", store_id, exc_info=True)
+        return
+    if wanted:
+        enqueue_drain_later(store_id, delay)
 
 
 def enqueue_drain_later(store_id: int, delay: float) -> None:

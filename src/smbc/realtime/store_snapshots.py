@@ -98,6 +98,12 @@ def store_snapshot(session: Session, store_id: int) -> StoreSnapshot | None:
     return snapshot
 
 
+def known_store_hash(store_id: int) -> str | None:
+    """The store's hash if this process has a snapshot of it (no database read)."""
+    cached = _snapshots.get(store_id)
+    return None if cached is None else cached[1].store.hash
+
+
 def forget_snapshots() -> None:
     """Drop every snapshot (tests that rebuild the database under the same store ids)."""
     with _lock:
