@@ -36,23 +36,30 @@ def _run(
     typer.echo(message(delivery_id, result))
 
 
-@deliveries_app.command("retry")
-def deliveries_retry(
-    store: str = STORE,
-    delivery_id: int = typer.Argument(..., metavar="DELIVERY_ID", help="as `smbc activity` lists it"),
-) -> None:
-    """Queue a failed or skipped delivery again, with a fresh count of attempts."""
-    from smbc.actions.deliveries import retried_message, retry_delivery
+def _delivery_command(name: str, summary: str, action: str, message: str) -> None:
+    """Register `smbc deliveries NAME`, which runs `action` and reports with `message` (both named
+    in smbc.actions.deliveries, imported when the command runs so `smbc --help` stays fast)."""
 
-    _run(store, delivery_id, retry_delivery, retried_message)
+    def command(
+        store: str = STORE,
+        delivery_id: int = typer.Argument(..., metavar="DELIVERY_ID", help="as `smbc activity` lists it"),
+    ) -> None:
+        from smbc.actions import deliveries
+
+        _run(store, delivery_id, getattr(deliveries, action), getattr(deliveries, message))
+
+    deliveries_app.command(name, help=summary)(command)
 
 
-@deliveries_app.command("resend")
-def deliveries_resend(
-    store: str = STORE,
-    delivery_id: int = typer.Argument(..., metavar="DELIVERY_ID", help="as `smbc activity` lists it"),
-) -> None:
-    """Send a delivery's unconfirmed events again (SALESmanago may already have them: check first)."""
-    from smbc.actions.deliveries import resend_unconfirmed, resent_message
-
-    _run(store, delivery_id, resend_unconfirmed, resent_message)
+_delivery_command(
+    "retry",
+    "Queue a failed or skipped delivery again, with a fresh count of attempts.",
+    action="retry_delivery",
+    message="retried_message",
+)
+_delivery_command(
+    "resend",
+    "Send a delivery's unconfirmed events again (SALESmanago may already have them: check first).",
+    action="resend_unconfirmed",
+    message="resent_message",
+)
