@@ -7,7 +7,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 
 from smbc.sandbox.bigcommerce import listing
 from smbc.sandbox.bigcommerce.api import ApiError
@@ -15,6 +15,7 @@ from smbc.sandbox.bigcommerce.listing import QueryError
 from smbc.sandbox.bigcommerce.render import v3
 from smbc.sandbox.bigcommerce.rest.access import StoreCall, authorized, has_scope, owned
 from smbc.sandbox.bigcommerce.rest.envelopes import v3_answer, v3_page
+from smbc.sandbox.bigcommerce.rest.keyed_rows import KeyedRows
 from smbc.sandbox.bigcommerce.state import Json, Script, StoreState, Token
 
 router = APIRouter()
@@ -137,25 +138,10 @@ async def list_scripts(call: Reader) -> JSONResponse:
         return v3_page(rows, page, limit, v3.script_json)
 
 
-@router.get("/stores/{store_hash}/v3/content/scripts/{script_uuid}")
-async def get_script(call: Reader, script_uuid: str) -> JSONResponse:
-    with call.lock:
-        return v3_answer(v3.script_json(_script(call, script_uuid)))
-
-
-@router.put("/stores/{store_hash}/v3/content/scripts/{script_uuid}")
-async def update_script(call: Writer, script_uuid: str) -> JSONResponse:
-    body = await call.json_object()
-    with call.lock:
-        script = _script(call, script_uuid)
-        fields = validate_script(body, script, call.store, call.token)
-        call.store.modified(script, call.fake.now(), _copied(fields))
-        return v3_answer(v3.script_json(script))
-
-
-@router.delete("/stores/{store_hash}/v3/content/scripts/{script_uuid}")
-async def delete_script(call: Writer, script_uuid: str) -> Response:
-    with call.lock:
-        _script(call, script_uuid)
-        call.store.removed(call.store.scripts, script_uuid)
-    return Response(status_code=204)
+SCRIPTS = KeyedRows(
+    rows=lambda store: store.scripts,
+    find=_script,
+    render=v3.script_json,
+    changes=lambda call, body, script: _copied(validate_script(body, script, call.store, call.token)),
+)
+SCRIPTS.add_routes(router, "/stores/{store_hash}/v3/content/scripts/{key}", str, Reader, Writer)

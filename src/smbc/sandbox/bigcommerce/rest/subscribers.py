@@ -15,6 +15,7 @@ from smbc.sandbox.bigcommerce.api import ApiError
 from smbc.sandbox.bigcommerce.render import v3
 from smbc.sandbox.bigcommerce.rest.access import StoreCall, authorized, found
 from smbc.sandbox.bigcommerce.rest.envelopes import v3_answer, v3_page
+from smbc.sandbox.bigcommerce.rest.keyed_rows import KeyedRows
 from smbc.sandbox.bigcommerce.state import NEWSLETTER_CONSENT, Json, StoreState, Subscriber
 
 router = APIRouter()
@@ -149,26 +150,11 @@ def _subscriber(call: StoreCall, subscriber_id: int) -> Subscriber:
     return found(call.store.subscribers, subscriber_id, f"Subscriber {subscriber_id} not found")
 
 
-@router.get("/stores/{store_hash}/v3/customers/subscribers/{subscriber_id}")
-async def get_subscriber(call: Reader, subscriber_id: int) -> JSONResponse:
-    with call.lock:
-        return v3_answer(v3.subscriber_json(_subscriber(call, subscriber_id)))
-
-
-@router.put("/stores/{store_hash}/v3/customers/subscribers/{subscriber_id}")
-async def update_subscriber(call: Writer, subscriber_id: int) -> JSONResponse:
-    body = await call.json_object()
-    with call.lock:
-        subscriber = _subscriber(call, subscriber_id)
-        call.store.modified(subscriber, call.fake.now(), validate_subscriber(body, subscriber, call.store))
-        _emit(call, "updated", subscriber.id)
-        return v3_answer(v3.subscriber_json(subscriber))
-
-
-@router.delete("/stores/{store_hash}/v3/customers/subscribers/{subscriber_id}")
-async def delete_subscriber(call: Writer, subscriber_id: int) -> Response:
-    with call.lock:
-        _subscriber(call, subscriber_id)
-        call.store.removed(call.store.subscribers, subscriber_id)
-        _emit(call, "deleted", subscriber_id)
-    return Response(status_code=204)
+SUBSCRIBERS = KeyedRows(
+    rows=lambda store: store.subscribers,
+    find=_subscriber,
+    render=v3.subscriber_json,
+    changes=lambda call, body, subscriber: validate_subscriber(body, subscriber, call.store),
+    announce=_emit,
+)
+SUBSCRIBERS.add_routes(router, "/stores/{store_hash}/v3/customers/subscribers/{key}", int, Reader, Writer)
