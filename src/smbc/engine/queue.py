@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol
 
 from huey import crontab
 from huey.api import TaskWrapper
@@ -30,6 +30,7 @@ from sqlalchemy import (
     ColumnElement,
     ForeignKey,
     Integer,
+    Row,
     Select,
     String,
     Table,
@@ -43,13 +44,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
-from sqlalchemy.sql import Executable
 
 from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
 from smbc.core.metrics import QUEUE_ROWS_FINISHED
 from smbc.core.runtime import get_runtime
-from smbc.db.session import Database
+from smbc.db.session import Database, StatementRunner
 from smbc.db.types import UTCDateTime
 from smbc.engine.context import Result, RowStatus
 from smbc.engine.outcomes import (  # noqa: F401  (callers reach the outcome table through this module too)
@@ -67,8 +67,6 @@ from smbc.engine.outcomes import (  # noqa: F401  (callers reach the outcome tab
 )
 
 log = logging.getLogger(__name__)
-
-QueuedRowT = TypeVar("QueuedRowT", bound="QueuedRow")
 
 DEFAULT_LEASE = timedelta(seconds=30)  # SMBC_LEASE_SECONDS
 # A hold this old lapses even in a live worker (a stuck thread, or a hold a bug never released).
@@ -93,6 +91,19 @@ class QueuedRow:
     reason: Mapped[str] = mapped_column(String(255), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ClaimedRow(Protocol):
+    """What `finish` reads of a claimed row: a Core row from `claim_store_rows`, or a model instance."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def received_at(self) -> datetime: ...
 
 
 # -- leases --------------------------------------------------------------------------------------
@@ -203,9 +214,9 @@ class LeaseKeeper:
 LEASES = LeaseKeeper()
 
 
-def hold_claimed(session: Session, model: type[QueuedRow], ids: Iterable[int], now: datetime) -> None:
+def hold_claimed(runner: StatementRunner, model: type[QueuedRow], ids: Iterable[int], now: datetime) -> None:
     """Keep the lease of rows this worker claimed until `finish` (claimed by a query of its own)."""
-    bind = session.get_bind()
+    bind = runner.get_bind() if isinstance(runner, Session) else runner
     LEASES.hold(bind if isinstance(bind, Engine) else bind.engine, queued_lease(model), ids, now)
 
 
@@ -309,7 +320,7 @@ def claim(session: Session, model: type[QueuedRow], row_id: int, now: datetime) 
 
 
 @functools.cache
-def _claim_store_statement(model: type[QueuedRow]) -> Executable:
+def _claim_store_statement(model: type[QueuedRow]) -> Update:
     table = queue_table(model)
     now = bindparam("now", type_=table.c.locked_at.type)
     due_now = and_(
@@ -326,31 +337,28 @@ def _claim_store_statement(model: type[QueuedRow]) -> Executable:
         # this statement already updated, claim past the limit (seen: a whole store's rows).
         .cte("claimable")
     )
-    claiming = (
+    return (
         update(table)
         .where(table.c.id.in_(select(oldest_due.c.id)), due_now)
         .values(status=RowStatus.PROCESSING.value, locked_at=now, attempts=table.c.attempts + 1)
         .returning(*table.c)
     )
-    # The rows as the claim left them, loaded as (detached, once expunged) instances of the model.
-    return select(model).from_statement(claiming)
 
 
 def claim_store_rows(
-    session: Session, model: type[QueuedRowT], store_id: int, now: datetime, limit: int
-) -> list[QueuedRowT]:
+    runner: StatementRunner, model: type[QueuedRow], store_id: int, now: datetime, limit: int
+) -> list[Row[Any]]:
     """Claim up to `limit` of the store's due rows, oldest first, with one UPDATE (built once per
     table); on PostgreSQL rows another worker is claiming are skipped (SKIP LOCKED), not waited for.
-    Returns them in id order; their leases are renewed by this process (`LEASES`) until `finish`."""
-    claimed = list(
-        session.scalars(
-            _claim_store_statement(model),
-            {"claim_store_id": store_id, "now": now, "claim_limit": limit},
-        )
-    )
+    Returns them in id order as Core rows with every column as the claim left it (an attribute each,
+    as on the model; no ORM instance is built); their leases are renewed by this process (`LEASES`)
+    until `finish`."""
+    claimed = runner.execute(
+        _claim_store_statement(model), {"claim_store_id": store_id, "now": now, "claim_limit": limit}
+    ).all()
     if claimed:
-        hold_claimed(session, model, [row.id for row in claimed], now)  # type: ignore[attr-defined]
-    return sorted(claimed, key=lambda row: row.id)  # type: ignore[attr-defined]  # RETURNING has no order
+        hold_claimed(runner, model, [row.id for row in claimed], now)
+    return sorted(claimed, key=lambda row: row.id)  # RETURNING has no order
 
 
 # -- finish --------------------------------------------------------------------------------------
@@ -367,7 +375,7 @@ def _finish_statement(model: type[QueuedRow]) -> Update:
 
 
 def finished_values(
-    row: QueuedRow, result: Result, now: datetime, policy: RetryPolicy = DEFAULT_RETRY
+    row: ClaimedRow, result: Result, now: datetime, policy: RetryPolicy = DEFAULT_RETRY
 ) -> tuple[Result, dict[str, Any]]:
     """What `finish` writes on a claimed row, and the result as written: a retry is scheduled by
     `policy`, or becomes a failure once the policy gives up or the unexpected errors' bound is reached."""
@@ -396,7 +404,7 @@ def finished_values(
 def finish_batch(
     session: Session,
     model: type[QueuedRow],
-    finished: Sequence[tuple[QueuedRow, Result]],
+    finished: Sequence[tuple[ClaimedRow, Result]],
     now: datetime,
     policy: RetryPolicy = DEFAULT_RETRY,
 ) -> list[Result]:
@@ -408,11 +416,11 @@ def finish_batch(
     for row, result in finished:
         result, values = finished_values(row, result, now, policy)
         written.append(result)
-        by_columns.setdefault(tuple(values), []).append({**values, _ROW_ID: row.id})  # type: ignore[attr-defined]
+        by_columns.setdefault(tuple(values), []).append({**values, _ROW_ID: row.id})
     statement = _finish_statement(model)
     for parameters in by_columns.values():
         session.execute(statement, parameters)
-    LEASES.release(queued_lease(model), [row.id for row, _ in finished])  # type: ignore[attr-defined]
+    LEASES.release(queued_lease(model), [row.id for row, _ in finished])
     table_name = queue_table(model).name
     for status, count in Counter(result.status.value for result in written).items():
         QUEUE_ROWS_FINISHED.labels(table_name, status).inc(count)
@@ -422,7 +430,7 @@ def finish_batch(
 def finish(
     session: Session,
     model: type[QueuedRow],
-    row: QueuedRow,
+    row: ClaimedRow,
     result: Result,
     now: datetime,
     policy: RetryPolicy = DEFAULT_RETRY,

@@ -22,8 +22,9 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Row, func, select, update
 from sqlalchemy.orm import Session
 
 from smbc.bigcommerce import catalog as bc_catalog
@@ -35,12 +36,13 @@ from smbc.core.metrics import record_delivery_processed
 from smbc.core.remote_calls import CallPostponed, Outcome, RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
-from smbc.db.session import Database
+from smbc.db.session import Database, StatementRunner
 from smbc.engine import queue
 from smbc.engine.context import Context, Result, RowStatus, SalesmanagoPort
 from smbc.engine.pausing import pause_reason_for, pause_store
 from smbc.mapping.records import channel_location
 from smbc.realtime.clients import MAX_QUOTA_WAIT_S, REAL_CLIENTS, Clients
+from smbc.realtime.handlers import Delivery
 from smbc.realtime.handlers.carts import handle_cart, handle_cart_closed
 from smbc.realtime.handlers.customers import handle_customer, handle_customer_deleted
 from smbc.realtime.handlers.orders import handle_order, handle_refund
@@ -90,6 +92,9 @@ _SAME_RESOURCE = {
 _CREATED_SCOPES = frozenset({"store/customer/created", "store/subscriber/created"})
 
 
+_DELIVERIES = queue.queue_table(WebhookDelivery)
+
+
 def load_settings_for(session: Session, store_id: int) -> StoreSettings:
     return load_store_settings(session, store_id)
 
@@ -98,10 +103,11 @@ def load_settings_for(session: Session, store_id: int) -> StoreSettings:
 
 
 def _claim_due(
-    session: Session, now: datetime, limit: int, *where: ColumnElement[bool]
-) -> list[WebhookDelivery]:
-    """Claim up to `limit` due rows matching `where`, oldest first, with one UPDATE; on PostgreSQL rows
-    another worker is claiming are skipped (SKIP LOCKED), not waited for: that worker takes them."""
+    runner: StatementRunner, now: datetime, limit: int, *where: ColumnElement[bool]
+) -> list[Row[Any]]:
+    """Claim up to `limit` due rows matching `where`, oldest first, with one UPDATE (Core rows, as a
+    drain's claim returns them); on PostgreSQL rows another worker is claiming are skipped (SKIP
+    LOCKED), not waited for: that worker takes them."""
     due_ids = (
         select(WebhookDelivery.id)
         .where(*where, queue.due(WebhookDelivery, now))
@@ -111,46 +117,40 @@ def _claim_due(
         # A CTE runs once: PostgreSQL may rescan an `IN (subquery)` and claim past the limit.
         .cte("claimable")
     )
-    claimed = session.scalars(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(select(due_ids.c.id)), queue.due(WebhookDelivery, now))
+    claimed = runner.execute(
+        update(_DELIVERIES)
+        .where(_DELIVERIES.c.id.in_(select(due_ids.c.id)), queue.due(WebhookDelivery, now))
         .values(**queue.claimed_values(WebhookDelivery, now))
-        .returning(WebhookDelivery)
-        .execution_options(synchronize_session=False)
+        .returning(*_DELIVERIES.c)
     ).all()
     if claimed:
-        queue.hold_claimed(session, WebhookDelivery, [d.id for d in claimed], now)
+        queue.hold_claimed(runner, WebhookDelivery, [d.id for d in claimed], now)
     return sorted(claimed, key=lambda d: d.id)  # RETURNING has no order: per-contact order is id order
 
 
-def claim_store_batch(
-    db: Database, store_id: int, now: datetime, limit: int = DRAIN_LIMIT
-) -> list[WebhookDelivery]:
+def claim_store_batch(db: Database, store_id: int, now: datetime, limit: int = DRAIN_LIMIT) -> list[Delivery]:
     """Claim the store's oldest due rows of every scope (a drain's batch), in one transaction."""
-    with db.session() as session:
-        claimed = queue.claim_store_rows(session, WebhookDelivery, store_id, now, limit)
-        session.expunge_all()
-    return claimed
+    with db.connection() as connection:
+        return list(queue.claim_store_rows(connection, WebhookDelivery, store_id, now, limit))
 
 
-def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[WebhookDelivery]:
+def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[Delivery]:
     """Claim the row, plus due rows of the same store and coalescing group (one read for all): the
     path of one row in hand (the CLI, tests)."""
-    with db.session() as session:
-        claimed = _claim_due(session, now, 1, WebhookDelivery.id == delivery_id)
+    with db.connection() as connection:
+        claimed = _claim_due(connection, now, 1, WebhookDelivery.id == delivery_id)
         group = _GROUP_OF.get(claimed[0].scope) if claimed else None
         if group is not None:
             first = claimed[0]
             claimed += _claim_due(
-                session,
+                connection,
                 now,
                 COALESCE_LIMIT - 1,
                 WebhookDelivery.store_id == first.store_id,
                 WebhookDelivery.scope.in_(COALESCE_GROUPS[group]),
                 WebhookDelivery.id != first.id,
             )
-        session.expunge_all()
-    return claimed
+    return list(claimed)
 
 
 # -- the entry points ------------------------------------------------------------------------
@@ -193,7 +193,7 @@ def drain_store(
 
 
 def _process_batch(
-    db: Database, batch: list[WebhookDelivery], clients: Clients, now: datetime
+    db: Database, batch: list[Delivery], clients: Clients, now: datetime
 ) -> list[tuple[int, Result]]:
     """Handle claimed rows of one store, coalescing reads, and record what became of each. If their
     outcomes cannot be written (the database failed), this process stops renewing their leases: they
@@ -207,7 +207,7 @@ def _process_batch(
 
 
 def _handle_batch(
-    db: Database, batch: list[WebhookDelivery], clients: Clients, now: datetime
+    db: Database, batch: list[Delivery], clients: Clients, now: datetime
 ) -> list[tuple[int, Result]]:
     if not batch:
         return []
@@ -296,12 +296,10 @@ def _prepare(
     return store, snapshot.settings, bc, sm
 
 
-def _coalesce_same_resource(
-    batch: Sequence[WebhookDelivery], results: dict[int, Result]
-) -> list[WebhookDelivery]:
+def _coalesce_same_resource(batch: Sequence[Delivery], results: dict[int, Result]) -> list[Delivery]:
     """Several deliveries about one customer (or order, ...) in a batch: handle one (a `created` if
     there is one)."""
-    chosen: dict[tuple[str, str], WebhookDelivery] = {}
+    chosen: dict[tuple[str, str], Delivery] = {}
     for delivery in batch:
         family = _SAME_RESOURCE.get(delivery.scope)
         if family is None or not delivery.resource_id:
@@ -325,7 +323,7 @@ def _coalesce_same_resource(
     return primary
 
 
-def _prefetch(ctx: Context, batch: Sequence[WebhookDelivery]) -> None:
+def _prefetch(ctx: Context, batch: Sequence[Delivery]) -> None:
     ids: dict[str, set[int]] = {}
     for delivery in batch:
         group = _GROUP_OF.get(delivery.scope)
@@ -341,7 +339,7 @@ def _prefetch(ctx: Context, batch: Sequence[WebhookDelivery]) -> None:
 
 def _finish(
     db: Database,
-    batch: Sequence[WebhookDelivery],
+    batch: Sequence[Delivery],
     results: dict[int, Result],
     calls: CallBuffer | None,
     now: datetime,
@@ -382,7 +380,7 @@ def _finish(
 # -- handlers --------------------------------------------------------------------------------
 
 
-def handle(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle(ctx: Context, delivery: Delivery) -> Result:
     scope = delivery.scope
     handler = HANDLERS.get(scope)
     if handler is None:
@@ -396,7 +394,7 @@ def handle(ctx: Context, delivery: WebhookDelivery) -> Result:
 # -- carts -----------------------------------------------------------------------------------
 
 
-HANDLERS: dict[str, Callable[[Context, WebhookDelivery], Result]] = {
+HANDLERS: dict[str, Callable[[Context, Delivery], Result]] = {
     "store/customer/created": handle_customer,
     "store/customer/updated": handle_customer,
     "store/customer/address/created": handle_customer,

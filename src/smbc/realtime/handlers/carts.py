@@ -13,7 +13,8 @@ from smbc.engine.ledgers import contact_by, remember_contact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.realtime.cart_links import linked_contact_id
-from smbc.realtime.models import CartWindow, WebhookDelivery
+from smbc.realtime.handlers import Delivery
+from smbc.realtime.models import CartWindow
 
 CART_LEASE = timedelta(minutes=2)
 # Another worker is sending this cart's event: the delivery runs again this much later, then sees
@@ -101,7 +102,7 @@ def _cart_contact(ctx: Context, cart: dict[str, Any]) -> tuple[str | None, str |
         return None, linked_contact_id(session, ctx.store.id, str(cart.get("id")))
 
 
-def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_cart(ctx: Context, delivery: Delivery) -> Result:
     cart_id = delivery.resource_id
     cart = ctx.bc.cart(cart_id)
     if cart is None:
@@ -172,7 +173,7 @@ def handle_cart(ctx: Context, delivery: WebhookDelivery) -> Result:
             connection.execute(_RELEASE_WINDOW, {"window_id": window.id, "lease_holder": owner})
 
 
-def handle_cart_closed(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_cart_closed(ctx: Context, delivery: Delivery) -> Result:
     reason = "converted" if delivery.scope.endswith("converted") else "deleted"
     with ctx.db.connection() as connection:
         closed = close_cart_windows(connection, ctx.store.id, delivery.resource_id, reason)

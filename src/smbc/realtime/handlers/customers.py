@@ -7,11 +7,10 @@ from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import contact_by, remember_contact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
-from smbc.realtime.handlers import current_resource
-from smbc.realtime.models import WebhookDelivery
+from smbc.realtime.handlers import Delivery, current_resource
 
 
-def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_customer(ctx: Context, delivery: Delivery) -> Result:
     customer_id, customer = current_resource(ctx, "customer", delivery, ctx.bc.customer)
     if customer is None:
         return Result.skipped("customer no longer exists in BigCommerce")
@@ -54,7 +53,7 @@ def handle_customer(ctx: Context, delivery: WebhookDelivery) -> Result:
     return Result.done("registered" if registering else "contact updated")
 
 
-def handle_customer_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_customer_deleted(ctx: Context, delivery: Delivery) -> Result:
     """Acted on only once BigCommerce confirms the customer is gone: a deletion can be forged or
     arrive out of order, and deleting a contact in SALESmanago cannot be undone."""
     customer_id, customer = current_resource(ctx, "customer", delivery, ctx.bc.customer)

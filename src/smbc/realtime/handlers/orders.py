@@ -36,8 +36,8 @@ from smbc.engine.ledgers import (
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
+from smbc.realtime.handlers import Delivery
 from smbc.realtime.handlers.carts import close_cart_windows
-from smbc.realtime.models import WebhookDelivery
 
 
 def _order_items(ctx: Context, order: dict[str, Any]) -> list[dict[str, Any]]:
@@ -129,7 +129,7 @@ def _send_once(
     return sent
 
 
-def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_order(ctx: Context, delivery: Delivery) -> Result:
     order_id = int(delivery.resource_id or 0)
     order = ctx.bc.order(order_id)
     if order is None:
@@ -205,7 +205,7 @@ def handle_order(ctx: Context, delivery: WebhookDelivery) -> Result:
     return Result.done(f"{kind.value} sent (event {sent.event_id})")
 
 
-def handle_refund(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_refund(ctx: Context, delivery: Delivery) -> Result:
     data = (delivery.payload or {}).get("data") or {}
     order_id = int(data.get("id") or delivery.resource_id or 0)
     refund_id = int((data.get("refund") or {}).get("refund_id") or 0)

@@ -29,8 +29,7 @@ from smbc.mapping.catalog_products import (
     unavailable,
 )
 from smbc.realtime import catalog_ledger as ledger
-from smbc.realtime.handlers import current_resource
-from smbc.realtime.models import WebhookDelivery
+from smbc.realtime.handlers import Delivery, current_resource
 from smbc.salesmanago.catalog import CatalogApi, CatalogGone, ProductsWritten
 from smbc.salesmanago.client import record_calls_into
 
@@ -121,7 +120,7 @@ def _targets(
     return targets
 
 
-def handle_product(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_product(ctx: Context, delivery: Delivery) -> Result:
     found = _catalogs(ctx)
     if isinstance(found, Result):
         return found
@@ -148,7 +147,7 @@ def handle_product(ctx: Context, delivery: WebhookDelivery) -> Result:
     return _result(written, "; ".join(notes))
 
 
-def handle_product_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_product_deleted(ctx: Context, delivery: Delivery) -> Result:
     found = _catalogs(ctx)
     if isinstance(found, Result):
         return found

@@ -5,10 +5,10 @@ from __future__ import annotations
 from smbc.db.models import Store
 from smbc.engine.context import Context, Result
 from smbc.monitoring.scripts import install_on_new_channel
-from smbc.realtime.models import WebhookDelivery
+from smbc.realtime.handlers import Delivery
 
 
-def handle_store_changed(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_store_changed(ctx: Context, delivery: Delivery) -> Result:
     """Channels, sites and store information feed locations and languages: refresh them. A new
     storefront gets the monitoring code when the merchant chose "all storefronts"."""
     info = ctx.bc.store_info()
@@ -27,5 +27,5 @@ def handle_store_changed(ctx: Context, delivery: WebhookDelivery) -> Result:
     return Result.done("store details refreshed")
 
 
-def handle_app_uninstalled(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_app_uninstalled(ctx: Context, delivery: Delivery) -> Result:
     return Result.skipped("uninstall is handled by the uninstall callback")

@@ -11,11 +11,10 @@ from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import remember_contact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
-from smbc.realtime.handlers import current_resource
-from smbc.realtime.models import WebhookDelivery
+from smbc.realtime.handlers import Delivery, current_resource
 
 
-def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_subscriber(ctx: Context, delivery: Delivery) -> Result:
     subscriber_id, subscriber = current_resource(ctx, "subscriber", delivery, ctx.bc.subscriber)
     if subscriber is None:
         return Result.skipped("subscriber no longer exists in BigCommerce")
@@ -44,7 +43,7 @@ def handle_subscriber(ctx: Context, delivery: WebhookDelivery) -> Result:
     return Result.done("opted in, confirmation e-mail requested" if plan.double_opt_in else "opted in")
 
 
-def handle_subscriber_deleted(ctx: Context, delivery: WebhookDelivery) -> Result:
+def handle_subscriber_deleted(ctx: Context, delivery: Delivery) -> Result:
     subscriber_id = int(delivery.resource_id or 0)
     with ctx.db.session() as session:
         known = session.scalars(
