@@ -1,7 +1,7 @@
 """Ingest benchmark: `smbc serve` taking unique webhook deliveries from `wrk` (closed loop), against a
 bare Starlette endpoint measured in the same run on the same machine. Prints JSON; the ratio is the figure.
 
-    python benchmarks/webhook_ingest.py [--seconds 10] [--connections 64] [--threads 2]
+    python benchmarks/webhook_ingest.py [--seconds 10] [--connections 64] [--threads 2] [--rate 1000]
         [--database-url postgresql+psycopg://...] [--queue-url redis://...] [--workers inline|external]
 
 The app runs as one `smbc serve` process, as in production: embedded defaults unless told otherwise
@@ -10,6 +10,11 @@ in its own process under the same uvicorn and only reads the body and parses it.
 request with a new `store/customer/updated` delivery (a Lua script numbers them per connection
 thread), so each one is verified, validated, recorded and enqueued. After the run, the inbox rows
 are counted: every 200 the receiver answered must be a row.
+
+With `--rate N` the load is paced instead: each `wrk` thread hands its connections one send slot
+every `threads / N` seconds, so at most N requests a second are offered (fewer if the server cannot
+keep up with the connections there are). The p99 at a fixed rate is what an SLO at that rate means;
+the closed loop measures the most the server takes.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ function init(args)
   wrk.headers["Content-Type"] = "application/json"
   if args[2] ~= nil and args[2] ~= "" then wrk.headers[args[3]] = args[2] end
   counter = 0
+  thread_rate = args[4]
 end
 function request()
   counter = counter + 1
@@ -71,6 +77,32 @@ function done(summary, latency, requests)
     '"non_2xx":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
+
+# Appended in --rate mode: wrk calls `delay()` (milliseconds) before each request of a connection.
+# Its Lua has no wall clock, so the monotonic clock comes through LuaJIT's FFI.
+WRK_PACING = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } smbc_timespec;
+int clock_gettime(int clk_id, smbc_timespec *tp);
+]]
+local timespec = ffi.new("smbc_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, timespec)  -- CLOCK_MONOTONIC
+  return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1e6
+end
+local next_slot = nil
+local MAX_DEBT_MS = 100  -- slots missed while every connection waited are not all sent at once later
+function delay()
+  local now = now_ms()
+  local interval = 1000 / tonumber(thread_rate)
+  if next_slot == nil or next_slot < now - MAX_DEBT_MS then next_slot = now end
+  local wait = next_slot - now
+  next_slot = next_slot + interval
+  if wait < 0 then return 0 end
+  return wait
 end
 """
 
@@ -111,6 +143,8 @@ def run_wrk(url: str, args: argparse.Namespace, script: Path, secret: str) -> di
     prefix = f"{int(time.time()) % 10**8:08x}"  # fresh hashes every run
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout", "10s"]
     command += ["-s", str(script), url, "--", prefix, secret, SECRET_HEADER]
+    if args.rate:
+        command.append(str(args.rate / args.threads))  # each wrk thread paces its own connections
     out = subprocess.run(
         command, capture_output=True, text=True, check=True, timeout=args.seconds + 60
     ).stdout
@@ -192,6 +226,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--queue-url", default="", help="default: SQLite in a temporary folder")
     parser.add_argument("--workers", choices=("inline", "external"), default="inline")
     parser.add_argument(
+        "--rate", type=float, default=0, help="requests offered per second (paced); default: closed loop"
+    )
+    parser.add_argument(
         "--smbc", default=str(Path(sys.executable).with_name("smbc")), help="the smbc command"
     )
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
@@ -204,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         script = workdir / "unique_deliveries.lua"
-        script.write_text(WRK_SCRIPT)
+        script.write_text(WRK_SCRIPT + WRK_PACING if args.rate else WRK_SCRIPT)
         port = free_port()
         bare_child = subprocess.Popen([sys.executable, __file__, "--serve-bare", str(port)])
         try:
@@ -229,6 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "queue": "redis" if args.queue_url.startswith("redis") else "sqlite",
         "workers": args.workers,
         "connections": args.connections,
+        "offered_per_s": args.rate or "closed loop",
         "seconds": args.seconds,
         "ingest": ingest,
         "bare": bare,

@@ -43,6 +43,18 @@ def test_ingest_benchmark_measures_the_receiver_and_a_bare_endpoint() -> None:
     assert bare["requests"] > 0 and figures["throughput_ratio"] > 0
 
 
+def test_ingest_benchmark_at_a_fixed_rate_offers_no_more_than_that_rate() -> None:
+    require(shutil.which("wrk") is not None, "wrk is not installed (Debian package wrk)")
+    figures = run(
+        "webhook_ingest.py", "--seconds", "2", "--connections", "4", "--threads", "1", "--rate", "20"
+    )
+    ingest, bare = figures["ingest"], figures["bare"]
+    assert figures["offered_per_s"] == 20
+    # Paced: about 20 a second for 2 s (the first slot of each connection at once), not a closed loop's.
+    assert 0 < bare["requests"] <= 20 * 2 + 4 and 0 < ingest["requests"] <= 20 * 2 + 4
+    assert ingest["non_2xx"] == ingest["socket_errors"] == 0 and ingest["inbox_rows"] >= ingest["ok_2xx"]
+
+
 def test_real_time_benchmark_ends_with_every_delivery_processed() -> None:
     figures = run(
         "realtime_end_to_end.py", "--deliveries", "40", "--stores", "2", "--latency-ms", "0", "--workers", "4"
