@@ -173,7 +173,16 @@ class BigCommerceClient(UsesClock):
         max_quota_wait: float | None = None,
     ) -> None:
         self.store_hash = store_hash
-        self._token = access_token
+        # Every request's headers, built once; those an httpx.Client adds by default too, so the
+        # request is the same as one the client would have built.
+        self._headers = {
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "keep-alive",
+            "X-Auth-Token": access_token,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
         self.base = f"{base_url.rstrip('/')}/stores/{store_hash}"
         self._http = http or httpx.Client(timeout=DEFAULT_TIMEOUT)
         self._owns_http = http is None
@@ -250,21 +259,18 @@ class BigCommerceClient(UsesClock):
         attempt: int,
         answer: Any,
     ) -> tuple[Outcome, httpx.Response | None, str, Any]:
-        headers = {
-            "X-Auth-Token": self._token,
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-        }
         response: httpx.Response | None = None
         data: Any = None
         check_no_open_transaction(SERVICE, method, path)
         started = _time.perf_counter()
         with self.limiter.slot(self.store_hash, self.priority, max_wait=self.max_quota_wait):
             try:
-                response = self._http.request(
-                    method, self.base + path, params=dict(params or {}), json=json, headers=headers
+                # Built here and sent as is: the client's merging of its URL, headers, cookies and
+                # parameters into every request cost more than the request itself.
+                request = httpx.Request(
+                    method, self.base + path, params=params or None, json=json, headers=self._headers
                 )
+                response = self._http.send(request)
             except httpx.TimeoutException as exc:
                 outcome, message = Outcome.RETRY, f"timeout ({type(exc).__name__})"
             except httpx.HTTPError as exc:
