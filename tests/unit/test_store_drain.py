@@ -267,3 +267,20 @@ def test_an_orders_deliveries_in_one_batch_send_and_retry_once(world: World) -> 
     assert finished[created].status.value == "pending"  # SALESmanago failed: retried later, once
     assert finished[updated].reason == f"coalesced with delivery {created}"
     assert world.sm.failures == [] and world.sm.named("integration") == []  # one attempt, not two
+
+
+def test_a_carts_deliveries_in_one_batch_read_the_cart_once(world: World) -> None:
+    a, _ = world.stores
+    created = world.deliver(a, "store/cart/created", {"type": "cart", "id": "cart-7"})
+    updated = world.deliver(a, "store/cart/updated", {"type": "cart", "id": "cart-7"})
+    other = world.deliver(a, "store/cart/updated", {"type": "cart", "id": "cart-8"})
+
+    finished = dict(realtime.drain_store(a, db=world.db, clients=world.clients))
+
+    assert sorted(path for path in world.bc.paths() if path.startswith("v3/carts")) == [
+        "v3/carts/cart-7",
+        "v3/carts/cart-8",
+    ]
+    assert finished[created].reason == "cart no longer exists (converted or deleted)"
+    assert finished[updated].reason == f"coalesced with delivery {created}"
+    assert finished[other].reason == "cart no longer exists (converted or deleted)"

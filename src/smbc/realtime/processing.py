@@ -86,6 +86,8 @@ _GROUP_OF = {scope: group for group, scopes in COALESCE_GROUPS.items() for scope
 _SAME_RESOURCE = {
     **_GROUP_OF,
     **dict.fromkeys(("store/order/created", "store/order/updated", "store/order/statusUpdated"), "order"),
+    # A cart's creation and changes: one read of the cart as it is now (a burst's are mostly gone).
+    **dict.fromkeys(("store/cart/created", "store/cart/updated"), "cart"),
 }
 # When deliveries about one resource are coalesced, these win (a registration keeps its tags);
 # note `store/customer/address/created` is not one of them.
