@@ -19,6 +19,7 @@ from smbc.core.config import Settings
 from smbc.core.http_server import BackgroundServer
 from smbc.db.models import Store
 from smbc.db.session import Database
+from smbc.realtime import group_commit as group_commit_module
 from smbc.realtime.models import WebhookDelivery
 from smbc.stores.hooks import SECRET_HEADER, WEBHOOK_PATH
 from smbc.web.app import create_app
@@ -102,9 +103,33 @@ def test_deliveries_arriving_together_share_one_commit(server: BackgroundServer)
     assert [(status, body["result"]) for status, _, body in answers] == [(200, "accepted")] * 20
     assert len(commits) == 2  # the first delivery's transaction, then one for the 19 that waited
     assert inbox_count(db) == 20
-    # One drain of the store, sent before the first answer; the second batch's store already has one
+    # One drain of the store, sent after the first answer; the second batch's store already has one
     # queued and not started, so it sends none.
+    group.wait_for_messages(timeout=30)
     assert jobs.huey.pending_count() == 1
+
+
+def test_an_answer_does_not_wait_for_its_queue_message(
+    server: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    sent: list[list[str]] = []
+
+    def slow_queue(outcomes: list[Any]) -> None:
+        release.wait(30)
+        sent.append([outcome.result for outcome in outcomes])
+
+    monkeypatch.setattr(group_commit_module, "enqueue_accepted", slow_queue)
+    try:
+        conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+        status, _, body = post(conn, delivery(1))
+        # Answered once committed: the row is due, so the sweep finds it if the message never goes out.
+        assert (status, body["result"]) == (200, "accepted") and sent == []
+        assert inbox_count(database(server)) == 1
+    finally:
+        release.set()
+    server.app.state.inbox_group_commit.wait_for_messages(timeout=30)
+    assert sent == [["accepted"]]
 
 
 def test_a_delivery_sent_twice_in_one_batch_is_one_row(server: BackgroundServer) -> None:

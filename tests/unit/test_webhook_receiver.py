@@ -62,6 +62,7 @@ def assert_accepted(client: TestClient, name: str) -> None:
     [row] = rows(client)
     assert (row.scope, row.hash, row.created_at) == (body["scope"], body["hash"], body["created_at"])
     assert row.status == "pending" and row.resource_id
+    client.app.state.inbox_group_commit.wait_for_messages(timeout=30)  # sent just after the answer
     assert jobs.huey.pending_count() == 1  # enqueued, not processed in the handler
     with client.app.state.runtime.db.session() as s:
         assert s.scalar(select(func.count()).select_from(RemoteCall)) == 0  # no remote call
@@ -161,6 +162,7 @@ def test_fixtures_have_the_documented_shape(openapi_dir: Path) -> None:
 def test_the_same_delivery_three_times_is_recorded_once(client: TestClient) -> None:
     body = fixture("store_order_created")
     assert [post(client, body).json()["result"] for _ in range(3)] == ["accepted", "duplicate", "duplicate"]
+    client.app.state.inbox_group_commit.wait_for_messages(timeout=30)
     assert len(rows(client)) == 1 and jobs.huey.pending_count() == 1
 
 
@@ -232,3 +234,16 @@ def test_not_the_documented_shape_is_400_with_a_message(client: TestClient, muta
 def test_not_json_is_400(client: TestClient) -> None:
     answer = post(client, b"{not json")
     assert answer.status_code == 400 and "JSON" in answer.json()["error"]
+
+
+def http_requests(method: str, status: str) -> float:
+    labels = {"method": method, "route": "/webhooks/bigcommerce", "status": status}
+    return REGISTRY.get_sample_value("smbc_http_requests_total", labels) or 0.0
+
+
+def test_answers_are_counted_under_the_route_and_another_method_is_405(client: TestClient) -> None:
+    accepted, refused = http_requests("POST", "200"), http_requests("GET", "405")
+    assert post(client, fixture("store_order_created")).status_code == 200
+    answer = client.get("/webhooks/bigcommerce")
+    assert (answer.status_code, answer.headers["allow"]) == (405, "POST")
+    assert http_requests("POST", "200") == accepted + 1 and http_requests("GET", "405") == refused + 1

@@ -2,18 +2,18 @@
 
 A request waits while the one writer thread flushes the batch before it, then goes out with
 everyone who arrived meanwhile: one store read, one duplicate read, one INSERT and one commit for
-the lot. Each request is answered only after the commit that holds its row, so a 200 still means
-the delivery is durable. There is no timer: an idle receiver flushes a lone delivery at once, and
-under load the batches grow by themselves. Queue messages (one drain per store of the batch) are
-sent from a thread of their own while the writer flushes the next batch; a request is answered
-once its message is sent (or, if the queue is down, left to the sweep)."""
+the lot. Each request is answered as soon as the commit that holds its row is done, so a 200 still
+means the delivery is durable. There is no timer: an idle receiver flushes a lone delivery at once,
+and under load the batches grow by themselves. Queue messages (one drain per store of the batch)
+are sent after the answers, from a thread of their own, while the writer flushes the next batch:
+a committed row is due, so a message lost with the process (or to a queue that is down) leaves it
+to the sweep, and an answer does not wait for the queue's write."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 
 from smbc.db.session import Database
 from smbc.realtime.inbox import (
@@ -53,6 +53,10 @@ class GroupCommit:
             self._flusher = loop.create_task(self._flush_while_waiting())
         return await answered
 
+    def wait_for_messages(self, timeout: float | None = None) -> None:
+        """Block until the queue messages of every batch answered so far are sent (or given up)."""
+        self._enqueuer.submit(lambda: None).result(timeout)  # one thread: it runs after them
+
     async def _flush_while_waiting(self) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -68,18 +72,15 @@ class GroupCommit:
                 except Exception:  # a bug: a clean 500 for this batch (the sender retries), the next goes on
                     log.exception("webhook deliveries not recorded")
                     outcomes = [FAILED] * len(batch)
-                # Answered once the queue messages are sent too, from the other thread: the writer
-                # is already flushing the next batch meanwhile.
-                sent = loop.run_in_executor(self._enqueuer, enqueue_accepted, outcomes)
-                sent.add_done_callback(partial(_answer, batch, outcomes))
+                _answer(batch, outcomes)
+                # In order, on one thread; enqueue_accepted never raises (the sweep covers a failure)
+                self._enqueuer.submit(enqueue_accepted, outcomes)
         finally:
             if self._flusher is asyncio.current_task():
                 self._flusher = None
 
 
-def _answer(
-    batch: list[tuple[Received, asyncio.Future[Accepted]]], outcomes: list[Accepted], _sent: object
-) -> None:
+def _answer(batch: list[tuple[Received, asyncio.Future[Accepted]]], outcomes: list[Accepted]) -> None:
     for (_, answered), outcome in zip(batch, outcomes, strict=True):
         if not answered.done():  # a request whose client went away is no longer waiting
             answered.set_result(outcome)
