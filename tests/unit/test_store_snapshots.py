@@ -15,7 +15,7 @@ from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.realtime.store_snapshots import StoreSnapshot, store_snapshot
+from smbc.realtime.store_snapshots import StoreSnapshot, snapshot_for, store_snapshot
 from smbc.settings.store_settings import StoreSettings
 
 
@@ -46,8 +46,7 @@ def make_store(db: Database) -> int:
 
 
 def snapshot(db: Database, store_id: int) -> StoreSnapshot:
-    with db.session() as s:
-        found = store_snapshot(s, store_id)
+    found = snapshot_for(db, store_id)  # as a worker's batch gets it
     assert found is not None
     return found
 

@@ -402,7 +402,7 @@ def finished_values(
 
 
 def finish_batch(
-    session: Session,
+    session: StatementRunner,
     model: type[QueuedRow],
     finished: Sequence[tuple[ClaimedRow, Result]],
     now: datetime,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,7 +51,7 @@ from smbc.realtime.handlers.products import handle_product, handle_product_delet
 from smbc.realtime.handlers.store import handle_app_uninstalled, handle_store_changed
 from smbc.realtime.handlers.subscribers import handle_subscriber, handle_subscriber_deleted
 from smbc.realtime.models import WebhookDelivery
-from smbc.realtime.store_snapshots import known_store_hash, store_snapshot
+from smbc.realtime.store_snapshots import known_store_hash, snapshot_for
 from smbc.settings.store_settings import StoreSettings, load_store_settings
 
 log = logging.getLogger(__name__)
@@ -280,8 +281,7 @@ def _prepare(
     """The store (a detached snapshot), its settings and both clients: one short transaction, one
     statement when the store's rows are unchanged since the last batch (`store_snapshots`); no
     transaction stays open for the calls. A `Result` when the batch cannot run at all."""
-    with db.session() as session:
-        snapshot = store_snapshot(session, store_id)
+    snapshot = snapshot_for(db, store_id)
     if snapshot is None or not snapshot.store.installed:
         return Result.skipped("store uninstalled")
     store = snapshot.store
@@ -352,21 +352,24 @@ def _finish(
     """Record every outcome, the attempts, and a pause, in one transaction; rows left to retry get a
     delayed drain of their store at the earliest retry time."""
     retry_at: datetime | None = None
-    with db.session() as session:
+    pausing = store is not None and error is not None and error.outcome is Outcome.CREDENTIALS
+    # Core statements on a bare connection; a Session only when the store is paused (rare).
+    unit: AbstractContextManager[StatementRunner] = db.session() if pausing else db.connection()
+    with unit as runner:
         if calls is not None:
-            calls.flush(session)
-        if store is not None and error is not None and error.outcome is Outcome.CREDENTIALS:
+            calls.flush(runner)
+        if isinstance(runner, Session) and store is not None and error is not None:
             reason = pause_reason_for(error)
-            pause_store(session, store.id, reason)
+            pause_store(runner, store.id, reason)
             for result in results.values():
                 if result.status is RowStatus.WAITING:
                     result.reason = f"sync paused: {reason}"
-        written = queue.finish_batch(session, WebhookDelivery, [(d, results[d.id]) for d in batch], now)
+        written = queue.finish_batch(runner, WebhookDelivery, [(d, results[d.id]) for d in batch], now)
         retried = [
             d.id for d, result in zip(batch, written, strict=True) if result.status is RowStatus.PENDING
         ]
         if retried:
-            retry_at = session.scalar(
+            retry_at = runner.scalar(
                 select(func.min(WebhookDelivery.next_attempt_at)).where(WebhookDelivery.id.in_(retried))
             )
     out = [(delivery.id, result) for delivery, result in zip(batch, written, strict=True)]

@@ -22,6 +22,7 @@ from smbc.account.credentials import store_credentials
 from smbc.account.models import SalesmanagoAccount
 from smbc.core.remote_calls import RemoteCallError
 from smbc.db.models import Store
+from smbc.db.session import Database
 from smbc.db.types import EncryptedText
 from smbc.salesmanago.client import SalesmanagoCredentials
 from smbc.settings.models import StoreSettingsRow
@@ -96,6 +97,20 @@ def store_snapshot(session: Session, store_id: int) -> StoreSnapshot | None:
             _snapshots.clear()
         _snapshots[store_id] = (fingerprint, snapshot)
     return snapshot
+
+
+def snapshot_for(db: Database, store_id: int) -> StoreSnapshot | None:
+    """`store_snapshot` in transactions of its own: the usual case (the store's rows unchanged) is one
+    statement on a bare connection, without a Session's bookkeeping; a Session only to rebuild."""
+    with db.connection() as connection:
+        row = connection.execute(_FINGERPRINT, {"store_id": store_id}).first()
+    if row is None:
+        return None
+    cached = _snapshots.get(store_id)
+    if cached is not None and cached[0] == tuple(row):
+        return cached[1]
+    with db.session() as session:
+        return store_snapshot(session, store_id)
 
 
 def known_store_hash(store_id: int) -> str | None:
