@@ -252,6 +252,58 @@ def test_events_export_reads_one_bigcommerce_page_per_250_orders(w: World) -> No
     assert len(w.events("RETURN")) == refunds
 
 
+def order_reads(w: World, export_id: int) -> int:
+    with w.db.session() as s:
+        return s.scalar(
+            select(func.count()).where(
+                RemoteCall.context == f"export:{export_id}", RemoteCall.endpoint == "/v2/orders"
+            )
+        )
+
+
+def test_a_full_last_page_of_a_counted_range_needs_no_empty_page_after_it(w: World) -> None:
+    """The range ended before the count, so no order can join it: 1,000 counted orders are 4 pages."""
+    w.seed_completed_orders(1000)
+    export_id = service.start_export(w.db, w.store_id, "events", *FEB, enqueue=False)
+    row = run_to_end(w, export_id)
+    assert row.status == "done" and row.done == 1000 and len(w.events("PURCHASE")) == 1000
+    assert order_reads(w, export_id) == 4
+
+
+def test_a_range_reaching_past_the_count_reads_to_the_empty_page(w: World) -> None:
+    """An order created while it runs may still be in the range: the list is read to its end."""
+    w.seed_completed_orders(1000)
+    today = utcnow().date()
+    with w.sb.bc.lock:
+        for order in w.bc_store().orders.values():
+            order.date_created = utc(today.year, today.month, today.day) - timedelta(days=1)
+    export_id = service.start_export(
+        w.db, w.store_id, "events", today - timedelta(days=3), today + timedelta(days=1), enqueue=False
+    )
+    row = run_to_end(w, export_id)
+    assert row.status == "done" and row.done == 1000
+    assert order_reads(w, export_id) == 5
+
+
+def test_a_resumed_export_stops_at_the_counted_orders_too(
+    w: World, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a time slice the orders left are the count less the orders done (100 of 1,000 here)."""
+    w.seed_completed_orders(1000)
+    monkeypatch.setattr(runner, "enqueue_export", lambda *args, **kwargs: None)
+    export_id = service.start_export(
+        w.db, w.store_id, "events", *FEB, batch_size=100, page_size=225, enqueue=False
+    )
+    runner.run_export(
+        export_id, db=w.db, time_slice=10, force=True, on_batch=lambda row: fake_clock.advance(11)
+    )
+    assert w.export(export_id).done == 100
+    first_run = order_reads(w, export_id)
+    row = run_to_end(w, export_id)
+    assert row.status == "done" and row.done == 1000 and len(w.events("PURCHASE")) == 1000
+    assert order_reads(w, export_id) - first_run == 4  # 900 orders left: 4 pages of 225, no empty one
+
+
 # -- running, cancelling, failing -------------------------------------------------------------------
 
 

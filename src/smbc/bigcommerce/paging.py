@@ -35,18 +35,24 @@ def plain_dicts(items: Sequence[Any]) -> list[dict[str, Any]]:
 class V2Pages:
     """`/v2` lists moving on by `min_id` (keyset, sort id:asc); 204 or a short page ends them.
 
-    `cursor` is the last id seen, so an export can save it and resume with `min_id=cursor+1`."""
+    `cursor` is the last id seen, so an export can save it and resume with `min_id=cursor+1`.
+    `expected`: how many items the list holds past `cursor`, when a count of the same filters said
+    so and nothing can have been added since: a full page that brings the items read to exactly
+    that many ends the list without the empty page that would say so. More items than expected
+    means the count is stale: the list is read to its end as without one."""
 
     client: PageSource
     path: str
     params: dict[str, Any] = field(default_factory=dict)
     limit: int = PAGE_LIMIT
     cursor: int | None = None
+    expected: int | None = None
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         item = list_item_model(self.path)
         if item is dict[str, Any]:
             raise ValueError(f"V2Pages needs an item model with an id for {self.path}")  # keyset paging
+        read = 0
         while True:
             params = {**self.params, "limit": self.limit, "sort": "id:asc"}
             if self.cursor is not None:
@@ -56,8 +62,9 @@ class V2Pages:
             if not page:
                 return
             self.cursor = max(int(entry["id"]) for entry in page)
+            read += len(page)
             yield page
-            if len(page) < self.limit:
+            if len(page) < self.limit or read == self.expected:
                 return
 
     def items(self) -> Iterator[dict[str, Any]]:

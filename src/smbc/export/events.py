@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -62,6 +63,9 @@ _LEDGER = SentEvent.__table__
 # New buyers' synchronous upserts in flight at once. SALESmanago publishes no rate limit (real time's
 # workers already call it in parallel); a few at once keeps well clear of one, 429s back off as usual.
 UPSERTS_AT_ONCE = 4
+# How long ago a range must have ended for its count to hold every order it will ever have (our clock
+# against BigCommerce's).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass
@@ -82,31 +86,41 @@ class OrderPlan:
     contact: tuple[str, dict[str, Any], bool | None] | None = None  # email, upsert payload, subscribed
 
 
-def _orders_total(job: Job) -> None:
-    if job.cursor.get("counted"):
-        return
-    params = {
-        "min_date_created": job.from_utc.isoformat(),
-        "max_date_created": job.to_utc.isoformat(),
-    }
-    # Not documented whether /v2/orders/count honours these filters; the total is only an estimate for
-    # the progress bar and is set to the real count when the export ends.
-    count = job.bc.order_count(**params)
+def _orders_left(job: Job) -> int | None:
+    """The orders of the range past the cursor, when the count can say so (see `V2Pages.expected`):
+    the range had ended when the count was read, so no order created since is in it, and the count
+    less the orders done is what the list still holds. None: the list is read to its end."""
+    counting = not job.cursor.get("counted")
+    count = None
+    if counting:
+        params = {
+            "min_date_created": job.from_utc.isoformat(),
+            "max_date_created": job.to_utc.isoformat(),
+        }
+        # `/v2/orders/count` takes the list's filters; the total is also the progress bar's estimate,
+        # set to the real count when the export ends.
+        count = job.bc.order_count(**params)
     with job.db.session() as session:
         row = locked_row(session, job)
-        if count is not None:
-            row.total = count
-    job.cursor["counted"] = True
+        if counting:
+            if count is not None:
+                row.total = count
+            job.cursor["counted"] = True
+            job.cursor["count_closed"] = job.to_utc < utcnow() - CLOCK_SKEW
+        total, done = row.total, row.done
+    if not job.cursor.get("count_closed") or total is None:
+        return None
+    return max(total - done, 0)
 
 
-def _order_pages(job: Job) -> Iterator[list[dict[str, Any]]]:
+def _order_pages(job: Job, left: int | None) -> Iterator[list[dict[str, Any]]]:
     params = {
         **job.bc.ORDER_INCLUDE,
         "min_date_created": job.from_utc.isoformat(),
         "max_date_created": job.to_utc.isoformat(),
     }
     after = job.cursor.get("after_id")
-    yield from V2Pages(job.bc, "/v2/orders", params, limit=job.page_size, cursor=after)
+    yield from V2Pages(job.bc, "/v2/orders", params, limit=job.page_size, cursor=after, expected=left)
 
 
 def _plan_page(job: Job, orders: list[dict[str, Any]]) -> list[OrderPlan]:
@@ -239,8 +253,8 @@ def _plan_order(
     return plan
 
 
-def _order_plans(job: Job) -> Iterator[OrderPlan]:
-    for page in ReadAhead(_order_pages(job)):
+def _order_plans(job: Job, left: int | None) -> Iterator[OrderPlan]:
+    for page in ReadAhead(_order_pages(job, left)):
         yield from _plan_page(job, page)
 
 
@@ -263,8 +277,8 @@ def plan_batches(plans: Iterable[OrderPlan], batch_size: int) -> Iterator[list[O
 
 
 def event_batches(job: Job) -> Iterator[Export]:
-    _orders_total(job)
-    for batch in plan_batches(_order_plans(job), job.batch_size):
+    left = _orders_left(job)
+    for batch in plan_batches(_order_plans(job, left), job.batch_size):
         yield _send_events(job, batch)
 
 
