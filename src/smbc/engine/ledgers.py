@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -48,6 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row as ResultRow
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -190,6 +192,74 @@ def contact_by(
 
 
 _CONTACTS = SyncedContact.__table__
+
+
+@dataclass(frozen=True)
+class KnownContact:
+    """What the contact ledger knows of a contact, read without loading an ORM instance."""
+
+    email: str
+    customer_id: int | None
+    contact_id: str | None
+    opted_in: bool | None
+    payload_hash: str
+
+
+_KNOWN_COLUMNS = (
+    _CONTACTS.c.email,
+    _CONTACTS.c.customer_id,
+    _CONTACTS.c.contact_id,
+    _CONTACTS.c.opted_in,
+    _CONTACTS.c.payload_hash,
+)
+_KNOWN_BY_CUSTOMER = (
+    select(*_KNOWN_COLUMNS)
+    .where(
+        _CONTACTS.c.store_id == bindparam("ledger_store"), _CONTACTS.c.customer_id == bindparam("customer")
+    )
+    .order_by(_CONTACTS.c.updated_at.desc())
+    .limit(1)
+)
+_KNOWN_BY_EMAIL = (
+    select(*_KNOWN_COLUMNS)
+    .where(
+        _CONTACTS.c.store_id == bindparam("ledger_store"),
+        _CONTACTS.c.email.in_(bindparam("emails", expanding=True)),
+    )
+    .limit(1)
+)
+
+
+def _known(row: ResultRow[Any] | None, email: str | None) -> KnownContact | None:
+    """The row as a `KnownContact`; a forgotten one only when met again under its e-mail (as
+    `_known_again` reads it: under that e-mail), else None."""
+    if row is None:
+        return None
+    known = KnownContact(*row)
+    if not forgotten(known.email):
+        return known
+    if not (email and known.email in ledger_keys(email)):
+        return None
+    return replace(known, email=ledger_email(email))
+
+
+def known_contact(
+    runner: StatementRunner, store_id: int, *, email: str | None = None, customer_id: int | None = None
+) -> KnownContact | None:
+    """`contact_by` for a read only, in Core statements: by customer id first (the latest row), else
+    by e-mail (a forgotten contact too)."""
+    if customer_id:
+        row = runner.execute(_KNOWN_BY_CUSTOMER, {"ledger_store": store_id, "customer": customer_id}).first()
+        if (known := _known(row, email)) is not None:
+            return known
+    if email:
+        row = runner.execute(
+            _KNOWN_BY_EMAIL, {"ledger_store": store_id, "emails": ledger_keys(email)}
+        ).first()
+        return _known(row, email)
+    return None
+
+
 # What `remember_contact` writes, built once (Core, on the table): each value given replaces the
 # row's, a missing one keeps it, else takes the moved e-mail's (`fallback_*`, None without a move).
 _REMEMBERED_VALUES = {

@@ -9,7 +9,7 @@ from sqlalchemy import Row, and_, bindparam, or_, select, update
 
 from smbc.db.session import Database, StatementRunner, insert_ignoring_conflicts
 from smbc.engine.context import Context, Result
-from smbc.engine.ledgers import contact_by, remember_contact
+from smbc.engine.ledgers import known_contact, remember_contact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.realtime.cart_links import linked_contact_id
@@ -90,8 +90,8 @@ def _cart_contact(ctx: Context, cart: dict[str, Any]) -> tuple[str | None, str |
     email = rules.normalize_email(cart.get("email"))
     customer_id = int(cart.get("customer_id") or 0)
     if not email and customer_id:
-        with ctx.db.session() as session:
-            known = contact_by(session, ctx.store.id, customer_id=customer_id)
+        with ctx.db.connection() as connection:
+            known = known_contact(connection, ctx.store.id, customer_id=customer_id)
             email = known.email if known is not None else ""
         if not email:
             customer = ctx.bc.customer(customer_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from smbc.consent.plan import UPSERT_PATH, plan_registration, send_planned
 from smbc.engine.context import Context, Result
-from smbc.engine.ledgers import contact_by, remember_contact
+from smbc.engine.ledgers import contact_by, known_contact, remember_contact
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.realtime.handlers import Delivery, current_resource
@@ -18,8 +18,8 @@ def handle_customer(ctx: Context, delivery: Delivery) -> Result:
     problem = rules.email_problem(email, ctx.settings.ignored_domains)
     if problem:
         return Result.skipped(problem)
-    with ctx.db.session() as session:
-        known = contact_by(session, ctx.store.id, customer_id=customer_id, email=email)
+    with ctx.db.connection() as connection:
+        known = known_contact(connection, ctx.store.id, customer_id=customer_id, email=email)
         known_email = known.email if known is not None and known.customer_id == customer_id else None
         known_hash = known.payload_hash if known is not None else ""
     registering = delivery.scope == "store/customer/created"
@@ -37,9 +37,9 @@ def handle_customer(ctx: Context, delivery: Delivery) -> Result:
     contact_id = send_planned(
         ctx, contact, plan, ctx.sm.upsert_contact, work=f"delivery:{delivery.id}", endpoint=UPSERT_PATH
     )
-    with ctx.db.session() as session:
+    with ctx.db.connection() as connection:
         remember_contact(
-            session,
+            connection,
             ctx.store.id,
             email,
             contact_id=contact_id,

@@ -1,0 +1,65 @@
+"""The contact ledger's Core read (`known_contact`, the real-time handlers' read) knows what the ORM
+read (`contact_by`) knows: by customer id first, else by e-mail, and a forgotten contact only when met
+again under its own e-mail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from smbc.core.config import Settings
+from smbc.core.encryption import get_box
+from smbc.core.runtime import close_runtime, init_runtime
+from smbc.db.models import Store
+from smbc.db.session import Database
+from smbc.engine.ledgers import KnownContact, SyncedContact, contact_by, known_contact
+
+
+@pytest.fixture
+def db(backend_settings: Settings) -> Iterator[Database]:
+    yield init_runtime(backend_settings, migrate=True).db
+    close_runtime()
+
+
+def make_ledger(db: Database) -> int:
+    with db.session() as s:
+        store = Store(hash="ledger1", access_token="token", webhook_secret="x", sites=[])
+        s.add(store)
+        s.flush()
+        forgotten_key = get_box().keyed_hashes("gone@example.com")[0]
+        s.add_all(
+            [
+                SyncedContact(store_id=store.id, email="ann@example.com", customer_id=7, payload_hash="h7"),
+                SyncedContact(store_id=store.id, email=forgotten_key, customer_id=9, contact_id="c9"),
+            ]
+        )
+        return store.id
+
+
+@pytest.mark.parametrize(
+    ("email", "customer_id"),
+    [
+        (None, 7),
+        ("ann@example.com", None),
+        ("ANN@example.com ", 8),  # an unknown customer: found by its e-mail
+        ("gone@example.com", 9),  # forgotten, met again under its e-mail
+        ("other@example.com", 9),  # forgotten, met under another e-mail: not this contact
+        ("nobody@example.com", None),
+    ],
+)
+def test_the_core_read_knows_what_the_orm_read_knows(
+    db: Database, email: str | None, customer_id: int | None
+) -> None:
+    store_id = make_ledger(db)
+    with db.session() as s:
+        row = contact_by(s, store_id, email=email, customer_id=customer_id)
+        expected = (
+            None
+            if row is None
+            else KnownContact(row.email, row.customer_id, row.contact_id, row.opted_in, row.payload_hash)
+        )
+    with db.connection() as connection:
+        assert known_contact(connection, store_id, email=email, customer_id=customer_id) == expected
+    if email == "gone@example.com":
+        assert expected is not None and expected.email == "gone@example.com"
