@@ -217,9 +217,12 @@ def _plan_order(
     items = mapping.order_line_items(order)
     if items is None:
         items = job.bc.order_products(order_id)
-    location = mapping.channel_location(
-        job.settings, job.store.sites or [], int(order.get("channel_id") or 1)
-    )
+    channel_id = int(order.get("channel_id") or 1)
+    location = job.locations.get(channel_id)
+    if location is None:
+        location = job.locations[channel_id] = mapping.channel_location(
+            job.settings, job.store.sites or [], channel_id
+        )
     for event_kind, key, refund in todo:
         if refund is not None:
             event = mapping.return_event(

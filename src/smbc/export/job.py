@@ -62,6 +62,8 @@ class Job:
     double_opt_in: bool = SEND_DOUBLE_OPT_IN
     # The refunds of orders not exported yet, by order id (read once a run: events._read_refunds).
     refunds: dict[int, list[dict[str, Any]]] | None = None
+    # The e-store ID of each channel, worked out once a run (events._plan_order).
+    locations: dict[int, str] = field(default_factory=dict)
 
     @property
     def owner(self) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from smbc.core.clock import utcnow
@@ -83,6 +83,17 @@ def release_unconfirmed(session: Session, store_id: int, export_id: int) -> int:
     return int(released.rowcount)  # type: ignore[attr-defined]
 
 
+_CONTACTS = SyncedContact.__table__
+_CONTACT_COLUMNS = ("contact_id", "customer_id", "opted_in", "payload_hash")
+# Built once, by primary key (Core: the ORM's bulk update costs more per row); `new_` keeps the
+# parameters' names apart from the columns'.
+_UPDATE_CONTACT = (
+    update(_CONTACTS)
+    .where(_CONTACTS.c.id == bindparam("row_id"))
+    .values({c: bindparam(f"new_{c}") for c in (*_CONTACT_COLUMNS, "deleted", "updated_at")})
+)
+
+
 @dataclass(frozen=True)
 class ContactSent:
     email: str
@@ -98,7 +109,7 @@ def remember_contacts(session: Session, store_id: int, sent: Sequence[ContactSen
     runs for every record of an export)."""
     if not sent:
         return
-    columns = ("contact_id", "customer_id", "opted_in", "payload_hash")
+    columns = _CONTACT_COLUMNS
     current = {
         row.email: row
         for row in session.execute(
@@ -133,8 +144,8 @@ def remember_contacts(session: Session, store_id: int, sent: Sequence[ContactSen
             values.update(store_id=store_id, email=email, payload_hash=values["payload_hash"] or "")
             inserts.append(values)
         else:
-            updates.append(values)
+            updates.append({"row_id": values.pop("id"), **{f"new_{c}": v for c, v in values.items()}})
     if inserts:  # Core, not the ORM's bulk insert, which splits the rows by which values are None
-        session.execute(insert(SyncedContact.__table__), inserts)
+        session.execute(insert(_CONTACTS), inserts)
     if updates:
-        session.execute(update(SyncedContact), updates)  # by primary key, one executemany
+        session.execute(_UPDATE_CONTACT, updates)  # one executemany

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 # Deliberately simple: one @, no spaces, a dot in the domain. SALESmanago refuses worse ones anyway.
@@ -61,6 +62,11 @@ def lang_code(locale: Any) -> str | None:
     """`en-US` / `pl_PL` / `de` -> `EN` / `PL` / `DE`; None for anything else."""
     if not isinstance(locale, str) or not locale:
         return None
+    return _locale_lang(locale)
+
+
+@lru_cache(maxsize=256)  # a store's orders carry a handful of locales; an export reads two per order
+def _locale_lang(locale: str) -> str | None:
     code = re.split(r"[-_]", locale.strip())[0]
     return code[:2].upper() if len(code) >= 2 and code[:2].isalpha() else None
 
