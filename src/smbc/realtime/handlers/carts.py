@@ -121,6 +121,7 @@ def handle_cart(ctx: Context, delivery: Delivery) -> Result:
     window = _lease_window(ctx.db, ctx.store.id, cart_id, contact_key, owner, ctx.now)
     if window is None:
         return Result.retry("another worker is sending this cart's event", CART_BUSY_RETRY_S, exact=True)
+    recorded = False  # the window's write lets its lease go: no release needed after it
     try:
         digest = mapping.cart_digest(cart)
         if window.event_id and not window.closed and window.content_hash == digest:
@@ -164,13 +165,15 @@ def handle_cart(ctx: Context, delivery: Delivery) -> Result:
                     lease_until=None,
                 )
             )
+        recorded = True
         if contact_sm_id and email:
             with ctx.db.connection() as connection:
                 remember_contact(connection, ctx.store.id, email, contact_id=contact_sm_id)
         return Result.done(f"CART event {'updated' if keep else 'created'} ({event_id})")
     finally:
-        with ctx.db.connection() as connection:
-            connection.execute(_RELEASE_WINDOW, {"window_id": window.id, "lease_holder": owner})
+        if not recorded:
+            with ctx.db.connection() as connection:
+                connection.execute(_RELEASE_WINDOW, {"window_id": window.id, "lease_holder": owner})
 
 
 def handle_cart_closed(ctx: Context, delivery: Delivery) -> Result:
