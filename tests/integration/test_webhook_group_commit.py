@@ -4,6 +4,7 @@ takes deliveries again by itself once the database is back."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import threading
@@ -20,6 +21,8 @@ from smbc.core.http_server import BackgroundServer
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.realtime import group_commit as group_commit_module
+from smbc.realtime.group_commit import GroupCommit
+from smbc.realtime.inbox import Received, parse_received
 from smbc.realtime.models import WebhookDelivery
 from smbc.stores.hooks import SECRET_HEADER, WEBHOOK_PATH
 from smbc.web.app import create_app
@@ -130,6 +133,48 @@ def test_an_answer_does_not_wait_for_its_queue_message(
         release.set()
     server.app.state.inbox_group_commit.wait_for_messages(timeout=30)
     assert sent == [["accepted"]]
+
+
+def test_the_writer_flushes_the_next_batch_while_the_event_loop_is_busy(server: BackgroundServer) -> None:
+    db = database(server)
+    group = GroupCommit(db)
+    first_insert, release, second_insert = threading.Event(), threading.Event(), threading.Event()
+    inserts: list[str] = []
+
+    def hold_first_insert(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO WEBHOOK_DELIVERIES"):
+            inserts.append(statement)
+            if len(inserts) == 1:
+                first_insert.set()
+                release.wait(30)
+            else:
+                second_insert.set()
+
+    def received(n: int) -> Received:
+        item = parse_received(delivery(n), SECRET)
+        assert isinstance(item, Received)
+        return item
+
+    async def scenario() -> tuple[bool, list[str]]:
+        first = asyncio.ensure_future(group.record(received(0)))
+        await asyncio.to_thread(first_insert.wait, 30)
+        rest = [asyncio.ensure_future(group.record(received(n))) for n in range(1, 6)]
+        await asyncio.sleep(0)  # each of them is waiting for the next flush now
+        assert len(group._waiting) == 5
+        release.set()
+        # The event loop is busy (a blocking wait stands for a burst of requests): the writer goes on
+        flushed_meanwhile = second_insert.wait(10)
+        answers = await asyncio.gather(first, *rest)
+        return flushed_meanwhile, [answer.result for answer in answers]
+
+    event.listen(db.engine, "before_cursor_execute", hold_first_insert)
+    try:
+        flushed_meanwhile, results = asyncio.run(scenario())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", hold_first_insert)
+        release.set()
+    assert flushed_meanwhile and results == ["accepted"] * 6
+    assert inbox_count(db) == 6
 
 
 def test_a_delivery_sent_twice_in_one_batch_is_one_row(server: BackgroundServer) -> None:
