@@ -1,6 +1,6 @@
 """The events export: orders created in the range (`/v2/orders`, keyset by `min_id`, line items
 included), mapped exactly as real time maps them (PURCHASE, CANCELLATION after a PURCHASE, RETURN per
-refund: the refunds listed once a run, see `_read_refunds`), buyers made sure to exist first (see
+refund: the refunds listed once a run, see `order_reads`), buyers made sure to exist first (see
 `_upsert_buyers`), then `addBatchContactExtEvent`, whose answer may report events failed
 (`failedContacts`): those are not marked sent; their buyers are upserted and they are sent once
 more, and what fails again is released and counted (`Export.failed_events`), so a later export
@@ -23,13 +23,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from smbc.bigcommerce.client import V2Pages
 from smbc.consent.plan import consent_plan_for, last_known_opt_ins
 from smbc.core.clock import utcnow
 from smbc.core.remote_calls import Outcome, RemoteCallError
@@ -53,6 +51,7 @@ from smbc.export.ledger import (
     remember_contacts,
 )
 from smbc.export.models import FAILED_EVENTS_REASON, Export
+from smbc.export.order_reads import order_pages, orders_left, refunds_of
 from smbc.export.read_ahead import ReadAhead
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
@@ -63,9 +62,6 @@ _LEDGER = SentEvent.__table__
 # New buyers' synchronous upserts in flight at once. SALESmanago publishes no rate limit (real time's
 # workers already call it in parallel); a few at once keeps well clear of one, 429s back off as usual.
 UPSERTS_AT_ONCE = 4
-# How long ago a range must have ended for its count to hold every order it will ever have (our clock
-# against BigCommerce's).
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass
@@ -86,47 +82,10 @@ class OrderPlan:
     contact: tuple[str, dict[str, Any], bool | None] | None = None  # email, upsert payload, subscribed
 
 
-def _orders_left(job: Job) -> int | None:
-    """The orders of the range past the cursor, when the count can say so (see `V2Pages.expected`):
-    the range had ended when the count was read, so no order created since is in it, and the count
-    less the orders done is what the list still holds. None: the list is read to its end."""
-    counting = not job.cursor.get("counted")
-    count = None
-    if counting:
-        params = {
-            "min_date_created": job.from_utc.isoformat(),
-            "max_date_created": job.to_utc.isoformat(),
-        }
-        # `/v2/orders/count` takes the list's filters; the total is also the progress bar's estimate,
-        # set to the real count when the export ends.
-        count = job.bc.order_count(**params)
-    with job.db.session() as session:
-        row = locked_row(session, job)
-        if counting:
-            if count is not None:
-                row.total = count
-            job.cursor["counted"] = True
-            job.cursor["count_closed"] = job.to_utc < utcnow() - CLOCK_SKEW
-        total, done = row.total, row.done
-    if not job.cursor.get("count_closed") or total is None:
-        return None
-    return max(total - done, 0)
-
-
-def _order_pages(job: Job, left: int | None) -> Iterator[list[dict[str, Any]]]:
-    params = {
-        **job.bc.ORDER_INCLUDE,
-        "min_date_created": job.from_utc.isoformat(),
-        "max_date_created": job.to_utc.isoformat(),
-    }
-    after = job.cursor.get("after_id")
-    yield from V2Pages(job.bc, "/v2/orders", params, limit=job.page_size, cursor=after, expected=left)
-
-
 def _plan_page(job: Job, orders: list[dict[str, Any]]) -> list[OrderPlan]:
     """Map one page of orders as real time would, leaving out what the ledger already has."""
     ids = [int(o["id"]) for o in orders]
-    refunds = _refunds_of(job, orders)
+    refunds = refunds_of(job, orders)
     with job.db.session() as session:
         ledger = {
             (kind, key): state
@@ -141,38 +100,6 @@ def _plan_page(job: Job, orders: list[dict[str, Any]]) -> list[OrderPlan]:
     for order in orders:
         plans.append(_plan_order(job, order, refunds.get(int(order["id"]), []), ledger, known))
     return plans
-
-
-def _refunds_of(job: Job, orders: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    """The refunds of a page's refunded orders, from the run's list of refunds (`_read_refunds`)."""
-    refunded = [int(o["id"]) for o in orders if _money(o.get("refunded_amount")) > 0]
-    if not refunded:
-        return {}
-    if job.refunds is None:
-        job.refunds = _read_refunds(job)
-    return {order_id: job.refunds.pop(order_id) for order_id in refunded if order_id in job.refunds}
-
-
-def _read_refunds(job: Job) -> dict[int, list[dict[str, Any]]]:
-    """Every refund created since the range's start, by order, read once a run (250 a page) when the
-    first refunded order comes: asking for each page's refunded orders cost one more read per page
-    of orders. A refund cannot be older than its order, so none of the range's is missed; those of
-    orders already exported (before the cursor) are dropped, those of later orders never asked for.
-    A refund made after this read is sent by real time (its webhook), as during any export."""
-    after = int(job.cursor.get("after_id") or 0)
-    refunds: dict[int, list[dict[str, Any]]] = {}
-    for refund in job.bc.refunds(created_since=job.from_utc):
-        order_id = int(refund.get("order_id") or 0)
-        if order_id > after:
-            refunds.setdefault(order_id, []).append(refund)
-    return refunds
-
-
-def _money(value: Any) -> float:
-    try:
-        return float(value or 0)
-    except (TypeError, ValueError):
-        return 0.0
 
 
 def _plan_order(
@@ -257,7 +184,7 @@ def _plan_order(
 
 
 def _order_plans(job: Job, left: int | None) -> Iterator[OrderPlan]:
-    for page in ReadAhead(_order_pages(job, left)):
+    for page in ReadAhead(order_pages(job, left)):
         yield from _plan_page(job, page)
 
 
@@ -280,9 +207,12 @@ def plan_batches(plans: Iterable[OrderPlan], batch_size: int) -> Iterator[list[O
 
 
 def event_batches(job: Job) -> Iterator[Export]:
-    left = _orders_left(job)
-    for batch in plan_batches(_order_plans(job, left), job.batch_size):
-        yield _send_events(job, batch)
+    left = orders_left(job)
+    # One pool for the run's new buyers (threads started once, not once a batch); between batches
+    # none of its calls is pending, so closing it here never waits for one.
+    with ThreadPoolExecutor(UPSERTS_AT_ONCE, thread_name_prefix="export-upsert") as job.upserts:
+        for batch in plan_batches(_order_plans(job, left), job.batch_size):
+            yield _send_events(job, batch)
 
 
 def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
@@ -472,9 +402,9 @@ def _upsert_new_buyers(job: Job, buyers: list[tuple[str, dict[str, Any]]]) -> li
     is planned again)."""
     if not buyers:
         return []
-    with ThreadPoolExecutor(min(UPSERTS_AT_ONCE, len(buyers)), thread_name_prefix="export-upsert") as pool:
-        answers = [pool.submit(_upsert_or_refusal, job, payload) for _, payload in buyers]
-        wait(answers)
+    assert job.upserts is not None  # event_batches' pool
+    answers = [job.upserts.submit(_upsert_or_refusal, job, payload) for _, payload in buyers]
+    wait(answers)
     return [answer.result() for answer in answers]  # the first error, in the buyers' order, is raised
 
 

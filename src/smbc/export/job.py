@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +65,8 @@ class Job:
     refunds: dict[int, list[dict[str, Any]]] | None = None
     # The e-store ID of each channel, worked out once a run (events._plan_order).
     locations: dict[int, str] = field(default_factory=dict)
+    # The new buyers' synchronous upserts, a few at once (events.event_batches runs it).
+    upserts: ThreadPoolExecutor | None = None
 
     @property
     def owner(self) -> str:

@@ -1,0 +1,85 @@
+"""What the events export reads of BigCommerce: the count of the range's orders, their pages (`/v2/orders`,
+keyset by `min_id`, line items included) and the run's refunds (listed once a run)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from smbc.bigcommerce.paging import V2Pages
+from smbc.core.clock import utcnow
+from smbc.export.job import Job, locked_row
+
+# How long ago a range must have ended for its count to hold every order it will ever have (our clock
+# against BigCommerce's).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def orders_left(job: Job) -> int | None:
+    """The orders of the range past the cursor, when the count can say so (see `V2Pages.expected`):
+    the range had ended when the count was read, so no order created since is in it, and the count
+    less the orders done is what the list still holds. None: the list is read to its end."""
+    counting = not job.cursor.get("counted")
+    count = None
+    if counting:
+        params = {
+            "min_date_created": job.from_utc.isoformat(),
+            "max_date_created": job.to_utc.isoformat(),
+        }
+        # `/v2/orders/count` takes the list's filters; the total is also the progress bar's estimate,
+        # set to the real count when the export ends.
+        count = job.bc.order_count(**params)
+    with job.db.session() as session:
+        row = locked_row(session, job)
+        if counting:
+            if count is not None:
+                row.total = count
+            job.cursor["counted"] = True
+            job.cursor["count_closed"] = job.to_utc < utcnow() - CLOCK_SKEW
+        total, done = row.total, row.done
+    if not job.cursor.get("count_closed") or total is None:
+        return None
+    return max(total - done, 0)
+
+
+def order_pages(job: Job, left: int | None) -> Iterator[list[dict[str, Any]]]:
+    params = {
+        **job.bc.ORDER_INCLUDE,
+        "min_date_created": job.from_utc.isoformat(),
+        "max_date_created": job.to_utc.isoformat(),
+    }
+    after = job.cursor.get("after_id")
+    yield from V2Pages(job.bc, "/v2/orders", params, limit=job.page_size, cursor=after, expected=left)
+
+
+def refunds_of(job: Job, orders: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """The refunds of a page's refunded orders, from the run's list of refunds (`_read_refunds`)."""
+    refunded = [int(o["id"]) for o in orders if _money(o.get("refunded_amount")) > 0]
+    if not refunded:
+        return {}
+    if job.refunds is None:
+        job.refunds = _read_refunds(job)
+    return {order_id: job.refunds.pop(order_id) for order_id in refunded if order_id in job.refunds}
+
+
+def _read_refunds(job: Job) -> dict[int, list[dict[str, Any]]]:
+    """Every refund created since the range's start, by order, read once a run (250 a page) when the
+    first refunded order comes: asking for each page's refunded orders cost one more read per page
+    of orders. A refund cannot be older than its order, so none of the range's is missed; those of
+    orders already exported (before the cursor) are dropped, those of later orders never asked for.
+    A refund made after this read is sent by real time (its webhook), as during any export."""
+    after = int(job.cursor.get("after_id") or 0)
+    refunds: dict[int, list[dict[str, Any]]] = {}
+    for refund in job.bc.refunds(created_since=job.from_utc):
+        order_id = int(refund.get("order_id") or 0)
+        if order_id > after:
+            refunds.setdefault(order_id, []).append(refund)
+    return refunds
+
+
+def _money(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
