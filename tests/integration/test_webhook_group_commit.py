@@ -22,7 +22,7 @@ from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.realtime import group_commit as group_commit_module
 from smbc.realtime.group_commit import GroupCommit
-from smbc.realtime.inbox import Received, parse_received
+from smbc.realtime.inbox import Received, parse_received, record_received
 from smbc.realtime.models import WebhookDelivery
 from smbc.stores.hooks import SECRET_HEADER, WEBHOOK_PATH
 from smbc.web.app import create_app
@@ -175,6 +175,25 @@ def test_the_writer_flushes_the_next_batch_while_the_event_loop_is_busy(server: 
         release.set()
     assert flushed_meanwhile and results == ["accepted"] * 6
     assert inbox_count(db) == 6
+
+
+def test_a_batch_is_one_insert_and_each_delivery_gets_its_own_row_id(server: BackgroundServer) -> None:
+    db = database(server)
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.split()[0].upper())
+
+    batch = [parse_received(delivery(n), SECRET) for n in range(30)]
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        outcomes = record_received(db, [item for item in batch if isinstance(item, Received)])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert statements.count("INSERT") == 1  # SQLite made one per row while ids came in parameter order
+    with db.session() as s:
+        hashes = {row.id: row.hash for row in s.execute(select(WebhookDelivery.id, WebhookDelivery.hash))}
+    assert [hashes[outcome.delivery_id] for outcome in outcomes] == [f"{n:040x}" for n in range(30)]
 
 
 def test_a_delivery_sent_twice_in_one_batch_is_one_row(server: BackgroundServer) -> None:
