@@ -304,6 +304,35 @@ def test_a_resumed_export_stops_at_the_counted_orders_too(
     assert order_reads(w, export_id) - first_run == 4  # 900 orders left: 4 pages of 225, no empty one
 
 
+def test_the_next_time_slice_of_an_export_lists_no_refund_again(
+    w: World, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refunds listed by the first slice serve the next one in the same process; each still sends
+    its RETURN, those of the orders the first slice planned but did not send too."""
+    w.sb.bc.seed(w.store_hash, customers=100, orders=1100, start=date(2026, 2, 2), end=date(2026, 2, 20))
+    with w.sb.bc.lock:
+        refunds = len(w.bc_store().refunds)
+    assert refunds > 0
+    monkeypatch.setattr(runner, "enqueue_export", lambda *args, **kwargs: None)
+    export_id = service.start_export(w.db, w.store_id, "events", *FEB, batch_size=100, enqueue=False)
+    for _ in range(3):  # a batch a slice
+        runner.run_export(
+            export_id, db=w.db, time_slice=10, force=True, on_batch=lambda row: fake_clock.advance(11)
+        )
+    assert w.export(export_id).active
+    row = run_to_end(w, export_id)
+    assert row.status == "done" and row.done == 1100
+    with w.db.session() as s:
+        listed = s.scalar(
+            select(func.count()).where(
+                RemoteCall.context == f"export:{export_id}",
+                RemoteCall.endpoint == "/v3/orders/payment_actions/refunds",
+            )
+        )
+    assert listed == 1
+    assert len(w.events("RETURN")) == refunds
+
+
 # -- running, cancelling, failing -------------------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 """The events export: orders created in the range (`/v2/orders`, keyset by `min_id`, line items
 included), mapped exactly as real time maps them (PURCHASE, CANCELLATION after a PURCHASE, RETURN per
-refund: the refunds listed once a run, see `order_reads`), buyers made sure to exist first (see
+refund: the refunds listed once, see `order_reads`), buyers made sure to exist first (see
 `_upsert_buyers`), then `addBatchContactExtEvent`, whose answer may report events failed
 (`failedContacts`): those are not marked sent; their buyers are upserted and they are sent once
 more, and what fails again is released and counted (`Export.failed_events`), so a later export
@@ -51,7 +51,7 @@ from smbc.export.ledger import (
     remember_contacts,
 )
 from smbc.export.models import FAILED_EVENTS_REASON, Export
-from smbc.export.order_reads import order_pages, orders_left, refunds_of
+from smbc.export.order_reads import forget_refunds, order_pages, orders_left, refunds_of
 from smbc.export.read_ahead import ReadAhead
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
@@ -213,6 +213,7 @@ def event_batches(job: Job) -> Iterator[Export]:
     with ThreadPoolExecutor(UPSERTS_AT_ONCE, thread_name_prefix="export-upsert") as job.upserts:
         for batch in plan_batches(_order_plans(job, left), job.batch_size):
             yield _send_events(job, batch)
+    forget_refunds(job)
 
 
 def _send_events(job: Job, batch: list[OrderPlan]) -> Export:

@@ -61,7 +61,7 @@ class Job:
     batches: int = 0
     on_batch: Callable[[Export], None] | None = None
     double_opt_in: bool = SEND_DOUBLE_OPT_IN
-    # The refunds of orders not exported yet, by order id (read once a run: events._read_refunds).
+    # The refunds of orders not exported yet, by order id (listed once: order_reads.refunds_of).
     refunds: dict[int, list[dict[str, Any]]] | None = None
     # The e-store ID of each channel, worked out once a run (events._plan_order).
     locations: dict[int, str] = field(default_factory=dict)

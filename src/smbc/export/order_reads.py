@@ -1,8 +1,11 @@
 """What the events export reads of BigCommerce: the count of the range's orders, their pages (`/v2/orders`,
-keyset by `min_id`, line items included) and the run's refunds (listed once a run)."""
+keyset by `min_id`, line items included) and the export's refunds (listed once)."""
 
 from __future__ import annotations
 
+import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -10,6 +13,13 @@ from typing import Any
 from smbc.bigcommerce.paging import V2Pages
 from smbc.core.clock import utcnow
 from smbc.export.job import Job, locked_row
+
+# The refunds an export listed, kept in this process for its next time slice (an export of 100,000
+# orders runs several 50 s slices, and listing its 5,000 refunds again cost 20 reads a slice); another
+# process lists them again. At most this many exports' refunds are kept.
+REFUNDS_KEPT = 2
+_kept: OrderedDict[str, dict[int, list[dict[str, Any]]]] = OrderedDict()
+_kept_lock = threading.Lock()
 
 # How long ago a range must have ended for its count to hold every order it will ever have (our clock
 # against BigCommerce's).
@@ -54,17 +64,47 @@ def order_pages(job: Job, left: int | None) -> Iterator[list[dict[str, Any]]]:
 
 
 def refunds_of(job: Job, orders: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    """The refunds of a page's refunded orders, from the run's list of refunds (`_read_refunds`)."""
+    """The refunds of a page's refunded orders, from the export's list of refunds (`_read_refunds`),
+    read by this run or kept from an earlier time slice of the export in this process."""
     refunded = [int(o["id"]) for o in orders if _money(o.get("refunded_amount")) > 0]
     if not refunded:
         return {}
     if job.refunds is None:
+        job.refunds = _kept_refunds(job)
+    if job.refunds is None:
         job.refunds = _read_refunds(job)
-    return {order_id: job.refunds.pop(order_id) for order_id in refunded if order_id in job.refunds}
+        # A key of this list in the saved cursor: a slice finds it only by the cursor of this export.
+        key = job.cursor["refunds_kept"] = secrets.token_hex(8)
+        with _kept_lock:
+            _kept[key] = job.refunds
+            while len(_kept) > REFUNDS_KEPT:
+                _kept.popitem(last=False)
+    # Not taken out: a slice may end after planning a page it did not send, and the next plans it again.
+    return {order_id: job.refunds[order_id] for order_id in refunded if order_id in job.refunds}
+
+
+def _kept_refunds(job: Job) -> dict[int, list[dict[str, Any]]] | None:
+    """The refunds an earlier time slice of this export listed in this process, without those of
+    the orders exported since."""
+    key = job.cursor.get("refunds_kept")
+    after = int(job.cursor.get("after_id") or 0)
+    with _kept_lock:
+        kept = _kept.get(key) if key else None
+        if kept is None:
+            return None
+        _kept.move_to_end(key)
+        _kept[key] = kept = {order_id: r for order_id, r in kept.items() if order_id > after}
+        return kept
+
+
+def forget_refunds(job: Job) -> None:
+    """The export is over: its refunds are not kept for a next slice."""
+    with _kept_lock:
+        _kept.pop(job.cursor.get("refunds_kept", ""), None)
 
 
 def _read_refunds(job: Job) -> dict[int, list[dict[str, Any]]]:
-    """Every refund created since the range's start, by order, read once a run (250 a page) when the
+    """Every refund created since the range's start, by order, read once (250 a page) when the
     first refunded order comes: asking for each page's refunded orders cost one more read per page
     of orders. A refund cannot be older than its order, so none of the range's is missed; those of
     orders already exported (before the cursor) are dropped, those of later orders never asked for.
