@@ -94,16 +94,12 @@ class QueuedRow:
 
 
 class ClaimedRow(Protocol):
-    """What `finish` reads of a claimed row: a Core row from `claim_store_rows`, or a model instance."""
+    """What `finish` reads of a claimed row: a Core row from `claim_store_rows`, or a model instance.
+    Read-only: `finish` writes the row by its id, never through these attributes."""
 
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def attempts(self) -> int: ...
-
-    @property
-    def received_at(self) -> datetime: ...
+    id: int
+    attempts: int
+    received_at: datetime
 
 
 # -- leases --------------------------------------------------------------------------------------

@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Protocol
 
 from smbc.engine.context import Context
+from smbc.engine.queue import ClaimedRow
 
 
-class Delivery(Protocol):
+class Delivery(ClaimedRow, Protocol):
     """What a handler reads of an inbox row: the Core row a drain claimed (`queue.claim_store_rows`,
-    no ORM instance), or a `WebhookDelivery`."""
+    no ORM instance), or a `WebhookDelivery`. Read-only: a handler returns a `Result`, and the engine
+    writes the row."""
 
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def store_id(self) -> int: ...
-
-    @property
-    def scope(self) -> str: ...
-
-    @property
-    def resource_id(self) -> str: ...
-
-    @property
-    def payload(self) -> dict[str, Any]: ...
-
-    @property
-    def source(self) -> str: ...
-
-    @property
-    def attempts(self) -> int: ...
-
-    @property
-    def received_at(self) -> datetime: ...
+    store_id: int
+    scope: str
+    resource_id: str
+    payload: dict[str, Any]
+    source: str
 
 
 def current_resource(
