@@ -61,6 +61,22 @@ def id_set(params: dict[str, str], name: str) -> set[int] | None:
     return set(wanted) if wanted is not None else None
 
 
+def int_set(params: dict[str, str], name: str) -> set[int] | None:
+    """The ids of a `<x>` and a `<x>:in` parameter together (None: neither is given)."""
+    values = parse_int_list(params.get(f"{name}:in"), f"{name}:in")
+    single = parse_int(params.get(name), name)
+    if single is not None:
+        values = [*(values or []), single]
+    return set(values) if values is not None else None
+
+
+def filter_key(params: dict[str, str], ignored: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """A list query's filters, without the parameters that only choose the page or the rendering (so
+    every page of one filtered list shares one cached list)."""
+    skip = set(ignored)
+    return tuple(sorted((k, v) for k, v in params.items() if k not in skip))
+
+
 def kept_in(params: dict[str, str], field: str, rows: Iterable[T], name: str | None = None) -> list[T]:
     """The rows whose `field` is one of the ids of the `<field>:in` parameter (or of `name`); every row
     when there is no such parameter."""

@@ -29,8 +29,7 @@ PAGING_PARAMETERS = ("page", "limit", "after", "before", "include")
 
 
 def customer_filter(q: dict[str, str]) -> Callable[[Customer], bool]:
-    ids = listing.parse_int_list(q.get("id:in"), "id:in")
-    id_set = set(ids) if ids is not None else None
+    ids = listing.id_set(q, "id:in")
     emails = {e.lower() for e in listing.parse_str_list(q.get("email:in")) or []} or None
     companies = listing.parse_str_list(q.get("company:in"))
     names_like = [n.lower() for n in listing.parse_str_list(q.get("name:like")) or []]
@@ -41,7 +40,7 @@ def customer_filter(q: dict[str, str]) -> Callable[[Customer], bool]:
     def wanted(c: Customer) -> bool:
         full = f"{c.first_name} {c.last_name}".lower()
         return (
-            (id_set is None or c.id in id_set)
+            (ids is None or c.id in ids)
             and (emails is None or c.email.lower() in emails)
             and (companies is None or c.company in companies)
             and (names_in is None or full in names_in)
@@ -72,9 +71,8 @@ async def list_customers(call: Reader) -> JSONResponse:
             rows.sort(key=key, reverse=descending)
         return rows, [key(c) for c in rows]
 
-    filters = tuple(sorted((k, v) for k, v in q.items() if k not in PAGING_PARAMETERS))
     with call.lock:
-        rows, keys = call.store.cached(("customers", filters), matching)
+        rows, keys = call.store.cached(("customers", listing.filter_key(q, PAGING_PARAMETERS)), matching)
         meta: Json = {}
         if after is not None or before is not None:
             chunk = listing.cursor_page(rows, key, descending, after, before, limit, keys)

@@ -63,19 +63,13 @@ def _bool(q: dict[str, str], name: str) -> bool | None:
 
 def product_filter(q: dict[str, str]) -> Callable[[Product], bool]:
     """The product list's filters that a sync or a merchant tool uses (unknown parameters are ignored)."""
-    ids = listing.id_set(q, "id:in")
-    single = listing.parse_int(q.get("id"), "id")
-    if single is not None:
-        ids = {*(ids or ()), single}
+    ids = listing.int_set(q, "id")
     not_ids = listing.id_set(q, "id:not_in") or set()
     bounds = {
         op: listing.parse_int(q.get(f"id:{op}"), f"id:{op}") for op in ("min", "max", "greater", "less")
     }
     channels = listing.id_set(q, "channel_id:in")
-    categories = listing.id_set(q, "categories:in")
-    category = listing.parse_int(q.get("categories"), "categories")
-    if category is not None:
-        categories = {*(categories or ()), category}
+    categories = listing.int_set(q, "categories")
     brand = listing.parse_int(q.get("brand_id"), "brand_id")
     sku_set = listing.str_set(q, "sku")
     name, keyword = q.get("name"), (q.get("keyword") or "").lower()
@@ -118,7 +112,7 @@ def matching_ids(store: StoreState, q: dict[str, str]) -> list[int]:
     direction = q.get("direction") or "asc"
     if sort not in SORTS or direction not in ("asc", "desc"):
         raise QueryError(f"sort: {sort!r} {direction!r} is not supported")
-    filters = tuple(sorted((k, v) for k, v in q.items() if k not in NOT_FILTERS))
+    filters = listing.filter_key(q, NOT_FILTERS)
     wanted = product_filter(q)
 
     def build() -> list[int]:
@@ -199,8 +193,7 @@ def _assignments(
                 if others is None or pair[1] in others
             ]
 
-        filters = tuple(sorted((k, v) for k, v in q.items() if k not in NOT_FILTERS))
-        rows = call.store.cached((f"{key}-assignments", filters), build)
+        rows = call.store.cached((f"{key}-assignments", listing.filter_key(q, NOT_FILTERS)), build)
         return v3_page(rows, page, limit, lambda pair: {"product_id": pair[0], key: pair[1]}, q)
 
 
@@ -268,8 +261,7 @@ async def list_variants(call: Reader) -> JSONResponse:
                 if (variant_ids is None or v.id in variant_ids) and (sku_set is None or v.sku in sku_set)
             ]
 
-        filters = tuple(sorted((k, v) for k, v in q.items() if k not in NOT_FILTERS))
-        rows = call.store.cached(("variants", filters), build)
+        rows = call.store.cached(("variants", listing.filter_key(q, NOT_FILTERS)), build)
 
         def render(pair: tuple[int, int]) -> Json:
             product = existing_product(call.store, pair[0])

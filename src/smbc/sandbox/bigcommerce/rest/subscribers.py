@@ -28,10 +28,7 @@ SOURCES = frozenset({"storefront", "order", "custom"})
 
 def subscriber_filter(q: dict[str, str]) -> Callable[[Subscriber], bool] | None:
     """None when the query has no filter at all (DELETE refuses that)."""
-    ids = listing.parse_int_list(q.get("id:in"), "id:in")
-    single = listing.parse_int(q.get("id"), "id")
-    if single is not None:
-        ids = [*(ids or []), single]
+    ids = listing.int_set(q, "id")
     email = q.get("email")
     first, last, source = q.get("first_name"), q.get("last_name"), q.get("source")
     order_id = listing.parse_int(q.get("order_id"), "order_id")
@@ -44,11 +41,10 @@ def subscriber_filter(q: dict[str, str]) -> Callable[[Subscriber], bool] | None:
         and not any(created + modified)
     ):
         return None
-    id_set = set(ids) if ids is not None else None
 
     def wanted(s: Subscriber) -> bool:
         return (
-            (id_set is None or s.id in id_set)
+            (ids is None or s.id in ids)
             and (email is None or s.email.lower() == email.strip().lower())
             and (first is None or s.first_name == first)
             and (last is None or s.last_name == last)
