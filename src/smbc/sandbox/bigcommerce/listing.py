@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import bisect
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -96,6 +96,19 @@ def parse_str_list(value: str | None) -> list[str] | None:
     if value is None:
         return None
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def included(params: dict[str, str]) -> set[str]:
+    """The names listed in the `include` parameter (the sub-resources to add to each row)."""
+    return set(parse_str_list(params.get("include")) or [])
+
+
+def sort_order(params: dict[str, str], sorts: Container[str]) -> tuple[str, bool]:
+    """A `sort=<field>:<asc|desc>` parameter (default `id:asc`): the field and whether descending."""
+    field, _, direction = (params.get("sort") or "id:asc").partition(":")
+    if field not in sorts or direction not in ("asc", "desc", ""):
+        raise QueryError(f"sort: {params.get('sort')!r} is not supported")
+    return field, direction == "desc"
 
 
 def page_and_limit(params: dict[str, str], default_limit: int = DEFAULT_LIMIT) -> tuple[int, int]:

@@ -20,7 +20,7 @@ AbandonedCartReader = Annotated[StoreCall, Depends(authorized("information"))]
 
 @router.get("/stores/{store_hash}/v3/carts/{cart_id}")
 async def get_cart(call: CartReader, cart_id: str) -> JSONResponse:
-    include = set(listing.parse_str_list(call.query.get("include")) or [])
+    include = listing.included(call.query)
     with call.lock:
         # A converted cart is gone, on BigCommerce too.
         cart = found(call.store.carts, cart_id, f"Cart {cart_id} not found")

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from smbc.sandbox.bigcommerce import listing
-from smbc.sandbox.bigcommerce.listing import QueryError
 from smbc.sandbox.bigcommerce.render import v3
 from smbc.sandbox.bigcommerce.rest.access import StoreCall, authorized
 from smbc.sandbox.bigcommerce.rest.envelopes import pagination, v3_answer
@@ -57,12 +56,9 @@ async def list_customers(call: Reader) -> JSONResponse:
     q = call.query
     page, limit = listing.page_and_limit(q)
     wanted = customer_filter(q)
-    include = set(listing.parse_str_list(q.get("include")) or [])
-    sort_field, _, direction = (q.get("sort") or "id:asc").partition(":")
-    if sort_field not in SORTS or direction not in ("asc", "desc", ""):
-        raise QueryError(f"sort: {q.get('sort')!r} is not supported")
+    include = listing.included(q)
+    sort_field, descending = listing.sort_order(q, SORTS)
     key = SORTS[sort_field]
-    descending = direction == "desc"
     after, before = q.get("after"), q.get("before")
 
     def matching() -> tuple[list[Customer], list[list[Any]]]:

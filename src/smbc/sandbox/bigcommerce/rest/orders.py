@@ -79,21 +79,15 @@ def order_filter(q: dict[str, str]) -> Callable[[Order], bool]:
     return wanted
 
 
-def _include(call: StoreCall) -> set[str]:
-    return set(listing.parse_str_list(call.query.get("include")) or [])
-
-
 @router.get("/stores/{store_hash}/v2/orders")
 async def list_orders(call: Reader) -> Response:
     q, store = call.query, call.store
     page, limit = listing.page_and_limit(q)
     wanted = order_filter(q)
-    include = _include(call)
-    sort_field, _, direction = (q.get("sort") or "id:asc").partition(":")
-    if sort_field not in SORTS or direction not in ("asc", "desc", ""):
-        raise QueryError(f"sort: {q.get('sort')!r} is not supported")
+    include = listing.included(q)
+    sort_field, descending = listing.sort_order(q, SORTS)
     with call.lock:
-        if sort_field == "id" and direction != "desc":
+        if sort_field == "id" and not descending:
             # Orders are kept in id order: start at min_id and stop once the page is full.
             ids = store.cached(("order_ids",), lambda: list(store.orders))
             start = bisect.bisect_left(ids, listing.parse_int(q.get("min_id"), "min_id") or 0)
@@ -103,7 +97,7 @@ async def list_orders(call: Reader) -> Response:
             rows = sorted(
                 (o for o in store.orders.values() if wanted(o)),
                 key=SORTS[sort_field],
-                reverse=direction == "desc",
+                reverse=descending,
             )
             chunk = listing.offset_page(rows, page, limit)
         data = [v2.order_json(o, call.fake.api_base(store.hash), include) for o in chunk]
@@ -128,7 +122,7 @@ async def count_orders(call: Reader) -> JSONResponse:
 
 @router.get("/stores/{store_hash}/v2/orders/{order_id}")
 async def get_order(call: Reader, order_id: int) -> JSONResponse:
-    include = _include(call)
+    include = listing.included(call.query)
     with call.lock:
         order = found(call.store.orders, order_id, NOT_FOUND)
         return JSONResponse(v2.order_json(order, call.fake.api_base(call.store.hash), include))

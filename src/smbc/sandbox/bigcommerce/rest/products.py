@@ -128,7 +128,7 @@ def matching_ids(store: StoreState, q: dict[str, str]) -> list[int]:
 
 
 def includes(q: dict[str, str]) -> frozenset[str]:
-    wanted = frozenset(listing.parse_str_list(q.get("include")) or [])
+    wanted = frozenset(listing.included(q))
     unknown = wanted - INCLUDES
     if unknown:
         raise QueryError(f"include: {', '.join(sorted(unknown))} is not one of {', '.join(sorted(INCLUDES))}")
