@@ -24,7 +24,6 @@ from smbc.bigcommerce.client import PAGE_LIMIT, BigCommerceClient, CallBuffer
 from smbc.bigcommerce.client import for_store as bc_for_store
 from smbc.catalog.models import ACTIVE_STATUSES, CatalogSync, SyncPhase, SyncStatus
 from smbc.core.clock import utcnow
-from smbc.core.jobs import huey
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
@@ -37,8 +36,7 @@ from smbc.engine.long_jobs import (
     finish_row,
     run_slice,
 )
-from smbc.engine.pausing import PauseReason, pause_reason_for
-from smbc.engine.queue import RetryPolicy, enqueue_or_leave
+from smbc.engine.queue import RetryPolicy
 from smbc.mapping.catalog_products import (
     CatalogCategory,
     CurrencyNotInStore,
@@ -57,7 +55,6 @@ from smbc.settings.store_settings import load_store_settings
 SYNC_RETRY = RetryPolicy(
     base=timedelta(seconds=5), cap=timedelta(minutes=10), give_up_after=timedelta(hours=24)
 )
-SYNCS = LongJobKind(CatalogSync, "catalog sync", [s.value for s in ACTIVE_STATUSES], SYNC_RETRY)
 REFUSED_KEPT = 20  # refused products listed with their reason (all are counted)
 
 
@@ -89,6 +86,17 @@ class Run:
 
 def finish_sync(session: Session, row: CatalogSync, status: SyncStatus, error: str = "") -> None:
     finish_row(row, status.value, utcnow(), error)
+
+
+SYNCS = LongJobKind(
+    CatalogSync,
+    "catalog sync",
+    [s.value for s in ACTIVE_STATUSES],
+    SYNC_RETRY,
+    fail=lambda session, row, message: finish_sync(session, row, SyncStatus.FAILED, message),
+    salesmanago_credentials="the API v3 key",
+    start_again="sync again",
+)
 
 
 def run_sync(
@@ -133,7 +141,7 @@ def _start(
             finish_sync(session, row, SyncStatus.FAILED, str(exc))
             return SyncStatus.FAILED.value
         except RemoteCallError as exc:
-            finish_sync(session, row, SyncStatus.FAILED, _credentials_message(exc))
+            finish_sync(session, row, SyncStatus.FAILED, SYNCS.credentials_message(exc))
             return SyncStatus.FAILED.value
         site = next((s.url for s in storefronts(store) if s.channel_id == row.channel_id), None)
         run_fields = dict(
@@ -354,39 +362,14 @@ def _catalog_gone(run: Run, exc: CatalogGone) -> str:
     return SyncStatus.FAILED.value
 
 
-def _credentials_message(exc: RemoteCallError) -> str:
-    if pause_reason_for(exc) is PauseReason.BIGCOMMERCE_CREDENTIALS:
-        return f"BigCommerce refused the app's access ({exc.message}); reinstall the app, then sync again."
-    return f"SALESmanago refused the API v3 key ({exc.message}): log in again, then sync again."
-
-
 def _on_error(run: Run, exc: RemoteCallError, *, unexpected: bool = False) -> str:
     """Retryable: wait (backoff) and go on from the cursor; otherwise the sync fails with the reason."""
-    retried = SYNCS.retry_or_fail(
-        run.db,
-        run.sync_id,
-        run.token,
-        exc,
-        flush=run.calls.flush,
-        fail=lambda session, row, message: finish_sync(session, row, SyncStatus.FAILED, message),
-        requeue=lambda wait: enqueue_sync(run.sync_id, delay=wait),
-        credentials_message=_credentials_message,
-        unexpected=unexpected,
+    return SYNCS.retry_or_fail(
+        run.db, run.sync_id, run.token, exc, calls=run.calls, requeue=enqueue_sync, unexpected=unexpected
     )
-    return SyncStatus.RUNNING.value if retried else SyncStatus.FAILED.value
 
 
 # -- the queue ---------------------------------------------------------------------------------------
 
 
-@huey.task()
-def run_sync_task(sync_id: int) -> None:
-    run_sync(sync_id)
-
-
-def enqueue_sync(sync_id: int, delay: float | None = None) -> None:
-    """Ask a worker to run it; if the queue is down, the sweep finds the row later."""
-    enqueue_or_leave(run_sync_task, sync_id, what="catalog sync", delay=delay)
-
-
-CATALOG_SYNCS = SYNCS.register("catalog_syncs", enqueue_sync)
+enqueue_sync = SYNCS.queued("catalog_syncs", run_sync, task_name="run_sync_task")

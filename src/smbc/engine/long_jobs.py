@@ -15,15 +15,18 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, ForeignKey, Integer, String, Text, and_, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from smbc.bigcommerce.client import CallBuffer
 from smbc.core.clock import get_clock, utcnow
+from smbc.core.jobs import huey
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.db.session import Database
 from smbc.db.types import UTCDateTime
+from smbc.engine.pausing import PauseReason, pause_reason_for
 from smbc.engine.queue import (
     OUTCOME_ACTIONS,
     UNEXPECTED_ERROR_ATTEMPTS,
@@ -31,6 +34,7 @@ from smbc.engine.queue import (
     QueueKind,
     RetryPolicy,
     describe_unexpected,
+    enqueue_or_leave,
     gave_up_unexpected,
     register_queue,
 )
@@ -77,14 +81,30 @@ class LongJobColumns:
 R = TypeVar("R", bound=LongJobColumns)
 
 
+class Enqueue(Protocol):
+    """Asks a worker to run a job (after `delay` seconds); if the queue is down, the sweep finds it."""
+
+    def __call__(self, row_id: int, delay: float | None = None) -> None: ...
+
+
 @dataclass(frozen=True)
 class LongJobKind(Generic[R]):
-    """One table of long jobs: its model, which statuses are active, and how it retries."""
+    """One table of long jobs: its model, which statuses are active, how it retries, and how it fails."""
 
     model: type[R]
     what: str  # "export", "catalog sync": for the logs
     active_statuses: Sequence[str]
     retry: RetryPolicy
+    fail: Callable[[Session, R, str], None]  # end the job failed with this reason
+    salesmanago_credentials: str  # what SALESmanago refused: "the API v3 key", "the credentials"
+    start_again: str  # what the merchant does once access is back: "sync again", "export again"
+
+    def credentials_message(self, exc: RemoteCallError) -> str:
+        """The reason the job fails with when a service refuses the app's credentials."""
+        then = f"then {self.start_again}."
+        if pause_reason_for(exc) is PauseReason.BIGCOMMERCE_CREDENTIALS:
+            return f"BigCommerce refused the app's access ({exc.message}); reinstall the app, {then}"
+        return f"SALESmanago refused {self.salesmanago_credentials} ({exc.message}): log in again, {then}"
 
     def runnable(self, now: datetime, *, force: bool = False) -> ColumnElement[bool]:
         """An active job nobody runs (no lease, or its worker stopped sending heartbeats) whose retry
@@ -144,9 +164,21 @@ class LongJobKind(Generic[R]):
         with db.session() as session:
             return list(session.scalars(select(key).where(self.runnable(now)).order_by(key)))
 
-    def register(self, name: str, enqueue: Callable[[int], None]) -> QueueKind:
-        """The engine's periodic sweep re-enqueues due jobs (a lost queue message loses nothing)."""
-        return register_queue(QueueKind(name, due_ids=self.due_ids, enqueue=enqueue))
+    def queued(self, sweep_name: str, run: Callable[[int], object], task_name: str) -> Enqueue:
+        """Declare the Huey task `task_name` that runs a job (`run`), and return what enqueues a job on
+        it; the engine's periodic sweep re-enqueues due jobs with it too (a lost message loses nothing)."""
+
+        def run_task(row_id: int) -> None:
+            run(row_id)
+
+        run_task.__module__ = run.__module__  # Huey names a task by module and name, as queued messages do
+        task = huey.task(name=task_name)(run_task)
+
+        def enqueue(row_id: int, delay: float | None = None) -> None:
+            enqueue_or_leave(task, row_id, what=self.what, delay=delay)
+
+        register_queue(QueueKind(sweep_name, due_ids=self.due_ids, enqueue=enqueue))
+        return enqueue
 
     def retry_or_fail(
         self,
@@ -155,29 +187,32 @@ class LongJobKind(Generic[R]):
         token: str,
         exc: RemoteCallError,
         *,
-        flush: Callable[[Session], object],
-        fail: Callable[[Session, R, str], None],
-        requeue: Callable[[float], None],
-        credentials_message: Callable[[RemoteCallError], str],
+        calls: CallBuffer,
+        requeue: Enqueue,
         unexpected: bool = False,
-    ) -> bool:
-        """After a failed step, in one transaction with the calls made (`flush`): either `fail` the
-        job with its reason (False), or schedule its retry by `after_error` and `requeue` it (True)."""
+    ) -> str:
+        """After a failed step, in one transaction with the `calls` made: either `fail` the
+        job with its reason (FAILED), or schedule its retry by `after_error` and `requeue` it (RUNNING)."""
         with db.session() as session:
             row = self.locked(session, row_id, token)
-            flush(session)
+            calls.flush(session)
             verdict = after_error(
-                row, exc, self.retry, utcnow(), credentials_message=credentials_message, unexpected=unexpected
+                row,
+                exc,
+                self.retry,
+                utcnow(),
+                credentials_message=self.credentials_message,
+                unexpected=unexpected,
             )
             if isinstance(verdict, str):
-                fail(session, row, verdict)
-                return False
+                self.fail(session, row, verdict)
+                return FAILED
             attempts = row.attempts
         log.info(
             "%s %s: attempt %s failed (%s); retrying in %.0f s", self.what, row_id, attempts, exc, verdict
         )
-        requeue(verdict)
-        return True
+        requeue(row_id, delay=verdict)
+        return RUNNING
 
 
 def finish_row(row: LongJobColumns, status: str, now: datetime, error: str = "") -> None:

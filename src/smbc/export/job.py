@@ -35,7 +35,6 @@ SEND_DOUBLE_OPT_IN = False
 EXPORT_RETRY = RetryPolicy(
     base=timedelta(seconds=5), cap=timedelta(minutes=10), give_up_after=timedelta(hours=24)
 )
-EXPORTS_JOBS = LongJobKind(Export, "export", [s.value for s in ACTIVE_STATUSES], EXPORT_RETRY)
 
 
 @dataclass
@@ -122,6 +121,17 @@ def finish_export(
         mark_unconfirmed(session, row.store_id, f"export:{row.id}:{inflight['batch']}", now)
     row.cursor = cursor
     session.execute(delete(ExportSubscriber).where(ExportSubscriber.export_id == row.id))
+
+
+EXPORTS_JOBS = LongJobKind(
+    Export,
+    "export",
+    [s.value for s in ACTIVE_STATUSES],
+    EXPORT_RETRY,
+    fail=lambda session, row, message: finish_export(session, row, ExportStatus.FAILED, utcnow(), message),
+    salesmanago_credentials="the credentials",
+    start_again="export again",
+)
 
 
 def commit_batch(job: Job, result: BatchResult, *, extra: Callable[[Session], None] | None = None) -> Export:

@@ -14,7 +14,6 @@ from smbc.account.credentials import salesmanago_client
 from smbc.bigcommerce.client import CallBuffer
 from smbc.bigcommerce.client import for_store as bc_for_store
 from smbc.core.clock import utcnow
-from smbc.core.jobs import huey
 from smbc.core.remote_calls import BackoffPolicy, RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
@@ -25,8 +24,6 @@ from smbc.engine.long_jobs import (
     SliceRun,
     run_slice,
 )
-from smbc.engine.pausing import PauseReason, pause_reason_for
-from smbc.engine.queue import enqueue_or_leave
 from smbc.export.contacts import contact_batches
 from smbc.export.events import event_batches
 from smbc.export.job import EXPORTS_JOBS, Job, finish_export, locked_row, resolve_inflight
@@ -74,7 +71,7 @@ def _start_job(
             sm_once = salesmanago_client(session, store, recorder=record, context=calls.context, policy=once)
             bc = bc_for_store(store, recorder=calls, priority="export", context=calls.context)
         except RemoteCallError as exc:
-            finish_export(session, row, ExportStatus.FAILED, utcnow(), _credentials_message(exc))
+            finish_export(session, row, ExportStatus.FAILED, utcnow(), EXPORTS_JOBS.credentials_message(exc))
             return ExportStatus.FAILED.value
         return Job(
             db=db,
@@ -152,12 +149,6 @@ def _end(job: Job, status: ExportStatus) -> str:
     return status.value
 
 
-def _credentials_message(exc: RemoteCallError) -> str:
-    if pause_reason_for(exc) is PauseReason.BIGCOMMERCE_CREDENTIALS:
-        return f"BigCommerce refused the app's access ({exc.message}); reinstall the app, then export again."
-    return f"SALESmanago refused the credentials ({exc.message}): log in again, then export again."
-
-
 def _on_error(job: Job, exc: RemoteCallError, *, unexpected: bool = False) -> str:
     """Retryable: wait (backoff) and go on from the cursor; otherwise the export fails with the reason
     (refused credentials fail it too: an export does not pause the store, the merchant starts it
@@ -166,33 +157,12 @@ def _on_error(job: Job, exc: RemoteCallError, *, unexpected: bool = False) -> st
 
     The row keeps the cursor of the last committed batch: `job.cursor` may already point past work
     whose transaction failed (a claim, a ledger write), and saving it would skip that work."""
-    retried = EXPORTS_JOBS.retry_or_fail(
-        job.db,
-        job.export_id,
-        job.token,
-        exc,
-        flush=job.calls.flush,
-        fail=lambda session, row, message: finish_export(
-            session, row, ExportStatus.FAILED, utcnow(), message
-        ),
-        requeue=lambda wait: enqueue_export(job.export_id, delay=wait),
-        credentials_message=_credentials_message,
-        unexpected=unexpected,
+    return EXPORTS_JOBS.retry_or_fail(
+        job.db, job.export_id, job.token, exc, calls=job.calls, requeue=enqueue_export, unexpected=unexpected
     )
-    return ExportStatus.RUNNING.value if retried else ExportStatus.FAILED.value
 
 
 # -- the queue ---------------------------------------------------------------------------------------
 
 
-@huey.task()
-def run_export_task(export_id: int) -> None:
-    run_export(export_id)
-
-
-def enqueue_export(export_id: int, delay: float | None = None) -> None:
-    """Ask a worker to run it; if the queue is down, the sweep finds the row later."""
-    enqueue_or_leave(run_export_task, export_id, what="export", delay=delay)
-
-
-EXPORTS = EXPORTS_JOBS.register("exports", enqueue_export)
+enqueue_export = EXPORTS_JOBS.queued("exports", run_export, task_name="run_export_task")
