@@ -21,11 +21,12 @@ from smbc.web.dashboard import placeholder_router
 from smbc.web.templating import STATIC_DIR, error_page
 
 # Each feature area exposes `router` (a fastapi.APIRouter) in one of these modules.
+# Routes are matched in this order: the webhook receiver first, as nearly every request is one.
 ROUTER_MODULES = [
+    "smbc.web.webhooks",
     "smbc.web.home",
     "smbc.web.health",
     "smbc.web.bigcommerce_app",
-    "smbc.web.webhooks",
     "smbc.web.callbacks",
     "smbc.web.storefront",
     "smbc.web.monitoring_tab",
