@@ -13,6 +13,8 @@ import pytest
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
 from smbc.core.http_server import BackgroundServer
+from smbc.core.runtime import close_runtime, init_runtime
+from smbc.db.session import Database
 from smbc.sandbox.salesmanago import FakeSalesmanago
 from support import (  # noqa: F401  (re-exported for older imports)
     IN_CI,
@@ -96,6 +98,13 @@ def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings
     name = f"smbctest{uuid.uuid4().hex[:12]}"
     request.addfinalizer(lambda: _drop_redis_keys(rd, name))
     return make_settings(tmp_path, database_url=pg, queue_url=rd, queue_name=name)
+
+
+@pytest.fixture
+def backend_db(backend_settings: Settings) -> Iterator[Database]:
+    """A migrated database of each backend, with the app's runtime around it."""
+    yield init_runtime(backend_settings, migrate=True).db
+    close_runtime()
 
 
 def _drop_redis_keys(url: str, name: str) -> None:

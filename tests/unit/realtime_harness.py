@@ -12,9 +12,11 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from smbc.bigcommerce import client as bc_client
 from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.engine.context import SalesmanagoPort
 from smbc.realtime.clients import Clients
@@ -225,3 +227,11 @@ def save_settings(db: Database, store_id: int, settings: StoreSettings) -> None:
             row = StoreSettingsRow(store_id=store_id)
             session.add(row)
         row.data = settings.model_dump(mode="json")
+
+
+def add_store(session: Session, store_hash: str) -> Store:
+    """An installed store's row, flushed so that its id is known."""
+    store = Store(hash=store_hash, access_token="token", webhook_secret="x", sites=[])
+    session.add(store)
+    session.flush()
+    return store

@@ -4,29 +4,22 @@ again under its own e-mail."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
+from realtime_harness import add_store
 
-from smbc.core.config import Settings
 from smbc.core.encryption import get_box
-from smbc.core.runtime import close_runtime, init_runtime
-from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.engine.ledgers import KnownContact, SyncedContact, contact_by, known_contact
 
 
 @pytest.fixture
-def db(backend_settings: Settings) -> Iterator[Database]:
-    yield init_runtime(backend_settings, migrate=True).db
-    close_runtime()
+def db(backend_db: Database) -> Database:
+    return backend_db
 
 
 def make_ledger(db: Database) -> int:
     with db.session() as s:
-        store = Store(hash="ledger1", access_token="token", webhook_secret="x", sites=[])
-        s.add(store)
-        s.flush()
+        store = add_store(s, "ledger1")
         forgotten_key = get_box().keyed_hashes("gone@example.com")[0]
         s.add_all(
             [

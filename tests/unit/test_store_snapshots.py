@@ -3,16 +3,12 @@ anything it was built from has changed: a saved setting, a pause, a log-in or a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from realtime_harness import save_settings
+from realtime_harness import add_store, save_settings
 from sqlalchemy import delete, update
 
 from smbc.account.models import SalesmanagoAccount
-from smbc.core.config import Settings
 from smbc.core.remote_calls import Outcome, RemoteCallError
-from smbc.core.runtime import close_runtime, init_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.realtime.store_snapshots import StoreSnapshot, snapshot_for, store_snapshot
@@ -20,16 +16,13 @@ from smbc.settings.store_settings import StoreSettings
 
 
 @pytest.fixture
-def db(backend_settings: Settings) -> Iterator[Database]:
-    yield init_runtime(backend_settings, migrate=True).db
-    close_runtime()
+def db(backend_db: Database) -> Database:
+    return backend_db
 
 
 def make_store(db: Database) -> int:
     with db.session() as s:
-        store = Store(hash="snap123", access_token="token", webhook_secret="x", sites=[])
-        s.add(store)
-        s.flush()
+        store = add_store(s, "snap123")
         s.add(
             SalesmanagoAccount(
                 store_id=store.id,
