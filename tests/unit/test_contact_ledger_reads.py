@@ -12,13 +12,8 @@ from smbc.db.session import Database
 from smbc.engine.ledgers import KnownContact, SyncedContact, contact_by, known_contact
 
 
-@pytest.fixture
-def db(backend_db: Database) -> Database:
-    return backend_db
-
-
-def make_ledger(db: Database) -> int:
-    with db.session() as s:
+def make_ledger(backend_db: Database) -> int:
+    with backend_db.session() as s:
         store = add_store(s, "ledger1")
         forgotten_key = get_box().keyed_hashes("gone@example.com")[0]
         s.add_all(
@@ -42,17 +37,17 @@ def make_ledger(db: Database) -> int:
     ],
 )
 def test_the_core_read_knows_what_the_orm_read_knows(
-    db: Database, email: str | None, customer_id: int | None
+    backend_db: Database, email: str | None, customer_id: int | None
 ) -> None:
-    store_id = make_ledger(db)
-    with db.session() as s:
+    store_id = make_ledger(backend_db)
+    with backend_db.session() as s:
         row = contact_by(s, store_id, email=email, customer_id=customer_id)
         expected = (
             None
             if row is None
             else KnownContact(row.email, row.customer_id, row.contact_id, row.opted_in, row.payload_hash)
         )
-    with db.connection() as connection:
+    with backend_db.connection() as connection:
         assert known_contact(connection, store_id, email=email, customer_id=customer_id) == expected
     if email == "gone@example.com":
         assert expected is not None and expected.email == "gone@example.com"
