@@ -253,7 +253,13 @@ def test_cart_without_known_contact_is_skipped(env: RealtimeEnv) -> None:
     env.storefront.add_to_cart(product_id=77)
     env.settle()
     assert env.events("CART") == []
-    assert {d.reason for d in env.deliveries("store/cart/created")} == {"no known contact for the cart"}
+    # The cart's created and updated deliveries may share a batch (whichever arrived first is handled).
+    handled = [
+        d.reason
+        for d in env.deliveries()
+        if d.scope.startswith("store/cart/") and not d.reason.startswith("coalesced with delivery ")
+    ]
+    assert handled and set(handled) == {"no known contact for the cart"}
 
 
 def test_many_workers_one_cart_one_event(env: RealtimeEnv) -> None:
