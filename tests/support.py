@@ -12,14 +12,15 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 from cryptography.fernet import Fernet
 
-from smbc.core.config import Settings, load_settings
+from smbc.core.config import Settings, get_settings, load_settings
 from smbc.db.session import MIGRATIONS_DIR, Database
 
 T = TypeVar("T")
@@ -199,3 +200,13 @@ def _admin_execute(statement: str) -> None:
             conn.execute(text(statement))
     finally:
         admin.dispose()
+
+
+@contextmanager
+def settings_in_environment(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The settings in the process's environment, where `smbc` commands read them."""
+    for name, value in settings.environment().items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 
 from smbc.core import jobs
 from smbc.core.clock import Clock, FakeClock, set_clock
-from smbc.core.config import Settings, get_settings
+from smbc.core.config import Settings
 from smbc.core.http_server import BackgroundServer, free_port
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
@@ -31,7 +31,7 @@ from smbc.realtime.models import WebhookDelivery
 from smbc.sandbox.runner import Sandbox
 from smbc.stores.setup import run_store_setup
 from smbc.web.app import create_app
-from support import wait_for
+from support import settings_in_environment, wait_for
 
 UNFINISHED = (RowStatus.PENDING.value, RowStatus.PROCESSING.value)
 
@@ -240,9 +240,5 @@ class RealtimeEnv:
 @contextmanager
 def realtime_env_for_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[RealtimeEnv]:
     """A `RealtimeEnv` whose settings are in the process's environment, where `smbc` commands read them."""
-    with RealtimeEnv(settings) as environment:
-        for name, value in environment.settings.environment().items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+    with RealtimeEnv(settings) as environment, settings_in_environment(environment.settings, monkeypatch):
         yield environment
-        get_settings.cache_clear()

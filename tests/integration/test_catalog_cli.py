@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from smbc.account.models import SalesmanagoAccount
 from smbc.cli.main import app
-from smbc.core.config import Settings, get_settings
+from smbc.core.config import Settings
+from support import settings_in_environment
 
 runner = CliRunner()
 
@@ -25,12 +26,8 @@ def new_v3_key(world: World) -> str:
 
 @pytest.fixture
 def w(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with export_world(backend_settings) as world:
-        for name, value in world.settings.environment().items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+    with export_world(backend_settings) as world, settings_in_environment(world.settings, monkeypatch):
         yield world
-        get_settings.cache_clear()
 
 
 def catalog(*args: str):

@@ -18,10 +18,11 @@ from smbc.account.models import SalesmanagoAccount
 from smbc.catalog import service
 from smbc.catalog.sync import run_sync
 from smbc.cli.main import app
-from smbc.core.config import Settings, get_settings
+from smbc.core.config import Settings
 from smbc.core.remote_calls import RemoteCall
 from smbc.sandbox.bigcommerce import FakeBigCommerce
 from smbc.sandbox.bigcommerce.state import Currency
+from support import settings_in_environment
 
 NOT_IN_STORE = "catalog currency PLN is not a currency of this store"
 
@@ -89,12 +90,8 @@ def test_a_catalog_in_a_currency_the_store_lacks_gets_no_price_and_says_why(env:
 
 @pytest.fixture
 def w(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with export_world(backend_settings) as world:
-        for name, value in world.settings.environment().items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+    with export_world(backend_settings) as world, settings_in_environment(world.settings, monkeypatch):
         yield world
-        get_settings.cache_clear()
 
 
 def test_the_cli_sync_says_the_currency_is_not_the_stores(w: World) -> None:

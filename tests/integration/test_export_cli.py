@@ -11,22 +11,19 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from smbc.cli.main import app
-from smbc.core.config import Settings, get_settings
+from smbc.core.config import Settings
 from smbc.engine.ledgers import SentEvent
 from smbc.export import service
 from smbc.export.models import Export
+from support import settings_in_environment
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def w(backend_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with export_world(backend_settings) as world:
-        for name, value in world.settings.environment().items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
+    with export_world(backend_settings) as world, settings_in_environment(world.settings, monkeypatch):
         yield world
-        get_settings.cache_clear()
 
 
 def export(*args: str):
