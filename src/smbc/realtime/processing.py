@@ -358,7 +358,8 @@ def _finish(
     with unit as runner:
         if calls is not None:
             calls.flush(runner)
-        if isinstance(runner, Session) and store is not None and error is not None:
+        if pausing:
+            assert isinstance(runner, Session) and store is not None and error is not None
             reason = pause_reason_for(error)
             pause_store(runner, store.id, reason)
             for result in results.values():
