@@ -4,7 +4,7 @@ delivery costs, and the worker's memory.
 
     python benchmarks/realtime_end_to_end.py [--deliveries 10000] [--stores 20] [--latency-ms 50]
         [--workers 16] [--database-url postgresql+psycopg://...] [--queue-url redis://...]
-        [--rate 50 --duration 300] [--profile DIR]
+        [--rate 50 --duration 300] [--profile DIR [--profile-rate 50]]
 
 Two modes. A burst (the default): `--deliveries` as fast as the fakes make them. Steady state
 (`--rate`): activity paced at `--rate` deliveries a second for `--duration` seconds, to measure a
@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rate", type=float, default=0.0, help="steady state: deliveries per second")
     parser.add_argument("--duration", type=float, default=300.0, help="steady state: seconds of activity")
     parser.add_argument("--profile", default="", help="directory for py-spy profiles of both processes")
+    parser.add_argument("--profile-rate", type=int, default=50, help="py-spy samples a second")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -256,7 +257,7 @@ def answers(url: str) -> bool:
         return False
 
 
-def start_profiles(directory: str, pids: dict[str, int]) -> list[subprocess.Popen[bytes]]:
+def start_profiles(directory: str, pids: dict[str, int], rate: int = 50) -> list[subprocess.Popen[bytes]]:
     if not directory:
         return []
     Path(directory).mkdir(parents=True, exist_ok=True)
@@ -272,7 +273,7 @@ def start_profiles(directory: str, pids: dict[str, int]) -> list[subprocess.Pope
                 "--format",
                 "raw",
                 "--rate",
-                "50",
+                str(rate),
                 "--nonblocking",
                 "--gil",  # only the thread holding the GIL: where the Python CPU goes, not lock waits
                 "--output",
@@ -350,7 +351,9 @@ def run(
     before = {"bc": calls("bigcommerce"), "sm": calls("salesmanago"), "deliveries": count()}
     orders: dict[str, list[int]] = {h: [] for h in hashes}
     sampler = RssSampler(workers[0])
-    profilers = start_profiles(args.profile, {"web": webs[0], "worker": workers[0]})
+    profilers = start_profiles(
+        args.profile, {"web": webs[0], "worker": workers[0]}, getattr(args, "profile_rate", 50)
+    )
     cpu_before = {"web": cpu_seconds_of(webs), "worker": cpu_seconds_of(workers)}
     sampler.start()
     started = time.monotonic()
