@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from smbc.account.catalog_access import NoCatalogKey, catalog_api
 from smbc.account.credentials import storefronts
 from smbc.bigcommerce import catalog as bc_catalog
-from smbc.bigcommerce.client import PAGE_LIMIT, BigCommerceClient, CallBuffer
+from smbc.bigcommerce.client import PAGE_LIMIT, BigCommerceClient
 from smbc.bigcommerce.client import for_store as bc_for_store
 from smbc.catalog.models import ACTIVE_STATUSES, CatalogSync, SyncPhase, SyncStatus
 from smbc.core.clock import utcnow
@@ -28,15 +28,9 @@ from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.db.session import Database
-from smbc.engine.long_jobs import (
-    TIME_SLICE_S,
-    LongJobKind,
-    SliceRun,
-    beat,
-    finish_row,
-    run_slice,
-)
+from smbc.engine.long_jobs import LongJobKind, beat, finish_row
 from smbc.engine.queue import RetryPolicy
+from smbc.engine.sliced_runs import TIME_SLICE_S, Lease, Step, run_sliced
 from smbc.mapping.catalog_products import (
     CatalogCategory,
     CurrencyNotInStore,
@@ -60,18 +54,15 @@ REFUSED_KEPT = 20  # refused products listed with their reason (all are counted)
 
 @dataclass
 class Run:
-    """One run of one sync: the storefront, its clients and the row's cursor."""
+    """One run of one sync: its lease, the storefront, its clients and the row's cursor."""
 
-    db: Database
-    sync_id: int
-    token: str
+    lease: Lease[CatalogSync]
     store_id: int
     channel_id: int
     catalog_id: str
     storefront: StorefrontCatalog
     bc: BigCommerceClient
     api: CatalogApi
-    calls: CallBuffer
     phase: SyncPhase
     after_id: int  # saved: every product up to it is in the catalog
     on_page: Callable[[CatalogSync], None] | None = None
@@ -82,6 +73,10 @@ class Run:
 
     def __post_init__(self) -> None:
         self.read_after = max(self.read_after, self.after_id)
+
+    @property
+    def sync_id(self) -> int:
+        return self.lease.row_id
 
 
 def finish_sync(session: Session, row: CatalogSync, status: SyncStatus, error: str = "") -> None:
@@ -110,65 +105,72 @@ def run_sync(
     """Run a sync's pages until it ends, must wait for a retry, or its time slice is used up (then it
     is queued again). Returns the status left, or None when another worker holds it (or it is not
     due). `force` ignores a scheduled retry time (the CLI runs it now)."""
-    db = db or get_runtime().db
-    return SYNCS.run_leased(
-        db, sync_id, lambda token: _run(db, sync_id, token, time_slice, on_page), force=force
+    return run_sliced(
+        SYNCS,
+        db or get_runtime().db,
+        sync_id,
+        lambda lease: _start(lease, on_page),
+        calls_context="catalog",
+        requeue=enqueue_sync,
+        time_slice=time_slice,
+        force=force,
     )
 
 
-def _start(
-    db: Database, sync_id: int, token: str, on_page: Callable[[CatalogSync], None] | None
-) -> Run | str:
-    """The run of a leased sync, or the status it ended with (uninstalled, no key, paused)."""
-    calls = CallBuffer(context=f"catalog:{sync_id}")
-    with db.session() as session:
-        row = _locked(session, sync_id, token)
-        store = session.get(Store, row.store_id)
-        if store is None or not store.installed:
-            finish_sync(session, row, SyncStatus.FAILED, "The app was uninstalled from this store.")
-            return SyncStatus.FAILED.value
-        paused = ledger.paused_message(session, row.store_id, row.channel_id, row.catalog_id)
-        if paused:
-            finish_sync(session, row, SyncStatus.FAILED, paused)
-            return SyncStatus.FAILED.value
-        settings = load_store_settings(session, row.store_id)
-        try:
-            api = catalog_api(
-                session, store, recorder=record_calls_into(calls, store.id), context=calls.context
-            )
-            bc = bc_for_store(store, recorder=calls, priority="export", context=calls.context)
-        except NoCatalogKey as exc:
-            finish_sync(session, row, SyncStatus.FAILED, str(exc))
-            return SyncStatus.FAILED.value
-        except RemoteCallError as exc:
-            finish_sync(session, row, SyncStatus.FAILED, SYNCS.credentials_message(exc))
-            return SyncStatus.FAILED.value
-        site = next((s.url for s in storefronts(store) if s.channel_id == row.channel_id), None)
-        run_fields = dict(
-            store_id=row.store_id,
-            channel_id=row.channel_id,
-            catalog_id=row.catalog_id,
-            phase=SyncPhase(row.phase),
-            after_id=row.after_id,
-        )
-        identifier = settings.product_identifier
-        fallback_site = storefronts(store)[0].url
+def _start(lease: Lease[CatalogSync], on_page: Callable[[CatalogSync], None] | None) -> Step | str:
+    """The step of a leased sync (one page), or the status it ended with (uninstalled, no key, paused,
+    a currency the store lacks) or waits for a retry with."""
+    run = lease.opened(lambda session, row, store: _open(lease, session, row, store, on_page))
+    if isinstance(run, str):
+        return run
     try:
         categories = {
-            c.category_id: CatalogCategory(c.name, c.parent_id) for c in bc_catalog.categories(bc).values()
+            c.category_id: CatalogCategory(c.name, c.parent_id)
+            for c in bc_catalog.categories(run.bc).values()
         }
-        brands = bc_catalog.brands(bc)
-        prices = _price_conversion(bc, api, str(run_fields["catalog_id"]))
+        brands = bc_catalog.brands(run.bc)
+        prices = _price_conversion(run.bc, run.api, run.catalog_id)
     except RemoteCallError as exc:
-        run = Run(
-            db, sync_id, token, storefront=StorefrontCatalog(""), bc=bc, api=api, calls=calls, **run_fields
-        )
-        return _on_error(run, exc)
+        return lease.retry_or_fail(exc)
     except CurrencyNotInStore as exc:
-        return _refuse_currency(db, sync_id, token, calls, str(exc))
-    storefront = StorefrontCatalog(site or fallback_site, identifier, categories, brands, prices)
+        return _refuse_currency(lease, str(exc))
+    run.storefront = replace(run.storefront, categories=categories, brands=brands, prices=prices)
+    return lambda: _step(run)
+
+
+def _open(
+    lease: Lease[CatalogSync],
+    session: Session,
+    row: CatalogSync,
+    store: Store,
+    on_page: Callable[[CatalogSync], None] | None,
+) -> Run | str:
+    """The run of a sync whose store is installed, or the status it ended with (paused, no key)."""
+    paused = ledger.paused_message(session, row.store_id, row.channel_id, row.catalog_id)
+    if paused:
+        finish_sync(session, row, SyncStatus.FAILED, paused)
+        return SyncStatus.FAILED.value
+    settings = load_store_settings(session, row.store_id)
+    calls = lease.calls
+    try:
+        api = catalog_api(session, store, recorder=record_calls_into(calls, store.id), context=calls.context)
+        bc = bc_for_store(store, recorder=calls, priority="export", context=calls.context)
+    except NoCatalogKey as exc:
+        finish_sync(session, row, SyncStatus.FAILED, str(exc))
+        return SyncStatus.FAILED.value
+    site = next((s.url for s in storefronts(store) if s.channel_id == row.channel_id), None)
+    fallback_site = storefronts(store)[0].url
     return Run(
-        db, sync_id, token, storefront=storefront, bc=bc, api=api, calls=calls, on_page=on_page, **run_fields
+        lease,
+        store_id=row.store_id,
+        channel_id=row.channel_id,
+        catalog_id=row.catalog_id,
+        storefront=StorefrontCatalog(site or fallback_site, settings.product_identifier),
+        bc=bc,
+        api=api,
+        phase=SyncPhase(row.phase),
+        after_id=row.after_id,
+        on_page=on_page,
     )
 
 
@@ -181,38 +183,14 @@ def _price_conversion(bc: BigCommerceClient, api: CatalogApi, catalog_id: str) -
     return price_conversion(catalog.currency, bc_catalog.currencies(bc))
 
 
-def _refuse_currency(db: Database, sync_id: int, token: str, calls: CallBuffer, message: str) -> str:
+def _refuse_currency(lease: Lease[CatalogSync], message: str) -> str:
     """No price may go in the wrong currency: the sync stops with the reason (the tab and the CLI
     show it) until the merchant enables the currency in BigCommerce or picks another catalog."""
-    with db.session() as session:
-        row = _locked(session, sync_id, token)
-        calls.flush(session)
+    with lease.db.session() as session:
+        row = lease.locked(session)
+        lease.calls.flush(session)
         finish_sync(session, row, SyncStatus.FAILED, message)
     return SyncStatus.FAILED.value
-
-
-def _locked(session: Session, sync_id: int, token: str) -> CatalogSync:
-    return SYNCS.locked(session, sync_id, token)
-
-
-def _run(
-    db: Database,
-    sync_id: int,
-    token: str,
-    time_slice: float | None,
-    on_page: Callable[[CatalogSync], None] | None,
-) -> str:
-    run = _start(db, sync_id, token, on_page)
-    if isinstance(run, str):
-        return run
-    slices = SliceRun(
-        what=f"catalog sync {run.sync_id}",
-        step=lambda: _step(run),
-        release=lambda: _release(run),
-        requeue=lambda: enqueue_sync(run.sync_id),
-        on_error=lambda exc, unexpected: _on_error(run, exc, unexpected=unexpected),
-    )
-    return run_slice(slices, time_slice)
 
 
 def _step(run: Run) -> str | None:
@@ -269,8 +247,8 @@ def _products_page(run: Run) -> bool:
     accepted = [
         (pid, remembered(item)) for pid, item in items if str(item["productId"]) not in written.refused
     ]
-    with run.db.session() as session:
-        row = _locked(session, run.sync_id, run.token)
+    with run.lease.db.session() as session:
+        row = run.lease.locked(session)
         ledger.record_sent(
             session, run.store_id, run.channel_id, run.catalog_id, accepted, seen_sync=run.sync_id
         )
@@ -283,7 +261,7 @@ def _products_page(run: Run) -> bool:
         if last:
             row.phase = SyncPhase.GONE.value
         _heartbeat(row)
-        run.calls.flush(session)
+        run.lease.calls.flush(session)
         if run.on_page is not None:
             run.on_page(row)
     return not last
@@ -291,7 +269,7 @@ def _products_page(run: Run) -> bool:
 
 def _gone_batch(run: Run) -> bool:
     """Send up to 100 products gone since the last sync as unavailable; False when none are left."""
-    with run.db.session() as session:
+    with run.lease.db.session() as session:
         rows = ledger.unseen_available(
             session, run.store_id, run.channel_id, run.catalog_id, run.sync_id, MAX_PRODUCTS_PER_CALL
         )
@@ -302,13 +280,13 @@ def _gone_batch(run: Run) -> bool:
     if not gone:
         return False
     written = send_items(run.api, run.catalog_id, [item for _, _, item in gone])
-    with run.db.session() as session:
-        row = _locked(session, run.sync_id, run.token)
+    with run.lease.db.session() as session:
+        row = run.lease.locked(session)
         ledger.mark_seen(session, [row_id for row_id, _, _ in gone], run.sync_id, available=False)
         row.gone += written.sent
         _count(row, ProductsWritten(refused=written.refused, warnings=written.warnings))
         _heartbeat(row)
-        run.calls.flush(session)
+        run.lease.calls.flush(session)
         if run.on_page is not None:
             run.on_page(row)
     return True
@@ -328,17 +306,10 @@ def _heartbeat(row: CatalogSync) -> None:
     row.last_error = ""  # the sync's tab shows no error once it goes on
 
 
-def _release(run: Run) -> None:
-    with run.db.session() as session:
-        row = _locked(session, run.sync_id, run.token)
-        row.lease_owner = None
-        run.calls.flush(session)
-
-
 def _end(run: Run) -> str:
-    with run.db.session() as session:
-        row = _locked(session, run.sync_id, run.token)
-        run.calls.flush(session)
+    with run.lease.db.session() as session:
+        row = run.lease.locked(session)
+        run.lease.calls.flush(session)
         finish_sync(session, row, SyncStatus.DONE)
     return SyncStatus.DONE.value
 
@@ -349,10 +320,10 @@ def _catalog_gone(run: Run, exc: CatalogGone) -> str:
     try:
         listed = {c.catalog_id for c in run.api.catalogs()}
     except RemoteCallError as listing_error:
-        return _on_error(run, listing_error)
-    with run.db.session() as session:
-        row = _locked(session, run.sync_id, run.token)
-        run.calls.flush(session)
+        return run.lease.retry_or_fail(listing_error)
+    with run.lease.db.session() as session:
+        row = run.lease.locked(session)
+        run.lease.calls.flush(session)
         if run.catalog_id in listed:
             finish_sync(session, row, SyncStatus.FAILED, exc.message)
             return SyncStatus.FAILED.value
@@ -360,13 +331,6 @@ def _catalog_gone(run: Run, exc: CatalogGone) -> str:
         ledger.pause_catalog(session, run.store_id, run.channel_id, run.catalog_id, message)
         finish_sync(session, row, SyncStatus.FAILED, message)
     return SyncStatus.FAILED.value
-
-
-def _on_error(run: Run, exc: RemoteCallError, *, unexpected: bool = False) -> str:
-    """Retryable: wait (backoff) and go on from the cursor; otherwise the sync fails with the reason."""
-    return SYNCS.retry_or_fail(
-        run.db, run.sync_id, run.token, exc, calls=run.calls, requeue=enqueue_sync, unexpected=unexpected
-    )
 
 
 # -- the queue ---------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@ after page, saving its cursor in the transaction that records each page.
 
 Unlike a queued row (`engine.queue`), claimed for one short piece of work, a long job keeps its row
 through many transactions and proves it is alive with a heartbeat: a worker takes the row's lease
-(`lease_owner`), runs steps for a time slice, then releases it and queues itself again so other work
-gets a turn. A lease with no heartbeat for `LEASE_STALE` belonged to a worker that died; another
-takes it over, and the old one, if it wakes, finds it lost (`LeaseLost`) and writes nothing. Retry
-schedule and outcome -> action are the engine's, as for queued rows."""
+(`lease_owner`), runs steps for a time slice (`engine.sliced_runs`), then releases it and queues
+itself again so other work gets a turn. A lease with no heartbeat for `LEASE_STALE` belonged to a
+worker that died; another takes it over, and the old one, if it wakes, finds it lost (`LeaseLost`)
+and writes nothing. Retry schedule and outcome -> action are the engine's, as for queued rows."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from sqlalchemy import ColumnElement, ForeignKey, Integer, String, Text, and_, o
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smbc.bigcommerce.client import CallBuffer
-from smbc.core.clock import get_clock, utcnow
+from smbc.core.clock import utcnow
 from smbc.core.jobs import huey
-from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.core.remote_calls import RemoteCallError
 from smbc.db.session import Database
 from smbc.db.types import UTCDateTime
 from smbc.engine.pausing import PauseReason, pause_reason_for
@@ -33,7 +33,6 @@ from smbc.engine.queue import (
     Action,
     QueueKind,
     RetryPolicy,
-    describe_unexpected,
     enqueue_or_leave,
     gave_up_unexpected,
     register_queue,
@@ -42,7 +41,6 @@ from smbc.engine.queue import (
 log = logging.getLogger(__name__)
 
 LEASE_STALE = timedelta(minutes=5)  # no heartbeat for this long: the worker died, another takes over
-TIME_SLICE_S = 50.0  # a task runs steps this long, then re-queues itself (other work gets a turn)
 QUEUED = "queued"
 RUNNING = "running"
 DONE = "done"
@@ -261,37 +259,3 @@ def after_error(
     row.last_error = exc.message[:ERROR_KEPT]
     row.lease_owner = None
     return wait
-
-
-@dataclass
-class SliceRun:
-    """How one run of a leased job steps, yields its turn, and handles a failed step."""
-
-    what: str  # "export 12": for the logs
-    step: Callable[[], str | None]  # one page or batch; the status the job ended with, or None
-    release: Callable[[], None]  # give the lease back (the cursor is already saved)
-    requeue: Callable[[], None]  # ask a worker to go on
-    on_error: Callable[[RemoteCallError, bool], str]  # (error, unexpected) -> the status left
-
-
-def run_slice(run: SliceRun, time_slice: float | None) -> str:
-    """Run steps until the job ends, must wait for a retry, or `time_slice` seconds are used up (then
-    it is queued again and stays running). An error that is not a remote call's (a bug) keeps the job
-    and its cursor: it is retried a few times and shown. `LeaseLost` goes to the caller."""
-    started = get_clock().monotonic()
-    try:
-        while True:
-            if time_slice is not None and get_clock().monotonic() - started >= time_slice:
-                run.release()
-                run.requeue()
-                return RUNNING
-            ended = run.step()
-            if ended is not None:
-                return ended
-    except RemoteCallError as exc:
-        return run.on_error(exc, False)
-    except LeaseLost:
-        raise
-    except Exception as exc:
-        log.exception("%s failed", run.what)
-        return run.on_error(RemoteCallError(Outcome.RETRY, describe_unexpected(exc)), True)
