@@ -51,7 +51,7 @@ from smbc.realtime.handlers.products import handle_product, handle_product_delet
 from smbc.realtime.handlers.store import handle_app_uninstalled, handle_store_changed
 from smbc.realtime.handlers.subscribers import handle_subscriber, handle_subscriber_deleted
 from smbc.realtime.models import WebhookDelivery
-from smbc.realtime.store_snapshots import known_store_hash, snapshot_for
+from smbc.realtime.store_snapshots import Fingerprint, known_store_hash, snapshot_for, store_fingerprint
 from smbc.settings.store_settings import StoreSettings, load_store_settings
 
 log = logging.getLogger(__name__)
@@ -131,10 +131,16 @@ def _claim_due(
     return sorted(claimed, key=lambda d: d.id)  # RETURNING has no order: per-contact order is id order
 
 
-def claim_store_batch(db: Database, store_id: int, now: datetime, limit: int = DRAIN_LIMIT) -> list[Delivery]:
-    """Claim the store's oldest due rows of every scope (a drain's batch), in one transaction."""
+def claim_store_batch(
+    db: Database, store_id: int, now: datetime, limit: int = DRAIN_LIMIT
+) -> tuple[list[Delivery], Fingerprint | None]:
+    """Claim the store's oldest due rows of every scope (a drain's batch), and read the store's
+    fingerprint for its snapshot when any were claimed, in one transaction."""
     with db.connection() as connection:
-        return list(queue.claim_store_rows(connection, WebhookDelivery, store_id, now, limit))
+        batch: list[Delivery] = list(
+            queue.claim_store_rows(connection, WebhookDelivery, store_id, now, limit)
+        )
+        return batch, store_fingerprint(connection, store_id) if batch else None
 
 
 def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[Delivery]:
@@ -189,33 +195,37 @@ def drain_store(
         return []
     db = db or get_runtime().db
     now = utcnow()
-    batch = claim_store_batch(db, store_id, now, limit)
+    batch, fingerprint = claim_store_batch(db, store_id, now, limit)
     if len(batch) == limit:
         enqueue_drains([store_id])
-    return _process_batch(db, batch, clients, now)
+    return _process_batch(db, batch, clients, now, fingerprint)
 
 
 def _process_batch(
-    db: Database, batch: list[Delivery], clients: Clients, now: datetime
+    db: Database,
+    batch: list[Delivery],
+    clients: Clients,
+    now: datetime,
+    fingerprint: Fingerprint | None = None,
 ) -> list[tuple[int, Result]]:
     """Handle claimed rows of one store, coalescing reads, and record what became of each. If their
     outcomes cannot be written (the database failed), this process stops renewing their leases: they
     lapse within one lease and `queue.reclaim_expired` retries them, instead of being kept until
     `queue.STALE_LOCK` (minutes) after the database is back."""
     try:
-        return _handle_batch(db, batch, clients, now)
+        return _handle_batch(db, batch, clients, now, fingerprint)
     except BaseException:
         queue.LEASES.release(queue.queued_lease(WebhookDelivery), [d.id for d in batch])
         raise
 
 
 def _handle_batch(
-    db: Database, batch: list[Delivery], clients: Clients, now: datetime
+    db: Database, batch: list[Delivery], clients: Clients, now: datetime, fingerprint: Fingerprint | None
 ) -> list[tuple[int, Result]]:
     if not batch:
         return []
     calls = CallBuffer(context=f"delivery:{batch[0].id}")
-    prepared = _prepare(db, batch[0].store_id, clients, calls)
+    prepared = _prepare(db, batch[0].store_id, clients, calls, fingerprint)
     if isinstance(prepared, Result):
         return _finish(db, batch, {d.id: prepared for d in batch}, calls, now)
     if isinstance(prepared, _NotPrepared):
@@ -276,12 +286,13 @@ class _NotPrepared:
 
 
 def _prepare(
-    db: Database, store_id: int, clients: Clients, calls: CallBuffer
+    db: Database, store_id: int, clients: Clients, calls: CallBuffer, fingerprint: Fingerprint | None = None
 ) -> tuple[Store, StoreSettings, BigCommerceClient, SalesmanagoPort] | Result | _NotPrepared:
-    """The store (a detached snapshot), its settings and both clients: one short transaction, one
-    statement when the store's rows are unchanged since the last batch (`store_snapshots`); no
-    transaction stays open for the calls. A `Result` when the batch cannot run at all."""
-    snapshot = snapshot_for(db, store_id)
+    """The store (a detached snapshot), its settings and both clients: no statement when the store's
+    rows, as `fingerprint` read them in the claim's transaction, are unchanged since the last batch
+    (`store_snapshots`), else a short transaction; none stays open for the calls. A `Result` when
+    the batch cannot run at all."""
+    snapshot = snapshot_for(db, store_id, fingerprint)
     if snapshot is None or not snapshot.store.installed:
         return Result.skipped("store uninstalled")
     store = snapshot.store

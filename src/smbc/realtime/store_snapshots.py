@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Text, bindparam, cast, select, type_coerce
+from sqlalchemy import JSON, Connection, Text, bindparam, cast, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -69,7 +69,10 @@ _FINGERPRINT = (
     .where(_STORES.c.id == bindparam("store_id"))
 )
 
-_snapshots: dict[int, tuple[tuple[Any, ...], StoreSnapshot]] = {}
+# The store's, its settings' and its account's columns as stored: equal rows, equal snapshot.
+Fingerprint = tuple[Any, ...]
+
+_snapshots: dict[int, tuple[Fingerprint, StoreSnapshot]] = {}
 _lock = threading.Lock()
 
 
@@ -99,15 +102,24 @@ def store_snapshot(session: Session, store_id: int) -> StoreSnapshot | None:
     return snapshot
 
 
-def snapshot_for(db: Database, store_id: int) -> StoreSnapshot | None:
+def store_fingerprint(connection: Connection, store_id: int) -> Fingerprint | None:
+    """The store's rows as stored (None: no such store): one statement, in the caller's transaction
+    (a drain reads it in its claim's, so a batch costs no transaction of its own for it)."""
+    row = connection.execute(_FINGERPRINT, {"store_id": store_id}).first()
+    return None if row is None else tuple(row)
+
+
+def snapshot_for(db: Database, store_id: int, fingerprint: Fingerprint | None = None) -> StoreSnapshot | None:
     """`store_snapshot` in transactions of its own: the usual case (the store's rows unchanged) is one
-    statement on a bare connection, without a Session's bookkeeping; a Session only to rebuild."""
-    with db.connection() as connection:
-        row = connection.execute(_FINGERPRINT, {"store_id": store_id}).first()
-    if row is None:
+    statement on a bare connection, without a Session's bookkeeping (none when `fingerprint`, read
+    by `store_fingerprint`, is given); a Session only to rebuild."""
+    if fingerprint is None:
+        with db.connection() as connection:
+            fingerprint = store_fingerprint(connection, store_id)
+    if fingerprint is None:
         return None
     cached = _snapshots.get(store_id)
-    if cached is not None and cached[0] == tuple(row):
+    if cached is not None and cached[0] == fingerprint:
         return cached[1]
     with db.session() as session:
         return store_snapshot(session, store_id)
