@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, or_, select, update
+from sqlalchemy import Insert, Integer, Row, bindparam, or_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from smbc.db.session import Database, StatementRunner, insert_ignoring_conflicts
+from smbc.db.session import Database, StatementRunner
 from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import known_contact, remember_contact
 from smbc.mapping import records as mapping
@@ -35,24 +38,27 @@ _CLOSE_WINDOWS = (
     )
     .values(closed=True, closed_reason=bindparam("close_reason"))
 )
-_THIS_WINDOW = and_(
-    _WINDOWS.c.store_id == bindparam("window_store"),
-    _WINDOWS.c.cart_id == bindparam("window_cart"),
-    _WINDOWS.c.contact_key == bindparam("window_contact"),
+_LEASE_FREE = or_(
+    _WINDOWS.c.lease_until.is_(None),
+    _WINDOWS.c.lease_until < bindparam("lease_now", type_=_WINDOWS.c.lease_until.type),
+    _WINDOWS.c.lease_owner == bindparam("lease_holder"),
 )
-_LEASE_WINDOW = (
+# What a sent CART event leaves in its window (and its lease let go), built once.
+_RECORD_WINDOW = (
     update(_WINDOWS)
-    .where(
-        _THIS_WINDOW,
-        or_(
-            _WINDOWS.c.lease_until.is_(None),
-            _WINDOWS.c.lease_until < bindparam("lease_now", type_=_WINDOWS.c.lease_until.type),
-            _WINDOWS.c.lease_owner == bindparam("lease_holder"),
-        ),
+    .where(_WINDOWS.c.id == bindparam("window_id"))
+    .values(
+        event_id=bindparam("recorded_event_id", type_=_WINDOWS.c.event_id.type),
+        opened_at=bindparam("recorded_opened_at", type_=_WINDOWS.c.opened_at.type),
+        last_update=bindparam("recorded_at", type_=_WINDOWS.c.last_update.type),
+        content_hash=bindparam("recorded_hash", type_=_WINDOWS.c.content_hash.type),
+        closed=False,
+        closed_reason="",
+        events_sent=_WINDOWS.c.events_sent + bindparam("events_opened", type_=Integer),
+        lease_owner=None,
+        lease_until=None,
     )
-    .values(lease_owner=bindparam("lease_holder"), lease_until=bindparam("lease_end"))
 )
-_LEASED_WINDOW = select(_WINDOWS).where(_THIS_WINDOW)
 _RELEASE_WINDOW = (
     update(_WINDOWS)
     .where(_WINDOWS.c.id == bindparam("window_id"), _WINDOWS.c.lease_owner == bindparam("lease_holder"))
@@ -67,22 +73,48 @@ def close_cart_windows(session: StatementRunner, store_id: int, cart_id: str, re
     return result.rowcount or 0
 
 
+@functools.cache
+def _lease_statement(dialect: str) -> Insert:
+    """Insert the window leased, or lease the one there unless another holds it, returning its
+    columns as leased (no row: another holds it): one statement, built once per dialect (the
+    `ON CONFLICT` clause is the dialect's)."""
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    lease = {
+        "lease_owner": bindparam("lease_holder"),
+        "lease_until": bindparam("lease_end", type_=_WINDOWS.c.lease_until.type),
+    }
+    return (
+        dialect_insert(_WINDOWS)
+        .values(
+            store_id=bindparam("window_store"),
+            cart_id=bindparam("window_cart"),
+            contact_key=bindparam("window_contact"),
+            **lease,
+        )
+        .on_conflict_do_update(
+            index_elements=["store_id", "cart_id", "contact_key"], set_=lease, where=_LEASE_FREE
+        )
+        .returning(*_WINDOWS.c)
+    )
+
+
 def _lease_window(
     db: Database, store_id: int, cart_id: str, contact_key: str, owner: str, now: datetime
 ) -> Row[Any] | None:
     """Get (creating it first if needed) and lease the cart's window row (its columns, as leased);
     None while another holds it."""
     with db.connection() as connection:
-        window = {"store_id": store_id, "cart_id": cart_id, "contact_key": contact_key}
-        insert_ignoring_conflicts(connection, CartWindow, [window], list(window))
-        this_window = {"window_store": store_id, "window_cart": cart_id, "window_contact": contact_key}
-        leased = connection.execute(
-            _LEASE_WINDOW,
-            {**this_window, "lease_now": now, "lease_holder": owner, "lease_end": now + CART_LEASE},
-        )
-        if leased.rowcount != 1:
-            return None
-        return connection.execute(_LEASED_WINDOW, this_window).one()
+        return connection.execute(
+            _lease_statement(connection.dialect.name),
+            {
+                "window_store": store_id,
+                "window_cart": cart_id,
+                "window_contact": contact_key,
+                "lease_now": now,
+                "lease_holder": owner,
+                "lease_end": now + CART_LEASE,
+            },
+        ).first()
 
 
 def _cart_contact(ctx: Context, cart: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -149,26 +181,22 @@ def handle_cart(ctx: Context, delivery: Delivery) -> Result:
             contact_sm_id, event_id = ctx.sm.integration_upsert(bare.to_payload(), event.to_payload())
         else:
             event_id = ctx.sm.add_event(event.to_payload())
+        # The window and the contact ledger in one transaction: the window's write lets its lease go.
         with ctx.db.connection() as connection:
             connection.execute(
-                update(CartWindow)
-                .where(CartWindow.id == window.id)
-                .values(
-                    event_id=event_id,
-                    opened_at=window.opened_at if keep else ctx.now,
-                    last_update=ctx.now,
-                    content_hash=digest,
-                    closed=False,
-                    closed_reason="",
-                    events_sent=CartWindow.events_sent + (0 if keep else 1),
-                    lease_owner=None,
-                    lease_until=None,
-                )
+                _RECORD_WINDOW,
+                {
+                    "window_id": window.id,
+                    "recorded_event_id": event_id,
+                    "recorded_opened_at": window.opened_at if keep else ctx.now,
+                    "recorded_at": ctx.now,
+                    "recorded_hash": digest,
+                    "events_opened": 0 if keep else 1,
+                },
             )
-        recorded = True
-        if contact_sm_id and email:
-            with ctx.db.connection() as connection:
+            if contact_sm_id and email:
                 remember_contact(connection, ctx.store.id, email, contact_id=contact_sm_id)
+        recorded = True
         return Result.done(f"CART event {'updated' if keep else 'created'} ({event_id})")
     finally:
         if not recorded:
