@@ -3,6 +3,7 @@ bare Starlette endpoint measured in the same run on the same machine. Prints JSO
 
     python benchmarks/webhook_ingest.py [--seconds 10] [--connections 64] [--threads 2] [--rate 1000]
         [--database-url postgresql+psycopg://...] [--queue-url redis://...] [--workers inline|external]
+        [--profile DIR]
 
 The app runs as one `smbc serve` process, as in production: embedded defaults unless told otherwise
 (SQLite database and queue in a temporary folder, inline workers running). The bare endpoint runs
@@ -15,6 +16,10 @@ With `--rate N` the load is paced instead: each `wrk` thread hands its connectio
 every `threads / N` seconds, so at most N requests a second are offered (fewer if the server cannot
 keep up with the connections there are). The p99 at a fixed rate is what an SLO at that rate means;
 the closed loop measures the most the server takes.
+
+`--profile DIR` attaches `py-spy` to the `smbc serve` process while `wrk` runs: DIR/serve.txt holds the
+collapsed stacks of the thread holding the GIL (where the CPU goes), DIR/serve-threads.txt every
+thread's, idle ones included (what each thread waits for).
 """
 
 from __future__ import annotations
@@ -120,10 +125,11 @@ def serve_bare(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (Linux)."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU of a process so far (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def wait_until_up(url: str, child: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -164,13 +170,41 @@ def run_wrk(url: str, args: argparse.Namespace, script: Path, secret: str) -> di
     }
 
 
-def measured(child: subprocess.Popen[bytes], url: str, args: argparse.Namespace, script: Path, secret: str):
+def start_profiles(directory: str, pid: int) -> list[subprocess.Popen[bytes]]:
+    if not directory:
+        return []
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    beside = Path(sys.executable).parent / "py-spy"  # installed into the same virtualenv, or on PATH
+    py_spy = str(beside) if beside.exists() else "py-spy"
+    command = [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--nonblocking"]
+    return [
+        subprocess.Popen(
+            [*command, *extra, "--output", str(Path(directory) / name)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, extra in (("serve.txt", ["--gil"]), ("serve-threads.txt", ["--idle", "--threads"]))
+    ]
+
+
+def measured(
+    child: subprocess.Popen[bytes],
+    url: str,
+    args: argparse.Namespace,
+    script: Path,
+    secret: str,
+    profile: str = "",
+) -> dict[str, Any]:
     wait_until_up(url.rsplit("/", 1)[0] if url.endswith("/bare") else url.split("/webhooks")[0], child)
+    profilers = start_profiles(profile, child.pid)
     before = cpu_seconds(child.pid)
     figures = run_wrk(url, args, script, secret)
-    figures["server_cpu_ms_per_request"] = round(
-        (cpu_seconds(child.pid) - before) * 1000 / figures["requests"], 3
-    )
+    for profiler in profilers:
+        profiler.send_signal(2)  # SIGINT: py-spy writes its profile and exits
+        profiler.wait(timeout=60)
+    user, system = (after - at_start for after, at_start in zip(cpu_seconds(child.pid), before, strict=True))
+    figures["server_cpu_ms_per_request"] = round((user + system) * 1000 / figures["requests"], 3)
+    figures["server_system_ms_per_request"] = round(system * 1000 / figures["requests"], 3)  # of the above
     return figures
 
 
@@ -231,6 +265,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--smbc", default=str(Path(sys.executable).with_name("smbc")), help="the smbc command"
     )
+    parser.add_argument("--profile", default="", help="directory for py-spy profiles of smbc serve")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
@@ -256,7 +291,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             [args.smbc, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
         )
         try:
-            ingest = measured(app_child, f"http://127.0.0.1:{port}{WEBHOOK_PATH}", args, script, SECRET)
+            url = f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+            ingest = measured(app_child, url, args, script, SECRET, args.profile)
         finally:
             stop(app_child)
         ingest["inbox_rows"] = inbox_rows(settings)
