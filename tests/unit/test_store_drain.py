@@ -284,3 +284,65 @@ def test_a_carts_deliveries_in_one_batch_read_the_cart_once(world: World) -> Non
     assert finished[created].reason == "cart no longer exists (converted or deleted)"
     assert finished[updated].reason == f"coalesced with delivery {created}"
     assert finished[other].reason == "cart no longer exists (converted or deleted)"
+
+
+def test_a_carts_changes_in_a_batch_with_its_conversion_are_skipped_without_a_read(world: World) -> None:
+    a, _ = world.stores
+    created = world.deliver(a, "store/cart/created", {"type": "cart", "id": "cart-9"})
+    updated = world.deliver(a, "store/cart/updated", {"type": "cart", "id": "cart-9"})
+    converted = world.deliver(a, "store/cart/converted", {"type": "cart", "id": "cart-9", "orderId": 9})
+    other = world.deliver(a, "store/cart/updated", {"type": "cart", "id": "cart-10"})
+
+    finished = dict(realtime.drain_store(a, db=world.db, clients=world.clients))
+
+    # BigCommerce deletes a cart before its conversion's webhook fires: only the other cart is read.
+    assert [path for path in world.bc.paths() if path.startswith("v3/carts")] == ["v3/carts/cart-10"]
+    assert finished[created].reason == "cart no longer exists (converted or deleted)"
+    assert finished[updated].reason == f"coalesced with delivery {created}"
+    assert finished[converted].reason.startswith("cart converted")
+    assert finished[other].reason == "cart no longer exists (converted or deleted)"
+
+
+def test_a_status_change_into_a_purchase_status_already_sent_reads_no_order(world: World) -> None:
+    a, _ = world.stores
+    world.bc.orders[60] = {
+        "id": 60,
+        "status_id": 11,
+        "customer_id": 0,
+        "channel_id": 1,
+        "date_created": "Tue, 06 Jan 2026 10:00:00 +0000",
+        "date_modified": "Tue, 06 Jan 2026 11:00:00 +0000",
+        "total_inc_tax": "20.00",
+        "currency_code": "USD",
+        "billing_address": {"first_name": "Bo", "last_name": "Buyer", "email": "bo@example.com"},
+        "consignments": [
+            {
+                "shipping": [
+                    {
+                        "shipping_method": "Flat",
+                        "line_items": [
+                            {"id": 1, "product_id": 111, "sku": "MUG", "name": "Mug", "quantity": 2}
+                        ],
+                    }
+                ]
+            }
+        ],
+        "refunded_amount": "0.0000",
+    }
+    created = world.deliver(a, "store/order/created", {"type": "order", "id": 60})
+    sent = dict(realtime.drain_store(a, db=world.db, clients=world.clients))
+    assert sent[created].reason.startswith("PURCHASE sent")
+    reads = len([path for path in world.bc.paths() if path.startswith("v2/orders/60")])
+
+    status = {"previous_status_id": 11, "new_status_id": 2}  # into Shipped, a purchase status
+    shipped = world.deliver(a, "store/order/statusUpdated", {"type": "order", "id": 60, "status": status})
+    cancelled = {"previous_status_id": 2, "new_status_id": 5}  # not a purchase status: the order is read
+    world.bc.orders[60]["status_id"] = 5
+    finished = dict(realtime.drain_store(a, db=world.db, clients=world.clients))
+    assert finished[shipped].reason.startswith("PURCHASE already sent for 60 (event ")
+    assert len([path for path in world.bc.paths() if path.startswith("v2/orders/60")]) == reads
+
+    later = world.deliver(a, "store/order/statusUpdated", {"type": "order", "id": 60, "status": cancelled})
+    finished = dict(realtime.drain_store(a, db=world.db, clients=world.clients))
+    assert finished[later].reason.startswith("CANCELLATION sent")
+    assert len([path for path in world.bc.paths() if path.startswith("v2/orders/60")]) > reads

@@ -446,6 +446,20 @@ def _event(store_id: int, kind: str, key: str) -> dict[str, Any]:
     return {"event_store": store_id, "event_kind": str(kind), "event_key": key}
 
 
+def _sent_reason(row: ResultRow[Any], kind: str, key: str) -> str:
+    """Why an event the ledger has in `SENT_STATES` is not sent again."""
+    if row.state == "unconfirmed":
+        return f"{kind} for {key} unconfirmed: {INTERRUPTED}"
+    return f"{kind} already sent for {key} (event {row.event_id})"
+
+
+def sent_reason(runner: StatementRunner, store_id: int, kind: str, key: str) -> str | None:
+    """Why (store, kind, key) is not to be sent again, as `claim_event` says it, when it was sent or
+    may have been (`SENT_STATES`); None otherwise (not claimed, or claimed and not sent yet)."""
+    row = runner.execute(_EVENT_HOLDER, _event(store_id, kind, key)).first()
+    return _sent_reason(row, kind, key) if row is not None and row.state in SENT_STATES else None
+
+
 def claim_event(
     db: Database, store_id: int, kind: str, key: str, *, owner: str, order_id: int | None, now: datetime
 ) -> str | None:
@@ -467,10 +481,8 @@ def claim_event(
         row = connection.execute(_EVENT_HOLDER, event).first()
         if row is None:
             return "claimed and released by another worker; retry"
-        if row.state == "unconfirmed":
-            return f"{kind} for {key} unconfirmed: {INTERRUPTED}"
         if row.state in SENT_STATES:
-            return f"{kind} already sent for {key} (event {row.event_id})"
+            return _sent_reason(row, kind, key)
         stale = now - row.claimed_at > STALE_LOCK and row.claimed_by.startswith("delivery:")
         if row.claimed_by != owner and not stale:  # an export's claim is its own to resume or release
             return f"{kind} for {key} is being sent by {row.claimed_by}"

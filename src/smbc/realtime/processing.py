@@ -44,7 +44,7 @@ from smbc.engine.pausing import pause_reason_for, pause_store
 from smbc.mapping.records import channel_location
 from smbc.realtime.clients import MAX_QUOTA_WAIT_S, REAL_CLIENTS, Clients
 from smbc.realtime.handlers import Delivery
-from smbc.realtime.handlers.carts import handle_cart, handle_cart_closed
+from smbc.realtime.handlers.carts import CART_CLOSING_SCOPES, CART_GONE, handle_cart, handle_cart_closed
 from smbc.realtime.handlers.customers import handle_customer, handle_customer_deleted
 from smbc.realtime.handlers.orders import handle_order, handle_refund
 from smbc.realtime.handlers.products import handle_product, handle_product_deleted
@@ -90,6 +90,7 @@ _SAME_RESOURCE = {
     # A cart's creation and changes: one read of the cart as it is now (a burst's are mostly gone).
     **dict.fromkeys(("store/cart/created", "store/cart/updated"), "cart"),
 }
+_CART_CHANGES = frozenset({"store/cart/created", "store/cart/updated"})
 # When deliveries about one resource are coalesced, these win (a registration keeps its tags);
 # note `store/customer/address/created` is not one of them.
 _CREATED_SCOPES = frozenset({"store/customer/created", "store/subscriber/created"})
@@ -246,7 +247,7 @@ def _handle_batch(
         now,
         locate=lambda channel: channel_location(settings, sites, channel),
     )
-    primary = _coalesce_same_resource(batch, results)
+    primary = _skip_closed_carts(_coalesce_same_resource(batch, results), results)
     try:
         _prefetch(ctx, primary)
     except RemoteCallError as exc:
@@ -334,6 +335,21 @@ def _coalesce_same_resource(batch: Sequence[Delivery], results: dict[int, Result
             )
             results[delivery.id] = Result.done(f"coalesced with delivery {winner.id}")
     return primary
+
+
+def _skip_closed_carts(primary: list[Delivery], results: dict[int, Result]) -> list[Delivery]:
+    """A cart's change in a batch that also has its conversion (or deletion): skipped as the read of
+    the cart would skip it (the conversion's webhook came after the cart was gone), without the read."""
+    closed = {d.resource_id for d in primary if d.scope in CART_CLOSING_SCOPES and d.resource_id}
+    if not closed:
+        return primary
+    kept = []
+    for delivery in primary:
+        if delivery.scope in _CART_CHANGES and delivery.resource_id in closed:
+            results[delivery.id] = Result.skipped(CART_GONE)
+        else:
+            kept.append(delivery)
+    return kept
 
 
 def _prefetch(ctx: Context, batch: Sequence[Delivery]) -> None:

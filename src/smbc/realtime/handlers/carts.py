@@ -24,6 +24,9 @@ CART_LEASE = timedelta(minutes=2)
 # the window that worker left (the same content sends nothing). A send takes a BigCommerce read and
 # a SALESmanago call (well under a second); at 2 s these retries were the whole p95 of a steady load.
 CART_BUSY_RETRY_S = 0.5
+CART_GONE = "cart no longer exists (converted or deleted)"
+# The cart these are about is gone from BigCommerce for good (deleted before the webhook fires).
+CART_CLOSING_SCOPES = frozenset({"store/cart/converted", "store/cart/deleted"})
 
 
 # The hot statements on the cart windows, built once (Core, on the table): SQLAlchemy computes a
@@ -138,7 +141,7 @@ def handle_cart(ctx: Context, delivery: Delivery) -> Result:
     cart_id = delivery.resource_id
     cart = ctx.bc.cart(cart_id)
     if cart is None:
-        return Result.skipped("cart no longer exists (converted or deleted)")
+        return Result.skipped(CART_GONE)
     if not mapping.cart_items(cart):
         return Result.skipped("cart is empty")
     email, contact_id = _cart_contact(ctx, cart)

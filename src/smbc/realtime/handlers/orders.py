@@ -32,6 +32,7 @@ from smbc.engine.ledgers import (
     mark_unconfirmed_event,
     release_event,
     remember_contact,
+    sent_reason,
 )
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
@@ -129,8 +130,28 @@ def _send_once(
     return sent
 
 
+def _purchase_already_sent(ctx: Context, delivery: Delivery, order_id: int) -> str | None:
+    """A status change into a purchase status whose PURCHASE the ledger has as sent: what reading the
+    order would end in, without the read (the webhook names the new status; a later change has a
+    delivery of its own, which reads the order). None: read it."""
+    if delivery.scope != "store/order/statusUpdated":
+        return None
+    status = ((delivery.payload or {}).get("data") or {}).get("status") or {}
+    try:
+        new_status = int(status["new_status_id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if rules.order_event_kind(new_status, ctx.settings.purchase_statuses) is not EventKind.PURCHASE:
+        return None
+    with ctx.db.connection() as connection:
+        return sent_reason(connection, ctx.store.id, EventKind.PURCHASE, str(order_id))
+
+
 def handle_order(ctx: Context, delivery: Delivery) -> Result:
     order_id = int(delivery.resource_id or 0)
+    already = _purchase_already_sent(ctx, delivery, order_id)
+    if already is not None:
+        return Result.done(already)
     order = ctx.bc.order(order_id)
     if order is None:
         return Result.skipped("order no longer exists in BigCommerce")
