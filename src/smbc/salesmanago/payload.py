@@ -8,6 +8,12 @@ from typing import Any
 _CONTAINERS = (dict, list, tuple)
 
 
+class CleanedPayload(dict[Any, Any]):
+    """A dict as `clean_payload` leaves it. Nested in a payload cleaned again (the client cleans
+    whatever it sends) it is kept as it is, not walked once more; its own keys are still cleaned
+    when it is the payload itself, so a key added to it afterwards is cleaned too."""
+
+
 def clean_payload(value: Any) -> Any:
     """Drop None, empty strings and empty lists/dicts, keep False and 0, trim strings.
 
@@ -16,7 +22,7 @@ def clean_payload(value: Any) -> Any:
     if isinstance(value, str):
         return value.strip()
     if isinstance(value, dict):
-        out: dict[Any, Any] = {}
+        out = CleanedPayload()
         for key, item in value.items():
             kept = _cleaned_item(item)
             if kept is not _DROP:
@@ -38,8 +44,11 @@ _DROP = object()
 def _cleaned_item(item: Any) -> Any:
     if item is None:
         return _DROP
-    if item.__class__ is str:
+    kind = item.__class__
+    if kind is str:
         item = item.strip()
+        return item if item else _DROP
+    if kind is CleanedPayload:  # cleaned already: cleaning it again would give the same
         return item if item else _DROP
     if isinstance(item, _CONTAINERS):
         item = clean_payload(item)
