@@ -57,6 +57,10 @@ def open_sessions_in_this_thread() -> int:
     return _open_sessions.count
 
 
+class _Pinned(threading.local):
+    connection: Connection | None = None
+
+
 class Database:
     """One engine and session factory for the process."""
 
@@ -64,6 +68,23 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._pinned = _Pinned()
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Until the block ends, the calling thread's `connection()` blocks reuse one pooled connection,
+        each still a transaction of its own: a drain's several short transactions cost one checkout
+        (on PostgreSQL one liveness ping) instead of one each. No transaction stays open between them."""
+        if self._pinned.connection is not None:  # already pinned by an outer block: that one serves
+            yield
+            return
+        connection = self.engine.connect()
+        self._pinned.connection = connection
+        try:
+            yield
+        finally:
+            self._pinned.connection = None
+            connection.close()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -81,8 +102,13 @@ class Database:
         the block ends, rolled back on error, without a Session's bookkeeping (about 70 µs less)."""
         _open_sessions.count += 1
         try:
-            with self.engine.begin() as connection:
-                yield connection
+            pinned = self._pinned.connection
+            if pinned is not None and not pinned.in_transaction():
+                with pinned.begin():
+                    yield pinned
+            else:  # not pinned, or nested in a block of the pinned connection: a transaction of its own
+                with self.engine.begin() as connection:
+                    yield connection
         finally:
             _open_sessions.count -= 1
 

@@ -172,7 +172,8 @@ def process_delivery(
     """Work on one inbox row (and the siblings it coalesces with). Returns what happened to each."""
     db = db or get_runtime().db
     now = utcnow()
-    return _process_batch(db, claim_batch(db, delivery_id, now), clients, now)
+    with db.pinned():
+        return _process_batch(db, claim_batch(db, delivery_id, now), clients, now)
 
 
 def drain_store(
@@ -196,10 +197,11 @@ def drain_store(
         return []
     db = db or get_runtime().db
     now = utcnow()
-    batch, fingerprint = claim_store_batch(db, store_id, now, limit)
-    if len(batch) == limit:
-        enqueue_drains([store_id])
-    return _process_batch(db, batch, clients, now, fingerprint)
+    with db.pinned():  # the batch's short transactions on one pooled connection
+        batch, fingerprint = claim_store_batch(db, store_id, now, limit)
+        if len(batch) == limit:
+            enqueue_drains([store_id])
+        return _process_batch(db, batch, clients, now, fingerprint)
 
 
 def _process_batch(
