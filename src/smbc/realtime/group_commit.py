@@ -23,9 +23,9 @@ from smbc.realtime.inbox import (
     UNAVAILABLE,
     Accepted,
     DatabaseUnavailable,
+    InboxWriter,
     Received,
     enqueue_accepted,
-    record_received,
 )
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,12 @@ class GroupCommit:
 
     def _flush_while_waiting(self) -> None:
         """On the writer thread, batch after batch until nobody waits: the next flush starts as soon as
-        the last one is committed, without waiting for the busy event loop to ask for it."""
+        the last one is committed, without waiting for the busy event loop to ask for it. The batches
+        share one database connection, given back when nobody waits."""
+        writer = InboxWriter(self.db)
         try:
             while batch := self._next_batch():
-                outcomes = self._flush(batch)
+                outcomes = self._flush(writer, batch)
                 # Handed over before the answers (so wait_for_messages covers every batch answered), sent
                 # in order on one thread; enqueue_accepted never raises (the sweep covers a failure)
                 self._enqueuer.submit(enqueue_accepted, outcomes)
@@ -75,6 +77,8 @@ class GroupCommit:
             with self._lock:
                 self._flushing = False
             raise
+        finally:
+            writer.release()
 
     def _next_batch(self) -> list[tuple[Received, asyncio.Future[Accepted]]]:
         with self._lock:
@@ -83,9 +87,11 @@ class GroupCommit:
             self._flushing = bool(batch)
             return batch
 
-    def _flush(self, batch: list[tuple[Received, asyncio.Future[Accepted]]]) -> list[Accepted]:
+    def _flush(
+        self, writer: InboxWriter, batch: list[tuple[Received, asyncio.Future[Accepted]]]
+    ) -> list[Accepted]:
         try:
-            return record_received(self.db, [item for item, _ in batch])
+            return writer.record([item for item, _ in batch])
         except DatabaseUnavailable:
             return [UNAVAILABLE] * len(batch)
         except Exception:  # a bug: a clean 500 for this batch (the sender retries), the next goes on

@@ -7,8 +7,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,18 +123,18 @@ _SQLITE_INSERT = (
     .on_conflict_do_nothing(index_elements=list(_KEY_COLUMNS))
     .returning(_DELIVERIES.c.id, *(_DELIVERIES.c[name] for name in _KEY_COLUMNS))
 )
-# PostgreSQL: fixed texts whatever the batch's size (arrays as parameters), so psycopg prepares each
-# once; a multi-row VALUES changes its text with the batch size and was parsed again every time.
+# PostgreSQL: fixed texts whatever the batch's size, so psycopg prepares each once (a multi-row
+# VALUES changes its text with the batch size and was parsed again every time). The batch goes as one
+# JSON document, encoded by one json.dumps: psycopg dumps arrays item by item in Python.
 _PG_STORES_BY_HASH = (
     "SELECT hash, id, status, webhook_secret FROM stores WHERE hash = ANY(%(store_hashes)s::varchar[])"
 )
 _PG_INSERT = """INSERT INTO webhook_deliveries (store_id, scope, hash, created_at, resource_id, payload,
     source, status, attempts, last_error, reason, received_at)
-SELECT v.store_id, v.scope, v.hash, v.created_at, v.resource_id, v.payload::json,
-    %(source)s, %(status)s, %(attempts)s, %(last_error)s, %(reason)s, %(received_at)s
-FROM unnest(%(store_ids)s::integer[], %(scopes)s::varchar[], %(hashes)s::varchar[],
-    %(created_ats)s::bigint[], %(resource_ids)s::varchar[], %(payloads)s::text[])
-    AS v(store_id, scope, hash, created_at, resource_id, payload)
+SELECT v.store_id, v.scope, v.hash, v.created_at, v.resource_id, v.payload, v.source,
+    %(status)s, %(attempts)s, %(last_error)s, %(reason)s, %(received_at)s
+FROM json_to_recordset(%(rows)s::json) AS v(store_id integer, scope varchar, hash varchar,
+    created_at bigint, resource_id varchar, payload json, source varchar)
 ON CONFLICT (store_id, scope, hash, created_at) DO NOTHING
 RETURNING id, store_id, scope, hash, created_at"""
 # The columns the ORM fills from their defaults, taken from the model so the two paths cannot differ.
@@ -206,58 +204,72 @@ def _insert_pg(
     connection: Connection, keys: list[tuple[int, str, str, int]], envelopes: list[DeliveryEnvelope]
 ) -> dict[tuple[int, str, str, int], int]:
     """`_insert_sqlite` on PostgreSQL: the batch as one array per column, in one fixed statement."""
-    parameters = {
-        "store_ids": [key[0] for key in keys],
-        "scopes": [key[1] for key in keys],
-        "hashes": [key[2] for key in keys],
-        "created_ats": [key[3] for key in keys],
-        "resource_ids": [resource_id(e.scope, e.data) for e in envelopes],
-        "payloads": [json.dumps(e.model_dump()) for e in envelopes],  # as the JSON column's own serializer
-        "source": "webhook",
-        "received_at": utcnow(),
-        **_PG_DEFAULTS,
-    }
-    rows = connection.exec_driver_sql(_PG_INSERT, parameters)
-    return {tuple(key): delivery_id for delivery_id, *key in rows}
+    rows = [_row_values(key[0], envelope) for key, envelope in zip(keys, envelopes, strict=True)]
+    parameters = {"rows": json.dumps(rows), "received_at": utcnow(), **_PG_DEFAULTS}
+    inserted = connection.exec_driver_sql(_PG_INSERT, parameters)
+    return {tuple(key): delivery_id for delivery_id, *key in inserted}
 
 
-@contextmanager
-def _unit_of_work(db: Database) -> Iterator[Connection]:
-    """Where a batch is recorded. PostgreSQL: autocommit (the store read and the INSERT each commit by
-    themselves), so a flush waits for two round trips instead of five (BEGIN, a duplicate read and
-    COMMIT are gone); the INSERT is one statement, so a batch is still recorded whole or not at all.
-    SQLite: one transaction."""
-    if db.engine.dialect.name != "postgresql":
-        with db.connection() as connection:
-            yield connection
-        return
-    with db.engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT")  # reset when it goes back to the pool
-        with connection.begin():  # commits nothing more; keeps the engine's commit event per batch
-            yield connection
+class InboxWriter:
+    """Records batches of deliveries (the group commit's flushes) on one connection, checked out of
+    the pool at the first batch and kept until `release`: the group commit keeps it while batches
+    follow each other, so a batch does not pay a checkout, PostgreSQL's liveness ping and a reset.
+    One thread at a time."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._connection: Connection | None = None
+
+    def record(self, received: list[Received]) -> list[Accepted]:
+        """Verify and record deliveries in one statement: when this returns, every "accepted" one is
+        durable. A store removed meanwhile sends the batch through one statement each; raises
+        `DatabaseUnavailable` when the database fails (the connection is given up: the next batch
+        checks out another, which the pool checks)."""
+        try:
+            try:
+                return self._record(received)
+            except IntegrityError:
+                return [self._record_alone(item) for item in received]
+        except (OperationalError, InterfaceError, PoolTimeout) as exc:
+            self.release()
+            log.warning("webhook deliveries not recorded, database unavailable: %s", type(exc).__name__)
+            raise DatabaseUnavailable(type(exc).__name__) from None
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Give the connection back to the pool (the next batch checks one out again)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    def _record(self, received: list[Received]) -> list[Accepted]:
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self.db.engine.connect()
+            if connection.dialect.name == "postgresql":
+                # Each statement commits by itself: the store read and the INSERT are two round trips
+                # instead of five (no BEGIN, duplicate read or COMMIT), and the INSERT, one statement,
+                # records a batch whole or not at all. Reset when the connection goes back to the pool.
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+        with connection.begin():  # PostgreSQL: commits nothing more, keeps the commit event per batch
+            return _record_in(connection, received)
+
+    def _record_alone(self, item: Received) -> Accepted:
+        try:
+            return self._record([item])[0]
+        except IntegrityError:
+            return Accepted(200, "duplicate")
 
 
 def record_received(db: Database, received: list[Received]) -> list[Accepted]:
-    """Verify and record deliveries in one statement (the group commit's flush): when this returns,
-    every "accepted" one is durable. A store removed meanwhile sends the batch through one statement
-    each; raises `DatabaseUnavailable` when the database fails."""
+    """`InboxWriter.record` for one batch on a connection of its own."""
+    writer = InboxWriter(db)
     try:
-        try:
-            with _unit_of_work(db) as connection:
-                return _record_in(connection, received)
-        except IntegrityError:
-            return [_record_alone(db, item) for item in received]
-    except (OperationalError, InterfaceError, PoolTimeout) as exc:
-        log.warning("webhook deliveries not recorded, database unavailable: %s", type(exc).__name__)
-        raise DatabaseUnavailable(type(exc).__name__) from None
-
-
-def _record_alone(db: Database, item: Received) -> Accepted:
-    try:
-        with _unit_of_work(db) as connection:
-            return _record_in(connection, [item])[0]
-    except IntegrityError:
-        return Accepted(200, "duplicate")
+        return writer.record(received)
+    finally:
+        writer.release()
 
 
 def accept_delivery(db: Database, body: bytes, secret: str | None) -> Accepted:
