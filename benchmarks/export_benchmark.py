@@ -48,7 +48,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 def measured_child(module: str, function: str, hook: str) -> str:
     """A child script running one long job to its end, sampling its RSS at each `hook` call."""
     return f"""
-import json, os, sys
+import json, os, sys, time
 from smbc.core.config import load_settings
 from smbc.core.runtime import init_runtime
 from {module} import {function}
@@ -59,9 +59,10 @@ def rss_mb():
 def sample(row):
     samples.append(rss_mb())
 init_runtime(load_settings())
+main_started = time.thread_time()
 profile_to = os.environ.get("SMBC_BENCH_PROFILE")
 if profile_to:  # --profile: CPU time of the job's thread, without the fakes (another process)
-    import cProfile, time
+    import cProfile
     profiler = cProfile.Profile(time.thread_time)
     status = profiler.runcall({function}, int(sys.argv[1]), time_slice=None, force=True, {hook}=sample)
     profiler.dump_stats(profile_to)
@@ -71,7 +72,8 @@ else:
 # benchmark, which holds the whole fake store) and would measure the fakes, not the job.
 with open("/proc/self/status") as f:
     peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
-print(json.dumps({{"status": status, "peak_rss_mb": peak, "samples": samples}}))
+main_cpu = time.thread_time() - main_started
+print(json.dumps({{"status": status, "peak_rss_mb": peak, "samples": samples, "main_cpu_s": main_cpu}}))
 """
 
 
@@ -143,6 +145,10 @@ def run_one(settings: Any, store_id: int, kind: str, args: argparse.Namespace) -
             "failed": row.failed,
             "wall_s": round(wall, 1),
             "export_process_cpu_s": round(export_cpu, 1),  # the rest is waiting: quota, latency, fakes
+            # Of which in the kernel: the database's writes, sockets and the threads' GIL hand-overs.
+            "export_process_sys_s": round(cpu_after.ru_stime - cpu_before.ru_stime, 1),
+            # The job's own thread (planning, mapping, ledgers); the rest: reading pages ahead, upserts.
+            "export_main_thread_cpu_s": round(outcome["main_cpu_s"], 1),
             "export_cpu_ms_per_record": round(export_cpu * 1000 / max(records, 1), 3),
             "quota_alone_s": round(bc_requests / quota * window, 1),
             "quota_export_share_s": round(bc_requests / (quota * (1 - EXPORT_RESERVE)) * window, 1),

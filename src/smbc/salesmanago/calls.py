@@ -26,6 +26,7 @@ from smbc.salesmanago.endpoints import (
     DEFAULT_ENTRIES,
     EndpointAllowlist,
     EndpointRefused,
+    GuardedClient,
     check_endpoint,
     guarded_http_client,
 )
@@ -238,6 +239,8 @@ class Caller:
             headers=self._merged_headers(http, headers),
             extensions={"timeout": self._timeout},
         )
+        if isinstance(http, GuardedClient) and not http.follow_redirects:
+            return http.send_built(request)
         return http.send(request)
 
     def _url(self, url: str) -> httpx.URL:

@@ -14,12 +14,14 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from http.cookiejar import CookieJar
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
+from smbc.core.http_clients import NoCookies
 from smbc.core.remote_calls import Outcome, RemoteCallError, Service
 
 DEFAULT_ENTRIES = "*.salesmanago.com,*.salesmanago.pl"
@@ -203,11 +205,34 @@ class GuardedTransport(httpx.HTTPTransport):
         )
 
 
+class GuardedClient(httpx.Client):
+    """The client of SALESmanago calls: one guarded transport (no proxy, nothing mounted), no auth,
+    no cookie kept, redirects never followed."""
+
+    def __init__(self, transport: GuardedTransport) -> None:
+        super().__init__(transport=transport, follow_redirects=False, trust_env=False)
+        self.cookies = CookieJar(policy=NoCookies())
+        self.guarded = transport
+
+    def send_built(self, request: httpx.Request) -> httpx.Response:
+        """`send(request)` for a request built in full (headers, timeout) by the caller, read to its
+        end: straight to the one transport, without the auth, redirect and cookie steps, which do
+        nothing for this client and cost a tenth of a call."""
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        response = self.guarded.handle_request(request)
+        response.request = request
+        try:
+            response.read()
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+
 def guarded_http_client(
     allowlist: EndpointAllowlist, *, resolve: Resolver = socket.getaddrinfo
-) -> httpx.Client:
+) -> GuardedClient:
     """A client for SALESmanago calls: redirects are never followed (a 3xx is an answer, classified
     as a failure) and connections go only to checked addresses."""
-    return httpx.Client(
-        transport=GuardedTransport(allowlist, resolve=resolve), follow_redirects=False, trust_env=False
-    )
+    return GuardedClient(GuardedTransport(allowlist, resolve=resolve))
