@@ -230,3 +230,78 @@ def test_database_down_answers_503_with_retry_after_and_recovers_by_itself(serve
     status, _, body = post(conn, delivery(2))  # BigCommerce's retry, once the database is back
     assert (status, body["result"]) == (200, "accepted") and conn.sock is kept_alive
     assert inbox_count(db) == 2  # only what was answered 200
+
+
+def received_delivery(n: int) -> Received:
+    item = parse_received(delivery(n), SECRET)
+    assert isinstance(item, Received)
+    return item
+
+
+def test_a_recorded_row_has_what_the_model_would_have_given_it(server: BackgroundServer) -> None:
+    db = database(server)
+    item = received_delivery(3)
+    [outcome] = record_received(db, [item])
+    with db.session() as s:
+        row = s.get(WebhookDelivery, outcome.delivery_id)
+        assert row is not None
+        model = WebhookDelivery(store_id=row.store_id, scope=row.scope, hash="model", created_at=0)
+        s.add(model)
+        s.flush()  # the ORM's own defaults, for comparison
+        columns = (
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "locked_at",
+            "last_error",
+            "reason",
+            "processed_at",
+        )
+        assert {c: getattr(row, c) for c in columns} == {c: getattr(model, c) for c in columns}
+        assert abs((row.received_at - model.received_at).total_seconds()) < 60
+        assert (row.source, row.resource_id) == ("webhook", "3")
+        assert row.payload == item.envelope.model_dump()
+        s.rollback()
+
+
+def test_a_delivery_already_recorded_is_a_duplicate_beside_new_ones(server: BackgroundServer) -> None:
+    db = database(server)
+    assert [o.result for o in record_received(db, [received_delivery(1)])] == ["accepted"]
+    outcomes = record_received(db, [received_delivery(2), received_delivery(1), received_delivery(3)])
+    assert [o.result for o in outcomes] == ["accepted", "duplicate", "accepted"]
+    assert outcomes[1].delivery_id is None and outcomes[0].delivery_id != outcomes[2].delivery_id
+    assert inbox_count(db) == 3
+
+
+def test_a_busy_writer_keeps_one_connection_and_gives_it_back(server: BackgroundServer) -> None:
+    db = database(server)
+    group = GroupCommit(db)
+    first_insert, release = threading.Event(), threading.Event()
+    checkouts: list[int] = []
+
+    def hold_first_insert(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if (
+            statement.lstrip().upper().startswith("INSERT INTO WEBHOOK_DELIVERIES")
+            and not first_insert.is_set()
+        ):
+            first_insert.set()
+            release.wait(30)
+
+    async def scenario() -> list[str]:
+        first = asyncio.ensure_future(group.record(received_delivery(0)))
+        await asyncio.to_thread(first_insert.wait, 30)
+        rest = [asyncio.ensure_future(group.record(received_delivery(n))) for n in range(1, 4)]
+        await asyncio.sleep(0)
+        release.set()
+        return [answer.result for answer in await asyncio.gather(first, *rest)]
+
+    event.listen(db.engine, "before_cursor_execute", hold_first_insert)
+    event.listen(db.engine.pool, "checkout", lambda *_: checkouts.append(1))
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", hold_first_insert)
+        release.set()
+    assert results == ["accepted"] * 4
+    assert len(checkouts) == 1  # two batches, one connection
+    wait_for(lambda: db.engine.pool.checkedout() == 0, "the connection back in the pool")
