@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -312,26 +313,10 @@ def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
     def mark_sent(session: Session) -> None:
         sent_at = utcnow()
         release_events(session, job.store.id, owner, sorted(fate.failed))
-        ids = {
-            (kind, key): row_id
-            for row_id, kind, key in session.execute(
-                select(_LEDGER.c.id, _LEDGER.c.kind, _LEDGER.c.key).where(
-                    _LEDGER.c.store_id == job.store.id, _LEDGER.c.claimed_by == owner
-                )
-            )
-        }
-        rows = [
-            {"row_id": ids[_ref(event)], "row_contact_id": contact_ids.get(event.email)}
-            for event in sent
-            if _ref(event) in ids
-        ]
-        if rows:  # one executemany by primary key (Core: the ORM's bulk update costs more per row)
-            session.execute(
-                update(_LEDGER)
-                .where(_LEDGER.c.id == bindparam("row_id"))
-                .values(state="sent", sent_at=sent_at, contact_id=bindparam("row_contact_id")),
-                rows,
-            )
+        if fate.unconfirmed:
+            _mark_sent_by_id(session, job, owner, sent, contact_ids, sent_at)
+        else:  # every claim left is sent: one statement, and the new buyers' contact ids by e-mail
+            _mark_all_sent(session, job, owner, sent, contact_ids, sent_at)
         mark_unconfirmed(session, job.store.id, owner, sent_at)  # what is left claimed
         remember_contacts(
             session,
@@ -348,6 +333,63 @@ def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
 
 def _ref(event: PlannedEvent) -> tuple[str, str]:
     return (event.kind.value, event.key)
+
+
+def _mark_sent_by_id(
+    session: Session,
+    job: Job,
+    owner: str,
+    sent: list[PlannedEvent],
+    contact_ids: dict[str, str],
+    sent_at: datetime,
+) -> None:
+    """The batch's sent events marked sent one by one (some of its claims stay, to be unconfirmed)."""
+    ids = {
+        (kind, key): row_id
+        for row_id, kind, key in session.execute(
+            select(_LEDGER.c.id, _LEDGER.c.kind, _LEDGER.c.key).where(
+                _LEDGER.c.store_id == job.store.id, _LEDGER.c.claimed_by == owner
+            )
+        )
+    }
+    rows = [
+        {"row_id": ids[_ref(event)], "row_contact_id": contact_ids.get(event.email)}
+        for event in sent
+        if _ref(event) in ids
+    ]
+    if rows:  # one executemany by primary key (Core: the ORM's bulk update costs more per row)
+        session.execute(
+            update(_LEDGER)
+            .where(_LEDGER.c.id == bindparam("row_id"))
+            .values(state="sent", sent_at=sent_at, contact_id=bindparam("row_contact_id")),
+            rows,
+        )
+
+
+def _mark_all_sent(
+    session: Session,
+    job: Job,
+    owner: str,
+    sent: list[PlannedEvent],
+    contact_ids: dict[str, str],
+    sent_at: datetime,
+) -> None:
+    """Every claim of the batch still held (the failed ones were released) is sent: one update, then
+    the contact ids learnt (the new buyers') by e-mail; the others' claims have none to keep."""
+    mine = (_LEDGER.c.store_id == job.store.id) & (_LEDGER.c.claimed_by == owner)
+    session.execute(update(_LEDGER).where(mine).values(state="sent", sent_at=sent_at))
+    learnt = [
+        {"row_email": email, "row_contact_id": contact_ids[email]}
+        for email in dict.fromkeys(event.email for event in sent)
+        if email in contact_ids
+    ]
+    if learnt:
+        session.execute(
+            update(_LEDGER)
+            .where(mine, _LEDGER.c.email == bindparam("row_email"))
+            .values(contact_id=bindparam("row_contact_id")),
+            learnt,
+        )
 
 
 @dataclass
