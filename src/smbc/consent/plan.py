@@ -134,11 +134,14 @@ class ConsentPlan:
         return f"{endpoint}: {', '.join(parts)}" + (f"; {self.note}" if self.note else "")
 
     def apply(self, contact: mapping.ContactUpsert) -> mapping.ContactUpsert:
+        double_opt_in = self.double_opt_in if self.flags.force_opt_in else None
+        if not self.tags and contact.consent == self.flags and contact.double_opt_in == double_opt_in:
+            return contact  # nothing to change (most contacts): frozen, so the same one will do
         return replace(
             contact,
             consent=self.flags,
             tags=(*contact.tags, *self.tags),
-            double_opt_in=self.double_opt_in if self.flags.force_opt_in else None,
+            double_opt_in=double_opt_in,
         )
 
 

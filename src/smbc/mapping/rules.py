@@ -50,6 +50,17 @@ def email_problem(email: str | None, ignored_domains: Iterable[str]) -> str | No
 
 def normalize_tags(tags: Iterable[str]) -> tuple[str, ...]:
     """Upper case, spaces to `_`, no empties or repeats, at most 255 characters."""
+    if isinstance(tags, tuple):
+        return _normalized_tags(tags)
+    return _normalize_tags(tags)
+
+
+@lru_cache(maxsize=256)  # a store sends a few sets of tags (its settings'), with every contact
+def _normalized_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
+    return _normalize_tags(tags)
+
+
+def _normalize_tags(tags: Iterable[str]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for tag in tags:
         clean = "_".join(tag.strip().upper().split())[:255]
