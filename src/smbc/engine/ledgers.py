@@ -26,13 +26,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     ForeignKey,
     Index,
     Insert,
@@ -54,10 +52,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smbc.core.clock import utcnow
-from smbc.core.encryption import KEYED_HASH_PREFIX, get_box
 from smbc.db.base import Base
-from smbc.db.session import Database, StatementRunner, insert_one_ignoring_conflict
+from smbc.db.session import Database, StatementRunner
 from smbc.db.types import UTCDateTime
+from smbc.engine.contacts import (  # noqa: F401  (the contact ledger, imported by callers from here)
+    KnownContact,
+    SyncedContact,
+    contact_by,
+    forgotten,
+    known_contact,
+    ledger_email,
+    ledger_keys,
+    remember_contact,
+)
 from smbc.engine.queue import STALE_LOCK
 
 # "unconfirmed": the request went out and no answer came back (a kill -9, a read timeout). SALESmanago
@@ -96,267 +103,6 @@ class SentEvent(Base):
     contact_id: Mapped[str | None] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(320))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class SyncedContact(Base):
-    """What SALESmanago knows of one e-mail of a store: its contactId, the customer it came from, the
-    last consent sent, and a hash of the last upsert (an unchanged contact is not sent again)."""
-
-    __tablename__ = "synced_contacts"
-    __table_args__ = (UniqueConstraint("store_id", "email"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
-    email: Mapped[str] = mapped_column(String(320))  # lower-cased
-    customer_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    contact_id: Mapped[str | None] = mapped_column(String(64))
-    # Newsletter consent as last sent: True opted in, False opted out, None never said.
-    opted_in: Mapped[bool | None] = mapped_column(Boolean)
-    payload_hash: Mapped[str] = mapped_column(String(64), default="")
-    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-
-
-def ledger_email(email: str | None) -> str:
-    """The contact ledger's key for an e-mail: trimmed and lower-cased (as SALESmanago matches it)."""
-    return (email or "").strip().lower()
-
-
-def ledger_keys(email: str | None) -> list[str]:
-    """Every key the ledgers may hold an e-mail under: the e-mail itself, and its keyed hashes once
-    the person was forgotten (`smbc privacy forget`), so a forgotten person is never sent twice."""
-    email = ledger_email(email)
-    return [email, *get_box().keyed_hashes(email)] if email else []
-
-
-def forgotten(key: str | None) -> bool:
-    """Whether a ledger's e-mail column holds a keyed hash (the person was forgotten)."""
-    return bool(key) and str(key).startswith(KEYED_HASH_PREFIX)
-
-
-def _known_again(row: SyncedContact | None, email: str | None, *, rekey: bool) -> SyncedContact | None:
-    """A forgotten contact met again under its e-mail: a detached copy under that e-mail for a read
-    (the ledger stays as the forget left it), or, with `rekey` (something about the person is being
-    sent again), the row itself keyed by the e-mail again. Under another e-mail: not this contact."""
-    if row is None or not forgotten(row.email):
-        return row
-    if not (email and row.email in ledger_keys(email)):
-        return None
-    if rekey:
-        row.email = ledger_email(email)
-        return row
-    columns = {c.key: getattr(row, c.key) for c in SyncedContact.__table__.columns}
-    return SyncedContact(**{**columns, "email": ledger_email(email)})
-
-
-# The contact ledger's lookups, built once: SQLAlchemy computes a statement's cache key once per object.
-_CONTACT_BY_CUSTOMER = (
-    select(SyncedContact)
-    .where(
-        SyncedContact.store_id == bindparam("ledger_store"),
-        SyncedContact.customer_id == bindparam("customer"),
-    )
-    .order_by(SyncedContact.updated_at.desc())
-)
-_CONTACT_BY_EMAIL = select(SyncedContact).where(
-    SyncedContact.store_id == bindparam("ledger_store"),
-    SyncedContact.email.in_(bindparam("emails", expanding=True)),
-)
-
-
-def contact_by(
-    session: Session,
-    store_id: int,
-    *,
-    email: str | None = None,
-    customer_id: int | None = None,
-    rekey: bool = False,
-) -> SyncedContact | None:
-    """What the ledger knows of a contact: by customer id first (the latest row), else by e-mail
-    (a forgotten contact too, see `_known_again`)."""
-    if customer_id:
-        row = session.scalars(
-            _CONTACT_BY_CUSTOMER, {"ledger_store": store_id, "customer": customer_id}
-        ).first()
-        if row is not None and (row := _known_again(row, email, rekey=rekey)) is not None:
-            return row
-    if email:
-        return _known_again(
-            session.scalars(
-                _CONTACT_BY_EMAIL, {"ledger_store": store_id, "emails": ledger_keys(email)}
-            ).first(),
-            email,
-            rekey=rekey,
-        )
-    return None
-
-
-_CONTACTS = SyncedContact.__table__
-
-
-@dataclass(frozen=True)
-class KnownContact:
-    """What the contact ledger knows of a contact, read without loading an ORM instance."""
-
-    email: str
-    customer_id: int | None
-    contact_id: str | None
-    opted_in: bool | None
-    payload_hash: str
-
-
-_KNOWN_COLUMNS = (
-    _CONTACTS.c.email,
-    _CONTACTS.c.customer_id,
-    _CONTACTS.c.contact_id,
-    _CONTACTS.c.opted_in,
-    _CONTACTS.c.payload_hash,
-)
-_KNOWN_BY_CUSTOMER = (
-    select(*_KNOWN_COLUMNS)
-    .where(
-        _CONTACTS.c.store_id == bindparam("ledger_store"), _CONTACTS.c.customer_id == bindparam("customer")
-    )
-    .order_by(_CONTACTS.c.updated_at.desc())
-    .limit(1)
-)
-_KNOWN_BY_EMAIL = (
-    select(*_KNOWN_COLUMNS)
-    .where(
-        _CONTACTS.c.store_id == bindparam("ledger_store"),
-        _CONTACTS.c.email.in_(bindparam("emails", expanding=True)),
-    )
-    .limit(1)
-)
-
-
-def _known(row: ResultRow[Any] | None, email: str | None) -> KnownContact | None:
-    """The row as a `KnownContact`; a forgotten one only when met again under its e-mail (as
-    `_known_again` reads it: under that e-mail), else None."""
-    if row is None:
-        return None
-    known = KnownContact(*row)
-    if not forgotten(known.email):
-        return known
-    if not (email and known.email in ledger_keys(email)):
-        return None
-    return replace(known, email=ledger_email(email))
-
-
-def known_contact(
-    runner: StatementRunner, store_id: int, *, email: str | None = None, customer_id: int | None = None
-) -> KnownContact | None:
-    """`contact_by` for a read only, in Core statements: by customer id first (the latest row), else
-    by e-mail (a forgotten contact too)."""
-    if customer_id:
-        row = runner.execute(_KNOWN_BY_CUSTOMER, {"ledger_store": store_id, "customer": customer_id}).first()
-        if (known := _known(row, email)) is not None:
-            return known
-    if email:
-        row = runner.execute(
-            _KNOWN_BY_EMAIL, {"ledger_store": store_id, "emails": ledger_keys(email)}
-        ).first()
-        return _known(row, email)
-    return None
-
-
-# What `remember_contact` writes, built once (Core, on the table): each value given replaces the
-# row's, a missing one keeps it, else takes the moved e-mail's (`fallback_*`, None without a move).
-_REMEMBERED_VALUES = {
-    "contact_id": func.coalesce(
-        bindparam("contact", type_=String),
-        _CONTACTS.c.contact_id,
-        bindparam("fallback_contact", type_=String),
-    ),
-    "customer_id": func.coalesce(
-        bindparam("customer", type_=BigInteger),
-        _CONTACTS.c.customer_id,
-        bindparam("fallback_customer", type_=BigInteger),
-    ),
-    "opted_in": func.coalesce(
-        bindparam("opted_in", type_=Boolean),
-        _CONTACTS.c.opted_in,
-        bindparam("fallback_opted_in", type_=Boolean),
-    ),
-    "payload_hash": func.coalesce(bindparam("payload_hash", type_=String), _CONTACTS.c.payload_hash),
-    "deleted": False,
-    "updated_at": bindparam("remembered_at", type_=_CONTACTS.c.updated_at.type),
-}
-_THIS_CONTACT = and_(
-    _CONTACTS.c.store_id == bindparam("ledger_store"), _CONTACTS.c.email == bindparam("ledger_email")
-)
-_REMEMBER = update(_CONTACTS).where(_THIS_CONTACT).values(_REMEMBERED_VALUES)
-_FORGOTTEN_CONTACT = select(_CONTACTS.c.id).where(
-    _CONTACTS.c.store_id == bindparam("ledger_store"),
-    _CONTACTS.c.email.in_(bindparam("hashes", expanding=True)),
-)
-_REKEY = (
-    update(_CONTACTS)
-    .where(_CONTACTS.c.id == bindparam("contact_row"))
-    .values(email=bindparam("ledger_email"))
-)
-_MOVE_AWAY = (
-    delete(_CONTACTS)
-    .where(_CONTACTS.c.store_id == bindparam("ledger_store"), _CONTACTS.c.email == bindparam("moved_email"))
-    .returning(_CONTACTS.c.contact_id, _CONTACTS.c.customer_id, _CONTACTS.c.opted_in)
-)
-
-
-def remember_contact(
-    session: StatementRunner,
-    store_id: int,
-    email: str,
-    *,
-    contact_id: str | None = None,
-    customer_id: int | None = None,
-    previous_email: str | None = None,
-    opted_in: bool | None = None,
-    payload_hash: str | None = None,
-) -> None:
-    """Update the contact ledger (an e-mail change moves what was known to the new e-mail): one
-    UPDATE when the e-mail is known, the usual case."""
-    email = ledger_email(email)
-    params: dict[str, Any] = {
-        "ledger_store": store_id,
-        "ledger_email": email,
-        "contact": contact_id or None,
-        "customer": customer_id or None,
-        "opted_in": opted_in,
-        "payload_hash": payload_hash,
-        "remembered_at": utcnow(),
-        "fallback_contact": None,
-        "fallback_customer": None,
-        "fallback_opted_in": None,
-    }
-    if previous_email and ledger_email(previous_email) != email:
-        moved = session.execute(
-            _MOVE_AWAY, {"ledger_store": store_id, "moved_email": ledger_email(previous_email)}
-        )
-        old = moved.first()
-        if old is not None:
-            params.update(fallback_contact=old[0], fallback_customer=old[1], fallback_opted_in=old[2])
-    if session.execute(_REMEMBER, params).rowcount:  # type: ignore[attr-defined]
-        return
-    # Not under the e-mail: a forgotten row of it is keyed by the e-mail again, else one is inserted.
-    hashes = get_box().keyed_hashes(email)
-    forgotten_row = session.execute(_FORGOTTEN_CONTACT, {"ledger_store": store_id, "hashes": hashes}).first()
-    if forgotten_row is not None:
-        session.execute(_REKEY, {"contact_row": forgotten_row[0], "ledger_email": email})
-    else:
-        row_values = {
-            "store_id": store_id,
-            "email": email,
-            "contact_id": params["contact"] or params["fallback_contact"],
-            "customer_id": params["customer"] or params["fallback_customer"],
-            "opted_in": opted_in if opted_in is not None else params["fallback_opted_in"],
-            "payload_hash": payload_hash or "",
-            "deleted": False,
-            "updated_at": params["remembered_at"],
-        }
-        if insert_one_ignoring_conflict(session, SyncedContact, row_values, ["store_id", "email"]):
-            return
-    # Keyed by the e-mail again, or another worker inserted it first: updated as the first UPDATE would.
-    session.execute(_REMEMBER, params)
 
 
 def claim_by_inserting(
