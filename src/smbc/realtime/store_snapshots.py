@@ -73,6 +73,7 @@ _FINGERPRINT = (
 Fingerprint = tuple[Any, ...]
 
 _snapshots: dict[int, tuple[Fingerprint, StoreSnapshot]] = {}
+_rebuilding: dict[int, threading.Lock] = {}
 _lock = threading.Lock()
 
 
@@ -121,8 +122,16 @@ def snapshot_for(db: Database, store_id: int, fingerprint: Fingerprint | None = 
     cached = _snapshots.get(store_id)
     if cached is not None and cached[0] == fingerprint:
         return cached[1]
-    with db.session() as session:
-        return store_snapshot(session, store_id)
+    with _lock:
+        rebuilding = _rebuilding.setdefault(store_id, threading.Lock())
+    # One thread rebuilds a store's snapshot; the others (a worker's threads starting together) wait
+    # and take it, instead of each building the same one.
+    with rebuilding:
+        cached = _snapshots.get(store_id)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        with db.session() as session:
+            return store_snapshot(session, store_id)
 
 
 def known_store_hash(store_id: int) -> str | None:
