@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from smbc.core import jobs
 from smbc.core.config import Settings
@@ -261,6 +261,13 @@ def test_a_recorded_row_has_what_the_model_would_have_given_it(server: Backgroun
         assert abs((row.received_at - model.received_at).total_seconds()) < 60
         assert (row.source, row.resource_id) == ("webhook", "3")
         assert row.payload == item.envelope.model_dump()
+        # As stored, not only as read back: SQLite keeps timestamps as text, compared as text
+        raw = dict(
+            s.execute(select(WebhookDelivery.id, text("received_at")).select_from(WebhookDelivery)).all()
+        )
+        assert type(raw[row.id]) is type(raw[model.id])
+        if isinstance(raw[row.id], str):
+            assert len(raw[row.id]) == len(raw[model.id]) and "+" not in raw[row.id]
         s.rollback()
 
 
