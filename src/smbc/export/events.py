@@ -19,14 +19,14 @@ planned again after a backoff."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from smbc.consent.plan import consent_plan_for, last_known_opt_ins
@@ -46,6 +46,8 @@ from smbc.export.ledger import (
     ContactSent,
     claim_events,
     known_contacts,
+    mark_all_sent,
+    mark_sent_by_id,
     mark_unconfirmed,
     release_claims,
     release_events,
@@ -59,7 +61,6 @@ from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
 from smbc.salesmanago.answers import BatchEventsAdded
 
-_LEDGER = SentEvent.__table__
 # New buyers' synchronous upserts in flight at once. SALESmanago publishes no rate limit (real time's
 # workers already call it in parallel); a few at once keeps well clear of one, 429s back off as usual.
 UPSERTS_AT_ONCE = 4
@@ -314,9 +315,10 @@ def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
         sent_at = utcnow()
         release_events(session, job.store.id, owner, sorted(fate.failed))
         if fate.unconfirmed:
-            _mark_sent_by_id(session, job, owner, sent, contact_ids, sent_at)
+            refs = [(e.kind.value, e.key, e.email) for e in sent]
+            mark_sent_by_id(session, job.store.id, owner, refs, contact_ids, sent_at)
         else:  # every claim left is sent: one statement, and the new buyers' contact ids by e-mail
-            _mark_all_sent(session, job, owner, sent, contact_ids, sent_at)
+            mark_all_sent(session, job.store.id, owner, [e.email for e in sent], contact_ids, sent_at)
         mark_unconfirmed(session, job.store.id, owner, sent_at)  # what is left claimed
         remember_contacts(
             session,
@@ -333,63 +335,6 @@ def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
 
 def _ref(event: PlannedEvent) -> tuple[str, str]:
     return (event.kind.value, event.key)
-
-
-def _mark_sent_by_id(
-    session: Session,
-    job: Job,
-    owner: str,
-    sent: list[PlannedEvent],
-    contact_ids: dict[str, str],
-    sent_at: datetime,
-) -> None:
-    """The batch's sent events marked sent one by one (some of its claims stay, to be unconfirmed)."""
-    ids = {
-        (kind, key): row_id
-        for row_id, kind, key in session.execute(
-            select(_LEDGER.c.id, _LEDGER.c.kind, _LEDGER.c.key).where(
-                _LEDGER.c.store_id == job.store.id, _LEDGER.c.claimed_by == owner
-            )
-        )
-    }
-    rows = [
-        {"row_id": ids[_ref(event)], "row_contact_id": contact_ids.get(event.email)}
-        for event in sent
-        if _ref(event) in ids
-    ]
-    if rows:  # one executemany by primary key (Core: the ORM's bulk update costs more per row)
-        session.execute(
-            update(_LEDGER)
-            .where(_LEDGER.c.id == bindparam("row_id"))
-            .values(state="sent", sent_at=sent_at, contact_id=bindparam("row_contact_id")),
-            rows,
-        )
-
-
-def _mark_all_sent(
-    session: Session,
-    job: Job,
-    owner: str,
-    sent: list[PlannedEvent],
-    contact_ids: dict[str, str],
-    sent_at: datetime,
-) -> None:
-    """Every claim of the batch still held (the failed ones were released) is sent: one update, then
-    the contact ids learnt (the new buyers') by e-mail; the others' claims have none to keep."""
-    mine = (_LEDGER.c.store_id == job.store.id) & (_LEDGER.c.claimed_by == owner)
-    session.execute(update(_LEDGER).where(mine).values(state="sent", sent_at=sent_at))
-    learnt = [
-        {"row_email": email, "row_contact_id": contact_ids[email]}
-        for email in dict.fromkeys(event.email for event in sent)
-        if email in contact_ids
-    ]
-    if learnt:
-        session.execute(
-            update(_LEDGER)
-            .where(mine, _LEDGER.c.email == bindparam("row_email"))
-            .values(contact_id=bindparam("row_contact_id")),
-            learnt,
-        )
 
 
 @dataclass
@@ -446,9 +391,30 @@ def _upsert_new_buyers(job: Job, buyers: list[tuple[str, dict[str, Any]]]) -> li
     if not buyers:
         return []
     assert job.upserts is not None  # event_batches' pool
-    answers = [job.upserts.submit(_upsert_or_refusal, job, payload) for _, payload in buyers]
-    wait(answers)
-    return [answer.result() for answer in answers]  # the first error, in the buyers' order, is raised
+    answers: list[tuple[str | None, str] | BaseException | None] = [None] * len(buyers)
+    queue = iter(enumerate(buyers))
+    taking = threading.Lock()
+
+    def work() -> None:  # one task per thread taking buyers in turn, not one task per buyer
+        while True:
+            with taking:
+                taken = next(queue, None)
+            if taken is None:
+                return
+            index, (_, payload) = taken
+            try:
+                answers[index] = _upsert_or_refusal(job, payload)
+            except BaseException as exc:  # kept for its turn below, as a future would keep it
+                answers[index] = exc
+
+    workers = [job.upserts.submit(work) for _ in range(min(UPSERTS_AT_ONCE, len(buyers)))]
+    wait(workers)
+    for worker in workers:
+        worker.result()
+    for answer in answers:  # the first error, in the buyers' order, is raised
+        if isinstance(answer, BaseException):
+            raise answer
+    return [answer for answer in answers if isinstance(answer, tuple)]  # every one, answered
 
 
 def _upsert_or_refusal(job: Job, payload: dict[str, Any]) -> tuple[str | None, str]:

@@ -3,7 +3,7 @@ unconfirmed) and a whole batch of contacts into `synced_contacts`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,6 +69,67 @@ def mark_unconfirmed(session: Session, store_id: int, owner: str, now: datetime)
         .where(SentEvent.store_id == store_id, SentEvent.claimed_by == owner, SentEvent.state == "claimed")
         .values(state="unconfirmed", sent_at=now)
     )
+
+
+_EVENTS = SentEvent.__table__
+
+
+def mark_sent_by_id(
+    session: Session,
+    store_id: int,
+    owner: str,
+    sent: Sequence[tuple[str, str, str]],
+    contact_ids: Mapping[str, str],
+    sent_at: datetime,
+) -> None:
+    """`owner`'s claims of these (kind, key, e-mail) events marked sent one by one, each with its
+    buyer's contact id when learnt (some of its claims stay, to be marked unconfirmed)."""
+    ids = {
+        (kind, key): row_id
+        for row_id, kind, key in session.execute(
+            select(_EVENTS.c.id, _EVENTS.c.kind, _EVENTS.c.key).where(
+                _EVENTS.c.store_id == store_id, _EVENTS.c.claimed_by == owner
+            )
+        )
+    }
+    rows = [
+        {"row_id": ids[(kind, key)], "row_contact_id": contact_ids.get(email)}
+        for kind, key, email in sent
+        if (kind, key) in ids
+    ]
+    if rows:  # one executemany by primary key (Core: the ORM's bulk update costs more per row)
+        session.execute(
+            update(_EVENTS)
+            .where(_EVENTS.c.id == bindparam("row_id"))
+            .values(state="sent", sent_at=sent_at, contact_id=bindparam("row_contact_id")),
+            rows,
+        )
+
+
+def mark_all_sent(
+    session: Session,
+    store_id: int,
+    owner: str,
+    emails: Iterable[str],
+    contact_ids: Mapping[str, str],
+    sent_at: datetime,
+) -> None:
+    """Every claim `owner` still holds is sent (the failed ones were released): one update, then the
+    contact ids learnt (the new buyers') by e-mail; the other claims have none to keep."""
+    mine = (_EVENTS.c.store_id == store_id) & (_EVENTS.c.claimed_by == owner)
+    session.execute(update(_EVENTS).where(mine).values(state="sent", sent_at=sent_at))
+    learnt = [
+        {"row_email": email, "row_contact_id": contact_ids[email]}
+        for email in dict.fromkeys(emails)
+        if email in contact_ids
+    ]
+    if learnt:
+        session.execute(
+            update(_EVENTS)
+            .where(mine, _EVENTS.c.email == bindparam("row_email"))
+            .values(contact_id=bindparam("row_contact_id")),
+            learnt,
+        )
 
 
 def release_unconfirmed(session: Session, store_id: int, export_id: int) -> int:
