@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Insert,
     Integer,
+    Select,
     String,
     UniqueConstraint,
     and_,
@@ -162,14 +163,18 @@ _KNOWN_BY_CUSTOMER = (
     .order_by(_CONTACTS.c.updated_at.desc())
     .limit(1)
 )
-_KNOWN_BY_EMAIL = (
-    select(*_KNOWN_COLUMNS)
-    .where(
-        _CONTACTS.c.store_id == bindparam("ledger_store"),
-        _CONTACTS.c.email.in_(bindparam("emails", expanding=True)),
+
+
+@functools.cache
+def _known_by_email(key_count: int) -> Select[Any]:
+    """By any of an e-mail's ledger keys, a parameter each (built once per number of keys: an
+    expanding parameter made SQLAlchemy render the statement again at every call)."""
+    keys = [bindparam(f"email_key_{n}", type_=String) for n in range(key_count)]
+    return (
+        select(*_KNOWN_COLUMNS)
+        .where(_CONTACTS.c.store_id == bindparam("ledger_store"), _CONTACTS.c.email.in_(keys))
+        .limit(1)
     )
-    .limit(1)
-)
 
 
 def _known(row: ResultRow[Any] | None, email: str | None) -> KnownContact | None:
@@ -195,9 +200,9 @@ def known_contact(
         if (known := _known(row, email)) is not None:
             return known
     if email:
-        row = runner.execute(
-            _KNOWN_BY_EMAIL, {"ledger_store": store_id, "emails": ledger_keys(email)}
-        ).first()
+        keys = ledger_keys(email)
+        by_key = {f"email_key_{n}": key for n, key in enumerate(keys)}
+        row = runner.execute(_known_by_email(len(keys)), {"ledger_store": store_id, **by_key}).first()
         return _known(row, email)
     return None
 
@@ -240,14 +245,15 @@ _REKEY = (
 
 
 @functools.cache
-def _upsert_unless_forgotten(dialect: str) -> Insert:
+def _upsert_unless_forgotten(dialect: str, hash_count: int) -> Insert:
     """`_REMEMBER`, or the row inserted when the e-mail has none, in one statement, built once per
-    dialect (the `ON CONFLICT` clause is the dialect's). Nothing at all when a forgotten row (one of
-    the e-mail's keyed hashes) is there: that one is keyed by the e-mail again instead."""
+    dialect (the `ON CONFLICT` clause is the dialect's) and number of keyed hashes (a parameter each:
+    an expanding one made SQLAlchemy render the statement again at every call). Nothing at all when a
+    forgotten row (one of the e-mail's keyed hashes) is there: that one is keyed by the e-mail again."""
     dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     forgotten_row = select(_CONTACTS.c.id).where(
         _CONTACTS.c.store_id == bindparam("ledger_store"),
-        _CONTACTS.c.email.in_(bindparam("hashes", expanding=True)),
+        _CONTACTS.c.email.in_([bindparam(f"hash_{n}", type_=String) for n in range(hash_count)]),
     )
 
     # Each parameter cast: PostgreSQL reads an untyped NULL parameter as text, and one parameter has
@@ -325,7 +331,8 @@ def remember_contact(
             params.update(fallback_contact=old[0], fallback_customer=old[1], fallback_opted_in=old[2])
     hashes = get_box().keyed_hashes(email)
     dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
-    upserted = session.execute(_upsert_unless_forgotten(dialect.name), {**params, "hashes": hashes})
+    by_hash = {f"hash_{n}": keyed for n, keyed in enumerate(hashes)}
+    upserted = session.execute(_upsert_unless_forgotten(dialect.name, len(hashes)), {**params, **by_hash})
     if upserted.first() is not None:
         return  # the usual case, known or new: one statement
     if session.execute(_REMEMBER, params).rowcount:  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     ForeignKey,
     Index,
     Insert,
@@ -142,17 +143,20 @@ _TAKE_OVER = (
         sent_at=func.coalesce(bindparam("new_sent_at", type_=_EVENTS.c.sent_at.type), _EVENTS.c.sent_at),
     )
 )
-_OWNED = and_(
-    _THIS_EVENT,
-    _EVENTS.c.claimed_by == bindparam("owner"),
-    _EVENTS.c.state.in_(bindparam("owned_states", expanding=True)),
-)
-_MARK_SENDING = update(_EVENTS).where(_OWNED).values(state="sending")
-_RELEASE = delete(_EVENTS).where(_OWNED)
-_KEEP_FOR_RETRY = update(_EVENTS).where(_OWNED).values(state="claimed")
+
+
+def _owned(*states: str) -> ColumnElement[bool]:
+    """Our claim of the event, in one of `states` (fixed in the statement: an expanding parameter
+    made SQLAlchemy render the statement again at every call)."""
+    return and_(_THIS_EVENT, _EVENTS.c.claimed_by == bindparam("owner"), _EVENTS.c.state.in_(states))
+
+
+_MARK_SENDING = update(_EVENTS).where(_owned("claimed")).values(state="sending")
+_RELEASE = delete(_EVENTS).where(_owned("claimed", "sending"))
+_KEEP_FOR_RETRY = update(_EVENTS).where(_owned("claimed", "sending")).values(state="claimed")
 _MARK_UNCONFIRMED = (
     update(_EVENTS)
-    .where(_OWNED)
+    .where(_owned("sending"))
     .values(state="unconfirmed", sent_at=bindparam("now", type_=_EVENTS.c.sent_at.type))
 )
 _MARK_SENT = (
@@ -251,9 +255,7 @@ def mark_sending(db: Database, store_id: int, kind: str, key: str, owner: str) -
     """Committed immediately before the request for our claimed event leaves: from now on a takeover
     records it unconfirmed instead of sending it. False: the claim is no longer ours (send nothing)."""
     with db.connection() as connection:
-        marked = connection.execute(
-            _MARK_SENDING, {**_event(store_id, kind, key), "owner": owner, "owned_states": ["claimed"]}
-        )
+        marked = connection.execute(_MARK_SENDING, {**_event(store_id, kind, key), "owner": owner})
         return bool(marked.rowcount)
 
 
@@ -261,9 +263,7 @@ def release_event(db: Database, store_id: int, kind: str, key: str, owner: str) 
     """Give up our claim of (store, kind, key) when nothing arrived (nothing left yet, or the request
     certainly did not arrive: no connection, an error answer): another attempt may send."""
     with db.connection() as connection:
-        connection.execute(
-            _RELEASE, {**_event(store_id, kind, key), "owner": owner, "owned_states": ["claimed", "sending"]}
-        )
+        connection.execute(_RELEASE, {**_event(store_id, kind, key), "owner": owner})
 
 
 def keep_for_retry(db: Database, store_id: int, kind: str, key: str, owner: str) -> None:
@@ -273,7 +273,7 @@ def keep_for_retry(db: Database, store_id: int, kind: str, key: str, owner: str)
     with db.connection() as connection:
         connection.execute(
             _KEEP_FOR_RETRY,
-            {**_event(store_id, kind, key), "owner": owner, "owned_states": ["claimed", "sending"]},
+            {**_event(store_id, kind, key), "owner": owner},
         )
 
 
@@ -285,7 +285,7 @@ def mark_unconfirmed_event(
     with db.connection() as connection:
         connection.execute(
             _MARK_UNCONFIRMED,
-            {**_event(store_id, kind, key), "owner": owner, "owned_states": ["sending"], "now": now},
+            {**_event(store_id, kind, key), "owner": owner, "now": now},
         )
     return f"{kind} for {key} unconfirmed: {INTERRUPTED}"
 
