@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import delete
@@ -76,6 +77,10 @@ class Job:
         return f"export:{self.export_id}:"
 
     def lang(self) -> str | None:
+        return self._language
+
+    @cached_property
+    def _language(self) -> str | None:  # the store's information is read once a run: it stays
         return rules.store_language(self.store.info)
 
 
