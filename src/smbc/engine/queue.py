@@ -415,7 +415,8 @@ def finish_batch(
         by_columns.setdefault(tuple(values), []).append({**values, _ROW_ID: row.id})
     statement = _finish_statement(model)
     for parameters in by_columns.values():
-        session.execute(statement, parameters)
+        # One row is one execute: an executemany of one costs psycopg a pipeline's round of its own.
+        session.execute(statement, parameters[0] if len(parameters) == 1 else parameters)
     LEASES.release(queued_lease(model), [row.id for row, _ in finished])
     table_name = queue_table(model).name
     for status, count in Counter(result.status.value for result in written).items():
