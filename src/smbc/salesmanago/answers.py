@@ -7,6 +7,7 @@ read; these models are what a successful answer must, or may, carry besides."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, StringConstraints
@@ -27,6 +28,7 @@ Identifier = Annotated[
 ]
 
 
+@lru_cache(maxsize=128)  # asked at every call; a model's fields are fixed
 def required_fields(model: type[AnswerModel]) -> tuple[str, ...]:
     """The fields an answer must carry: the outcome table names the missing ones."""
     return tuple(name for name, spec in model.model_fields.items() if spec.is_required())
