@@ -247,3 +247,18 @@ def test_answers_are_counted_under_the_route_and_another_method_is_405(client: T
     answer = client.get("/webhooks/bigcommerce")
     assert (answer.status_code, answer.headers["allow"]) == (405, "POST")
     assert http_requests("POST", "200") == accepted + 1 and http_requests("GET", "405") == refused + 1
+
+
+def test_a_failure_in_the_receiver_is_a_counted_500_as_anywhere_else(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(_request: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    # Deliveries are taken ahead of FastAPI's middleware (smbc.web.app.WebhookFirst): same answer
+    monkeypatch.setattr("smbc.web.app.receive_webhook", broken)
+    failed = http_requests("POST", "500")
+    with TestClient(client.app, raise_server_exceptions=False) as unchecked:
+        answer = post(unchecked, fixture("store_order_created"))
+    assert (answer.status_code, answer.text) == (500, "Internal Server Error")
+    assert http_requests("POST", "500") == failed + 1
