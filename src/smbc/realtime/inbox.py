@@ -210,7 +210,7 @@ def _insert(
     return {tuple(key): delivery_id for delivery_id, *key in inserted}
 
 
-@functools.cache
+@functools.lru_cache(maxsize=8)  # one per engine's dialect
 def _stored_received_at(dialect: Dialect) -> Callable[[datetime], Any]:
     processor = _DELIVERIES.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
     return processor or (lambda value: value)
@@ -256,8 +256,9 @@ class InboxWriter:
             connection = self._connection = self.db.engine.connect()
             if connection.dialect.name == "postgresql":
                 # Each statement commits by itself: the store read and the INSERT are two round trips
-                # instead of five (no BEGIN, duplicate read or COMMIT), and the INSERT, one statement,
-                # records a batch whole or not at all. Reset when the connection goes back to the pool.
+                # instead of five (no BEGIN, duplicate read or COMMIT). The INSERT, one statement,
+                # records a batch whole or not at all, and its answer comes once it is committed.
+                # Reset when the connection goes back to the pool.
                 connection.execution_options(isolation_level="AUTOCOMMIT")
         with connection.begin():  # PostgreSQL: commits nothing more, keeps the commit event per batch
             return _record_in(connection, received)
