@@ -2,9 +2,10 @@
 
 A request waits while the one writer thread flushes the batch before it, then goes out with
 everyone who arrived meanwhile: one store read and one INSERT (skipping what is already there) for
-the lot, on one connection kept while batches follow each other. The writer takes the next batch itself as soon as a commit is done, so a busy event loop
-never leaves it idle. Each request is answered as soon as the commit that holds its row is done,
-so a 200 still means the delivery is durable. There is no timer: an idle receiver flushes a lone
+the lot, on one connection kept while batches follow each other. The writer takes the next batch
+itself as soon as a commit is done, so a busy event loop never leaves it idle. Each request is
+answered as soon as the commit that holds its row is done, so a 200 still means the delivery is
+durable. There is no timer: an idle receiver flushes a lone
 delivery at once, and under load the batches grow by themselves. Queue messages (one drain per
 store of the batch) are sent after the answers, from a thread of their own, while the writer
 flushes the next batch: a committed row is due, so a message lost with the process (or to a queue
