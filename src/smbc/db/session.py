@@ -42,7 +42,12 @@ def make_engine(url: str) -> Engine:
     connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
     # pool_size above a worker's threads (16 at most by default): connections past it are closed on
     # return, and opening one per checkout cost a worker more than its queries.
-    return create_engine(url, pool_pre_ping=True, pool_size=24, max_overflow=16, connect_args=connect_args)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=24, max_overflow=16, connect_args=connect_args)
+    if engine.dialect.name == "postgresql":
+        # Rows of a plain INSERT as one multi-row statement, as SQLAlchemy does for psycopg2: psycopg's
+        # executemany runs a pipeline of its own (a drain's call records cost more than its finish).
+        engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
 
 
 class _OpenSessions(threading.local):
