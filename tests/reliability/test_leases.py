@@ -24,24 +24,13 @@ from smbc.realtime import processing as realtime
 from smbc.realtime.models import WebhookDelivery
 from smbc.settings.store_settings import StoreSettings
 from support import wait_for
-from unit.realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients, save_settings
-
-ITEMS = [{"id": 1, "product_id": 111, "variant_id": 5, "sku": "MUG", "name": "Mug", "quantity": 1}]
-
-
-def order(order_id: int) -> dict[str, Any]:
-    return {
-        "id": order_id,
-        "status_id": 11,
-        "customer_id": 0,
-        "channel_id": 1,
-        "date_created": "Tue, 06 Jan 2026 10:00:00 +0000",
-        "date_modified": "Tue, 06 Jan 2026 11:00:00 +0000",
-        "total_inc_tax": "20.00",
-        "currency_code": "USD",
-        "billing_address": {"first_name": "Bo", "last_name": "Buyer", "email": "bo@example.com"},
-        "consignments": [{"shipping": [{"shipping_method": "Flat", "line_items": ITEMS}]}],
-    }
+from unit.realtime_harness import (
+    FakeSalesmanagoPort,
+    MiniBigCommerce,
+    fake_clients,
+    placed_order,
+    save_settings,
+)
 
 
 class SlowSalesmanago(FakeSalesmanagoPort):
@@ -75,7 +64,7 @@ class World:
             s.flush()
             self.store_id = store.id
         save_settings(self.db, self.store_id, StoreSettings(contact_owner="owner@shop.test"))
-        self.bc.orders[50] = order(50)
+        self.bc.orders[50] = placed_order(50, quantity=1)
         self._n = 0
 
     def deliver(self, scope: str = "store/order/created") -> int:

@@ -24,6 +24,31 @@ from smbc.settings.models import StoreSettingsRow
 from smbc.settings.store_settings import StoreSettings
 
 
+def placed_order(
+    order_id: int,
+    *,
+    email: str = "bo@example.com",
+    quantity: int = 2,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A guest's order of mugs as `/v2/orders/{id}` answers it (status 11, awaiting fulfillment)."""
+    item = {"id": 1, "product_id": 111, "variant_id": 5, "sku": "MUG", "name": "Mug", "quantity": quantity}
+    return {
+        "id": order_id,
+        "status_id": 11,
+        "customer_id": 0,
+        "channel_id": 1,
+        "date_created": "Tue, 06 Jan 2026 10:00:00 +0000",
+        "date_modified": "Tue, 06 Jan 2026 11:00:00 +0000",
+        "total_inc_tax": "20.00",
+        "currency_code": "USD",
+        "billing_address": {"first_name": "Bo", "last_name": "Buyer", "email": email},
+        "consignments": [{"shipping": [{"shipping_method": "Flat", "line_items": [item]}]}],
+        "refunded_amount": "0.0000",
+        **fields,
+    }
+
+
 @dataclass
 class MiniBigCommerce:
     customers: dict[int, dict[str, Any]] = field(default_factory=dict)

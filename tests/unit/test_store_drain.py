@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients, save_settings
+from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients, placed_order, save_settings
 from sqlalchemy import select
 
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
@@ -233,31 +233,7 @@ def test_the_sweep_queues_one_drain_per_store_with_due_rows(world: World) -> Non
 
 def test_an_orders_deliveries_in_one_batch_send_and_retry_once(world: World) -> None:
     a, _ = world.stores
-    world.bc.orders[50] = {
-        "id": 50,
-        "status_id": 11,
-        "customer_id": 0,
-        "channel_id": 1,
-        "cart_id": "cart-50",
-        "date_created": "Tue, 06 Jan 2026 10:00:00 +0000",
-        "date_modified": "Tue, 06 Jan 2026 11:00:00 +0000",
-        "total_inc_tax": "20.00",
-        "currency_code": "USD",
-        "billing_address": {"first_name": "Bo", "last_name": "Buyer", "email": "bo@example.com"},
-        "consignments": [
-            {
-                "shipping": [
-                    {
-                        "shipping_method": "Flat",
-                        "line_items": [
-                            {"id": 1, "product_id": 111, "sku": "MUG", "name": "Mug", "quantity": 2}
-                        ],
-                    }
-                ]
-            }
-        ],
-        "refunded_amount": "0.0000",
-    }
+    world.bc.orders[50] = placed_order(50, cart_id="cart-50")
     world.sm.fail(Outcome.RETRY, "SALESmanago answered HTTP 503", times=1)
     created = world.deliver(a, "store/order/created", {"type": "order", "id": 50})
     updated = world.deliver(a, "store/order/statusUpdated", {"type": "order", "id": 50})
@@ -305,30 +281,7 @@ def test_a_carts_changes_in_a_batch_with_its_conversion_are_skipped_without_a_re
 
 def test_a_status_change_into_a_purchase_status_already_sent_reads_no_order(world: World) -> None:
     a, _ = world.stores
-    world.bc.orders[60] = {
-        "id": 60,
-        "status_id": 11,
-        "customer_id": 0,
-        "channel_id": 1,
-        "date_created": "Tue, 06 Jan 2026 10:00:00 +0000",
-        "date_modified": "Tue, 06 Jan 2026 11:00:00 +0000",
-        "total_inc_tax": "20.00",
-        "currency_code": "USD",
-        "billing_address": {"first_name": "Bo", "last_name": "Buyer", "email": "bo@example.com"},
-        "consignments": [
-            {
-                "shipping": [
-                    {
-                        "shipping_method": "Flat",
-                        "line_items": [
-                            {"id": 1, "product_id": 111, "sku": "MUG", "name": "Mug", "quantity": 2}
-                        ],
-                    }
-                ]
-            }
-        ],
-        "refunded_amount": "0.0000",
-    }
+    world.bc.orders[60] = placed_order(60)
     created = world.deliver(a, "store/order/created", {"type": "order", "id": 60})
     sent = dict(realtime.drain_store(a, db=world.db, clients=world.clients))
     assert sent[created].reason.startswith("PURCHASE sent")

@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from realtime_harness import FakeSalesmanagoPort, MiniBigCommerce, fake_clients, salesmanago_requests
+from realtime_harness import (
+    FakeSalesmanagoPort,
+    MiniBigCommerce,
+    fake_clients,
+    placed_order,
+    salesmanago_requests,
+)
 
 from smbc.core.clock import FakeClock, set_clock
 from smbc.core.config import Settings
@@ -28,8 +34,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 STORE_HASH = "abc123"
 SECRET = "hook-secret"
 CART_ID = "5d8a6c1e-2b4f-4e0a-9a51-2f1d3c4b5a60"
-ITEMS = [{"id": 1, "product_id": 111, "variant_id": 5, "sku": "MUG", "name": "Mug", "quantity": 2}]
-
 # (fixture, what SALESmanago receives). An integration upsert (PURCHASE, RETURN, a new CART) is a
 # contact upsert with all consent flags false and the event, in one request.
 EXPECTED: list[tuple[str, list[str]]] = [
@@ -96,19 +100,7 @@ def bigcommerce_with_the_fixtures_resources() -> MiniBigCommerce:
     bc = MiniBigCommerce()
     bc.customers[41] = {"id": 41, "email": "ann@example.com", "first_name": "Ann", "last_name": "Lee"}
     bc.subscribers[12] = {"id": 12, "email": "sub@example.com", "consents": ["marketing_newsletter"]}
-    bc.orders[118] = {
-        "id": 118,
-        "status_id": 11,
-        "customer_id": 0,
-        "channel_id": 1,
-        "date_created": "Tue, 06 Jan 2026 10:00:00 +0000",
-        "date_modified": "Tue, 06 Jan 2026 11:00:00 +0000",
-        "total_inc_tax": "20.00",
-        "currency_code": "USD",
-        "billing_address": {"first_name": "Bo", "last_name": "Buyer", "email": "buyer@example.com"},
-        "consignments": [{"shipping": [{"shipping_method": "Flat", "line_items": ITEMS}]}],
-        "refunded_amount": "5.0000",
-    }
+    bc.orders[118] = placed_order(118, email="buyer@example.com", refunded_amount="5.0000")
     bc.refunds = [{"id": 6, "order_id": 118, "total_amount": 5.0, "created": "2026-01-07T10:00:00Z"}]
     bc.carts[CART_ID] = {
         "id": CART_ID,
