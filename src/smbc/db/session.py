@@ -163,8 +163,12 @@ def insert_one_ignoring_conflict(
     return inserted.rowcount == 1  # type: ignore[attr-defined]
 
 
+def conflict_insert(dialect: str, table: Any) -> Any:
+    """An INSERT on `table` that takes the dialect's `ON CONFLICT` clauses (SQLite or PostgreSQL)."""
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
 @functools.lru_cache(maxsize=64)
 def _insert_ignoring(dialect: str, table: Any, conflict_columns: tuple[str, ...]) -> Any:
     """Built once per table: SQLAlchemy computes a statement's cache key once per object."""
-    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return dialect_insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+    return conflict_insert(dialect, table).on_conflict_do_nothing(index_elements=list(conflict_columns))

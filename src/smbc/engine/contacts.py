@@ -29,15 +29,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row as ResultRow
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smbc.core.clock import utcnow
 from smbc.core.encryption import KEYED_HASH_PREFIX, get_box
 from smbc.db.base import Base
-from smbc.db.session import StatementRunner, insert_one_ignoring_conflict
+from smbc.db.session import StatementRunner, conflict_insert, insert_one_ignoring_conflict
 from smbc.db.types import UTCDateTime
 
 
@@ -250,7 +248,6 @@ def _upsert_unless_forgotten(dialect: str, hash_count: int) -> Insert:
     dialect (the `ON CONFLICT` clause is the dialect's) and number of keyed hashes (a parameter each:
     an expanding one made SQLAlchemy render the statement again at every call). Nothing at all when a
     forgotten row (one of the e-mail's keyed hashes) is there: that one is keyed by the e-mail again."""
-    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     forgotten_row = select(_CONTACTS.c.id).where(
         _CONTACTS.c.store_id == bindparam("ledger_store"),
         _CONTACTS.c.email.in_([bindparam(f"hash_{n}", type_=String) for n in range(hash_count)]),
@@ -282,7 +279,7 @@ def _upsert_unless_forgotten(dialect: str, hash_count: int) -> Insert:
         "updated_at",
     ]
     return (
-        dialect_insert(_CONTACTS)
+        conflict_insert(dialect, _CONTACTS)
         .from_select(columns, new_row)
         .on_conflict_do_update(index_elements=["store_id", "email"], set_=_REMEMBERED_VALUES)
         .returning(_CONTACTS.c.id)  # whether a row was written (psycopg gives no rowcount here)

@@ -46,15 +46,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row as ResultRow
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smbc.core.clock import utcnow
 from smbc.db.base import Base
-from smbc.db.session import Database, StatementRunner
+from smbc.db.session import Database, StatementRunner, conflict_insert
 from smbc.db.types import UTCDateTime
 from smbc.engine.contacts import (  # noqa: F401  (the contact ledger, imported by callers from here)
     KnownContact,
@@ -176,9 +174,8 @@ _EVENT_SENT = select(_EVENTS.c.id).where(_THIS_EVENT, _EVENTS.c.state.in_(SENT_S
 @functools.cache
 def _claim_statement(dialect: str) -> Insert:
     """The insert-first claim, once per dialect (the `ON CONFLICT` clause is the dialect's)."""
-    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     return (
-        dialect_insert(_EVENTS)
+        conflict_insert(dialect, _EVENTS)
         .values(
             store_id=bindparam("event_store"),
             kind=bindparam("event_kind"),

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import BigInteger, Integer, String, delete
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from smbc.core.clock import get_clock
 from smbc.core.config import Settings
 from smbc.db.base import Base
-from smbc.db.session import Database
+from smbc.db.session import Database, conflict_insert
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +61,9 @@ class DatabaseCounters:
     def hit(self, budget: Budget, key: str, window: int, expires_at: int) -> int:
         with self.db.session() as session:
             dialect = session.get_bind().dialect.name
-            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
             table = RateCounter.__table__
             statement = (
-                insert(table)
+                conflict_insert(dialect, table)
                 .values(budget=budget.name, key=key, window_no=window, hits=1, expires_at=expires_at)
                 .on_conflict_do_update(
                     index_elements=["budget", "key", "window_no"], set_={"hits": table.c.hits + 1}

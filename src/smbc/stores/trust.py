@@ -13,13 +13,12 @@ import hashlib
 from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smbc.bigcommerce.signed_payload import SignedPayload, SignedPayloadError
 from smbc.core.clock import get_clock, utcnow
 from smbc.db.base import Base
+from smbc.db.session import conflict_insert
 from smbc.db.types import UTCDateTime
 
 ALREADY_USED = "This link was already used: open the app again from the control panel."
@@ -69,10 +68,9 @@ def use_once(session: Session, payload: SignedPayload) -> None:
         raise SignedPayloadError("The signed payload has no 'jti' claim.", status=400)
     now = int(get_clock().time())
     session.execute(delete(UsedSignedPayload).where(UsedSignedPayload.expires_at < now))
-    dialect_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     jti_hash = hashlib.sha256(payload.jti.encode()).hexdigest()
     statement = (
-        dialect_insert(UsedSignedPayload)
+        conflict_insert(session.get_bind().dialect.name, UsedSignedPayload)
         .values(jti_hash=jti_hash, expires_at=int(payload.expires_at))
         .on_conflict_do_nothing(index_elements=["jti_hash"])
         .returning(UsedSignedPayload.jti_hash)  # psycopg's rowcount here is -1: a row back means inserted

@@ -7,10 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Insert, Integer, Row, bindparam, or_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from smbc.db.session import Database, StatementRunner
+from smbc.db.session import Database, StatementRunner, conflict_insert
 from smbc.engine.context import Context, Result
 from smbc.engine.ledgers import known_contact, remember_contact
 from smbc.mapping import records as mapping
@@ -81,13 +79,12 @@ def _lease_statement(dialect: str) -> Insert:
     """Insert the window leased, or lease the one there unless another holds it, returning its
     columns as leased (no row: another holds it): one statement, built once per dialect (the
     `ON CONFLICT` clause is the dialect's)."""
-    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     lease = {
         "lease_owner": bindparam("lease_holder"),
         "lease_until": bindparam("lease_end", type_=_WINDOWS.c.lease_until.type),
     }
     return (
-        dialect_insert(_WINDOWS)
+        conflict_insert(dialect, _WINDOWS)
         .values(
             store_id=bindparam("window_store"),
             cart_id=bindparam("window_cart"),
