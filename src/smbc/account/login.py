@@ -91,8 +91,11 @@ class LoginFailed(Exception):
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.field = field
+
+    @property
+    def message(self) -> str:
+        return str(self)
 
 
 @dataclass

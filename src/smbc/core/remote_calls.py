@@ -56,13 +56,17 @@ class RemoteCallError(Exception):
     ) -> None:
         super().__init__(message)
         self.outcome = outcome
-        self.message = message
         self.service = service
         self.status = status
         self.retry_after = retry_after
         # No connection was made, so the request certainly never arrived (a failure without an answer
         # otherwise may have arrived: the service can have it although we never saw the answer).
         self.never_sent = never_sent
+
+    @property
+    def message(self) -> str:
+        """What went wrong, for logs and the merchant: the message the error was made with."""
+        return str(self)
 
     @property
     def may_have_arrived(self) -> bool:

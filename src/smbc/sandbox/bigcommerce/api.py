@@ -26,7 +26,6 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, errors: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
         self.errors = errors or {}
 
 
@@ -54,7 +53,7 @@ def create_app(fake: FakeBigCommerce) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(request, exc.status, exc.message, exc.errors)
+        return error_response(request, exc.status, str(exc), exc.errors)
 
     @app.exception_handler(QueryError)
     async def query_error(request: Request, exc: QueryError) -> JSONResponse:

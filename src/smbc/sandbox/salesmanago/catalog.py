@@ -88,7 +88,6 @@ class Refused(Exception):
     def __init__(self, reason_code: int, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.reason_code = reason_code
-        self.message = message
         self.status = status
 
 
@@ -274,7 +273,7 @@ class ProductCatalogs:
             with self.state.lock:
                 reply = method(self, account, body)
         except Refused as exc:
-            return v3_error(exc.status, exc.reason_code, exc.message, client_id=account.client_id)
+            return v3_error(exc.status, exc.reason_code, str(exc), client_id=account.client_id)
         reply.client_id = account.client_id
         return reply
 

@@ -40,7 +40,7 @@ class FakeSalesmanago:
 
     def __init__(self, clock: Clock | None = None, *, seed: int | None = None) -> None:
         self.state = SalesmanagoState(clock)
-        self.faults = Faults(seed)
+        self.faults = Faults(seed=seed)
         self.api = SalesmanagoApi(self.state)
         self.catalogs = ProductCatalogs(self.state)  # the v3 Product Catalog methods and their state
         self.base_url = ""

@@ -5,16 +5,21 @@ from __future__ import annotations
 import random
 import threading
 from collections import deque
+from dataclasses import InitVar, dataclass, fields
 
 
+@dataclass(kw_only=True)
 class Faults:
     """`latency_ms` delays every API answer; `error_rate` (0..1) answers that share with HTTP 500;
     `down` answers 503; `fail_next(n, status)` fails exactly the next n API calls."""
 
-    def __init__(self, seed: int | None = None) -> None:
-        self.latency_ms: int = 0
-        self.error_rate: float = 0.0
-        self.down: bool = False
+    # The switches, as fields: `reset` restores these defaults and `snapshot` lists them.
+    latency_ms: int = 0
+    error_rate: float = 0.0
+    down: bool = False
+    seed: InitVar[int | None] = None
+
+    def __post_init__(self, seed: int | None) -> None:
         self._next: deque[int] = deque()
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -32,9 +37,8 @@ class Faults:
 
     def reset(self) -> None:
         with self._lock:
-            self.latency_ms = 0
-            self.error_rate = 0.0
-            self.down = False
+            for switch in fields(self):
+                setattr(self, switch.name, switch.default)
             self._next.clear()
 
     def failure_status(self) -> int | None:
@@ -50,8 +54,6 @@ class Faults:
 
     def snapshot(self) -> dict[str, object]:
         return {
-            "latency_ms": self.latency_ms,
-            "error_rate": self.error_rate,
-            "down": self.down,
+            **{switch.name: getattr(self, switch.name) for switch in fields(self)},
             "fail_next": self.pending_failures,
         }
