@@ -4,7 +4,9 @@ so a worker cannot tell the difference.
 
 `QueuedMarks` lets a sender skip a message when one for the same key is already queued and has not
 started: the mark is set before the message is sent and removed by the task when it starts, before
-it reads the database, so whatever was written before a skipped send is seen by the queued task."""
+it reads the database, so whatever was written before a skipped send is seen by the queued task.
+With Redis, `QueuedMarks.send` sets the marks and pushes the messages of the keys it marked in one
+script: one round trip, and none of the messages when every mark was already set."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 
 from huey.api import TaskWrapper
 from huey.storage import RedisStorage, SqliteStorage
+from redis.commands.core import Script
 
 from smbc.core.jobs import huey
 from smbc.core.runtime import get_runtime
@@ -37,6 +40,21 @@ def enqueue_each(task: TaskWrapper, args: Sequence[int]) -> None:
         cursor.executemany("insert into task (queue, data, priority) values (?, ?, ?)", rows)
 
 
+# KEYS[1]: the queue, KEYS[2..]: the marks; ARGV[1]: the marks' lifetime in ms, ARGV[2..]: one message
+# per mark. Marks each key not marked yet and pushes its message (in order, as one LPUSH would);
+# returns the positions (from 1) of the keys sent.
+_MARK_AND_PUSH = """
+local sent = {}
+for i = 2, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then
+    redis.call('LPUSH', KEYS[1], ARGV[i])
+    sent[#sent + 1] = i - 1
+  end
+end
+return sent
+"""
+
+
 class QueuedMarks:
     """Marks of "a message for this key is queued and has not started", kept where every consumer of
     the queue can clear them.
@@ -53,6 +71,7 @@ class QueuedMarks:
         self._local: dict[int, float] = {}
         self._local_storage: object = None  # the queue the local marks are about
         self._lock = threading.Lock()
+        self._script: tuple[RedisStorage, Script] | None = None  # _MARK_AND_PUSH on that storage
 
     def _redis_key(self, storage: RedisStorage, key: int) -> str:
         return f"{storage.queue_key}:{self.name}:{key}"
@@ -87,6 +106,34 @@ class QueuedMarks:
                     self._local[key] = now + self.seconds
                     fresh.append(key)
         return fresh
+
+    def send(self, task: TaskWrapper, keys: Sequence[int]) -> list[int]:
+        """`task(key)` for each key not marked yet, now marked (`claim` then `enqueue_each`); returns
+        those keys. Raises if the queue fails, leaving none of the keys marked by this call. With Redis
+        the marks and the messages are one script: one round trip, atomic."""
+        storage = huey.storage
+        if not keys:
+            return []
+        if isinstance(storage, RedisStorage) and not huey.immediate:
+            messages = [huey.serialize_task(task.s(key)) for key in keys]
+            marks = [self._redis_key(storage, key) for key in keys]
+            lifetime = int(self.seconds * 1000)
+            sent = self._mark_and_push(storage)(keys=[storage.queue_key, *marks], args=[lifetime, *messages])
+            return [keys[i - 1] for i in sent]
+        wanted = self.claim(keys)
+        try:
+            enqueue_each(task, wanted)
+        except BaseException:
+            self.clear(wanted)  # nothing queued: the next send tries again
+            raise
+        return wanted
+
+    def _mark_and_push(self, storage: RedisStorage) -> Script:
+        """The script, registered once per queue storage (run by its hash, loaded when Redis lacks it)."""
+        script = self._script
+        if script is None or script[0] is not storage:
+            script = self._script = (storage, storage.conn.register_script(_MARK_AND_PUSH))
+        return script[1]
 
     def clear(self, keys: Sequence[int]) -> None:
         """The message for each key started (or was never sent): the next send goes out."""

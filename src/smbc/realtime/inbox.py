@@ -29,7 +29,7 @@ from smbc.core.clock import get_clock, utcnow
 from smbc.core.encryption import get_box
 from smbc.db.session import Database
 from smbc.realtime.models import WebhookDelivery
-from smbc.realtime.processing import enqueue_drains
+from smbc.realtime.processing import QUEUED_DRAINS, drain_store_task, enqueue_drains
 
 log = logging.getLogger(__name__)
 
@@ -298,9 +298,16 @@ def accept_and_enqueue(db: Database, body: bytes, secret: str | None) -> Accepte
 
 def enqueue_accepted(outcomes: list[Accepted]) -> None:
     """A drain of each store with a delivery just recorded, all in one write (a group commit's worth:
-    one message per store, none for a store whose drain is queued and not started yet); if the queue
-    is down, the sweep finds the rows later."""
-    enqueue_drains(outcome.store_id for outcome in outcomes if outcome.store_id is not None)
+    one message per store, none for a store whose drain is queued and not started yet: with Redis the
+    marks and the messages are one round trip); if the queue is down, the sweep finds the rows later
+    (so this never raises)."""
+    stores = list(dict.fromkeys(o.store_id for o in outcomes if o.store_id is not None))
+    try:
+        QUEUED_DRAINS.send(drain_store_task, stores)
+    except Exception:
+        log.warning(
+            "could not enqueue drains of %d stores; the sweep will pick them up", len(stores), exc_info=True
+        )
 
 
 def record_synthetic(
