@@ -8,7 +8,7 @@ place that decides what is retried ("do not retry 4xx" lives here, not in caller
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -40,33 +40,23 @@ class Service(StrEnum):
     SALESMANAGO = "salesmanago"
 
 
+@dataclass(eq=False)  # eq=False: an exception is equal only to itself (and stays hashable)
 class RemoteCallError(Exception):
     """A call that did not succeed; `outcome` says what to do about it, `service` whose answer it was
     (None for a failure of this app's own, such as an internal error)."""
 
-    def __init__(
-        self,
-        outcome: Outcome,
-        message: str,
-        *,
-        service: Service | None = None,
-        status: int | None = None,
-        retry_after: float | None = None,
-        never_sent: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.outcome = outcome
-        self.service = service
-        self.status = status
-        self.retry_after = retry_after
-        # No connection was made, so the request certainly never arrived (a failure without an answer
-        # otherwise may have arrived: the service can have it although we never saw the answer).
-        self.never_sent = never_sent
+    outcome: Outcome
+    message: str
+    _: KW_ONLY
+    service: Service | None = None
+    status: int | None = None
+    retry_after: float | None = None
+    # No connection was made, so the request certainly never arrived (a failure without an answer
+    # otherwise may have arrived: the service can have it although we never saw the answer).
+    never_sent: bool = False
 
-    @property
-    def message(self) -> str:
-        """What went wrong, for logs and the merchant: the message the error was made with."""
-        return str(self)
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
 
     @property
     def may_have_arrived(self) -> bool:
