@@ -408,3 +408,26 @@ def test_redis_answers_do_not_give_back_what_other_processes_have_in_flight(redi
     assert clock.time() - start == pytest.approx(4.0, abs=0.01)
     a.close()
     b.close()
+
+
+def test_redis_answer_observed_under_a_slot_is_written_with_its_release(redis_url: str) -> None:
+    import redis
+
+    from smbc.bigcommerce.limiter import RedisLimiter
+
+    clock = FakeClock()
+    prefix = f"test:bc:{uuid.uuid4().hex[:8]}"
+    a = RedisLimiter(redis_url, clock=clock, prefix=prefix)
+    b = RedisLimiter(redis_url, clock=clock, prefix=prefix)
+    raw = redis.Redis.from_url(redis_url)
+    with b.slot("s4", "realtime"):
+        with a.slot("s4", "realtime"):
+            a.observe("s4", _quota_headers(left=1, reset_ms=4000))
+            assert raw.hget(f"{prefix}:s4:quota", "left") is None  # not yet: with the release
+        # Written at the release, b's request still counted as in flight: none left.
+        assert raw.zcard(f"{prefix}:s4:slots") == 1
+        assert a.quota_wait("s4") == pytest.approx(4.0, abs=0.01)
+    assert raw.zcard(f"{prefix}:s4:slots") == 0
+    raw.close()
+    a.close()
+    b.close()

@@ -228,6 +228,21 @@ redis.call('PEXPIRE', quota_key, 120000)
 return left
 """
 
+# The release of a slot and the observation of its answer in one round trip: the slot is removed
+# first, so the slots left are exactly the other requests in flight.
+_RELEASE_AND_OBSERVE = """
+redis.call('ZREM', KEYS[1], ARGV[8])
+""" + _OBSERVE.replace("redis.call('ZCARD', slots) - 1", "redis.call('ZCARD', slots)")
+
+
+@dataclass(eq=False)
+class _HeldSlot:
+    """A Redis slot a thread holds, and the answer observed under it (the observe script's args)."""
+
+    store_hash: str
+    token: str
+    observed: list[Any] | None = None
+
 
 class RedisLimiter(UsesClock):
     """Worker processes sharing one Redis: slots are leases in a sorted set, quota in a hash."""
@@ -245,6 +260,10 @@ class RedisLimiter(UsesClock):
         self._no_script: type[Exception] = redis.exceptions.NoScriptError
         self._acquire_script = self._redis.register_script(_ACQUIRE)
         self._observe_script = self._redis.register_script(_OBSERVE)
+        self._release_script = self._redis.register_script(_RELEASE_AND_OBSERVE)
+        # Per thread, the slots it holds (innermost last): an answer observed while holding one is
+        # written with the slot's release.
+        self._held = threading.local()
         self.max_in_flight = max_in_flight
         self._clock = clock
         self.prefix = prefix
@@ -310,10 +329,23 @@ class RedisLimiter(UsesClock):
                 self.clock.sleep(-result / 1000.0)
             else:
                 time.sleep(0.01)  # another process holds the slots: wait for one to be freed
+        held = self._held_slots()
+        slot = _HeldSlot(store_hash, token)
+        held.append(slot)
         try:
             yield
         finally:
-            self._redis.zrem(slots, token)
+            held.remove(slot)
+            if slot.observed is None:
+                self._redis.zrem(slots, token)
+            else:
+                self._evalsha(self._release_script, keys=[slots, quota_key], args=[*slot.observed, token])
+
+    def _held_slots(self) -> list[_HeldSlot]:
+        held: list[_HeldSlot] | None = getattr(self._held, "slots", None)
+        if held is None:
+            held = self._held.slots = []
+        return held
 
     def observe(self, store_hash: str, headers: Mapping[str, str], *, rate_limited: bool = False) -> None:
         _, quota_key = self._keys(store_hash)
@@ -333,18 +365,19 @@ class RedisLimiter(UsesClock):
                 self._redis.hset(quota_key, "quota", quota)
                 self._redis.pexpire(quota_key, 120_000)
             return
-        self._evalsha(
-            self._observe_script,
-            keys=list(self._keys(store_hash)),
-            args=[
-                now,
-                *answer,
-                window_ms,
-                int(count_others),
-                "" if quota is None else quota,
-                int(MAX_RESET_AHEAD_S * 1000),
-            ],
-        )
+        args = [
+            now,
+            *answer,
+            window_ms,
+            int(count_others),
+            "" if quota is None else quota,
+            int(MAX_RESET_AHEAD_S * 1000),
+        ]
+        slot = next((s for s in reversed(self._held_slots()) if s.store_hash == store_hash), None)
+        if slot is not None and slot.observed is None:
+            slot.observed = args  # written when the slot is released, right after the answer
+            return
+        self._evalsha(self._observe_script, keys=list(self._keys(store_hash)), args=args)
 
 
 _limiters: dict[str, StoreLimiter] = {}
