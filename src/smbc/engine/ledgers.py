@@ -24,7 +24,6 @@ read events back: a send whose answer was never seen cannot be checked, only not
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -34,7 +33,6 @@ from sqlalchemy import (
     ColumnElement,
     ForeignKey,
     Index,
-    Insert,
     Integer,
     Select,
     String,
@@ -52,7 +50,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from smbc.core.clock import utcnow
 from smbc.db.base import Base
-from smbc.db.session import Database, StatementRunner, conflict_insert
+from smbc.db.session import Database, StatementRunner, insert_one_ignoring_conflict
 from smbc.db.types import UTCDateTime
 from smbc.engine.contacts import (  # noqa: F401  (the contact ledger, imported by callers from here)
     KnownContact,
@@ -171,24 +169,6 @@ _MARK_SENT = (
 _EVENT_SENT = select(_EVENTS.c.id).where(_THIS_EVENT, _EVENTS.c.state.in_(SENT_STATES))
 
 
-@functools.cache
-def _claim_statement(dialect: str) -> Insert:
-    """The insert-first claim, once per dialect (the `ON CONFLICT` clause is the dialect's)."""
-    return (
-        conflict_insert(dialect, _EVENTS)
-        .values(
-            store_id=bindparam("event_store"),
-            kind=bindparam("event_kind"),
-            key=bindparam("event_key"),
-            order_id=bindparam("order_id", type_=BigInteger),
-            state="claimed",
-            claimed_by=bindparam("owner"),
-            claimed_at=bindparam("now", type_=_EVENTS.c.claimed_at.type),
-        )
-        .on_conflict_do_nothing(index_elements=["store_id", "kind", "key"])
-    )
-
-
 def _event(store_id: int, kind: str, key: str) -> dict[str, Any]:
     return {"event_store": store_id, "event_kind": str(kind), "event_key": key}
 
@@ -219,11 +199,16 @@ def claim_event(
     # One transaction and no exception when the row exists: deliveries about an order already sent
     # (created, updated, status changed) are most of them, and a failed INSERT costs a second one.
     with db.connection() as connection:
-        inserted = connection.execute(
-            _claim_statement(connection.dialect.name),
-            {**event, "order_id": order_id, "owner": owner, "now": now},
-        )
-        if inserted.rowcount == 1:
+        claim = {
+            "store_id": store_id,
+            "kind": str(kind),
+            "key": key,
+            "order_id": order_id,
+            "state": "claimed",
+            "claimed_by": owner,
+            "claimed_at": now,
+        }
+        if insert_one_ignoring_conflict(connection, _EVENTS, claim, ["store_id", "kind", "key"]):
             return None
         row = connection.execute(_EVENT_HOLDER, event).first()
         if row is None:
