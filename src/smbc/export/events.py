@@ -1,7 +1,7 @@
 """The events export: orders created in the range (`/v2/orders`, keyset by `min_id`, line items
 included), mapped exactly as real time maps them (PURCHASE, CANCELLATION after a PURCHASE, RETURN per
 refund: the refunds listed once, see `order_reads`), buyers made sure to exist first (see
-`_upsert_buyers`), then `addBatchContactExtEvent`, whose answer may report events failed
+`export/buyers.py`: new ones go ahead in `batchupsertv2`), then `addBatchContactExtEvent`, whose answer may report events failed
 (`failedContacts`): those are not marked sent; their buyers are upserted and they are sent once
 more, and what fails again is released and counted (`Export.failed_events`), so a later export
 sends it. Each (order, type) is claimed in the
@@ -19,10 +19,9 @@ planned again after a backoff."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +32,7 @@ from smbc.consent.plan import consent_plan_for, last_known_opt_ins
 from smbc.core.clock import utcnow
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.engine.ledgers import SENT_STATES, SentEvent
+from smbc.export.buyers import UPSERTS_AT_ONCE, buyers_ahead, upsert_buyers, upserts_at_once
 from smbc.export.job import (
     UNCONFIRMED_HINT,
     BatchResult,
@@ -45,7 +45,6 @@ from smbc.export.job import (
 from smbc.export.ledger import (
     ContactSent,
     claim_events,
-    known_contacts,
     mark_all_sent,
     mark_sent_by_id,
     mark_unconfirmed,
@@ -55,33 +54,12 @@ from smbc.export.ledger import (
 )
 from smbc.export.models import FAILED_EVENTS_REASON, Export
 from smbc.export.order_reads import forget_refunds, order_pages, orders_left, refunds_of
+from smbc.export.plans import BatchContacts, OrderPlan, PlannedEvent, batch_contacts
 from smbc.export.read_ahead import ReadAhead
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
 from smbc.salesmanago.answers import BatchEventsAdded
-
-# New buyers' synchronous upserts in flight at once. SALESmanago publishes no rate limit (real time's
-# workers already call it in parallel); a few at once keeps well clear of one, 429s back off as usual.
-UPSERTS_AT_ONCE = 4
-
-
-@dataclass
-class PlannedEvent:
-    kind: EventKind
-    key: str
-    order_id: int
-    email: str
-    item: dict[str, Any]  # one entry of addBatchContactExtEvent's `events`
-
-
-@dataclass
-class OrderPlan:
-    order_id: int
-    in_range: bool = True
-    events: list[PlannedEvent] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)
-    contact: tuple[str, dict[str, Any], bool | None] | None = None  # email, upsert payload, subscribed
 
 
 def _plan_page(job: Job, orders: list[dict[str, Any]]) -> list[OrderPlan]:
@@ -213,12 +191,12 @@ def event_batches(job: Job) -> Iterator[Export]:
     # One pool for the run's new buyers (threads started once, not once a batch); between batches
     # none of its calls is pending, so closing it here never waits for one.
     with ThreadPoolExecutor(UPSERTS_AT_ONCE, thread_name_prefix="export-upsert") as job.upserts:
-        for batch in plan_batches(_order_plans(job, left), job.batch_size):
-            yield _send_events(job, batch)
+        for batch, ahead in buyers_ahead(job, plan_batches(_order_plans(job, left), job.batch_size)):
+            yield _send_events(job, batch, ahead)
     forget_refunds(job)
 
 
-def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
+def _send_events(job: Job, batch: list[OrderPlan], ahead: set[str]) -> Export:
     result = BatchResult(done=sum(1 for plan in batch if plan.in_range))
     for plan in batch:
         result.skipped.update(plan.skipped)
@@ -228,14 +206,8 @@ def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
         job.cursor["after_id"] = after_id
         return commit_batch(job, result)
     # 1. Buyers first (idempotent, so a crash here only means they are upserted again).
-    contacts: dict[str, tuple[dict[str, Any], bool | None]] = {}
-    for plan in batch:
-        if plan.contact is not None:
-            email, payload, subscribed = plan.contact
-            earlier = contacts.get(email)
-            # One upsert per buyer: the first order's data; subscribed if any order ticked the box.
-            contacts[email] = (earlier[0], earlier[1] or subscribed) if earlier else (payload, subscribed)
-    contact_ids, refused = _upsert_buyers(job, contacts, result, job.batches + 1)
+    contacts = batch_contacts(batch)
+    contact_ids, refused = upsert_buyers(job, contacts, ahead, result, job.batches + 1)
     if refused:  # SALESmanago refused the buyer itself: its events cannot be stored, nor claimed
         kept = [e for e in planned if e.email not in refused]
         result.failed["buyer refused by SALESmanago"] += len(planned) - len(kept)
@@ -306,8 +278,12 @@ def _send_events(job: Job, batch: list[OrderPlan]) -> Export:
     sent = [e for e in sending if _ref(e) not in fate.failed and _ref(e) not in fate.unconfirmed]
     result.sent += len(sent) + len(fate.unconfirmed)
     result.unconfirmed += len(fate.unconfirmed)
-    if fate.failed:
-        result.failed[FAILED_EVENTS_REASON] += len(fate.failed)
+    refused_events = sum(1 for e in fate.retry if e.email in fate.refused)
+    if refused_events:  # their buyer went ahead, SALESmanago refused it when upserted on its own
+        result.failed["buyer refused by SALESmanago"] += refused_events
+        refused |= fate.refused
+    if len(fate.failed) > refused_events:
+        result.failed[FAILED_EVENTS_REASON] += len(fate.failed) - refused_events
     job.cursor.pop("inflight")
     job.cursor["after_id"] = after_id
 
@@ -345,93 +321,7 @@ class _EventFate:
     retry: list[PlannedEvent] = field(default_factory=list)
     failed: set[tuple[str, str]] = field(default_factory=set)
     unconfirmed: set[tuple[str, str]] = field(default_factory=set)
-
-
-def _upsert_buyers(
-    job: Job,
-    contacts: dict[str, tuple[dict[str, Any], bool | None]],
-    result: BatchResult,
-    batch_no: int,
-) -> tuple[dict[str, str], set[str]]:
-    """Make sure every buyer exists before its event: (contact ids learnt, buyers refused).
-
-    A buyer the contact ledger does not know is upserted on its own with `/api/contact/upsert` (a
-    few at once), which answers once the contact exists; `batchupsertv2` only accepts contacts to
-    apply later, so it carries just the buyers SALESmanago already has (their data brought up to date)."""
-    with job.db.session() as session:
-        known = known_contacts(session, job.store.id, list(contacts))
-    contact_ids: dict[str, str] = {}
-    refused: set[str] = set()
-    new = [(email, payload) for email, (payload, _) in contacts.items() if email not in known]
-    for (email, _), (contact_id, message) in zip(new, _upsert_new_buyers(job, new), strict=True):
-        if contact_id is None:
-            refused.add(email)
-            result.messages.append(f"Batch {batch_no}: SALESmanago refused a buyer: {message}"[:500])
-        else:
-            contact_ids[email] = contact_id
-    updates = [payload for email, (payload, _) in contacts.items() if email in known]
-    for start in range(0, len(updates), job.batch_size):
-        try:
-            job.sm.batch_upsert(updates[start : start + job.batch_size])
-        except RemoteCallError as exc:
-            if exc.outcome is not Outcome.INVALID:
-                raise
-            # They exist already: their events still go; only this update of their data is lost.
-            result.messages.append(
-                f"Batch {batch_no}: SALESmanago refused the buyers' data: {exc.message}"[:500]
-            )
-    return contact_ids, refused
-
-
-def _upsert_new_buyers(job: Job, buyers: list[tuple[str, dict[str, Any]]]) -> list[tuple[str | None, str]]:
-    """(contact id, or None and SALESmanago's refusal) of each new buyer's synchronous upsert, a few at
-    once: each waits for SALESmanago to create the contact, one after the other they were most of an
-    export's time. Another error is raised once all are answered (upserts are idempotent: the batch
-    is planned again)."""
-    if not buyers:
-        return []
-    assert job.upserts is not None  # event_batches' pool
-    answers: list[tuple[str | None, str] | BaseException | None] = [None] * len(buyers)
-    queue = iter(enumerate(buyers))
-    taking = threading.Lock()
-
-    def work() -> None:  # one task per thread taking buyers in turn, not one task per buyer
-        while True:
-            with taking:
-                taken = next(queue, None)
-            if taken is None:
-                return
-            index, (_, payload) = taken
-            try:
-                answers[index] = _upsert_or_refusal(job, payload)
-            except BaseException as exc:  # kept for its turn below, as a future would keep it
-                answers[index] = exc
-
-    workers = [job.upserts.submit(work) for _ in range(min(UPSERTS_AT_ONCE, len(buyers)))]
-    wait(workers)
-    for worker in workers:
-        worker.result()
-    for answer in answers:  # the first error, in the buyers' order, is raised
-        if isinstance(answer, BaseException):
-            raise answer
-    return [answer for answer in answers if isinstance(answer, tuple)]  # every one, answered
-
-
-def _upsert_or_refusal(job: Job, payload: dict[str, Any]) -> tuple[str | None, str]:
-    try:
-        return job.sm.upsert_contact(payload), ""
-    except RemoteCallError as exc:
-        if exc.outcome is not Outcome.INVALID:
-            raise
-        return None, exc.message
-
-
-def _upsert_one(job: Job, payload: dict[str, Any], result: BatchResult, batch_no: int) -> str | None:
-    """The contact id of one synchronous upsert; None (with a message) when SALESmanago refuses it."""
-    contact_id, refusal = _upsert_or_refusal(job, payload)
-    if contact_id is None:
-        result.messages.append(f"Batch {batch_no}: SALESmanago refused a buyer: {refusal}"[:500])
-    return contact_id
+    refused: set[str] = field(default_factory=set)  # buyers SALESmanago refused when upserted again
 
 
 def _failures(answer: BatchEventsAdded, events: list[PlannedEvent]) -> tuple[list[PlannedEvent], bool]:
@@ -470,7 +360,7 @@ def _read_failures(
 
 def _send_again(
     job: Job,
-    contacts: dict[str, tuple[dict[str, Any], bool | None]],
+    contacts: BatchContacts,
     contact_ids: dict[str, str],
     fate: _EventFate,
     result: BatchResult,
@@ -479,13 +369,22 @@ def _send_again(
     """Failed events once more, after their buyers were upserted synchronously (the ledger knew them,
     but SALESmanago did not have them: deleted there, or still in an asynchronous batch)."""
     retry: list[PlannedEvent] = []
+    emails = [email for email in dict.fromkeys(e.email for e in fate.retry) if email in contacts]
+    answers = dict(zip(emails, upserts_at_once(job, [contacts[email][0] for email in emails]), strict=True))
     for email in dict.fromkeys(e.email for e in fate.retry):
         events = [e for e in fate.retry if e.email == email]
         contact_id = None
-        try:  # the batch's answer is in hand: any failure now ends these events as failed, not the run
-            contact_id = _upsert_one(job, contacts[email][0], result, batch_no) if email in contacts else None
-        except RemoteCallError as exc:
-            result.messages.append(f"Batch {batch_no}: a buyer could not be upserted: {exc.message}"[:500])
+        answer = answers.get(email)
+        # The batch's answer is in hand: any failure now ends these events as failed, not the run.
+        if isinstance(answer, RemoteCallError):
+            result.messages.append(f"Batch {batch_no}: a buyer could not be upserted: {answer.message}"[:500])
+        elif isinstance(answer, BaseException):
+            raise answer
+        elif answer is not None:
+            contact_id, refusal = answer
+            if contact_id is None:
+                fate.refused.add(email)
+                result.messages.append(f"Batch {batch_no}: SALESmanago refused a buyer: {refusal}"[:500])
         if contact_id is None:
             fate.failed.update(_ref(e) for e in events)
         else:

@@ -1,0 +1,164 @@
+"""The events export's buyers, made sure to exist at SALESmanago before their events.
+
+A buyer the contact ledger does not know (a guest, mostly) goes ahead of its batch's events in one
+`batchupsertv2`, which SALESmanago applies some time after answering; the batch's events then wait
+until `BUYERS_LEAD_S` have passed since, while the next batches are read and planned. An event whose
+buyer is still missing by then is reported failed by SALESmanago and goes again after its buyer's
+synchronous `/api/contact/upsert` (events._send_again), so a slower SALESmanago costs time, never
+events. A `batchupsertv2` refused as a whole leaves its buyers to those synchronous upserts, as
+before their events."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import wait
+from dataclasses import dataclass
+from typing import Any
+
+from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.export.job import BatchResult, Job
+from smbc.export.ledger import known_contacts
+from smbc.export.plans import BatchContacts, OrderPlan, batch_contacts
+
+# How long after a `batchupsertv2` its buyers' events are sent: the sandbox applies a batch 2 s after
+# answering it; SALESmanago's own delay is not published (a longer one only sends more events twice).
+BUYERS_LEAD_S = 2.0
+# Events planned and waiting for their buyers at most (memory): past this, the oldest batch waits.
+EVENTS_AHEAD = 4_000
+# New buyers' synchronous upserts in flight at once. SALESmanago publishes no rate limit (real time's
+# workers already call it in parallel); a few at once keeps well clear of one, 429s back off as usual.
+UPSERTS_AT_ONCE = 4
+
+
+@dataclass
+class _Waiting:
+    batch: list[OrderPlan]
+    ahead: set[str]
+    events: int
+    due: float  # time.monotonic() when its events may go
+
+
+def buyers_ahead(job: Job, batches: Iterable[list[OrderPlan]]) -> Iterator[tuple[list[OrderPlan], set[str]]]:
+    """Each batch with the e-mails of its new buyers sent ahead by `batchupsertv2`, in order, each
+    once `BUYERS_LEAD_S` have passed since (waiting only when nothing else is left to plan)."""
+    waiting: deque[_Waiting] = deque()
+    planned = 0
+    for batch in batches:
+        ahead = upsert_ahead(job, batch_contacts(batch))
+        events = sum(len(plan.events) for plan in batch)
+        waiting.append(_Waiting(batch, ahead, events, time.monotonic() + BUYERS_LEAD_S if ahead else 0.0))
+        planned += events
+        while waiting and (waiting[0].due <= time.monotonic() or planned > EVENTS_AHEAD):
+            first = waiting.popleft()
+            planned -= first.events
+            _sleep_until(first.due)
+            yield first.batch, first.ahead
+    while waiting:
+        first = waiting.popleft()
+        _sleep_until(first.due)
+        yield first.batch, first.ahead
+
+
+def _sleep_until(due: float) -> None:
+    left = due - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
+def upsert_ahead(job: Job, contacts: BatchContacts) -> set[str]:
+    """Send the buyers the contact ledger does not know in `batchupsertv2` (a batch_size each);
+    returns their e-mails, or none when SALESmanago refused a batch (they go one by one later)."""
+    with job.db.session() as session:
+        known = known_contacts(session, job.store.id, list(contacts))
+    new = [(email, payload) for email, (payload, _) in contacts.items() if email not in known]
+    try:
+        for start in range(0, len(new), job.batch_size):
+            job.sm.batch_upsert([payload for _, payload in new[start : start + job.batch_size]])
+    except RemoteCallError as exc:
+        if exc.outcome is not Outcome.INVALID:
+            raise  # nothing claimed yet: the batch is planned again after the backoff
+        return set()
+    return {email for email, _ in new}
+
+
+def upsert_buyers(
+    job: Job, contacts: BatchContacts, ahead: set[str], result: BatchResult, batch_no: int
+) -> tuple[dict[str, str], set[str]]:
+    """Make sure every buyer of a batch exists before its events: (contact ids learnt, buyers refused).
+
+    Buyers sent `ahead` are left alone. A buyer the contact ledger knows gets its data brought up to
+    date by `batchupsertv2`; one it does not know that did not go ahead is upserted on its own with
+    `/api/contact/upsert` (a few at once), which answers once the contact exists."""
+    with job.db.session() as session:
+        known = known_contacts(session, job.store.id, [email for email in contacts if email not in ahead])
+    contact_ids: dict[str, str] = {}
+    refused: set[str] = set()
+    new = [
+        (email, payload)
+        for email, (payload, _) in contacts.items()
+        if email not in known and email not in ahead
+    ]
+    answers = upserts_at_once(job, [payload for _, payload in new])
+    for answer in answers:  # the first error, in the buyers' order, is raised
+        if isinstance(answer, BaseException):
+            raise answer
+    for (email, _), (contact_id, message) in zip(new, answers, strict=True):  # type: ignore[misc]
+        if contact_id is None:
+            refused.add(email)
+            result.messages.append(f"Batch {batch_no}: SALESmanago refused a buyer: {message}"[:500])
+        else:
+            contact_ids[email] = contact_id
+    updates = [payload for email, (payload, _) in contacts.items() if email in known]
+    for start in range(0, len(updates), job.batch_size):
+        try:
+            job.sm.batch_upsert(updates[start : start + job.batch_size])
+        except RemoteCallError as exc:
+            if exc.outcome is not Outcome.INVALID:
+                raise
+            # They exist already: their events still go; only this update of their data is lost.
+            result.messages.append(
+                f"Batch {batch_no}: SALESmanago refused the buyers' data: {exc.message}"[:500]
+            )
+    return contact_ids, refused
+
+
+def upserts_at_once(job: Job, payloads: list[dict[str, Any]]) -> list[tuple[str | None, str] | BaseException]:
+    """Each buyer's synchronous upsert, a few at once (each waits for SALESmanago to create the
+    contact): (contact id, or None and SALESmanago's refusal), or the error it raised."""
+    if not payloads:
+        return []
+    assert job.upserts is not None  # events.event_batches' pool
+    answers: list[tuple[str | None, str] | BaseException | None] = [None] * len(payloads)
+    queue = iter(enumerate(payloads))
+    taking = threading.Lock()
+
+    def work() -> None:  # one task per thread taking buyers in turn, not one task per buyer
+        while True:
+            with taking:
+                taken = next(queue, None)
+            if taken is None:
+                return
+            index, payload = taken
+            try:
+                answers[index] = upsert_or_refusal(job, payload)
+            except BaseException as exc:  # kept for its turn below, as a future would keep it
+                answers[index] = exc
+
+    workers = [job.upserts.submit(work) for _ in range(min(UPSERTS_AT_ONCE, len(payloads)))]
+    wait(workers)
+    for worker in workers:
+        worker.result()
+    return [answer for answer in answers if answer is not None]  # every one, answered
+
+
+def upsert_or_refusal(job: Job, payload: dict[str, Any]) -> tuple[str | None, str]:
+    """One synchronous upsert: (its contact id, "") or (None, SALESmanago's refusal)."""
+    try:
+        return job.sm.upsert_contact(payload), ""
+    except RemoteCallError as exc:
+        if exc.outcome is not Outcome.INVALID:
+            raise
+        return None, exc.message
