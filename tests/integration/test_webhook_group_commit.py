@@ -118,9 +118,10 @@ def test_an_answer_does_not_wait_for_its_queue_message(
     release = threading.Event()
     sent: list[list[str]] = []
 
-    def slow_queue(outcomes: list[Any]) -> None:
+    def slow_queue(outcomes: list[Any]) -> bool:
         release.wait(30)
         sent.append([outcome.result for outcome in outcomes])
+        return True
 
     monkeypatch.setattr(group_commit_module, "enqueue_accepted", slow_queue)
     try:

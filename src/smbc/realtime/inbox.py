@@ -296,11 +296,11 @@ def accept_and_enqueue(db: Database, body: bytes, secret: str | None) -> Accepte
     return outcome
 
 
-def enqueue_accepted(outcomes: list[Accepted]) -> None:
+def enqueue_accepted(outcomes: list[Accepted]) -> bool:
     """A drain of each store with a delivery just recorded, all in one write (a group commit's worth:
     one message per store, none for a store whose drain is queued and not started yet: with Redis the
-    marks and the messages are one round trip); if the queue is down, the sweep finds the rows later
-    (so this never raises)."""
+    marks and the messages are one round trip). False if the queue failed: the sweep finds the rows
+    later (so this never raises)."""
     stores = list(dict.fromkeys(o.store_id for o in outcomes if o.store_id is not None))
     try:
         QUEUED_DRAINS.send(drain_store_task, stores)
@@ -308,6 +308,8 @@ def enqueue_accepted(outcomes: list[Accepted]) -> None:
         log.warning(
             "could not enqueue drains of %d stores; the sweep will pick them up", len(stores), exc_info=True
         )
+        return False
+    return True
 
 
 def record_synthetic(
