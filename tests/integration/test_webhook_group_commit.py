@@ -313,3 +313,51 @@ def test_a_busy_writer_keeps_one_connection_and_gives_it_back(server: Background
     assert results == ["accepted"] * 4
     assert len(checkouts) == 1  # two batches, one connection
     wait_for(lambda: db.engine.pool.checkedout() == 0, "the connection back in the pool")
+
+
+def test_an_idle_writer_waits_a_moment_for_the_next_delivery_on_its_connection(
+    server: BackgroundServer,
+) -> None:
+    db = database(server)
+    group = GroupCommit(db)
+    checkouts: list[int] = []
+
+    async def one_by_one() -> list[str]:
+        results = []
+        for n in range(3):  # each alone in its batch, well within the writer's linger
+            results.append((await group.record(received_delivery(n))).result)
+            await asyncio.sleep(0.01)
+        return results
+
+    def count_checkout(*_args: Any) -> None:
+        checkouts.append(1)
+
+    event.listen(db.engine.pool, "checkout", count_checkout)
+    try:
+        assert asyncio.run(one_by_one()) == ["accepted"] * 3
+    finally:
+        event.remove(db.engine.pool, "checkout", count_checkout)
+    assert len(checkouts) == 1  # three batches, one connection
+    wait_for(lambda: db.engine.pool.checkedout() == 0, "the connection back in the pool after the linger")
+    group.wait_for_messages(timeout=30)
+    assert jobs.huey.pending_count() == 1  # the store's drain, queued by the first batch
+
+
+def test_a_failing_queue_is_left_alone_for_a_while(
+    server: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group = GroupCommit(database(server))
+    calls: list[list[str]] = []
+
+    def queue_down(outcomes: list[Any]) -> bool:
+        calls.append([outcome.result for outcome in outcomes])
+        return False
+
+    monkeypatch.setattr(group_commit_module, "enqueue_accepted", queue_down)
+
+    async def one_by_one() -> list[str]:
+        return [(await group.record(received_delivery(n))).result for n in range(3)]
+
+    assert asyncio.run(one_by_one()) == ["accepted"] * 3  # recorded: the sweep finds them
+    group.wait_for_messages(timeout=30)
+    assert calls == [["accepted"]]  # one try, then none for QUEUE_DOWN_SECONDS
