@@ -9,21 +9,26 @@ Prints JSON: for each export, the wall time against the time the quota alone all
 the 70 % an export may use, the rest being kept for real time), BigCommerce and SALESmanago requests
 per 1,000 records (from the app's own RemoteCall rows), and the peak RSS and CPU time per record of
 the process that ran the export. Each export runs in a child process (`run_export` with no time
-slice), so its memory and CPU are measured apart from the fakes, which hold the whole store in this
-process.
+slice), so its memory and CPU are measured apart from the fakes. Each fake serves from a process of
+its own (the fake BigCommerce holds the whole store), so that the load generator's CPU, which at
+quota pace is about as much as the export's, does not set the export's wall time (`--fakes-here`:
+both in this process, as before 2026-12-05).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,7 @@ from sqlalchemy import func, select
 from smbc.account.models import SalesmanagoAccount
 from smbc.bigcommerce.limiter import EXPORT_RESERVE
 from smbc.core.config import load_settings
+from smbc.core.http_server import BackgroundServer
 from smbc.core.remote_calls import RemoteCall
 from smbc.core.runtime import init_runtime
 from smbc.db.models import Store
@@ -40,7 +46,8 @@ from smbc.export import service
 from smbc.export.models import Export
 from smbc.salesmanago.client import compute_sha
 from smbc.sandbox import Sandbox
-from smbc.sandbox.bigcommerce import DEFAULT_APP_SCOPES
+from smbc.sandbox.bigcommerce import DEFAULT_APP_SCOPES, FakeBigCommerce
+from smbc.sandbox.salesmanago import FakeSalesmanago
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -81,11 +88,111 @@ CHILD = measured_child("smbc.export.runner", "run_export", "on_batch")
 FIRST, LAST = date(2025, 1, 1), date(2025, 12, 31)
 
 
-def set_up(sb: Sandbox, settings: Any, store_hash: str, quota: int, window: float) -> int:
+class FakeProcess:
+    """One fake on its own server in a forked process, driven by calls sent down a pipe: `call("seed",
+    ...)` runs `fake.seed(...)` there; a dotted name reaches an attribute's method, `set:` sets one."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        context = multiprocessing.get_context("fork")  # forked before this process starts threads
+        self._conn, theirs = context.Pipe()
+        self._process = context.Process(target=_serve_fake, args=(make, theirs), daemon=True)
+        self._process.start()
+        self.url: str = self._conn.recv()
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        self._conn.send((name, args, kwargs))
+        ok, value = self._conn.recv()
+        if not ok:
+            raise RuntimeError(f"{name} in the fake's process: {value}")
+        return value
+
+    def stop(self) -> None:
+        self._conn.send(None)
+        self._process.join(10)
+
+
+def _serve_fake(make: Callable[[], Any], conn: Connection) -> None:
+    fake = make()
+    server = BackgroundServer(fake.app, host="127.0.0.1")
+    fake.bind(f"http://127.0.0.1:{server.port}")
+    server.start()
+    conn.send(f"http://127.0.0.1:{server.port}")
+    while (request := conn.recv()) is not None:
+        name, args, kwargs = request
+        try:
+            *path, last = name.split(".")
+            target = fake
+            for part in path:
+                target = getattr(target, part)
+            if last.startswith("set:"):
+                setattr(target, last.removeprefix("set:"), args[0])
+                value = None
+            else:
+                value = getattr(target, last)
+                value = value(*args, **kwargs) if callable(value) else value
+            conn.send((True, value))
+        except Exception as exc:  # sent back, raised in the benchmark
+            conn.send((False, repr(exc)))
+    server.stop()
+
+
+class Fakes:
+    """The fakes the export talks to: each in its own process, or (`here`) a Sandbox in this one."""
+
+    def __init__(self, here: bool) -> None:
+        self.sandbox = Sandbox().start() if here else None
+        if self.sandbox is None:
+            self.bc = FakeProcess(lambda: FakeBigCommerce(client_id=CLIENT_ID, client_secret=CLIENT_SECRET))
+            self.sm = FakeProcess(FakeSalesmanago)
+
+    def bc_call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._call("bc", name, *args, **kwargs)
+
+    def sm_call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._call("sm", name, *args, **kwargs)
+
+    def _call(self, which: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self.sandbox is None:
+            return getattr(self, which).call(name, *args, **kwargs)
+        *path, last = name.split(".")
+        target = getattr(self.sandbox, which)
+        for part in path:
+            target = getattr(target, part)
+        if last.startswith("set:"):
+            setattr(target, last.removeprefix("set:"), args[0])
+            return None
+        value = getattr(target, last)
+        return value(*args, **kwargs) if callable(value) else value
+
+    def app_settings(self) -> dict[str, Any]:
+        if self.sandbox is not None:
+            return self.sandbox.app_settings()
+        return {
+            "bc_api_url": self.bc.url,
+            "bc_login_url": self.bc.url,
+            "bc_client_id": CLIENT_ID,
+            "bc_client_secret": CLIENT_SECRET,
+            "sm_default_endpoint": self.sm.url,
+            "sm_v3_url": self.sm.url,
+            "sm_endpoint_hosts": self.sm.url,
+        }
+
+    def stop(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        else:
+            self.bc.stop()
+            self.sm.stop()
+
+
+CLIENT_ID, CLIENT_SECRET = "sandbox-client-id", "sandbox-client-secret"  # the fake's own
+
+
+def set_up(fakes: Fakes, settings: Any, store_hash: str, quota: int, window: float) -> int:
     runtime = init_runtime(settings, migrate=True)
-    sb.bc.set_quota(store_hash, requests=quota, window_s=window)
-    token = sb.bc.issue_token(store_hash, settings.bc_client_id, DEFAULT_APP_SCOPES)
-    normal = sb.sm.NORMAL
+    fakes.bc_call("set_quota", store_hash, requests=quota, window_s=window)
+    token = fakes.bc_call("issue_token", store_hash, settings.bc_client_id, DEFAULT_APP_SCOPES)
+    normal = fakes.sm_call("NORMAL")
     with runtime.db.session() as s:
         store = Store(hash=store_hash, status="installed", access_token=token, timezone="UTC", info={})
         s.add(store)
@@ -93,7 +200,7 @@ def set_up(sb: Sandbox, settings: Any, store_hash: str, quota: int, window: floa
         s.add(
             SalesmanagoAccount(
                 store_id=store.id,
-                endpoint=sb.sm_url,
+                endpoint=settings.sm_default_endpoint,
                 client_id=normal.client_id,
                 api_key="benchmark-api-key",
                 sha=compute_sha("benchmark-api-key", normal.client_id, normal.api_secret),
@@ -181,26 +288,30 @@ def main() -> None:
         "--kinds", default="contacts,events", help="which exports to run, comma-separated (default: both)"
     )
     parser.add_argument(
+        "--fakes-here", action="store_true", help="run the fakes in this process (as before 2026-12-05)"
+    )
+    parser.add_argument(
         "--profile", default="", help="a directory: each export's process writes <kind>.prof (cProfile) there"
     )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="smbc-export-bench-"))
-    with Sandbox() as sb:
+    fakes = Fakes(args.fakes_here)
+    try:
         settings = load_settings(
             database_url=args.database_url or f"sqlite:///{tmp / 'smbc.db'}",
             queue_url=f"sqlite:///{tmp / 'queue.db'}",
             secret_key=Fernet.generate_key().decode(),
             var_dir=tmp,
-            **sb.app_settings(),
+            **fakes.app_settings(),
         )
-        store_hash = sb.bc.default_store_hash
+        store_hash = fakes.bc_call("default_store_hash")
         seeded_at = time.monotonic()
-        sb.bc.seed(store_hash, customers=args.customers, orders=args.orders, start=FIRST, end=LAST)
+        fakes.bc_call("seed", store_hash, customers=args.customers, orders=args.orders, start=FIRST, end=LAST)
         seed_s = time.monotonic() - seeded_at
-        store_id = set_up(sb, settings, store_hash, args.quota, args.window_s)
-        sb.bc.faults.latency_ms = args.latency_ms
-        sb.sm.faults.latency_ms = args.sm_latency_ms
+        store_id = set_up(fakes, settings, store_hash, args.quota, args.window_s)
+        fakes.bc_call("faults.set:latency_ms", args.latency_ms)
+        fakes.sm_call("faults.set:latency_ms", args.sm_latency_ms)
         report: dict[str, Any] = {
             "customers": args.customers,
             "orders": args.orders,
@@ -211,12 +322,17 @@ def main() -> None:
             "batch_size": args.batch_size,
             "database": "postgresql" if settings.database_url.startswith("postgresql") else "sqlite",
             "seed_s": round(seed_s, 1),
+            "fakes": "in this process" if args.fakes_here else "each in its own process",
         }
         for kind in args.kinds.split(","):
             report[kind] = run_one(settings, store_id, kind, args)
             print(f"{kind}: {json.dumps(report[kind])}", file=sys.stderr)
-        report["salesmanago_contacts"] = len(sb.sm.contacts(sb.sm.NORMAL.client_id))
-        report["salesmanago_events"] = len(sb.sm.events(sb.sm.NORMAL.client_id))
+        report["salesmanago_contacts"] = len(
+            fakes.sm_call("contacts", normal_id := fakes.sm_call("NORMAL").client_id)
+        )
+        report["salesmanago_events"] = len(fakes.sm_call("events", normal_id))
+    finally:
+        fakes.stop()
     print(json.dumps(report, indent=2))
 
 
