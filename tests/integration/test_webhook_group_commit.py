@@ -22,7 +22,7 @@ from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.realtime import group_commit as group_commit_module
 from smbc.realtime.group_commit import GroupCommit
-from smbc.realtime.inbox import Received, parse_received, record_received
+from smbc.realtime.inbox import InboxWriter, Received, parse_received, record_received
 from smbc.realtime.models import WebhookDelivery
 from smbc.stores.hooks import SECRET_HEADER, WEBHOOK_PATH
 from smbc.web.app import create_app
@@ -361,3 +361,48 @@ def test_a_failing_queue_is_left_alone_for_a_while(
     assert asyncio.run(one_by_one()) == ["accepted"] * 3  # recorded: the sweep finds them
     group.wait_for_messages(timeout=30)
     assert calls == [["accepted"]]  # one try, then none for QUEUE_DOWN_SECONDS
+
+
+def insert_statements(db: Database, record: Any) -> tuple[Any, list[str]]:
+    """What `record()` returns, and the first word of each statement it ran."""
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        return record(), statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+
+
+def test_a_batch_of_known_stores_is_one_statement_that_still_checks_the_store(
+    server: BackgroundServer,
+) -> None:
+    db = database(server)
+    known: dict[str, Any] = {}
+    writer = InboxWriter(db, known)
+    try:
+        first, statements = insert_statements(db, lambda: writer.record([received_delivery(1)]))
+        assert [o.result for o in first] == ["accepted"] and statements == ["SELECT", "INSERT"]
+        batch = [received_delivery(2), received_delivery(1), received_delivery(2)]
+        outcomes, statements = insert_statements(db, lambda: writer.record(batch))
+        assert [o.result for o in outcomes] == ["accepted", "duplicate", "duplicate"]
+        postgresql = db.engine.dialect.name == "postgresql"
+        # PostgreSQL: the known store's INSERT, then the store read and INSERT for the one left out
+        assert statements == (["INSERT", "SELECT", "INSERT"] if postgresql else ["SELECT", "INSERT"])
+        new, statements = insert_statements(db, lambda: writer.record([received_delivery(3)]))
+        assert [o.result for o in new] == ["accepted"]
+        assert statements == (["INSERT"] if postgresql else ["SELECT", "INSERT"])
+        # The store changes behind the writer's back: its INSERT leaves the rows out, the read decides
+        with db.session() as s:
+            store = s.scalars(select(Store).where(Store.hash == STORE)).one()
+            store.webhook_secret = "rotated-secret"
+        assert [o.result for o in writer.record([received_delivery(4)])] == ["unauthorized"]
+        with db.session() as s:
+            s.scalars(select(Store).where(Store.hash == STORE)).one().status = "uninstalled"
+        assert [o.result for o in writer.record([received_delivery(5)])] == ["dropped_uninstalled"]
+    finally:
+        writer.release()
+    assert inbox_count(db) == 3

@@ -31,6 +31,7 @@ from smbc.realtime.inbox import (
     DatabaseUnavailable,
     InboxWriter,
     Received,
+    StoreFound,
     enqueue_accepted,
 )
 
@@ -55,6 +56,7 @@ class GroupCommit:
         self._lingering = False  # that writer waits for deliveries (record() wakes it)
         # One writer: SQLite takes one writer at a time anyway, and PostgreSQL gets one commit per batch.
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="inbox-writer")
+        self._known_stores: dict[str, StoreFound] = {}  # the writer's: what it last read of each store
         self._queue_down_until = 0.0  # monotonic time until which no queue message is sent
         self._messages = threading.Condition(threading.Lock())  # guards the two counts of batches below
         self._answered = 0  # batches answered
@@ -83,7 +85,7 @@ class GroupCommit:
         """On the writer thread, batch after batch until nobody has come for `LINGER_SECONDS`: the next
         flush starts as soon as the last one is committed, without waiting for the busy event loop to
         ask for it. The batches share one database connection, given back when the writer stops."""
-        writer = InboxWriter(self.db)
+        writer = InboxWriter(self.db, self._known_stores)
         try:
             while batch := self._next_batch():
                 outcomes = self._flush(writer, batch)

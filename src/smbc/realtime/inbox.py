@@ -8,7 +8,7 @@ import functools
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,7 +76,10 @@ def parse_received(body: bytes, secret: str | None) -> Received | Accepted:
         return Accepted(400, "invalid", str(exc))
 
 
-def _delivery_key(store_pk: int, envelope: DeliveryEnvelope) -> tuple[int, str, str, int]:
+Key = tuple[int, str, str, int]  # a delivery's unique key in the inbox
+
+
+def _delivery_key(store_pk: int, envelope: DeliveryEnvelope) -> Key:
     return (store_pk, envelope.scope, envelope.hash, envelope.created_at)  # the inbox's unique key
 
 
@@ -127,6 +130,20 @@ FROM json_to_recordset(%(rows)s::json) AS v(store_id integer, scope varchar, has
     created_at bigint, resource_id varchar, payload json, source varchar)
 ON CONFLICT (store_id, scope, hash, created_at) DO NOTHING
 RETURNING id, store_id, scope, hash, created_at"""
+# A batch whose stores were all verified on what an earlier batch read of them: one statement, which
+# inserts a row only if its store is still installed with the same stored secret (checked in the
+# INSERT's own snapshot, so as strict as reading the store first). A row it leaves out (a duplicate,
+# or a store that changed) goes through the store read and the plain INSERT.
+_PG_INSERT_IF_STORE_UNCHANGED = """INSERT INTO webhook_deliveries (store_id, scope, hash, created_at,
+    resource_id, payload, source, status, attempts, last_error, reason, received_at)
+SELECT v.store_id, v.scope, v.hash, v.created_at, v.resource_id, v.payload, v.source,
+    %(status)s, %(attempts)s, %(last_error)s, %(reason)s, %(received_at)s
+FROM json_to_recordset(%(rows)s::json) AS v(store_id integer, scope varchar, hash varchar,
+    created_at bigint, resource_id varchar, payload json, source varchar, store_secret varchar),
+    stores AS s
+WHERE s.id = v.store_id AND s.status = 'installed' AND s.webhook_secret = v.store_secret
+ON CONFLICT (store_id, scope, hash, created_at) DO NOTHING
+RETURNING id, store_id, scope, hash, created_at"""
 _SQLITE_STORES_BY_HASH = (
     "SELECT hash, id, status, webhook_secret FROM stores WHERE hash IN (SELECT value FROM json_each(?))"
 )
@@ -144,30 +161,91 @@ _DEFAULTS = tuple(_DELIVERIES.c[name].default.arg for name in ("status", "attemp
 
 
 @dataclass(frozen=True)
-class _StoreFound:
-    """What the receiver reads of a store: its id, status and webhook secret (decrypted)."""
+class StoreFound:
+    """What the receiver reads of a store: its id, status and webhook secret (decrypted, and as stored)."""
 
     id: int
     status: str
     webhook_secret: str | None
+    stored_secret: str | None = None
 
 
-def _record_in(connection: Connection, received: list[Received]) -> list[Accepted]:
-    """Verify and insert deliveries: one store read and one multi-row INSERT for all of them."""
+def _record_in(
+    connection: Connection, received: list[Received], known: dict[str, StoreFound] | None = None
+) -> list[Accepted]:
+    """Verify and insert deliveries: one store read and one multi-row INSERT for all of them. On
+    PostgreSQL, deliveries of stores in `known` (what earlier batches read) go first through one
+    INSERT that checks their stores are unchanged; `known` is updated with what is read."""
+    results: list[Accepted | None] = [None] * len(received)
+    rest: Sequence[int] = range(len(received))
+    if known and connection.dialect.name == "postgresql":
+        rest = _record_known(connection, received, known, results)
+    if rest:
+        _record_read(connection, received, rest, known, results)
+    return [r for r in results if r is not None]
+
+
+def _record_known(
+    connection: Connection,
+    received: list[Received],
+    known: dict[str, StoreFound],
+    results: list[Accepted | None],
+) -> list[int]:
+    """Insert, in one statement, the deliveries that pass `_verify` on their known store; returns the
+    indexes left to the store read: any other, and any the statement did not insert."""
+    rest: list[int] = []
+    pending: dict[Key, list[int]] = {}
+    for i, item in enumerate(received):
+        store = known.get(item.envelope.store_hash)
+        if store is not None and _verify(item.envelope, item.secret, store) is None:
+            pending.setdefault(_delivery_key(store.id, item.envelope), []).append(i)
+        else:
+            rest.append(i)
+    if pending:
+        keys = list(pending)
+        envelopes = [received[pending[key][0]].envelope for key in keys]
+        secrets = [known[e.store_hash].stored_secret for e in envelopes]
+        new = _insert(connection, keys, envelopes, secrets)
+        for key in keys:
+            first, *repeats = pending[key]
+            delivery_id = new.get(key)
+            if delivery_id is None:  # a duplicate, or its store changed: the store read decides
+                rest.extend(pending[key])
+                continue
+            results[first] = Accepted(200, "accepted", delivery_id=delivery_id, store_id=key[0])
+            for i in repeats:
+                results[i] = Accepted(200, "duplicate")
+    return sorted(rest)
+
+
+def _record_read(
+    connection: Connection,
+    received: list[Received],
+    indexes: Sequence[int],
+    known: dict[str, StoreFound] | None,
+    results: list[Accepted | None],
+) -> None:
+    """Read the stores of the deliveries at `indexes`, verify them and insert the new ones."""
     postgresql = connection.dialect.name == "postgresql"
-    hashes = sorted({r.envelope.store_hash for r in received})
+    hashes = sorted({received[i].envelope.store_hash for i in indexes})
     if postgresql:
         found_rows = connection.exec_driver_sql(_PG_STORES_BY_HASH, {"store_hashes": hashes})
     else:
         found_rows = connection.exec_driver_sql(_SQLITE_STORES_BY_HASH, (json.dumps(hashes),))
     box = get_box()
     stores = {
-        store_hash: _StoreFound(store_id, status, box.decrypt_remembered(secret) if secret else None)
+        store_hash: StoreFound(store_id, status, box.decrypt_remembered(secret) if secret else None, secret)
         for store_hash, store_id, status, secret in found_rows
     }
-    results: list[Accepted | None] = [None] * len(received)
-    pending: dict[tuple[int, str, str, int], list[int]] = {}  # key -> indexes (a batch may repeat one)
-    for i, item in enumerate(received):
+    if known is not None:
+        for store_hash in hashes:  # a store gone is forgotten
+            if store_hash in stores:
+                known[store_hash] = stores[store_hash]
+            else:
+                known.pop(store_hash, None)
+    pending: dict[Key, list[int]] = {}  # key -> indexes (a batch may repeat one)
+    for i in indexes:
+        item = received[i]
         found = stores.get(item.envelope.store_hash)
         results[i] = _verify(item.envelope, item.secret, found)
         if results[i] is None:
@@ -184,14 +262,21 @@ def _record_in(connection: Connection, received: list[Received]) -> list[Accepte
                 results[first] = Accepted(200, "accepted", delivery_id=delivery_id, store_id=key[0])
             for i in repeats:
                 results[i] = Accepted(200, "duplicate")
-    return [r for r in results if r is not None]
 
 
 def _insert(
-    connection: Connection, keys: list[tuple[int, str, str, int]], envelopes: list[DeliveryEnvelope]
-) -> dict[tuple[int, str, str, int], int]:
-    """The new rows' ids by key; a key already in the inbox is not inserted and not returned."""
-    rows = json.dumps([_row_values(key[0], e) for key, e in zip(keys, envelopes, strict=True)])
+    connection: Connection,
+    keys: list[Key],
+    envelopes: list[DeliveryEnvelope],
+    store_secrets: list[str | None] | None = None,
+) -> dict[Key, int]:
+    """The new rows' ids by key; a key already in the inbox is not inserted and not returned. With
+    `store_secrets` (PostgreSQL), nor is a row whose store is not installed with that stored secret."""
+    values = [_row_values(key[0], e) for key, e in zip(keys, envelopes, strict=True)]
+    if store_secrets is not None:
+        for row, secret in zip(values, store_secrets, strict=True):
+            row["store_secret"] = secret
+    rows = json.dumps(values)
     received_at = utcnow()
     if connection.dialect.name == "postgresql":
         status, attempts, last_error, reason = _DEFAULTS
@@ -203,7 +288,8 @@ def _insert(
             "reason": reason,
             "received_at": received_at,
         }
-        inserted = connection.exec_driver_sql(_PG_INSERT, parameters)
+        statement = _PG_INSERT if store_secrets is None else _PG_INSERT_IF_STORE_UNCHANGED
+        inserted = connection.exec_driver_sql(statement, parameters)
     else:  # the timestamp as the column stores it (SQLite keeps text)
         stored_at = _stored_received_at(connection.dialect)(received_at)
         inserted = connection.exec_driver_sql(_SQLITE_INSERT, (*_DEFAULTS, stored_at, rows))
@@ -220,10 +306,12 @@ class InboxWriter:
     """Records batches of deliveries (the group commit's flushes) on one connection, checked out of
     the pool at the first batch and kept until `release`: the group commit keeps it while batches
     follow each other, so a batch does not pay a checkout, PostgreSQL's liveness ping and a reset.
-    One thread at a time."""
+    One thread at a time. Given `known`, it remembers there what it reads of stores, so that on
+    PostgreSQL a batch of known stores is one statement (`_record_in`)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, known: dict[str, StoreFound] | None = None) -> None:
         self.db = db
+        self.known = known
         self._connection: Connection | None = None
 
     def record(self, received: list[Received]) -> list[Accepted]:
@@ -261,7 +349,7 @@ class InboxWriter:
                 # Reset when the connection goes back to the pool.
                 connection.execution_options(isolation_level="AUTOCOMMIT")
         with connection.begin():  # PostgreSQL: commits nothing more, keeps the commit event per batch
-            return _record_in(connection, received)
+            return _record_in(connection, received, self.known)
 
     def _record_alone(self, item: Received) -> Accepted:
         try:
