@@ -90,7 +90,7 @@ FEATURE_MODEL_MODULES: list[str] = [
     "smbc.settings.models",
     "smbc.account.models",
     "smbc.monitoring.models",
-    "smbc.engine.ledgers",
+    "smbc.engine.models",
     "smbc.realtime.models",
     "smbc.export.models",
     "smbc.consent.models",

@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Connection,
-    ForeignKey,
     Insert,
     Integer,
     Select,
     String,
-    UniqueConstraint,
     and_,
     bindparam,
     cast,
@@ -30,32 +27,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Row as ResultRow
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from smbc.core.clock import utcnow
 from smbc.core.encryption import KEYED_HASH_PREFIX, get_box
-from smbc.db.base import Base
 from smbc.db.session import StatementRunner, conflict_insert, insert_one_ignoring_conflict
-from smbc.db.types import UTCDateTime
-
-
-class SyncedContact(Base):
-    """What SALESmanago knows of one e-mail of a store: its contactId, the customer it came from, the
-    last consent sent, and a hash of the last upsert (an unchanged contact is not sent again)."""
-
-    __tablename__ = "synced_contacts"
-    __table_args__ = (UniqueConstraint("store_id", "email"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
-    email: Mapped[str] = mapped_column(String(320))  # lower-cased
-    customer_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    contact_id: Mapped[str | None] = mapped_column(String(64))
-    # Newsletter consent as last sent: True opted in, False opted out, None never said.
-    opted_in: Mapped[bool | None] = mapped_column(Boolean)
-    payload_hash: Mapped[str] = mapped_column(String(64), default="")
-    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+from smbc.engine.models import SyncedContact
 
 
 def ledger_email(email: str | None) -> str:

@@ -29,14 +29,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
-    ForeignKey,
-    Index,
-    Integer,
     Select,
     String,
-    UniqueConstraint,
     and_,
     bindparam,
     delete,
@@ -46,12 +41,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row as ResultRow
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from smbc.core.clock import utcnow
 from smbc.db.base import Base
 from smbc.db.session import Database, StatementRunner, insert_one_ignoring_conflict
-from smbc.db.types import UTCDateTime
 from smbc.engine.contacts import (  # noqa: F401  (the contact ledger, imported by callers from here)
     KnownContact,
     SyncedContact,
@@ -62,6 +55,7 @@ from smbc.engine.contacts import (  # noqa: F401  (the contact ledger, imported 
     ledger_keys,
     remember_contact,
 )
+from smbc.engine.models import SentEvent
 from smbc.engine.queue import STALE_LOCK
 
 # "unconfirmed": the request went out and no answer came back (a kill -9, a read timeout). SALESmanago
@@ -71,35 +65,6 @@ from smbc.engine.queue import STALE_LOCK
 SENT_STATES = ("sent", "unconfirmed")
 INTERRUPTED = "interrupted while sending to SALESmanago; it may have it; not sent again to avoid a duplicate"
 Row = TypeVar("Row")
-
-
-class SentEvent(Base):
-    """An external event sent (or being sent) to SALESmanago: PURCHASE / CANCELLATION per order,
-    RETURN per refund. Inserted before the send; unique, so one worker wins."""
-
-    __tablename__ = "sent_events"
-    # Ledger reads go by (store, order) and a batch finds its own claims by (store, claimed_by):
-    # with the store's index alone, each read scanned every event the store ever sent.
-    __table_args__ = (
-        UniqueConstraint("store_id", "kind", "key"),
-        Index("ix_sent_events_store_order", "store_id", "order_id"),
-        Index("ix_sent_events_store_claimed_by", "store_id", "claimed_by"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # No index of its own: the three above start with it.
-    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(24))  # PURCHASE | CANCELLATION | RETURN
-    key: Mapped[str] = mapped_column(String(64))  # order id, or refund id for RETURN
-    order_id: Mapped[int | None] = mapped_column(BigInteger)
-    # claimed | sending | one of SENT_STATES (see the module's docstring)
-    state: Mapped[str] = mapped_column(String(16), default="claimed")
-    claimed_by: Mapped[str] = mapped_column(String(64), default="")  # "delivery:42", "export:3"
-    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    event_id: Mapped[str | None] = mapped_column(String(64))
-    contact_id: Mapped[str | None] = mapped_column(String(64))
-    email: Mapped[str | None] = mapped_column(String(320))
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def claim_by_inserting(
