@@ -299,3 +299,30 @@ def test_a_status_change_into_a_purchase_status_already_sent_reads_no_order(worl
     finished = dict(realtime.drain_store(a, db=world.db, clients=world.clients))
     assert finished[later].reason.startswith("CANCELLATION sent")
     assert len([path for path in world.bc.paths() if path.startswith("v2/orders/60")]) > reads
+
+
+def test_a_row_recorded_while_a_drain_works_is_its_next_batch_not_a_drain_of_its_own(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _ = world.stores
+    first = world.customer(a, 1)
+    inbox.enqueue_accepted([inbox.Accepted(200, "accepted", delivery_id=first, store_id=a)])
+    huey.storage.dequeue()  # a worker takes the drain's message
+    process = realtime._process_batch
+    arrived: list[int] = []
+
+    def process_then_receive(*args: Any, **kwargs: Any) -> list[tuple[int, Any]]:
+        finished = process(*args, **kwargs)
+        if not arrived:  # a delivery recorded while the first batch is worked on
+            arrived.append(world.customer(a, 2))
+            inbox.enqueue_accepted([inbox.Accepted(200, "accepted", delivery_id=arrived[0], store_id=a)])
+        return finished
+
+    monkeypatch.setattr(realtime, "_process_batch", process_then_receive)
+    finished = realtime.drain_store(a, db=world.db, clients=world.clients)
+
+    assert [delivery_id for delivery_id, _ in finished] == [first, *arrived]
+    assert world.status(arrived[0]) == "done"
+    assert world.queued_drains() == []  # the store's mark was set: no message for the second row
+    inbox.enqueue_accepted([inbox.Accepted(200, "accepted", delivery_id=first, store_id=a)])
+    assert world.queued_drains() == [a]  # the drain ended: the next arrival queues one

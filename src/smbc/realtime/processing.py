@@ -136,7 +136,7 @@ def claim_store_batch(
     db: Database, store_id: int, now: datetime, limit: int = DRAIN_LIMIT
 ) -> tuple[list[Delivery], Fingerprint | None]:
     """Claim the store's oldest due rows of every scope (a drain's batch), and read the store's
-    fingerprint for its snapshot when any were claimed, in one transaction."""
+    fingerprint when any were claimed, in one transaction."""
     with db.connection() as connection:
         batch: list[Delivery] = list(
             queue.claim_store_rows(connection, WebhookDelivery, store_id, now, limit)
@@ -180,28 +180,39 @@ def drain_store(
     store_id: int, *, db: Database | None = None, clients: Clients = REAL_CLIENTS, limit: int = DRAIN_LIMIT
 ) -> list[tuple[int, Result]]:
     """Work on the store's oldest due rows, up to `limit`; if that many were due, ask for another
-    drain of the store at the back of the queue instead of looping, so other stores' drains run in
-    between (round robin). It is asked for before this batch is worked on: a free worker may take
-    the store's next batch meanwhile (the store's BigCommerce limiter bounds their calls). While
-    the store's quota is used up, nothing is claimed: one drain is asked for at the window's reset.
-    Returns what happened to each row."""
-    # Before the claim: a row recorded from now on is either claimed here or gets a message of its own.
+    drain of the store at the back of the queue (round robin with other stores), before this batch
+    is worked on, so a free worker may take the next batch meanwhile. While the store's quota is
+    used up, nothing is claimed: one drain is asked for at the window's reset. Where drains are
+    marked, the store's mark stays set during a batch (rows recorded meanwhile send no message);
+    after a batch under `limit` the drain clears it and claims once more: one batch for what
+    arrived meanwhile instead of a drain each. Returns what happened to each row."""
+    store_hash = known_store_hash(store_id)
+    wait = clients.quota_wait(store_hash) if store_hash is not None else 0.0
+    if wait > MAX_QUOTA_WAIT_S:
+        _clear_drain_mark(store_id)
+        postpone_drain(store_id, wait)  # nothing claimed: the rows stay due for the drain at the reset
+        return []
+    db = db or get_runtime().db
+    finished: list[tuple[int, Result]] = []
+    with db.pinned():  # the batches' short transactions on one pooled connection
+        for last_look in (False, True) if QUEUED_DRAINS.kept() else (True,):
+            if last_look:  # from here a row recorded is claimed by the look below or gets a message
+                _clear_drain_mark(store_id)
+            now = utcnow()
+            batch, fingerprint = claim_store_batch(db, store_id, now, limit)
+            if len(batch) == limit:
+                enqueue_drains([store_id], even_if_queued=True)
+            finished += _process_batch(db, batch, clients, now, fingerprint)
+            if len(batch) == limit:
+                break  # the drain asked for above looks again after its batch
+    return finished
+
+
+def _clear_drain_mark(store_id: int) -> None:
     try:
         QUEUED_DRAINS.clear([store_id])
     except Exception:  # the mark lapses by itself (DRAIN_MARK_SECONDS); the rows are drained anyway
         log.warning("could not clear the drain mark of store %s", store_id, exc_info=True)
-    store_hash = known_store_hash(store_id)
-    wait = clients.quota_wait(store_hash) if store_hash is not None else 0.0
-    if wait > MAX_QUOTA_WAIT_S:
-        postpone_drain(store_id, wait)  # nothing claimed: the rows stay due for the drain at the reset
-        return []
-    db = db or get_runtime().db
-    now = utcnow()
-    with db.pinned():  # the batch's short transactions on one pooled connection
-        batch, fingerprint = claim_store_batch(db, store_id, now, limit)
-        if len(batch) == limit:
-            enqueue_drains([store_id])
-        return _process_batch(db, batch, clients, now, fingerprint)
 
 
 def _process_batch(
@@ -212,9 +223,8 @@ def _process_batch(
     fingerprint: Fingerprint | None = None,
 ) -> list[tuple[int, Result]]:
     """Handle claimed rows of one store, coalescing reads, and record what became of each. If their
-    outcomes cannot be written (the database failed), this process stops renewing their leases: they
-    lapse within one lease and `queue.reclaim_expired` retries them, instead of being kept until
-    `queue.STALE_LOCK` (minutes) after the database is back."""
+    outcomes cannot be written (the database failed), their leases are not renewed: they lapse and
+    `queue.reclaim_expired` retries them, not `queue.STALE_LOCK` (minutes) after the database is back."""
     try:
         return _handle_batch(db, batch, clients, now, fingerprint)
     except BaseException:
@@ -293,8 +303,7 @@ def _prepare(
 ) -> tuple[Store, StoreSettings, BigCommerceClient, SalesmanagoPort] | Result | _NotPrepared:
     """The store (a detached snapshot), its settings and both clients: no statement when the store's
     rows, as `fingerprint` read them in the claim's transaction, are unchanged since the last batch
-    (`store_snapshots`), else a short transaction; none stays open for the calls. A `Result` when
-    the batch cannot run at all."""
+    (`store_snapshots`), else a short transaction. A `Result` when the batch cannot run at all."""
     snapshot = snapshot_for(db, store_id, fingerprint)
     if snapshot is None or not snapshot.store.installed:
         return Result.skipped("store uninstalled")
@@ -423,12 +432,6 @@ def handle(ctx: Context, delivery: Delivery) -> Result:
     return handler(ctx, delivery)
 
 
-# -- the once-ever ledger --------------------------------------------------------------------
-
-
-# -- carts -----------------------------------------------------------------------------------
-
-
 HANDLERS: dict[str, Callable[[Context, Delivery], Result]] = {
     "store/customer/created": handle_customer,
     "store/customer/updated": handle_customer,
@@ -464,8 +467,8 @@ HANDLERS: dict[str, Callable[[Context, Delivery], Result]] = {
 # -- queue, sweep, pause/resume --------------------------------------------------------------
 
 
-# A drain marked queued (`QUEUED_DRAINS`) is not sent again until it starts. A drain lost with its
-# message (Redis lost, a worker killed before the task began) is recovered twice over: its mark lapses
+# A drain marked queued (`QUEUED_DRAINS`) is not sent again until it takes its last look. A drain lost
+# (Redis lost, a worker killed before the task or during its batch) is recovered twice over: its mark lapses
 # after DRAIN_MARK_SECONDS, so the next delivery sends one, and the sweep finds rows left due.
 DRAIN_MARK_SECONDS = 30.0
 QUEUED_DRAINS = QueuedMarks("drain-queued", DRAIN_MARK_SECONDS)
@@ -594,7 +597,4 @@ def retry_delivery(delivery_id: int, *, db: Database | None = None) -> bool:
 
 def drain(db: Database, ids: Iterable[int], clients: Clients = REAL_CLIENTS) -> list[tuple[int, Result]]:
     """Process rows in this thread (CLI and tests): each id once, in order."""
-    results: list[tuple[int, Result]] = []
-    for delivery_id in ids:
-        results.extend(process_delivery(delivery_id, db=db, clients=clients))
-    return results
+    return [result for row_id in ids for result in process_delivery(row_id, db=db, clients=clients)]
