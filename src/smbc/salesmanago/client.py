@@ -38,7 +38,7 @@ from smbc.salesmanago.calls import record_calls_into as record_calls_into
 from smbc.salesmanago.classification import MSG_USER_NOT_AUTHENTICATED as MSG_USER_NOT_AUTHENTICATED
 from smbc.salesmanago.classification import UnexpectedAnswerError as UnexpectedAnswerError
 from smbc.salesmanago.classification import classify as classify
-from smbc.salesmanago.payload import clean_payload
+from smbc.salesmanago.payload import CleanedPayload, clean_payload
 
 A = TypeVar("A", bound=AnswerModel)
 
@@ -156,7 +156,7 @@ class SalesmanagoClient:
         """Asynchronous: SALESmanago accepts the batch and applies it later, so a contact in it may
         not exist yet when this returns, and the answer carries no contact ids."""
         owner = self.credentials.owner
-        details = [{"owner": owner, **item} for item in upserts]
+        details = [_with_owner(owner, item) for item in upserts]
         body = {"upsertDetails": details, "useApiDoubleOptIn": False, "internalIntegration": True}
         return self.call("/api/contact/batchupsertv2", body, BatchAccepted)
 
@@ -194,6 +194,14 @@ class SalesmanagoClient:
                 Outcome.INVALID, "SALESmanago returned no users for this account", service=Service.SALESMANAGO
             )
         return users
+
+
+def _with_owner(owner: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A `batchupsertv2` detail: the item's owner, else the account's. An item cleaned already that
+    names its owner stays cleaned (the client's cleaning then skips it instead of walking it again)."""
+    if item.__class__ is CleanedPayload and "owner" in item:
+        return CleanedPayload({"owner": owner, **item})
+    return {"owner": owner, **item}
 
 
 class SalesmanagoAccountApi:
