@@ -326,3 +326,29 @@ def test_a_row_recorded_while_a_drain_works_is_its_next_batch_not_a_drain_of_its
     assert world.queued_drains() == []  # the store's mark was set: no message for the second row
     inbox.enqueue_accepted([inbox.Accepted(200, "accepted", delivery_id=first, store_id=a)])
     assert world.queued_drains() == [a]  # the drain ended: the next arrival queues one
+
+
+def test_a_drain_started_while_another_of_its_store_works_here_leaves_the_rows_to_its_last_look(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where no mark holds back the message (external workers on the embedded queue), the second
+    # drain still costs no claim: the running drain's last look takes the row.
+    a, _ = world.stores
+    first = world.customer(a, 1)
+    process = realtime._process_batch
+    arrived: list[int] = []
+    second_drain: list[list[tuple[int, Any]]] = []
+
+    def process_then_receive(*args: Any, **kwargs: Any) -> list[tuple[int, Any]]:
+        finished = process(*args, **kwargs)
+        if not arrived:
+            arrived.append(world.customer(a, 2))
+            second_drain.append(realtime.drain_store(a, db=world.db, clients=world.clients))
+        return finished
+
+    monkeypatch.setattr(realtime, "_process_batch", process_then_receive)
+    finished = realtime.drain_store(a, db=world.db, clients=world.clients)
+
+    assert second_drain == [[]]
+    assert [delivery_id for delivery_id, _ in finished] == [first, *arrived]
+    assert realtime.drain_store(a, db=world.db, clients=world.clients) == []  # the next drain runs

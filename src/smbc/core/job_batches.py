@@ -82,10 +82,6 @@ class QueuedMarks:
         except RuntimeError:  # no runtime: a script or test driving the queue by hand
             return False
 
-    def kept(self) -> bool:
-        """Whether marks are kept at all (else every message is sent, as `claim` says)."""
-        return not huey.immediate and (isinstance(huey.storage, RedisStorage) or self._marks_locally())
-
     def claim(self, keys: Sequence[int]) -> list[int]:
         """The keys not marked yet, now marked: a message is to be sent for each (and `clear`ed if
         sending fails). Keys already marked have a queued message that has not started."""

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from smbc.bigcommerce import catalog as bc_catalog
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
 from smbc.core.clock import utcnow
-from smbc.core.job_batches import QueuedMarks, enqueue_each
+from smbc.core.job_batches import enqueue_each
 from smbc.core.jobs import huey
 from smbc.core.metrics import record_delivery_processed
 from smbc.core.remote_calls import CallPostponed, Outcome, RemoteCallError
@@ -43,6 +43,7 @@ from smbc.engine.context import Context, Result, RowStatus, SalesmanagoPort
 from smbc.engine.pausing import pause_reason_for, pause_store
 from smbc.mapping.records import channel_location
 from smbc.realtime.clients import MAX_QUOTA_WAIT_S, REAL_CLIENTS, Clients
+from smbc.realtime.drain_marks import DRAINS_BEFORE_LAST_LOOK, QUEUED_DRAINS, clear_drain_mark
 from smbc.realtime.handlers import Delivery
 from smbc.realtime.handlers.carts import CART_CLOSING_SCOPES, CART_GONE, handle_cart, handle_cart_closed
 from smbc.realtime.handlers.customers import handle_customer, handle_customer_deleted
@@ -179,40 +180,46 @@ def process_delivery(
 def drain_store(
     store_id: int, *, db: Database | None = None, clients: Clients = REAL_CLIENTS, limit: int = DRAIN_LIMIT
 ) -> list[tuple[int, Result]]:
-    """Work on the store's oldest due rows, up to `limit`; if that many were due, ask for another
-    drain of the store at the back of the queue (round robin with other stores), before this batch
-    is worked on, so a free worker may take the next batch meanwhile. While the store's quota is
-    used up, nothing is claimed: one drain is asked for at the window's reset. Where drains are
-    marked, the store's mark stays set during a batch (rows recorded meanwhile send no message);
-    after a batch under `limit` the drain clears it and claims once more: one batch for what
-    arrived meanwhile instead of a drain each. Returns what happened to each row."""
+    """Work on the store's oldest due rows, up to `limit`; if that many were due, first ask for another
+    drain of the store at the back of the queue (stores take turns; a free worker may take the next
+    batch meanwhile). While the store's quota is used up, nothing is claimed: one drain is asked for
+    at the window's reset. During a batch the store's mark stays set (rows recorded meanwhile send no
+    message) and this process's other drains of the store return at once; after a batch under `limit`
+    the drain clears the mark and claims once more: one batch for what arrived meanwhile."""
     store_hash = known_store_hash(store_id)
     wait = clients.quota_wait(store_hash) if store_hash is not None else 0.0
     if wait > MAX_QUOTA_WAIT_S:
-        _clear_drain_mark(store_id)
+        clear_drain_mark(store_id)
         postpone_drain(store_id, wait)  # nothing claimed: the rows stay due for the drain at the reset
         return []
+    if not DRAINS_BEFORE_LAST_LOOK.enter(store_id):
+        return []  # a drain of the store in this process claims this one's rows with its last look
     db = db or get_runtime().db
     finished: list[tuple[int, Result]] = []
-    with db.pinned():  # the batches' short transactions on one pooled connection
-        for last_look in (False, True) if QUEUED_DRAINS.kept() else (True,):
-            if last_look:  # from here a row recorded is claimed by the look below or gets a message
-                _clear_drain_mark(store_id)
-            now = utcnow()
-            batch, fingerprint = claim_store_batch(db, store_id, now, limit)
-            if len(batch) == limit:
-                enqueue_drains([store_id], even_if_queued=True)
-            finished += _process_batch(db, batch, clients, now, fingerprint)
-            if len(batch) == limit:
-                break  # the drain asked for above looks again after its batch
-    return finished
-
-
-def _clear_drain_mark(store_id: int) -> None:
+    counted = True
     try:
-        QUEUED_DRAINS.clear([store_id])
-    except Exception:  # the mark lapses by itself (DRAIN_MARK_SECONDS); the rows are drained anyway
-        log.warning("could not clear the drain mark of store %s", store_id, exc_info=True)
+        with db.pinned():  # the batches' short transactions on one pooled connection
+            for last_look in (False, True):
+                if last_look:  # from here a row recorded is claimed by the look below or gets a drain
+                    DRAINS_BEFORE_LAST_LOOK.leave(store_id)
+                    counted = False
+                    clear_drain_mark(store_id)
+                now = utcnow()
+                batch, fingerprint = claim_store_batch(db, store_id, now, limit)
+                if len(batch) == limit:  # the drain asked for takes the next batch and looks again
+                    if counted:
+                        DRAINS_BEFORE_LAST_LOOK.leave(store_id)
+                        counted = False
+                    enqueue_drains([store_id], even_if_queued=True)
+                finished += _process_batch(db, batch, clients, now, fingerprint)
+                if len(batch) == limit:
+                    break
+    except BaseException:
+        if counted:  # drains skipped for this one's last look: one drain takes it instead
+            DRAINS_BEFORE_LAST_LOOK.leave(store_id)
+            enqueue_drains([store_id], even_if_queued=True)
+        raise
+    return finished
 
 
 def _process_batch(
@@ -465,13 +472,6 @@ HANDLERS: dict[str, Callable[[Context, Delivery], Result]] = {
 
 
 # -- queue, sweep, pause/resume --------------------------------------------------------------
-
-
-# A drain marked queued (`QUEUED_DRAINS`) is not sent again until it takes its last look. A drain lost
-# (Redis lost, a worker killed before the task or during its batch) is recovered twice over: its mark lapses
-# after DRAIN_MARK_SECONDS, so the next delivery sends one, and the sweep finds rows left due.
-DRAIN_MARK_SECONDS = 30.0
-QUEUED_DRAINS = QueuedMarks("drain-queued", DRAIN_MARK_SECONDS)
 
 
 @huey.task()

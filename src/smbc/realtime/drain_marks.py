@@ -1,0 +1,53 @@
+"""Which stores have a drain coming: the queue-wide marks of queued drains, and this process's drains
+that will look for their store's rows once more after their batch."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+
+from smbc.core.job_batches import QueuedMarks
+
+log = logging.getLogger(__name__)
+
+# A drain marked queued (`QUEUED_DRAINS`) is not sent again until it takes its last look. A drain lost
+# (Redis lost, a worker killed before the task or during its batch) is recovered twice over: its mark
+# lapses after DRAIN_MARK_SECONDS, so the next delivery sends one, and the sweep finds rows left due.
+DRAIN_MARK_SECONDS = 30.0
+QUEUED_DRAINS = QueuedMarks("drain-queued", DRAIN_MARK_SECONDS)
+
+
+def clear_drain_mark(store_id: int) -> None:
+    try:
+        QUEUED_DRAINS.clear([store_id])
+    except Exception:  # the mark lapses by itself (DRAIN_MARK_SECONDS); the rows are drained anyway
+        log.warning("could not clear the drain mark of store %s", store_id, exc_info=True)
+
+
+class DrainsBeforeLastLook:
+    """Stores with a drain in this process that has yet to take its last look (its claim after its
+    batch): a drain of such a store that starts now has nothing to do that the last look will not
+    do, since every row its message was sent for is already recorded."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stores: Counter[int] = Counter()
+
+    def enter(self, store_id: int) -> bool:
+        """Count a drain of the store in; False (not counted) when one already counted will look."""
+        with self._lock:
+            if self._stores[store_id]:
+                return False
+            self._stores[store_id] += 1
+            return True
+
+    def leave(self, store_id: int) -> None:
+        """The drain takes its last look now (or takes none: its store's next drain is queued)."""
+        with self._lock:
+            self._stores[store_id] -= 1
+            if self._stores[store_id] <= 0:
+                del self._stores[store_id]
+
+
+DRAINS_BEFORE_LAST_LOOK = DrainsBeforeLastLook()
