@@ -156,6 +156,15 @@ SELECT json_extract(value, '$.store_id'), json_extract(value, '$.scope'), json_e
 FROM json_each(?) WHERE true
 ON CONFLICT (store_id, scope, hash, created_at) DO NOTHING
 RETURNING id, store_id, scope, hash, created_at"""
+_SQLITE_INSERT_IF_STORE_UNCHANGED = """INSERT INTO webhook_deliveries (store_id, scope, hash,
+    created_at, resource_id, payload, source, status, attempts, last_error, reason, received_at)
+SELECT json_extract(value, '$.store_id'), json_extract(value, '$.scope'), json_extract(value, '$.hash'),
+    json_extract(value, '$.created_at'), json_extract(value, '$.resource_id'),
+    json_extract(value, '$.payload'), json_extract(value, '$.source'), ?, ?, ?, ?, ?
+FROM json_each(?) JOIN stores AS s ON s.id = json_extract(value, '$.store_id')
+WHERE s.status = 'installed' AND s.webhook_secret = json_extract(value, '$.store_secret')
+ON CONFLICT (store_id, scope, hash, created_at) DO NOTHING
+RETURNING id, store_id, scope, hash, created_at"""
 # The columns the ORM fills from their defaults, taken from the model so the two paths cannot differ.
 _DEFAULTS = tuple(_DELIVERIES.c[name].default.arg for name in ("status", "attempts", "last_error", "reason"))
 
@@ -173,12 +182,12 @@ class StoreFound:
 def _record_in(
     connection: Connection, received: list[Received], known: dict[str, StoreFound] | None = None
 ) -> list[Accepted]:
-    """Verify and insert deliveries: one store read and one multi-row INSERT for all of them. On
-    PostgreSQL, deliveries of stores in `known` (what earlier batches read) go first through one
-    INSERT that checks their stores are unchanged; `known` is updated with what is read."""
+    """Verify and insert deliveries: one store read and one multi-row INSERT for all of them.
+    Deliveries of stores in `known` (what earlier batches read) go first through one INSERT that
+    checks their stores are unchanged; `known` is updated with what is read."""
     results: list[Accepted | None] = [None] * len(received)
     rest: Sequence[int] = range(len(received))
-    if known and connection.dialect.name == "postgresql":
+    if known:
         rest = _record_known(connection, received, known, results)
     if rest:
         _record_read(connection, received, rest, known, results)
@@ -271,7 +280,7 @@ def _insert(
     store_secrets: list[str | None] | None = None,
 ) -> dict[Key, int]:
     """The new rows' ids by key; a key already in the inbox is not inserted and not returned. With
-    `store_secrets` (PostgreSQL), nor is a row whose store is not installed with that stored secret."""
+    `store_secrets`, nor is a row whose store is not installed with that stored secret."""
     values = [_row_values(key[0], e) for key, e in zip(keys, envelopes, strict=True)]
     if store_secrets is not None:
         for row, secret in zip(values, store_secrets, strict=True):
@@ -292,7 +301,8 @@ def _insert(
         inserted = connection.exec_driver_sql(statement, parameters)
     else:  # the timestamp as the column stores it (SQLite keeps text)
         stored_at = _stored_received_at(connection.dialect)(received_at)
-        inserted = connection.exec_driver_sql(_SQLITE_INSERT, (*_DEFAULTS, stored_at, rows))
+        statement = _SQLITE_INSERT if store_secrets is None else _SQLITE_INSERT_IF_STORE_UNCHANGED
+        inserted = connection.exec_driver_sql(statement, (*_DEFAULTS, stored_at, rows))
     return {tuple(key): delivery_id for delivery_id, *key in inserted}
 
 
@@ -306,8 +316,8 @@ class InboxWriter:
     """Records batches of deliveries (the group commit's flushes) on one connection, checked out of
     the pool at the first batch and kept until `release`: the group commit keeps it while batches
     follow each other, so a batch does not pay a checkout, PostgreSQL's liveness ping and a reset.
-    One thread at a time. Given `known`, it remembers there what it reads of stores, so that on
-    PostgreSQL a batch of known stores is one statement (`_record_in`)."""
+    One thread at a time. Given `known`, it remembers there what it reads of stores, so that a batch
+    of known stores is one statement (`_record_in`)."""
 
     def __init__(self, db: Database, known: dict[str, StoreFound] | None = None) -> None:
         self.db = db
