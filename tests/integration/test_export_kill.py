@@ -50,7 +50,9 @@ def between_batches(w: World, export_id: int) -> bool:
 
 def test_a_killed_worker_resumes_and_each_event_is_sent_exactly_once(backend_settings: Settings) -> None:
     with export_world(backend_settings) as w:
-        w.seed_completed_orders(40, customers=10)  # no refunds: no BigCommerce read inside a batch
+        # No refunds: no BigCommerce read inside a batch. Enough batches that the reader is still
+        # reading when four are sent, though the batches wait for their buyers a few batches ahead.
+        w.seed_completed_orders(120, customers=10)
         first, last = date(2026, 2, 1), date(2026, 2, 28)
         export_id = service.start_export(
             w.db, w.store_id, "events", first, last, batch_size=3, page_size=3, enqueue=False
@@ -81,7 +83,7 @@ def test_a_killed_worker_resumes_and_each_event_is_sent_exactly_once(backend_set
         stopped = w.export(export_id)
         sent_before = len(w.events("PURCHASE"))
         assert stopped.status == "running" and stopped.lease_owner is not None
-        assert 0 < stopped.sent == sent_before < 40
+        assert 0 < stopped.sent == sent_before < 120
         assert runner.run_export(export_id, db=w.db) is None  # its heartbeat is still fresh
 
         previous = set_clock(FakeClock(utcnow() + long_jobs.LEASE_STALE + timedelta(seconds=1)))
@@ -92,5 +94,5 @@ def test_a_killed_worker_resumes_and_each_event_is_sent_exactly_once(backend_set
             set_clock(previous)
         row = w.export(export_id)
         counts = Counter(e["externalId"] for e in w.events("PURCHASE"))
-        assert len(counts) == 40 and set(counts.values()) == {1}
-        assert row.sent == 40 and row.done == 40 and row.unconfirmed == 0 and row.failed == {}
+        assert len(counts) == 120 and set(counts.values()) == {1}
+        assert row.sent == 120 and row.done == 120 and row.unconfirmed == 0 and row.failed == {}

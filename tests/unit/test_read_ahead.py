@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from smbc.export.read_ahead import ReadAhead
+from smbc.export.read_ahead import IDLE, ReadAhead
 
 
 def test_items_come_in_order_and_all_of_them() -> None:
@@ -62,3 +62,20 @@ def test_leaving_early_stops_the_reader_one_item_ahead() -> None:
     reader.close()
     assert finished.wait(timeout=10)  # the source was closed, not left blocked
     assert len(produced) <= 6  # one in hand, one queued, one being put: never the whole source
+
+
+def test_idling_yields_idle_while_the_source_is_slow_and_every_item_in_order() -> None:
+    release = threading.Event()
+
+    def pages() -> Iterator[int]:
+        yield 1
+        release.wait(timeout=10)  # a page that is slow to come (quota, latency)
+        yield 2
+
+    seen: list[object] = []
+    for item in ReadAhead(pages()).idling(0.01):
+        seen.append(item)
+        if item is IDLE:
+            release.set()
+    assert seen[0] == 1 and seen[-1] == 2 and IDLE in seen
+    assert [item for item in seen if item is not IDLE] == [1, 2]

@@ -22,12 +22,15 @@ from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.export.job import BatchResult, Job
 from smbc.export.ledger import known_contacts
 from smbc.export.plans import BatchContacts, OrderPlan, batch_contacts
+from smbc.export.read_ahead import Idle
 
 # How long after a `batchupsertv2` its buyers' events are sent: the sandbox applies a batch 2 s after
 # answering it; SALESmanago's own delay is not published (a longer one only sends more events twice).
 BUYERS_LEAD_S = 2.0
-# Events planned and waiting for their buyers at most (memory): past this, the oldest batch waits.
-EVENTS_AHEAD = 4_000
+# How long a wait for the next page lets batches whose time has come be sent meanwhile.
+PAGE_IDLE_S = 0.1
+# Batches planned and waiting for their buyers at most (memory): past this, the oldest one waits.
+BATCHES_AHEAD = 10
 # New buyers' synchronous upserts in flight at once. SALESmanago publishes no rate limit (real time's
 # workers already call it in parallel); a few at once keeps well clear of one, 429s back off as usual.
 UPSERTS_AT_ONCE = 4
@@ -37,23 +40,26 @@ UPSERTS_AT_ONCE = 4
 class _Waiting:
     batch: list[OrderPlan]
     ahead: set[str]
-    events: int
     due: float  # time.monotonic() when its events may go
 
 
-def buyers_ahead(job: Job, batches: Iterable[list[OrderPlan]]) -> Iterator[tuple[list[OrderPlan], set[str]]]:
+def buyers_ahead(
+    job: Job, batches: Iterable[list[OrderPlan] | Idle]
+) -> Iterator[tuple[list[OrderPlan], set[str]]]:
     """Each batch with the e-mails of its new buyers sent ahead by `batchupsertv2`, in order, each
-    once `BUYERS_LEAD_S` have passed since (waiting only when nothing else is left to plan)."""
+    once `BUYERS_LEAD_S` have passed since (waiting only when nothing else is left to plan).
+    `IDLE` (the next page is slow to come) sends the batches whose time has come."""
     waiting: deque[_Waiting] = deque()
-    planned = 0
     for batch in batches:
+        if isinstance(batch, Idle):
+            while waiting and waiting[0].due <= time.monotonic():
+                first = waiting.popleft()
+                yield first.batch, first.ahead
+            continue
         ahead = upsert_ahead(job, batch_contacts(batch))
-        events = sum(len(plan.events) for plan in batch)
-        waiting.append(_Waiting(batch, ahead, events, time.monotonic() + BUYERS_LEAD_S if ahead else 0.0))
-        planned += events
-        while waiting and (waiting[0].due <= time.monotonic() or planned > EVENTS_AHEAD):
+        waiting.append(_Waiting(batch, ahead, time.monotonic() + BUYERS_LEAD_S if ahead else 0.0))
+        while waiting and (waiting[0].due <= time.monotonic() or len(waiting) > BATCHES_AHEAD):
             first = waiting.popleft()
-            planned -= first.events
             _sleep_until(first.due)
             yield first.batch, first.ahead
     while waiting:

@@ -1,8 +1,8 @@
 """The events export: orders created in the range (`/v2/orders`, keyset by `min_id`, line items
 included), mapped exactly as real time maps them (PURCHASE, CANCELLATION after a PURCHASE, RETURN per
-refund: the refunds listed once, see `order_reads`), buyers made sure to exist first (see
-`export/buyers.py`: new ones go ahead in `batchupsertv2`), then `addBatchContactExtEvent`, whose answer may report events failed
-(`failedContacts`): those are not marked sent; their buyers are upserted and they are sent once
+refund: the refunds listed once, see `order_reads`), buyers made sure to exist first (new ones
+ahead in `batchupsertv2`: see `buyers`), then `addBatchContactExtEvent`, whose answer may report
+events failed (`failedContacts`): those are not marked sent; their buyers are upserted and they are sent once
 more, and what fails again is released and counted (`Export.failed_events`), so a later export
 sends it. Each (order, type) is claimed in the
 `sent_events` ledger real time uses before sending, so anything already sent (by real time or an
@@ -32,7 +32,7 @@ from smbc.consent.plan import consent_plan_for, last_known_opt_ins
 from smbc.core.clock import utcnow
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.engine.ledgers import SENT_STATES, SentEvent
-from smbc.export.buyers import UPSERTS_AT_ONCE, buyers_ahead, upsert_buyers, upserts_at_once
+from smbc.export.buyers import PAGE_IDLE_S, UPSERTS_AT_ONCE, buyers_ahead, upsert_buyers, upserts_at_once
 from smbc.export.job import (
     UNCONFIRMED_HINT,
     BatchResult,
@@ -55,7 +55,7 @@ from smbc.export.ledger import (
 from smbc.export.models import FAILED_EVENTS_REASON, Export
 from smbc.export.order_reads import forget_refunds, order_pages, orders_left, refunds_of
 from smbc.export.plans import BatchContacts, OrderPlan, PlannedEvent, batch_contacts
-from smbc.export.read_ahead import ReadAhead
+from smbc.export.read_ahead import Idle, ReadAhead
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind
@@ -163,17 +163,26 @@ def _plan_order(
     return plan
 
 
-def _order_plans(job: Job, left: int | None) -> Iterator[OrderPlan]:
-    for page in ReadAhead(order_pages(job, left)):
-        yield from _plan_page(job, page)
+def _order_plans(job: Job, left: int | None) -> Iterator[OrderPlan | Idle]:
+    """The orders' plans, and `IDLE` while the next page is slow to come (quota, latency), so that
+    batches whose buyers went ahead are sent meanwhile (`buyers_ahead`)."""
+    for page in ReadAhead(order_pages(job, left)).idling(PAGE_IDLE_S):
+        if isinstance(page, Idle):
+            yield page
+        else:
+            yield from _plan_page(job, page)
 
 
-def plan_batches(plans: Iterable[OrderPlan], batch_size: int) -> Iterator[list[OrderPlan]]:
+def plan_batches(plans: Iterable[OrderPlan | Idle], batch_size: int) -> Iterator[list[OrderPlan] | Idle]:
     """Whole orders per batch, at most `batch_size` events each (an order with more events than that
-    goes alone); orders that send nothing ride along, so the cursor moves past them too."""
+    goes alone); orders that send nothing ride along, so the cursor moves past them too. `IDLE`
+    passes through as it comes, the batch being filled left as it is."""
     batch: list[OrderPlan] = []
     count = 0
     for plan in plans:
+        if isinstance(plan, Idle):
+            yield plan
+            continue
         if batch and count + len(plan.events) > batch_size:
             yield batch
             batch, count = [], 0

@@ -14,6 +14,14 @@ _END = object()
 POLL_S = 0.1  # how often a reader blocked on a full queue looks whether it should stop
 
 
+class Idle:
+    """What `ReadAhead.idling` yields when no item came in that time (the reader is waiting
+    for its source): the consumer may do other work meanwhile, then iterate on."""
+
+
+IDLE = Idle()
+
+
 class _Failure:
     def __init__(self, error: BaseException) -> None:
         self.error = error
@@ -52,15 +60,27 @@ class ReadAhead(Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         try:
-            while True:
-                item = self._items.get()
-                if item is _END:
-                    return
-                if isinstance(item, _Failure):
-                    raise item.error
+            while (item := self._take(None)) is not _END:
                 yield item  # type: ignore[misc]
         finally:
             self.close()
+
+    def idling(self, idle_s: float) -> Iterator[T | Idle]:
+        """The items, and `IDLE` each time none came in `idle_s` seconds."""
+        try:
+            while (item := self._take(idle_s)) is not _END:
+                yield item  # type: ignore[misc]
+        finally:
+            self.close()
+
+    def _take(self, timeout: float | None) -> object:
+        try:
+            item = self._items.get(timeout=timeout)
+        except queue.Empty:  # only with a timeout
+            return IDLE
+        if isinstance(item, _Failure):
+            raise item.error
+        return item
 
     def close(self) -> None:
         self._stop.set()
