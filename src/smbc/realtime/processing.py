@@ -215,9 +215,9 @@ def drain_store(
                 if len(batch) == limit:
                     break
     except BaseException:
-        if counted:  # drains skipped for this one's last look: one drain takes it instead
+        if counted:  # drains skipped for this one's last look: one drain, a second on, looks instead
             DRAINS_BEFORE_LAST_LOOK.leave(store_id)
-            enqueue_drains([store_id], even_if_queued=True)
+            enqueue_drain_later(store_id, 1.0)
         raise
     return finished
 
