@@ -11,13 +11,13 @@ before their events."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import wait
 from dataclasses import dataclass
 from typing import Any
 
+from smbc.core.clock import get_clock
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.export.job import BatchResult, Job
 from smbc.export.ledger import known_contacts
@@ -40,7 +40,7 @@ UPSERTS_AT_ONCE = 4
 class _Waiting:
     batch: list[OrderPlan]
     ahead: set[str]
-    due: float  # time.monotonic() when its events may go
+    due: float  # the clock's monotonic() when its events may go
 
 
 def buyers_ahead(
@@ -52,13 +52,13 @@ def buyers_ahead(
     waiting: deque[_Waiting] = deque()
     for batch in batches:
         if isinstance(batch, Idle):
-            while waiting and waiting[0].due <= time.monotonic():
+            while waiting and waiting[0].due <= get_clock().monotonic():
                 first = waiting.popleft()
                 yield first.batch, first.ahead
             continue
         ahead = upsert_ahead(job, batch_contacts(batch))
-        waiting.append(_Waiting(batch, ahead, time.monotonic() + BUYERS_LEAD_S if ahead else 0.0))
-        while waiting and (waiting[0].due <= time.monotonic() or len(waiting) > BATCHES_AHEAD):
+        waiting.append(_Waiting(batch, ahead, get_clock().monotonic() + BUYERS_LEAD_S if ahead else 0.0))
+        while waiting and (waiting[0].due <= get_clock().monotonic() or len(waiting) > BATCHES_AHEAD):
             first = waiting.popleft()
             _sleep_until(first.due)
             yield first.batch, first.ahead
@@ -69,9 +69,10 @@ def buyers_ahead(
 
 
 def _sleep_until(due: float) -> None:
-    left = due - time.monotonic()
+    # On the app's clock, so a test's FakeClock (shared with the fake SALESmanago) passes it at once.
+    left = due - get_clock().monotonic()
     if left > 0:
-        time.sleep(left)
+        get_clock().sleep(left)
 
 
 def upsert_ahead(job: Job, contacts: BatchContacts) -> set[str]:
