@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 
 from smbc.core.job_batches import QueuedMarks
 
@@ -32,22 +31,20 @@ class DrainsBeforeLastLook:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._stores: Counter[int] = Counter()
+        self._stores: set[int] = set()  # at most one drain a store is counted in
 
     def enter(self, store_id: int) -> bool:
         """Count a drain of the store in; False (not counted) when one already counted will look."""
         with self._lock:
-            if self._stores[store_id]:
+            if store_id in self._stores:
                 return False
-            self._stores[store_id] += 1
+            self._stores.add(store_id)
             return True
 
     def leave(self, store_id: int) -> None:
         """The drain takes its last look now (or takes none: its store's next drain is queued)."""
         with self._lock:
-            self._stores[store_id] -= 1
-            if self._stores[store_id] <= 0:
-                del self._stores[store_id]
+            self._stores.discard(store_id)
 
 
 DRAINS_BEFORE_LAST_LOOK = DrainsBeforeLastLook()
