@@ -116,6 +116,7 @@ SITES = [
     {"channel_id": 1, "url": "https://shop.example.com"},
     {"channel_id": 2, "url": "https://two.example.com"},
 ]
+ORIGIN = mapping.EventOrigin.of(SETTINGS, "l")
 
 
 # -- customers -> contacts -----------------------------------------------------------------------
@@ -208,9 +209,8 @@ def test_guest_order_gets_guest_purchase_tags_and_no_external_id() -> None:
 
 def purchase(**kw: Any) -> dict[str, Any]:
     settings = kw.pop("settings", SETTINGS)
-    event = mapping.order_event(
-        ORDER, LINE_ITEMS, kind=EventKind.PURCHASE, settings=settings, location="sm_loc", owner="o@x.io", **kw
-    )
+    origin = mapping.EventOrigin(settings.product_identifier, "sm_loc", "o@x.io")
+    event = mapping.order_event(ORDER, LINE_ITEMS, kind=EventKind.PURCHASE, origin=origin, **kw)
     return event.to_payload()
 
 
@@ -268,9 +268,7 @@ def test_return_event_for_one_refund() -> None:
         "total_amount": 20.0,
         "items": [{"item_type": "PRODUCT", "item_id": 2, "quantity": 1}],
     }
-    event = mapping.return_event(
-        ORDER, refund, LINE_ITEMS, settings=SETTINGS, location="l", owner="o"
-    ).to_payload()
+    event = mapping.return_event(ORDER, refund, LINE_ITEMS, origin=ORIGIN).to_payload()
     ce = event["contactEvent"]
     assert ce["contactExtEventType"] == "RETURN" and ce["products"] == "222" and ce["value"] == 20.0
     assert ce["detail2"] == "6" and ce["externalId"] == "118"
@@ -279,9 +277,7 @@ def test_return_event_for_one_refund() -> None:
 
 def test_long_fields_are_trimmed_to_the_sdk_limits() -> None:
     many = [{"id": i, "product_id": 10_000 + i, "name": "N" * 300, "quantity": 1} for i in range(200)]
-    ce = mapping.order_event(
-        ORDER, many, kind=EventKind.PURCHASE, settings=SETTINGS, location="l", owner="o"
-    ).contact_event()
+    ce = mapping.order_event(ORDER, many, kind=EventKind.PURCHASE, origin=ORIGIN).contact_event()
     assert len(ce["products"]) == 512 and len(ce["detail1"]) == 255
 
 
@@ -295,10 +291,9 @@ def test_location_of_the_orders_channel() -> None:
 
 def test_cart_event_fields() -> None:
     now = datetime(2026, 1, 9, 8, tzinfo=UTC)
-    payload = mapping.cart_event(
-        CART, settings=SETTINGS, location="sm_loc", owner="o@x.io", now=now, email="Guest@Example.com"
-    ).to_payload()
-    assert payload["email"] == "guest@example.com"
+    origin = mapping.EventOrigin.of(SETTINGS, "sm_loc")
+    payload = mapping.cart_event(CART, origin=origin, now=now, email="Guest@Example.com").to_payload()
+    assert payload["email"] == "guest@example.com" and payload["owner"] == "owner@shop.example.com"
     ce = payload["contactEvent"]
     assert ce["contactExtEventType"] == "CART"
     assert ce["products"] == "111,333" and ce["value"] == 30.5
@@ -311,9 +306,7 @@ def test_cart_event_fields() -> None:
 def test_cart_event_by_contact_id_with_event_id_when_updating() -> None:
     payload = mapping.cart_event(
         CART,
-        settings=SETTINGS,
-        location="l",
-        owner="o",
+        origin=ORIGIN,
         now=datetime.now(UTC),
         contact_id="sm-1",
         event_id="e-9",

@@ -125,25 +125,20 @@ def _plan_order(
     if items is None:
         items = job.bc.order_products(order_id)
     channel_id = int(order.get("channel_id") or 1)
-    location = job.locations.get(channel_id)
-    if location is None:
-        location = job.locations[channel_id] = mapping.channel_location(
-            job.settings, job.store.sites or [], channel_id
-        )
+    origin = job.origins.get(channel_id)
+    if origin is None:
+        location = mapping.channel_location(job.settings, job.store.sites or [], channel_id)
+        origin = job.origins[channel_id] = mapping.EventOrigin.of(job.settings, location)
     for event_kind, key, refund in todo:
         if refund is not None:
-            event = mapping.return_event(
-                order, refund, items, settings=job.settings, location=location, owner=job.owner
-            )
+            event = mapping.return_event(order, refund, items, origin=origin)
         else:
             modified = mapping.parse_bc_date(order.get("date_modified"))
             event = mapping.order_event(
                 order,
                 items,
                 kind=event_kind,
-                settings=job.settings,
-                location=location,
-                owner=job.owner,
+                origin=origin,
                 date=None if event_kind is EventKind.PURCHASE else modified,
             )
         item = {"email": email, "contactEvent": event.contact_event()}

@@ -63,8 +63,8 @@ class Job:
     double_opt_in: bool = SEND_DOUBLE_OPT_IN
     # The refunds of orders not exported yet, by order id (listed once: order_reads.refunds_of).
     refunds: dict[int, list[dict[str, Any]]] | None = None
-    # The e-store ID of each channel, worked out once a run (events._plan_order).
-    locations: dict[int, str] = field(default_factory=dict)
+    # What each channel's events carry (its e-store ID), worked out once a run (events._plan_order).
+    origins: dict[int, mapping.EventOrigin] = field(default_factory=dict)
     # The new buyers' synchronous upserts, a few at once (events.event_batches runs it).
     upserts: ThreadPoolExecutor | None = None
 

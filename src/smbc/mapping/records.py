@@ -409,14 +409,26 @@ def _items_columns(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class EventOrigin:
+    """What every event of one storefront carries the same: the store's chosen product identifier,
+    the channel's SALESmanago location and the contacts' owner."""
+
+    product_identifier: str
+    location: str
+    owner: str
+
+    @classmethod
+    def of(cls, settings: StoreSettings, location: str) -> EventOrigin:
+        return cls(settings.product_identifier, location, settings.contact_owner)
+
+
 def order_event(
     order: Mapping[str, Any],
     items: Sequence[Mapping[str, Any]],
     *,
     kind: EventKind,
-    settings: StoreSettings,
-    location: str,
-    owner: str,
+    origin: EventOrigin,
     date: datetime | None = None,
     contact_id: str | None = None,
 ) -> ExternalEvent:
@@ -425,7 +437,7 @@ def order_event(
     details: names, quantities, customer note, shipping methods, other identifiers, language, currency."""
     products, details = _items_columns(
         _products_of(items),
-        settings.product_identifier,
+        origin.product_identifier,
         locale=order.get("customer_locale"),
         currency=order.get("currency_code"),
         note=_text(order.get("customer_message")),
@@ -435,14 +447,14 @@ def order_event(
     return ExternalEvent(
         kind=kind,
         date_ms=epoch_ms(when),
-        owner=owner,
+        owner=origin.owner,
         email=order_email(order),
         contact_id=contact_id,
         products=products,
         # UNCONFIRMED which currency totals use on multi-currency orders: sent with currency_code.
         value=_money(order.get("total_inc_tax")),
         description=_text(order.get("payment_method")),
-        location=location,
+        location=origin.location,
         external_id=str(order.get("id")),
         details=details,
     )
@@ -453,9 +465,7 @@ def return_event(
     refund: Mapping[str, Any],
     items: Sequence[Mapping[str, Any]],
     *,
-    settings: StoreSettings,
-    location: str,
-    owner: str,
+    origin: EventOrigin,
 ) -> ExternalEvent:
     """RETURN for one refund: the refunded products (all of the order's when the refund names none),
     value = refunded amount, date = refund time, detail2 = refund id."""
@@ -469,9 +479,7 @@ def return_event(
         order,
         chosen_items,
         kind=EventKind.RETURN,
-        settings=settings,
-        location=location,
-        owner=owner,
+        origin=origin,
         date=parse_bc_date(refund.get("created")) or parse_bc_date(order.get("date_modified")),
     )
     details = list(base.details)
@@ -503,9 +511,7 @@ def cart_digest(cart: Mapping[str, Any]) -> str:
 def cart_event(
     cart: Mapping[str, Any],
     *,
-    settings: StoreSettings,
-    location: str,
-    owner: str,
+    origin: EventOrigin,
     now: datetime,
     email: str | None = None,
     contact_id: str | None = None,
@@ -514,7 +520,7 @@ def cart_event(
     """CART: products, value, product names, quantities, the cart's URL as description."""
     products, details = _items_columns(
         cart_items(cart),
-        settings.product_identifier,
+        origin.product_identifier,
         locale=cart.get("locale"),
         currency=(cart.get("currency") or {}).get("code"),
     )
@@ -525,13 +531,13 @@ def cart_event(
     return ExternalEvent(
         kind=EventKind.CART,
         date_ms=epoch_ms(now),
-        owner=owner,
+        owner=origin.owner,
         email=normalize_email(email) or None,
         contact_id=contact_id,
         products=products,
         value=_money(amount),
         description=_text(redirect.get("cart_url")),
-        location=location,
+        location=origin.location,
         external_id=_text(cart.get("id")),
         event_id=event_id,
         details=details,

@@ -163,9 +163,7 @@ def handle_cart(ctx: Context, delivery: Delivery) -> Result:
         )
         event = mapping.cart_event(
             cart,
-            settings=ctx.settings,
-            location=ctx.location(cart.get("channel_id")),
-            owner=ctx.owner,
+            origin=mapping.EventOrigin.of(ctx.settings, ctx.location(cart.get("channel_id"))),
             now=ctx.now,
             email=email,
             contact_id=contact_id,

@@ -176,9 +176,7 @@ def handle_order(ctx: Context, delivery: Delivery) -> Result:
             order,
             items,
             kind=kind,
-            settings=ctx.settings,
-            location=ctx.location(order.get("channel_id")),
-            owner=ctx.owner,
+            origin=mapping.EventOrigin.of(ctx.settings, ctx.location(order.get("channel_id"))),
             date=None if kind is EventKind.PURCHASE else mapping.parse_bc_date(order.get("date_modified")),
         )
         if kind is not EventKind.PURCHASE:
@@ -251,9 +249,7 @@ def send_return(ctx: Context, order: dict[str, Any], refund: dict[str, Any], *, 
             order,
             refund,
             items,
-            settings=ctx.settings,
-            location=ctx.location(order.get("channel_id")),
-            owner=ctx.owner,
+            origin=mapping.EventOrigin.of(ctx.settings, ctx.location(order.get("channel_id"))),
         )
         return Sent(_send_with_bare_contact(ctx, event, leaving))
 
