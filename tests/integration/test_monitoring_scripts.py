@@ -175,16 +175,16 @@ def test_a_consent_category_changed_in_script_manager_is_reported_and_put_back(e
 def test_a_storefront_created_later_gets_the_code_when_all_are_chosen(env: MonitoringEnv) -> None:
     from smbc.monitoring.scripts import install_on_new_channel
 
-    db = env.app.state.runtime.db
+    db, app_url = env.app.state.runtime.db, env.app.state.runtime.settings.app_url
     env.save(**defaults())
     channel = env.sb.bc.admin(env.store_hash).create_channel("Pop-up shop")
-    install_on_new_channel(db, env.store_id, channel["id"])
+    install_on_new_channel(db, env.store_id, channel["id"], app_url=app_url)
     assert sorted(env.scripts()) == [1, 2, channel["id"]]
 
     # With a selection instead, a new storefront is left alone.
     env.save(**{**defaults(), "monitoring_channels_mode": "selected", "monitoring_channel": [1]})
     other = env.sb.bc.admin(env.store_hash).create_channel("Another shop")
-    install_on_new_channel(db, env.store_id, other["id"])
+    install_on_new_channel(db, env.store_id, other["id"], app_url=app_url)
     assert sorted(env.scripts()) == [1]
 
 

@@ -549,7 +549,7 @@ def install_on_new_channel(
     store_id: int,
     channel_id: int,
     *,
-    app_url: str | None = None,
+    app_url: str,
     api: StorefrontsApi | None = None,
 ) -> None:
     """`store/channel/created`: the new storefront gets the code when the merchant chose "all" (and
@@ -567,7 +567,7 @@ def install_on_new_channel(
     try:
         api = api or for_store(store, recorder=calls, context=f"channel-created:{channel_id}")
         _refresh(db, store_id, api)
-        result = sync_store(db, store_id, app_url=app_url or get_runtime().settings.app_url, api=api)
+        result = sync_store(db, store_id, app_url=app_url, api=api)
     finally:
         _flush(db, calls)
     if result.failure is not None and result.failure.outcome.retryable:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
 from smbc.engine.context import Context, Result
 from smbc.monitoring.scripts import install_on_new_channel
@@ -23,7 +24,8 @@ def handle_store_changed(ctx: Context, delivery: Delivery) -> Result:
         store.sites = sites
     if delivery.scope == "store/channel/created" and delivery.resource_id:
         # After the commit above, with no transaction open: it reads and writes in its own.
-        install_on_new_channel(ctx.db, ctx.store.id, int(delivery.resource_id), api=ctx.bc)
+        app_url = get_runtime().settings.app_url
+        install_on_new_channel(ctx.db, ctx.store.id, int(delivery.resource_id), app_url=app_url, api=ctx.bc)
     return Result.done("store details refreshed")
 
 
