@@ -196,10 +196,15 @@ class ConsignmentGroup(AnswerModel):
     pickup_method_display_name: str | None = opportunistic(often_absent=True)
 
 
+class EmailConsignments(AnswerModel):
+    gift_certificates: list[ConsignmentGroup] | None = None
+
+
 class Consignments(AnswerModel):
     shipping: list[ConsignmentGroup] | None = None
     pickups: list[ConsignmentGroup] | None = None
     downloads: list[ConsignmentGroup] | None = None
+    email: EmailConsignments | None = None  # what the mapping reads of it, declared for `Declared` pages
 
 
 class Order(AnswerModel):

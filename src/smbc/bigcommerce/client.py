@@ -43,7 +43,7 @@ from smbc.bigcommerce.answers import (
 from smbc.bigcommerce.call_buffer import CallBuffer as CallBuffer
 from smbc.bigcommerce.limiter import QuotaUsedUp, StoreLimiter, get_limiter
 from smbc.bigcommerce.paging import PAGE_LIMIT, V2Pages, V3Pages, plain_dicts
-from smbc.core.answers import AnswerError, AnswerModel, decode_json, read_answer
+from smbc.core.answers import AnswerError, AnswerModel, Declared, decode_json, read_answer
 from smbc.core.clock import Clock, UsesClock
 from smbc.core.http_clients import check_no_open_transaction, shared_client
 from smbc.core.metrics import record_remote_call
@@ -134,7 +134,8 @@ def _read_body(response: httpx.Response, answer: Any, call: str) -> tuple[Outcom
     if response.status_code == 204 or not response.content:
         return Outcome.SUCCESS, "", None
     try:
-        body = decode_json(response.content)
+        # `Declared` decodes and checks the body's bytes in one pass.
+        body = response.content if isinstance(answer, Declared) else decode_json(response.content)
     except ValueError:
         if answer is None:
             return Outcome.SUCCESS, "", None
