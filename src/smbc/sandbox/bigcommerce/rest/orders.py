@@ -17,6 +17,7 @@ from smbc.sandbox.bigcommerce import listing
 from smbc.sandbox.bigcommerce.listing import QueryError
 from smbc.sandbox.bigcommerce.render import v2
 from smbc.sandbox.bigcommerce.rest.access import StoreCall, authorized, found
+from smbc.sandbox.bigcommerce.rest.envelopes import FastJSON
 from smbc.sandbox.bigcommerce.state import ORDER_STATUSES, Order
 
 router = APIRouter()
@@ -103,7 +104,7 @@ async def list_orders(call: Reader) -> Response:
         data = [v2.order_json(o, call.fake.api_base(store.hash), include) for o in chunk]
     if not data:
         return Response(status_code=204)  # BigCommerce answers an empty list with 204 and no body
-    return JSONResponse(data)
+    return FastJSON(data)
 
 
 @router.get("/stores/{store_hash}/v2/orders/count")
