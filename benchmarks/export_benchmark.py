@@ -52,12 +52,15 @@ from smbc.sandbox.salesmanago import FakeSalesmanago
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
-def measured_child(module: str, function: str, hook: str) -> str:
-    """A child script running one long job to its end, sampling its RSS at each `hook` call."""
+def measured_child(module: str, function: str, hook: str, *, settle_gc: bool = False) -> str:
+    """A child script running one long job to its end, sampling its RSS at each `hook` call;
+    `settle_gc`: the collector settled first, as `smbc worker` does before it takes work."""
+    settle = "settle_garbage_collector()" if settle_gc else ""
     return f"""
 import json, os, sys, time
 from smbc.core.config import load_settings
 from smbc.core.runtime import init_runtime
+from smbc.cli.main import settle_garbage_collector
 from {module} import {function}
 samples = []
 def rss_mb():
@@ -66,6 +69,7 @@ def rss_mb():
 def sample(row):
     samples.append(rss_mb())
 init_runtime(load_settings())
+{settle}
 main_started = time.thread_time()
 profile_to = os.environ.get("SMBC_BENCH_PROFILE")
 if profile_to:  # --profile: CPU time of the job's thread, without the fakes (another process)
@@ -84,7 +88,7 @@ print(json.dumps({{"status": status, "peak_rss_mb": peak, "samples": samples, "m
 """
 
 
-CHILD = measured_child("smbc.export.runner", "run_export", "on_batch")
+CHILD = measured_child("smbc.export.runner", "run_export", "on_batch", settle_gc=True)
 FIRST, LAST = date(2025, 1, 1), date(2025, 12, 31)
 
 
