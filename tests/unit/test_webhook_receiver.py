@@ -252,11 +252,11 @@ def test_answers_are_counted_under_the_route_and_another_method_is_405(client: T
 def test_a_failure_in_the_receiver_is_a_counted_500_as_anywhere_else(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(_request: Any) -> Any:
+    async def broken(*_asgi: Any) -> Any:
         raise RuntimeError("a bug")
 
     # Deliveries are taken ahead of FastAPI's middleware (smbc.web.app.WebhookFirst): same answer
-    monkeypatch.setattr("smbc.web.app.receive_webhook", broken)
+    monkeypatch.setattr("smbc.web.app.receive_post", broken)
     failed = http_requests("POST", "500")
     with TestClient(client.app, raise_server_exceptions=False) as unchecked:
         answer = post(unchecked, fixture("store_order_created"))

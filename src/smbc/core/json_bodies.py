@@ -34,7 +34,8 @@ def parse_json(body: bytes | str) -> Any:
         text = body if isinstance(body, str) else body.decode(json.detect_encoding(body), "surrogatepass")
     except UnicodeDecodeError:
         raise InvalidJSON("not JSON") from None
-    if nesting_depth(text) > MAX_JSON_DEPTH:
+    # Fewer opening brackets than the limit (strings' included) cannot nest deeper: no scan needed.
+    if text.count("{") + text.count("[") > MAX_JSON_DEPTH and nesting_depth(text) > MAX_JSON_DEPTH:
         raise InvalidJSON(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(text)

@@ -11,7 +11,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.errors import ServerErrorMiddleware
-from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,7 +22,7 @@ from smbc.stores.hooks import WEBHOOK_PATH
 from smbc.web.dashboard import placeholder_router
 from smbc.web.templating import STATIC_DIR, error_page
 from smbc.web.webhooks import ROUTE as WEBHOOK_ROUTE
-from smbc.web.webhooks import receive_webhook
+from smbc.web.webhooks import receive_post
 
 # Each feature area exposes `router` (a fastapi.APIRouter) in one of these modules.
 # Routes are matched in this order: the webhook receiver first, as nearly every request is one.
@@ -113,8 +112,7 @@ class WebhookFirst:
 
 async def _webhook_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     scope["route"] = WEBHOOK_ROUTE  # the request counter's label, even if the endpoint fails
-    response = await receive_webhook(StarletteRequest(scope, receive, send))
-    await response(scope, receive, send)
+    await receive_post(scope, receive, send)
 
 
 async def not_found_page(request: Request, exc: Exception) -> Response:
