@@ -72,3 +72,17 @@ def test_a_mark_lapses(queue: str) -> None:
     time.sleep(0.1)
     assert marks.send(marked_test_task, [7]) == [7]
     assert queued_keys() == [7, 7]
+
+
+def test_a_key_found_marked_is_noted_for_the_holder_of_its_mark(queue: str) -> None:
+    marks = QueuedMarks(f"test-{uuid.uuid4().hex[:8]}", 30.0)
+    assert marks.send(marked_test_task, [5, 6]) == [5, 6]
+    assert marks.take(5) is False  # nothing arrived while it was marked: no look needed
+    assert marks.send(marked_test_task, [5, 6]) == [5]  # 6 is marked: no message, an arrival noted
+    assert marks.claim([5]) == []  # a claim that finds the mark notes one too
+    assert (marks.take(5), marks.take(6)) == (True, True)
+    assert (marks.take(5), marks.take(6)) == (False, False)  # taken once
+    assert marks.send(marked_test_task, [7, 7]) == [7]
+    marks.forget_arrivals(7)  # its holder claims now: what arrived so far is in that claim
+    assert marks.take(7) is False
+    assert queued_keys() == [5, 6, 5, 7]

@@ -328,6 +328,32 @@ def test_a_row_recorded_while_a_drain_works_is_its_next_batch_not_a_drain_of_its
     assert world.queued_drains() == [a]  # the drain ended: the next arrival queues one
 
 
+def test_a_drain_looks_once_more_only_when_a_row_arrived_during_its_batch(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _ = world.stores
+    claims: list[int] = []
+    claim = realtime.claim_store_batch
+
+    def counted_claim(*args: Any, **kwargs: Any) -> Any:
+        claims.append(args[1])
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(realtime, "claim_store_batch", counted_claim)
+    first = world.customer(a, 1)
+    inbox.enqueue_accepted([inbox.Accepted(200, "accepted", delivery_id=first, store_id=a)])
+    huey.storage.dequeue()
+    # A delivery recorded after the message was taken but before the claim: the claim takes it.
+    inbox.enqueue_accepted([inbox.Accepted(200, "accepted", delivery_id=first, store_id=a)])
+
+    assert [d for d, _ in realtime.drain_store(a, db=world.db, clients=world.clients)] == [first]
+    assert claims == [a]  # nothing arrived during the batch: no second claim
+    assert world.status(first) == "done"
+    second = world.customer(a, 2)
+    inbox.enqueue_accepted([inbox.Accepted(200, "accepted", delivery_id=second, store_id=a)])
+    assert world.queued_drains() == [a]  # the drain ended: the next arrival queues one
+
+
 def test_a_drain_started_while_another_of_its_store_works_here_leaves_the_rows_to_its_last_look(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:

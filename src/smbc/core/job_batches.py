@@ -6,7 +6,10 @@ so a worker cannot tell the difference.
 started: the mark is set before the message is sent and removed by the task when it starts, before
 it reads the database, so whatever was written before a skipped send is seen by the queued task.
 With Redis, `QueuedMarks.send` sets the marks and pushes the messages of the keys it marked in one
-script: one round trip, and none of the messages when every mark was already set."""
+script: one round trip, and none of the messages when every mark was already set. A send (or claim)
+that finds a key marked notes that something arrived for it, atomically with the check: `take`
+clears the mark and says whether anything arrived while it was set (the holder of the mark looks
+once more only then)."""
 
 from __future__ import annotations
 
@@ -40,18 +43,39 @@ def enqueue_each(task: TaskWrapper, args: Sequence[int]) -> None:
         cursor.executemany("insert into task (queue, data, priority) values (?, ?, ?)", rows)
 
 
-# KEYS[1]: the queue, KEYS[2..]: the marks; ARGV[1]: the marks' lifetime in ms, ARGV[2..]: one message
-# per mark. Marks each key not marked yet and pushes its message (in order, as one LPUSH would);
-# returns the positions (from 1) of the keys sent.
+# A key's "arrived" note outlives its mark by far: a note lost with an expired mark would strand the row
+# it was for until the sweep (a holder may work past the mark's lifetime); a stale note costs one look.
+ARRIVED_SECONDS = 3600.0
+
+# KEYS[1]: the queue, KEYS[2..]: the marks; ARGV[1]: the marks' lifetime in ms, ARGV[2]: the notes'
+# lifetime in ms, ARGV[3..]: one message per mark. Marks each key not marked yet and pushes its
+# message (in order, as one LPUSH would), notes an arrival on each key already marked; returns the
+# positions (from 1) of the keys sent.
 _MARK_AND_PUSH = """
 local sent = {}
 for i = 2, #KEYS do
   if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then
-    redis.call('LPUSH', KEYS[1], ARGV[i])
+    redis.call('LPUSH', KEYS[1], ARGV[i + 1])
     sent[#sent + 1] = i - 1
+  else
+    redis.call('SET', KEYS[i] .. ':arrived', '1', 'PX', ARGV[2])
   end
 end
 return sent
+"""
+
+# KEYS: the marks; ARGV[1]: the marks' lifetime in ms, ARGV[2]: the notes' lifetime in ms. Marks each
+# key not marked yet, notes an arrival on each key already marked; returns the positions of the first.
+_MARK_OR_NOTE = """
+local fresh = {}
+for i = 1, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then
+    fresh[#fresh + 1] = i
+  else
+    redis.call('SET', KEYS[i] .. ':arrived', '1', 'PX', ARGV[2])
+  end
+end
+return fresh
 """
 
 
@@ -69,12 +93,16 @@ class QueuedMarks:
         self.name = name
         self.seconds = seconds
         self._local: dict[int, float] = {}
+        self._arrived: set[int] = set()  # local keys something arrived for while marked
         self._local_storage: object = None  # the queue the local marks are about
         self._lock = threading.Lock()
-        self._script: tuple[RedisStorage, Script] | None = None  # _MARK_AND_PUSH on that storage
+        self._scripts: dict[str, tuple[RedisStorage, Script]] = {}  # registered on that storage
 
     def _redis_key(self, storage: RedisStorage, key: int) -> str:
         return f"{storage.queue_key}:{self.name}:{key}"
+
+    def _lifetimes(self) -> list[int]:
+        return [int(self.seconds * 1000), int(ARRIVED_SECONDS * 1000)]
 
     def _marks_locally(self) -> bool:
         try:
@@ -84,15 +112,17 @@ class QueuedMarks:
 
     def claim(self, keys: Sequence[int]) -> list[int]:
         """The keys not marked yet, now marked: a message is to be sent for each (and `clear`ed if
-        sending fails). Keys already marked have a queued message that has not started."""
+        sending fails). Keys already marked have a queued message that has not started (or a holder
+        that will `take` the mark): an arrival is noted on them."""
         storage = huey.storage
         if huey.immediate:
             return list(keys)
         if isinstance(storage, RedisStorage):
-            pipe = storage.conn.pipeline(transaction=False)
-            for key in keys:
-                pipe.set(self._redis_key(storage, key), b"1", nx=True, px=int(self.seconds * 1000))
-            return [key for key, fresh in zip(keys, pipe.execute(), strict=True) if fresh]
+            if not keys:
+                return []
+            marks = [self._redis_key(storage, key) for key in keys]
+            fresh = self._script(storage, _MARK_OR_NOTE)(keys=marks, args=self._lifetimes())
+            return [keys[i - 1] for i in fresh]
         if not self._marks_locally():
             return list(keys)
         now = time.monotonic()
@@ -101,10 +131,13 @@ class QueuedMarks:
             if self._local_storage is not storage:  # another queue (a new runtime): no message of ours
                 self._local_storage = storage
                 self._local.clear()
+                self._arrived.clear()
             for key in keys:
                 if self._local.get(key, 0.0) <= now:
                     self._local[key] = now + self.seconds
                     fresh.append(key)
+                else:
+                    self._arrived.add(key)
         return fresh
 
     def send(self, task: TaskWrapper, keys: Sequence[int]) -> list[int]:
@@ -117,8 +150,9 @@ class QueuedMarks:
         if isinstance(storage, RedisStorage) and not huey.immediate:
             messages = [huey.serialize_task(task.s(key)) for key in keys]
             marks = [self._redis_key(storage, key) for key in keys]
-            lifetime = int(self.seconds * 1000)
-            sent = self._mark_and_push(storage)(keys=[storage.queue_key, *marks], args=[lifetime, *messages])
+            sent = self._script(storage, _MARK_AND_PUSH)(
+                keys=[storage.queue_key, *marks], args=[*self._lifetimes(), *messages]
+            )
             return [keys[i - 1] for i in sent]
         wanted = self.claim(keys)
         try:
@@ -128,11 +162,11 @@ class QueuedMarks:
             raise
         return wanted
 
-    def _mark_and_push(self, storage: RedisStorage) -> Script:
-        """The script, registered once per queue storage (run by its hash, loaded when Redis lacks it)."""
-        script = self._script
+    def _script(self, storage: RedisStorage, source: str) -> Script:
+        """A script, registered once per queue storage (run by its hash, loaded when Redis lacks it)."""
+        script = self._scripts.get(source)
         if script is None or script[0] is not storage:
-            script = self._script = (storage, storage.conn.register_script(_MARK_AND_PUSH))
+            script = self._scripts[source] = (storage, storage.conn.register_script(source))
         return script[1]
 
     def clear(self, keys: Sequence[int]) -> None:
@@ -146,3 +180,31 @@ class QueuedMarks:
         with self._lock:
             for key in keys:
                 self._local.pop(key, None)
+
+    def take(self, key: int) -> bool:
+        """Clear the key's mark (as `clear`) and its arrival note, at once: True when a send or claim
+        found the key marked since the last `take` or `forget_arrivals` (its message was not sent).
+        Where nothing is marked every message is sent, so nothing is noted: False."""
+        storage = huey.storage
+        if isinstance(storage, RedisStorage) and not huey.immediate:
+            mark = self._redis_key(storage, key)
+            pipe = storage.conn.pipeline(transaction=True)  # MULTI: no send between the two
+            pipe.delete(f"{mark}:arrived")
+            pipe.delete(mark)
+            noted, _ = pipe.execute()
+            return bool(noted)
+        with self._lock:
+            self._local.pop(key, None)
+            if key in self._arrived:
+                self._arrived.discard(key)
+                return True
+            return False
+
+    def forget_arrivals(self, key: int) -> None:
+        """Drop the key's arrival note: its holder is about to look at everything recorded so far."""
+        storage = huey.storage
+        if isinstance(storage, RedisStorage) and not huey.immediate:
+            storage.conn.delete(f"{self._redis_key(storage, key)}:arrived")
+            return
+        with self._lock:
+            self._arrived.discard(key)

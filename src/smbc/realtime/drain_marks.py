@@ -17,6 +17,25 @@ DRAIN_MARK_SECONDS = 30.0
 QUEUED_DRAINS = QueuedMarks("drain-queued", DRAIN_MARK_SECONDS)
 
 
+def take_drain_mark(store_id: int) -> bool:
+    """Clear the store's mark: True when a delivery (or a reconciliation's row) found it set since the
+    drain began, so sent no message and waits for the drain's last look. True too when the queue's
+    Redis cannot say: the look is cheaper than a stranded row."""
+    try:
+        return QUEUED_DRAINS.take(store_id)
+    except Exception:
+        log.warning("could not clear the drain mark of store %s", store_id, exc_info=True)
+        return True
+
+
+def forget_drain_arrivals(store_id: int) -> None:
+    """The drain is about to claim: what arrived so far is in its claim, not for its last look."""
+    try:
+        QUEUED_DRAINS.forget_arrivals(store_id)
+    except Exception:  # a note left costs one look more
+        log.debug("could not forget the arrivals of store %s", store_id, exc_info=True)
+
+
 def clear_drain_mark(store_id: int) -> None:
     try:
         QUEUED_DRAINS.clear([store_id])
@@ -27,24 +46,26 @@ def clear_drain_mark(store_id: int) -> None:
 class DrainsBeforeLastLook:
     """Stores with a drain in this process that has yet to take its last look (its claim after its
     batch): a drain of such a store that starts now has nothing to do that the last look will not
-    do, since every row its message was sent for is already recorded."""
+    do, since every row its message was sent for is already recorded; the counted drain then looks."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._stores: set[int] = set()  # at most one drain a store is counted in
+        self._stores: dict[int, bool] = {}  # at most one drain a store is counted in: was one skipped?
 
     def enter(self, store_id: int) -> bool:
         """Count a drain of the store in; False (not counted) when one already counted will look."""
         with self._lock:
             if store_id in self._stores:
+                self._stores[store_id] = True
                 return False
-            self._stores.add(store_id)
+            self._stores[store_id] = False
             return True
 
-    def leave(self, store_id: int) -> None:
-        """The drain takes its last look now (or takes none: its store's next drain is queued)."""
+    def leave(self, store_id: int) -> bool:
+        """The drain takes its last look now (or takes none: its store's next drain is queued). True
+        when a drain of the store returned at once meanwhile: the last look is that drain's claim."""
         with self._lock:
-            self._stores.discard(store_id)
+            return self._stores.pop(store_id, False)
 
 
 DRAINS_BEFORE_LAST_LOOK = DrainsBeforeLastLook()

@@ -42,10 +42,22 @@ from smbc.engine import queue
 from smbc.engine.context import Context, Result, RowStatus, SalesmanagoPort
 from smbc.engine.pausing import pause_reason_for, pause_store
 from smbc.mapping.records import channel_location
+from smbc.realtime.batch_coalescing import (
+    COALESCE_GROUPS,
+    GROUP_OF,
+    coalesce_same_resource,
+    skip_closed_carts,
+)
 from smbc.realtime.clients import MAX_QUOTA_WAIT_S, REAL_CLIENTS, Clients
-from smbc.realtime.drain_marks import DRAINS_BEFORE_LAST_LOOK, QUEUED_DRAINS, clear_drain_mark
+from smbc.realtime.drain_marks import (
+    DRAINS_BEFORE_LAST_LOOK,
+    QUEUED_DRAINS,
+    clear_drain_mark,
+    forget_drain_arrivals,
+    take_drain_mark,
+)
 from smbc.realtime.handlers import Delivery
-from smbc.realtime.handlers.carts import CART_CLOSING_SCOPES, CART_GONE, handle_cart, handle_cart_closed
+from smbc.realtime.handlers.carts import handle_cart, handle_cart_closed
 from smbc.realtime.handlers.customers import handle_customer, handle_customer_deleted
 from smbc.realtime.handlers.orders import handle_order, handle_refund
 from smbc.realtime.handlers.products import handle_product, handle_product_deleted
@@ -62,40 +74,6 @@ COALESCE_LIMIT = 50
 # back of the queue. Small: a store's backlog is split over several drains that free workers run at
 # once (as far as the store's limiter lets them), and another store waits for one short batch at most.
 DRAIN_LIMIT = 10
-
-# Scopes read together: pending deliveries of one store in one group share one `id:in` read.
-COALESCE_GROUPS: dict[str, tuple[str, ...]] = {
-    "customer": (
-        "store/customer/created",
-        "store/customer/updated",
-        "store/customer/address/created",
-        "store/customer/address/updated",
-        "store/customer/address/deleted",
-    ),
-    "subscriber": ("store/subscriber/created", "store/subscriber/updated"),
-    "product": (
-        "store/product/created",
-        "store/product/updated",
-        "store/product/inventory/updated",
-        "store/product/inventory/order/updated",
-        "store/sku/inventory/updated",
-        "store/sku/inventory/order/updated",
-    ),
-}
-_GROUP_OF = {scope: group for group, scopes in COALESCE_GROUPS.items() for scope in scopes}
-# Deliveries about one resource in one batch are handled once: each handler reads the resource's
-# current state, so a second would only repeat the first (and its retry, when the send failed).
-_SAME_RESOURCE = {
-    **_GROUP_OF,
-    **dict.fromkeys(("store/order/created", "store/order/updated", "store/order/statusUpdated"), "order"),
-    # A cart's creation and changes: one read of the cart as it is now (a burst's are mostly gone).
-    **dict.fromkeys(("store/cart/created", "store/cart/updated"), "cart"),
-}
-_CART_CHANGES = frozenset({"store/cart/created", "store/cart/updated"})
-# When deliveries about one resource are coalesced, these win (a registration keeps its tags);
-# note `store/customer/address/created` is not one of them.
-_CREATED_SCOPES = frozenset({"store/customer/created", "store/subscriber/created"})
-
 
 _DELIVERIES = queue.queue_table(WebhookDelivery)
 
@@ -150,7 +128,7 @@ def claim_batch(db: Database, delivery_id: int, now: datetime) -> list[Delivery]
     path of one row in hand (the CLI, tests)."""
     with db.connection() as connection:
         claimed = _claim_due(connection, now, 1, WebhookDelivery.id == delivery_id)
-        group = _GROUP_OF.get(claimed[0].scope) if claimed else None
+        group = GROUP_OF.get(claimed[0].scope) if claimed else None
         if group is not None:
             first = claimed[0]
             claimed += _claim_due(
@@ -184,8 +162,9 @@ def drain_store(
     drain of the store at the back of the queue (stores take turns; a free worker may take the next
     batch meanwhile). While the store's quota is used up, nothing is claimed: one drain is asked for
     at the window's reset. During a batch the store's mark stays set (rows recorded meanwhile send no
-    message) and this process's other drains of the store return at once; after a batch under `limit`
-    the drain clears the mark and claims once more: one batch for what arrived meanwhile."""
+    message: they note an arrival on it) and this process's other drains of the store return at once;
+    after a batch under `limit` the drain clears the mark and, only if a row arrived or a drain
+    returned meanwhile, claims once more: one batch for what arrived, and no claim when nothing did."""
     store_hash = known_store_hash(store_id)
     wait = clients.quota_wait(store_hash) if store_hash is not None else 0.0
     if wait > MAX_QUOTA_WAIT_S:
@@ -199,11 +178,13 @@ def drain_store(
     counted = True
     try:
         with db.pinned():  # the batches' short transactions on one pooled connection
+            forget_drain_arrivals(store_id)  # what arrived until now is in the claim below
             for last_look in (False, True):
                 if last_look:  # from here a row recorded is claimed by the look below or gets a drain
-                    DRAINS_BEFORE_LAST_LOOK.leave(store_id)
+                    skipped = DRAINS_BEFORE_LAST_LOOK.leave(store_id)
                     counted = False
-                    clear_drain_mark(store_id)
+                    if not (take_drain_mark(store_id) or skipped):
+                        break  # every row recorded since the claim sent its message
                 now = utcnow()
                 batch, fingerprint = claim_store_batch(db, store_id, now, limit)
                 if len(batch) == limit:  # the drain asked for takes the next batch and looks again
@@ -266,7 +247,7 @@ def _handle_batch(
         now,
         locate=lambda channel: channel_location(settings, sites, channel),
     )
-    primary = _skip_closed_carts(_coalesce_same_resource(batch, results), results)
+    primary = skip_closed_carts(coalesce_same_resource(batch, results), results)
     try:
         _prefetch(ctx, primary)
     except RemoteCallError as exc:
@@ -328,52 +309,10 @@ def _prepare(
     return store, snapshot.settings, bc, sm
 
 
-def _coalesce_same_resource(batch: Sequence[Delivery], results: dict[int, Result]) -> list[Delivery]:
-    """Several deliveries about one customer (or order, ...) in a batch: handle one (a `created` if
-    there is one)."""
-    chosen: dict[tuple[str, str], Delivery] = {}
-    for delivery in batch:
-        family = _SAME_RESOURCE.get(delivery.scope)
-        if family is None or not delivery.resource_id:
-            chosen[(delivery.scope, str(delivery.id))] = delivery
-            continue
-        key = (family, delivery.resource_id)
-        current = chosen.get(key)
-        if current is None or (delivery.scope in _CREATED_SCOPES and current.scope not in _CREATED_SCOPES):
-            chosen[key] = delivery
-    primary = list(chosen.values())
-    kept = {d.id for d in primary}
-    for delivery in batch:
-        if delivery.id not in kept:
-            winner = next(
-                d
-                for d in primary
-                if _SAME_RESOURCE.get(d.scope) == _SAME_RESOURCE.get(delivery.scope)
-                and d.resource_id == delivery.resource_id
-            )
-            results[delivery.id] = Result.done(f"coalesced with delivery {winner.id}")
-    return primary
-
-
-def _skip_closed_carts(primary: list[Delivery], results: dict[int, Result]) -> list[Delivery]:
-    """A cart's change in a batch that also has its conversion (or deletion): skipped as the read of
-    the cart would skip it (the conversion's webhook came after the cart was gone), without the read."""
-    closed = {d.resource_id for d in primary if d.scope in CART_CLOSING_SCOPES and d.resource_id}
-    if not closed:
-        return primary
-    kept = []
-    for delivery in primary:
-        if delivery.scope in _CART_CHANGES and delivery.resource_id in closed:
-            results[delivery.id] = Result.skipped(CART_GONE)
-        else:
-            kept.append(delivery)
-    return kept
-
-
 def _prefetch(ctx: Context, batch: Sequence[Delivery]) -> None:
     ids: dict[str, set[int]] = {}
     for delivery in batch:
-        group = _GROUP_OF.get(delivery.scope)
+        group = GROUP_OF.get(delivery.scope)
         if group and delivery.resource_id.isdigit():
             ids.setdefault(group, set()).add(int(delivery.resource_id))
     if ids.get("customer"):
