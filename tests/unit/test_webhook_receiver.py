@@ -255,7 +255,7 @@ def test_a_failure_in_the_receiver_is_a_counted_500_as_anywhere_else(
     async def broken(*_asgi: Any) -> Any:
         raise RuntimeError("a bug")
 
-    # Deliveries are taken ahead of FastAPI's middleware (smbc.web.app.WebhookFirst): same answer
+    # Deliveries are taken ahead of FastAPI's middleware (smbc.web.app.App): same answer
     monkeypatch.setattr("smbc.web.app.receive_post", broken)
     failed = http_requests("POST", "500")
     with TestClient(client.app, raise_server_exceptions=False) as unchecked:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,10 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
     web_app = create_app(settings)
     settle_garbage_collector()
-    # log_config=None: uvicorn's loggers go through our JSON-lines, redacting handler.
-    uvicorn.run(web_app, host=host, port=port, log_config=None, proxy_headers=True)
+    # log_config=None: uvicorn's loggers go through our JSON-lines, redacting handler. No access log
+    # unless its logger would write it: uvicorn formats a line's arguments before the logger drops it.
+    access_log = logging.getLogger("uvicorn.access").isEnabledFor(logging.INFO)
+    uvicorn.run(web_app, host=host, port=port, log_config=None, proxy_headers=True, access_log=access_log)
 
 
 @app.command()

@@ -3,7 +3,7 @@ process's group commit, answer once it is durable.
 
 A plain Starlette route, not a FastAPI one: it takes nothing FastAPI would parse or document, and
 FastAPI's dependency solving and response handling were a fifth of the receiver's CPU per request.
-A POST (nearly every request) is taken by `receive_post` as bare ASGI (`web/app.py`'s WebhookFirst):
+A POST (nearly every request) is taken by `receive_post` as bare ASGI (`web/app.py`'s App):
 no Request object, and answers whose bytes are made once, as JSONResponse would make them."""
 
 from __future__ import annotations
