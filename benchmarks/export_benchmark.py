@@ -55,12 +55,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 def measured_child(module: str, function: str, hook: str, *, settle_gc: bool = False) -> str:
     """A child script running one long job to its end, sampling its RSS at each `hook` call;
     `settle_gc`: the collector settled first, as `smbc worker` does before it takes work."""
-    settle = "settle_garbage_collector()" if settle_gc else ""
+    settle = (
+        "from smbc.cli.main import settle_garbage_collector; settle_garbage_collector()" if settle_gc else ""
+    )
     return f"""
 import json, os, sys, time
 from smbc.core.config import load_settings
 from smbc.core.runtime import init_runtime
-from smbc.cli.main import settle_garbage_collector
 from {module} import {function}
 samples = []
 def rss_mb():
@@ -88,7 +89,8 @@ print(json.dumps({{"status": status, "peak_rss_mb": peak, "samples": samples, "m
 """
 
 
-CHILD = measured_child("smbc.export.runner", "run_export", "on_batch", settle_gc=True)
+CHILD = measured_child("smbc.export.runner", "run_export", "on_batch")
+SETTLED_CHILD = measured_child("smbc.export.runner", "run_export", "on_batch", settle_gc=True)
 FIRST, LAST = date(2025, 1, 1), date(2025, 12, 31)
 
 
@@ -227,7 +229,11 @@ def run_one(settings: Any, store_id: int, kind: str, args: argparse.Namespace) -
     started = time.monotonic()
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(export_id)], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", SETTLED_CHILD if args.settle_gc else CHILD, str(export_id)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     wall = time.monotonic() - started
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -295,6 +301,11 @@ def main() -> None:
         "--fakes-here", action="store_true", help="run the fakes in this process (as before 2026-12-05)"
     )
     parser.add_argument(
+        "--settle-gc",
+        action="store_true",
+        help="the export's process settles the garbage collector first, as `smbc worker` does",
+    )
+    parser.add_argument(
         "--profile", default="", help="a directory: each export's process writes <kind>.prof (cProfile) there"
     )
     args = parser.parse_args()
@@ -327,6 +338,7 @@ def main() -> None:
             "database": "postgresql" if settings.database_url.startswith("postgresql") else "sqlite",
             "seed_s": round(seed_s, 1),
             "fakes": "in this process" if args.fakes_here else "each in its own process",
+            "garbage_collector": "settled as smbc worker's" if args.settle_gc else "as Python starts",
         }
         for kind in args.kinds.split(","):
             report[kind] = run_one(settings, store_id, kind, args)
