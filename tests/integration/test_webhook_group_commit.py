@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from huey.storage import RedisStorage
 from sqlalchemy import event, func, select, text
 
 from smbc.core import jobs
@@ -118,7 +119,7 @@ def test_an_answer_does_not_wait_for_its_queue_message(
     release = threading.Event()
     sent: list[list[str]] = []
 
-    def slow_queue(outcomes: list[Any]) -> bool:
+    def slow_queue(outcomes: list[Any], _held: Any = None) -> bool:
         release.wait(30)
         sent.append([outcome.result for outcome in outcomes])
         return True
@@ -343,13 +344,45 @@ def test_an_idle_writer_waits_a_moment_for_the_next_delivery_on_its_connection(
     assert jobs.huey.pending_count() == 1  # the store's drain, queued by the first batch
 
 
+def test_a_busy_writer_sends_its_drain_messages_on_one_redis_connection(
+    server: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = jobs.huey.storage
+    if not isinstance(storage, RedisStorage):
+        pytest.skip("the queue is Redis only with PostgreSQL + Redis")
+    pool = storage.conn.connection_pool
+    checkouts: list[int] = []
+    get_connection = pool.get_connection
+
+    def count_checkout(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name.startswith("inbox-writer"):
+            checkouts.append(1)
+        return get_connection(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "get_connection", count_checkout)
+    group = GroupCommit(database(server))
+
+    async def one_by_one() -> list[str]:
+        results = []
+        for n in range(3):  # each alone in its batch, well within the writer's linger
+            results.append((await group.record(received_delivery(n))).result)
+            await asyncio.sleep(0.01)
+        return results
+
+    assert asyncio.run(one_by_one()) == ["accepted"] * 3
+    group.wait_for_messages(timeout=30)
+    assert len(checkouts) == 1  # three batches' marks and messages, one connection
+    assert jobs.huey.pending_count() == 1  # the store's drain, queued by the first batch
+    wait_for(lambda: pool._in_use_connections == set(), "the Redis connection back in the pool")
+
+
 def test_a_failing_queue_is_left_alone_for_a_while(
     server: BackgroundServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     group = GroupCommit(database(server))
     calls: list[list[str]] = []
 
-    def queue_down(outcomes: list[Any]) -> bool:
+    def queue_down(outcomes: list[Any], _held: Any = None) -> bool:
         calls.append([outcome.result for outcome in outcomes])
         return False
 

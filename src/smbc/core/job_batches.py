@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from huey.api import TaskWrapper
 from huey.storage import RedisStorage, SqliteStorage
+from redis import Redis
 from redis.commands.core import Script
 
 from smbc.core.jobs import huey
@@ -140,18 +141,20 @@ class QueuedMarks:
                     self._arrived.add(key)
         return fresh
 
-    def send(self, task: TaskWrapper, keys: Sequence[int]) -> list[int]:
+    def send(self, task: TaskWrapper, keys: Sequence[int], held: Redis | None = None) -> list[int]:
         """`task(key)` for each key not marked yet, now marked (`claim` then `enqueue_each`); returns
         those keys. Raises if the queue fails, leaving none of the keys marked by this call. With Redis
-        the marks and the messages are one script: one round trip, atomic."""
+        the marks and the messages are one script: one round trip, atomic (on `held`, a
+        `held_queue_connection` of this queue, if given)."""
         storage = huey.storage
         if not keys:
             return []
         if isinstance(storage, RedisStorage) and not huey.immediate:
             messages = [huey.serialize_task(task.s(key)) for key in keys]
             marks = [self._redis_key(storage, key) for key in keys]
+            on = held if held is not None and held.connection_pool is storage.conn.connection_pool else None
             sent = self._script(storage, _MARK_AND_PUSH)(
-                keys=[storage.queue_key, *marks], args=[*self._lifetimes(), *messages]
+                keys=[storage.queue_key, *marks], args=[*self._lifetimes(), *messages], client=on
             )
             return [keys[i - 1] for i in sent]
         wanted = self.claim(keys)
@@ -208,3 +211,16 @@ class QueuedMarks:
             return
         with self._lock:
             self._arrived.discard(key)
+
+
+def held_queue_connection() -> Redis | None:
+    """A client of the queue's Redis that keeps one connection of its pool until `close()`d, or None
+    (another queue, or Redis unreachable): for a thread that sends batch after batch, each send then
+    skips the pool's checkout and the readiness poll of the connection that comes with it."""
+    storage = huey.storage
+    if not isinstance(storage, RedisStorage) or huey.immediate:
+        return None
+    try:
+        return Redis(connection_pool=storage.conn.connection_pool, single_connection_client=True)
+    except Exception:  # the sends go through the pool, and meet the failure there
+        return None

@@ -23,6 +23,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from redis import Redis
+
+from smbc.core.job_batches import held_queue_connection
 from smbc.db.session import Database
 from smbc.realtime.inbox import (
     FAILED,
@@ -86,6 +89,7 @@ class GroupCommit:
         flush starts as soon as the last one is committed, without waiting for the busy event loop to
         ask for it. The batches share one database connection, given back when the writer stops."""
         writer = InboxWriter(self.db, self._known_stores)
+        held: list[Redis | None] = []  # the queue's connection, held from the first send to the end
         try:
             while batch := self._next_batch():
                 outcomes = self._flush(writer, batch)
@@ -93,7 +97,7 @@ class GroupCommit:
                     self._answered += 1
                 _answer(batch, outcomes)
                 try:
-                    self._send_messages(outcomes)
+                    self._send_messages(outcomes, held)
                 finally:
                     with self._messages:
                         self._sent += 1
@@ -104,6 +108,9 @@ class GroupCommit:
             raise
         finally:
             writer.release()
+            for queue in held:
+                if queue is not None:
+                    queue.close()
 
     def _next_batch(self) -> list[tuple[Received, asyncio.Future[Accepted]]]:
         with self._lock:
@@ -127,11 +134,14 @@ class GroupCommit:
             log.exception("webhook deliveries not recorded")
             return [FAILED] * len(batch)
 
-    def _send_messages(self, outcomes: list[Accepted]) -> None:
-        """The batch's drains, after its answers; none while the queue is taken for down."""
+    def _send_messages(self, outcomes: list[Accepted], held: list[Redis | None]) -> None:
+        """The batch's drains, after its answers, on the queue connection in `held` (taken at the first
+        send); none while the queue is taken for down."""
         if time.monotonic() < self._queue_down_until:
             return
-        if not enqueue_accepted(outcomes):
+        if not held and any(o.store_id is not None for o in outcomes):
+            held.append(held_queue_connection())
+        if not enqueue_accepted(outcomes, held[0] if held else None):
             self._queue_down_until = time.monotonic() + QUEUE_DOWN_SECONDS
 
 

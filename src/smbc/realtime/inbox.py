@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
+from redis import Redis
 from sqlalchemy import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -407,14 +408,14 @@ def accept_and_enqueue(db: Database, body: bytes, secret: str | None) -> Accepte
     return outcome
 
 
-def enqueue_accepted(outcomes: list[Accepted]) -> bool:
+def enqueue_accepted(outcomes: list[Accepted], held: Redis | None = None) -> bool:
     """A drain of each store with a delivery just recorded, all in one write (a group commit's worth:
     one message per store, none for a store whose drain is queued and not started yet: with Redis the
     marks and the messages are one round trip). False if the queue failed: the sweep finds the rows
-    later (so this never raises)."""
+    later (so this never raises). `held`: a `held_queue_connection` to send on."""
     stores = list(dict.fromkeys(o.store_id for o in outcomes if o.store_id is not None))
     try:
-        QUEUED_DRAINS.send(drain_store_task, stores)
+        QUEUED_DRAINS.send(drain_store_task, stores, held)
     except Exception:
         log.warning(
             "could not enqueue drains of %d stores; the sweep will pick them up", len(stores), exc_info=True
