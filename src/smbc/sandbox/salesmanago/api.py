@@ -273,7 +273,7 @@ class SalesmanagoApi:
                     if reference not in failed:
                         failed.append(reference)
                     continue
-                self.state.add_event(account, contact, owner, item["contactEvent"], path)
+                self.state.store_event(account, contact, owner, item["contactEvent"], path)
                 created += 1
         return ok(failedContacts=failed, createdAmount=created, failedAmount=len(items) - created)
 

@@ -148,6 +148,11 @@ class SalesmanagoState:
     def upsert_contact(self, account: Account, request: dict[str, Any], owner: str) -> dict[str, Any]:
         """Apply one validated contact upsert; returns the stored contact (a copy)."""
         with self.lock:
+            return copy.deepcopy(self._upsert(account, request, owner))
+
+    def _upsert(self, account: Account, request: dict[str, Any], owner: str) -> dict[str, Any]:
+        """`upsert_contact` returning the stored contact itself (a batch's upserts need no copy)."""
+        with self.lock:
             data = request["contact"]
             email = data["email"]
             new_email = request.get("newEmail")
@@ -178,7 +183,7 @@ class SalesmanagoState:
             self._apply_tags(contact, request.get("tags") or [], request.get("removeTags") or [])
             self._apply_opt_in(account, contact, request, now)
             contact["modifiedOn"] = now
-            return copy.deepcopy(contact)
+            return contact
 
     def _new_contact(self, email: str, owner: str, now: int) -> dict[str, Any]:
         return {
@@ -304,7 +309,7 @@ class SalesmanagoState:
                     continue
                 for request, owner in batch.upserts:
                     try:
-                        self.upsert_contact(account, request, owner)
+                        self._upsert(account, request, owner)
                     except SandboxError:
                         continue
                     applied += 1
@@ -320,20 +325,28 @@ class SalesmanagoState:
         self, account: Account, contact: dict[str, Any], owner: str, event: dict[str, Any], path: str
     ) -> dict[str, Any]:
         with self.lock:
+            return copy.deepcopy(account.events[self.store_event(account, contact, owner, event, path)])
+
+    def store_event(
+        self, account: Account, contact: dict[str, Any], owner: str, event: dict[str, Any], path: str
+    ) -> str:
+        """`add_event` without a copy of the stored event back (a batch's events): its id."""
+        with self.lock:
             now = self.now_ms()
+            fields = _copy_json(event)
             stored = {
                 "eventId": str(uuid.uuid4()),
                 "type": event["contactExtEventType"],
                 "contactId": contact["contactId"],
                 "email": contact["email"],
                 "owner": owner,
-                **copy.deepcopy(event),
+                **fields,
                 "createdOn": now,
                 "modifiedOn": now,
-                "history": [{"time": now, "path": path, "fields": copy.deepcopy(event)}],
+                "history": [{"time": now, "path": path, "fields": _copy_json(fields)}],
             }
             account.events[stored["eventId"]] = stored
-            return copy.deepcopy(stored)
+            return stored["eventId"]
 
     def update_event(self, account: Account, event: dict[str, Any], path: str) -> dict[str, Any]:
         with self.lock:
@@ -360,3 +373,14 @@ class SalesmanagoState:
     def record_monitoring_load(self, entry: dict[str, Any]) -> None:
         with self.lock:
             self.monitoring_loads.append(entry)
+
+
+_FLAT = frozenset({str, int, float, bool, type(None)})
+
+
+def _copy_json(value: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a request's object: one of scalars only (an event's fields) by a dict copy, which is
+    as independent as a deep copy and a tenth of its cost (a batch stores hundreds), others deep."""
+    if all(item.__class__ in _FLAT for item in value.values()):
+        return dict(value)
+    return copy.deepcopy(value)
