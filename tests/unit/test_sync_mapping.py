@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from smbc.consent.plan import ConsentPlan
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import ConsentFlags, EventKind
@@ -426,3 +428,41 @@ def test_lang_codes() -> None:
         None,
         None,
     ]
+
+
+BUYERS = [
+    ORDER,
+    {**ORDER, "customer_id": 0, "customer_locale": "xx"},
+    {
+        "id": 3,
+        "billing_address": {"email": "  Mixed@Case.IO ", "first_name": " ", "last_name": "Solo ", "zip": ""},
+        "customer_locale": " ",
+    },
+    {"id": 4, "customer_id": "7", "billing_address": {"email": "a@b.io", "street_2": " Flat 2 "}},
+    {"id": 5},
+]
+PLANS = [
+    ConsentPlan(),
+    ConsentPlan(ConsentFlags(force_opt_in=True), ("newsletter ok",), mapping.DoubleOptIn(email_id="e" * 36)),
+    ConsentPlan(ConsentFlags(force_opt_in=True), (), mapping.DoubleOptIn(language=" PL ", subject="Hi")),
+    ConsentPlan(ConsentFlags(force_opt_out=True), ("opted out",), mapping.DoubleOptIn(email_id="x")),
+]
+
+
+@pytest.mark.parametrize("owner", ["o@x.io", " ", ""])
+def test_buyer_payload_is_the_contact_upsert_byte_for_byte(owner: str) -> None:
+    # The export builds its buyers directly; SALESmanago must receive exactly what real time sends.
+    for order in BUYERS:
+        for plan in PLANS:
+            expected = plan.apply(
+                mapping.contact_from_order(order, owner=owner, settings=SETTINGS)
+            ).to_payload()
+            built = mapping.buyer_payload(
+                order,
+                owner=owner,
+                settings=SETTINGS,
+                consent=plan.flags,
+                extra_tags=plan.tags,
+                double_opt_in=plan.double_opt_in if plan.flags.force_opt_in else None,
+            )
+            assert json.dumps(built) == json.dumps(expected)

@@ -155,8 +155,17 @@ def _plan_order(
         language=job.lang(),
         double_opt_in=job.double_opt_in,
     )
-    contact = consent.apply(mapping.contact_from_order(order, owner=job.owner, settings=job.settings))
-    plan.contact = (email, contact.to_payload(), subscribed)
+    # As consent.apply(contact_from_order(...)).to_payload(), built directly (a sixth of planning).
+    double_opt_in = consent.double_opt_in if consent.flags.force_opt_in else None
+    payload = mapping.buyer_payload(
+        order,
+        owner=job.owner,
+        settings=job.settings,
+        consent=consent.flags,
+        extra_tags=consent.tags,
+        double_opt_in=double_opt_in,
+    )
+    plan.contact = (email, payload, subscribed)
     return plan
 
 

@@ -23,7 +23,7 @@ from smbc.mapping.rules import (
     normalize_email,
     normalize_tags,
 )
-from smbc.salesmanago.payload import clean_payload
+from smbc.salesmanago.payload import CleanedPayload, clean_payload
 from smbc.settings.store_settings import StoreSettings, default_location
 
 # Trim limits per event field (what SALESmanago's SDK cuts each detail to).
@@ -312,6 +312,60 @@ def contact_from_order(
         tags=(*tags, *extra_tags),
         consent=consent,
     )
+
+
+def buyer_payload(
+    order: Mapping[str, Any],
+    *,
+    owner: str,
+    settings: StoreSettings,
+    consent: ConsentFlags = NO_CONSENT_CHANGE,
+    extra_tags: Sequence[str] = (),
+    double_opt_in: DoubleOptIn | None = None,
+) -> CleanedPayload:
+    """`contact_from_order(...)` with this consent, these tags added and this double opt-in, as its
+    `to_payload()`, built directly as the cleaned dict: the events export sends one for every order."""
+    billing = order.get("billing_address") or {}
+    customer_id = int(order.get("customer_id") or 0)
+    contact = CleanedPayload()
+    _put(contact, "email", normalize_email(billing.get("email")))
+    _put(contact, "name", join_name(billing.get("first_name"), billing.get("last_name")))
+    _put(contact, "phone", _text(billing.get("phone")))
+    _put(contact, "company", _text(billing.get("company")))
+    _put(contact, "externalId", str(customer_id) if customer_id else None)
+    address = CleanedPayload()
+    _put(address, "streetAddress", join_name(billing.get("street_1"), billing.get("street_2")))
+    _put(address, "zipCode", _text(billing.get("zip")))
+    _put(address, "city", _text(billing.get("city")))
+    _put(address, "country", _text(billing.get("country_iso2")))
+    _put(contact, "address", address or None)
+    payload = CleanedPayload()
+    _put(payload, "owner", owner)
+    _put(payload, "contact", contact or None)
+    _put(payload, "forceOptIn", consent.force_opt_in)
+    _put(payload, "forceOptOut", consent.force_opt_out)
+    payload["forcePhoneOptIn"] = False
+    payload["forcePhoneOptOut"] = False
+    tags = settings.tags_purchase if customer_id else settings.tags_guest_purchase
+    normalized = normalize_tags((*tags, *extra_tags))
+    if normalized:
+        payload["tags"] = list(normalized)
+    _put(payload, "province", _text(billing.get("state")))
+    _put(payload, "lang", lang_code(order.get("customer_locale")))
+    if double_opt_in is not None and consent.force_opt_in:
+        payload.update(double_opt_in.to_payload())  # cleaned already
+    return payload
+
+
+def _put(payload: dict[str, Any], key: str, value: Any) -> None:
+    """`payload[key] = value` as `clean_payload` keeps a scalar: no None or blank text, text trimmed."""
+    if value is None:
+        return
+    if value.__class__ is str:
+        value = value.strip()  # type: ignore[union-attr]
+        if not value:
+            return
+    payload[key] = value
 
 
 # -- orders -> events -----------------------------------------------------------------------
