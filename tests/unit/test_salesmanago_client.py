@@ -421,3 +421,25 @@ def test_v3_revoke_of_unknown_key_counts_as_revoked() -> None:
 
     api = SalesmanagoAccountApi(http=httpx.Client(transport=httpx.MockTransport(handler)))
     api.v3_revoke("gone")  # no error
+
+
+def test_batch_upsert_details_cleaned_already_are_sent_as_plain_ones() -> None:
+    # A detail given cleaned is not walked again by the client: the bytes sent must not change.
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        return ok(requestId="r-1")
+
+    client = make_client(handler)
+    details = [
+        {"contact": {"email": "a@b.c"}, "tags": ["T"]},
+        {"owner": "own@x.io", "contact": {"email": "d@e.f"}, "forceOptIn": False},
+        {"contact": {"email": "g@h.i"}, "owner": "late@x.io"},
+    ]
+    for detail in details:
+        client.batch_upsert([detail])
+        client.batch_upsert([clean_payload(detail)])
+    for plain, cleaned in zip(bodies[::2], bodies[1::2], strict=True):
+        assert json.loads(cleaned)["upsertDetails"] == json.loads(plain)["upsertDetails"]
+        assert cleaned.split(b'"requestTime"')[0] == plain.split(b'"requestTime"')[0]

@@ -197,10 +197,10 @@ class SalesmanagoClient:
 
 
 def _with_owner(owner: str, item: dict[str, Any]) -> dict[str, Any]:
-    """A `batchupsertv2` detail: the item's owner, else the account's. An item cleaned already that
-    names its owner stays cleaned (the client's cleaning then skips it instead of walking it again)."""
-    if item.__class__ is CleanedPayload and "owner" in item:
-        return CleanedPayload({"owner": owner, **item})
+    """A `batchupsertv2` detail: the item's owner, else the account's. An item cleaned already stays
+    cleaned, its owner first (the client's cleaning then skips it instead of walking it again)."""
+    if item.__class__ is CleanedPayload:
+        return CleanedPayload({**clean_payload({"owner": item.get("owner", owner)}), **item})
     return {"owner": owner, **item}
 
 
