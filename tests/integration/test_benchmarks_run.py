@@ -97,16 +97,17 @@ def test_scaling_curve_holds_every_store_to_its_quota_and_3_in_flight_across_pro
     figures = run(
         "scaling_curve.py",
         *("--worker-processes", "1,2", "--deliveries", "40", "--stores", "1", "--threads", "2"),
-        # A quota the burst fills, so two processes must share it through Redis.
-        *("--latency-ms", "0", "--quota", "20", "--quota-window-s", "5"),
+        # A quota the burst fills, so two processes must share it through Redis (40 deliveries of one
+        # store took 20 requests with drains of 20 rows).
+        *("--latency-ms", "0", "--quota", "10", "--quota-window-s", "5"),
         *("--admin-url", POSTGRES_ADMIN_URL, "--redis-url", REDIS_URL),
         timeout=580,
     )
     assert [p["worker_processes"] for p in figures["points"]] == [1, 2]
     for point in figures["points"]:
         assert point["deliveries"] >= 40 and set(point["statuses"]) <= {"done", "skipped"}
-        assert point["bigcommerce"]["requests"] > 20  # more than one window's quota: the quota bound
-        assert point["bigcommerce"]["busiest_quota_window"] <= 20
+        assert point["bigcommerce"]["requests"] > 10  # more than one window's quota: the quota bound
+        assert point["bigcommerce"]["busiest_quota_window"] <= 10
         assert point["bigcommerce"]["refused_for_quota"] == 0
         assert 0 < point["bigcommerce"]["most_in_flight_per_store"] <= 3
         assert point["cpu_ms_per_delivery"]["worker"] > 0 and point["cpu_ms_per_delivery"]["web"] > 0

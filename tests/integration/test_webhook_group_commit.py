@@ -344,12 +344,12 @@ def test_an_idle_writer_waits_a_moment_for_the_next_delivery_on_its_connection(
     assert jobs.huey.pending_count() == 1  # the store's drain, queued by the first batch
 
 
+@pytest.mark.parametrize("backend_settings", ["postgres+redis"], indirect=True)  # the queue is Redis
 def test_a_busy_writer_sends_its_drain_messages_on_one_redis_connection(
     server: BackgroundServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     storage = jobs.huey.storage
-    if not isinstance(storage, RedisStorage):
-        pytest.skip("the queue is Redis only with PostgreSQL + Redis")
+    assert isinstance(storage, RedisStorage)
     pool = storage.conn.connection_pool
     checkouts: list[int] = []
     get_connection = pool.get_connection
