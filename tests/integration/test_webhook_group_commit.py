@@ -316,6 +316,15 @@ def test_a_busy_writer_keeps_one_connection_and_gives_it_back(server: Background
     wait_for(lambda: db.engine.pool.checkedout() == 0, "the connection back in the pool")
 
 
+async def one_by_one(group: GroupCommit) -> list[str]:
+    """Three deliveries, each alone in its batch, well within the writer's linger."""
+    results = []
+    for n in range(3):
+        results.append((await group.record(received_delivery(n))).result)
+        await asyncio.sleep(0.01)
+    return results
+
+
 def test_an_idle_writer_waits_a_moment_for_the_next_delivery_on_its_connection(
     server: BackgroundServer,
 ) -> None:
@@ -323,19 +332,12 @@ def test_an_idle_writer_waits_a_moment_for_the_next_delivery_on_its_connection(
     group = GroupCommit(db)
     checkouts: list[int] = []
 
-    async def one_by_one() -> list[str]:
-        results = []
-        for n in range(3):  # each alone in its batch, well within the writer's linger
-            results.append((await group.record(received_delivery(n))).result)
-            await asyncio.sleep(0.01)
-        return results
-
     def count_checkout(*_args: Any) -> None:
         checkouts.append(1)
 
     event.listen(db.engine.pool, "checkout", count_checkout)
     try:
-        assert asyncio.run(one_by_one()) == ["accepted"] * 3
+        assert asyncio.run(one_by_one(group)) == ["accepted"] * 3
     finally:
         event.remove(db.engine.pool, "checkout", count_checkout)
     assert len(checkouts) == 1  # three batches, one connection
@@ -362,14 +364,7 @@ def test_a_busy_writer_sends_its_drain_messages_on_one_redis_connection(
     monkeypatch.setattr(pool, "get_connection", count_checkout)
     group = GroupCommit(database(server))
 
-    async def one_by_one() -> list[str]:
-        results = []
-        for n in range(3):  # each alone in its batch, well within the writer's linger
-            results.append((await group.record(received_delivery(n))).result)
-            await asyncio.sleep(0.01)
-        return results
-
-    assert asyncio.run(one_by_one()) == ["accepted"] * 3
+    assert asyncio.run(one_by_one(group)) == ["accepted"] * 3
     group.wait_for_messages(timeout=30)
     assert len(checkouts) == 1  # three batches' marks and messages, one connection
     assert jobs.huey.pending_count() == 1  # the store's drain, queued by the first batch
@@ -388,10 +383,10 @@ def test_a_failing_queue_is_left_alone_for_a_while(
 
     monkeypatch.setattr(group_commit_module, "enqueue_accepted", queue_down)
 
-    async def one_by_one() -> list[str]:
+    async def at_once() -> list[str]:
         return [(await group.record(received_delivery(n))).result for n in range(3)]
 
-    assert asyncio.run(one_by_one()) == ["accepted"] * 3  # recorded: the sweep finds them
+    assert asyncio.run(at_once()) == ["accepted"] * 3  # recorded: the sweep finds them
     group.wait_for_messages(timeout=30)
     assert calls == [["accepted"]]  # one try, then none for QUEUE_DOWN_SECONDS
 
