@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from smbc.consent.plan import ConsentPlan
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import ConsentFlags, EventKind
+from smbc.salesmanago.payload import clean_payload
 from smbc.settings.store_settings import StoreSettings, default_location
 
 CUSTOMER: dict[str, Any] = {
@@ -466,3 +468,74 @@ def test_buyer_payload_is_the_contact_upsert_byte_for_byte(owner: str) -> None:
                 double_opt_in=plan.double_opt_in if plan.flags.force_opt_in else None,
             )
             assert json.dumps(built) == json.dumps(expected)
+
+
+def _sdk_contact_event(event: mapping.ExternalEvent) -> dict[str, Any]:
+    # What SALESmanago's SDK sends: the fields cut to their limits, then cleaned (DataHelper).
+    fields: dict[str, Any] = {
+        "contactExtEventType": event.kind.value,
+        "date": event.date_ms,
+        "products": event.products,
+        "value": event.value,
+        "description": event.description,
+        "location": event.location,
+        "externalId": event.external_id,
+        "shopDomain": event.shop_domain,
+        "eventId": event.event_id,
+    }
+    limits = {"products": 512, "description": 2048, "location": 255, "externalId": 255, "shopDomain": 255}
+    for name, limit in limits.items():
+        if isinstance(fields[name], str):
+            fields[name] = fields[name][:limit]
+    for index, detail in enumerate(event.details, start=1):
+        if detail:
+            fields[f"detail{index}"] = str(detail)[:255]
+    return clean_payload(fields)
+
+
+def _sdk_columns(items: list[dict[str, Any]], identifier: str) -> tuple[str, str, str, str, str]:
+    # products and the other two identifiers, names, quantities: each column read on its own.
+    fields = {"id": "product_id", "sku": "sku", "variant_id": "variant_id"}
+    order = [identifier, *[k for k in ("id", "sku", "variant_id") if k != identifier]]
+    columns = []
+    for kind in order:
+        values = [str(i.get(fields[kind]) or "") for i in items]
+        columns.append(",".join(v for v in values if v and v != "0"))
+    names = ", ".join(str(i.get("name") or "") for i in items)
+    quantities = "/".join(str(int(i.get("quantity") or 0)) for i in items)
+    return columns[0], columns[1], columns[2], names, quantities
+
+
+ODD_ITEMS: list[dict[str, Any]] = [
+    {"id": 1, "product_id": 0, "variant_id": "0", "sku": " ", "name": None, "quantity": "3"},
+    {"id": 2, "product_id": 5, "variant_id": 50, "sku": "S-5", "name": " Cup ", "quantity": None},
+    {"id": 3, "product_id": 6, "sku": "CHILD", "name": "Child", "quantity": 1, "parent_order_product_id": 2},
+    {"id": 4, "product_id": 7, "sku": "BUNDLED", "name": "B", "quantity": 1, "is_bundled_product": True},
+    {"id": 5, "product_id": "8", "variant_id": None, "sku": "x" * 600, "name": "", "quantity": 2},
+]
+
+
+@pytest.mark.parametrize("identifier", ["id", "sku", "variant_id"])
+def test_order_event_columns_and_contact_event_are_the_sdks_byte_for_byte(identifier: str) -> None:
+    # The export builds every event's columns in one pass and its contactEvent already clean;
+    # SALESmanago must receive exactly what the SDK's field-by-field cleaning gives.
+    origin = mapping.EventOrigin(identifier, " sm_loc ", "o@x.io")
+    orders = [ORDER, {**ORDER, "customer_message": "  ", "payment_method": "p" * 3000, "currency_code": None}]
+    for order in orders:
+        for items in (LINE_ITEMS, ODD_ITEMS, []):
+            event = mapping.order_event(order, items, kind=EventKind.PURCHASE, origin=origin)
+            products = [
+                i for i in items if not i.get("parent_order_product_id") and not i.get("is_bundled_product")
+            ]
+            chosen, other1, other2, names, quantities = _sdk_columns(products, identifier)
+            assert (event.products, event.details[0], event.details[2]) == (
+                chosen or None,
+                names or None,
+                quantities or None,
+            )
+            assert (event.details[5], event.details[6]) == (other1 or None, other2 or None)
+            for variant in (
+                event,
+                replace(event, shop_domain=" s ", event_id="", details=(" ", None, "d" * 300)),
+            ):
+                assert json.dumps(variant.contact_event()) == json.dumps(_sdk_contact_event(variant))

@@ -19,6 +19,7 @@ ledger for it); apply each plan to its contact with `ConsentPlan.apply`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -163,12 +164,37 @@ def last_known_opt_in(session: StatementRunner, store_id: int, email: str) -> bo
 def last_known_opt_ins(session: Session, store_id: int, emails: Iterable[str]) -> dict[str, bool | None]:
     """`last_known_opt_in` for many e-mails in one query (e-mails the ledger does not know: absent)."""
     wanted = {key: email for email in emails for key in (email, *ledger_keys(email))}
-    rows = session.execute(
-        select(SyncedContact.email, SyncedContact.opted_in).where(
-            SyncedContact.store_id == store_id, SyncedContact.email.in_(list(wanted))
+    if not wanted:
+        return {}
+    if session.autoflush:
+        session.flush()  # as the ORM query would: a contact added in this session is read too
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect not in _KEYS_AS_ONE_VALUE:
+        rows = session.execute(
+            select(SyncedContact.email, SyncedContact.opted_in).where(
+                SyncedContact.store_id == store_id, SyncedContact.email.in_(list(wanted))
+            )
         )
-    )
-    return {wanted[key]: opted_in for key, opted_in in rows}
+        return {wanted[key]: opted_in for key, opted_in in rows}
+    # The keys bound as one value (an array, a JSON text): SQLAlchemy expanded an IN list of a
+    # page's thousand keys, a placeholder and a processed parameter each, on every query.
+    statement, as_value = _KEYS_AS_ONE_VALUE[dialect]
+    rows = connection.exec_driver_sql(statement, (store_id, as_value(list(wanted))))
+    return {wanted[key]: None if opted_in is None else bool(opted_in) for key, opted_in in rows}
+
+
+_KEYS_AS_ONE_VALUE: dict[str, tuple[str, Callable[[list[str]], Any]]] = {
+    "postgresql": (
+        "SELECT email, opted_in FROM synced_contacts WHERE store_id = %s AND email = ANY(%s)",
+        lambda keys: keys,
+    ),
+    "sqlite": (
+        "SELECT email, opted_in FROM synced_contacts WHERE store_id = ?"
+        " AND email IN (SELECT value FROM json_each(?))",
+        json.dumps,
+    ),
+}
 
 
 def consent_plan_for(

@@ -48,6 +48,7 @@ from smbc.export.ledger import (
     mark_all_sent,
     mark_sent_by_id,
     mark_unconfirmed,
+    orders_ledger,
     release_claims,
     release_events,
     remember_contacts,
@@ -68,14 +69,7 @@ def _plan_page(job: Job, orders: list[dict[str, Any]]) -> list[OrderPlan]:
     ids = [int(o["id"]) for o in orders]
     refunds = refunds_of(job, orders)
     with job.db.session() as session:
-        ledger = {
-            (kind, key): state
-            for kind, key, state in session.execute(
-                select(SentEvent.kind, SentEvent.key, SentEvent.state).where(
-                    SentEvent.store_id == job.store.id, SentEvent.order_id.in_(ids)
-                )
-            )
-        }
+        ledger = orders_ledger(session, job.store.id, ids)
         known = last_known_opt_ins(session, job.store.id, {mapping.order_email(o) for o in orders})
     plans = []
     for order in orders:

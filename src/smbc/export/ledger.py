@@ -4,6 +4,7 @@ unconfirmed) and a whole batch of contacts into `synced_contacts`."""
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,6 +66,33 @@ def _stored_datetime(dialect: Dialect) -> Callable[[datetime], Any]:
     """A UTC datetime as the dialect's driver is given it (SQLite: SQLAlchemy's text)."""
     processor = SentEvent.__table__.c.claimed_at.type.dialect_impl(dialect).bind_processor(dialect)
     return processor or (lambda value: value)
+
+
+_ORDERS_LEDGER = {
+    "postgresql": "SELECT kind, key, state FROM sent_events WHERE store_id = %s AND order_id = ANY(%s)",
+    "sqlite": "SELECT kind, key, state FROM sent_events WHERE store_id = ?"
+    " AND order_id IN (SELECT value FROM json_each(?))",
+}
+
+
+def orders_ledger(session: Session, store_id: int, order_ids: list[int]) -> dict[tuple[str, str], str]:
+    """The ledger's (kind, key) -> state for these orders' events."""
+    if not order_ids:
+        return {}
+    if session.autoflush:
+        session.flush()  # as the ORM query would
+    connection = session.connection()
+    statement = _ORDERS_LEDGER.get(connection.dialect.name)
+    if statement is None:
+        rows: Any = session.execute(
+            select(SentEvent.kind, SentEvent.key, SentEvent.state).where(
+                SentEvent.store_id == store_id, SentEvent.order_id.in_(order_ids)
+            )
+        )
+    else:  # the ids as one value: SQLAlchemy expanded a page's IN list, a parameter each, every page
+        ids = order_ids if connection.dialect.name == "postgresql" else json.dumps(order_ids)
+        rows = connection.exec_driver_sql(statement, (store_id, ids))
+    return {(kind, key): state for kind, key, state in rows}
 
 
 def release_claims(session: Session, store_id: int, owner: str) -> None:

@@ -15,6 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from smbc.bigcommerce.dates import parse_date
+from smbc.mapping.line_items import clean_text as _text
+from smbc.mapping.line_items import items_columns, shipping_methods
+from smbc.mapping.line_items import order_line_items as order_line_items
+from smbc.mapping.line_items import product_identifiers as product_identifiers
 from smbc.mapping.rules import (
     NO_CONSENT_CHANGE,
     ConsentFlags,
@@ -26,16 +30,9 @@ from smbc.mapping.rules import (
 from smbc.salesmanago.payload import CleanedPayload, clean_payload
 from smbc.settings.store_settings import StoreSettings, default_location
 
-# Trim limits per event field (what SALESmanago's SDK cuts each detail to).
-_LIMITS = {"products": 512, "description": 2048, "location": 255, "externalId": 255, "shopDomain": 255}
+# Trim limits per event field (what SALESmanago's SDK cuts each detail to): products 512,
+# description 2048, location, externalId, shopDomain and each detail 255 (`contact_event`).
 _DETAIL_LIMIT = 255
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def join_name(*parts: Any) -> str | None:
@@ -175,24 +172,22 @@ class ExternalEvent:
     details: tuple[str | None, ...] = field(default_factory=tuple)  # detail1..detailN
 
     def contact_event(self) -> dict[str, Any]:
-        event: dict[str, Any] = {
-            "contactExtEventType": self.kind.value,
-            "date": self.date_ms,
-            "products": self.products,
-            "value": self.value,
-            "description": self.description,
-            "location": self.location,
-            "externalId": self.external_id,
-            "shopDomain": self.shop_domain,
-            "eventId": self.event_id,
-        }
-        for name, limit in _LIMITS.items():
-            if isinstance(event.get(name), str):
-                event[name] = event[name][:limit]
+        # As clean_payload({...}) of the fields trimmed to their limits, built already clean (the
+        # events export builds one for every event): same keys, same order.
+        event = CleanedPayload()
+        _put(event, "contactExtEventType", self.kind.value)
+        _put(event, "date", self.date_ms)
+        _put_cut(event, "products", self.products, 512)
+        _put(event, "value", self.value)
+        _put_cut(event, "description", self.description, 2048)
+        _put_cut(event, "location", self.location, 255)
+        _put_cut(event, "externalId", self.external_id, 255)
+        _put_cut(event, "shopDomain", self.shop_domain, 255)
+        _put(event, "eventId", self.event_id)
         for index, detail in enumerate(self.details, start=1):
             if detail:
-                event[f"detail{index}"] = str(detail)[:_DETAIL_LIMIT]
-        return clean_payload(event)
+                _put(event, f"detail{index}", str(detail)[:_DETAIL_LIMIT])
+        return event
 
     def to_payload(self) -> dict[str, Any]:
         """The contact is named by `contactId` when known, else by e-mail (the SDK drops e-mail
@@ -357,6 +352,11 @@ def buyer_payload(
     return payload
 
 
+def _put_cut(payload: dict[str, Any], key: str, value: Any, limit: int) -> None:
+    """`_put` of a text cut to `limit` characters first (then trimmed, as the SDK does)."""
+    _put(payload, key, value[:limit] if isinstance(value, str) else value)
+
+
 def _put(payload: dict[str, Any], key: str, value: Any) -> None:
     """`payload[key] = value` as `clean_payload` keeps a scalar: no None or blank text, text trimmed."""
     if value is None:
@@ -373,94 +373,6 @@ def _put(payload: dict[str, Any], key: str, value: Any) -> None:
 
 def order_email(order: Mapping[str, Any]) -> str:
     return normalize_email((order.get("billing_address") or {}).get("email"))
-
-
-def _is_mapping(value: Any) -> bool:
-    # A plain dict (what JSON gives) without the Mapping ABC's slower check: twice per order.
-    return value.__class__ is dict or isinstance(value, Mapping)
-
-
-def _consignment_groups(consignments: Any) -> Iterable[Mapping[str, Any]]:
-    for block in consignments if isinstance(consignments, list) else [consignments]:
-        if not _is_mapping(block):
-            continue
-        for key in ("shipping", "pickups", "downloads"):
-            yield from (c for c in block.get(key) or [] if _is_mapping(c))
-        email = block.get("email") or {}
-        if _is_mapping(email):
-            yield from (c for c in email.get("gift_certificates") or [] if _is_mapping(c))
-
-
-def order_line_items(order: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """Line items from `include=consignments.line_items`; None when the answer has only links (the
-    caller then reads `/v2/orders/{id}/products`)."""
-    consignments = order.get("consignments")
-    if not consignments:
-        return None
-    items: dict[Any, dict[str, Any]] = {}
-    for group in _consignment_groups(consignments):
-        line_items = group.get("line_items") or []
-        if _is_mapping(line_items):
-            line_items = [line_items]
-        for item in line_items:
-            if not _is_mapping(item) or "product_id" not in item:
-                return None  # a {url, resource} link: not expanded
-            items.setdefault(item.get("id"), dict(item))
-    return list(items.values()) or None
-
-
-def shipping_methods(order: Mapping[str, Any]) -> list[str]:
-    methods: list[str] = []
-    for group in _consignment_groups(order.get("consignments") or []):
-        name = group.get("shipping_method") or group.get("pickup_method_display_name")
-        if name and name not in methods:
-            methods.append(str(name))
-    return methods
-
-
-_IDENTIFIER_FIELDS = {"id": "product_id", "sku": "sku", "variant_id": "variant_id"}
-
-
-def product_identifiers(items: Sequence[Mapping[str, Any]], identifier: str) -> tuple[str, str, str]:
-    """(products, detail6, detail7): the chosen identifier, then the two others."""
-    order = [identifier, *[k for k in ("id", "sku", "variant_id") if k != identifier]]
-
-    def column(kind: str) -> str:
-        values = [str(item.get(_IDENTIFIER_FIELDS[kind]) or "") for item in items]
-        return ",".join(v for v in values if v and v != "0")
-
-    return column(order[0]), column(order[1]), column(order[2])
-
-
-def _products_of(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [i for i in items if not i.get("parent_order_product_id") and not i.get("is_bundled_product")]
-
-
-def _items_columns(
-    items: Sequence[Mapping[str, Any]],
-    identifier: str,
-    *,
-    locale: Any,
-    currency: Any,
-    note: str | None = None,
-    shipping: str | None = None,
-) -> tuple[str | None, tuple[str | None, ...]]:
-    """An event's `products` (the chosen identifier) and its details 1-9, the same for orders and
-    carts: names, (2: left to the event), quantities, note, shipping methods, the two other
-    identifiers, language, currency."""
-    chosen, other1, other2 = product_identifiers(items, identifier)
-    language = lang_code(locale)
-    return chosen or None, (
-        ", ".join(str(i.get("name") or "") for i in items) or None,
-        None,  # the WooCommerce order key has no BigCommerce equivalent; a RETURN puts its refund id here
-        "/".join(str(int(i.get("quantity") or 0)) for i in items) or None,
-        note,
-        shipping,
-        other1 or None,
-        other2 or None,
-        language.lower() if language else None,
-        _text(currency),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,13 +401,14 @@ def order_event(
     """PURCHASE / CANCELLATION for an order: products by the chosen identifier, value = order total,
     externalId = order id, date = order creation (ms) unless given, description = payment method,
     details: names, quantities, customer note, shipping methods, other identifiers, language, currency."""
-    products, details = _items_columns(
-        _products_of(items),
+    products, details = items_columns(
+        items,
         origin.product_identifier,
         locale=order.get("customer_locale"),
         currency=order.get("currency_code"),
         note=_text(order.get("customer_message")),
         shipping=", ".join(shipping_methods(order)) or None,
+        products_only=True,
     )
     when = date or parse_bc_date(order.get("date_created"))
     return ExternalEvent(
@@ -572,7 +485,7 @@ def cart_event(
     event_id: str | None = None,
 ) -> ExternalEvent:
     """CART: products, value, product names, quantities, the cart's URL as description."""
-    products, details = _items_columns(
+    products, details = items_columns(
         cart_items(cart),
         origin.product_identifier,
         locale=cart.get("locale"),
