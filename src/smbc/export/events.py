@@ -70,16 +70,18 @@ def _plan_page(job: Job, orders: list[dict[str, Any]]) -> list[OrderPlan]:
     refunds = refunds_of(job, orders)
     with job.db.session() as session:
         ledger = orders_ledger(session, job.store.id, ids)
-        known = last_known_opt_ins(session, job.store.id, {mapping.order_email(o) for o in orders})
-    plans = []
-    for order in orders:
-        plans.append(_plan_order(job, order, refunds.get(int(order["id"]), []), ledger, known))
-    return plans
+        emails = [mapping.order_email(o) for o in orders]
+        known = last_known_opt_ins(session, job.store.id, set(emails))
+    return [
+        _plan_order(job, order, email, refunds.get(order_id, []), ledger, known)
+        for order, email, order_id in zip(orders, emails, ids, strict=True)
+    ]
 
 
 def _plan_order(
     job: Job,
     order: dict[str, Any],
+    email: str,
     refunds: list[dict[str, Any]],
     ledger: dict[tuple[str, str], str],
     known: dict[str, bool | None],
@@ -89,7 +91,6 @@ def _plan_order(
     if not in_range(job, order.get("date_created")):
         plan.in_range = False  # BigCommerce's filter let it through: not ours to count
         return plan
-    email = mapping.order_email(order)
     problem = rules.email_problem(email, job.settings.ignored_domains)
     if problem:
         plan.skipped[reason_category(problem)] += 1
@@ -135,6 +136,7 @@ def _plan_order(
                 kind=event_kind,
                 origin=origin,
                 date=None if event_kind is EventKind.PURCHASE else modified,
+                email=email,
             )
         # Cleaned already (a normalized e-mail, a cleaned event): the client's cleaning skips it.
         item = CleanedPayload(email=email, contactEvent=event.contact_event())

@@ -37,7 +37,8 @@ _DETAIL_LIMIT = 255
 
 def join_name(*parts: Any) -> str | None:
     """Non-empty parts joined by spaces (first + last name, street 1 + street 2), or None."""
-    return _text(" ".join(str(p).strip() for p in parts if p and str(p).strip()))
+    texts = [text for text in (str(p).strip() for p in parts if p) if text]
+    return " ".join(texts) or None
 
 
 @dataclass(frozen=True)
@@ -321,22 +322,35 @@ def buyer_payload(
     """`contact_from_order(...)` with this consent, these tags added and this double opt-in, as its
     `to_payload()`, built directly as the cleaned dict: the events export sends one for every order."""
     billing = order.get("billing_address") or {}
+    get = billing.get
     customer_id = int(order.get("customer_id") or 0)
+    # Each value below is trimmed text or None already (`_text`, `join_name`, `normalize_email`,
+    # `lang_code`): set unless None or "", as `clean_payload` would keep it.
     contact = CleanedPayload()
-    _put(contact, "email", normalize_email(billing.get("email")))
-    _put(contact, "name", join_name(billing.get("first_name"), billing.get("last_name")))
-    _put(contact, "phone", _text(billing.get("phone")))
-    _put(contact, "company", _text(billing.get("company")))
-    _put(contact, "externalId", str(customer_id) if customer_id else None)
+    for key, value in (
+        ("email", normalize_email(get("email"))),
+        ("name", join_name(get("first_name"), get("last_name"))),
+        ("phone", _text(get("phone"))),
+        ("company", _text(get("company"))),
+        ("externalId", str(customer_id) if customer_id else None),
+    ):
+        if value:
+            contact[key] = value
     address = CleanedPayload()
-    _put(address, "streetAddress", join_name(billing.get("street_1"), billing.get("street_2")))
-    _put(address, "zipCode", _text(billing.get("zip")))
-    _put(address, "city", _text(billing.get("city")))
-    _put(address, "country", _text(billing.get("country_iso2")))
-    _put(contact, "address", address or None)
+    for key, value in (
+        ("streetAddress", join_name(get("street_1"), get("street_2"))),
+        ("zipCode", _text(get("zip"))),
+        ("city", _text(get("city"))),
+        ("country", _text(get("country_iso2"))),
+    ):
+        if value:
+            address[key] = value
+    if address:
+        contact["address"] = address
     payload = CleanedPayload()
     _put(payload, "owner", owner)
-    _put(payload, "contact", contact or None)
+    if contact:
+        payload["contact"] = contact
     _put(payload, "forceOptIn", consent.force_opt_in)
     _put(payload, "forceOptOut", consent.force_opt_out)
     payload["forcePhoneOptIn"] = False
@@ -345,8 +359,12 @@ def buyer_payload(
     normalized = normalize_tags((*tags, *extra_tags))
     if normalized:
         payload["tags"] = list(normalized)
-    _put(payload, "province", _text(billing.get("state")))
-    _put(payload, "lang", lang_code(order.get("customer_locale")))
+    province = _text(get("state"))
+    if province:
+        payload["province"] = province
+    lang = lang_code(order.get("customer_locale"))
+    if lang:
+        payload["lang"] = lang
     if double_opt_in is not None and consent.force_opt_in:
         payload.update(double_opt_in.to_payload())  # cleaned already
     return payload
@@ -397,6 +415,7 @@ def order_event(
     origin: EventOrigin,
     date: datetime | None = None,
     contact_id: str | None = None,
+    email: str | None = None,
 ) -> ExternalEvent:
     """PURCHASE / CANCELLATION for an order: products by the chosen identifier, value = order total,
     externalId = order id, date = order creation (ms) unless given, description = payment method,
@@ -415,7 +434,7 @@ def order_event(
         kind=kind,
         date_ms=epoch_ms(when),
         owner=origin.owner,
-        email=order_email(order),
+        email=order_email(order) if email is None else email,  # the caller's, read once
         contact_id=contact_id,
         products=products,
         # UNCONFIRMED which currency totals use on multi-currency orders: sent with currency_code.
