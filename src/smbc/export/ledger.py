@@ -68,30 +68,43 @@ def _stored_datetime(dialect: Dialect) -> Callable[[datetime], Any]:
     return processor or (lambda value: value)
 
 
-_ORDERS_LEDGER = {
-    "postgresql": "SELECT kind, key, state FROM sent_events WHERE store_id = %s AND order_id = ANY(%s)",
-    "sqlite": "SELECT kind, key, state FROM sent_events WHERE store_id = ?"
-    " AND order_id IN (SELECT value FROM json_each(?))",
-}
+# A list of keys bound as one value (an array, a JSON text): SQLAlchemy expanded an IN list of a
+# batch's or a page's keys, a placeholder and a processed parameter each, on every read.
+_KEYS_IN = {"postgresql": "= ANY(?)", "sqlite": "IN (SELECT value FROM json_each(?))"}
+
+
+def _rows_by_keys(session: Session, statement: str, store_id: int, keys: list[Any]) -> list[Any] | None:
+    """`statement` (qmark style, `{keys}` where the list goes) for `store_id` and `keys` on the
+    session's connection; None on a database without such a form (the caller's query runs then)."""
+    if session.autoflush:
+        session.flush()  # as the ORM query would
+    connection = session.connection()
+    dialect = connection.dialect.name
+    form = _KEYS_IN.get(dialect)
+    if form is None:
+        return None
+    statement = statement.format(keys=form)
+    if dialect == "postgresql":
+        return connection.exec_driver_sql(statement.replace("?", "%s"), (store_id, keys)).all()
+    return connection.exec_driver_sql(statement, (store_id, json.dumps(keys))).all()
 
 
 def orders_ledger(session: Session, store_id: int, order_ids: list[int]) -> dict[tuple[str, str], str]:
     """The ledger's (kind, key) -> state for these orders' events."""
     if not order_ids:
         return {}
-    if session.autoflush:
-        session.flush()  # as the ORM query would
-    connection = session.connection()
-    statement = _ORDERS_LEDGER.get(connection.dialect.name)
-    if statement is None:
-        rows: Any = session.execute(
+    rows = _rows_by_keys(
+        session,
+        "SELECT kind, key, state FROM sent_events WHERE store_id = ? AND order_id {keys}",
+        store_id,
+        order_ids,
+    )
+    if rows is None:
+        rows = session.execute(
             select(SentEvent.kind, SentEvent.key, SentEvent.state).where(
                 SentEvent.store_id == store_id, SentEvent.order_id.in_(order_ids)
             )
-        )
-    else:  # the ids as one value: SQLAlchemy expanded a page's IN list, a parameter each, every page
-        ids = order_ids if connection.dialect.name == "postgresql" else json.dumps(order_ids)
-        rows = connection.exec_driver_sql(statement, (store_id, ids))
+        ).all()
     return {(kind, key): state for kind, key, state in rows}
 
 
@@ -125,6 +138,14 @@ def known_contacts(session: Session, store_id: int, emails: Sequence[str]) -> se
     """The e-mails the contact ledger has (and not as deleted): SALESmanago was sent them before."""
     if not emails:
         return set()
+    rows = _rows_by_keys(
+        session,
+        "SELECT email FROM synced_contacts WHERE store_id = ? AND email {keys} AND NOT deleted",
+        store_id,
+        list(emails),
+    )
+    if rows is not None:
+        return {email for (email,) in rows}
     return set(
         session.scalars(
             select(SyncedContact.email).where(
@@ -237,14 +258,21 @@ def remember_contacts(session: Session, store_id: int, sent: Sequence[ContactSen
     if not sent:
         return
     columns = _CONTACT_COLUMNS
-    current = {
-        row.email: row
-        for row in session.execute(
+    emails = list(dict.fromkeys(c.email for c in sent))
+    rows = _rows_by_keys(
+        session,
+        "SELECT id, email, contact_id, customer_id, opted_in, payload_hash FROM synced_contacts"
+        " WHERE store_id = ? AND email {keys}",
+        store_id,
+        emails,
+    )
+    if rows is None:
+        rows = session.execute(
             select(
                 SyncedContact.id, SyncedContact.email, *(getattr(SyncedContact, c) for c in columns)
-            ).where(SyncedContact.store_id == store_id, SyncedContact.email.in_([c.email for c in sent]))
-        )
-    }
+            ).where(SyncedContact.store_id == store_id, SyncedContact.email.in_(emails))
+        ).all()
+    current = {row.email: row for row in rows}
     connection = session.connection()
     now = _stored_datetime(connection.dialect)(utcnow())
     merged: dict[str, dict[str, Any]] = {}
@@ -256,6 +284,8 @@ def remember_contacts(session: Session, store_id: int, sent: Sequence[ContactSen
                 "id": row.id if row is not None else None,
                 **{c: (getattr(row, c) if row is not None else None) for c in columns},
             }
+            if before["opted_in"] is not None:  # SQLite's driver gives the stored 0 or 1
+                before["opted_in"] = bool(before["opted_in"])
         if contact.contact_id:
             before["contact_id"] = contact.contact_id
         if contact.customer_id:
