@@ -154,3 +154,27 @@ def test_the_usual_v2_date_form_reads_as_the_general_parser_reads_it() -> None:
     )
     assert parse_date("2012-11-20T00:00:00Z") == datetime(2012, 11, 20, tzinfo=UTC)
     assert parse_date(20121120) is None and parse_date(" ") is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tue, 20 Nov 2012 23:59:59 +0000",
+        "Tue, 20 Nov 2012 24:00:00 +0000",
+        "Tue, 20 Nov 2012 23:60:00 +0000",
+        "Tue, 20 Nov 2012 23:59:60 +0100",
+        "Tue, 29 Feb 2024 07:08:09 -0130",
+        "Tue, 30 Feb 2024 07:08:09 +0000",
+        "tue, 20 Nov 2012 10:00:00 +0000",
+        "Tue, 20 Nov 2012 1a:00:00 +0000",
+    ],
+)
+def test_a_v2_date_read_by_position_reads_as_the_general_parser_reads_it(text: str) -> None:
+    # The clock is read by position, the day and zone once: an impossible clock or day is the
+    # general parser's to decide, as before.
+    try:
+        expected = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        expected = None
+    parsed = parse_date(text)
+    assert parsed == expected and (parsed is None or parsed.utcoffset() == expected.utcoffset())

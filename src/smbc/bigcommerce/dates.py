@@ -51,6 +51,25 @@ def _parse_text(value: str) -> datetime | None:
 
 def _usual_rfc_2822(text: str) -> datetime | None:
     """The date `parsedate_to_datetime` gives for the usual /v2 form; None for any other text."""
+    # `Tue, 20 Nov 2012 00:00:00 +0000`: the day and zone read once (orders of a day share them),
+    # the clock by position; anything else is matched as a whole below.
+    if len(text) == 31 and text[16] == " " and text[19] == ":" and text[22] == ":" and text[25] == " ":
+        hour, minute, second = text[17:19], text[20:22], text[23:25]
+        clock = hour + minute + second
+        if clock.isascii() and clock.isdecimal() and hour < "24" and minute < "60" and second < "60":
+            midnight = _midnight(text[:16], text[25:])
+            if midnight is None:
+                return None
+            return midnight.replace(hour=int(hour), minute=int(minute), second=int(second))
+    return _matched_rfc_2822(text)
+
+
+@lru_cache(maxsize=1024)
+def _midnight(day: str, zone: str) -> datetime | None:
+    return _matched_rfc_2822(f"{day} 00:00:00{zone}")
+
+
+def _matched_rfc_2822(text: str) -> datetime | None:
     match = _RFC_2822.fullmatch(text)
     month = _MONTHS.get(match.group(2)) if match is not None else None
     if match is None or month is None:
