@@ -9,7 +9,9 @@ export supplies its start, its step (a batch, or the end when cancelled or done)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
@@ -41,16 +43,42 @@ def run_export(
     """Run an export's batches until it ends, is cancelled, must wait for a retry, or its time slice
     is used up (then it is queued again). Returns the status left, or None when another worker holds
     it (or it is not due). `force` ignores a scheduled retry time (the CLI runs it now)."""
-    return run_sliced(
-        EXPORTS_JOBS,
-        db or get_runtime().db,
-        export_id,
-        lambda lease: _start(lease, on_batch),
-        calls_context="export",
-        requeue=enqueue_export,
-        time_slice=time_slice,
-        force=force,
-    )
+    with _collector_settled():
+        return run_sliced(
+            EXPORTS_JOBS,
+            db or get_runtime().db,
+            export_id,
+            lambda lease: _start(lease, on_batch),
+            calls_context="export",
+            requeue=enqueue_export,
+            time_slice=time_slice,
+            force=force,
+        )
+
+
+# The youngest generation's threshold of a settled process (`smbc worker`, `smbc serve`).
+_SETTLED_THRESHOLD = 20_000
+
+
+@contextmanager
+def _collector_settled() -> Iterator[None]:
+    """The garbage collector as a worker settles it before taking work, for the run, in a process that
+    did not (the CLI's foreground export): what start-up made frozen out of sight, the youngest
+    generation collected every 20,000 allocations instead of 700; the process left as it was after.
+    Unsettled, the collections were a fifth of an export process's CPU (pages of orders scanned again
+    and again with everything start-up made)."""
+    threshold = gc.get_threshold()
+    if not gc.isenabled() or threshold[0] >= _SETTLED_THRESHOLD or gc.get_freeze_count():
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_SETTLED_THRESHOLD, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def _start(lease: Lease[Export], on_batch: Callable[[Export], None] | None) -> Step | str:
