@@ -118,7 +118,8 @@ def test_everything_arrives_once_in_order_after_a_salesmanago_outage(
         faults.latency_ms = 0
         hang_over = utcnow() + timedelta(milliseconds=HANG_MS + 1000)
         wait_for(lambda: utcnow() >= hang_over, "the hanging calls to end", timeout=60, interval=0.5)
-        # 3. Recovery.
+        # 3. Recovery, once deliveries wait for their retry (a drain may hold them all for a moment).
+        wait_for(lambda: len(retry_times(c)) >= 2, "deliveries waiting for their retry", timeout=60)
         waits = retry_times(c)
         faults.reset()
         recovered_at = utcnow()
