@@ -19,7 +19,6 @@ ledger for it); apply each plan to its contact with `ConsentPlan.apply`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -36,6 +35,7 @@ from smbc.consent.double_opt_in import (
 from smbc.consent.history import ConsentChangeKind, ConsentSource, record_consent_change
 from smbc.consent.service import OPT_IN, SOURCE_OPT_IN_SYNC
 from smbc.consent.write_back import enqueue_write_back, record_write_back
+from smbc.db.driver_statements import rows_by_keys
 from smbc.db.session import StatementRunner
 from smbc.engine.context import Context
 from smbc.engine.ledgers import SyncedContact, ledger_keys, remember_contact
@@ -166,35 +166,19 @@ def last_known_opt_ins(session: Session, store_id: int, emails: Iterable[str]) -
     wanted = {key: email for email in emails for key in (email, *ledger_keys(email))}
     if not wanted:
         return {}
-    if session.autoflush:
-        session.flush()  # as the ORM query would: a contact added in this session is read too
-    connection = session.connection()
-    dialect = connection.dialect.name
-    if dialect not in _KEYS_AS_ONE_VALUE:
+    rows = rows_by_keys(
+        session,
+        "SELECT email, opted_in FROM synced_contacts WHERE store_id = ? AND email {keys}",
+        store_id,
+        list(wanted),
+    )
+    if rows is None:
         rows = session.execute(
             select(SyncedContact.email, SyncedContact.opted_in).where(
                 SyncedContact.store_id == store_id, SyncedContact.email.in_(list(wanted))
             )
-        )
-        return {wanted[key]: opted_in for key, opted_in in rows}
-    # The keys bound as one value (an array, a JSON text): SQLAlchemy expanded an IN list of a
-    # page's thousand keys, a placeholder and a processed parameter each, on every query.
-    statement, as_value = _KEYS_AS_ONE_VALUE[dialect]
-    rows = connection.exec_driver_sql(statement, (store_id, as_value(list(wanted))))
+        ).all()
     return {wanted[key]: None if opted_in is None else bool(opted_in) for key, opted_in in rows}
-
-
-_KEYS_AS_ONE_VALUE: dict[str, tuple[str, Callable[[list[str]], Any]]] = {
-    "postgresql": (
-        "SELECT email, opted_in FROM synced_contacts WHERE store_id = %s AND email = ANY(%s)",
-        lambda keys: keys,
-    ),
-    "sqlite": (
-        "SELECT email, opted_in FROM synced_contacts WHERE store_id = ?"
-        " AND email IN (SELECT value FROM json_each(?))",
-        json.dumps,
-    ),
-}
 
 
 def consent_plan_for(

@@ -4,17 +4,16 @@ unconfirmed) and a whole batch of contacts into `synced_contacts`."""
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Dialect, bindparam, delete, select, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from smbc.core.clock import utcnow
+from smbc.db.driver_statements import rows_by_keys, run_on_driver_cursor
 from smbc.engine.ledgers import SentEvent, SyncedContact
 
 # The batch statements below run on the driver's cursor as one executemany of tuples: SQLAlchemy's
@@ -43,22 +42,13 @@ def claim_events(
 
 
 def _execute_many(connection: Any, statement: str, rows: list[tuple[Any, ...]]) -> None:
-    """`statement` (in `?` style) for each row on the connection's driver cursor; a driver error raised
-    as SQLAlchemy would raise it (IntegrityError: `commit_batch` tries again)."""
-    if not rows:
-        return
-    if connection.dialect.paramstyle != "qmark":
-        statement = statement.replace("?", "%s")
-    dbapi = connection.dialect.loaded_dbapi
-    cursor = connection.connection.dbapi_connection.cursor()
-    try:
-        for hook in connection.dispatch.before_cursor_execute:  # as SQLAlchemy runs them (tests' hooks)
-            hook(connection, cursor, statement, rows, None, True)
-        cursor.executemany(statement, rows)
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(statement, rows, exc, dbapi.Error, dialect=connection.dialect) from exc
-    finally:
-        cursor.close()
+    """`statement` (in `?` style) for each row on the driver's cursor (IntegrityError: `commit_batch`
+    tries again)."""
+    if rows:
+        paramstyle = connection.dialect.paramstyle
+        run_on_driver_cursor(
+            connection, statement if paramstyle == "qmark" else statement.replace("?", "%s"), rows, many=True
+        )
 
 
 @functools.lru_cache(maxsize=8)  # one per engine's dialect
@@ -68,32 +58,11 @@ def _stored_datetime(dialect: Dialect) -> Callable[[datetime], Any]:
     return processor or (lambda value: value)
 
 
-# A list of keys bound as one value (an array, a JSON text): SQLAlchemy expanded an IN list of a
-# batch's or a page's keys, a placeholder and a processed parameter each, on every read.
-_KEYS_IN = {"postgresql": "= ANY(?)", "sqlite": "IN (SELECT value FROM json_each(?))"}
-
-
-def _rows_by_keys(session: Session, statement: str, store_id: int, keys: list[Any]) -> list[Any] | None:
-    """`statement` (qmark style, `{keys}` where the list goes) for `store_id` and `keys` on the
-    session's connection; None on a database without such a form (the caller's query runs then)."""
-    if session.autoflush:
-        session.flush()  # as the ORM query would
-    connection = session.connection()
-    dialect = connection.dialect.name
-    form = _KEYS_IN.get(dialect)
-    if form is None:
-        return None
-    statement = statement.format(keys=form)
-    if dialect == "postgresql":
-        return connection.exec_driver_sql(statement.replace("?", "%s"), (store_id, keys)).all()
-    return connection.exec_driver_sql(statement, (store_id, json.dumps(keys))).all()
-
-
 def orders_ledger(session: Session, store_id: int, order_ids: list[int]) -> dict[tuple[str, str], str]:
     """The ledger's (kind, key) -> state for these orders' events."""
     if not order_ids:
         return {}
-    rows = _rows_by_keys(
+    rows = rows_by_keys(
         session,
         "SELECT kind, key, state FROM sent_events WHERE store_id = ? AND order_id {keys}",
         store_id,
@@ -138,7 +107,7 @@ def known_contacts(session: Session, store_id: int, emails: Sequence[str]) -> se
     """The e-mails the contact ledger has (and not as deleted): SALESmanago was sent them before."""
     if not emails:
         return set()
-    rows = _rows_by_keys(
+    rows = rows_by_keys(
         session,
         "SELECT email FROM synced_contacts WHERE store_id = ? AND email {keys} AND NOT deleted",
         store_id,
@@ -259,7 +228,7 @@ def remember_contacts(session: Session, store_id: int, sent: Sequence[ContactSen
         return
     columns = _CONTACT_COLUMNS
     emails = list(dict.fromkeys(c.email for c in sent))
-    rows = _rows_by_keys(
+    rows = rows_by_keys(
         session,
         "SELECT id, email, contact_id, customer_id, opted_in, payload_hash FROM synced_contacts"
         " WHERE store_id = ? AND email {keys}",

@@ -16,7 +16,7 @@ from typing import Any
 from prometheus_client import Counter
 from redis import Redis
 from sqlalchemy import Connection, Dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from smbc.bigcommerce.webhook_payloads import (
@@ -28,6 +28,7 @@ from smbc.bigcommerce.webhook_payloads import (
 )
 from smbc.core.clock import get_clock, utcnow
 from smbc.core.encryption import get_box
+from smbc.db.driver_statements import run_on_driver_cursor
 from smbc.db.session import Database
 from smbc.realtime.models import WebhookDelivery
 from smbc.realtime.processing import QUEUED_DRAINS, drain_store_task, enqueue_drains
@@ -239,9 +240,9 @@ def _record_read(
     postgresql = connection.dialect.name == "postgresql"
     hashes = sorted({received[i].envelope.store_hash for i in indexes})
     if postgresql:
-        found_rows = _execute(connection, _PG_STORES_BY_HASH, {"store_hashes": hashes})
+        found_rows = run_on_driver_cursor(connection, _PG_STORES_BY_HASH, {"store_hashes": hashes})
     else:
-        found_rows = _execute(connection, _SQLITE_STORES_BY_HASH, (json.dumps(hashes),))
+        found_rows = run_on_driver_cursor(connection, _SQLITE_STORES_BY_HASH, (json.dumps(hashes),))
     box = get_box()
     stores = {
         store_hash: StoreFound(store_id, status, box.decrypt_remembered(secret) if secret else None, secret)
@@ -274,24 +275,6 @@ def _record_read(
                 results[i] = Accepted(200, "duplicate")
 
 
-def _execute(connection: Connection, statement: str, parameters: Any) -> list[Any]:
-    """The rows of `statement` run on the connection's driver cursor; a driver error is raised as
-    SQLAlchemy would raise it (IntegrityError, OperationalError, ...)."""
-    dbapi = connection.dialect.loaded_dbapi
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        for hook in connection.dispatch.before_cursor_execute:  # as SQLAlchemy runs them (tests' hooks)
-            hook(connection, cursor, statement, parameters, None, False)
-        cursor.execute(statement, parameters)
-        return cursor.fetchall()
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(
-            statement, parameters, exc, dbapi.Error, dialect=connection.dialect
-        ) from exc
-    finally:
-        cursor.close()
-
-
 def _insert(
     connection: Connection,
     keys: list[Key],
@@ -308,11 +291,11 @@ def _insert(
     received_at = utcnow()
     if connection.dialect.name == "postgresql":
         statement = _PG_INSERT if store_secrets is None else _PG_INSERT_IF_STORE_UNCHANGED
-        inserted = _execute(connection, statement, (*_DEFAULTS, received_at, rows))
+        inserted = run_on_driver_cursor(connection, statement, (*_DEFAULTS, received_at, rows))
     else:  # the timestamp as the column stores it (SQLite keeps text)
         stored_at = _stored_received_at(connection.dialect)(received_at)
         statement = _SQLITE_INSERT if store_secrets is None else _SQLITE_INSERT_IF_STORE_UNCHANGED
-        inserted = _execute(connection, statement, (*_DEFAULTS, stored_at, rows))
+        inserted = run_on_driver_cursor(connection, statement, (*_DEFAULTS, stored_at, rows))
     return {tuple(key): delivery_id for delivery_id, *key in inserted}
 
 
