@@ -198,12 +198,30 @@ def plan_batches(plans: Iterable[OrderPlan | Idle], batch_size: int) -> Iterator
 
 
 def event_batches(job: Job) -> Iterator[Export]:
+    """Each batch sent and recorded, in order. A batch is sent on the `export-send` thread while this
+    one plans the next (its pages mapped, its new buyers sent ahead): the SALESmanago round trips and
+    the ledger's commits overlap the mapping instead of adding to it. Only one batch is ever sent at
+    a time, and none is in flight when a batch is yielded, so a time slice or a cancellation that
+    stops here leaves no send behind (the next batch was only planned: it is planned again)."""
     left = orders_left(job)
     # One pool for the run's new buyers (threads started once, not once a batch); between batches
     # none of its calls is pending, so closing it here never waits for one.
-    with ThreadPoolExecutor(UPSERTS_AT_ONCE, thread_name_prefix="export-upsert") as job.upserts:
-        for batch, ahead in buyers_ahead(job, plan_batches(_order_plans(job, left), job.batch_size)):
-            yield _send_events(job, batch, ahead)
+    with (
+        ThreadPoolExecutor(UPSERTS_AT_ONCE, thread_name_prefix="export-upsert") as job.upserts,
+        ThreadPoolExecutor(1, thread_name_prefix="export-send") as sender,
+    ):
+        batches = buyers_ahead(job, plan_batches(_order_plans(job, left), job.batch_size))
+        planned = next(batches, None)
+        while planned is not None:
+            sending = sender.submit(_send_events, job, *planned)
+            planning_failed: BaseException | None = None
+            try:
+                planned = next(batches, None)
+            except Exception as exc:  # raised once the batch being sent is recorded
+                planning_failed, planned = exc, None
+            yield sending.result()  # a failed send raises here; the batch planned meanwhile is dropped
+            if planning_failed is not None:
+                raise planning_failed
     forget_refunds(job)
 
 
