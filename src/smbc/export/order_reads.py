@@ -1,5 +1,6 @@
-"""What the events export reads of BigCommerce: the count of the range's orders, their pages (`/v2/orders`,
-keyset by `min_id`, line items included) and the export's refunds (listed once)."""
+"""What the events export reads of BigCommerce: the count of the range's orders, their pages (`/v2/orders`
+in id order, two reads at a time by id windows: `order_windows`, line items included) and the
+export's refunds (listed once)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from smbc.bigcommerce.paging import V2Pages
 from smbc.core.clock import utcnow
 from smbc.export.job import Job, locked_row
+from smbc.export.order_windows import OrderWindows
 
 # The refunds an export listed, kept in this process for its next time slice (an export of 100,000
 # orders runs several 50 s slices, and listing its 5,000 refunds again cost 20 reads a slice); another
@@ -54,16 +55,16 @@ def orders_left(job: Job) -> int | None:
 
 
 def order_pages(job: Job, left: int | None) -> Iterator[list[dict[str, Any]]]:
+    """The range's orders past the cursor in ascending id order, two reads in flight (`OrderWindows`),
+    each order holding only the fields the mapping reads (`Order`'s: as sent it has ten times as many).
+    `left`: the orders still to come when the count can say so (`orders_left`)."""
     params = {
         **job.bc.ORDER_INCLUDE,
         "min_date_created": job.from_utc.isoformat(),
         "max_date_created": job.to_utc.isoformat(),
     }
     after = job.cursor.get("after_id")
-    # The fields the mapping reads only (`Order`'s): an order as sent has ten times as many.
-    yield from V2Pages(
-        job.bc, "/v2/orders", params, limit=job.page_size, cursor=after, expected=left, declared=True
-    )
+    yield from OrderWindows(job.bc, "/v2/orders", params, limit=job.page_size, cursor=after, expected=left)
 
 
 def refunds_of(job: Job, orders: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
