@@ -3,7 +3,6 @@ outcome, and a record of every attempt for a `RemoteCall` row (never holding cre
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import Any, NoReturn, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 
 from smbc.core.answers import AnswerError, AnswerModel, read_answer
 from smbc.core.clock import get_clock
@@ -152,7 +152,8 @@ class Caller:
             self._refused(method, path, refused)
         send_headers = {"Accept": "application/json", "Content-Type": "application/json;charset=UTF-8"}
         send_headers.update(headers or {})
-        content = json.dumps(body, ensure_ascii=False).encode() if method == "POST" else None
+        # msgspec: a 400-event batch encoded in C, several times faster than json.dumps.
+        content = msgspec.json.encode(body) if method == "POST" else None
         attempts = max(1, self.policy.attempts)
         clock = get_clock()
         for attempt in range(1, attempts + 1):
