@@ -96,6 +96,29 @@ def test_buyers_the_ledger_does_not_know_go_ahead_of_their_events_in_one_batch_u
     assert ledger_states(w) == {"sent": 6}
 
 
+def test_every_buyer_known_or_new_goes_ahead_of_its_events_in_one_batch_upsert_per_batch(w: World) -> None:
+    w.sb.sm.batch_delay_s = 0
+    w.seed_completed_orders(12, customers=4)
+    assert export(w, "contacts").status == "done"  # the customers are known to the ledger now
+    first = len(w.sb.sm.calls)
+    row = export(w, "events")
+    assert row.status == "done" and row.sent == 12 and failed_reported(w) == 0
+    calls = w.sb.sm.calls[first:]
+    ahead: set[str] = set()
+    batches = upserts = 0
+    for call in calls:
+        if call["path"] == "/api/contact/batchupsertv2":
+            upserts += 1
+            ahead |= {d["contact"]["email"].lower() for d in call["body"]["upsertDetails"]}
+        elif call["path"] == BATCH_EVENTS:
+            batches += 1  # every buyer of a batch, known or not, went ahead of its events
+            assert {e["email"].lower() for e in call["body"]["events"]} <= ahead
+    # One batchupsertv2 a batch (known buyers' data with the new ones), nothing upserted apart.
+    assert batches == upserts == 3
+    assert w.sm_calls("/api/contact/upsert") == []
+    assert purchases_by_order(w) == every_order_once(w)
+
+
 def test_new_buyers_salesmanago_applies_later_than_the_lead_are_upserted_alone_and_sent_once(
     w: World,
 ) -> None:

@@ -1,12 +1,13 @@
 """The events export's buyers, made sure to exist at SALESmanago before their events.
 
-A buyer the contact ledger does not know (a guest, mostly) goes ahead of its batch's events in one
-`batchupsertv2`, which SALESmanago applies some time after answering; the batch's events then wait
-until `BUYERS_LEAD_S` have passed since, while the next batches are read and planned. An event whose
-buyer is still missing by then is reported failed by SALESmanago and goes again after its buyer's
-synchronous `/api/contact/upsert` (events._send_again), so a slower SALESmanago costs time, never
-events. A `batchupsertv2` refused as a whole leaves its buyers to those synchronous upserts, as
-before their events."""
+Every buyer of a batch goes ahead of its events in `batchupsertv2` (one request for up to a batch's
+size, new buyers and known ones whose data it brings up to date alike), which SALESmanago applies
+some time after answering. A batch with a buyer the contact ledger does not know (a guest, mostly)
+then waits until `BUYERS_LEAD_S` have passed since, while the next batches are read and planned.
+An event whose buyer is still missing by then is reported failed by SALESmanago and goes again
+after its buyer's synchronous `/api/contact/upsert` (events._send_again), so a slower SALESmanago
+costs time, never events. A `batchupsertv2` refused as a whole leaves its buyers to `upsert_buyers`,
+as before their events (the new ones one by one)."""
 
 from __future__ import annotations
 
@@ -56,8 +57,9 @@ def buyers_ahead(
                 first = waiting.popleft()
                 yield first.batch, first.ahead
             continue
-        ahead = upsert_ahead(job, batch_contacts(batch))
-        waiting.append(_Waiting(batch, ahead, get_clock().monotonic() + BUYERS_LEAD_S if ahead else 0.0))
+        ahead, any_new = upsert_ahead(job, batch_contacts(batch))
+        due = get_clock().monotonic() + BUYERS_LEAD_S if any_new else 0.0  # known ones exist already
+        waiting.append(_Waiting(batch, ahead, due))
         while waiting and (waiting[0].due <= get_clock().monotonic() or len(waiting) > BATCHES_AHEAD):
             first = waiting.popleft()
             _sleep_until(first.due)
@@ -75,20 +77,23 @@ def _sleep_until(due: float) -> None:
         get_clock().sleep(left)
 
 
-def upsert_ahead(job: Job, contacts: BatchContacts) -> set[str]:
-    """Send the buyers the contact ledger does not know in `batchupsertv2` (a batch_size each);
-    returns their e-mails, or none when SALESmanago refused a batch (they go one by one later)."""
+def upsert_ahead(job: Job, contacts: BatchContacts) -> tuple[set[str], bool]:
+    """Send a batch's buyers in `batchupsertv2` (a batch_size each), on the planning side: (their
+    e-mails, whether the contact ledger did not know one of them), or (none, False) when SALESmanago
+    refused a request: `upsert_buyers` then sends them as before their events (new ones one by one)."""
+    if not contacts:
+        return set(), False
     with job.db.session() as session:
         known = known_contacts(session, job.store.id, list(contacts))
-    new = [(email, payload) for email, (payload, _) in contacts.items() if email not in known]
+    payloads = [payload for payload, _ in contacts.values()]
     try:
-        for start in range(0, len(new), job.batch_size):
-            job.sm.batch_upsert([payload for _, payload in new[start : start + job.batch_size]])
+        for start in range(0, len(payloads), job.batch_size):
+            job.sm.batch_upsert(payloads[start : start + job.batch_size])
     except RemoteCallError as exc:
         if exc.outcome is not Outcome.INVALID:
             raise  # nothing claimed yet: the batch is planned again after the backoff
-        return set()
-    return {email for email, _ in new}
+        return set(), False
+    return set(contacts), any(email not in known for email in contacts)
 
 
 def upsert_buyers(
@@ -99,8 +104,11 @@ def upsert_buyers(
     Buyers sent `ahead` are left alone. A buyer the contact ledger knows gets its data brought up to
     date by `batchupsertv2`; one it does not know that did not go ahead is upserted on its own with
     `/api/contact/upsert` (a few at once), which answers once the contact exists."""
+    left = [email for email in contacts if email not in ahead]
+    if not left:  # the usual case: every buyer went ahead
+        return {}, set()
     with job.db.session() as session:
-        known = known_contacts(session, job.store.id, [email for email in contacts if email not in ahead])
+        known = known_contacts(session, job.store.id, left)
     contact_ids: dict[str, str] = {}
     refused: set[str] = set()
     new = [
