@@ -12,6 +12,7 @@ import typer
 
 from smbc.cli.common import STORE, cli_settings, print_json, print_table
 from smbc.core.config import ConfigError, Settings, load_settings
+from smbc.core.process_memory import limit_malloc_arenas
 
 HELP = """SALESmanago for BigCommerce
 
@@ -84,6 +85,7 @@ def settle_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+    limit_malloc_arenas()  # before the process starts its threads
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:

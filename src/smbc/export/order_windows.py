@@ -149,7 +149,10 @@ class OrderWindows:
                     if page:
                         yield page
                     return
-                # The next reads go out before this page is handed on, so they run while it is used.
+                if page:
+                    yield page
+                # The next reads go out once this page is taken: a consumer slower than the reads holds no
+                # more pages than it needs (memory), a faster one finds the next two under way.
                 while len(pending) < self.reads_at_once and frontier is not None:
                     if any(under_way.last is None for under_way, _ in pending):
                         break  # nothing is asked for past a probe until it answers
@@ -170,8 +173,6 @@ class OrderWindows:
                     width = self._width()
                     submit(_Read(frontier, frontier + width - 1, number=next(launched)))
                     frontier += width
-                if page:
-                    yield page
         finally:
             for _, future in pending:
                 future.cancel()

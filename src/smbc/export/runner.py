@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from smbc.account.credentials import salesmanago_client
 from smbc.bigcommerce.client import for_store as bc_for_store
 from smbc.core.clock import utcnow
+from smbc.core.process_memory import limit_malloc_arenas
 from smbc.core.remote_calls import BackoffPolicy
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
@@ -74,6 +75,7 @@ def _collector_settled() -> Iterator[None]:
     gc.collect()
     gc.freeze()
     gc.set_threshold(_SETTLED_THRESHOLD, 50, 100)
+    limit_malloc_arenas()  # as a worker does too; this one stays (it only shapes arenas made later)
     try:
         yield
     finally:
