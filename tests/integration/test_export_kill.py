@@ -43,7 +43,8 @@ def between_batches(w: World, export_id: int) -> bool:
     held = [url for url in w.sb.bc.held if "/v2/orders?" in url]
     if not held:
         return False
-    next_first = int(parse_qs(urlsplit(held[0]).query)["min_id"][0])
+    # Two reads are in flight (`OrderWindows`): the next page is the lowest window held, whichever came first.
+    next_first = min(int(parse_qs(urlsplit(url).query)["min_id"][0]) for url in held)
     cursor = w.export(export_id).cursor
     return "inflight" not in cursor and cursor.get("after_id") == next_first - 1
 

@@ -1,9 +1,10 @@
-"""The events export: orders created in the range (`/v2/orders`, keyset by `min_id`, line items
-included), mapped exactly as real time maps them (PURCHASE, CANCELLATION after a PURCHASE, RETURN per
-refund: the refunds listed once, see `order_reads`), buyers made sure to exist first (new ones
-ahead in `batchupsertv2`: see `buyers`), then `addBatchContactExtEvent`, whose answer may report
-events failed (`failedContacts`): those are not marked sent; their buyers are upserted and they are sent once
-more, and what fails again is released and counted (`Export.failed_events`), so a later export
+"""The events export: orders created in the range (`/v2/orders` in ascending id order, two reads at
+once by id windows: see `order_windows`; line items included), mapped exactly as real time maps
+them (PURCHASE, CANCELLATION after a PURCHASE, RETURN per refund: the refunds listed once, see
+`order_reads`), buyers made sure to exist first (ahead in `batchupsertv2`: see `buyers`), then
+`addBatchContactExtEvent`, whose answer may report events failed (`failedContacts`): those are not
+marked sent; their buyers are upserted and they are sent once more, and what fails again is
+released and counted (`Export.failed_events`), so a later export
 sends it. Each (order, type) is claimed in the
 `sent_events` ledger real time uses before sending, so anything already sent (by real time or an
 earlier export) is skipped and running an export twice sends nothing new.
