@@ -32,7 +32,21 @@ def plain_dicts(items: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 @dataclass
-class V2Pages:
+class V2ListRead:
+    """A `/v2` list read in ascending id order from past `cursor` (the last id done), with `params` (its
+    filters) on every request, `limit` a page, and `expected`, how many items the list holds past
+    `cursor` when a count of the same filters said so (see `V2Pages`)."""
+
+    client: PageSource
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    limit: int = PAGE_LIMIT
+    cursor: int | None = None
+    expected: int | None = None
+
+
+@dataclass
+class V2Pages(V2ListRead):
     """`/v2` lists moving on by `min_id` (keyset, sort id:asc); 204 or a short page ends them.
 
     `cursor` is the last id seen, so an export can save it and resume with `min_id=cursor+1`.
@@ -42,12 +56,6 @@ class V2Pages:
     means the count is stale: the list is read to its end as without one. `declared`: each item
     holds only the fields its model declares (read in one pass: see `Declared`)."""
 
-    client: PageSource
-    path: str
-    params: dict[str, Any] = field(default_factory=dict)
-    limit: int = PAGE_LIMIT
-    cursor: int | None = None
-    expected: int | None = None
     declared: bool = False
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:

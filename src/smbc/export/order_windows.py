@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smbc.bigcommerce.answers import list_item_model
-from smbc.bigcommerce.paging import PAGE_LIMIT, PageSource
+from smbc.bigcommerce.paging import V2ListRead
 from smbc.core.answers import Declared
 
 READS_AT_ONCE = 2
@@ -78,7 +78,7 @@ class _Read:
 
 
 @dataclass
-class OrderWindows:
+class OrderWindows(V2ListRead):
     """`/v2/orders` pages in ascending id order, past `cursor`, read `reads_at_once` at a time.
 
     `params`: the list's filters (dates, include), the same for every read. `cursor`: the last id
@@ -86,12 +86,6 @@ class OrderWindows:
     Pages may be shorter than `limit`. Closing the iterator early cancels the reads not started and
     waits for those under way; a read's error is raised at that read's turn."""
 
-    client: PageSource
-    path: str
-    params: dict[str, Any] = field(default_factory=dict)
-    limit: int = PAGE_LIMIT
-    cursor: int | None = None
-    expected: int | None = None
     reads_at_once: int = READS_AT_ONCE
     # Orders and ids of the latest reads that brought orders: the density the next window is sized by.
     _seen: deque[tuple[int, int]] = field(init=False, default_factory=lambda: deque(maxlen=DENSITY_READS))
