@@ -107,10 +107,16 @@ class Flood:
         async with httpx.AsyncClient(timeout=60) as client:
             started = time.monotonic()
 
+            async def accepted(url: str, body: bytes, headers: dict[str, str]) -> bool:
+                try:
+                    return (await client.post(url, content=body, headers=headers)).status_code == 200
+                except httpx.TransportError:  # a connection dropped under load: BigCommerce sends again too
+                    return False
+
             async def sender() -> None:
                 for n in numbers:
                     url, body, headers = self.body(n)
-                    while (await client.post(url, content=body, headers=headers)).status_code != 200:
+                    while not await accepted(url, body, headers):
                         self.resent += 1
                     self.accepted += 1
 
