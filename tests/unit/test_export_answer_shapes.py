@@ -6,6 +6,7 @@ recorded on the call."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -216,6 +217,8 @@ def world(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Expor
         monkeypatch.setattr(runner, "bc_for_store", bigcommerce)
         monkeypatch.setattr(runner, "salesmanago_client", lambda *args, **options: QuietSalesmanago())
         monkeypatch.setattr(runner, "enqueue_export", lambda export_id, delay=None: None)
+        # Dozens of runs in one test process: no full collection of the test process's heap before each.
+        monkeypatch.setattr(runner, "_collector_settled", contextlib.nullcontext)
         yield world
     finally:
         set_clock(previous)
