@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from smbc.bigcommerce.answers import V3List, V3Pagination, as_dict, list_item_model
-from smbc.core.answers import AnswerModel, AsSent, Declared
+from smbc.core.answers import AnswerModel, AsSent
 
 PAGE_LIMIT = 250
 
@@ -53,16 +53,13 @@ class V2Pages(V2ListRead):
     `expected`: how many items the list holds past `cursor`, when a count of the same filters said
     so and nothing can have been added since: a full page that brings the items read to exactly
     that many ends the list without the empty page that would say so. More items than expected
-    means the count is stale: the list is read to its end as without one. `declared`: each item
-    holds only the fields its model declares (read in one pass: see `Declared`)."""
-
-    declared: bool = False
+    means the count is stale: the list is read to its end as without one."""
 
     def __iter__(self) -> Iterator[list[dict[str, Any]]]:
         item = list_item_model(self.path)
         if item is dict[str, Any]:
             raise ValueError(f"V2Pages needs an item model with an id for {self.path}")  # keyset paging
-        answer = Declared(list[item]) if self.declared else AsSent(list[item])
+        answer = AsSent(list[item])
         read = 0
         while True:
             params = {**self.params, "limit": self.limit, "sort": "id:asc"}
