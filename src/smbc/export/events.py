@@ -56,7 +56,7 @@ from smbc.export.ledger import (
 )
 from smbc.export.models import FAILED_EVENTS_REASON, Export
 from smbc.export.order_reads import forget_refunds, order_pages, orders_left, refunds_of
-from smbc.export.plans import BatchContacts, OrderPlan, PlannedEvent, batch_contacts
+from smbc.export.plans import BatchContacts, OrderPlan, PlannedEvent, batch_contacts, payload_dict
 from smbc.export.read_ahead import Idle, ReadAhead
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
@@ -387,7 +387,8 @@ def _send_again(
     but SALESmanago did not have them: deleted there, or still in an asynchronous batch)."""
     retry: list[PlannedEvent] = []
     emails = [email for email in dict.fromkeys(e.email for e in fate.retry) if email in contacts]
-    answers = dict(zip(emails, upserts_at_once(job, [contacts[email][0] for email in emails]), strict=True))
+    buyers = [payload_dict(contacts[email][0]) for email in emails]
+    answers = dict(zip(emails, upserts_at_once(job, buyers), strict=True))
     for email in dict.fromkeys(e.email for e in fate.retry):
         events = [e for e in fate.retry if e.email == email]
         contact_id = None

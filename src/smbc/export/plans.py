@@ -6,7 +6,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from smbc.mapping.rules import EventKind
+
+# A payload as planned, or as the JSON it is sent as once its batch waits (`hold_encoded`).
+Payload = dict[str, Any] | msgspec.Raw
 
 
 @dataclass
@@ -15,7 +20,7 @@ class PlannedEvent:
     key: str
     order_id: int
     email: str
-    item: dict[str, Any]  # one entry of addBatchContactExtEvent's `events`
+    item: Payload  # one entry of addBatchContactExtEvent's `events`
 
 
 @dataclass
@@ -24,11 +29,33 @@ class OrderPlan:
     in_range: bool = True
     events: list[PlannedEvent] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
-    contact: tuple[str, dict[str, Any], bool | None] | None = None  # email, upsert payload, subscribed
+    contact: tuple[str, Payload, bool | None] | None = None  # email, upsert payload, subscribed
 
 
 # A batch's buyers by e-mail: (upsert payload, subscribed).
-BatchContacts = dict[str, tuple[dict[str, Any], bool | None]]
+BatchContacts = dict[str, tuple[Payload, bool | None]]
+
+
+def hold_encoded(batch: list[OrderPlan]) -> None:
+    """Keep a batch's events and buyers as the JSON they are sent as (a quarter of the memory of the
+    dicts), while it waits for its buyers' lead: more batches wait within the same memory. The
+    SALESmanago client sends an encoded item as it is; `payload_dict` gives a buyer back as a dict."""
+    encode = msgspec.json.encode
+    for plan in batch:
+        for event in plan.events:
+            if event.item.__class__ is not msgspec.Raw:
+                event.item = msgspec.Raw(encode(event.item))
+        if plan.contact is not None and plan.contact[1].__class__ is not msgspec.Raw:
+            email, payload, subscribed = plan.contact
+            plan.contact = (email, msgspec.Raw(encode(payload)), subscribed)
+
+
+def payload_dict(payload: Payload) -> dict[str, Any]:
+    """A planned payload as a dict, decoded if its batch held it encoded."""
+    if isinstance(payload, msgspec.Raw):
+        decoded: dict[str, Any] = msgspec.json.decode(payload)
+        return decoded
+    return payload
 
 
 def batch_contacts(batch: list[OrderPlan]) -> BatchContacts:

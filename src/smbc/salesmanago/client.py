@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Unpack
 from urllib.parse import urlsplit
+
+import msgspec
 
 from smbc.core.answers import AnswerModel
 from smbc.core.clock import get_clock
@@ -180,8 +183,9 @@ class SalesmanagoClient:
     def update_event(self, event: dict[str, Any]) -> str:
         return self.call("/api/v2/contact/updateContactExtEvent", event, EventSaved).eventId
 
-    def add_batch_events(self, events: list[dict[str, Any]]) -> BatchEventsAdded:
-        """`success` even when some events failed: the answer's failedContacts/failedAmount say which."""
+    def add_batch_events(self, events: Sequence[dict[str, Any] | msgspec.Raw]) -> BatchEventsAdded:
+        """`success` even when some events failed: the answer's failedContacts/failedAmount say which.
+        An event encoded already (`msgspec.Raw`, cleaned before it was encoded) is sent as it is."""
         return self.call("/api/v2/contact/addBatchContactExtEvent", {"events": events}, BatchEventsAdded)
 
     # -- account --------------------------------------------------------------------------------------
