@@ -286,6 +286,7 @@ def measure_burst(
             "most_in_flight_per_store": most_in_flight,
         },
         "salesmanago_calls_per_delivery": figures["salesmanago_calls_per_delivery"],
+        "slowest_twentieth": figures["slowest_twentieth"],
         "violations": violations,
     }
 

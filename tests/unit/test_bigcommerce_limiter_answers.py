@@ -124,3 +124,15 @@ def test_a_reset_too_far_ahead_to_be_a_window_is_forgotten(processes: _Processes
     limiter.observe(STORE, _answer(left=0, reset_ms=3_600_000))
     assert limiter.quota_wait(STORE, "realtime") == 0.0
     assert _sent_before_the_reset(limiter, clock, most=3) == 3
+
+
+def test_a_reset_learnt_under_a_longer_window_gives_way_to_the_current_one(
+    processes: _Processes, clock: FakeClock
+) -> None:
+    # Learnt under a 30 s window (the store's quota since changed, or another app's answer): once the
+    # 5 s window's requests are used up, the wait is for its reset, not for the old one 25 s away (the
+    # scaling curve's stores stood still for 22 s this way, every worker idle).
+    (limiter,) = processes(1)
+    limiter.observe(STORE, {**_answer(left=400, reset_ms=25_000), "X-Rate-Limit-Time-Window-Ms": "30000"})
+    limiter.observe(STORE, _answer(left=0, reset_ms=4000))
+    assert limiter.quota_wait(STORE, "realtime") == pytest.approx(4.0, abs=0.01)

@@ -79,10 +79,12 @@ def merge_answer(
     """The requests left and the reset time after an answer, given what is known. Answers of one
     window arrive out of order (a slow thread's answer was counted by BigCommerce before answers
     already seen): within the known window an answer only ever lowers the count. An answer whose
-    reset is over half a window after the known one is from the next window and is taken as it is."""
+    reset is over half a window after the known one is from the next window and is taken as it is;
+    a known reset over a window and a half ahead cannot be this window's (it was learnt under a longer
+    window, e.g. before the store's quota changed) and is replaced too."""
     if known_left is None or now >= known_reset_at or known_reset_at - now > MAX_RESET_AHEAD_S:
         return left, reset_at
-    if window > 0 and reset_at > known_reset_at + window / 2:
+    if window > 0 and (reset_at > known_reset_at + window / 2 or known_reset_at - now > window * 1.5):
         return left, reset_at
     return min(known_left, left), max(known_reset_at, reset_at)
 
@@ -218,7 +220,7 @@ if ARGV[5] == '1' then
 end
 local known = tonumber(redis.call('HGET', quota_key, 'left') or '')
 local known_reset = tonumber(redis.call('HGET', quota_key, 'reset_at') or '0')
-local next_window = window > 0 and reset_at > known_reset + window / 2
+local next_window = window > 0 and (reset_at > known_reset + window / 2 or known_reset - now > window * 1.5)
 if known ~= nil and now < known_reset and known_reset - now <= max_ahead and not next_window then
   left, reset_at = math.min(known, left), math.max(known_reset, reset_at)
 end
