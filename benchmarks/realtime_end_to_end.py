@@ -404,6 +404,12 @@ def run(
             for row in done_rows
             if waits and (row.processed_at - row.received_at).total_seconds() >= percentile(waits, 0.95)
         )
+        # Deliveries done in each second since the first arrived: a stall (every worker idle while
+        # rows wait) shows as a run of zeros, which the percentiles do not show.
+        first = min((row.received_at for row in done_rows), default=None)
+        done_by_second = collections.Counter(
+            int((row.processed_at - first).total_seconds()) for row in done_rows if first is not None
+        )
         skipped = dict(
             s.execute(
                 select(WebhookDelivery.scope + ": " + WebhookDelivery.reason, func.count())
@@ -431,6 +437,7 @@ def run(
         "received_to_done_p95_s": percentile(waits, 0.95),
         "received_to_done_p99_s": percentile(waits, 0.99),
         "slowest_twentieth": dict(slow.most_common(8)),
+        "done_by_second": [done_by_second.get(n, 0) for n in range(max(done_by_second, default=-1) + 1)],
         "cpu_ms_per_delivery": {**per_delivery_ms, "total": round(sum(per_delivery_ms.values()), 2)},
         "worker_rss": sampler.figures(),
         "bigcommerce_calls_per_delivery": round(bc_calls / max(deliveries, 1), 3),

@@ -287,6 +287,7 @@ def measure_burst(
         },
         "salesmanago_calls_per_delivery": figures["salesmanago_calls_per_delivery"],
         "slowest_twentieth": figures["slowest_twentieth"],
+        "done_by_second": figures["done_by_second"],
         "violations": violations,
     }
 

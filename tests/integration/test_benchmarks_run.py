@@ -62,6 +62,7 @@ def test_real_time_benchmark_ends_with_every_delivery_processed() -> None:
     assert figures["deliveries"] >= 40 and set(figures["statuses"]) <= {"done", "skipped"}
     assert figures["salesmanago_events"] > 0 and figures["bigcommerce_calls_per_delivery"] > 0
     assert figures["cpu_ms_per_delivery"]["total"] > 0
+    assert sum(figures["done_by_second"]) == figures["statuses"]["done"]
 
 
 @pytest.mark.timeout(300)  # two app processes and two installs: slow on a loaded machine
