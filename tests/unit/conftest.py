@@ -8,7 +8,17 @@ from typing import Any
 import pytest
 from bc_fakes import LoginServer, bc_claims, login_app, sign
 
+from smbc.core.clock import FakeClock, set_clock
 from smbc.core.http_server import BackgroundServer
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    """The process clock swapped for one that moves only when told (`sleep` advances it)."""
+    fake = FakeClock()
+    previous = set_clock(fake)
+    yield fake
+    set_clock(previous)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ catalog reads, through httpx.MockTransport."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,7 +13,7 @@ import pytest
 from smbc.bigcommerce import catalog as bc_catalog
 from smbc.bigcommerce.client import BigCommerceClient, CallBuffer
 from smbc.bigcommerce.limiter import LocalLimiter
-from smbc.core.clock import FakeClock, set_clock
+from smbc.core.clock import FakeClock
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 from smbc.salesmanago.catalog import CatalogApi, CatalogGone, Severity, classify_v3, problems_of
 from smbc.salesmanago.client import CallAttempt
@@ -22,12 +22,7 @@ V3 = "https://api.salesmanago.test"
 KEY = "v3KeyAbc123"
 
 
-@pytest.fixture(autouse=True)
-def clock() -> Iterator[FakeClock]:
-    fake = FakeClock()
-    previous = set_clock(fake)
-    yield fake
-    set_clock(previous)
+pytestmark = pytest.mark.usefixtures("clock")  # every test on the fake clock
 
 
 def catalog_api(handler: Callable[[httpx.Request], httpx.Response], records: list[CallAttempt]) -> CatalogApi:

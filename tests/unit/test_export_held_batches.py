@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
-from smbc.core.clock import FakeClock, set_clock
+from smbc.core.clock import FakeClock
 from smbc.export import buyers
 from smbc.export.plans import OrderPlan, PlannedEvent, hold_encoded, payload_dict
 from smbc.mapping.rules import EventKind
@@ -22,14 +21,6 @@ from smbc.salesmanago.payload import clean_payload
 CREDS = SalesmanagoCredentials.from_api_secret(
     "app3.salesmanago.com", "client123", "secret", "owner@shop.test", api_key="apikey-0123456789"
 )
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    fake = FakeClock()
-    previous = set_clock(fake)
-    yield fake
-    set_clock(previous)
 
 
 def planned_order(order_id: int, email: str) -> OrderPlan:

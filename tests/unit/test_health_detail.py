@@ -10,7 +10,7 @@ import pytest
 
 from smbc.account.models import SalesmanagoAccount
 from smbc.activity.health import health_gauges, system_health
-from smbc.core.clock import FakeClock, set_clock
+from smbc.core.clock import FakeClock
 from smbc.core.config import Settings
 from smbc.core.http_server import free_port
 from smbc.core.metrics import Gauge
@@ -21,14 +21,6 @@ from smbc.monitoring.models import MonitoringScript
 from smbc.realtime.models import WebhookDelivery
 from smbc.reconcile.models import ReconcileState
 from smbc.stores.hooks import NEEDED_SCOPES
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    clock = FakeClock()
-    previous = set_clock(clock)
-    yield clock
-    set_clock(previous)
 
 
 @pytest.fixture

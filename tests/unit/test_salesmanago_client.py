@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from smbc.core.clock import FakeClock, set_clock
+from smbc.core.clock import FakeClock
 from smbc.core.remote_calls import BackoffPolicy, Outcome, RemoteCallError
 from smbc.salesmanago.client import (
     CallAttempt,
@@ -29,14 +29,6 @@ API_SECRET = "the-api-secret-xyz"
 CREDS = SalesmanagoCredentials.from_api_secret(
     "app3.salesmanago.com", "client123", API_SECRET, "owner@shop.test", api_key="apikey-0123456789"
 )
-
-
-@pytest.fixture
-def clock() -> Iterator[FakeClock]:
-    fake = FakeClock()
-    previous = set_clock(fake)
-    yield fake
-    set_clock(previous)
 
 
 Handler = Callable[[httpx.Request], httpx.Response]
