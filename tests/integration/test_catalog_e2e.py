@@ -4,6 +4,7 @@ sync resumed, a catalog deleted in SALESmanago."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,9 @@ import pytest
 from realtime_env import RealtimeEnv
 from sqlalchemy import select, update
 
+from smbc.bigcommerce import catalog as bc_catalog
 from smbc.catalog import service
+from smbc.catalog import sync as sync_module
 from smbc.catalog.models import CatalogSync
 from smbc.catalog.sync import run_sync
 from smbc.core.config import Settings
@@ -197,3 +200,36 @@ def test_a_burst_on_one_product_is_one_read_and_one_upsert(env: RealtimeEnv) -> 
     assert len(reads) == 1
     assert len([c for c in env.sm.calls if c["path"] == "/v3/product/upsert"]) == upserts + 1
     assert products(env, main)["77"]["name"] == "Burst Mug"
+
+
+def test_the_next_page_is_read_while_a_page_is_sent_and_every_product_goes_once(
+    env: RealtimeEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 600 bulk products, most of them visible on storefront 1: three pages. While a page's upserts are
+    # on their way, the next page is already being read (the reads set the pace, not reads plus sends).
+    env.bc.seed(env.store_hash, products=600)
+    main = catalog_for(env, 1, "Main store")
+    reads: list[int] = []
+    reading = threading.Condition()
+    overlapped: list[bool] = []
+    read_page, send = bc_catalog.product_page, sync_module.send_items
+
+    def product_page(bc: Any, channel_id: int, after_id: int = 0, limit: int = 250) -> list[dict[str, Any]]:
+        with reading:
+            reads.append(after_id)
+            reading.notify_all()
+        return read_page(bc, channel_id, after_id, limit)
+
+    def send_items(api: Any, catalog_id: str, items: Any) -> Any:
+        last_read = max((int(i["productId"]) for i in items), default=0)
+        with reading:  # a read past this page's products has started, or will while this waits
+            overlapped.append(reading.wait_for(lambda: any(a >= last_read for a in reads), timeout=5.0))
+        return send(api, catalog_id, items)
+
+    monkeypatch.setattr(bc_catalog, "product_page", product_page)
+    monkeypatch.setattr(sync_module, "send_items", send_items)
+    row = full_sync(env, 1)
+    on_one = products(env, main)
+    assert row.status == "done" and row.failed == 0 and row.sent == len(on_one) > 500
+    assert len(reads) == 3 and len(overlapped) >= 2
+    assert all(overlapped[:-1])  # the last page has nothing after it to read

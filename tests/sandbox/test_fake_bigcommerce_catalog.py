@@ -72,6 +72,29 @@ def test_cart_lines_carry_the_catalog_identifiers(harness: Harness) -> None:
         h.bc.storefront(h.store_hash).add_to_cart(product_id=82, variant_id=999)
 
 
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        ({"id:greater": "79"}, [80, 81, 82, 83, 85]),
+        ({"id:greater": "76", "id:less": "80"}, [77, 78, 79]),
+        ({"id:min": "80", "id:max": "83"}, [80, 81, 82, 83]),
+        ({"id:greater": "81", "id:max": "85", "id:min": "83"}, [83, 85]),
+        ({"id:greater": "85"}, []),
+    ],
+)
+def test_id_bounds_cut_the_filtered_list(
+    harness: Harness, bounds: dict[str, str], expected: list[int]
+) -> None:
+    # A keyset read asks `id:greater` each page, with the storefront's filter; the bounds apply to the
+    # filtered list (84 is not on channel 1), as any other filter does.
+    h = harness
+    with h.api(h.install()) as api:
+        listed = every_page(api, "/v3/catalog/products", {"channel_id:in": "1", **bounds})
+        refused = api.get("/v3/catalog/products", params={"id:greater": "eighty"})
+    assert [p["id"] for p in listed] == expected
+    assert refused.status_code == 422 and "id:greater" in refused.text
+
+
 def test_bulk_products_are_made_on_read(harness: Harness) -> None:
     h = harness
     counts = h.bc.seed(h.store_hash, products=50_000, products_with_variants=20_000)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from smbc.export.read_ahead import IDLE, ReadAhead
+from smbc.engine.read_ahead import IDLE, ReadAhead
 
 
 def test_items_come_in_order_and_all_of_them() -> None:

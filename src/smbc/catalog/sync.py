@@ -10,7 +10,8 @@ engine's; a catalog SALESmanago no longer has pauses that storefront's catalog s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from smbc.db.models import Store
 from smbc.db.session import Database
 from smbc.engine.long_jobs import LongJobKind, beat, finish_row
 from smbc.engine.queue import RetryPolicy
+from smbc.engine.read_ahead import ReadAhead
 from smbc.engine.sliced_runs import TIME_SLICE_S, Lease, Step, run_sliced
 from smbc.mapping.catalog_products import (
     CatalogCategory,
@@ -50,6 +52,9 @@ SYNC_RETRY = RetryPolicy(
     base=timedelta(seconds=5), cap=timedelta(minutes=10), give_up_after=timedelta(hours=24)
 )
 REFUSED_KEPT = 20  # refused products listed with their reason (all are counted)
+# A page's upserts in flight at once (a page of 250 products makes 3 calls of 100). SALESmanago
+# publishes no rate limit; real time's workers already call it in parallel.
+CALLS_AT_ONCE = 3
 
 
 @dataclass
@@ -67,6 +72,8 @@ class Run:
     after_id: int  # saved: every product up to it is in the catalog
     on_page: Callable[[CatalogSync], None] | None = None
     read_after: int = 0  # read: the last product id of the last page read
+    # The pages, the next one read while this one is mapped and sent (started at the first page).
+    pages: Iterator[list[dict[str, Any]]] | None = None
     # Items read and not sent yet (calls go out full, 100 products at a time), and their products.
     waiting_items: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     waiting_products: list[int] = field(default_factory=list)
@@ -207,19 +214,34 @@ def _step(run: Run) -> str | None:
 
 
 def send_items(api: CatalogApi, catalog_id: str, items: Sequence[Mapping[str, Any]]) -> ProductsWritten:
-    """Upsert 100 at a time; a call SALESmanago refuses as a whole counts its products as refused
-    with the reason, and the next call goes on."""
-    written = ProductsWritten()
-    for start in range(0, len(items), MAX_PRODUCTS_PER_CALL):
-        chunk = list(items[start : start + MAX_PRODUCTS_PER_CALL])
+    """Upsert 100 at a time, a page's calls at once (they are independent: each product is in one);
+    a call SALESmanago refuses as a whole counts its products as refused with the reason, and the
+    other calls go on. The first other error, in the calls' order, is raised once all have ended (the
+    page is sent again from the cursor; upserts are idempotent)."""
+    chunks = [
+        list(items[start : start + MAX_PRODUCTS_PER_CALL])
+        for start in range(0, len(items), MAX_PRODUCTS_PER_CALL)
+    ]
+
+    def send(chunk: list[Mapping[str, Any]]) -> ProductsWritten:
         try:
-            written.add(api.upsert_products(catalog_id, chunk))
+            return api.upsert_products(catalog_id, chunk)
         except CatalogGone:
             raise
         except RemoteCallError as exc:
             if exc.outcome is not Outcome.INVALID:
                 raise
-            written.add(ProductsWritten(refused={str(i["productId"]): exc.message for i in chunk}))
+            return ProductsWritten(refused={str(i["productId"]): exc.message for i in chunk})
+
+    if len(chunks) < 2:
+        answers = [send(chunk) for chunk in chunks]
+    else:
+        with ThreadPoolExecutor(min(len(chunks), CALLS_AT_ONCE), thread_name_prefix="catalog-send") as pool:
+            futures = [pool.submit(send, chunk) for chunk in chunks]
+        answers = [future.result() for future in futures]
+    written = ProductsWritten()
+    for answer in answers:
+        written.add(answer)
     return written
 
 
@@ -227,7 +249,11 @@ def _products_page(run: Run) -> bool:
     """Read one page of products and send what fills whole calls of 100 (everything after the last
     page); the rest waits for the next page. The saved cursor is the last product whose every item
     went, so a product split between two calls is read again after a kill. False after the last page."""
-    page = bc_catalog.product_page(run.bc, run.channel_id, run.read_after, PAGE_LIMIT)
+    if run.pages is None:
+        run.pages = iter(
+            ReadAhead(bc_catalog.product_pages(run.bc, run.channel_id, run.read_after, PAGE_LIMIT))
+        )
+    page = next(run.pages, [])  # none: the last page was full, or the channel has no products
     last = len(page) < PAGE_LIMIT
     for product in page:
         product_id = int(product["id"])

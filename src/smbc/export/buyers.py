@@ -20,10 +20,10 @@ from typing import Any
 
 from smbc.core.clock import get_clock
 from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.engine.read_ahead import Idle
 from smbc.export.job import BatchResult, Job
 from smbc.export.ledger import known_contacts
 from smbc.export.plans import BatchContacts, OrderPlan, batch_contacts, hold_encoded, payload_dict
-from smbc.export.read_ahead import Idle
 
 # How long after a `batchupsertv2` its buyers' events are sent: the sandbox applies a batch 2 s after
 # answering it; SALESmanago's own delay is not published (a longer one only sends more events twice).

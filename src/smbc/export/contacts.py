@@ -22,10 +22,10 @@ from smbc.consent.plan import (
     subscriber_consented,
 )
 from smbc.core.remote_calls import Outcome, RemoteCallError
+from smbc.engine.read_ahead import ReadAhead
 from smbc.export.job import BatchResult, Job, commit_batch, in_range, locked_row, reason_category
 from smbc.export.ledger import ContactSent, remember_contacts
 from smbc.export.models import Export, ExportSubscriber
-from smbc.export.read_ahead import ReadAhead
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 

@@ -33,6 +33,7 @@ from smbc.consent.plan import consent_plan_for, last_known_opt_ins
 from smbc.core.clock import utcnow
 from smbc.core.remote_calls import Outcome, RemoteCallError
 from smbc.engine.ledgers import SENT_STATES, SentEvent
+from smbc.engine.read_ahead import Idle, ReadAhead
 from smbc.export.buyers import PAGE_IDLE_S, UPSERTS_AT_ONCE, buyers_ahead, upsert_buyers, upserts_at_once
 from smbc.export.job import (
     UNCONFIRMED_HINT,
@@ -57,7 +58,6 @@ from smbc.export.ledger import (
 from smbc.export.models import FAILED_EVENTS_REASON, Export
 from smbc.export.order_reads import forget_refunds, order_pages, orders_left, refunds_of
 from smbc.export.plans import BatchContacts, OrderPlan, PlannedEvent, batch_contacts, payload_dict
-from smbc.export.read_ahead import Idle, ReadAhead
 from smbc.mapping import records as mapping
 from smbc.mapping import rules
 from smbc.mapping.rules import EventKind

@@ -7,6 +7,7 @@ read builds each page's products only."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -106,12 +107,20 @@ def products_of(store: StoreState, ids: list[int]) -> Iterator[Product]:
             yield product
 
 
+ID_BOUNDS = ("id:min", "id:max", "id:greater", "id:less")
+
+
 def matching_ids(store: StoreState, q: dict[str, str]) -> list[int]:
     """The ids of the products a list query matches, in its order (cached per revision and query)."""
     sort = q.get("sort") or "id"
     direction = q.get("direction") or "asc"
     if sort not in SORTS or direction not in ("asc", "desc"):
         raise QueryError(f"sort: {sort!r} {direction!r} is not supported")
+    if sort == "id" and direction == "asc" and any(q.get(bound) for bound in ID_BOUNDS):
+        # A keyset read (`id:greater` moving every page): the list without its id bounds is cached
+        # once and cut by bisection, instead of every page filtering the whole catalog again.
+        unbounded = matching_ids(store, {k: v for k, v in q.items() if k not in ID_BOUNDS})
+        return within_id_bounds(unbounded, q)
     filters = listing.filter_key(q, NOT_FILTERS)
     wanted = product_filter(q)
 
@@ -125,6 +134,24 @@ def matching_ids(store: StoreState, q: dict[str, str]) -> list[int]:
         return [p.id for p in rows]
 
     return store.cached(("products", filters), build)
+
+
+def within_id_bounds(ascending: list[int], q: dict[str, str]) -> list[int]:
+    """The ids of an ascending list within the query's `id:min|max|greater|less`."""
+    first, end = 0, len(ascending)
+    low = listing.parse_int(q.get("id:min"), "id:min")
+    above = listing.parse_int(q.get("id:greater"), "id:greater")
+    high = listing.parse_int(q.get("id:max"), "id:max")
+    below = listing.parse_int(q.get("id:less"), "id:less")
+    if low is not None:
+        first = max(first, bisect.bisect_left(ascending, low))
+    if above is not None:
+        first = max(first, bisect.bisect_right(ascending, above))
+    if high is not None:
+        end = min(end, bisect.bisect_right(ascending, high))
+    if below is not None:
+        end = min(end, bisect.bisect_left(ascending, below))
+    return ascending[first:end]
 
 
 def includes(q: dict[str, str]) -> frozenset[str]:

@@ -1,6 +1,7 @@
-"""Reading the next page while this one is mapped and sent: an export's BigCommerce reads then
-overlap its SALESmanago sends and database commits, so the store's quota sets its pace, not the
-sum of the round trips. One reader thread per export, one page ahead (memory stays flat)."""
+"""Reading the next page while this one is mapped and sent: a long job's BigCommerce reads (an
+export's, a catalog sync's) then overlap its SALESmanago sends and database commits, so the store's
+quota sets its pace, not the sum of the round trips. One reader thread per run, one page ahead
+(memory stays flat)."""
 
 from __future__ import annotations
 
