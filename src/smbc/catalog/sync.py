@@ -52,8 +52,8 @@ SYNC_RETRY = RetryPolicy(
     base=timedelta(seconds=5), cap=timedelta(minutes=10), give_up_after=timedelta(hours=24)
 )
 REFUSED_KEPT = 20  # refused products listed with their reason (all are counted)
-# A page's upserts in flight at once (a page of 250 products makes 3 calls of 100). SALESmanago
-# publishes no rate limit; real time's workers already call it in parallel.
+# A page's upserts in flight at once (a page of 250 products makes 3 calls of 100). UNCONFIRMED:
+# SALESmanago publishes no rate limit (real time's workers call it in parallel); 429/503 back off.
 CALLS_AT_ONCE = 3
 
 
