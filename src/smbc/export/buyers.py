@@ -30,9 +30,10 @@ from smbc.export.plans import BatchContacts, OrderPlan, batch_contacts, hold_enc
 BUYERS_LEAD_S = 2.0
 # How long a wait for the next page lets batches whose time has come be sent meanwhile.
 PAGE_IDLE_S = 0.1
-# Batches planned and waiting for their buyers at most (memory, each held as its JSON: about a quarter
-# of its dicts): past this, the oldest one waits. While most buyers are new this caps the export at
-# BATCHES_AHEAD / BUYERS_LEAD_S batches a second (10: 42 s for 100,000 orders, past the quota's pace).
+# Batches planned and waiting for their buyers at most (memory; each is held as its JSON: the 100,000
+# order benchmark peaked lower with 20 held than with 10 as dicts): past this, the oldest one waits.
+# While most buyers are new this caps the export at BATCHES_AHEAD / BUYERS_LEAD_S batches a second
+# (10: 42 s for 100,000 orders, past the quota's pace).
 BATCHES_AHEAD = 20
 # New buyers' synchronous upserts in flight at once. SALESmanago publishes no rate limit (real time's
 # workers already call it in parallel); a few at once keeps well clear of one, 429s back off as usual.
