@@ -136,3 +136,20 @@ def test_a_reset_learnt_under_a_longer_window_gives_way_to_the_current_one(
     limiter.observe(STORE, {**_answer(left=400, reset_ms=25_000), "X-Rate-Limit-Time-Window-Ms": "30000"})
     limiter.observe(STORE, _answer(left=0, reset_ms=4000))
     assert limiter.quota_wait(STORE, "realtime") == pytest.approx(4.0, abs=0.01)
+
+
+def test_an_answer_written_late_does_not_undo_the_next_windows_count(
+    processes: _Processes, clock: FakeClock
+) -> None:
+    # A's answer, from the end of a window, is written when A's slot is released, 3 s later on a loaded
+    # machine; meanwhile B's answer from the next window says 1 is left there. A's late write must not
+    # pass for a reset learnt under a longer window and replace B's: the limiter would then think the
+    # window over and send 3 (the scaling curve's test once saw 11 requests in a window of 10).
+    a, b = processes(2)
+    a.observe(STORE, _answer(left=9, reset_ms=4000))
+    with a.slot(STORE, "realtime"):
+        clock.advance(3.5)
+        a.observe(STORE, _answer(left=2, reset_ms=500))  # before the window's end, seen by A
+        clock.advance(3.0)  # A's thread is descheduled; the window ends, the next one begins
+        b.observe(STORE, _answer(left=1, reset_ms=4900))
+    assert _sent_before_the_reset(b, clock, most=3) <= 1

@@ -341,7 +341,11 @@ class RedisLimiter(UsesClock):
             if slot.observed is None:
                 self._redis.zrem(slots, token)
             else:
-                self._evalsha(self._release_script, keys=[slots, quota_key], args=[*slot.observed, token])
+                # Merged as of now, not as of the answer: a write delayed past the next window's first
+                # answers must not look like a reset from a longer window and replace them.
+                _, *answer = slot.observed
+                args = [self._now_ms(), *answer, token]
+                self._evalsha(self._release_script, keys=[slots, quota_key], args=args)
 
     def _held_slots(self) -> list[_HeldSlot]:
         held: list[_HeldSlot] | None = getattr(self._held, "slots", None)
