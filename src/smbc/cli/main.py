@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import typer
 
 from smbc.cli.common import STORE, cli_settings, print_json, print_table
 from smbc.core.config import ConfigError, Settings, load_settings
-from smbc.core.process_memory import limit_malloc_arenas
+from smbc.core.process_memory import settle_process
 
 HELP = """SALESmanago for BigCommerce
 
@@ -78,14 +77,8 @@ def _logging(settings: Settings) -> None:
 
 
 def settle_garbage_collector() -> None:
-    """Before a long-running process takes work: what start-up made lives as long as the process, so
-    it is moved out of the collector's sight, and the youngest generation is collected less often.
-    Full collections scanning those objects were the webhook receiver's p99 (111 ms -> 22-28 ms at
-    1,000 deliveries a second, `benchmarks/webhook_ingest.py --rate 1000 --workers external`)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
-    limit_malloc_arenas()  # before the process starts its threads
+    """`smbc serve` and `smbc worker`, before they start their threads (`settle_process`)."""
+    settle_process()
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from smbc.account.credentials import salesmanago_client
 from smbc.bigcommerce.client import for_store as bc_for_store
 from smbc.core.clock import utcnow
-from smbc.core.process_memory import limit_malloc_arenas
+from smbc.core.process_memory import is_settled, settle_process
 from smbc.core.remote_calls import BackoffPolicy
 from smbc.core.runtime import get_runtime
 from smbc.db.models import Store
@@ -57,25 +57,17 @@ def run_export(
         )
 
 
-# The youngest generation's threshold of a settled process (`smbc worker`, `smbc serve`).
-_SETTLED_THRESHOLD = 20_000
-
-
 @contextmanager
 def _collector_settled() -> Iterator[None]:
-    """The garbage collector as a worker settles it before taking work, for the run, in a process that
-    did not (the CLI's foreground export): what start-up made frozen out of sight, the youngest
-    generation collected every 20,000 allocations instead of 700; the process left as it was after.
-    Unsettled, the collections were a fifth of an export process's CPU (pages of orders scanned again
-    and again with everything start-up made)."""
-    threshold = gc.get_threshold()
-    if not gc.isenabled() or threshold[0] >= _SETTLED_THRESHOLD or gc.get_freeze_count():
+    """The process settled as a worker settles it before taking work (`settle_process`), for the run,
+    in a process that did not (the CLI's foreground export); the collector left as it was after (the
+    arena limit stays: it only shapes arenas made later). Unsettled, the collections were a fifth of
+    an export process's CPU (pages of orders scanned again and again with everything start-up made)."""
+    if is_settled():
         yield
         return
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(_SETTLED_THRESHOLD, 50, 100)
-    limit_malloc_arenas()  # as a worker does too; this one stays (it only shapes arenas made later)
+    threshold = gc.get_threshold()
+    settle_process()
     try:
         yield
     finally:
